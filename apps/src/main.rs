@@ -1,0 +1,5 @@
+//! The `linerate` binary.
+
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}

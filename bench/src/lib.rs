@@ -1,0 +1,1 @@
+//! linerate-bench: criterion micro-benchmarks live in `benches/`; end-to-end harness to come.

@@ -1,0 +1,1 @@
+//! Deterministic simulated link (placeholder: filled by the simulation work).

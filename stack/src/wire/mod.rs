@@ -1,0 +1,1 @@
+//! Wire codecs (placeholder: filled by the wire-codec work).
