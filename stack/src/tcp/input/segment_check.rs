@@ -24,6 +24,7 @@ impl Connection {
             ctx.stats.paws_drops += 1;
             if !seg.flags.rst() {
                 self.ack_now = true;
+                self.note_old_duplicate(seg, ctx);
             }
             return false;
         }
@@ -33,6 +34,7 @@ impl Connection {
             // RFC 9293: an unacceptable RST is dropped silently (RFC 5961 §3.2 too).
             if !seg.flags.rst() {
                 self.ack_now = true;
+                self.note_old_duplicate(seg, ctx);
                 if self.state == State::TimeWait && seg.flags.fin() {
                     // A retransmitted FIN: our last ACK was lost; restart 2*MSL (eighth step).
                     self.timers.set(TimerKind::Linger, ctx.now + ctx.cfg.time_wait);
@@ -42,6 +44,15 @@ impl Connection {
         }
         self.update_ts_recent(seg, len, ctx);
         true
+    }
+
+    /// RFC 2883 §4.1.1: data entirely below RCV.NXT was received twice; report it as D-SACK.
+    fn note_old_duplicate(&mut self, seg: &TcpRepr<'_>, ctx: &mut InputContext<'_>) {
+        let end = seg.seq_number + seg.payload.len() as u32;
+        if self.sack_ok && !seg.payload.is_empty() && end - self.rcv_nxt <= 0 {
+            self.dsack = Some(crate::wire::SackBlock { left: seg.seq_number, right: end });
+            ctx.stats.dsack_sent += 1;
+        }
     }
 
     /// RFC 7323 §5.3 R1: drop a non-RST segment whose TSval is older than TS.Recent.
