@@ -13,7 +13,11 @@ fn active_close_goes_through_fin_wait_and_time_wait() {
     let c = h.passive_open();
     h.engine.close(h.now, c.handle).unwrap();
     recv!(h, FIN | ACK, seq = c.our_seq, ack = c.peer_seq);
-    assert_eq!(h.engine.state(c.handle), Err(linerate_stack::Error::InvalidHandle), "handle released by close");
+    assert_eq!(
+        h.engine.state(c.handle),
+        Err(linerate_stack::Error::InvalidHandle),
+        "handle released by close"
+    );
     send!(h, ACK, seq = c.peer_seq, ack = c.our_seq + 1);
     send!(h, FIN | ACK, seq = c.peer_seq, ack = c.our_seq + 1);
     recv!(h, ACK, seq = c.our_seq + 1, ack = c.peer_seq + 1);
@@ -151,7 +155,10 @@ fn peer_reset_is_reported_and_handle_stays_until_close() {
     assert_eq!(h.engine.state(c.handle).unwrap(), State::Closed);
     assert!(h.events().contains(&Event::Closed { conn: c.handle, error: Some(ConnectionError::Reset) }));
     let mut buf = [0u8; 4];
-    assert_eq!(h.engine.read(h.now, c.handle, &mut buf), Err(linerate_stack::Error::Connection(ConnectionError::Reset)));
+    assert_eq!(
+        h.engine.read(h.now, c.handle, &mut buf),
+        Err(linerate_stack::Error::Connection(ConnectionError::Reset))
+    );
     h.engine.close(h.now, c.handle).unwrap();
     assert!(h.engine.is_empty());
     assert_eq!(h.engine.stats().estab_resets, 1);

@@ -177,7 +177,10 @@ fn window_scale_and_timestamps_are_negotiated() {
     cfg.tcp.window_scaling = true;
     cfg.tcp.timestamps = true;
     let mut h = Harness::with_config(cfg);
-    let l = h.engine.listen(80, 4, Some(SocketOptions { recv_buffer: 1 << 20, ..SocketOptions::default() })).unwrap();
+    let l = h
+        .engine
+        .listen(80, 4, Some(SocketOptions { recv_buffer: 1 << 20, ..SocketOptions::default() }))
+        .unwrap();
     send!(h, SYN, seq = 1000u32, mss = Some(1460u16), wscale = Some(7u8), ts = Some((500u32, 0u32)));
     let synack = recv!(h, SYN | ACK, wscale = Some(5u8));
     let (tsval, tsecr) = synack.ts.expect("timestamps on the SYN-ACK");

@@ -104,7 +104,14 @@ fn segment_without_ack_in_established_is_dropped() {
 fn bad_checksum_is_counted_and_dropped() {
     let mut h = Harness::new();
     let c = h.active_open();
-    let seg = Seg { flags: ACK, seq: c.peer_seq, ack: c.our_seq, win: 1000, payload: b"x".to_vec(), ..Seg::default() };
+    let seg = Seg {
+        flags: ACK,
+        seq: c.peer_seq,
+        ack: c.our_seq,
+        win: 1000,
+        payload: b"x".to_vec(),
+        ..Seg::default()
+    };
     let mut f = tcp_frame(&seg, (PEER_IP, 40000), (OUR_IP, 80), PEER_MAC, OUR_MAC);
     let n = f.len();
     f[n - 1] ^= 0xff;
@@ -118,7 +125,14 @@ fn garbage_frames_never_panic_and_never_allocate_state() {
     let mut h = Harness::new();
     let c = h.active_open();
     let template = tcp_frame(
-        &Seg { flags: ACK, seq: c.peer_seq, ack: c.our_seq, win: 1000, payload: b"abc".to_vec(), ..Seg::default() },
+        &Seg {
+            flags: ACK,
+            seq: c.peer_seq,
+            ack: c.our_seq,
+            win: 1000,
+            payload: b"abc".to_vec(),
+            ..Seg::default()
+        },
         (PEER_IP, 40000),
         (OUR_IP, 80),
         PEER_MAC,

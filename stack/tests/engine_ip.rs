@@ -4,8 +4,8 @@
 mod support;
 use linerate_stack::tcp::State;
 use linerate_stack::wire::{
-    ArpOperation, ArpPacket, ArpRepr, ChecksumMode, DstUnreachable, EtherType, EthernetAddress, EthernetFrame,
-    EthernetRepr, IcmpQuote, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr,
+    ArpOperation, ArpPacket, ArpRepr, ChecksumMode, DstUnreachable, EtherType, EthernetAddress,
+    EthernetFrame, EthernetRepr, IcmpQuote, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr,
 };
 use support::*;
 
@@ -82,7 +82,8 @@ fn icmp_echo_is_answered() {
     let f = h.other.pop().expect("echo reply");
     let eth = EthernetFrame::new_checked(&f[..]).unwrap();
     let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
-    let repr = Icmpv4Repr::parse(&Icmpv4Packet::new_checked(ip.payload()).unwrap(), ChecksumMode::Compute).unwrap();
+    let repr =
+        Icmpv4Repr::parse(&Icmpv4Packet::new_checked(ip.payload()).unwrap(), ChecksumMode::Compute).unwrap();
     assert_eq!(repr, Icmpv4Repr::EchoReply { ident: 7, seq_no: 3, data: b"ping!" });
     assert_eq!(h.engine.stats().icmp_out_echo_reps, 1);
 }
@@ -157,7 +158,14 @@ fn icmp_errors_are_soft_for_established_connections() {
 fn ip_fragments_are_dropped_and_counted() {
     let mut h = Harness::new();
     let c = h.active_open();
-    let seg = Seg { flags: ACK, seq: c.peer_seq, ack: c.our_seq, win: 1000, payload: b"frag".to_vec(), ..Seg::default() };
+    let seg = Seg {
+        flags: ACK,
+        seq: c.peer_seq,
+        ack: c.our_seq,
+        win: 1000,
+        payload: b"frag".to_vec(),
+        ..Seg::default()
+    };
     let mut f = tcp_frame(&seg, (PEER_IP, 40000), (OUR_IP, 80), PEER_MAC, OUR_MAC);
     // Set MF and recompute the IPv4 header checksum.
     f[14 + 6] |= 0x20;

@@ -65,7 +65,10 @@ fn connection_times_out_after_r2_retransmissions() {
 fn user_timeout_overrides_r2() {
     let mut h = Harness::new();
     let c = h.active_open();
-    let opts = SocketOptions { user_timeout: Some(Duration::from_secs(1)), ..h.engine.socket_options(c.handle).unwrap() };
+    let opts = SocketOptions {
+        user_timeout: Some(Duration::from_secs(1)),
+        ..h.engine.socket_options(c.handle).unwrap()
+    };
     h.engine.set_socket_options(h.now, c.handle, opts).unwrap();
     h.engine.write(h.now, c.handle, b"data").unwrap();
     recv!(h, ACK | PSH);
@@ -76,7 +79,9 @@ fn user_timeout_overrides_r2() {
         }
         let _ = h.recv();
     }
-    assert!(h.events().contains(&Event::Closed { conn: c.handle, error: Some(ConnectionError::UserTimeout) }));
+    assert!(h
+        .events()
+        .contains(&Event::Closed { conn: c.handle, error: Some(ConnectionError::UserTimeout) }));
 }
 
 #[test]
@@ -104,7 +109,7 @@ fn three_duplicate_acks_trigger_fast_retransmit_and_newreno() {
     // Full ACK ends recovery.
     send!(h, ACK, seq = c.peer_seq, ack = c.our_seq + 10 * 1460);
     let info = h.engine.info(h.now, c.handle).unwrap();
-    assert_eq!(info.cwnd, 1460, "min(ssthresh, flight + mss) with nothing in flight");
+    assert_eq!(info.cwnd, 2920, "min(ssthresh, max(flight, mss) + mss) with nothing in flight");
 }
 
 #[test]
@@ -144,7 +149,9 @@ fn keepalive_probes_then_gives_up() {
         assert_eq!(h.advance_to_timeout(), Duration::from_secs(2));
         let _ = h.recv();
     }
-    assert!(h.events().contains(&Event::Closed { conn: c.handle, error: Some(ConnectionError::KeepaliveTimeout) }));
+    assert!(h
+        .events()
+        .contains(&Event::Closed { conn: c.handle, error: Some(ConnectionError::KeepaliveTimeout) }));
 }
 
 #[test]

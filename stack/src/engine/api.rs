@@ -15,7 +15,12 @@ use crate::wire::{Ipv4Address, SeqNumber};
 impl Engine {
     /// Opens a listener on `port` (RFC 9293 LISTEN) with a backlog bounding both the SYN queue
     /// and the accept queue. `opts` are inherited by accepted connections (`None` = defaults).
-    pub fn listen(&mut self, port: u16, backlog: usize, opts: Option<SocketOptions>) -> Result<ListenerHandle, Error> {
+    pub fn listen(
+        &mut self,
+        port: u16,
+        backlog: usize,
+        opts: Option<SocketOptions>,
+    ) -> Result<ListenerHandle, Error> {
         if port == 0 {
             return Err(Error::InvalidAddress);
         }
@@ -117,7 +122,11 @@ impl Engine {
         Ok(ConnectionHandle { index, generation: self.slots[index as usize].generation })
     }
 
-    fn choose_tuple(&mut self, remote: (Ipv4Address, u16), local_port: Option<u16>) -> Result<FourTuple, Error> {
+    fn choose_tuple(
+        &mut self,
+        remote: (Ipv4Address, u16),
+        local_port: Option<u16>,
+    ) -> Result<FourTuple, Error> {
         let local = self.cfg.addr;
         if let Some(port) = local_port {
             let tuple = FourTuple { local: (local, port), remote };
@@ -176,7 +185,8 @@ impl Engine {
         if conn.fin_queued {
             return Err(Error::WriteShutdown);
         }
-        if !matches!(conn.state, State::SynSent | State::SynReceived | State::Established | State::CloseWait) {
+        if !matches!(conn.state, State::SynSent | State::SynReceived | State::Established | State::CloseWait)
+        {
             return Err(Error::NotConnected);
         }
         let n = conn.sndbuf.write(data);
@@ -289,7 +299,12 @@ impl Engine {
     /// Changes socket options. Buffer sizes are fixed once a connection exists (they were
     /// allocated under the memory cap) and the congestion controller is chosen at creation;
     /// the other options apply immediately.
-    pub fn set_socket_options(&mut self, now: Instant, h: ConnectionHandle, opts: SocketOptions) -> Result<(), Error> {
+    pub fn set_socket_options(
+        &mut self,
+        now: Instant,
+        h: ConnectionHandle,
+        opts: SocketOptions,
+    ) -> Result<(), Error> {
         let conn = self.conn_mut(h)?;
         let keep = conn.opts;
         conn.opts = SocketOptions {

@@ -9,7 +9,13 @@ use crate::time::Instant;
 use crate::wire::{EthernetAddress, Ipv4Repr, SeqNumber};
 
 impl Engine {
-    pub(super) fn receive_icmp(&mut self, now: Instant, src_mac: EthernetAddress, ip: &Ipv4Repr, bytes: &[u8]) {
+    pub(super) fn receive_icmp(
+        &mut self,
+        now: Instant,
+        src_mac: EthernetAddress,
+        ip: &Ipv4Repr,
+        bytes: &[u8],
+    ) {
         self.stats.icmp_in_msgs += 1;
         match classify(bytes, self.cfg.addr, self.checksum_mode()) {
             IcmpAction::EchoReply { ident, seq_no, data } => {
@@ -30,7 +36,8 @@ impl Engine {
             }
             IcmpAction::PathMtu { tuple, seq, mtu } => {
                 let Some(index) = self.quoted_connection(&tuple, seq) else { return };
-                let conn = self.slots[index as usize].conn.as_deref_mut().expect("checked by quoted_connection");
+                let conn =
+                    self.slots[index as usize].conn.as_deref_mut().expect("checked by quoted_connection");
                 let path_mss = u32::from(mtu).saturating_sub(40);
                 if path_mss < conn.snd_mss {
                     conn.set_path_mss(path_mss);

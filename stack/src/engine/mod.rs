@@ -286,7 +286,10 @@ impl Engine {
                     self.listener_events[i as usize] = false;
                     if let Some(l) = self.listeners[i as usize].as_ref() {
                         if !l.accept_queue.is_empty() {
-                            return Some(Event::Incoming(ListenerHandle { index: i, generation: l.generation }));
+                            return Some(Event::Incoming(ListenerHandle {
+                                index: i,
+                                generation: l.generation,
+                            }));
                         }
                     }
                 }
@@ -382,6 +385,9 @@ impl Engine {
     fn after_update(&mut self, index: u32, now: Instant) {
         let slot = &mut self.slots[index as usize];
         let Some(conn) = slot.conn.as_deref_mut() else { return };
+        if !matches!(conn.state, State::Closed | State::TimeWait) {
+            conn.update_send_timers(now);
+        }
         let estab = conn.state.counts_as_established();
         if estab != slot.counted_estab {
             slot.counted_estab = estab;
@@ -427,7 +433,6 @@ impl Engine {
             self.ready.push_back(index);
         }
         self.sync_timer(index);
-        let _ = now;
     }
 
     /// Keeps exactly one wheel entry per connection, at its earliest deadline.
@@ -448,7 +453,11 @@ impl Engine {
             }
             (Some((h, old)), Some(at)) => {
                 if old != at {
-                    let h = if self.wheel.reschedule(h, at) { h } else { self.wheel.insert(at, (index, slot.generation)) };
+                    let h = if self.wheel.reschedule(h, at) {
+                        h
+                    } else {
+                        self.wheel.insert(at, (index, slot.generation))
+                    };
                     slot.timer = Some((h, at));
                 }
             }

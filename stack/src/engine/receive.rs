@@ -134,7 +134,13 @@ impl Engine {
         self.dispatch_segment(now, src_mac, tuple, &seg);
     }
 
-    fn dispatch_segment(&mut self, now: Instant, src_mac: EthernetAddress, tuple: FourTuple, seg: &TcpRepr<'_>) {
+    fn dispatch_segment(
+        &mut self,
+        now: Instant,
+        src_mac: EthernetAddress,
+        tuple: FourTuple,
+        seg: &TcpRepr<'_>,
+    ) {
         if let Some(&index) = self.flows.get(&tuple) {
             return self.segment_to_connection(now, src_mac, index, tuple, seg);
         }
@@ -182,12 +188,8 @@ impl Engine {
                 return;
             }
         }
-        let mut ctx = InputContext {
-            now,
-            cfg: &self.cfg.tcp,
-            stats: &mut self.stats,
-            challenge: &mut self.challenge,
-        };
+        let mut ctx =
+            InputContext { now, cfg: &self.cfg.tcp, stats: &mut self.stats, challenge: &mut self.challenge };
         let action = conn.on_segment(seg, &mut ctx);
         match action {
             InputAction::None => {}

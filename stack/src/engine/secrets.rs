@@ -91,7 +91,10 @@ mod tests {
     #[test]
     fn isn_depends_on_tuple_and_advances_with_time() {
         let g = IsnGenerator::new([7; 16]);
-        let t = FourTuple { local: (Ipv4Address::new(198, 18, 0, 1), 80), remote: (Ipv4Address::new(198, 18, 0, 2), 4000) };
+        let t = FourTuple {
+            local: (Ipv4Address::new(198, 18, 0, 1), 80),
+            remote: (Ipv4Address::new(198, 18, 0, 2), 4000),
+        };
         let u = FourTuple { remote: (Ipv4Address::new(198, 18, 0, 2), 4001), ..t };
         let now = Instant::from_millis(5);
         assert_ne!(g.isn(now, &t), g.isn(now, &u));

@@ -11,17 +11,38 @@ use crate::device::{Device, ETHERNET_HEADER_LEN};
 use crate::tcp::FourTuple;
 use crate::time::Instant;
 use crate::wire::{
-    self, ArpOperation, ArpPacket, ArpRepr, Checksum, ChecksumMode, EtherType, EthernetAddress, EthernetFrame,
-    EthernetRepr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, SeqNumber, TcpFlags, TcpOptions, TcpRepr,
+    self, ArpOperation, ArpPacket, ArpRepr, Checksum, ChecksumMode, EtherType, EthernetAddress,
+    EthernetFrame, EthernetRepr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, SeqNumber, TcpFlags,
+    TcpOptions, TcpRepr,
 };
 
 /// A frame the engine owes someone, independent of any connection.
+/// The echo variant carries its data inline: the queue is preallocated and bounded, and boxing
+/// would allocate per echo request.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Reply {
-    Rst { tuple: FourTuple, dst: EthernetAddress, seq: SeqNumber, ack: Option<SeqNumber> },
-    Arp { repr: ArpRepr, dst: EthernetAddress },
-    ArpRequest { target: Ipv4Address },
-    Echo { dst_ip: Ipv4Address, dst: EthernetAddress, ident: u16, seq_no: u16, len: u16, data: [u8; ICMP_ECHO_MAX] },
+    Rst {
+        tuple: FourTuple,
+        dst: EthernetAddress,
+        seq: SeqNumber,
+        ack: Option<SeqNumber>,
+    },
+    Arp {
+        repr: ArpRepr,
+        dst: EthernetAddress,
+    },
+    ArpRequest {
+        target: Ipv4Address,
+    },
+    Echo {
+        dst_ip: Ipv4Address,
+        dst: EthernetAddress,
+        ident: u16,
+        seq_no: u16,
+        len: u16,
+        data: [u8; ICMP_ECHO_MAX],
+    },
 }
 
 enum ConnOutcome {
@@ -107,7 +128,12 @@ impl Engine {
         self.queue_reply(Reply::ArpRequest { target });
     }
 
-    fn transmit_connection<D: Device>(&mut self, now: Instant, index: u32, device: &mut D) -> (ConnOutcome, usize) {
+    fn transmit_connection<D: Device>(
+        &mut self,
+        now: Instant,
+        index: u32,
+        device: &mut D,
+    ) -> (ConnOutcome, usize) {
         let mut sent = 0;
         loop {
             let Some(plan) = self.slots[index as usize].conn.as_ref().and_then(|c| c.plan_segment()) else {
@@ -116,7 +142,9 @@ impl Engine {
             let Some(mac) = self.route(now, index) else { return (ConnOutcome::NoRoute, sent) };
             let ident = self.next_ident();
             let (src_mac, offload) = (self.cfg.mac, device.capabilities().tx_checksum_offload);
-            let Some(conn) = self.slots[index as usize].conn.as_deref_mut() else { return (ConnOutcome::Idle, sent) };
+            let Some(conn) = self.slots[index as usize].conn.as_deref_mut() else {
+                return (ConnOutcome::Idle, sent);
+            };
             let header = conn.header_for(&plan, now);
             let tcp_len = header.header_len() + plan.len as usize;
             let ip = Ipv4Repr {
@@ -180,7 +208,8 @@ impl Engine {
                 };
                 let eth = EthernetRepr { src_addr: our_mac, dst_addr: dst, ethertype: EtherType::Ipv4 };
                 let total = ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN + tcp.header_len();
-                let ok = device.transmit(now, total, |buf| write_tcp_frame(buf, &eth, &ip, &tcp, &[], &[], false));
+                let ok =
+                    device.transmit(now, total, |buf| write_tcp_frame(buf, &eth, &ip, &tcp, &[], &[], false));
                 if ok.is_some() {
                     self.stats.out_rsts += 1;
                     self.stats.out_segs += 1;
@@ -209,7 +238,8 @@ impl Engine {
                 ok
             }
             Reply::Echo { dst_ip, dst, ident: echo_id, seq_no, len, data } => {
-                let icmp = wire::Icmpv4Repr::EchoReply { ident: echo_id, seq_no, data: &data[..len as usize] };
+                let icmp =
+                    wire::Icmpv4Repr::EchoReply { ident: echo_id, seq_no, data: &data[..len as usize] };
                 let ip = Ipv4Repr {
                     src_addr: our_ip,
                     dst_addr: dst_ip,
@@ -238,7 +268,13 @@ impl Engine {
         }
     }
 
-    fn transmit_arp<D: Device>(&mut self, now: Instant, device: &mut D, repr: &ArpRepr, dst: EthernetAddress) -> bool {
+    fn transmit_arp<D: Device>(
+        &mut self,
+        now: Instant,
+        device: &mut D,
+        repr: &ArpRepr,
+        dst: EthernetAddress,
+    ) -> bool {
         let eth = EthernetRepr { src_addr: self.cfg.mac, dst_addr: dst, ethertype: EtherType::Arp };
         let total = ETHERNET_HEADER_LEN + repr.buffer_len();
         device

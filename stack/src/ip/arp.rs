@@ -67,7 +67,10 @@ impl NeighborCache {
         if fresh {
             return Lookup { mac: e.mac, send_request: false };
         }
-        let due = e.last_request.is_none_or(|t| now - t >= RETRY_INTERVAL);
+        let due = match e.last_request {
+            None => true,
+            Some(t) => now - t >= RETRY_INTERVAL,
+        };
         if due && e.requests >= MAX_RETRIES {
             self.entries.swap_remove(i);
             return Lookup { mac: None, send_request: false };
@@ -107,7 +110,9 @@ impl NeighborCache {
 
     fn make_room(&mut self) {
         if self.entries.len() >= self.capacity {
-            if let Some(oldest) = self.entries.iter().enumerate().min_by_key(|(_, e)| e.learned).map(|(i, _)| i) {
+            if let Some(oldest) =
+                self.entries.iter().enumerate().min_by_key(|(_, e)| e.learned).map(|(i, _)| i)
+            {
                 self.entries.swap_remove(oldest);
             }
         }

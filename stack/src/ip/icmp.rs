@@ -10,7 +10,9 @@
 
 use super::SoftError;
 use crate::tcp::FourTuple;
-use crate::wire::{ChecksumMode, DstUnreachable, IcmpQuote, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Address, SeqNumber};
+use crate::wire::{
+    ChecksumMode, DstUnreachable, IcmpQuote, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Address, SeqNumber,
+};
 
 /// Smallest path MTU we accept from an ICMP message (Linux min_pmtu is 552; RFC 791 minimum 68).
 pub const MIN_PATH_MTU: u16 = 552;
@@ -18,10 +20,22 @@ pub const MIN_PATH_MTU: u16 = 552;
 /// What an ICMP message asks of us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IcmpAction<'a> {
-    EchoReply { ident: u16, seq_no: u16, data: &'a [u8] },
+    EchoReply {
+        ident: u16,
+        seq_no: u16,
+        data: &'a [u8],
+    },
     /// Lower the path MTU of `tuple` to `mtu` if `seq` is outstanding.
-    PathMtu { tuple: FourTuple, seq: SeqNumber, mtu: u16 },
-    SoftError { tuple: FourTuple, seq: SeqNumber, error: SoftError },
+    PathMtu {
+        tuple: FourTuple,
+        seq: SeqNumber,
+        mtu: u16,
+    },
+    SoftError {
+        tuple: FourTuple,
+        seq: SeqNumber,
+        error: SoftError,
+    },
     /// Understood, nothing to do (echo replies to us, errors about non-TCP traffic).
     Ignore,
     /// Malformed or unsupported: counted as InErrors.
@@ -44,7 +58,9 @@ pub fn classify<'a>(bytes: &'a [u8], our_addr: Ipv4Address, checksum: ChecksumMo
             }
         }
         Icmpv4Repr::TimeExceeded { reason, quote } => match quoted_tcp(&quote, our_addr) {
-            Some((tuple, seq)) => IcmpAction::SoftError { tuple, seq, error: SoftError::TimeExceeded(reason) },
+            Some((tuple, seq)) => {
+                IcmpAction::SoftError { tuple, seq, error: SoftError::TimeExceeded(reason) }
+            }
             None => IcmpAction::Ignore,
         },
     }
@@ -53,7 +69,10 @@ pub fn classify<'a>(bytes: &'a [u8], our_addr: Ipv4Address, checksum: ChecksumMo
 /// The connection a quoted TCP header belongs to: ports and sequence number are in the first
 /// 8 quoted bytes (RFC 792).
 fn quoted_tcp(quote: &IcmpQuote<'_>, our_addr: Ipv4Address) -> Option<(FourTuple, SeqNumber)> {
-    if quote.header.protocol != IpProtocol::Tcp || quote.header.src_addr != our_addr || quote.payload.len() < 8 {
+    if quote.header.protocol != IpProtocol::Tcp
+        || quote.header.src_addr != our_addr
+        || quote.payload.len() < 8
+    {
         return None;
     }
     let p = quote.payload;

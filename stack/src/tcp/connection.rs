@@ -368,7 +368,8 @@ impl Connection {
             desired = desired.min(65535);
         }
         let current = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
-        let grow = desired >= current.saturating_add(self.rcv_sws_threshold()) || (current == 0 && desired > 0);
+        let grow =
+            desired >= current.saturating_add(self.rcv_sws_threshold()) || (current == 0 && desired > 0);
         let window = if grow { desired } else { current };
         if window > current || self.rcv_adv - self.rcv_nxt < 0 {
             self.rcv_adv = self.rcv_nxt + window;
@@ -385,7 +386,8 @@ impl Connection {
         let current = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
         let desired = (self.desired_rcv_window() >> self.rcv_wscale) << self.rcv_wscale;
         let threshold = self.rcv_sws_threshold();
-        desired >= current.saturating_add(threshold) && (current < threshold.saturating_mul(2) || desired >= current.saturating_mul(2))
+        desired >= current.saturating_add(threshold)
+            && (current < threshold.saturating_mul(2) || desired >= current.saturating_mul(2))
     }
 
     /// Arms or disarms the retransmission and persist timers after anything changed the send

@@ -56,7 +56,12 @@ impl Connection {
             }),
             State::SynReceived => {
                 if self.snd_nxt == self.iss {
-                    Some(SegmentPlan { kind: SegmentKind::Syn, seq: self.iss, flags: TcpFlags::SYN | TcpFlags::ACK, len: 0 })
+                    Some(SegmentPlan {
+                        kind: SegmentKind::Syn,
+                        seq: self.iss,
+                        flags: TcpFlags::SYN | TcpFlags::ACK,
+                        len: 0,
+                    })
                 } else {
                     self.ack_now.then(|| ack(self.snd_nxt))
                 }

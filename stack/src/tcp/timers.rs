@@ -21,8 +21,13 @@ pub enum TimerKind {
     Linger = 4,
 }
 
-const KINDS: [TimerKind; 5] =
-    [TimerKind::Retransmit, TimerKind::Persist, TimerKind::DelayedAck, TimerKind::Keepalive, TimerKind::Linger];
+const KINDS: [TimerKind; 5] = [
+    TimerKind::Retransmit,
+    TimerKind::Persist,
+    TimerKind::DelayedAck,
+    TimerKind::Keepalive,
+    TimerKind::Linger,
+];
 
 /// Deadlines; `Instant::MAX` means "not armed".
 #[derive(Clone, Copy, Debug)]

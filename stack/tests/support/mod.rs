@@ -8,6 +8,8 @@
 //! ```
 #![allow(dead_code, unused_macros, unused_imports)]
 
+pub mod link;
+
 use linerate_stack::device::{Capabilities, Device};
 use linerate_stack::engine::{ConnectionHandle, Engine, EngineConfig, Event};
 use linerate_stack::tcp::TcpConfig;
@@ -91,8 +93,20 @@ pub struct Seg {
 
 impl std::fmt::Debug for Seg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Seg {{ flags: {:#04x}, seq: {}, ack: {}, win: {}, len: {}", self.flags.0, self.seq, self.ack, self.win, self.payload.len())?;
-        write!(f, ", mss: {:?}, wscale: {:?}, sackOK: {}, ts: {:?}, sack: {:?} }}", self.mss, self.wscale, self.sack_perm, self.ts, self.sack)
+        write!(
+            f,
+            "Seg {{ flags: {:#04x}, seq: {}, ack: {}, win: {}, len: {}",
+            self.flags.0,
+            self.seq,
+            self.ack,
+            self.win,
+            self.payload.len()
+        )?;
+        write!(
+            f,
+            ", mss: {:?}, wscale: {:?}, sackOK: {}, ts: {:?}, sack: {:?} }}",
+            self.mss, self.wscale, self.sack_perm, self.ts, self.sack
+        )
     }
 }
 
@@ -106,7 +120,13 @@ impl Seg {
 }
 
 /// Builds a complete Ethernet/IPv4/TCP frame from the peer to us.
-pub fn tcp_frame(seg: &Seg, src: (Ipv4Address, u16), dst: (Ipv4Address, u16), src_mac: EthernetAddress, dst_mac: EthernetAddress) -> Vec<u8> {
+pub fn tcp_frame(
+    seg: &Seg,
+    src: (Ipv4Address, u16),
+    dst: (Ipv4Address, u16),
+    src_mac: EthernetAddress,
+    dst_mac: EthernetAddress,
+) -> Vec<u8> {
     let mut sack_blocks = SackBlocks::new();
     for &(l, r) in &seg.sack {
         sack_blocks.push(SackBlock { left: SeqNumber(l), right: SeqNumber(r) });
@@ -161,7 +181,8 @@ pub fn parse_tcp(frame: &[u8]) -> Option<(Ipv4Repr, Seg)> {
         return None;
     }
     let tp = TcpPacket::new_checked(ipp.payload()).ok()?;
-    let t = TcpRepr::parse(&tp, ip.src_addr, ip.dst_addr, ChecksumMode::Compute).expect("engine sent a bad TCP checksum");
+    let t = TcpRepr::parse(&tp, ip.src_addr, ip.dst_addr, ChecksumMode::Compute)
+        .expect("engine sent a bad TCP checksum");
     let seg = Seg {
         flags: t.flags,
         seq: t.seq_number.0,
@@ -226,7 +247,8 @@ impl Harness {
         };
         let mut buf = vec![0u8; 14 + 28];
         let mut eth = EthernetFrame::new_unchecked(&mut buf[..]);
-        EthernetRepr { src_addr: PEER_MAC, dst_addr: EthernetAddress::BROADCAST, ethertype: EtherType::Arp }.emit(&mut eth);
+        EthernetRepr { src_addr: PEER_MAC, dst_addr: EthernetAddress::BROADCAST, ethertype: EtherType::Arp }
+            .emit(&mut eth);
         let mut p = ArpPacket::new_unchecked(&mut buf[14..]);
         arp.emit(&mut p);
         self.engine.receive(self.now, &mut buf);
@@ -353,7 +375,10 @@ impl Harness {
 
     /// connect() from port 80 to the peer, SYN-ACK from the peer, our ACK. ESTABLISHED.
     pub fn active_open(&mut self) -> Conn {
-        let handle = self.engine.connect(self.now, (PEER_IP, self.peer_port), Some(self.local_port), None).expect("connect");
+        let handle = self
+            .engine
+            .connect(self.now, (PEER_IP, self.peer_port), Some(self.local_port), None)
+            .expect("connect");
         let syn = recv!(self, SYN);
         send!(self, SYN | ACK, seq = 5000u32, ack = syn.seq + 1, mss = Some(1460u16));
         recv!(self, ACK, seq = syn.seq + 1, ack = 5001u32);

@@ -85,16 +85,18 @@ impl Connection {
             State::SynSent => return self.on_segment_syn_sent(seg, ctx),
             _ => {}
         }
-        if self.state == State::SynReceived && seg.flags.syn() && !seg.flags.ack() && seg.seq_number == self.irs
+        if self.state == State::SynReceived
+            && seg.flags.syn()
+            && !seg.flags.ack()
+            && seg.seq_number == self.irs
         {
             // Our SYN-ACK was lost: the peer retransmitted its SYN. Answer with the SYN-ACK again.
             self.snd_nxt = self.iss;
             return InputAction::None;
         }
-        if self.state == State::TimeWait && seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst() {
-            if seg.seq_number - self.rcv_nxt > 0 {
-                return InputAction::ReopenFromTimeWait;
-            }
+        let new_syn = seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst();
+        if self.state == State::TimeWait && new_syn && seg.seq_number - self.rcv_nxt > 0 {
+            return InputAction::ReopenFromTimeWait;
         }
         if !self.check_segment(seg, ctx) {
             return InputAction::None;

@@ -8,7 +8,11 @@ use crate::tcp::timers::TimerKind;
 use crate::wire::TcpRepr;
 
 impl Connection {
-    pub(super) fn on_segment_syn_sent(&mut self, seg: &TcpRepr<'_>, ctx: &mut InputContext<'_>) -> InputAction {
+    pub(super) fn on_segment_syn_sent(
+        &mut self,
+        seg: &TcpRepr<'_>,
+        ctx: &mut InputContext<'_>,
+    ) -> InputAction {
         let ack = seg.ack_number;
         let ack_ok = seg.flags.ack() && ack - self.iss > 0 && ack - self.snd_max <= 0;
         if seg.flags.ack() && !ack_ok {
