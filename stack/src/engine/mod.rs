@@ -180,6 +180,8 @@ pub struct Engine {
     ready: VecDeque<u32>,
     events: VecDeque<EventSource>,
     arp_waiting: Vec<u32>,
+    /// When connections waiting for ARP are retried (a lost request or reply must not strand them).
+    arp_retry_at: Option<Instant>,
     replies: VecDeque<Reply>,
     neighbors: NeighborCache,
     stats: Stats,
@@ -209,6 +211,7 @@ impl Engine {
             ready: VecDeque::with_capacity(max),
             events: VecDeque::with_capacity(max + cfg.max_listeners),
             arp_waiting: Vec::with_capacity(max),
+            arp_retry_at: None,
             replies: VecDeque::with_capacity(cfg.reply_queue),
             neighbors: NeighborCache::new(cfg.neighbor_capacity),
             stats: Stats::default(),
@@ -252,13 +255,26 @@ impl Engine {
             && self.listeners.iter().all(Option::is_none)
     }
 
+    /// True when `poll_transmit` has frames to send right now (ready connections or replies):
+    /// a driver whose device refused frames should poll again without waiting for a timer.
+    pub fn has_pending_output(&self) -> bool {
+        !self.ready.is_empty() || !self.replies.is_empty()
+    }
+
     /// When the engine next wants `handle_timeout`.
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.wheel.next_expiry()
+        match (self.wheel.next_expiry(), self.arp_retry_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Fires every per-connection timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.arp_retry_at.is_some_and(|t| t <= now) {
+            self.arp_retry_at = None;
+            self.wake_arp_waiters(now);
+        }
         while let Some((_, (index, generation))) = self.wheel.poll_expired(now) {
             let Some(slot) = self.slots.get_mut(index as usize) else { continue };
             if slot.generation != generation {

@@ -75,7 +75,7 @@ impl Engine {
         }
     }
 
-    fn wake_arp_waiters(&mut self, now: Instant) {
+    pub(super) fn wake_arp_waiters(&mut self, now: Instant) {
         let waiting = core::mem::take(&mut self.arp_waiting);
         for &i in &waiting {
             self.slots[i as usize].waiting_arp = false;

@@ -88,6 +88,9 @@ impl Engine {
                         slot.waiting_arp = true;
                         self.arp_waiting.push(index);
                     }
+                    if self.arp_retry_at.is_none() {
+                        self.arp_retry_at = Some(now + crate::ip::arp::RETRY_INTERVAL);
+                    }
                 }
             }
             self.after_update(index, now);

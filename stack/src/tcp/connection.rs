@@ -143,8 +143,11 @@ pub struct Connection {
     pub retries: u32,
     /// When the current retransmission episode began (user timeout).
     pub rtx_since: Option<Instant>,
-    /// Unanswered zero-window probes.
+    /// Unanswered zero-window probes (reset by any ACK; R2 applies to them).
     pub probes: u32,
+    /// Persist-timer backoff exponent: grows with every probe, reset only when the window opens
+    /// (Linux `icsk_backoff`), so an answered-but-still-zero window is probed ever more slowly.
+    pub persist_backoff: u32,
     /// Unanswered keepalive probes.
     pub keepalive_probes: u32,
     pub timers: Timers,
@@ -255,6 +258,7 @@ impl Connection {
             retries: 0,
             rtx_since: None,
             probes: 0,
+            persist_backoff: 0,
             keepalive_probes: 0,
             timers: Timers::default(),
             ack_now: false,
@@ -393,7 +397,9 @@ impl Connection {
     /// Arms or disarms the retransmission and persist timers after anything changed the send
     /// side (RFC 6298 §5.1-5.3; RFC 9293 §3.8.6.1).
     pub fn update_send_timers(&mut self, now: Instant) {
-        let outstanding = self.snd_max - self.snd_una > 0;
+        // A SYN not yet sent (next hop unresolved) also needs the timer, or nothing retries.
+        let handshaking = matches!(self.state, State::SynSent | State::SynReceived);
+        let outstanding = self.snd_max - self.snd_una > 0 || handshaking;
         if outstanding {
             if !self.timers.is_armed(TimerKind::Retransmit) {
                 self.timers.set(TimerKind::Retransmit, now + self.rtt.rto());
@@ -405,7 +411,7 @@ impl Connection {
         let unsent = self.sndbuf.end_seq() - self.snd_nxt > 0;
         if self.state.is_synchronized() && unsent && self.snd_wnd == 0 {
             if !self.timers.is_armed(TimerKind::Persist) {
-                let backoff = self.probes.min(30);
+                let backoff = self.persist_backoff.min(30);
                 let d = self.rtt.base_rto().saturating_mul(1 << backoff).min(Duration::from_secs(120));
                 self.timers.set(TimerKind::Persist, now + d);
             }
@@ -413,6 +419,7 @@ impl Connection {
             self.timers.stop(TimerKind::Persist);
             if self.snd_wnd > 0 {
                 self.probes = 0;
+                self.persist_backoff = 0;
             }
         }
     }

@@ -105,8 +105,9 @@ impl Connection {
             return TimeoutOutcome::Closed;
         }
         self.probes += 1;
+        self.persist_backoff += 1;
         self.send_window_probe = true;
-        let backoff = self.probes.min(30);
+        let backoff = self.persist_backoff.min(30);
         let d = self.rtt.base_rto().saturating_mul(1 << backoff).min(cfg.max_rto);
         self.timers.set(TimerKind::Persist, now + d);
         TimeoutOutcome::Nothing
