@@ -440,6 +440,11 @@ impl Engine {
             self.free(index);
             return;
         }
+        if conn.state == State::Closed && self.flows.get(&conn.tuple) == Some(&index) {
+            // The application still holds the handle, but the tuple is free again: segments
+            // for it are now answered as for a closed port (RFC 9293 §3.10.7.1).
+            self.flows.remove(&conn.tuple);
+        }
         if slot.app_owned && !conn.orphaned && conn.events != 0 && !slot.in_events {
             slot.in_events = true;
             self.events.push_back(EventSource::Connection(index));
@@ -498,7 +503,9 @@ impl Engine {
         slot.route = None;
         // `in_ready`, `in_events` and `waiting_arp` entries are skipped lazily by generation/None.
         self.memory_used -= conn.release_buffers();
-        self.flows.remove(&conn.tuple);
+        if self.flows.get(&conn.tuple) == Some(&index) {
+            self.flows.remove(&conn.tuple);
+        }
         if let Some(lid) = conn.listener.take() {
             if let Some(l) = self.listeners[lid as usize].as_mut() {
                 l.syn_queue_len -= 1;
