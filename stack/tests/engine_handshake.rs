@@ -219,10 +219,7 @@ fn memory_cap_refuses_new_connections_and_keeps_existing_ones() {
     h.peer_port = 40002;
     send!(h, SYN, seq = 9000u32);
     h.recv_nothing();
-    assert_eq!(
-        h.engine.connect(h.now, (PEER_IP, 9), None, None),
-        Err(linerate_stack::Error::MemoryLimit)
-    );
+    assert_eq!(h.engine.connect(h.now, (PEER_IP, 9), None, None), Err(linerate_stack::Error::MemoryLimit));
     assert_eq!(h.engine.stats().memory_refused, 2);
     // The established connection still works.
     h.peer_port = 40000;

@@ -161,7 +161,10 @@ fn every_synchronized_state_against_every_segment() {
                 let after = h.engine.state(c.handle).ok();
                 let want = expected(state, event, variant);
                 if (reply, after) != want {
-                    failures.push(format!("{state:?} + {event:?}/{variant:?}: got {:?}, want {want:?}", (reply, after)));
+                    failures.push(format!(
+                        "{state:?} + {event:?}/{variant:?}: got {:?}, want {want:?}",
+                        (reply, after)
+                    ));
                 }
             }
         }
