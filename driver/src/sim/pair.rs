@@ -8,6 +8,10 @@
 //! that keeps asking to be woken without time advancing is reported as an error naming the seed,
 //! never a hang.
 //!
+//! Frames already waiting in an endpoint's RX ring count as work at the current time, so an
+//! endpoint with a small receive budget is polled again before time moves (one that never takes
+//! its frames ends in the step-budget error).
+//!
 //! The Pair does not flush on an endpoint's behalf: a frame transmitted without a flush stays in
 //! the TX ring, as it would on real hardware, so the bug shows up in tests.
 
