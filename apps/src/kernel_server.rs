@@ -114,10 +114,12 @@ impl KernelServer {
         let unix_now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .context("system clock is before 1970")?;
-        let site = Site::open(&config.root, config.http, unix_now.as_nanos() as u64)
-            .with_context(|| format!("cannot serve {}: check that it is a readable directory", config.root.display()))?;
-        let listener = TcpListener::bind(config.listen)
-            .with_context(|| format!("cannot listen on {}: is the address local and the port free?", config.listen))?;
+        let site = Site::open(&config.root, config.http, unix_now.as_nanos() as u64).with_context(|| {
+            format!("cannot serve {}: check that it is a readable directory", config.root.display())
+        })?;
+        let listener = TcpListener::bind(config.listen).with_context(|| {
+            format!("cannot listen on {}: is the address local and the port free?", config.listen)
+        })?;
         listener.set_nonblocking(true)?;
         // SAFETY: epoll_create1 has no preconditions; the result is checked before use.
         let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
@@ -154,7 +156,9 @@ impl KernelServer {
         let mut next_sweep = Instant::ZERO;
         while !stop.load(Ordering::Relaxed) {
             // SAFETY: `events` is a writable array of EVENT_BATCH epoll_event.
-            let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), EVENT_BATCH as i32, 50) };
+            let n = unsafe {
+                libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), EVENT_BATCH as i32, 50)
+            };
             if n < 0 {
                 let err = io::Error::last_os_error();
                 if err.kind() == io::ErrorKind::Interrupted {
@@ -263,7 +267,7 @@ impl KernelServer {
             libc::EPOLLIN | libc::EPOLLRDHUP
         } else {
             let mut w = 0;
-            if !conn.peer_eof && conn.rend < conn.rbuf.len() {
+            if !conn.peer_eof && conn.rend - conn.rstart < conn.rbuf.len() {
                 w |= libc::EPOLLIN | libc::EPOLLRDHUP;
             }
             if conn.write_blocked {
@@ -375,7 +379,11 @@ fn write_available(conn: &mut Conn) -> Result<bool, ()> {
                 let flags = libc::MSG_NOSIGNAL | if conn.http.body_follows() { libc::MSG_MORE } else { 0 };
                 // SAFETY: `bytes` is a live slice for the duration of the call.
                 let n = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), flags) };
-                if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(n as usize)
+                }
             }
             Output::File { file, offset, len } => {
                 let mut off = offset as libc::off_t;
@@ -436,7 +444,8 @@ pub fn pin_to_core(core: usize) -> anyhow::Result<()> {
     unsafe { libc::CPU_SET(core, &mut set) };
     // SAFETY: pid 0 is the calling thread; `set` is a valid cpu_set_t.
     if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } != 0 {
-        return Err(io::Error::last_os_error()).with_context(|| format!("cannot pin to core {core}: does it exist?"));
+        return Err(io::Error::last_os_error())
+            .with_context(|| format!("cannot pin to core {core}: does it exist?"));
     }
     Ok(())
 }

@@ -63,14 +63,16 @@ fn corpus_dir() -> PathBuf {
 
 #[test]
 fn corpus_statuses_match_file_names() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(corpus_dir()).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     assert!(files.len() >= 50, "corpus has only {} files", files.len());
     let mut failures = Vec::new();
     for mode in [ResolveMode::Beneath, ResolveMode::Canonicalize] {
         // A fresh root per mode: the PUT cases must create their files each time.
         let dir = make_root(&format!("statuses-{mode:?}"));
-        let site = Arc::new(Site::new(Root::open(&dir.0.join("root"), mode).unwrap(), HttpConfig::default(), 0));
+        let site =
+            Arc::new(Site::new(Root::open(&dir.0.join("root"), mode).unwrap(), HttpConfig::default(), 0));
         for file in &files {
             let name = file.file_name().unwrap().to_string_lossy().into_owned();
             let want: u16 = name[..3].parse().expect("corpus file names start with a status");

@@ -72,7 +72,10 @@ enum Sink {
     /// The body of a request we already answered (GET with a body, 405): read and dropped so
     /// the next request on the connection can be found.
     Discard,
-    Upload { upload: Upload, reply: Reply },
+    Upload {
+        upload: Upload,
+        reply: Reply,
+    },
 }
 
 #[derive(Debug)]

@@ -76,7 +76,8 @@ fn responses(mut bytes: &[u8], head_only: &[bool]) -> Vec<Response> {
         bytes = &bytes[end..];
         let mut r = Response { status, headers, body: Vec::new() };
         let final_index = out.iter().filter(|r: &&Response| r.status >= 200).count();
-        let skip_body = status < 200 || status == 304 || status == 204 || head_only.get(final_index) == Some(&true);
+        let skip_body =
+            status < 200 || status == 304 || status == 204 || head_only.get(final_index) == Some(&true);
         if !skip_body {
             let len: usize = r.header("content-length").map_or(0, |v| v.parse().unwrap());
             r.body = bytes[..len].to_vec();
@@ -168,10 +169,12 @@ fn conditional_requests() {
     assert_eq!((r[0].status, r[0].header("etag")), (304, Some(etag.as_str())));
     let (r, _) = get(&s, &format!("GET /f HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: {lm}\r\n\r\n"));
     assert_eq!(r[0].status, 304);
-    let (r, _) = get(&s, "GET /f HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n\r\n");
+    let (r, _) =
+        get(&s, "GET /f HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n\r\n");
     assert_eq!(r[0].status, 200);
     // §13.2.2: a failed If-None-Match wins over a matching If-Modified-Since.
-    let req = format!("GET /f HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"zz\"\r\nIf-Modified-Since: {lm}\r\n\r\n");
+    let req =
+        format!("GET /f HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"zz\"\r\nIf-Modified-Since: {lm}\r\n\r\n");
     assert_eq!(get(&s, &req).0[0].status, 200);
 }
 
@@ -222,7 +225,10 @@ fn pipelined_responses_keep_request_order() {
     let out = exchange(&mut conn, Instant::ZERO, reqs);
     let r = responses(&out, &[false, true, false, false, false]);
     let got: Vec<(u16, &[u8])> = r.iter().map(|r| (r.status, r.body.as_slice())).collect();
-    assert_eq!(got, [(200, &b"AAAA"[..]), (200, b""), (200, b"BB"), (404, b"404 Not Found\n"), (200, b"AAAA")]);
+    assert_eq!(
+        got,
+        [(200, &b"AAAA"[..]), (200, b""), (200, b"BB"), (404, b"404 Not Found\n"), (200, b"AAAA")]
+    );
     assert_eq!(r[4].header("connection"), Some("close"));
     assert!(conn.wants_close());
     assert_eq!(conn.requests(), 5);
@@ -272,7 +278,8 @@ fn put(s: &Arc<Site>, path: &str, extra: &str, body: &[u8]) -> (Vec<Response>, H
 }
 
 fn dir_names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     v.sort();
     v
 }

@@ -124,8 +124,7 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;
     let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
@@ -161,7 +160,8 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in [&b""[..], b"yesterday", b"Sun, 06 Nov 1994 08:49:37 UTC", b"Sun, 06 Foo 1994 08:49:37 GMT"]
+        for bad in
+            [&b""[..], b"yesterday", b"Sun, 06 Nov 1994 08:49:37 UTC", b"Sun, 06 Foo 1994 08:49:37 GMT"]
         {
             assert_eq!(parse_http_date(bad), None, "{bad:?}");
         }

@@ -126,7 +126,10 @@ impl Root {
         let canonical = std::fs::canonicalize(path)?;
         let dir: OwnedFd = std::fs::File::open(&canonical)?.into();
         if !std::fs::metadata(&canonical)?.is_dir() {
-            return Err(FileError::Io(io::Error::new(io::ErrorKind::InvalidInput, "root is not a directory")));
+            return Err(FileError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "root is not a directory",
+            )));
         }
         let mut root = Root { dir, canonical, mode };
         if mode == ResolveMode::Beneath {
@@ -225,7 +228,8 @@ impl Root {
 fn stat_at(dir: &OwnedFd, name: &CStr) -> Option<u32> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `st` is a writable stat buffer, `name` NUL-terminated.
-    let r = unsafe { libc::fstatat(dir.as_raw_fd(), name.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    let r =
+        unsafe { libc::fstatat(dir.as_raw_fd(), name.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
     // SAFETY: fstatat filled `st` when it returned 0.
     (r == 0).then(|| unsafe { st.assume_init() }.st_mode)
 }
@@ -253,8 +257,8 @@ impl FileBody {
         if !meta.is_file() {
             return Err(FileError::NotFound);
         }
-        let mtime_unix_nanos =
-            u64::try_from(meta.mtime()).unwrap_or(0) * 1_000_000_000 + u64::try_from(meta.mtime_nsec()).unwrap_or(0);
+        let mtime_unix_nanos = u64::try_from(meta.mtime()).unwrap_or(0) * 1_000_000_000
+            + u64::try_from(meta.mtime_nsec()).unwrap_or(0);
         Ok(FileBody { file, len: meta.len(), mtime_unix_nanos, content_type })
     }
 

@@ -38,7 +38,8 @@ fn parses_a_simple_get() {
 
 #[test]
 fn absolute_form_and_leading_blank_lines() {
-    let (_, _, path, _, _) = parse_bytewise(b"\r\n\r\nHEAD http://h:80/x/y HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    let (_, _, path, _, _) =
+        parse_bytewise(b"\r\n\r\nHEAD http://h:80/x/y HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
     assert_eq!(path, b"/x/y");
     let (_, _, path, _, _) = parse_bytewise(b"GET HTTP://h HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
     assert_eq!(path, b"/");
@@ -139,7 +140,9 @@ fn range_syntax() {
     assert_eq!(parse_range(b"bytes=5-"), RangeRequest::Single(ByteRange::From(5)));
     assert_eq!(parse_range(b"bytes=-5"), RangeRequest::Single(ByteRange::Suffix(5)));
     assert_eq!(parse_range(b"bytes=0-1,4-5"), RangeRequest::Multiple);
-    for bad in [&b"bytes=9-0"[..], b"bytes=-", b"items=0-1", b"bytes=a-b", b"bytes=", b"bytes=99999999999999999999-"] {
+    for bad in
+        [&b"bytes=9-0"[..], b"bytes=-", b"items=0-1", b"bytes=a-b", b"bytes=", b"bytes=99999999999999999999-"]
+    {
         assert_eq!(parse_range(bad), RangeRequest::Ignored, "{}", String::from_utf8_lossy(bad));
     }
 }
@@ -168,7 +171,8 @@ fn conditional_fields_are_kept() {
 #[test]
 fn random_heads_never_panic() {
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    let alphabet = b"GETPUHAD /%2e.:\r\n\t\x00HTTP/1.0chunked-,=0123456789abcdefContent-LengthTransfer-Encoding";
+    let alphabet =
+        b"GETPUHAD /%2e.:\r\n\t\x00HTTP/1.0chunked-,=0123456789abcdefContent-LengthTransfer-Encoding";
     for case in 0..20_000 {
         let mut raw = b"GET / HTTP/1.1\r\nHost: h\r\n".to_vec();
         let len = (seed % 80) as usize;

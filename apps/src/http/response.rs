@@ -95,9 +95,15 @@ impl Etag {
 pub enum ContentRange {
     None,
     /// `bytes first-last/total`.
-    Bytes { first: u64, last: u64, total: u64 },
+    Bytes {
+        first: u64,
+        last: u64,
+        total: u64,
+    },
     /// `bytes */total`, sent with 416.
-    Unsatisfied { total: u64 },
+    Unsatisfied {
+        total: u64,
+    },
 }
 
 /// What the `Connection` field says.
@@ -218,10 +224,7 @@ pub fn content_type_for(path: &[u8]) -> &'static str {
         (b"mp4", "video/mp4"),
         (b"bin", "application/octet-stream"),
     ];
-    TABLE
-        .iter()
-        .find(|(e, _)| e.eq_ignore_ascii_case(ext))
-        .map_or("application/octet-stream", |&(_, ty)| ty)
+    TABLE.iter().find(|(e, _)| e.eq_ignore_ascii_case(ext)).map_or("application/octet-stream", |&(_, ty)| ty)
 }
 
 #[cfg(test)]
