@@ -347,6 +347,7 @@ fn wrk_has_no_errors() {
         &format!("{}/file", server.url),
     ]));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{text}");
     assert!(!text.contains("Socket errors") && !text.contains("Non-2xx"), "wrk reported errors:\n{text}");
     let requests: u64 = text
         .lines()

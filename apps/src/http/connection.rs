@@ -455,7 +455,8 @@ impl HttpConnection {
             return self.emit(&head, reply);
         }
         let (mut first, mut len) = (0, file.len());
-        if let (Method::Get, RangeRequest::Single(range)) = (req.method, req.range) {
+        let range_applies = req.if_range.map_or(true, |v| etag.if_range_holds(v, modified));
+        if let (Method::Get, RangeRequest::Single(range), true) = (req.method, req.range, range_applies) {
             let Some((f, l)) = range.resolve(file.len()) else {
                 let unsatisfied = ContentRange::Unsatisfied { total: file.len() };
                 return self.respond_simple(now, Status::RANGE_NOT_SATISFIABLE, reply, unsatisfied);

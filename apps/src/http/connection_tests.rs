@@ -179,6 +179,26 @@ fn conditional_requests() {
 }
 
 #[test]
+fn if_range_guards_partial_responses() {
+    let t = TempRoot::new();
+    t.write("f", b"0123456789");
+    let s = site(&t.root());
+    let (r, _) = get(&s, "GET /f HTTP/1.1\r\nHost: x\r\n\r\n");
+    let etag = r[0].header("etag").unwrap().to_string();
+    let lm = r[0].header("last-modified").unwrap().to_string();
+    for (if_range, status) in [
+        (etag.clone(), 206),
+        (format!("W/{etag}"), 200),
+        ("\"other\"".to_string(), 200),
+        (lm, 206),
+        ("Thu, 01 Jan 1970 00:00:00 GMT".to_string(), 200),
+    ] {
+        let req = format!("GET /f HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\nIf-Range: {if_range}\r\n\r\n");
+        assert_eq!(get(&s, &req).0[0].status, status, "{if_range}");
+    }
+}
+
+#[test]
 fn directories_and_missing_files() {
     let t = TempRoot::new();
     t.write("index.html", b"<h1>hi</h1>");

@@ -134,6 +134,8 @@ pub struct RequestHead<'a> {
     if_none_match: [&'a [u8]; MAX_IF_NONE_MATCH],
     if_none_match_count: usize,
     pub if_modified_since: Option<u64>,
+    /// `If-Range` (§13.1.5): an entity tag or an HTTP-date, raw.
+    pub if_range: Option<&'a [u8]>,
 }
 
 impl<'a> RequestHead<'a> {
@@ -241,6 +243,7 @@ pub fn parse_head<'a>(
         if_none_match: [&[]; MAX_IF_NONE_MATCH],
         if_none_match_count: 0,
         if_modified_since: None,
+        if_range: None,
     };
     let mut fields = FieldState::default();
     let mut count = 0;
@@ -368,6 +371,8 @@ impl FieldState {
         } else if name.eq_ignore_ascii_case(b"if-modified-since") {
             // §13.1.3: an invalid date is ignored.
             self.if_modified_since = parse_http_date(value);
+        } else if name.eq_ignore_ascii_case(b"if-range") {
+            req.if_range = Some(value);
         } else if name.eq_ignore_ascii_case(b"expect") && req.version == Version::Http11 {
             // §10.1.1: only 100-continue is defined; anything else is refused with 417.
             if !value.eq_ignore_ascii_case(b"100-continue") {

@@ -90,6 +90,17 @@ impl Etag {
     }
 }
 
+impl Etag {
+    /// §13.1.5: `If-Range` holds if it is our entity tag (strong comparison, so a weak tag never
+    /// matches) or exactly our modification date; otherwise the Range is ignored.
+    pub fn if_range_holds(&self, if_range: &[u8], modified_unix_secs: u64) -> bool {
+        if if_range.starts_with(b"\"") || if_range.starts_with(b"W/") {
+            return if_range == self.as_bytes();
+        }
+        super::date::parse_http_date(if_range) == Some(modified_unix_secs)
+    }
+}
+
 /// The `Content-Range` field of a response, if any (§14.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContentRange {
