@@ -384,7 +384,11 @@ fn pipelining_half_close_and_slow_heads_over_real_sockets() {
     let dir = TempDir::new("raw");
     std::fs::write(dir.root().join("a"), b"AAA").unwrap();
     std::fs::write(dir.root().join("b"), b"BBBBB").unwrap();
-    let http = HttpConfig { header_timeout: Duration::from_millis(300), ..HttpConfig::default() };
+    let http = HttpConfig {
+        header_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(500),
+        ..HttpConfig::default()
+    };
     let server = Server::start(&ns, &dir.root(), http);
     let addr = format!("{SERVER_IP}:{PORT}");
     let (pipelined, half_closed, slow) = in_client_ns(&ns, move || {
@@ -399,6 +403,11 @@ fn pipelining_half_close_and_slow_heads_over_real_sockets() {
         let mut s = TcpStream::connect(&addr).unwrap();
         s.write_all(b"GET /a HTTP/1.1\r\nHost: t\r\n").unwrap();
         let slow = read_to_close(&mut s);
+        // A connection that never sends anything is closed silently after idle_timeout.
+        let mut s = TcpStream::connect(&addr).unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(read_to_close(&mut s), "");
+        assert!(started.elapsed() >= std::time::Duration::from_millis(400), "closed too early");
         (pipelined, half_closed, slow)
     });
     let bodies: Vec<&str> =
