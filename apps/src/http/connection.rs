@@ -448,7 +448,7 @@ impl HttpConnection {
         let not_modified = if req.if_none_match().is_empty() {
             req.if_modified_since.is_some_and(|since| modified <= since)
         } else {
-            file.etag().matches_any(req.if_none_match())
+            etag.matches_any(req.if_none_match())
         };
         if not_modified {
             head.status = Status::NOT_MODIFIED;
