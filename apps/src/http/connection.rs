@@ -427,6 +427,7 @@ impl HttpConnection {
     }
 
     fn stop_reading(&mut self) {
+        self.head_started = None;
         self.phase = Phase::Closing;
         self.close_after_output = true;
         self.check_drained();

@@ -372,6 +372,18 @@ fn slow_heads_get_408_and_idle_connections_close() {
     assert_eq!(responses(&out, &[])[0].status, 408);
     assert!(conn.wants_close() && conn.next_deadline().is_none());
 
+    // A head refused while arriving is answered once; its header deadline is gone with it.
+    let mut refused = HttpConnection::new(s.clone(), Instant::ZERO);
+    let long = vec![b'a'; config.limits.max_request_line + 10];
+    refused.on_bytes(Instant::ZERO, &long);
+    assert!(matches!(refused.peek_output(), Output::Bytes(b) if b.starts_with(b"HTTP/1.1 414 ")));
+    let pending = match refused.peek_output() {
+        Output::Bytes(b) => b.len(),
+        _ => 0,
+    };
+    refused.on_timeout(Instant::ZERO + config.header_timeout);
+    assert!(matches!(refused.peek_output(), Output::Bytes(b) if b.len() == pending));
+
     let mut idle = HttpConnection::new(s, Instant::ZERO);
     idle.on_timeout(Instant::ZERO + config.idle_timeout);
     assert!(idle.wants_close() && !idle.was_aborted());
