@@ -56,6 +56,8 @@ pub struct KernelServerStats {
     pub requests: u64,
     /// Connections cut short by a timeout, a file error or a socket error.
     pub aborted: u64,
+    /// `accept` failures other than "nothing to accept" (EMFILE, ECONNABORTED…).
+    pub accept_errors: u64,
 }
 
 /// How long a closing connection may keep sending us data after our FIN.
@@ -192,8 +194,11 @@ impl KernelServer {
             let stream = match self.listener.accept() {
                 Ok((stream, _)) => stream,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                // ECONNABORTED, EMFILE…: skip this one; the listener stays usable.
-                Err(_) => return,
+                // ECONNABORTED, EMFILE…: count it and retry on the next readiness event.
+                Err(_) => {
+                    self.stats.accept_errors += 1;
+                    return;
+                }
             };
             self.stats.accepted += 1;
             if self.open >= self.config.max_connections || self.add(stream, now).is_err() {
