@@ -61,10 +61,18 @@ fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
 }
 
+/// The `*.http` request files.
+fn corpus_files() -> Vec<PathBuf> {
+    std::fs::read_dir(corpus_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "http"))
+        .collect()
+}
+
 #[test]
 fn corpus_statuses_match_file_names() {
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(corpus_dir()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files = corpus_files();
     files.sort();
     assert!(files.len() >= 50, "corpus has only {} files", files.len());
     let mut failures = Vec::new();
@@ -99,8 +107,7 @@ fn corpus_statuses_match_file_names() {
 fn corpus_is_split_invariant() {
     let dir = make_root("splits");
     let site = Arc::new(Site::open(&dir.0.join("root"), HttpConfig::default(), 0).unwrap());
-    for entry in std::fs::read_dir(corpus_dir()).unwrap() {
-        let path = entry.unwrap().path();
+    for path in corpus_files() {
         let request = std::fs::read(&path).unwrap();
         if request.len() > 600 || request.starts_with(b"PUT") {
             continue; // the large ones are covered above; PUTs change the root between runs
