@@ -140,6 +140,9 @@ impl<T> TimerWheel<T> {
 
     /// Schedules `value` to fire at `deadline` (rounded up to the tick; a past deadline fires at
     /// the next poll).
+    ///
+    /// # Panics
+    /// If `u32::MAX - 1` timers are already live (the handle index space is exhausted).
     #[inline]
     pub fn insert(&mut self, deadline: Instant, value: T) -> TimerHandle {
         let tick = self.expiry_tick(deadline);

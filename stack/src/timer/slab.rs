@@ -63,12 +63,12 @@ impl<T> Slab<T> {
     /// If `u32::MAX - 1` timers are already live (the index space is exhausted).
     #[inline]
     pub(crate) fn alloc(&mut self, tick: u64, value: T) -> (u32, u32) {
-        self.len += 1;
         let index = self.free_head;
         if let Some(entry) = self.entries.get_mut(index as usize) {
             self.free_head = entry.next;
             entry.tick = tick;
             entry.value = Some(value);
+            self.len += 1;
             return (index, entry.generation);
         }
         let index = u32::try_from(self.entries.len())
@@ -76,6 +76,7 @@ impl<T> Slab<T> {
             .filter(|&i| i != NIL)
             .expect("timer wheel holds at most u32::MAX - 1 timers");
         self.entries.push(Entry { tick, prev: NIL, next: NIL, generation: 0, slot: 0, value: Some(value) });
+        self.len += 1;
         (index, 0)
     }
 
@@ -117,5 +118,50 @@ impl<T> Slab<T> {
         for index in 0..self.entries.len() as u32 {
             drop(self.free(index));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freed_slots_are_reused_with_a_new_generation() {
+        let mut slab = Slab::with_capacity(2);
+        let (a, gen_a) = slab.alloc(1, 'a');
+        assert_eq!(slab.free(a), Some('a'));
+        assert!(slab.get(a, gen_a).is_none());
+        let (b, gen_b) = slab.alloc(2, 'b');
+        assert_eq!((b, gen_b), (a, gen_a + 1));
+        assert_eq!(slab.free(a), Some('b'));
+        assert_eq!(slab.free(a), None, "double free is a no-op");
+        assert_eq!(slab.len(), 0);
+    }
+
+    #[test]
+    fn a_slot_is_retired_instead_of_wrapping_its_generation() {
+        let mut slab = Slab::with_capacity(1);
+        let (a, _) = slab.alloc(1, 1_u8);
+        slab.entries[a as usize].generation = u32::MAX;
+        assert_eq!(slab.free(a), Some(1));
+        // The retired slot is not on the free list: the next timer gets a fresh slot.
+        let (b, gen_b) = slab.alloc(2, 2);
+        assert_ne!(b, a);
+        assert_eq!(gen_b, 0);
+        assert!(slab.get(a, u32::MAX).is_none());
+        assert!(slab.get(a, 0).is_none());
+    }
+
+    #[test]
+    fn clear_frees_live_entries_and_keeps_free_ones() {
+        let mut slab = Slab::with_capacity(4);
+        let handles: Vec<_> = (0..4).map(|i| slab.alloc(i, i)).collect();
+        slab.free(handles[1].0);
+        slab.clear();
+        assert_eq!(slab.len(), 0);
+        assert!(handles.iter().all(|&(i, g)| slab.get(i, g).is_none()));
+        let reused: Vec<_> = (0..4).map(|i| slab.alloc(i, i).0).collect();
+        assert_eq!(slab.entries.len(), 4, "all four slots were reusable");
+        assert_eq!(reused.len(), 4);
     }
 }
