@@ -29,10 +29,10 @@
 //! - [`poll_expired`](TimerWheel::poll_expired): O(1) per yielded timer plus O(1) per cascade
 //!   step; each timer is cascaded at most `LEVELS - 1` times over its life (in practice 0–3).
 //!   A poll that yields nothing is O(1) amortised.
-//! - [`next_expiry`](TimerWheel::next_expiry): O(1) when the earliest timer is within the next
-//!   64 ticks (level 0). Otherwise the earliest occupied higher-level slot is scanned once,
-//!   O(timers in that slot), and the result is memoised until a timer with that expiry tick is
-//!   removed; inserts, reschedules and cascades keep the memo exact at O(1).
+//! - [`next_expiry`](TimerWheel::next_expiry): O(1). Each slot keeps its smallest expiry tick,
+//!   kept exact by inserts and cascades; only after a cancel or reschedule removed a higher-level
+//!   slot's earliest timer does the next call scan that one slot (O(timers in it)) and remember
+//!   the result. Expiring timers never causes a scan.
 //! - No allocation once the slab has grown to the peak number of live timers (reserve it with
 //!   [`with_capacity`](TimerWheel::with_capacity)); the slot tables are fixed arrays (~5.6 KiB).
 //!
@@ -72,7 +72,6 @@ mod slots;
 mod tests;
 
 use core::fmt;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::time::{Duration, Instant};
 
@@ -110,11 +109,6 @@ pub struct TimerWheel<T> {
     cursor: u64,
     slab: Slab<T>,
     slots: Slots,
-    /// Memo for `next_expiry` when the earliest timer is above level 0: if `min_valid`, then
-    /// `min_tick` is the smallest expiry tick in the wheel. Atomics (relaxed) only so the memo
-    /// can be refreshed through `&self` without making the wheel `!Sync`.
-    min_tick: AtomicU64,
-    min_valid: AtomicBool,
 }
 
 impl<T> TimerWheel<T> {
@@ -126,14 +120,8 @@ impl<T> TimerWheel<T> {
     /// An empty wheel with room for `capacity` timers before the slab reallocates.
     pub fn with_capacity(config: WheelConfig, now: Instant, capacity: usize) -> Self {
         let tick_nanos = config.tick.as_nanos().max(1);
-        let mut wheel = TimerWheel {
-            tick_nanos,
-            cursor: 0,
-            slab: Slab::with_capacity(capacity),
-            slots: Slots::new(),
-            min_tick: AtomicU64::new(0),
-            min_valid: AtomicBool::new(false),
-        };
+        let mut wheel =
+            TimerWheel { tick_nanos, cursor: 0, slab: Slab::with_capacity(capacity), slots: Slots::new() };
         wheel.cursor = wheel.now_tick(now);
         wheel
     }
@@ -148,7 +136,6 @@ impl<T> TimerWheel<T> {
         let tick = self.expiry_tick(deadline);
         let (index, generation) = self.slab.alloc(tick, value);
         self.slots.push_back(&mut self.slab.entries, index, slot_for(self.cursor, tick));
-        self.note_scheduled(tick);
         TimerHandle { index, generation }
     }
 
@@ -156,9 +143,8 @@ impl<T> TimerWheel<T> {
     /// already fired or was cancelled).
     #[inline]
     pub fn cancel(&mut self, handle: TimerHandle) -> Option<T> {
-        let tick = self.slab.get(handle.index, handle.generation)?.tick;
+        self.slab.get(handle.index, handle.generation)?;
         self.slots.remove(&mut self.slab.entries, handle.index);
-        self.note_removed(tick);
         self.slab.free(handle.index)
     }
 
@@ -167,14 +153,12 @@ impl<T> TimerWheel<T> {
     #[inline]
     pub fn reschedule(&mut self, handle: TimerHandle, deadline: Instant) -> bool {
         let tick = self.expiry_tick(deadline);
-        let Some(entry) = self.slab.get_mut(handle.index, handle.generation) else {
+        if self.slab.get(handle.index, handle.generation).is_none() {
             return false;
-        };
-        let old_tick = core::mem::replace(&mut entry.tick, tick);
+        }
         self.slots.remove(&mut self.slab.entries, handle.index);
+        self.slab.entries[handle.index as usize].tick = tick;
         self.slots.push_back(&mut self.slab.entries, handle.index, slot_for(self.cursor, tick));
-        self.note_removed(old_tick);
-        self.note_scheduled(tick);
         true
     }
 
@@ -269,7 +253,6 @@ impl<T> TimerWheel<T> {
     pub fn clear(&mut self) {
         self.slab.clear();
         self.slots.clear();
-        self.min_valid.store(false, Ordering::Relaxed);
     }
 
     /// Removes the first timer of level-0 slot `slot`; the cursor is already at its tick.
@@ -277,9 +260,7 @@ impl<T> TimerWheel<T> {
     fn pop_front(&mut self, slot: usize) -> (TimerHandle, T) {
         let index = self.slots.head(slot);
         self.slots.remove(&mut self.slab.entries, index);
-        let entry = &self.slab.entries[index as usize];
-        let (tick, generation) = (entry.tick, entry.generation);
-        self.note_removed(tick);
+        let generation = self.slab.entries[index as usize].generation;
         let value = self.slab.free(index).expect("a listed entry is live");
         (TimerHandle { index, generation }, value)
     }
@@ -302,35 +283,7 @@ impl<T> TimerWheel<T> {
         if level == 0 {
             return Some(slot_start(self.cursor, 0, slot));
         }
-        if self.min_valid.load(Ordering::Relaxed) {
-            return Some(self.min_tick.load(Ordering::Relaxed));
-        }
-        let mut min = u64::MAX;
-        let mut index = self.slots.head(level * slots::SLOTS + slot);
-        while index != NIL {
-            let entry = &self.slab.entries[index as usize];
-            min = min.min(entry.tick);
-            index = entry.next;
-        }
-        self.min_tick.store(min, Ordering::Relaxed);
-        self.min_valid.store(true, Ordering::Relaxed);
-        Some(min)
-    }
-
-    /// Keeps the `next_expiry` memo exact after a timer was scheduled at `tick`.
-    #[inline]
-    fn note_scheduled(&self, tick: u64) {
-        if self.min_valid.load(Ordering::Relaxed) && tick < self.min_tick.load(Ordering::Relaxed) {
-            self.min_tick.store(tick, Ordering::Relaxed);
-        }
-    }
-
-    /// Invalidates the `next_expiry` memo if the removed timer may have been the earliest.
-    #[inline]
-    fn note_removed(&self, tick: u64) {
-        if tick == self.min_tick.load(Ordering::Relaxed) {
-            self.min_valid.store(false, Ordering::Relaxed);
-        }
+        Some(self.slots.min_tick(&self.slab.entries, level * slots::SLOTS + slot))
     }
 
     /// The expiry tick for `deadline`: rounded up, and never before the cursor.

@@ -1,16 +1,20 @@
 //! The wheel's geometry and its slot lists.
 //!
 //! Owns: the 11 levels × 64 slots, each slot a FIFO list of entry indices (doubly linked through
-//! the entries' `prev`/`next`), one occupancy bitmap per level and one bitmap of non-empty
-//! levels. Promises: `push_back`, `remove` and `earliest` are O(1) and allocation-free; list
-//! order within a slot is append order. Must not: decide where a timer goes (that is
-//! [`slot_for`], called by the wheel) or touch entry values.
+//! the entries' `prev`/`next`), one occupancy bitmap per level, one bitmap of non-empty levels,
+//! and each slot's smallest expiry tick. Promises: `push_back`, `remove` and `earliest` are O(1)
+//! and allocation-free; list order within a slot is append order; `min_tick` is exact, and O(1)
+//! unless the slot's minimum was removed since it was last computed (then one scan of that slot,
+//! remembered). Must not: decide where a timer goes (that is [`slot_for`], called by the wheel)
+//! or touch entry values.
 //!
 //! Geometry: a tick `t` and the wheel's cursor `c` (with `t >= c`) share every bit above the
 //! highest bit in which they differ. That bit's 6-bit digit selects the level
 //! (`level = highest_differing_bit / 6`) and `t`'s digit at that level selects the slot. Level 0
 //! slots hold exactly one tick each; a level-`L` slot spans `64^L` ticks. Eleven levels cover all
 //! 64 bits of a tick (the top level only uses 16 of its slots), so no overflow list is needed.
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::slab::{Entry, NIL};
 
@@ -52,11 +56,25 @@ pub(crate) struct Slots {
     occupied: [u64; LEVELS],
     /// Bit `l` is set iff `occupied[l] != 0`.
     levels: u32,
+    /// Per non-empty slot: a lower bound of its expiry ticks, exact iff the slot's bit is set in
+    /// `min_exact`. Inserts keep it exact; removing the minimum makes it a bound until
+    /// `min_tick` rescans. Atomics (relaxed: plain loads and stores) only so that `min_tick`,
+    /// reached through `&self`, can remember its scan without making the wheel `!Sync`; a lost
+    /// race between two readers merely clears a bit, which costs a rescan.
+    mins: [AtomicU64; LEVELS * SLOTS],
+    min_exact: [AtomicU64; LEVELS],
 }
 
 impl Slots {
     pub(crate) fn new() -> Self {
-        Slots { heads: [NIL; LEVELS * SLOTS], tails: [NIL; LEVELS * SLOTS], occupied: [0; LEVELS], levels: 0 }
+        Slots {
+            heads: [NIL; LEVELS * SLOTS],
+            tails: [NIL; LEVELS * SLOTS],
+            occupied: [0; LEVELS],
+            levels: 0,
+            mins: [const { AtomicU64::new(0) }; LEVELS * SLOTS],
+            min_exact: [const { AtomicU64::new(0) }; LEVELS],
+        }
     }
 
     /// The lowest non-empty level and its lowest non-empty slot. Because every tick in level `l`
@@ -77,6 +95,25 @@ impl Slots {
         self.heads[flat]
     }
 
+    /// The smallest expiry tick in the non-empty slot `flat`. O(1), or O(entries in the slot)
+    /// the first time after that slot's minimum was removed.
+    pub(crate) fn min_tick<T>(&self, entries: &[Entry<T>], flat: usize) -> u64 {
+        let (level, bit) = (flat / SLOTS, 1_u64 << (flat % SLOTS));
+        let exact = self.min_exact[level].load(Relaxed);
+        if exact & bit != 0 {
+            return self.mins[flat].load(Relaxed);
+        }
+        let mut min = u64::MAX;
+        let mut index = self.heads[flat];
+        while let Some(entry) = entries.get(index as usize) {
+            min = min.min(entry.tick);
+            index = entry.next;
+        }
+        self.mins[flat].store(min, Relaxed);
+        self.min_exact[level].store(self.min_exact[level].load(Relaxed) | bit, Relaxed);
+        min
+    }
+
     /// Appends entry `index` to the list of slot `flat`.
     #[inline]
     pub(crate) fn push_back<T>(&mut self, entries: &mut [Entry<T>], index: u32, flat: usize) {
@@ -85,11 +122,19 @@ impl Slots {
         entry.prev = tail;
         entry.next = NIL;
         entry.slot = flat as u16;
+        let tick = entry.tick;
         if tail == NIL {
             self.heads[flat] = index;
             self.mark_occupied(flat);
+            self.mins[flat].store(tick, Relaxed);
+            self.set_exact(flat);
         } else {
             entries[tail as usize].next = index;
+            // Below an inexact bound is below every tick in the slot: exact again.
+            if tick < self.mins[flat].load(Relaxed) {
+                self.mins[flat].store(tick, Relaxed);
+                self.set_exact(flat);
+            }
         }
         self.tails[flat] = index;
     }
@@ -98,7 +143,12 @@ impl Slots {
     #[inline]
     pub(crate) fn remove<T>(&mut self, entries: &mut [Entry<T>], index: u32) {
         let entry = &entries[index as usize];
-        let (prev, next, flat) = (entry.prev, entry.next, entry.slot as usize);
+        let (prev, next, flat, tick) = (entry.prev, entry.next, entry.slot as usize, entry.tick);
+        if tick == self.mins[flat].load(Relaxed) {
+            let level = flat / SLOTS;
+            let exact = self.min_exact[level].load(Relaxed);
+            self.min_exact[level].store(exact & !(1 << (flat % SLOTS)), Relaxed);
+        }
         if prev == NIL {
             self.heads[flat] = next;
         } else {
@@ -130,6 +180,13 @@ impl Slots {
     /// Empties every slot.
     pub(crate) fn clear(&mut self) {
         *self = Slots::new();
+    }
+
+    #[inline]
+    fn set_exact(&mut self, flat: usize) {
+        let level = flat / SLOTS;
+        let exact = self.min_exact[level].load(Relaxed);
+        self.min_exact[level].store(exact | 1 << (flat % SLOTS), Relaxed);
     }
 
     #[inline]
