@@ -67,6 +67,7 @@
 
 mod slab;
 mod slots;
+mod tick;
 
 #[cfg(test)]
 mod tests;
@@ -77,6 +78,7 @@ use crate::time::{Duration, Instant};
 
 use self::slab::{Slab, NIL};
 use self::slots::{slot_for, slot_start, Slots};
+use self::tick::TickDivisor;
 
 /// Configuration of a [`TimerWheel`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,8 +104,8 @@ pub struct TimerHandle {
 
 /// A hierarchical timer wheel holding a `T` per timer. See the [module docs](self).
 pub struct TimerWheel<T> {
-    /// Tick length in ns, never zero.
-    tick_nanos: u64,
+    /// Tick length and the instant <-> tick conversions.
+    tick: TickDivisor,
     /// The cursor: every stored expiry tick is `>= cursor`, and each timer sits in the slot
     /// `slot_for(cursor, tick)`.
     cursor: u64,
@@ -119,11 +121,13 @@ impl<T> TimerWheel<T> {
 
     /// An empty wheel with room for `capacity` timers before the slab reallocates.
     pub fn with_capacity(config: WheelConfig, now: Instant, capacity: usize) -> Self {
-        let tick_nanos = config.tick.as_nanos().max(1);
-        let mut wheel =
-            TimerWheel { tick_nanos, cursor: 0, slab: Slab::with_capacity(capacity), slots: Slots::new() };
-        wheel.cursor = wheel.now_tick(now);
-        wheel
+        let tick = TickDivisor::new(config.tick.as_nanos());
+        TimerWheel {
+            tick,
+            cursor: tick.now_tick(now),
+            slab: Slab::with_capacity(capacity),
+            slots: Slots::new(),
+        }
     }
 
     /// Schedules `value` to fire at `deadline` (rounded up to the tick; a past deadline fires at
@@ -190,7 +194,7 @@ impl<T> TimerWheel<T> {
     /// Removes and returns the earliest timer due at `now`, in the order defined in the module
     /// docs, or `None` when nothing (more) is due. Call repeatedly to drain.
     pub fn poll_expired(&mut self, now: Instant) -> Option<(TimerHandle, T)> {
-        let now_tick = self.now_tick(now);
+        let now_tick = self.tick.now_tick(now);
         loop {
             let Some((level, slot)) = self.slots.earliest() else {
                 self.cursor = self.cursor.max(now_tick);
@@ -239,7 +243,7 @@ impl<T> TimerWheel<T> {
 
     /// The configured tick (after replacing zero by 1 ns).
     pub fn tick(&self) -> Duration {
-        Duration::from_nanos(self.tick_nanos)
+        Duration::from_nanos(self.tick.nanos())
     }
 
     /// The cursor as an instant: timers scheduled before it are due at it. See the ordering
@@ -289,26 +293,12 @@ impl<T> TimerWheel<T> {
     /// The expiry tick for `deadline`: rounded up, and never before the cursor.
     #[inline]
     fn expiry_tick(&self, deadline: Instant) -> u64 {
-        let nanos = deadline.as_nanos();
-        // Cannot overflow: for tick >= 2 the quotient is below u64::MAX; for tick 1 the remainder
-        // is zero.
-        let ceil = nanos / self.tick_nanos + u64::from(nanos % self.tick_nanos != 0);
-        ceil.max(self.cursor)
-    }
-
-    /// The last tick that has fully started at `now`; `Instant::MAX` is the end of time.
-    #[inline]
-    fn now_tick(&self, now: Instant) -> u64 {
-        if now == Instant::MAX {
-            u64::MAX
-        } else {
-            now.as_nanos() / self.tick_nanos
-        }
+        self.tick.ceil(deadline.as_nanos()).max(self.cursor)
     }
 
     #[inline]
     fn tick_instant(&self, tick: u64) -> Instant {
-        tick.checked_mul(self.tick_nanos).map_or(Instant::MAX, Instant::from_nanos)
+        self.tick.instant(tick)
     }
 }
 
