@@ -34,7 +34,7 @@
 //!   slot's earliest timer does the next call scan that one slot (O(timers in it)) and remember
 //!   the result. Expiring timers never causes a scan.
 //! - No allocation once the slab has grown to the peak number of live timers (reserve it with
-//!   [`with_capacity`](TimerWheel::with_capacity)); the slot tables are fixed arrays (~5.6 KiB).
+//!   [`with_capacity`](TimerWheel::with_capacity)); the slot tables are fixed arrays (~11 KiB).
 //!
 //! # Ordering guarantee
 //!
@@ -215,7 +215,9 @@ impl<T> TimerWheel<T> {
         }
     }
 
-    /// Drains every timer due at `now`, in order, into `fire`; returns how many fired.
+    /// Drains every timer due at `now`, in order, into `fire`; returns how many fired. `fire`
+    /// cannot touch the wheel; to re-arm timers while draining, loop on
+    /// [`poll_expired`](Self::poll_expired) instead.
     pub fn expire(&mut self, now: Instant, mut fire: impl FnMut(TimerHandle, T)) -> usize {
         let mut fired = 0;
         while let Some((handle, value)) = self.poll_expired(now) {
