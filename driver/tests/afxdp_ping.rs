@@ -13,6 +13,7 @@ use std::net::Ipv4Addr;
 use afxdp_util::{kernel_ping, open_app, respond_once, unique, wait_readable};
 use linerate_driver::afxdp::{AfXdpConfig, AfXdpDevice, XdpMode};
 use linerate_driver::lab::{LabConfig, LabGuard};
+use linerate_stack::device::Device;
 
 fn ping_through(mode: XdpMode, queues: u32, tag: &str) {
     let lab = LabGuard::up(LabConfig { queues, ..LabConfig::new(&unique(tag)) }).expect("lab up");
@@ -75,4 +76,57 @@ fn ping_generic_single_queue() {
 #[test]
 fn ping_native_multi_queue() {
     ping_through(XdpMode::Native, 2, "pm");
+}
+
+/// Sums a TCP segment with its IPv4 pseudo-header (RFC 9293 §3.1); zero when the checksum is valid.
+fn tcp_checksum_residue(ip: &[u8]) -> u16 {
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    let segment = &ip[ihl..total];
+    let mut pseudo = Vec::with_capacity(12 + segment.len());
+    pseudo.extend_from_slice(&ip[12..20]);
+    pseudo.extend_from_slice(&[0, 6]);
+    pseudo.extend_from_slice(&(segment.len() as u16).to_be_bytes());
+    pseudo.extend_from_slice(segment);
+    afxdp_util::checksum(&pseudo)
+}
+
+/// The lab turns transmit checksum offload off on the kernel end, so a SYN from the kernel
+/// reaches AF_XDP with a complete TCP checksum (not a CHECKSUM_PARTIAL pseudo-header sum).
+#[test]
+fn kernel_tcp_arrives_with_full_checksum() {
+    let lab = LabGuard::up(LabConfig::new(&unique("cs"))).expect("lab up");
+    let (_program, mut devices) = open_app(&lab, XdpMode::Native, &AfXdpConfig::default());
+    let dev = &mut devices[0];
+    let connector = {
+        let (ns, addr) = (lab.kern_ns().to_owned(), std::net::SocketAddr::from((lab.app_addr(), 80)));
+        thread::spawn(move || {
+            let _inside = linerate_driver::lab::NetnsEnter::enter(&ns).expect("enter kernel namespace");
+            // Nobody answers the SYN (beyond ARP), so this times out; we only want the SYN.
+            let _ = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(1500));
+        })
+    };
+    let mut replies = Vec::new();
+    let mut syn = None;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while syn.is_none() && std::time::Instant::now() < deadline {
+        let mac = dev.mac();
+        replies.clear();
+        dev.receive(linerate_stack::time::Instant::ZERO, 64, |f| {
+            if f.len() >= 54 && f[12..14] == [8, 0] && f[23] == 6 {
+                syn = Some(f[14..].to_vec());
+            } else if let Some(r) = afxdp_util::reply_to(f, mac, lab.app_addr()) {
+                replies.push(r);
+            }
+        });
+        for r in &replies {
+            dev.transmit(linerate_stack::time::Instant::ZERO, r.len(), |b| b.copy_from_slice(r));
+        }
+        dev.flush(linerate_stack::time::Instant::ZERO);
+        wait_readable(&[dev.raw_fd()], 20);
+    }
+    connector.join().expect("connector thread");
+    let syn = syn.expect("a SYN from the kernel reached AF_XDP");
+    assert_eq!(syn[33] & 0x02, 0x02, "SYN flag");
+    assert_eq!(tcp_checksum_residue(&syn), 0, "TCP checksum of the kernel's SYN is complete");
 }

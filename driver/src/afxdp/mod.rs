@@ -62,9 +62,12 @@ const RX_HEADROOM: usize = 256;
 pub struct AfXdpConfig {
     /// UMEM frame size: 2048 or 4096 bytes.
     pub frame_size: u32,
-    /// UMEM frames (half for receive, half for transmit); a power of two.
+    /// UMEM frames (half for receive, half for transmit); a power of two. The fill and
+    /// completion rings get this many entries, so returning a frame never finds them full
+    /// (the kernel publishes its progress on them lazily).
     pub frame_count: u32,
-    /// Entries of each of the four rings; a power of two.
+    /// Entries of the rx and tx rings; a power of two. At most this many frames are posted for
+    /// receive.
     pub ring_size: u32,
     pub bind: BindMode,
     /// Try 2 MiB huge pages for the UMEM (falls back to normal pages when none are reserved).
@@ -184,6 +187,7 @@ impl AfXdpDevice {
             queue,
             frame_size: config.frame_size,
             ring_size: config.ring_size,
+            umem_ring_size: config.frame_count,
             bind: config.bind,
             busy_poll: config.busy_poll,
         };
@@ -253,7 +257,7 @@ impl AfXdpDevice {
 
     /// Returns completed transmit frames to the free list.
     fn reclaim_completions(&mut self) {
-        let n = self.socket.completion.peek(self.socket.tx.size());
+        let n = self.socket.completion.peek(u32::MAX);
         for i in 0..n {
             let addr = self.ledger.frame_base(self.socket.completion.read(i));
             if self.ledger.transfer(addr, FramePlace::TxPosted, FramePlace::Free) {
@@ -288,34 +292,35 @@ impl AfXdpDevice {
     }
 
     /// Where every UMEM frame is right now, or why the books do not balance.
+    ///
+    /// The per-frame ledger is exact. The split of kernel-owned frames between a ring and "in
+    /// flight" comes from the shared indices, which the kernel publishes lazily (it may post a
+    /// frame on the rx ring before it publishes having consumed it from the fill ring), so the
+    /// ring that feeds the kernel is clamped to what the ledger allows.
     pub fn check_frame_accounting(&self) -> Result<FrameAccounting, AccountingError> {
-        // Read the kernel's producer of each pair before its consumer of the other: frames only
-        // move forward, so this order can undercount ring contents but never count a frame twice.
-        let rx_ring = self.socket.rx.filled();
-        let fill_ring = self.socket.fill.outstanding();
-        let completion_ring = self.socket.completion.filled();
-        let tx_ring = self.socket.tx.outstanding();
         let rx_posted = self.ledger.count(FramePlace::RxPosted);
         let tx_posted = self.ledger.count(FramePlace::TxPosted);
+        let rx_ring = self.socket.rx.filled();
+        let completion_ring = self.socket.completion.filled();
         let mut snapshot = FrameAccounting {
             total: self.ledger.total(),
             free: self.ledger.count(FramePlace::Free),
-            fill_ring,
             rx_ring,
             lent: self.ledger.count(FramePlace::Lent),
-            tx_ring,
             completion_ring,
             ..FrameAccounting::default()
         };
         let fail = |reason, snapshot| Err(AccountingError { reason, snapshot });
-        if fill_ring + rx_ring > rx_posted {
-            return fail("the rx rings hold more frames than were posted for receive", snapshot);
+        if rx_ring > rx_posted {
+            return fail("the rx ring holds more frames than were posted for receive", snapshot);
         }
-        if tx_ring + completion_ring > tx_posted {
-            return fail("the tx rings hold more frames than were posted for transmit", snapshot);
+        if completion_ring > tx_posted {
+            return fail("the completion ring holds more frames than were posted for transmit", snapshot);
         }
-        snapshot.kernel_rx = rx_posted - fill_ring - rx_ring;
-        snapshot.kernel_tx = tx_posted - tx_ring - completion_ring;
+        snapshot.fill_ring = self.socket.fill.outstanding().min(rx_posted - rx_ring);
+        snapshot.kernel_rx = rx_posted - rx_ring - snapshot.fill_ring;
+        snapshot.tx_ring = self.socket.tx.outstanding().min(tx_posted - completion_ring);
+        snapshot.kernel_tx = tx_posted - completion_ring - snapshot.tx_ring;
         if snapshot.free as usize != self.free.len() {
             return fail("the free list and the ledger disagree", snapshot);
         }

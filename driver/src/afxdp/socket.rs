@@ -42,6 +42,8 @@ pub(crate) struct SocketSetup {
     pub(crate) queue: u32,
     pub(crate) frame_size: u32,
     pub(crate) ring_size: u32,
+    /// Fill and completion ring entries: the whole UMEM, so recycling never finds them full.
+    pub(crate) umem_ring_size: u32,
     pub(crate) bind: BindMode,
     pub(crate) busy_poll: Option<BusyPoll>,
 }
@@ -84,10 +86,14 @@ impl XskSocket {
     ) -> Result<Self, AfXdpError> {
         let fd = new_socket()?;
         register_umem(&fd, umem, s.frame_size)?;
-        for opt in
-            [libc::XDP_UMEM_FILL_RING, libc::XDP_UMEM_COMPLETION_RING, libc::XDP_RX_RING, libc::XDP_TX_RING]
-        {
-            setsockopt(&fd, libc::SOL_XDP, opt, &s.ring_size, "sizing an AF_XDP ring")?;
+        let rings = [
+            (libc::XDP_UMEM_FILL_RING, s.umem_ring_size),
+            (libc::XDP_UMEM_COMPLETION_RING, s.umem_ring_size),
+            (libc::XDP_RX_RING, s.ring_size),
+            (libc::XDP_TX_RING, s.ring_size),
+        ];
+        for (opt, size) in rings {
+            setsockopt(&fd, libc::SOL_XDP, opt, &size, "sizing an AF_XDP ring")?;
         }
         if let Some(bp) = s.busy_poll {
             let on: libc::c_int = 1;
@@ -110,10 +116,11 @@ impl XskSocket {
         let off = mmap_offsets(&fd)?;
         let raw = fd.as_raw_fd();
         let map_err = |e: io::Error| AfXdpError::os("mapping an AF_XDP ring", e);
-        let fill =
-            ProducerRing::map(raw, libc::XDP_UMEM_PGOFF_FILL_RING, s.ring_size, &off.fr).map_err(map_err)?;
-        let completion = ConsumerRing::map(raw, libc::XDP_UMEM_PGOFF_COMPLETION_RING, s.ring_size, &off.cr)
+        let fill = ProducerRing::map(raw, libc::XDP_UMEM_PGOFF_FILL_RING, s.umem_ring_size, &off.fr)
             .map_err(map_err)?;
+        let completion =
+            ConsumerRing::map(raw, libc::XDP_UMEM_PGOFF_COMPLETION_RING, s.umem_ring_size, &off.cr)
+                .map_err(map_err)?;
         let rx =
             ConsumerRing::map(raw, libc::XDP_PGOFF_RX_RING as u64, s.ring_size, &off.rx).map_err(map_err)?;
         let tx =

@@ -18,6 +18,7 @@
 //! Must not: use addresses outside 198.18.0.0/15 or touch namespaces it did not name.
 
 mod netns;
+pub mod traffic;
 
 use std::net::Ipv4Addr;
 use std::process::Command;
