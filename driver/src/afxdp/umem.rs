@@ -65,7 +65,7 @@ impl UmemArea {
     ///
     /// # Safety
     /// The caller must own the frame (per the ledger) and hold no other reference into it.
-    pub(crate) unsafe fn frame_mut(&self, addr: u64, len: usize) -> Option<&mut [u8]> {
+    pub(crate) unsafe fn frame_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
         let start = usize::try_from(addr).ok()?;
         let frame_end = (start / self.frame_size as usize + 1) * self.frame_size as usize;
         let end = start.checked_add(len)?;
