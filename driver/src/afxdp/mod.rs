@@ -147,6 +147,7 @@ pub struct AfXdpDevice {
     ifname: String,
     queue: u32,
     mac: [u8; 6],
+    busy_poll: bool,
     stats: DeviceStats,
 }
 
@@ -202,6 +203,7 @@ impl AfXdpDevice {
             ifname: ifname.to_owned(),
             queue,
             mac: sys::interface_mac(ifname)?,
+            busy_poll: config.busy_poll.is_some(),
             stats: DeviceStats::default(),
         };
         device.populate(config);
@@ -397,7 +399,9 @@ impl Device for AfXdpDevice {
             }
             total += got;
         }
-        if total == 0 && self.socket.fill.needs_wakeup() {
+        // The driver asks for a wakeup when it ran dry of fill entries; with busy polling, an
+        // idle poll is what drives its NAPI loop.
+        if self.socket.fill.needs_wakeup() || (self.busy_poll && total == 0) {
             self.stats.rx_wakeups += 1;
             self.socket.wake_rx();
         }

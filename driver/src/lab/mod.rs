@@ -145,6 +145,28 @@ impl LabStatus {
     }
 }
 
+impl std::fmt::Display for LabStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        let state = if self.complete() {
+            "up"
+        } else if self.absent() {
+            "down"
+        } else {
+            "broken (run `up` to repair or `down` to remove)"
+        };
+        write!(
+            f,
+            "{state}: app namespace {}, kernel namespace {}, link up {}, XDP on app end {}, XDP on kernel end {}",
+            yes(self.app_ns),
+            yes(self.kern_ns),
+            yes(self.link_up),
+            yes(self.app_xdp),
+            yes(self.kern_xdp)
+        )
+    }
+}
+
 /// A lab, identified by its configuration. Creating the value changes nothing; call
 /// [`Lab::up`] (or use [`LabGuard::up`]).
 #[derive(Debug, Clone)]
