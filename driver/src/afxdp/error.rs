@@ -8,7 +8,7 @@ use std::io;
 /// Why opening or running an AF_XDP device failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AfXdpError {
-    #[error("AF_XDP needs CAP_NET_ADMIN and CAP_BPF ({what} was refused): run as root")]
+    #[error("{what} was refused: AF_XDP needs CAP_NET_ADMIN and CAP_BPF (AF_PACKET needs CAP_NET_RAW): run as root")]
     PermissionDenied { what: &'static str },
 
     #[error("this kernel has no AF_XDP sockets: use Linux 5.4+ built with CONFIG_XDP_SOCKETS=y")]

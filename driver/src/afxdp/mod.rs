@@ -36,6 +36,7 @@
 //! past its callback (the borrow checker enforces this).
 
 mod error;
+pub mod fallback;
 pub mod program;
 mod ring;
 mod socket;
@@ -46,6 +47,7 @@ use linerate_stack::device::{Capabilities, Device, ETHERNET_HEADER_LEN};
 use linerate_stack::time::Instant;
 
 pub use error::AfXdpError;
+pub use fallback::{AfPacketDevice, AfPacketStats};
 pub use program::{XdpMode, XdpProgram};
 pub use socket::{BindMode, BusyPoll};
 pub use sys::{interface_index, interface_mac, interface_mtu, interface_rx_queues};

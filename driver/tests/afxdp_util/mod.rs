@@ -120,23 +120,35 @@ fn icmp_echo_reply(frame: &[u8], our_mac: [u8; 6], our_ip: Ipv4Addr) -> Option<V
     Some(out)
 }
 
+/// One responder pass over any device: answers what it can. Returns frames received.
+pub fn respond_on<D: Device>(
+    dev: &mut D,
+    mac: [u8; 6],
+    our_ip: Ipv4Addr,
+    replies: &mut Vec<Vec<u8>>,
+) -> usize {
+    replies.clear();
+    let received = dev.receive(Instant::ZERO, 64, |frame| {
+        if let Some(r) = reply_to(frame, mac, our_ip) {
+            replies.push(r);
+        }
+    });
+    for r in replies.iter() {
+        dev.transmit(Instant::ZERO, r.len(), |buf| buf.copy_from_slice(r)).expect("transmit a reply");
+    }
+    dev.flush(Instant::ZERO);
+    received
+}
+
 /// One responder pass over every device: answers what it can. Returns frames received.
 pub fn respond_once(devices: &mut [AfXdpDevice], our_ip: Ipv4Addr, replies: &mut Vec<Vec<u8>>) -> usize {
-    let mut received = 0;
-    for dev in devices.iter_mut() {
-        let mac = dev.mac();
-        replies.clear();
-        received += dev.receive(Instant::ZERO, 64, |frame| {
-            if let Some(r) = reply_to(frame, mac, our_ip) {
-                replies.push(r);
-            }
-        });
-        for r in replies.iter() {
-            dev.transmit(Instant::ZERO, r.len(), |buf| buf.copy_from_slice(r)).expect("transmit a reply");
-        }
-        dev.flush(Instant::ZERO);
-    }
-    received
+    devices
+        .iter_mut()
+        .map(|dev| {
+            let mac = dev.mac();
+            respond_on(dev, mac, our_ip, replies)
+        })
+        .sum()
 }
 
 /// `ping` for machines without the binary: sends `count` ICMP echo requests to `dst` from the
