@@ -28,9 +28,9 @@
 //! Facts about veth (kernel 6.18) this driver relies on: in native mode a multi-queue veth
 //! delivers frames on every rx queue, so open one device per queue ([`AfXdpDevice::open_all`]);
 //! a queue stays busy for a few tens of milliseconds after its socket closes (bind retries with
-//! a bounded backoff); native XDP only sees frames the peer sends when the peer has no TSO
-//! (`ethtool -K <peer> tx off`, which the lab does) — otherwise veth hands them to the stack
-//! behind XDP's back.
+//! a bounded backoff); zero-copy bind fails with EOPNOTSUPP (copy mode works); the kernel peer
+//! sends CHECKSUM_PARTIAL TCP unless it runs `ethtool -K <peer> tx off` (the lab does). Native
+//! XDP on our end needs nothing from the peer for frames the peer's kernel sends.
 //!
 //! Must not: be used from two threads at once (it is `Send`, not `Sync`), or keep a lent frame
 //! past its callback (the borrow checker enforces this).

@@ -10,10 +10,14 @@
 //! Promises: [`Lab::up`] is idempotent (a complete lab is re-tuned in place; a half-built one is
 //! torn down and rebuilt); [`Lab::down`] removes everything even after a crash, since deleting
 //! the namespaces deletes the veth pair and every rule inside; [`LabGuard`] runs `down` on drop.
-//! The kernel end gets `ethtool -K tx off`: frames then leave it with full checksums (not
-//! CHECKSUM_PARTIAL), and without TSO veth passes them through its NAPI path, the only one where
-//! native XDP on our end sees them. IPv6 is off in both namespaces so no router solicitations or
-//! MLD reports wander into measurements.
+//! The kernel end gets `ethtool -K tx off`: frames then leave it with full checksums (with
+//! offload on, veth delivers TCP with only the pseudo-header sum, CHECKSUM_PARTIAL), and TSO goes
+//! off with it, so the kernel sends MTU-sized segments rather than 64 KiB super-frames that no
+//! UMEM frame could hold. Nothing else is needed for native XDP on our end: on 6.18 it receives
+//! the kernel's frames with the peer's GRO off and no XDP program on the peer (checked by the
+//! AF_XDP tests; the "peer needs XDP or GRO" rule applies to XDP_REDIRECT *into* a veth, which
+//! we never do). IPv6 is off in both namespaces so no router solicitations or MLD reports wander
+//! into measurements.
 //!
 //! Must not: use addresses outside 198.18.0.0/15 or touch namespaces it did not name.
 
@@ -288,7 +292,7 @@ impl Lab {
         }
         let cidr = format!("{KERNEL_ADDR}/{PREFIX_LEN}");
         ip(&["-n", kern, "addr", "add", &cidr, "dev", KERNEL_IF])?;
-        // Full checksums from the kernel, and (no TSO) veth's NAPI path that native XDP needs.
+        // Full checksums from the kernel, and (TSO goes off too) MTU-sized TCP segments.
         netns_run(kern, "ethtool", &["-K", KERNEL_IF, "tx", "off"])?;
         Ok(())
     }
