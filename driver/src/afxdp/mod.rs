@@ -30,7 +30,9 @@
 //! a queue stays busy for a few tens of milliseconds after its socket closes (bind retries with
 //! a bounded backoff); zero-copy bind fails with EOPNOTSUPP (copy mode works); the kernel peer
 //! sends CHECKSUM_PARTIAL TCP unless it runs `ethtool -K <peer> tx off` (the lab does). Native
-//! XDP on our end needs nothing from the peer for frames the peer's kernel sends.
+//! XDP on our end needs nothing from the peer for frames the peer's kernel sends. A qdisc on our
+//! interface does not shape AF_XDP transmit (copy mode hands frames straight to the driver: a
+//! 10 Mbit/s tbf let 1.6 Gbit/s through and counted 0 packets), so pacing is the engine's job.
 //!
 //! Must not: be used from two threads at once (it is `Send`, not `Sync`), or keep a lent frame
 //! past its callback (the borrow checker enforces this).
