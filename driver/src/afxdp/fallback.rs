@@ -28,7 +28,7 @@ const PACKET_QDISC_BYPASS: libc::c_int = 20;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AfPacketStats {
     pub rx_frames: u64,
-    /// Frames longer than a buffer, dropped.
+    /// Frames longer than the MTU allows, dropped.
     pub rx_truncated: u64,
     pub tx_frames: u64,
     /// Frames the kernel would not take at flush (full queue), dropped.
@@ -187,7 +187,7 @@ impl AfPacketDevice {
         let mut delivered = 0;
         for i in 0..n {
             let (len, flags) = (self.rx.msgs[i].msg_len as usize, self.rx.msgs[i].msg_hdr.msg_flags);
-            if flags & libc::MSG_TRUNC != 0 || len > self.rx.slot {
+            if flags & libc::MSG_TRUNC != 0 || len > self.caps.max_frame_len() {
                 self.stats.rx_truncated += 1;
                 continue;
             }

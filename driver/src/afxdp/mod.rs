@@ -136,6 +136,8 @@ pub struct DeviceStats {
     pub rx_wakeups: u64,
     /// Descriptors naming a frame we had not given the kernel (never expected), skipped.
     pub invalid_descriptors: u64,
+    /// Received frames longer than the MTU allows, dropped.
+    pub rx_oversized: u64,
 }
 
 /// One AF_XDP socket on one interface queue, as a [`Device`].
@@ -362,12 +364,20 @@ impl AfXdpDevice {
             if !self.ledger.transfer(base, FramePlace::RxPosted, FramePlace::Lent) {
                 continue;
             }
-            // SAFETY: the ledger shows we own this frame now, and nothing else borrows it.
-            if let Some(frame) = unsafe { self.umem.frame_mut(desc.addr, desc.len as usize) } {
-                handle(frame);
-                delivered += 1;
+            let len = desc.len as usize;
+            if len > self.caps.max_frame_len() {
+                // The Device contract caps frames at the MTU (a VLAN tag or a peer with a larger
+                // MTU could exceed it): dropped, counted.
+                self.stats.rx_oversized += 1;
             } else {
-                self.ledger.invalid_returns += 1;
+                // SAFETY: the ledger shows we own this frame now, and nothing else borrows it.
+                match unsafe { self.umem.frame_mut(desc.addr, len) } {
+                    Some(frame) => {
+                        handle(frame);
+                        delivered += 1;
+                    }
+                    None => self.ledger.invalid_returns += 1,
+                }
             }
             if i < room {
                 self.ledger.transfer(base, FramePlace::Lent, FramePlace::RxPosted);
