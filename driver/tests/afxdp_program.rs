@@ -79,3 +79,73 @@ fn errors_name_the_problem() {
     assert_eq!(err.to_string().lines().count(), 1);
     assert!(err.to_string().contains("interface lr-missing0 not found"), "{err}");
 }
+
+/// Loads a two-instruction `XDP_PASS` program directly with bpf(2): "someone else's" program.
+fn load_foreign_pass_program() -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    let insns: [u64; 2] = [0x0000_0002_0000_00b7, 0x0000_0000_0000_0095]; // r0 = XDP_PASS; exit
+    let license = c"GPL";
+    let mut attr = [0u8; 72];
+    attr[0..4].copy_from_slice(&6u32.to_ne_bytes()); // BPF_PROG_TYPE_XDP
+    attr[4..8].copy_from_slice(&2u32.to_ne_bytes());
+    attr[8..16].copy_from_slice(&(insns.as_ptr() as u64).to_ne_bytes());
+    attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
+    // SAFETY: `attr` is a BPF_PROG_LOAD attribute block whose pointers outlive the call.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, 5, attr.as_mut_ptr(), attr.len() as u32) };
+    assert!(fd >= 0, "load foreign program: {}", std::io::Error::last_os_error());
+    // SAFETY: the kernel returned a fresh descriptor.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) }
+}
+
+/// Attaches `prog` the old way, through rtnetlink (IFLA_XDP), in the calling thread's namespace.
+fn netlink_attach(ifindex: u32, prog: &std::os::fd::OwnedFd, flags: u32) {
+    use std::os::fd::AsRawFd;
+    fn attr(out: &mut Vec<u8>, kind: u16, payload: &[u8]) {
+        out.extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(payload);
+    }
+    let mut xdp = Vec::new();
+    attr(&mut xdp, 1, &prog.as_raw_fd().to_ne_bytes()); // IFLA_XDP_FD
+    attr(&mut xdp, 3, &flags.to_ne_bytes()); // IFLA_XDP_FLAGS
+    let mut body = vec![0u8; 16]; // struct ifinfomsg
+    body[4..8].copy_from_slice(&(ifindex as i32).to_ne_bytes());
+    attr(&mut body, 43 | (1 << 15), &xdp); // IFLA_XDP, nested
+    let mut msg = Vec::new();
+    msg.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
+    msg.extend_from_slice(&19u16.to_ne_bytes()); // RTM_SETLINK
+    msg.extend_from_slice(&(0x1u16 | 0x4).to_ne_bytes()); // NLM_F_REQUEST | NLM_F_ACK
+    msg.extend_from_slice(&[0u8; 8]); // seq, pid
+    msg.extend_from_slice(&body);
+    // SAFETY: plain socket/send/recv on buffers we own.
+    unsafe {
+        let sock = libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE);
+        assert!(sock >= 0);
+        assert_eq!(libc::send(sock, msg.as_ptr().cast(), msg.len(), 0), msg.len() as isize);
+        let mut ack = [0u8; 256];
+        let n = libc::recv(sock, ack.as_mut_ptr().cast(), ack.len(), 0);
+        libc::close(sock);
+        assert!(n >= 20, "netlink ack");
+        let error = i32::from_ne_bytes(ack[16..20].try_into().expect("4 bytes"));
+        assert_eq!(error, 0, "netlink attach refused: {}", std::io::Error::from_raw_os_error(-error));
+    }
+}
+
+#[test]
+fn a_program_attached_by_someone_else_is_reported_not_replaced() {
+    let lab = LabGuard::up(LabConfig::new(&unique("xf"))).expect("lab up");
+    let _inside = lab.enter_app().expect("enter app namespace");
+    let foreign = load_foreign_pass_program();
+    let ifindex = linerate_driver::afxdp::interface_index(lab.app_if()).expect("ifindex");
+    netlink_attach(ifindex, &foreign, 2); // XDP_FLAGS_SKB_MODE
+    drop(foreign); // the interface keeps its own reference, as after the other tool exited
+    for mode in [XdpMode::Native, XdpMode::Generic, XdpMode::Auto] {
+        let err = XdpProgram::attach(lab.app_if(), lab.app_addr(), mode).expect_err("interface is taken");
+        assert!(matches!(err, AfXdpError::ProgramAlreadyAttached { .. }), "{mode:?}: {err}");
+        assert!(err.to_string().contains("ip link set dev lr-app xdp off"), "{err}");
+    }
+    assert!(link_details(&lab).contains("xdpgeneric"), "the foreign program is still there");
+    // Once its owner removes it, as the message says, we can attach.
+    lab.exec_app("ip", &["link", "set", "dev", lab.app_if(), "xdpgeneric", "off"]).expect("remove foreign");
+    XdpProgram::attach(lab.app_if(), lab.app_addr(), XdpMode::Auto).expect("attach after removal");
+}

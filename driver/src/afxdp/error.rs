@@ -24,8 +24,9 @@ pub enum AfXdpError {
     ProgramRejected(String),
 
     #[error(
-        "interface {ifname} already has an XDP program attached by another tool: \
-         inspect it with `ip link show dev {ifname}`, remove it with `ip link set dev {ifname} xdp off`"
+        "interface {ifname} already has an XDP program attached by another tool: inspect it with \
+         `ip -d link show dev {ifname}`, remove it with `ip link set dev {ifname} xdp off` (or \
+         `xdpgeneric off`, as listed)"
     )]
     ProgramAlreadyAttached { ifname: String },
 
