@@ -20,6 +20,24 @@
 //! into measurements.
 //!
 //! Must not: use addresses outside 198.18.0.0/15 or touch namespaces it did not name.
+//!
+//! ```no_run
+//! use linerate_driver::afxdp::{AfXdpConfig, AfXdpDevice, XdpMode, XdpProgram};
+//! use linerate_driver::lab::{LabConfig, LabGuard};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let lab = LabGuard::up(LabConfig { queues: 2, ..LabConfig::new("demo") })?; // down on drop
+//! let (program, devices) = {
+//!     let _inside = lab.enter_app()?; // sockets and links are created in the app namespace
+//!     let program = XdpProgram::attach(lab.app_if(), lab.app_addr(), XdpMode::Auto)?;
+//!     let devices = AfXdpDevice::open_all(&program, &AfXdpConfig::default())?;
+//!     (program, devices)
+//! };
+//! lab.exec_kern("curl", &["-s", "http://198.18.0.2/"])?; // the kernel as the peer
+//! # drop((program, devices));
+//! # Ok(())
+//! # }
+//! ```
 
 mod netns;
 pub mod traffic;
