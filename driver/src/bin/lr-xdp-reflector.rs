@@ -59,6 +59,16 @@ fn pin_to(cpu: usize) -> bool {
     }
 }
 
+/// CPU time (user + system) the calling thread has used so far.
+fn thread_cpu_time() -> Duration {
+    // SAFETY: rusage is plain data filled by the kernel.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 fn current_cpu() -> i32 {
     // SAFETY: no arguments, no memory touched.
     unsafe { libc::sched_getcpu() }
@@ -101,11 +111,13 @@ fn run(o: &Options) -> Result<(), String> {
         let stop = Arc::clone(&stop);
         thread::spawn(move || {
             let pinned = pin_to(1);
+            let (start, cpu0) = (Instant::now(), thread_cpu_time());
             let mut r = Reflector::default();
             while !stop.load(Ordering::Relaxed) {
                 r.step(&mut reflector_dev);
             }
-            (r.reflected, current_cpu(), pinned, reflector_dev)
+            let share = (thread_cpu_time() - cpu0).as_secs_f64() / start.elapsed().as_secs_f64();
+            (r.reflected, current_cpu(), pinned, reflector_dev, share)
         })
     };
     let pinned = pin_to(0);
@@ -124,29 +136,36 @@ fn run(o: &Options) -> Result<(), String> {
         while warmup.elapsed() < Duration::from_millis(300) {
             g.step(&mut gen_dev, true);
         }
-        let (received0, start) = (g.received, Instant::now());
+        let (received0, start, cpu0) = (g.received, Instant::now(), thread_cpu_time());
         while start.elapsed() < Duration::from_secs(o.secs) {
             g.step(&mut gen_dev, true);
         }
         let (frames, secs) = ((g.received - received0) as f64, start.elapsed().as_secs_f64());
+        let cpu_share = (thread_cpu_time() - cpu0).as_secs_f64() / secs;
         let drain = Instant::now();
         while !g.settled() && drain.elapsed() < Duration::from_millis(200) {
             g.step(&mut gen_dev, false);
         }
         println!(
-            "{size:>5} B frames: {:.3} Mpps, {:.2} Gbit/s reflected ({} sent, {} lost, generator on CPU {}{})",
+            "{size:>5} B frames: {:.3} Mpps, {:.2} Gbit/s reflected ({} sent, {} lost, generator on CPU {}{}, \
+             got {:.0}% of its CPU)",
             frames / secs / 1e6,
             frames * size as f64 * 8.0 / secs / 1e9,
             g.sent,
             g.lost,
             current_cpu(),
             if pinned { ", pinned" } else { "" },
+            cpu_share * 100.0,
         );
     }
     stop.store(true, Ordering::Relaxed);
-    let (reflected, cpu, pinned, reflector_dev) =
+    let (reflected, cpu, pinned, reflector_dev, share) =
         reflector.join().map_err(|_| "reflector thread panicked".to_string())?;
-    println!("reflector: {reflected} frames on CPU {cpu}{}", if pinned { ", pinned" } else { "" });
+    println!(
+        "reflector: {reflected} frames on CPU {cpu}{}, got {:.0}% of its CPU",
+        if pinned { ", pinned" } else { "" },
+        share * 100.0
+    );
     for dev in [&gen_dev, &reflector_dev] {
         dev.check_frame_accounting().map_err(|e| e.to_string())?;
     }
