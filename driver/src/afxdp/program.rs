@@ -293,6 +293,130 @@ mod tests {
         }
     }
 
+    /// A tiny interpreter for exactly the instructions the template uses. Packet loads outside
+    /// `[data, data_end)` panic, so a missing bounds check fails the test (as the verifier would
+    /// refuse it). `bpf_redirect_map` returns XDP_REDIRECT (4) for queue 0, the flags otherwise.
+    fn run(prog: &[Insn], frame: &[u8]) -> u64 {
+        const CTX: u64 = 0x1000;
+        const DATA: u64 = 0x10_0000;
+        let data_end = DATA + frame.len() as u64;
+        let mut r = [0u64; 11];
+        r[1] = CTX;
+        let mut pc = 0usize;
+        loop {
+            let i = prog[pc];
+            let (op, dst, src) = (code(i), ((i >> 8) & 0xf) as usize, ((i >> 12) & 0xf) as usize);
+            let (off, imm) = (off(i) as i64, (i >> 32) as u32 as i32 as i64);
+            let at_pc = pc;
+            let load = |addr: u64, size: usize| -> u64 {
+                if (CTX..CTX + 20).contains(&addr) {
+                    return match addr - CTX {
+                        0 => DATA,
+                        4 => data_end,
+                        16 => 0,
+                        other => panic!("unexpected ctx offset {other}"),
+                    };
+                }
+                assert!(
+                    addr >= DATA && addr + size as u64 <= data_end,
+                    "out-of-bounds packet read at pc {at_pc}"
+                );
+                let at = (addr - DATA) as usize;
+                frame[at..at + size].iter().rev().fold(0, |acc, &b| acc << 8 | u64::from(b))
+            };
+            pc += 1;
+            let jump = |cond: bool, pc: &mut usize| {
+                if cond {
+                    *pc = (*pc as i64 + off) as usize;
+                }
+            };
+            match op {
+                ALU64_MOV_X => r[dst] = r[src],
+                ALU64_MOV_K => r[dst] = imm as u64,
+                ALU64_ADD_K => r[dst] = r[dst].wrapping_add(imm as u64),
+                LDX_MEM_W => r[dst] = load(r[src].wrapping_add(off as u64), 4),
+                LDX_MEM_H => r[dst] = load(r[src].wrapping_add(off as u64), 2),
+                LDX_MEM_B => r[dst] = load(r[src].wrapping_add(off as u64), 1),
+                JMP_JGT_X => jump(r[dst] > r[src], &mut pc),
+                JMP_JEQ_K => jump(r[dst] == imm as u64, &mut pc),
+                JMP_JNE_K => jump(r[dst] != imm as u64, &mut pc),
+                JMP32_JNE_K => jump(r[dst] as u32 != imm as u32, &mut pc),
+                JMP_JA => jump(true, &mut pc),
+                LD_IMM64 => {
+                    r[dst] = (i >> 32) | (prog[pc] >> 32) << 32;
+                    pc += 1;
+                }
+                JMP_CALL => {
+                    assert_eq!(imm, i64::from(HELPER_REDIRECT_MAP));
+                    r[0] = if r[2] == 0 { 4 } else { r[3] };
+                }
+                JMP_EXIT => return r[0],
+                other => panic!("interpreter lacks opcode {other:#x}"),
+            }
+        }
+    }
+
+    fn ipv4_frame(proto: u8, dst: [u8; 4]) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 20 + 20];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[14 + 9] = proto;
+        f[14 + 12..14 + 16].copy_from_slice(&[198, 18, 0, 1]);
+        f[14 + 16..14 + 20].copy_from_slice(&dst);
+        f
+    }
+
+    fn arp_frame(target: [u8; 4]) -> Vec<u8> {
+        let mut f = vec![0u8; 42];
+        f[12..14].copy_from_slice(&[0x08, 0x06]);
+        f[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+        f[38..42].copy_from_slice(&target);
+        f
+    }
+
+    #[test]
+    fn steers_only_our_tcp_icmp_and_arp_and_never_reads_past_the_end() {
+        let ours = [198, 18, 0, 130]; // top bit set in the loaded u32: exercises the 32-bit compare
+        let prog = steering_program(Ipv4Addr::from(ours), 3);
+        let other = [198, 18, 0, 1];
+        let cases: [(&str, Vec<u8>, u64, usize); 8] = [
+            ("tcp to us", ipv4_frame(6, ours), 4, 34),
+            ("icmp to us", ipv4_frame(1, ours), 4, 34),
+            ("udp to us", ipv4_frame(17, ours), 2, 0),
+            ("tcp to another host", ipv4_frame(6, other), 2, 0),
+            ("arp for us", arp_frame(ours), 4, 42),
+            ("arp for another host", arp_frame(other), 2, 0),
+            (
+                "ipv6",
+                {
+                    let mut f = ipv4_frame(6, ours);
+                    f[12..14].copy_from_slice(&[0x86, 0xdd]);
+                    f
+                },
+                2,
+                0,
+            ),
+            (
+                "vlan-tagged",
+                {
+                    let mut f = ipv4_frame(6, ours);
+                    f[12..14].copy_from_slice(&[0x81, 0x00]);
+                    f
+                },
+                2,
+                0,
+            ),
+        ];
+        for (name, frame, verdict, needed) in cases {
+            assert_eq!(run(&prog, &frame), verdict, "{name}");
+            // Every truncation is safe, and too-short frames go to the kernel.
+            for len in 0..frame.len() {
+                let expect = if len >= needed { verdict } else { 2 };
+                assert_eq!(run(&prog, &frame[..len]), expect, "{name} cut to {len} bytes");
+            }
+        }
+    }
+
     #[test]
     fn patching_fills_address_and_map() {
         let prog = steering_program(Ipv4Addr::new(198, 18, 0, 200), 7);
