@@ -191,3 +191,51 @@ fn ip_in_addr_errors(snmp: &str) -> u64 {
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0)
 }
+
+/// On a multi-queue veth in native mode, the kernel's flows arrive spread over the rx queues:
+/// a device bound to queue 0 alone would miss some, which is why `open_all` binds one per queue.
+#[test]
+fn multi_queue_veth_spreads_flows_over_queues() {
+    let lab = LabGuard::up(LabConfig { queues: 4, ..LabConfig::new(&unique("mq")) }).expect("lab up");
+    let (_program, mut devices) = open_app(&lab, XdpMode::Native, &AfXdpConfig::default());
+    assert_eq!(devices.len(), 4);
+    let connector = {
+        let ns = lab.kern_ns().to_owned();
+        let addr = lab.app_addr();
+        thread::spawn(move || {
+            let _inside = linerate_driver::lab::NetnsEnter::enter(&ns).expect("enter kernel namespace");
+            // Non-blocking connects: each SYN goes out at once, on the queue its flow hashes to.
+            for port in 1000..1032u16 {
+                let target = std::net::SocketAddr::from((addr, port));
+                // Nobody accepts: each attempt times out, but its SYN is already on its way.
+                let _ = std::net::TcpStream::connect_timeout(&target, std::time::Duration::from_millis(1));
+            }
+        })
+    };
+    let mut syns = [0u32; 4];
+    let mut replies = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while syns.iter().sum::<u32>() < 32 && std::time::Instant::now() < deadline {
+        for (q, dev) in devices.iter_mut().enumerate() {
+            let mac = dev.mac();
+            replies.clear();
+            dev.receive(linerate_stack::time::Instant::ZERO, 64, |f| {
+                if f.len() >= 54 && f[12..14] == [8, 0] && f[23] == 6 && f[47] & 0x02 != 0 {
+                    syns[q] += 1;
+                } else if let Some(r) = afxdp_util::reply_to(f, mac, lab.app_addr()) {
+                    replies.push(r);
+                }
+            });
+            for r in &replies {
+                dev.transmit(linerate_stack::time::Instant::ZERO, r.len(), |b| b.copy_from_slice(r));
+            }
+            dev.flush(linerate_stack::time::Instant::ZERO);
+        }
+        let fds: Vec<_> = devices.iter().map(|d| d.raw_fd()).collect();
+        wait_readable(&fds, 10);
+    }
+    connector.join().expect("connector thread");
+    eprintln!("SYNs per rx queue: {syns:?}");
+    assert!(syns.iter().sum::<u32>() >= 32, "SYNs per queue: {syns:?}");
+    assert!(syns.iter().filter(|&&n| n > 0).count() >= 2, "all flows on one queue: {syns:?}");
+}
