@@ -356,6 +356,36 @@ mod tests {
     }
 
     #[test]
+    fn hystart_leaves_slow_start_on_rising_rtt_without_a_loss() {
+        let config = CongestionConfig::new(Algorithm::Cubic, MSS);
+        let mut f = Flow::new(Cubic::new(&config), MSS);
+        // Flat 40 ms for 4 rounds (slow start doubles), then the queue adds 10 ms per round.
+        for round in 0..12u64 {
+            let rtt = Duration::from_millis(40 + 10 * round.saturating_sub(3));
+            let segments = f.cc.cwnd() / MSS;
+            f.round_with(rtt, segments, 1);
+        }
+        assert!(!f.cc.in_slow_start(), "still in slow start at cwnd {}", f.cc.cwnd());
+        let exit = f.cc.ssthresh();
+        // Exit came after CSS: more than the 160 segments slow start reached, far less than
+        // another 8 doublings would give.
+        assert!(exit > 160 * MSS && exit < 2_000 * MSS, "ssthresh {exit}");
+        assert_eq!(f.cc.w_max(), f64::from(exit), "CA epoch starts at the exit point, K = 0");
+    }
+
+    #[test]
+    fn hystart_keeps_slow_start_on_flat_rtt() {
+        let config = CongestionConfig::new(Algorithm::Cubic, MSS);
+        let mut f = Flow::new(Cubic::new(&config), MSS);
+        for _ in 0..8 {
+            let segments = f.cc.cwnd() / MSS;
+            f.round_with(Duration::from_millis(40), segments, 1);
+        }
+        assert!(f.cc.in_slow_start());
+        assert_eq!(f.cc.cwnd(), 10 * 256 * MSS);
+    }
+
+    #[test]
     fn huge_times_and_windows_stay_finite() {
         let mut f = after_loss(10_000);
         let segments = f.cc.cwnd() / MSS;

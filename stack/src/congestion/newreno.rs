@@ -4,8 +4,9 @@
 //! HyStart++, congestion avoidance by byte counting (+1 MSS per window acknowledged, RFC 5681
 //! §3.1 / RFC 3465 §2.1), `ssthresh = max(FlightSize/2, 2·SMSS)` on a congestion event (RFC 5681
 //! eq. 4, RFC 6582 §3.2 step 3), PRR during recovery and `cwnd = ssthresh` when it ends (RFC 6582
-//! "full acknowledgment", RFC 6937). The engine tracks the recovery point (`recover`) and
-//! partial ACKs; see the seam in [`crate::congestion`].
+//! "full acknowledgment", RFC 6937). PRR takes the place of RFC 6582's window inflation and
+//! partial-ACK deflation (as in Linux); the engine still tracks the recovery
+//! point (`recover`) and retransmits on partial ACKs; see the seam in [`crate::congestion`].
 //!
 //! **Promises:** cwnd in `[2·MSS, MAX_CWND]`; never panics.
 
