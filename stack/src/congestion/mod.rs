@@ -351,16 +351,24 @@ impl RoundCounter {
 
 /// `bytes * 10^9 / interval` in bytes per second, saturating; `None` for an empty interval.
 pub(crate) fn rate_from(bytes: u64, interval: Duration) -> Option<u64> {
-    if interval.is_zero() {
+    let nanos = interval.as_nanos();
+    if nanos == 0 {
         return None;
     }
-    let rate = (bytes as u128 * 1_000_000_000) / interval.as_nanos() as u128;
+    // u64 fast path (any byte count below 18 GB); u128 division is several times slower.
+    if let Some(scaled) = bytes.checked_mul(1_000_000_000) {
+        return Some(scaled / nanos);
+    }
+    let rate = (u128::from(bytes) * 1_000_000_000) / u128::from(nanos);
     Some(u64::try_from(rate).unwrap_or(u64::MAX))
 }
 
 /// `rate * interval` in bytes, saturating.
 pub(crate) fn bytes_in(rate: u64, interval: Duration) -> u64 {
-    let bytes = (rate as u128 * interval.as_nanos() as u128) / 1_000_000_000;
+    if let Some(product) = rate.checked_mul(interval.as_nanos()) {
+        return product / 1_000_000_000;
+    }
+    let bytes = (u128::from(rate) * u128::from(interval.as_nanos())) / 1_000_000_000;
     u64::try_from(bytes).unwrap_or(u64::MAX)
 }
 

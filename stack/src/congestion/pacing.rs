@@ -75,8 +75,15 @@ impl Pacer {
 
     /// `bytes / rate` rounded up to the next nanosecond, saturating.
     fn time_to_send(bytes: u64, rate: u64) -> Duration {
-        let nanos = (u128::from(bytes) * 1_000_000_000).div_ceil(u128::from(rate.max(1)));
-        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+        let rate = rate.max(1);
+        let nanos = match bytes.checked_mul(1_000_000_000) {
+            Some(scaled) => scaled.div_ceil(rate),
+            None => {
+                let wide = (u128::from(bytes) * 1_000_000_000).div_ceil(u128::from(rate));
+                u64::try_from(wide).unwrap_or(u64::MAX)
+            }
+        };
+        Duration::from_nanos(nanos)
     }
 }
 
