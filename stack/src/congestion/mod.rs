@@ -30,6 +30,45 @@
 //!   [`CongestionController::on_spurious_congestion_event`];
 //! - sending new data after the connection had nothing in flight:
 //!   [`CongestionController::on_idle_restart`].
+//!
+//! ```
+//! use linerate_stack::congestion::{
+//!     AckEvent, Algorithm, CongestionConfig, CongestionController, DeliveryRateEstimator, Pacer,
+//!     SentPacket,
+//! };
+//! use linerate_stack::time::{Duration, Instant};
+//!
+//! let config = CongestionConfig::new(Algorithm::Bbr, 1448);
+//! let mut now = Instant::from_millis(1);
+//! let mut cc = CongestionController::new(&config, now);
+//! let mut rate = DeliveryRateEstimator::new();
+//! let mut pacer = Pacer::new(1448, config.pacing_burst_max);
+//! pacer.set_rate(cc.pacing_rate());
+//!
+//! // Send while the window and the pacer allow; keep each snapshot with its segment.
+//! let mut in_flight = 0;
+//! let mut queue = Vec::new();
+//! while in_flight + 1448 <= cc.cwnd() && pacer.can_send(now) {
+//!     queue.push(rate.on_packet_sent(now, in_flight, 1448));
+//!     cc.on_packet_sent(now, &SentPacket { bytes: 1448, in_flight_before: in_flight, ..Default::default() });
+//!     pacer.on_sent(now, 1448);
+//!     in_flight += 1448;
+//! }
+//! // Otherwise wake up at `pacer.next_release()`. One RTT later, an ACK covers the first segment.
+//! now += Duration::from_millis(20);
+//! rate.on_packet_delivered(now, &queue[0]);
+//! let ack = AckEvent {
+//!     newly_acked_bytes: 1448,
+//!     prior_in_flight: in_flight,
+//!     in_flight: in_flight - 1448,
+//!     rtt_sample: Some(Duration::from_millis(20)),
+//!     rate_sample: rate.generate_rate_sample(now, Some(Duration::from_millis(20))),
+//!     ..Default::default()
+//! };
+//! cc.on_ack(now, &ack);
+//! pacer.set_rate(cc.pacing_rate());
+//! assert!(cc.cwnd() >= 4 * 1448);
+//! ```
 
 pub mod bbr;
 pub mod cubic;
@@ -158,11 +197,15 @@ impl CongestionConfig {
     pub fn effective_mss(&self) -> u32 {
         self.mss.clamp(MSS_RANGE.0, MSS_RANGE.1)
     }
-    /// Initial window in bytes, at least 2 segments (RFC 5681 §3.1 lower bound).
+    /// Initial window in bytes: `segments · MSS`, capped at `max(2·MSS, segments · 1460)` so a
+    /// jumbo MSS does not multiply the initial burst (RFC 6928 §2: `min(10·MSS, max(2·MSS,
+    /// 14600))` for the default 10 segments), and never below 2 segments (RFC 5681 §3.1).
     pub fn initial_window(&self) -> u32 {
-        let mss = self.effective_mss();
-        let segments = self.initial_window_segments.clamp(2, MAX_CWND / mss);
-        segments * mss
+        let mss = u64::from(self.effective_mss());
+        let segments = u64::from(self.initial_window_segments.max(2));
+        let cap = (2 * mss).max(segments.saturating_mul(1460));
+        let bytes = segments.saturating_mul(mss).min(cap);
+        clamp_window(bytes, 2 * mss as u32)
     }
     fn burst_cap(&self) -> u32 {
         self.pacing_burst_max.max(2 * self.effective_mss())
@@ -413,7 +456,13 @@ mod tests {
         c.initial_window_segments = 0;
         assert_eq!(c.initial_window(), 2 * 1460);
         c.initial_window_segments = u32::MAX;
-        assert!(c.initial_window() <= MAX_CWND);
+        assert_eq!(c.initial_window(), MAX_CWND);
+        // RFC 6928: a 9000-byte MSS still starts with about 14600 bytes, i.e. 2 segments.
+        c.initial_window_segments = 10;
+        c.mss = 9000;
+        assert_eq!(c.initial_window(), 18_000);
+        c.mss = 536;
+        assert_eq!(c.initial_window(), 5_360);
     }
 
     #[test]
