@@ -295,3 +295,82 @@ fn random_event_sequences_keep_every_controller_in_bounds() {
         panic!("proptest seed {:?}: {e}", std::str::from_utf8(&SEED).unwrap_or("?"));
     }
 }
+
+#[derive(Debug, Clone)]
+enum ToolOp {
+    Advance(u64),
+    SetRate(Option<u64>),
+    Send(u32),
+    Deliver(u8),
+    Lose(u8),
+    AppLimited,
+    Sample(Option<u64>),
+}
+
+fn tool_op() -> impl Strategy<Value = ToolOp> {
+    prop_oneof![
+        nanos().prop_map(ToolOp::Advance),
+        proptest::option::of(counter()).prop_map(ToolOp::SetRate),
+        bytes().prop_map(ToolOp::Send),
+        (0..8u8).prop_map(ToolOp::Deliver),
+        (0..4u8).prop_map(ToolOp::Lose),
+        Just(ToolOp::AppLimited),
+        proptest::option::of(nanos()).prop_map(ToolOp::Sample),
+    ]
+}
+
+/// The pacer and the delivery-rate estimator under random use: no panic, the pacer never
+/// releases before its departure time, samples never claim more than was delivered.
+#[test]
+fn pacer_and_rate_estimator_survive_random_use() {
+    let config = Config { cases: 2_000, failure_persistence: None, ..Config::default() };
+    let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &SEED));
+    let result = runner.run(&proptest::collection::vec(tool_op(), 1..200), |ops| {
+        let mut now = Instant::ZERO;
+        let mut pacer = linerate_stack::congestion::Pacer::new(1460, 65536);
+        let mut est = DeliveryRateEstimator::new();
+        let mut outstanding: VecDeque<PacketSnapshot> = VecDeque::new();
+        let mut in_flight = 0u32;
+        for op in ops {
+            match op {
+                ToolOp::Advance(d) => now += Duration::from_nanos(d),
+                ToolOp::SetRate(rate) => pacer.set_rate(rate),
+                ToolOp::Send(bytes) => {
+                    if pacer.can_send(now) {
+                        pacer.on_sent(now, bytes);
+                    } else {
+                        prop_assert!(pacer.next_release().is_some_and(|t| t > now));
+                    }
+                    if outstanding.len() < 1024 {
+                        outstanding.push_back(est.on_packet_sent(now, in_flight, bytes));
+                        in_flight = in_flight.saturating_add(bytes);
+                    }
+                }
+                ToolOp::Deliver(n) => {
+                    for p in outstanding.drain(..usize::from(n).min(outstanding.len())) {
+                        est.on_packet_delivered(now, &p);
+                        in_flight = in_flight.saturating_sub(p.bytes);
+                    }
+                }
+                ToolOp::Lose(n) => {
+                    for p in outstanding.drain(..usize::from(n).min(outstanding.len())) {
+                        est.on_packet_lost(p.bytes);
+                        in_flight = in_flight.saturating_sub(p.bytes);
+                    }
+                }
+                ToolOp::AppLimited => est.on_app_limited(in_flight),
+                ToolOp::Sample(min_rtt) => {
+                    if let Some(rs) = est.generate_rate_sample(now, min_rtt.map(Duration::from_nanos)) {
+                        prop_assert_eq!(rs.total_delivered(), est.delivered());
+                        prop_assert!(rs.newly_acked <= est.delivered());
+                        prop_assert!(rs.lost <= est.lost());
+                    }
+                }
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("proptest seed {:?}: {e}", std::str::from_utf8(&SEED).unwrap_or("?"));
+    }
+}
