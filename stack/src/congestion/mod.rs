@@ -219,8 +219,11 @@ pub struct SentPacket {
     pub bytes: u32,
     /// Bytes in flight (RFC 6675 `pipe`) just before this packet.
     pub in_flight_before: u32,
-    /// The application had nothing more to send (the delivery-rate estimator marks it too).
+    /// The application had nothing more to send. Informational for now: the controllers
+    /// judge window use from `in_flight_before`, and app-limited rate samples come from the
+    /// [`DeliveryRateEstimator`] (`on_app_limited`).
     pub is_app_limited: bool,
+    /// A retransmission. Informational for now (PRR counts it like any send, RFC 6937 `prr_out`).
     pub is_retransmit: bool,
 }
 
