@@ -1,4 +1,5 @@
-//! BBR congestion control, following draft-ietf-ccwg-bbr-02 (BBRv3, October 2024).
+//! BBR congestion control (BBRv3), following the IETF draft-ietf-ccwg-bbr as of its -01/-02
+//! revisions (October 2024). The constants are listed below so a later revision can be diffed.
 //!
 //! **Owns** the path model (max-bandwidth filter over ProbeBW cycles, min-RTT filter with a
 //! ProbeRTT every 5 s, `inflight_hi`/`inflight_lo`, `bw_lo`, ACK-aggregation estimate), the
@@ -24,9 +25,13 @@
 //! Simplifications, all documented where they happen: loss is checked per ACK from the rate
 //! sample (`rs.lost`/`rs.tx_in_flight`) instead of per lost packet (`BBRHandleLostPacket`);
 //! "loss events" in Startup count lossy ACKs; ECN uses classic ECE (RFC 3168) and treats a round
-//! with more than half of the delivered bytes echoed as a loss round above the threshold (the
-//! draft leaves the ECN response open); the full-bandwidth test compares the filtered `max_bw`;
-//! ProbeRTT cannot mark the connection app-limited (the engine owns the delivery-rate estimator).
+//! with more than half of the delivered bytes echoed as a loss round above the threshold (a
+//! stand-in for an ECN-fraction response); the full-bandwidth test compares the filtered
+//! `max_bw`; ProbeRTT cannot mark the connection app-limited (the engine owns the delivery-rate
+//! estimator).
+//!
+//! Not implemented: `BBRInflightHiFromLostPacket` (the exact in-flight at the 2% crossing),
+//! the `ack_phase` bookkeeping beyond its effect on `bw_probe_samples`, an EWMA ECN alpha.
 //!
 //! **Promises:** cwnd in `[4·MSS, MAX_CWND]`, pacing rate in `[1, u64::MAX]` bytes/s, no panics,
 //! no allocation; all arithmetic saturating or clamped f64.
@@ -290,7 +295,7 @@ impl Bbr {
         self.update_congestion_signals(rs, ack);
         self.extra_acked.update(now, rs.newly_acked, self.bw, self.cwnd, self.round.count, self.round_start);
         self.check_full_bw_reached(rs);
-        self.check_startup_done(rs);
+        self.check_startup_done();
         self.check_drain_done(now);
         self.update_probe_bw_cycle_phase(now, rs);
         self.update_min_rtt(now, ack.rtt_sample);

@@ -67,7 +67,7 @@ impl Bbr {
     }
 
     /// `BBRCheckStartupDone`.
-    pub(super) fn check_startup_done(&mut self, _rs: &RateSample) {
+    pub(super) fn check_startup_done(&mut self) {
         if self.state == State::Startup && self.filled_pipe {
             self.set_state(State::Drain, DRAIN_PACING_GAIN, STARTUP_CWND_GAIN);
         }
