@@ -206,7 +206,7 @@ impl Engine {
             listeners: Vec::with_capacity(cfg.max_listeners),
             listener_generation: 0,
             listener_events: Vec::with_capacity(cfg.max_listeners),
-            wheel: TimerWheel::new(WheelConfig { tick: cfg.timer_tick }, now),
+            wheel: TimerWheel::with_capacity(WheelConfig { tick: cfg.timer_tick }, now, max),
             timers_armed: 0,
             ready: VecDeque::with_capacity(max),
             events: VecDeque::with_capacity(max + cfg.max_listeners),
