@@ -17,6 +17,42 @@
 //! Decisions: input only marks connections; ACKs and data are decided in `poll_transmit`, so a
 //! burst of frames yields one ACK per connection. A connection the application closed is
 //! "orphaned" and finished by the engine; one it still holds is freed only on `close`/`abort`.
+//!
+//! One iteration of a driver loop (the clock is read once per iteration):
+//!
+//! ```no_run
+//! use linerate_stack::device::Device;
+//! use linerate_stack::engine::{Engine, EngineConfig, Event};
+//! use linerate_stack::time::Instant;
+//! use linerate_stack::wire::{EthernetAddress, Ipv4Address};
+//!
+//! fn iteration<D: Device>(engine: &mut Engine, device: &mut D, now: Instant) {
+//!     engine.receive_from(now, device, 64);
+//!     engine.handle_timeout(now);
+//!     while let Some(event) = engine.poll_event() {
+//!         match event {
+//!             Event::Readable(c) => {
+//!                 let mut buf = [0u8; 4096];
+//!                 while let Ok(n) = engine.read(now, c, &mut buf) {
+//!                     if n == 0 {
+//!                         let _ = engine.close(now, c);
+//!                         break;
+//!                     }
+//!                     let _ = engine.write(now, c, &buf[..n]); // echo
+//!                 }
+//!             }
+//!             Event::Incoming(l) => while let Ok(Some(_conn)) = engine.accept(l) {},
+//!             _ => {}
+//!         }
+//!     }
+//!     engine.poll_transmit(now, device);
+//!     // Sleep until the next frame or `engine.next_timeout()`.
+//! }
+//!
+//! let cfg = EngineConfig::new(Ipv4Address::new(198, 18, 0, 2), 24, EthernetAddress([2, 0, 0, 0, 0, 2]), 1);
+//! let mut engine = Engine::new(cfg, Instant::ZERO);
+//! engine.listen(80, 128, None).unwrap();
+//! ```
 
 pub mod api;
 pub mod events;
