@@ -205,10 +205,13 @@ fn fmt_icmp(f: &mut fmt::Formatter<'_>, data: &[u8]) -> fmt::Result {
                 quote.header.dst_addr
             )
         }
-        Ok(Icmpv4Repr::DstUnreachable { reason, quote, .. }) => {
+        Ok(Icmpv4Repr::DstUnreachable { reason: DstUnreachable::PortUnreachable, quote, .. }) => {
             write!(f, "ICMP {} ", quote.header.dst_addr)?;
             fmt_quoted_port(f, &quote)?;
-            write!(f, "unreachable ({reason:?}), length {len}")
+            write!(f, "unreachable, length {len}")
+        }
+        Ok(Icmpv4Repr::DstUnreachable { reason, quote, .. }) => {
+            write!(f, "ICMP {} unreachable ({reason:?}), length {len}", quote.header.dst_addr)
         }
         Ok(Icmpv4Repr::TimeExceeded { reason, .. }) => {
             write!(f, "ICMP time exceeded ({reason:?}), length {len}")
