@@ -138,12 +138,16 @@ fn native_sum(data: &[u8]) -> u64 {
     sum_words(words) + native_sum_tail(tail)
 }
 
+/// Below this many bytes (TCP/IP headers) the out-of-line AVX2 call costs more than it saves.
+#[cfg(target_arch = "x86_64")]
+const AVX2_MIN_LEN: usize = 128;
+
 /// Sums the 4-byte words of `words` (whose length is a multiple of 4) into a u64 (no carries to
 /// track for 2^32 words). Dispatches once per call
 /// to an AVX2 build of the same loop when the CPU has it; the portable build is SSE2.
 fn sum_words(words: &[u8]) -> u64 {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
+    if words.len() >= AVX2_MIN_LEN && std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, the only requirement of `sum_words_avx2`.
         return unsafe { sum_words_avx2(words) };
     }
@@ -178,7 +182,7 @@ fn native_sum_tail(tail: &[u8]) -> u64 {
 /// Copies `src` into `dst` (equal lengths) and returns the native-endian sum of the bytes.
 fn copy_and_sum_native(dst: &mut [u8], src: &[u8]) -> u64 {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
+    if src.len() >= AVX2_MIN_LEN && std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, the only requirement of `copy_and_sum_avx2`.
         return unsafe { copy_and_sum_avx2(dst, src) };
     }
