@@ -2,8 +2,8 @@
 //!
 //! [`Checksum`] is a running sum that can be fed slices of any length in any number of pieces:
 //! chaining `add_bytes` over arbitrary splits gives the same result as one call over the whole.
-//! The hot loop adds native-endian 32-bit words into a 64-bit sum (no carry chain), a shape LLVM
-//! turns into widening vector adds; on x86_64 an AVX2 build of the same loop is picked at run
+//! The hot loop adds the 16-bit halves of native-endian 32-bit words into 32-bit lanes (no
+//! carry chain), a shape LLVM turns into vector mask/shift/add; on x86_64 an AVX2 build of the same loop is picked at run
 //! time (the only `unsafe` here). It relies on RFC 1071 §2(B): the one's complement sum is
 //! byte-order independent, so we sum in native order and swap once per call.
 //!
@@ -160,10 +160,27 @@ unsafe fn sum_words_avx2(words: &[u8]) -> u64 {
     sum_words_portable(words)
 }
 
-/// The loop LLVM vectorises into widening loads (`vpmovzxdq`) and 64-bit lane adds.
+/// Bytes per inner block: each 4-byte word adds at most 2 * 0xffff to a u32, so 16 Ki words
+/// (< 2^31) cannot overflow it.
+const BLOCK: usize = 64 * 1024;
+
+/// Each word is split into its two 16-bit halves and both are added into u32 lanes (RFC 1071
+/// §2(C): deferred carries). Mask, shift and add vectorise on every x86 level without the
+/// shuffles a u32-to-u64 widening needs, which matters most for the SSE2 build.
 #[inline(always)]
 fn sum_words_portable(words: &[u8]) -> u64 {
-    words.chunks_exact(4).map(|w| u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]))).sum()
+    words.chunks(BLOCK).map(|block| u64::from(sum_block(block))).sum()
+}
+
+#[inline(always)]
+fn sum_block(block: &[u8]) -> u32 {
+    block.chunks_exact(4).map(|w| split_halves(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]))).sum()
+}
+
+/// `hi + lo` of a native word: congruent to the word modulo 0xffff.
+#[inline(always)]
+fn split_halves(word: u32) -> u32 {
+    (word & 0xffff) + (word >> 16)
 }
 
 /// Sums fewer than 4 bytes as native-endian words.
@@ -195,8 +212,9 @@ unsafe fn copy_and_sum_avx2(dst: &mut [u8], src: &[u8]) -> u64 {
     copy_and_sum_portable(dst, src)
 }
 
-/// One pass: each 4-byte word is loaded once, stored and added. (Iterating the chunk iterators
-/// by value, not through `&mut`, is what lets LLVM vectorise this.)
+/// One pass: each 4-byte word is loaded once, stored and added into a u64 (no overflow before
+/// 2^32 words). Iterating the chunk iterators by value, not through `&mut`, is what lets LLVM
+/// vectorise this.
 #[inline(always)]
 fn copy_and_sum_portable(dst: &mut [u8], src: &[u8]) -> u64 {
     let whole = src.len() & !3;
