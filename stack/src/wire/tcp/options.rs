@@ -264,7 +264,7 @@ impl TcpOptions {
 
     /// How many of `sack_blocks` fit next to the other options.
     pub fn sack_blocks_that_fit(&self) -> usize {
-        let room = MAX_OPTIONS_LEN - self.len_without_sack();
+        let room = MAX_OPTIONS_LEN.saturating_sub(self.len_without_sack());
         let fit = room.saturating_sub(4) / 8;
         self.sack_blocks.len().min(fit)
     }
