@@ -189,6 +189,11 @@ impl Connection {
             }
             SegmentKind::Data => {
                 let again = plan.seq - self.snd_max < 0;
+                let idle = self.snd_una == self.snd_max && now - self.last_data_sent > self.rtt.rto();
+                if !again && plan.len > 0 && idle && self.counters.data_segs_out > 0 {
+                    let iw = (10 * self.snd_mss).min((2 * self.snd_mss).max(14600));
+                    self.cc.on_idle_restart(iw);
+                }
                 self.snd_nxt = end;
                 self.snd_max = self.snd_max.max(end);
                 if !again && self.rtt_timing.is_none() && plan.len > 0 {
@@ -216,6 +221,7 @@ impl Connection {
             SegmentKind::Ack => false,
         };
         if plan.len > 0 {
+            self.last_data_sent = now;
             self.counters.data_segs_out += 1;
             self.counters.bytes_sent += u64::from(plan.len);
         }
