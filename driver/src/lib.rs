@@ -9,3 +9,4 @@ pub mod afxdp;
 pub mod lab;
 pub mod pcap;
 pub mod sim;
+pub mod shard;
