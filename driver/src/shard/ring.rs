@@ -158,6 +158,8 @@ impl<T> Producer<T> {
     /// them with one store. Pulls from the iterator only when there is room for the item, so
     /// whatever did not fit is still in `items`. Returns how many were pushed.
     pub fn push_iter<I: Iterator<Item = T>>(&mut self, items: &mut I) -> usize {
+        // A batch is worth one load of the consumer's index to see all the room there is.
+        self.cached_head = self.shared.head.load(Ordering::Acquire);
         let room = self.free_slots();
         let start = self.tail;
         let mut pushed = 0;
@@ -208,7 +210,13 @@ impl<T> Consumer<T> {
     /// Hands up to `max` queued items, oldest first, to `f`, freeing their slots with one store.
     /// Returns how many were handed over.
     pub fn pop_batch(&mut self, max: usize, mut f: impl FnMut(T)) -> usize {
-        let n = self.ready().min(max);
+        let mut n = self.ready();
+        if n < max {
+            // A batch is worth one load of the producer's index to see everything queued.
+            self.cached_tail = self.shared.tail.load(Ordering::Acquire);
+            n = self.cached_tail.wrapping_sub(self.head);
+        }
+        let n = n.min(max);
         let start = self.head;
         for i in 0..n {
             // SAFETY: `i < ready()`, so slot `start + i` is occupied and owned by the consumer.
