@@ -43,6 +43,8 @@ unsafe impl Pod for u32 {}
 unsafe impl Pod for u64 {}
 // SAFETY: as above.
 unsafe impl Pod for usize {}
+// SAFETY: zero-sized: no bytes at all.
+unsafe impl Pod for () {}
 // SAFETY: arrays lay elements out back to back with no padding between them.
 unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
 
