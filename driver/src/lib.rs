@@ -8,5 +8,5 @@
 pub mod afxdp;
 pub mod lab;
 pub mod pcap;
-pub mod sim;
 pub mod shard;
+pub mod sim;

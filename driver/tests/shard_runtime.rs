@@ -37,7 +37,9 @@ fn four_shards_on_two_cores_count_and_shut_down_in_phases() {
         assert_eq!(shard.loop_stats.phases_drained, 3);
         assert_eq!(shard.loop_stats.phases_timed_out, 0);
         assert_eq!(shard.loop_stats.iterations, shard.work.polls);
-        assert!(shard.loop_stats.idle_sleeps > 0 && shard.loop_stats.idle_spins > 0 && shard.loop_stats.busy > 0);
+        assert!(
+            shard.loop_stats.idle_sleeps > 0 && shard.loop_stats.idle_spins > 0 && shard.loop_stats.busy > 0
+        );
         total += shard.work;
     }
     assert_eq!(stats.total, total);
@@ -87,7 +89,8 @@ fn a_panicking_shard_stops_the_runtime_and_is_named_in_the_error() {
 
 #[test]
 fn bad_core_lists_are_refused_before_any_thread_starts() {
-    let start = |cores: &[usize]| ShardRuntime::start_with(config(), cores, |_| Counter::new(Behaviour::default()));
+    let start =
+        |cores: &[usize]| ShardRuntime::start_with(config(), cores, |_| Counter::new(Behaviour::default()));
     assert!(matches!(start(&[]), Err(StartError::NoShards)));
     match start(&[0, 4096]) {
         Err(StartError::NoSuchCore { shard: 1, core: 4096, .. }) => {}

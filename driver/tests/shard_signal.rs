@@ -18,7 +18,8 @@ fn sigterm_runs_every_phase_on_every_shard_then_the_runtime_ends() {
         time_wait_deadline: Duration::from_secs(10),
         ..RuntimeConfig::default()
     };
-    let runtime = ShardRuntime::start_with(config, &cores(4), |_| Counter::new(Behaviour::default())).unwrap();
+    let runtime =
+        ShardRuntime::start_with(config, &cores(4), |_| Counter::new(Behaviour::default())).unwrap();
     wait_for_polls(&runtime, 2_000);
     assert!(!shutdown_requested());
     // SAFETY: raise(3) with a valid signal; our handler is installed, so it only sets a flag.

@@ -23,7 +23,13 @@ unsafe impl Pod for Snapshot {}
 
 impl Snapshot {
     fn of(generation: u64) -> Self {
-        Snapshot { generation, a: generation, b: generation, c: generation, check: generation.wrapping_mul(3) }
+        Snapshot {
+            generation,
+            a: generation,
+            b: generation,
+            c: generation,
+            check: generation.wrapping_mul(3),
+        }
     }
 }
 

@@ -4,29 +4,57 @@
 use std::net::Ipv4Addr;
 
 use linerate_driver::shard::steering::{
-    choose_source_port, hash_ipv4_tcp, read_rss, toeplitz_hash, PortPartition, RssConfig, RssError, RSS_KEY_LEN,
+    choose_source_port, hash_ipv4_tcp, read_rss, toeplitz_hash, PortPartition, RssConfig, RssError,
+    RSS_KEY_LEN,
 };
 
 /// The key of the Microsoft RSS verification suite.
 const MS_KEY: [u8; RSS_KEY_LEN] = [
-    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0, 0xca,
-    0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b,
-    0xbe, 0xac, 0x01, 0xfa,
+    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0,
+    0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42,
+    0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
 ];
 
+/// An address and port.
+type Endpoint = (Ipv4Addr, u16);
+
 /// (destination, source, IPv4-only hash, IPv4+TCP hash) from the verification suite.
-const VECTORS: [((Ipv4Addr, u16), (Ipv4Addr, u16), u32, u32); 5] = [
-    ((Ipv4Addr::new(161, 142, 100, 80), 1766), (Ipv4Addr::new(66, 9, 149, 187), 2794), 0x323e8fc2, 0x51ccc178),
+const VECTORS: [(Endpoint, Endpoint, u32, u32); 5] = [
+    (
+        (Ipv4Addr::new(161, 142, 100, 80), 1766),
+        (Ipv4Addr::new(66, 9, 149, 187), 2794),
+        0x323e8fc2,
+        0x51ccc178,
+    ),
     ((Ipv4Addr::new(65, 69, 140, 83), 4739), (Ipv4Addr::new(199, 92, 111, 2), 14230), 0xd718262a, 0xc626b0ea),
-    ((Ipv4Addr::new(12, 22, 207, 184), 38024), (Ipv4Addr::new(24, 19, 198, 95), 12898), 0xd2d0a5de, 0x5c2b394a),
-    ((Ipv4Addr::new(209, 142, 163, 6), 2217), (Ipv4Addr::new(38, 27, 205, 30), 48228), 0x82989176, 0xafc7327f),
-    ((Ipv4Addr::new(202, 188, 127, 2), 1303), (Ipv4Addr::new(153, 39, 163, 191), 44251), 0x5d1809c5, 0x10e828a2),
+    (
+        (Ipv4Addr::new(12, 22, 207, 184), 38024),
+        (Ipv4Addr::new(24, 19, 198, 95), 12898),
+        0xd2d0a5de,
+        0x5c2b394a,
+    ),
+    (
+        (Ipv4Addr::new(209, 142, 163, 6), 2217),
+        (Ipv4Addr::new(38, 27, 205, 30), 48228),
+        0x82989176,
+        0xafc7327f,
+    ),
+    (
+        (Ipv4Addr::new(202, 188, 127, 2), 1303),
+        (Ipv4Addr::new(153, 39, 163, 191), 44251),
+        0x5d1809c5,
+        0x10e828a2,
+    ),
 ];
 
 #[test]
 fn toeplitz_matches_the_microsoft_ipv4_tcp_vectors() {
     for ((dst, dst_port), (src, src_port), ip_only, with_tcp) in VECTORS {
-        assert_eq!(hash_ipv4_tcp(&MS_KEY, src, dst, src_port, dst_port), with_tcp, "{src}:{src_port} -> {dst}:{dst_port}");
+        assert_eq!(
+            hash_ipv4_tcp(&MS_KEY, src, dst, src_port, dst_port),
+            with_tcp,
+            "{src}:{src_port} -> {dst}:{dst_port}"
+        );
         let mut input = [0u8; 8];
         input[..4].copy_from_slice(&src.octets());
         input[4..].copy_from_slice(&dst.octets());

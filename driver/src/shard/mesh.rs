@@ -26,10 +26,10 @@ impl Mesh {
         let mut outbound: Vec<Vec<Option<Producer<T>>>> =
             (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
         let mut inbound: Vec<Vec<(usize, Consumer<T>)>> = (0..n).map(|_| Vec::new()).collect();
-        for from in 0..n {
+        for (from, row) in outbound.iter_mut().enumerate() {
             for to in (0..n).filter(|&to| to != from) {
                 let (producer, consumer) = ring::channel(capacity);
-                outbound[from][to] = Some(producer);
+                row[to] = Some(producer);
                 inbound[to].push((from, consumer));
             }
         }

@@ -26,6 +26,8 @@ pub mod work;
 pub use clock::MonotonicClock;
 pub use mesh::{LinkStats, Mesh, ShardLinks};
 pub use run_loop::LoopStats;
-pub use runtime::{RuntimeConfig, RuntimeStats, ShardError, ShardRuntime, ShardSummary, StartError, StopHandle};
+pub use runtime::{
+    RuntimeConfig, RuntimeStats, ShardError, ShardRuntime, ShardSummary, StartError, StopHandle,
+};
 pub use stats::{stats_cell, Pod, StatsPublisher, StatsReader};
 pub use work::{PollOutcome, ShardContext, ShardWork, ShutdownPhase};

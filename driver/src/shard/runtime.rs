@@ -161,7 +161,11 @@ impl<S: super::stats::Pod + Default + core::ops::AddAssign> ShardRuntime<S> {
     }
 
     /// [`ShardRuntime::start`] with explicit knobs.
-    pub fn start_with<W, F>(config: RuntimeConfig, cores: &[usize], mut factory: F) -> Result<Self, StartError>
+    pub fn start_with<W, F>(
+        config: RuntimeConfig,
+        cores: &[usize],
+        mut factory: F,
+    ) -> Result<Self, StartError>
     where
         W: ShardWork<Stats = S> + 'static,
         F: FnMut(usize) -> W,
@@ -241,7 +245,9 @@ impl<S: super::stats::Pod + Default + core::ops::AddAssign> ShardRuntime<S> {
                 Ok(Ok(summary)) => shards.push(summary),
                 Ok(Err(error)) => self.control.fail(error),
                 // A panic outside the caught region (e.g. while dropping the work).
-                Err(payload) => self.control.fail(ShardError::Panicked { shard, message: panic_message(&*payload) }),
+                Err(payload) => {
+                    self.control.fail(ShardError::Panicked { shard, message: panic_message(&*payload) })
+                }
             }
         }
         let first = self.control.first_error.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -260,7 +266,8 @@ fn check_cores(cores: &[usize]) -> Result<(), StartError> {
     if cores.is_empty() {
         return Err(StartError::NoShards);
     }
-    let allowed: Vec<usize> = core_affinity::get_core_ids().unwrap_or_default().iter().map(|c| c.id).collect();
+    let allowed: Vec<usize> =
+        core_affinity::get_core_ids().unwrap_or_default().iter().map(|c| c.id).collect();
     match cores.iter().enumerate().find(|(_, core)| !allowed.contains(core)) {
         Some((shard, &core)) => Err(StartError::NoSuchCore { shard, core, allowed }),
         None => Ok(()),

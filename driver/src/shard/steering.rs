@@ -233,7 +233,11 @@ pub fn read_rss(ifname: &str) -> Result<RssConfig, RssError> {
         return Err(RssError::NotToeplitz { ifname: ifname.to_string(), hfunc, input_xfrm });
     }
     let indirection = buffer[RXFH_HEADER_WORDS..RXFH_HEADER_WORDS + indir_size].to_vec();
-    let key: Vec<u8> = buffer[RXFH_HEADER_WORDS + indir_size..].iter().flat_map(|w| w.to_ne_bytes()).take(key_size).collect();
+    let key: Vec<u8> = buffer[RXFH_HEADER_WORDS + indir_size..]
+        .iter()
+        .flat_map(|w| w.to_ne_bytes())
+        .take(key_size)
+        .collect();
     Ok(RssConfig { key, indirection })
 }
 

@@ -5,7 +5,7 @@
 
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use linerate_driver::shard::{PollOutcome, Pod, ShardContext, ShardRuntime, ShardWork, ShutdownPhase};
+use linerate_driver::shard::{Pod, PollOutcome, ShardContext, ShardRuntime, ShardWork, ShutdownPhase};
 use linerate_stack::time::Duration;
 
 /// Counters the dummy work publishes.
@@ -115,7 +115,11 @@ impl ShardWork for Counter {
 pub fn wait_for_polls(runtime: &ShardRuntime<Counts>, polls: u64) {
     let deadline = StdInstant::now() + StdDuration::from_secs(20);
     while runtime.work_stats().polls < polls {
-        assert!(StdInstant::now() < deadline, "shards made only {} polls in 20 s", runtime.work_stats().polls);
+        assert!(
+            StdInstant::now() < deadline,
+            "shards made only {} polls in 20 s",
+            runtime.work_stats().polls
+        );
         std::thread::yield_now();
     }
 }
