@@ -143,3 +143,53 @@ fn reading_rss_from_a_device_without_it_says_unsupported() {
     assert!(matches!(read_rss(""), Err(RssError::BadName(_))));
     assert!(matches!(read_rss("a-name-far-too-long"), Err(RssError::BadName(_))));
 }
+
+/// A network namespace made for one test, deleted on drop (even when the test fails).
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let name = format!("lr-{tag}-{}", std::process::id());
+        let _ = ip(&["netns", "del", &name]);
+        assert!(ip(&["netns", "add", &name]), "ip netns add {name} failed (this test needs root)");
+        Netns(name)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.0]);
+    }
+}
+
+fn ip(args: &[&str]) -> bool {
+    std::process::Command::new("ip").args(args).status().is_ok_and(|s| s.success())
+}
+
+/// Runs `f` on a thread that has entered the namespace (a thread's netns is its own).
+fn in_netns<R: Send>(netns: &Netns, f: impl FnOnce() -> R + Send) -> R {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(format!("/run/netns/{}", netns.0)).expect("netns file");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: setns on a valid namespace fd; it changes only this thread's namespace.
+            assert_eq!(unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns failed");
+            f()
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+#[test]
+fn reading_rss_from_a_veth_says_unsupported() {
+    let netns = Netns::new("rss");
+    assert!(ip(&["-n", &netns.0, "link", "add", "lrv0", "type", "veth", "peer", "name", "lrv1"]));
+    let result = in_netns(&netns, || read_rss("lrv0"));
+    match result {
+        Err(error @ RssError::Unsupported(_)) => {
+            assert!(error.to_string().contains("port-partition hand-off"), "{error}");
+        }
+        other => panic!("expected Unsupported for a veth, got {other:?}"),
+    }
+}
