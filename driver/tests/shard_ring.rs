@@ -184,3 +184,66 @@ fn mesh_refuses_sends_to_self_and_to_unknown_shards() {
     assert_eq!(got, [(0, 3), (0, 4)]);
     assert_eq!(Mesh::new::<u8>(1, 4)[0].drain(|_, _| unreachable!()), 0);
 }
+
+mod model {
+    use std::collections::VecDeque;
+
+    use linerate_driver::shard::ring;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Push,
+        PushBatch(usize),
+        Pop,
+        PopBatch(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            Just(Op::Push),
+            (0usize..12).prop_map(Op::PushBatch),
+            Just(Op::Pop),
+            (0usize..12).prop_map(Op::PopBatch),
+        ]
+    }
+
+    proptest! {
+        /// Any single-threaded sequence of operations behaves like a bounded `VecDeque`.
+        #[test]
+        fn ring_matches_a_bounded_deque(capacity in 1usize..9, ops in prop::collection::vec(op(), 0..200)) {
+            let (mut tx, mut rx) = ring::channel::<u32>(capacity);
+            let mut model = VecDeque::new();
+            let mut next = 0u32;
+            for op in ops {
+                match op {
+                    Op::Push => {
+                        let result = tx.push(next);
+                        if model.len() < capacity {
+                            prop_assert_eq!(result, Ok(()));
+                            model.push_back(next);
+                        } else {
+                            prop_assert_eq!(result, Err(next));
+                        }
+                        next += 1;
+                    }
+                    Op::PushBatch(n) => {
+                        let mut items = next..next + n as u32;
+                        let pushed = tx.push_iter(&mut items);
+                        prop_assert_eq!(pushed, n.min(capacity - model.len()));
+                        model.extend(next..next + pushed as u32);
+                        next += pushed as u32;
+                    }
+                    Op::Pop => prop_assert_eq!(rx.pop(), model.pop_front()),
+                    Op::PopBatch(n) => {
+                        let mut got = Vec::new();
+                        rx.pop_batch(n, |v| got.push(v));
+                        let want: Vec<u32> = model.drain(..n.min(model.len())).collect();
+                        prop_assert_eq!(got, want);
+                    }
+                }
+                prop_assert_eq!(rx.len(), model.len());
+            }
+        }
+    }
+}

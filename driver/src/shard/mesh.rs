@@ -1,6 +1,6 @@
 //! The full mesh of rings between shards: shard `i` can hand a message to any shard `j`.
 //!
-//! Owns: for N shards, N·(N−1) [`ring`](super::ring) SPSC rings, one per ordered pair, and a drop
+//! Owns: for N shards, N·(N−1) [SPSC rings](super::ring), one per ordered pair, and a drop
 //! counter per outbound link. Each shard gets one [`ShardLinks`] holding the producer ends of its
 //! N−1 outbound rings and the consumer ends of its N−1 inbound rings; it moves into that shard's
 //! thread and nothing else touches it, so sending and draining need no lock.
