@@ -1,0 +1,1 @@
+//! SYN cookies and TCP Fast Open cookies (in progress).
