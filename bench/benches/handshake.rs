@@ -26,7 +26,7 @@ fn tuples(n: usize, salt: u32) -> Vec<FourTuple> {
                 Ipv4Address::new(198, 18, 0, 1),
                 443,
                 Ipv4Address::from_u32(0xc612_0000 | (mixed & 0x1_ffff)),
-                1_024 + (i >> 5) as u16 ^ (salt as u16),
+                (1_024 + (i >> 5) as u16) ^ (salt as u16),
             )
         })
         .collect()
