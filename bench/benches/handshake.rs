@@ -12,7 +12,8 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use linerate_stack::cookie::SynCookies;
 use linerate_stack::flow::{FlowTable, FourTuple};
 use linerate_stack::isn::IsnGenerator;
-use linerate_stack::neighbor::wire_shim::{Ipv4Address, SeqNumber};
+use linerate_stack::neighbor::wire_shim::{EthernetAddress, Ipv4Address, SeqNumber};
+use linerate_stack::neighbor::{request, NeighborCache, NeighborConfig};
 use linerate_stack::time::Instant;
 
 const FLOWS: usize = 1 << 20;
@@ -55,6 +56,20 @@ fn syn_cookies(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) & 1_023;
             black_box(isn_gen.isn(now, &flows[i]))
+        })
+    });
+    // The next-hop lookup every first segment of a connection makes (1024 resolved neighbours).
+    let mut arp = NeighborCache::new(1_024, NeighborConfig::default());
+    let our_ip = Ipv4Address::new(198, 18, 0, 1);
+    let our_mac = EthernetAddress([2, 0, 0, 0, 0, 1]);
+    for f in &flows {
+        let mac = EthernetAddress([2, 0, 0, 0, 1, f.remote_addr.0[3]]);
+        arp.on_arp(now, &request(mac, f.remote_addr, our_ip), our_ip, our_mac);
+    }
+    group.bench_function("arp_lookup_hit", |b| {
+        b.iter(|| {
+            i = (i + 1) & 1_023;
+            black_box(arp.lookup(flows[i].remote_addr, now))
         })
     });
     group.finish();

@@ -91,7 +91,9 @@ impl NeighborCache {
             capacity,
             entries: Vec::with_capacity(capacity),
             free: Vec::with_capacity(capacity),
-            index: HashMap::with_capacity_and_hasher(capacity, hasher),
+            // Twice the entries: hashbrown then always rehashes tombstones in place (it only
+            // reallocates when more than half its capacity is live), so churn never allocates.
+            index: HashMap::with_capacity_and_hasher(capacity * 2, hasher),
             lru: EMPTY,
             probing: EMPTY,
             events: VecDeque::with_capacity(capacity.max(1)),
