@@ -84,7 +84,9 @@ pub enum NeighborLookup {
 pub enum NeighborEvent {
     /// An address that was being resolved (or had failed) now has a hardware address.
     Resolved { ip: Ipv4Address, mac: EthernetAddress },
-    /// No reply to `max_probes` requests: the address is unreachable.
+    /// No reply to `max_probes` requests: the address is unreachable. Connects waiting on it can
+    /// fail with a host-unreachable reason; established connections need not (Linux keeps them
+    /// and lets their retransmissions look the address up again after `failed_hold`).
     Failed { ip: Ipv4Address },
 }
 
