@@ -7,6 +7,7 @@
 //!
 //! Nothing here panics on any frame from the wire; see the contract in [`wire`].
 
+pub mod congestion;
 pub mod cookie;
 pub mod device;
 pub mod flow;

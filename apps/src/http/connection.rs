@@ -1,0 +1,574 @@
+//! [`HttpConnection`]: the sans-I/O state machine for one HTTP/1.1 connection.
+//!
+//! Owns the request/response cycle of one transport connection: it takes request bytes with
+//! [`HttpConnection::on_bytes`], produces response bytes with [`HttpConnection::poll_output`]
+//! (or the zero-copy [`HttpConnection::peek_output`] + [`HttpConnection::advance_output`], which
+//! lets a transport hand file ranges to `sendfile` or copy them straight into NIC frames), and
+//! reports deadlines with [`HttpConnection::next_deadline`] / [`HttpConnection::on_timeout`].
+//!
+//! Promises: responses leave in request order (RFC 9112 §9.3.2) because the next pipelined head
+//! is not even read until the current response has been handed out — unread bytes are left to
+//! the transport, which is the natural back-pressure of a TCP receive window. Memory is bounded:
+//! one head buffer of at most `max_head_bytes`, one response head, one open file. It never reads
+//! a clock, never blocks on the network and never panics on any input.
+
+use super::chunked::ChunkedDecoder;
+use super::files::{FileBody, Upload};
+use super::parse::{parse_head, BodyFraming, HeadBuffer, Method, RangeRequest, RequestHead, Version};
+use super::response::{ConnectionField, ContentRange, ResponseHead, Status};
+use super::Site;
+use linerate_stack::time::Instant;
+use std::io::Write;
+use std::sync::Arc;
+
+/// The next thing a transport should send.
+#[derive(Debug, Clone, Copy)]
+pub enum Output<'a> {
+    /// Nothing to send until more input arrives.
+    Idle,
+    /// Send these bytes (a response head, a small body, `100 Continue`).
+    Bytes(&'a [u8]),
+    /// Send `len` bytes of `file` starting at `offset` (with sendfile, or [`FileBody::read_at`]).
+    File { file: &'a FileBody, offset: u64, len: u64 },
+}
+
+/// How the response to the current request is framed and whether the connection persists.
+#[derive(Debug, Clone, Copy)]
+struct Reply {
+    head_only: bool,
+    keep_alive: bool,
+    http10: bool,
+}
+
+impl Reply {
+    fn from_request(req: &RequestHead<'_>) -> Self {
+        Reply {
+            head_only: req.method == Method::Head,
+            keep_alive: req.keep_alive,
+            http10: req.version == Version::Http10,
+        }
+    }
+
+    /// For a request we could not parse: always close, as the framing cannot be trusted.
+    const BROKEN: Reply = Reply { head_only: false, keep_alive: false, http10: false };
+
+    fn connection_field(self) -> ConnectionField {
+        match (self.keep_alive, self.http10) {
+            (false, _) => ConnectionField::Close,
+            (true, true) => ConnectionField::KeepAlive,
+            (true, false) => ConnectionField::Omit,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Framing {
+    Length { remaining: u64 },
+    Chunked(ChunkedDecoder),
+}
+
+#[derive(Debug)]
+enum Sink {
+    /// The body of a request we already answered (GET with a body, 405): read and dropped so
+    /// the next request on the connection can be found.
+    Discard,
+    Upload {
+        upload: Upload,
+        reply: Reply,
+    },
+}
+
+#[derive(Debug)]
+struct BodyReader {
+    framing: Framing,
+    sink: Sink,
+    received: u64,
+}
+
+enum BodyStep {
+    More,
+    Done,
+    Failed(Status),
+}
+
+impl BodyReader {
+    /// Consumes body bytes from `data`; returns how many and what happened.
+    fn feed(&mut self, data: &[u8], limit: u64) -> (usize, BodyStep) {
+        let (used, chunk, done) = match &mut self.framing {
+            Framing::Length { remaining } => {
+                let take = usize::try_from(*remaining).unwrap_or(usize::MAX).min(data.len());
+                *remaining -= take as u64;
+                (take, &data[..take], *remaining == 0)
+            }
+            Framing::Chunked(decoder) => match decoder.decode(data) {
+                Ok((used, chunk)) => (used, chunk, decoder.is_done()),
+                Err(_) => return (data.len(), BodyStep::Failed(Status(400))),
+            },
+        };
+        self.received += chunk.len() as u64;
+        if self.received > limit {
+            return (data.len(), BodyStep::Failed(Status::PAYLOAD_TOO_LARGE));
+        }
+        if let Sink::Upload { upload, .. } = &mut self.sink {
+            if upload.write_all(chunk).is_err() {
+                return (data.len(), BodyStep::Failed(Status::INTERNAL_ERROR));
+            }
+        }
+        (used, if done { BodyStep::Done } else { BodyStep::More })
+    }
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Reading (or waiting for) a request head.
+    Head,
+    /// Reading a request body.
+    Body(BodyReader),
+    /// No further requests will be read; input is discarded.
+    Closing,
+}
+
+/// A file range being sent.
+#[derive(Debug)]
+struct BodyCursor {
+    file: FileBody,
+    offset: u64,
+    remaining: u64,
+}
+
+/// One HTTP/1.1 connection.
+#[derive(Debug)]
+pub struct HttpConnection {
+    site: Arc<Site>,
+    head: HeadBuffer,
+    /// Decoded path of the current request; keeps its capacity across requests.
+    path: Vec<u8>,
+    phase: Phase,
+    out: Vec<u8>,
+    out_pos: usize,
+    body: Option<BodyCursor>,
+    close_after_output: bool,
+    closed: bool,
+    /// When the first byte of the head being read arrived.
+    head_started: Option<Instant>,
+    last_activity: Instant,
+    /// Output was handed out since the last `on_timeout`; counts as activity.
+    output_progress: bool,
+    requests: u64,
+    aborted: bool,
+}
+
+impl HttpConnection {
+    /// A new connection accepted at `now`.
+    pub fn new(site: Arc<Site>, now: Instant) -> Self {
+        HttpConnection {
+            site,
+            head: HeadBuffer::new(),
+            path: Vec::new(),
+            phase: Phase::Head,
+            out: Vec::new(),
+            out_pos: 0,
+            body: None,
+            close_after_output: false,
+            closed: false,
+            head_started: None,
+            last_activity: now,
+            output_progress: false,
+            requests: 0,
+            aborted: false,
+        }
+    }
+
+    /// Feeds received bytes; returns how many were consumed. Bytes are left unconsumed while a
+    /// response is still being sent (pipelining back-pressure): the transport keeps them and
+    /// calls `on_bytes` again once the output has been drained.
+    pub fn on_bytes(&mut self, now: Instant, input: &[u8]) -> usize {
+        if self.closed || matches!(self.phase, Phase::Closing) {
+            return input.len();
+        }
+        self.last_activity = now;
+        let mut consumed = 0;
+        while consumed < input.len() {
+            match &mut self.phase {
+                Phase::Closing => return input.len(),
+                Phase::Body(reader) => {
+                    let limit = self.site.config().max_upload_bytes;
+                    let (used, step) = reader.feed(&input[consumed..], limit);
+                    consumed += used;
+                    match step {
+                        BodyStep::More => {}
+                        BodyStep::Done => self.finish_body(now),
+                        BodyStep::Failed(status) => self.body_failed(now, status),
+                    }
+                }
+                Phase::Head => {
+                    if self.has_output() {
+                        break;
+                    }
+                    if self.head.is_empty() {
+                        self.head_started = Some(now);
+                    }
+                    match self.head.push(&input[consumed..], &self.site.config().limits) {
+                        Ok((used, complete)) => {
+                            consumed += used;
+                            if complete {
+                                self.on_head(now);
+                            }
+                        }
+                        Err(e) => {
+                            self.fail(now, Status(e.status()));
+                            return input.len();
+                        }
+                    }
+                }
+            }
+        }
+        consumed
+    }
+
+    /// The peer will send nothing more (FIN). Call it only once every byte received before the
+    /// FIN has been consumed by `on_bytes`.
+    pub fn on_eof(&mut self) {
+        // An unfinished upload is dropped here, which deletes its temporary file.
+        self.phase = Phase::Closing;
+        self.head_started = None;
+        self.close_after_output = true;
+        self.check_drained();
+    }
+
+    /// True when the transport should close the connection: everything owed has been handed
+    /// out (or the connection was aborted).
+    pub fn wants_close(&self) -> bool {
+        self.closed
+    }
+
+    /// True if the connection was cut short (timeout, file error mid-body) rather than closed
+    /// cleanly; the transport may then reset instead of closing gracefully.
+    pub fn was_aborted(&self) -> bool {
+        self.aborted
+    }
+
+    /// Requests whose heads were parsed on this connection.
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
+    /// When [`on_timeout`](Self::on_timeout) should next be called; `None` once closed.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if self.closed {
+            return None;
+        }
+        let config = self.site.config();
+        let idle = self.last_activity + config.idle_timeout;
+        Some(match self.head_started {
+            Some(start) => (start + config.header_timeout).min(idle),
+            None => idle,
+        })
+    }
+
+    /// Applies the deadlines: a head not complete within `header_timeout` of its first byte gets
+    /// 408 and the connection closes; no progress for `idle_timeout` closes the connection.
+    pub fn on_timeout(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        if std::mem::take(&mut self.output_progress) {
+            self.last_activity = self.last_activity.max(now);
+        }
+        let config = *self.site.config();
+        if let Some(start) = self.head_started {
+            if now >= start + config.header_timeout {
+                self.head_started = None;
+                self.fail(now, Status::REQUEST_TIMEOUT);
+                return;
+            }
+        }
+        if now >= self.last_activity + config.idle_timeout {
+            if matches!(self.phase, Phase::Head) && !self.has_output() && self.head.is_empty() {
+                // An idle keep-alive connection: closing it is routine, not an abort.
+                self.phase = Phase::Closing;
+                self.closed = true;
+            } else {
+                self.abort();
+            }
+        }
+    }
+
+    /// What to send next, without consuming it; see [`advance_output`](Self::advance_output).
+    pub fn peek_output(&self) -> Output<'_> {
+        if self.out_pos < self.out.len() {
+            return Output::Bytes(&self.out[self.out_pos..]);
+        }
+        match &self.body {
+            Some(b) => Output::File { file: &b.file, offset: b.offset, len: b.remaining },
+            None => Output::Idle,
+        }
+    }
+
+    /// Marks `n` bytes of what [`peek_output`](Self::peek_output) returned as sent.
+    pub fn advance_output(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.output_progress = true;
+        if self.out_pos < self.out.len() {
+            self.out_pos = (self.out_pos + n).min(self.out.len());
+            if self.out_pos == self.out.len() {
+                self.out.clear();
+                self.out_pos = 0;
+            }
+        } else if let Some(b) = &mut self.body {
+            let n = (n as u64).min(b.remaining);
+            b.offset += n;
+            b.remaining -= n;
+            if b.remaining == 0 {
+                self.body = None;
+            }
+        }
+        self.check_drained();
+    }
+
+    /// Fills `dst` with the next response bytes (heads, then file content via `read_at`);
+    /// returns how many. Zero means nothing is ready. A file that shrank or failed to read
+    /// mid-body aborts the connection, since its `Content-Length` can no longer be honoured.
+    pub fn poll_output(&mut self, dst: &mut [u8]) -> usize {
+        let mut filled = 0;
+        while filled < dst.len() {
+            let free = &mut dst[filled..];
+            let n = match self.peek_output() {
+                Output::Idle => break,
+                Output::Bytes(bytes) => {
+                    let n = bytes.len().min(free.len());
+                    free[..n].copy_from_slice(&bytes[..n]);
+                    n
+                }
+                Output::File { file, offset, len } => {
+                    let want = usize::try_from(len).unwrap_or(usize::MAX).min(free.len());
+                    match file.read_at(offset, &mut free[..want]) {
+                        Ok(n) if n > 0 => n,
+                        _ => {
+                            self.abort();
+                            break;
+                        }
+                    }
+                }
+            };
+            filled += n;
+            self.advance_output(n);
+        }
+        filled
+    }
+
+    /// True if a file range follows the pending bytes, so a transport may hold the bytes back
+    /// (`MSG_MORE`) to send the head and the first body bytes in one segment.
+    pub fn body_follows(&self) -> bool {
+        self.body.is_some()
+    }
+
+    fn has_output(&self) -> bool {
+        self.out_pos < self.out.len() || self.body.is_some()
+    }
+
+    fn check_drained(&mut self) {
+        if self.close_after_output && !self.has_output() {
+            self.closed = true;
+        }
+    }
+
+    /// Drops everything and asks the transport to close.
+    fn abort(&mut self) {
+        self.phase = Phase::Closing;
+        self.out.clear();
+        self.out_pos = 0;
+        self.body = None;
+        self.closed = true;
+        self.aborted = true;
+    }
+
+    fn on_head(&mut self, now: Instant) {
+        self.head_started = None;
+        let head = std::mem::take(&mut self.head);
+        match parse_head(head.bytes(), &self.site.config().limits, &mut self.path) {
+            Ok(req) => self.dispatch(now, &req),
+            Err(e) => self.fail(now, Status(e.status())),
+        }
+        self.head = head;
+        self.head.clear();
+    }
+
+    fn dispatch(&mut self, now: Instant, req: &RequestHead<'_>) {
+        self.requests += 1;
+        let reply = Reply::from_request(req);
+        match req.method {
+            Method::Get | Method::Head => self.respond_file(now, req, reply),
+            Method::Put if self.site.config().allow_uploads => return self.start_upload(now, req, reply),
+            Method::Put | Method::Other => {
+                self.respond_simple(now, Status::METHOD_NOT_ALLOWED, reply, ContentRange::None)
+            }
+        }
+        self.skip_body(req.body);
+    }
+
+    /// After answering a request that carries a body we do not want, read past that body.
+    fn skip_body(&mut self, framing: BodyFraming) {
+        let framing = match framing {
+            BodyFraming::None => return,
+            BodyFraming::Length(n) if n > self.site.config().max_upload_bytes => {
+                // Not worth reading: stop here and close once the answer is out.
+                self.stop_reading();
+                return;
+            }
+            BodyFraming::Length(n) => Framing::Length { remaining: n },
+            BodyFraming::Chunked => Framing::Chunked(ChunkedDecoder::new()),
+        };
+        if !matches!(self.phase, Phase::Closing) {
+            self.phase = Phase::Body(BodyReader { framing, sink: Sink::Discard, received: 0 });
+        }
+    }
+
+    fn stop_reading(&mut self) {
+        self.head_started = None;
+        self.phase = Phase::Closing;
+        self.close_after_output = true;
+        self.check_drained();
+    }
+
+    fn respond_file(&mut self, now: Instant, req: &RequestHead<'_>, reply: Reply) {
+        let file = match self.site.root().open_file(&self.path) {
+            Ok(file) => file,
+            Err(e) => return self.respond_simple(now, Status(e.status()), reply, ContentRange::None),
+        };
+        let etag = file.etag();
+        let modified = file.modified_unix_secs();
+        let mut head = ResponseHead::new(Status::OK, self.site.unix_secs(now));
+        head.etag = Some(&etag);
+        head.last_modified = Some(modified);
+        head.accept_ranges = true;
+        head.connection = reply.connection_field();
+        // RFC 9110 §13.2.2: If-None-Match takes precedence; If-Modified-Since only without it.
+        let not_modified = if req.if_none_match().is_empty() {
+            req.if_modified_since.is_some_and(|since| modified <= since)
+        } else {
+            etag.matches_any(req.if_none_match())
+        };
+        if not_modified {
+            head.status = Status::NOT_MODIFIED;
+            return self.emit(&head, reply);
+        }
+        let (mut first, mut len) = (0, file.len());
+        let range_applies = req.if_range.map_or(true, |v| etag.if_range_holds(v, modified));
+        if let (Method::Get, RangeRequest::Single(range), true) = (req.method, req.range, range_applies) {
+            let Some((f, l)) = range.resolve(file.len()) else {
+                let unsatisfied = ContentRange::Unsatisfied { total: file.len() };
+                return self.respond_simple(now, Status::RANGE_NOT_SATISFIABLE, reply, unsatisfied);
+            };
+            (first, len) = (f, l);
+            head.status = Status::PARTIAL_CONTENT;
+            head.content_range = ContentRange::Bytes { first, last: first + len - 1, total: file.len() };
+        }
+        head.content_length = Some(len);
+        head.content_type = Some(file.content_type());
+        self.emit(&head, reply);
+        if !reply.head_only && len > 0 {
+            self.body = Some(BodyCursor { file, offset: first, remaining: len });
+        }
+    }
+
+    fn start_upload(&mut self, now: Instant, req: &RequestHead<'_>, reply: Reply) {
+        let limit = self.site.config().max_upload_bytes;
+        if matches!(req.body, BodyFraming::Length(n) if n > limit) {
+            // §15.5.14: refuse before reading; the unread body means the connection must close.
+            let reply = Reply { keep_alive: false, ..reply };
+            self.respond_simple(now, Status::PAYLOAD_TOO_LARGE, reply, ContentRange::None);
+            return self.stop_reading();
+        }
+        let upload = match self.site.root().begin_upload(&self.path, self.site.next_upload_id()) {
+            Ok(upload) => upload,
+            Err(e) => {
+                let has_body = req.body != BodyFraming::None;
+                let reply = Reply { keep_alive: reply.keep_alive && !has_body, ..reply };
+                self.respond_simple(now, Status(e.status()), reply, ContentRange::None);
+                if has_body {
+                    self.stop_reading();
+                }
+                return;
+            }
+        };
+        let framing = match req.body {
+            BodyFraming::None => return self.commit_upload(now, upload, reply),
+            BodyFraming::Length(n) => Framing::Length { remaining: n },
+            BodyFraming::Chunked => Framing::Chunked(ChunkedDecoder::new()),
+        };
+        if req.expect_continue {
+            // §10.1.1: tell the client to send the body now that we know we will accept it.
+            self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        self.phase = Phase::Body(BodyReader { framing, sink: Sink::Upload { upload, reply }, received: 0 });
+    }
+
+    fn finish_body(&mut self, now: Instant) {
+        if let Phase::Body(reader) = std::mem::replace(&mut self.phase, Phase::Head) {
+            if let Sink::Upload { upload, reply } = reader.sink {
+                self.commit_upload(now, upload, reply);
+            }
+        }
+    }
+
+    fn body_failed(&mut self, now: Instant, status: Status) {
+        // Replacing the phase drops any upload, deleting its temporary file.
+        match std::mem::replace(&mut self.phase, Phase::Closing) {
+            Phase::Body(BodyReader { sink: Sink::Upload { .. }, .. }) => self.fail(now, status),
+            // The request was answered already; all we can do is stop.
+            _ => self.stop_reading(),
+        }
+    }
+
+    fn commit_upload(&mut self, now: Instant, upload: Upload, reply: Reply) {
+        let status = match upload.commit() {
+            Ok(true) => Status::CREATED,
+            Ok(false) => Status::NO_CONTENT,
+            Err(e) => Status(e.status()),
+        };
+        let mut head = ResponseHead::new(status, self.site.unix_secs(now));
+        head.connection = reply.connection_field();
+        if status.has_body() {
+            return self.respond_simple(now, status, reply, ContentRange::None);
+        }
+        self.emit(&head, reply);
+    }
+
+    /// Answers an unparseable or timed-out request and stops reading.
+    fn fail(&mut self, now: Instant, status: Status) {
+        self.respond_simple(now, status, Reply::BROKEN, ContentRange::None);
+        self.stop_reading();
+    }
+
+    /// A response with a one-line text body naming the status.
+    fn respond_simple(&mut self, now: Instant, status: Status, reply: Reply, range: ContentRange) {
+        let mut body = [0u8; 64];
+        let mut cursor = &mut body[..];
+        let _ = writeln!(cursor, "{} {}", status.0, status.reason());
+        let body_len = 64 - cursor.len();
+        let mut head = ResponseHead::new(status, self.site.unix_secs(now));
+        head.content_length = Some(body_len as u64);
+        head.content_type = Some("text/plain; charset=utf-8");
+        head.content_range = range;
+        head.allow = status == Status::METHOD_NOT_ALLOWED;
+        head.connection = reply.connection_field();
+        self.emit(&head, reply);
+        if !reply.head_only {
+            self.out.extend_from_slice(&body[..body_len]);
+        }
+    }
+
+    fn emit(&mut self, head: &ResponseHead<'_>, reply: Reply) {
+        head.emit(&mut self.out);
+        if !reply.keep_alive {
+            self.close_after_output = true;
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "connection_tests.rs"]
+mod tests;

@@ -1,0 +1,9 @@
+//! linerate-app: the application layer of the `linerate` binary.
+//!
+//! [`http`] is the transport-independent HTTP/1.1 file server (a sans-I/O connection state
+//! machine plus safe file access); [`kernel_server`] runs it on Linux kernel sockets with epoll,
+//! which is both the baseline for benchmarks and the way the core is tested against real clients
+//! before the linerate engine carries it.
+
+pub mod http;
+pub mod kernel_server;

@@ -1,0 +1,253 @@
+//! The wheel's geometry and its slot lists.
+//!
+//! Owns: the 11 levels × 64 slots, each slot a FIFO list of entry indices (doubly linked through
+//! the entries' `prev`/`next`), one occupancy bitmap per level, one bitmap of non-empty levels,
+//! and each slot's smallest expiry tick. Promises: `push_back`, `remove` and `earliest` are O(1)
+//! and allocation-free; list order within a slot is append order; `min_tick` is exact, and O(1)
+//! unless the slot's minimum was removed since it was last computed (then one scan of that slot,
+//! remembered). Must not: decide where a timer goes (that is [`slot_for`], called by the wheel)
+//! or touch entry values.
+//!
+//! Geometry: a tick `t` and the wheel's cursor `c` (with `t >= c`) share every bit above the
+//! highest bit in which they differ. That bit's 6-bit digit selects the level
+//! (`level = highest_differing_bit / 6`) and `t`'s digit at that level selects the slot. Level 0
+//! slots hold exactly one tick each; a level-`L` slot spans `64^L` ticks. Eleven levels cover all
+//! 64 bits of a tick (the top level only uses 16 of its slots), so no overflow list is needed.
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use super::slab::{Entry, NIL};
+
+/// log2 of the slots per level.
+pub(crate) const SLOT_BITS: u32 = 6;
+/// Slots per level.
+pub(crate) const SLOTS: usize = 1 << SLOT_BITS;
+/// Levels: ceil(64 / 6), enough for any u64 tick.
+pub(crate) const LEVELS: usize = 64_usize.div_ceil(SLOT_BITS as usize);
+
+/// Flat slot index (`level * SLOTS + slot`) for a timer expiring at `tick`, relative to the
+/// wheel's `cursor`. Requires `tick >= cursor`.
+#[inline]
+pub(crate) fn slot_for(cursor: u64, tick: u64) -> usize {
+    debug_assert!(tick >= cursor);
+    // OR-ing in the low digit makes equal ticks land on level 0 without a branch.
+    let highest = 63 - ((tick ^ cursor) | (SLOTS as u64 - 1)).leading_zeros();
+    let level = highest / SLOT_BITS;
+    let slot = (tick >> (level * SLOT_BITS)) as usize & (SLOTS - 1);
+    level as usize * SLOTS + slot
+}
+
+/// First tick covered by `slot` of `level`, for a wheel whose cursor is `cursor`.
+#[inline]
+pub(crate) fn slot_start(cursor: u64, level: usize, slot: usize) -> u64 {
+    let digit_shift = level as u32 * SLOT_BITS;
+    let span_bits = digit_shift + SLOT_BITS;
+    // The bits above this level's digit are the cursor's; those at and below are the slot's.
+    let upper = cursor.checked_shr(span_bits).and_then(|u| u.checked_shl(span_bits)).unwrap_or(0);
+    upper | ((slot as u64) << digit_shift)
+}
+
+/// Heads, tails and occupancy of every slot.
+#[derive(Debug)]
+pub(crate) struct Slots {
+    heads: [u32; LEVELS * SLOTS],
+    tails: [u32; LEVELS * SLOTS],
+    /// Bit `s` of `occupied[l]` is set iff slot `s` of level `l` is non-empty.
+    occupied: [u64; LEVELS],
+    /// Bit `l` is set iff `occupied[l] != 0`.
+    levels: u32,
+    /// Per non-empty slot: a lower bound of its expiry ticks, exact iff the slot's bit is set in
+    /// `min_exact`. Inserts keep it exact; removing the minimum makes it a bound until
+    /// `min_tick` rescans. Atomics (relaxed: plain loads and stores) only so that `min_tick`,
+    /// reached through `&self`, can remember its scan without making the wheel `!Sync`; a lost
+    /// race between two readers merely clears a bit, which costs a rescan.
+    mins: [AtomicU64; LEVELS * SLOTS],
+    min_exact: [AtomicU64; LEVELS],
+}
+
+impl Slots {
+    pub(crate) fn new() -> Self {
+        Slots {
+            heads: [NIL; LEVELS * SLOTS],
+            tails: [NIL; LEVELS * SLOTS],
+            occupied: [0; LEVELS],
+            levels: 0,
+            mins: [const { AtomicU64::new(0) }; LEVELS * SLOTS],
+            min_exact: [const { AtomicU64::new(0) }; LEVELS],
+        }
+    }
+
+    /// The lowest non-empty level and its lowest non-empty slot. Because every tick in level `l`
+    /// is earlier than every tick in level `l + 1`, and slots within a level never wrap (see the
+    /// module docs), this slot holds the earliest timers of the wheel.
+    #[inline]
+    pub(crate) fn earliest(&self) -> Option<(usize, usize)> {
+        if self.levels == 0 {
+            return None;
+        }
+        let level = self.levels.trailing_zeros() as usize;
+        let slot = self.occupied[level].trailing_zeros() as usize;
+        Some((level, slot))
+    }
+
+    #[inline]
+    pub(crate) fn head(&self, flat: usize) -> u32 {
+        self.heads[flat]
+    }
+
+    /// The smallest expiry tick in the non-empty slot `flat`. O(1), or O(entries in the slot)
+    /// the first time after that slot's minimum was removed.
+    pub(crate) fn min_tick<T>(&self, entries: &[Entry<T>], flat: usize) -> u64 {
+        let (level, bit) = (flat / SLOTS, 1_u64 << (flat % SLOTS));
+        let exact = self.min_exact[level].load(Relaxed);
+        if exact & bit != 0 {
+            return self.mins[flat].load(Relaxed);
+        }
+        let mut min = u64::MAX;
+        let mut index = self.heads[flat];
+        while let Some(entry) = entries.get(index as usize) {
+            min = min.min(entry.tick);
+            index = entry.next;
+        }
+        self.mins[flat].store(min, Relaxed);
+        self.min_exact[level].store(self.min_exact[level].load(Relaxed) | bit, Relaxed);
+        min
+    }
+
+    /// Appends entry `index` to the list of slot `flat`.
+    #[inline]
+    pub(crate) fn push_back<T>(&mut self, entries: &mut [Entry<T>], index: u32, flat: usize) {
+        let tail = self.tails[flat];
+        let entry = &mut entries[index as usize];
+        entry.prev = tail;
+        entry.next = NIL;
+        entry.slot = flat as u16;
+        let tick = entry.tick;
+        if tail == NIL {
+            self.heads[flat] = index;
+            self.mark_occupied(flat);
+            self.mins[flat].store(tick, Relaxed);
+            self.set_exact(flat);
+        } else {
+            entries[tail as usize].next = index;
+            // Below an inexact bound is below every tick in the slot: exact again.
+            if tick < self.mins[flat].load(Relaxed) {
+                self.mins[flat].store(tick, Relaxed);
+                self.set_exact(flat);
+            }
+        }
+        self.tails[flat] = index;
+    }
+
+    /// Unlinks entry `index` from whichever slot list holds it.
+    #[inline]
+    pub(crate) fn remove<T>(&mut self, entries: &mut [Entry<T>], index: u32) {
+        let entry = &entries[index as usize];
+        let (prev, next, flat, tick) = (entry.prev, entry.next, entry.slot as usize, entry.tick);
+        if tick == self.mins[flat].load(Relaxed) {
+            let level = flat / SLOTS;
+            let exact = self.min_exact[level].load(Relaxed);
+            self.min_exact[level].store(exact & !(1 << (flat % SLOTS)), Relaxed);
+        }
+        if prev == NIL {
+            self.heads[flat] = next;
+        } else {
+            entries[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.tails[flat] = prev;
+        } else {
+            entries[next as usize].prev = prev;
+        }
+        if prev == NIL && next == NIL {
+            self.mark_empty(flat);
+        }
+    }
+
+    /// Detaches the whole list of slot `flat` and returns its head; the entries keep their
+    /// `next` links so the caller can walk them.
+    #[inline]
+    pub(crate) fn take(&mut self, flat: usize) -> u32 {
+        let head = self.heads[flat];
+        if head != NIL {
+            self.heads[flat] = NIL;
+            self.tails[flat] = NIL;
+            self.mark_empty(flat);
+        }
+        head
+    }
+
+    /// Empties every slot.
+    pub(crate) fn clear(&mut self) {
+        *self = Slots::new();
+    }
+
+    #[inline]
+    fn set_exact(&mut self, flat: usize) {
+        let level = flat / SLOTS;
+        let exact = self.min_exact[level].load(Relaxed);
+        self.min_exact[level].store(exact | 1 << (flat % SLOTS), Relaxed);
+    }
+
+    #[inline]
+    fn mark_occupied(&mut self, flat: usize) {
+        let level = flat / SLOTS;
+        self.occupied[level] |= 1 << (flat % SLOTS);
+        self.levels |= 1 << level;
+    }
+
+    #[inline]
+    fn mark_empty(&mut self, flat: usize) {
+        let level = flat / SLOTS;
+        self.occupied[level] &= !(1 << (flat % SLOTS));
+        if self.occupied[level] == 0 {
+            self.levels &= !(1 << level);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_and_near_ticks_land_on_level_zero() {
+        assert_eq!(slot_for(0, 0), 0);
+        assert_eq!(slot_for(100, 100), 100 % 64);
+        assert_eq!(slot_for(64, 127), 63);
+    }
+
+    #[test]
+    fn level_is_the_highest_differing_digit() {
+        // 63 -> 64 crosses a level-1 digit.
+        assert_eq!(slot_for(63, 64), SLOTS + 1);
+        assert_eq!(slot_for(0, 1 << 12), 2 * SLOTS + 1);
+        assert_eq!(slot_for(0, u64::MAX), (LEVELS - 1) * SLOTS + 15);
+        assert_eq!(slot_for(u64::MAX - 1, u64::MAX), 63);
+    }
+
+    #[test]
+    fn slot_start_keeps_cursor_upper_bits() {
+        assert_eq!(slot_start(0x1234_5678, 0, 5), 0x1234_5640 | 5);
+        assert_eq!(slot_start(0x1234_5678, 1, 2), (0x1234_5678 & !0xfff) | (2 << 6));
+        assert_eq!(slot_start(7, LEVELS - 1, 15), 15 << 60);
+    }
+
+    #[test]
+    fn every_tick_lies_in_the_slot_it_maps_to() {
+        let cursors = [0_u64, 1, 63, 64, 4095, 1 << 40, u64::MAX - 70, u64::MAX];
+        for &cursor in &cursors {
+            for shift in 0..64 {
+                let tick = cursor.saturating_add(1_u64 << shift).max(cursor);
+                let flat = slot_for(cursor, tick);
+                let (level, slot) = (flat / SLOTS, flat % SLOTS);
+                let start = slot_start(cursor, level, slot);
+                let span = 1_u128 << (level as u32 * SLOT_BITS);
+                assert!(start <= tick && u128::from(tick) < u128::from(start) + span, "{cursor} {tick}");
+                if level > 0 {
+                    assert!(start > cursor, "a higher-level slot starts after the cursor");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! Edge cases of the timer wheel. The randomized comparison against a binary-heap model lives in
+//! `stack/tests/timer_model.rs`.
+
+use super::*;
+
+const TICK_NS: u64 = 4_000;
+
+fn wheel_at(start: Instant) -> TimerWheel<u32> {
+    TimerWheel::new(WheelConfig::default(), start)
+}
+
+fn drain(wheel: &mut TimerWheel<u32>, now: Instant) -> Vec<u32> {
+    let mut out = Vec::new();
+    wheel.expire(now, |_, value| out.push(value));
+    out
+}
+
+fn ns(n: u64) -> Instant {
+    Instant::from_nanos(n)
+}
+
+fn secs(n: u64) -> Instant {
+    Instant::ZERO + Duration::from_secs(n)
+}
+
+#[test]
+fn default_tick_is_four_microseconds() {
+    let wheel = wheel_at(Instant::ZERO);
+    assert_eq!(wheel.tick(), Duration::from_micros(4));
+    assert!(wheel.is_empty());
+    assert_eq!(wheel.next_expiry(), None);
+}
+
+#[test]
+fn deadline_rounds_up_and_never_fires_early() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    let handle = wheel.insert(ns(TICK_NS + 1), 7);
+    assert_eq!(wheel.deadline(handle), Some(ns(2 * TICK_NS)));
+    assert_eq!(wheel.next_expiry(), Some(ns(2 * TICK_NS)));
+    assert_eq!(wheel.poll_expired(ns(TICK_NS + 1)), None, "deadline passed but tick not reached");
+    assert_eq!(wheel.poll_expired(ns(2 * TICK_NS - 1)), None);
+    assert_eq!(wheel.poll_expired(ns(2 * TICK_NS)), Some((handle, 7)));
+    assert!(wheel.is_empty());
+}
+
+#[test]
+fn exact_multiple_of_tick_is_not_rounded() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    let handle = wheel.insert(ns(3 * TICK_NS), 1);
+    assert_eq!(wheel.deadline(handle), Some(ns(3 * TICK_NS)));
+    assert_eq!(drain(&mut wheel, ns(3 * TICK_NS)), [1]);
+}
+
+#[test]
+fn past_deadlines_fire_at_next_poll_in_schedule_order() {
+    let start = Instant::from_millis(10);
+    let mut wheel = wheel_at(start);
+    wheel.insert(Instant::from_millis(5), 1);
+    wheel.insert(Instant::ZERO, 2);
+    wheel.insert(start, 3);
+    // Both past deadlines are due at the cursor, so they tie and keep schedule order.
+    assert_eq!(wheel.next_expiry(), Some(start));
+    assert_eq!(drain(&mut wheel, start), [1, 2, 3]);
+}
+
+#[test]
+fn past_deadline_is_not_ordered_before_a_timer_already_yielded() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    wheel.insert(ns(10 * TICK_NS), 1);
+    wheel.insert(ns(20 * TICK_NS), 2);
+    let now = ns(30 * TICK_NS);
+    assert_eq!(wheel.poll_expired(now).map(|(_, v)| v), Some(1));
+    assert_eq!(wheel.advanced_to(), ns(10 * TICK_NS));
+    // Deadline 5 ticks is before the cursor (10): it is due at tick 10, ahead of tick 20.
+    wheel.insert(ns(5 * TICK_NS), 3);
+    wheel.insert(ns(15 * TICK_NS), 4);
+    assert_eq!(drain(&mut wheel, now), [3, 4, 2]);
+    assert_eq!(wheel.advanced_to(), now);
+}
+
+#[test]
+fn same_tick_ties_fire_in_insertion_order_not_nanosecond_order() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    wheel.insert(ns(TICK_NS), 1);
+    wheel.insert(ns(TICK_NS - 1), 2);
+    wheel.insert(ns(1), 3);
+    wheel.insert(ns(TICK_NS + 1), 4);
+    assert_eq!(drain(&mut wheel, ns(10 * TICK_NS)), [1, 2, 3, 4]);
+}
+
+#[test]
+fn ties_keep_schedule_order_across_a_cascade() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    // Tick 5000 starts in level 2; a poll just before moves it down to level 1.
+    wheel.insert(ns(5_000 * TICK_NS), 1);
+    assert_eq!(wheel.poll_expired(ns(4_990 * TICK_NS)), None);
+    wheel.insert(ns(5_000 * TICK_NS), 2);
+    // Far: inserted in level 2 of the cursor 4990 before cascading; same tick as the others.
+    assert_eq!(drain(&mut wheel, ns(4_999 * TICK_NS)), Vec::<u32>::new());
+    wheel.insert(ns(5_000 * TICK_NS - 5), 3);
+    assert_eq!(drain(&mut wheel, ns(5_000 * TICK_NS)), [1, 2, 3]);
+}
+
+#[test]
+fn reschedule_earlier_and_later() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    let a = wheel.insert(Instant::from_millis(100), 1);
+    let b = wheel.insert(Instant::from_millis(50), 2);
+    assert!(wheel.reschedule(a, Instant::from_millis(10)));
+    assert_eq!(wheel.next_expiry(), Some(Instant::from_millis(10)));
+    assert!(wheel.reschedule(b, secs(3)));
+    assert_eq!(wheel.deadline(b), Some(secs(3)));
+    assert_eq!(drain(&mut wheel, Instant::from_millis(60)), [1]);
+    assert_eq!(wheel.next_expiry(), Some(secs(3)));
+    assert_eq!(drain(&mut wheel, secs(3)), [2]);
+}
+
+#[test]
+fn reschedule_within_the_same_tick_moves_to_the_back() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    let a = wheel.insert(ns(TICK_NS), 1);
+    wheel.insert(ns(TICK_NS), 2);
+    assert!(wheel.reschedule(a, ns(TICK_NS)));
+    assert_eq!(drain(&mut wheel, ns(TICK_NS)), [2, 1]);
+}
+
+#[test]
+fn reschedule_into_the_past_fires_at_next_poll() {
+    let mut wheel = wheel_at(Instant::from_millis(1));
+    let a = wheel.insert(secs(60), 1);
+    assert!(wheel.reschedule(a, Instant::ZERO));
+    assert_eq!(wheel.deadline(a), Some(Instant::from_millis(1)));
+    assert_eq!(drain(&mut wheel, Instant::from_millis(1)), [1]);
+}
+
+#[test]
+fn stale_handles_resolve_to_nothing_after_fire_or_cancel() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    let fired = wheel.insert(ns(TICK_NS), 1);
+    let cancelled = wheel.insert(ns(2 * TICK_NS), 2);
+    assert_eq!(wheel.cancel(cancelled), Some(2));
+    assert_eq!(wheel.cancel(cancelled), None);
+    assert_eq!(wheel.poll_expired(ns(TICK_NS)), Some((fired, 1)));
+    for stale in [fired, cancelled] {
+        assert_eq!(wheel.cancel(stale), None);
+        assert!(!wheel.reschedule(stale, ns(5 * TICK_NS)));
+        assert_eq!(wheel.deadline(stale), None);
+        assert_eq!(wheel.get(stale), None);
+        assert_eq!(wheel.get_mut(stale), None);
+    }
+    // Slots are reused, but with a new generation: old handles still do not resolve.
+    let reused = [wheel.insert(ns(9 * TICK_NS), 3), wheel.insert(ns(9 * TICK_NS), 4)];
+    assert!(reused.iter().all(|h| *h != fired && *h != cancelled));
+    assert_eq!(wheel.cancel(fired), None);
+    assert_eq!(wheel.get(cancelled), None);
+    assert_eq!(wheel.len(), 2);
+}
+
+#[test]
+fn get_mut_changes_the_value_that_fires() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    let handle = wheel.insert(ns(TICK_NS), 1);
+    *wheel.get_mut(handle).unwrap() = 42;
+    assert_eq!(wheel.get(handle), Some(&42));
+    assert_eq!(drain(&mut wheel, ns(TICK_NS)), [42]);
+}
+
+#[test]
+fn far_future_deadlines_fire_on_time() {
+    let start = Instant::from_millis(123);
+    let mut wheel = wheel_at(start);
+    let hour = Duration::from_secs(3_600);
+    let deadlines =
+        [start + hour, start + hour.saturating_mul(24), start + hour.saturating_mul(24 * 365 * 100)];
+    for (i, &deadline) in deadlines.iter().enumerate() {
+        wheel.insert(deadline, i as u32);
+    }
+    for (i, &deadline) in deadlines.iter().enumerate() {
+        assert_eq!(wheel.next_expiry(), Some(deadline));
+        assert_eq!(drain(&mut wheel, deadline - Duration::from_nanos(1)), Vec::<u32>::new());
+        assert_eq!(drain(&mut wheel, deadline), [i as u32]);
+    }
+    assert!(wheel.is_empty());
+}
+
+#[test]
+fn max_deadline_fires_only_at_the_end_of_time() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    let handle = wheel.insert(Instant::MAX, 1);
+    // 4000 does not divide u64::MAX: the rounded deadline saturates.
+    assert_eq!(wheel.deadline(handle), Some(Instant::MAX));
+    assert_eq!(wheel.next_expiry(), Some(Instant::MAX));
+    assert_eq!(drain(&mut wheel, Instant::MAX - Duration::from_nanos(1)), Vec::<u32>::new());
+    assert_eq!(drain(&mut wheel, Instant::MAX), [1]);
+    // The cursor is now at the end of time; anything inserted later is due immediately.
+    wheel.insert(Instant::ZERO, 2);
+    wheel.insert(Instant::MAX, 3);
+    assert_eq!(drain(&mut wheel, Instant::MAX), [2, 3]);
+}
+
+#[test]
+fn one_nanosecond_tick_reaches_the_top_level() {
+    let mut wheel = TimerWheel::new(WheelConfig { tick: Duration::ZERO }, Instant::ZERO);
+    assert_eq!(wheel.tick(), Duration::from_nanos(1));
+    wheel.insert(Instant::MAX, 2);
+    wheel.insert(ns(1 << 62), 1);
+    assert_eq!(wheel.next_expiry(), Some(ns(1 << 62)));
+    assert_eq!(drain(&mut wheel, ns(u64::MAX - 1)), [1]);
+    assert_eq!(wheel.next_expiry(), Some(Instant::MAX));
+    assert_eq!(drain(&mut wheel, Instant::MAX), [2]);
+}
+
+#[test]
+fn one_poll_far_ahead_yields_everything_in_order() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    let mut expected = Vec::new();
+    // Deadlines at every scale from one tick to ~a year, inserted in scrambled order.
+    let mut deadlines: Vec<u64> = (0..60).map(|shift| (1_u64 << (shift % 45)) * 1_000 + 17).collect();
+    deadlines.sort_by_key(|d| d.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    for (i, &d) in deadlines.iter().enumerate() {
+        wheel.insert(ns(d), i as u32);
+        expected.push((d.div_ceil(TICK_NS), i as u32));
+    }
+    expected.sort();
+    let got = drain(&mut wheel, Instant::from_millis(1_000_000_000_000));
+    assert_eq!(got, expected.iter().map(|&(_, i)| i).collect::<Vec<_>>());
+}
+
+#[test]
+fn time_wait_of_sixty_seconds_at_four_microsecond_ticks() {
+    let start = Instant::from_millis(1_234);
+    let mut wheel = wheel_at(start);
+    let time_wait = start + Duration::from_secs(60);
+    let handle = wheel.insert(time_wait, 9);
+    // A pacing timer in level 0 alongside the long one.
+    wheel.insert(start + Duration::from_micros(32), 1);
+    assert_eq!(drain(&mut wheel, start + Duration::from_micros(32)), [1]);
+    let mut now = start;
+    // A driver loop that sleeps until `next_expiry`: exact, so the first wake fires it.
+    let mut wakes = 0;
+    while let Some(next) = wheel.next_expiry() {
+        assert_eq!(next, time_wait);
+        now = next;
+        wakes += 1;
+        assert_eq!(wheel.poll_expired(now), Some((handle, 9)));
+    }
+    assert_eq!((wakes, now), (1, time_wait));
+}
+
+#[test]
+fn next_expiry_is_exact_in_higher_levels_after_cancels() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    // Three timers in the same level-2 slot (ticks 4096..8191).
+    let a = wheel.insert(ns(5_000 * TICK_NS), 1);
+    let b = wheel.insert(ns(4_500 * TICK_NS), 2);
+    let _c = wheel.insert(ns(6_000 * TICK_NS), 3);
+    assert_eq!(wheel.next_expiry(), Some(ns(4_500 * TICK_NS)));
+    wheel.insert(ns(4_400 * TICK_NS), 4);
+    assert_eq!(wheel.next_expiry(), Some(ns(4_400 * TICK_NS)));
+    let d = wheel.insert(ns(4_400 * TICK_NS), 5);
+    assert_eq!(wheel.cancel(d), Some(5));
+    assert_eq!(wheel.next_expiry(), Some(ns(4_400 * TICK_NS)), "another timer shares the tick");
+    assert_eq!(drain(&mut wheel, ns(4_400 * TICK_NS)), [4]);
+    assert_eq!(wheel.next_expiry(), Some(ns(4_500 * TICK_NS)));
+    assert_eq!(wheel.cancel(b), Some(2));
+    assert_eq!(wheel.next_expiry(), Some(ns(5_000 * TICK_NS)));
+    assert!(wheel.reschedule(a, ns(7_000 * TICK_NS)));
+    assert_eq!(wheel.next_expiry(), Some(ns(6_000 * TICK_NS)));
+}
+
+#[test]
+fn polling_with_an_earlier_now_yields_nothing_and_keeps_the_cursor() {
+    let mut wheel = wheel_at(Instant::from_millis(5));
+    wheel.insert(Instant::from_millis(6), 1);
+    assert_eq!(wheel.poll_expired(Instant::from_millis(1)), None);
+    assert_eq!(wheel.advanced_to(), Instant::from_millis(5));
+    assert_eq!(drain(&mut wheel, Instant::from_millis(6)), [1]);
+}
+
+#[test]
+fn clear_drops_everything_and_stales_handles() {
+    let mut wheel = TimerWheel::with_capacity(WheelConfig::default(), Instant::ZERO, 16);
+    assert!(wheel.capacity() >= 16);
+    let handles: Vec<_> = (0..10).map(|i| wheel.insert(Instant::from_millis(i * 7), i as u32)).collect();
+    wheel.clear();
+    assert!(wheel.is_empty());
+    assert_eq!(wheel.next_expiry(), None);
+    assert!(handles.iter().all(|&h| wheel.get(h).is_none()));
+    let fresh = wheel.insert(Instant::from_millis(1), 99);
+    assert!(!handles.contains(&fresh));
+    assert_eq!(drain(&mut wheel, Instant::from_millis(100)), [99]);
+}
+
+#[test]
+fn no_reallocation_once_grown() {
+    let mut wheel = TimerWheel::with_capacity(WheelConfig::default(), Instant::ZERO, 1_000);
+    let capacity = wheel.capacity();
+    for round in 0..20_u64 {
+        let handles: Vec<_> =
+            (0..1_000).map(|i| wheel.insert(Instant::from_micros(round * 10_000 + i * 3), 0)).collect();
+        for h in handles.iter().step_by(2) {
+            wheel.cancel(*h);
+        }
+        wheel.expire(Instant::from_micros((round + 1) * 10_000), |_, _| {});
+        assert!(wheel.is_empty());
+    }
+    assert_eq!(wheel.capacity(), capacity);
+}
