@@ -12,9 +12,9 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use linerate_stack::cookie::SynCookies;
 use linerate_stack::flow::{FlowTable, FourTuple};
 use linerate_stack::isn::IsnGenerator;
-use linerate_stack::neighbor::wire_shim::{EthernetAddress, Ipv4Address, SeqNumber};
 use linerate_stack::neighbor::{request, NeighborCache, NeighborConfig};
 use linerate_stack::time::Instant;
+use linerate_stack::wire::{EthernetAddress, Ipv4Address, SeqNumber};
 
 const FLOWS: usize = 1 << 20;
 

@@ -14,8 +14,8 @@
 use siphasher::sip::SipHasher24;
 
 use crate::flow::FourTuple;
-use crate::neighbor::wire_shim::SeqNumber;
 use crate::time::Instant;
+use crate::wire::SeqNumber;
 
 /// RFC 6528 ISN generator. Cheap to copy; holds only the keyed hash state.
 #[derive(Clone)]
@@ -55,8 +55,8 @@ impl core::fmt::Debug for IsnGenerator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::neighbor::wire_shim::Ipv4Address;
     use crate::time::Duration;
+    use crate::wire::Ipv4Address;
 
     fn tuple(remote_port: u16) -> FourTuple {
         FourTuple::new(Ipv4Address::new(198, 18, 0, 1), 80, Ipv4Address::new(198, 18, 0, 2), remote_port)

@@ -5,8 +5,8 @@ use linerate_stack::cookie::{
     TfoCookieJar, MSS_TABLE,
 };
 use linerate_stack::flow::FourTuple;
-use linerate_stack::neighbor::wire_shim::{FastOpenCookie, Ipv4Address, SeqNumber};
 use linerate_stack::time::{Duration, Instant};
+use linerate_stack::wire::{FastOpenCookie, Ipv4Address, SeqNumber};
 
 const KEY: [u8; 16] = *b"cookie-key-00001";
 

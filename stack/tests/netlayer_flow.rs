@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use linerate_stack::flow::{FlowTable, FlowTableFull, FourTuple};
-use linerate_stack::neighbor::wire_shim::Ipv4Address;
+use linerate_stack::wire::Ipv4Address;
 use proptest::prelude::*;
 
 /// A small key space so inserts, hits, misses and removals all happen often.

@@ -1,10 +1,10 @@
 //! ARP cache and responder scenarios (RFC 826 merge rule, Linux-like timers) on virtual time.
 
-use linerate_stack::neighbor::wire_shim::{ArpOperation, ArpRepr, EthernetAddress, Ipv4Address};
 use linerate_stack::neighbor::{
     announcement, reply_to, request, NeighborCache, NeighborConfig, NeighborEvent, NeighborLookup,
 };
 use linerate_stack::time::{Duration, Instant};
+use linerate_stack::wire::{ArpOperation, ArpRepr, EthernetAddress, Ipv4Address};
 
 const OUR_IP: Ipv4Address = Ipv4Address::new(198, 18, 0, 1);
 const OUR_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 1]);

@@ -12,8 +12,8 @@
 
 use siphasher::sip::SipHasher24;
 
-use crate::neighbor::wire_shim::{FastOpenCookie, Ipv4Address};
 use crate::time::{Duration, Instant};
+use crate::wire::{FastOpenCookie, Ipv4Address};
 
 /// Cookie length we issue: 8 bytes, within RFC 7413 §4.1.1's 4..=16 and its recommended size.
 const COOKIE_LEN: usize = 8;

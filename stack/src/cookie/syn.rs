@@ -26,8 +26,8 @@
 use siphasher::sip::SipHasher24;
 
 use crate::flow::FourTuple;
-use crate::neighbor::wire_shim::SeqNumber;
 use crate::time::Instant;
+use crate::wire::SeqNumber;
 
 /// MSS values a cookie can carry (3 bits). The client's MSS is rounded down to the largest entry
 /// not above it, so each entry sits where client MSS values cluster and the loss is small:

@@ -15,7 +15,7 @@ mod table;
 
 pub use table::{FlowTable, FlowTableFull, Iter, IterMut};
 
-use crate::neighbor::wire_shim::Ipv4Address;
+use crate::wire::Ipv4Address;
 
 /// The socket pair of a TCP connection as seen from this host (RFC 9293 §3.3.2).
 ///

@@ -226,7 +226,7 @@ impl<'a, V> IntoIterator for &'a FlowTable<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::neighbor::wire_shim::Ipv4Address;
+    use crate::wire::Ipv4Address;
 
     fn tuple(n: u32) -> FourTuple {
         FourTuple::new(Ipv4Address::new(198, 18, 0, 1), 80, Ipv4Address::from_u32(n), n as u16)

@@ -3,8 +3,8 @@
 
 use super::cache::{NeighborCache, State};
 use super::NeighborEvent;
-use crate::neighbor::wire_shim::{ArpOperation, ArpRepr, EthernetAddress, Ipv4Address};
 use crate::time::Instant;
+use crate::wire::{ArpOperation, ArpRepr, EthernetAddress, Ipv4Address};
 
 /// A broadcast request for `target_ip` (Ethernet destination: broadcast). The target hardware
 /// address is zero: RFC 826 leaves it unspecified in a request, and Linux sends zeros.

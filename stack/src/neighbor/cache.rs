@@ -12,8 +12,8 @@ use std::hash::BuildHasher;
 use siphasher::sip::SipHasher13;
 
 use super::{NeighborConfig, NeighborCounters, NeighborEvent, NeighborLookup};
-use crate::neighbor::wire_shim::{EthernetAddress, Ipv4Address};
 use crate::time::Instant;
+use crate::wire::{EthernetAddress, Ipv4Address};
 
 const NIL: u32 = u32::MAX;
 

@@ -16,7 +16,6 @@
 mod arp;
 mod cache;
 mod route;
-pub mod wire_shim;
 
 #[cfg(test)]
 mod tests;
@@ -25,8 +24,8 @@ pub use arp::{announcement, reply_to, request};
 pub use cache::NeighborCache;
 pub use route::{route, NoRoute};
 
-use crate::neighbor::wire_shim::{EthernetAddress, Ipv4Address};
 use crate::time::Duration;
+use crate::wire::{EthernetAddress, Ipv4Address};
 
 /// Timers and limits of the cache; [`Default`] gives Linux's defaults.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

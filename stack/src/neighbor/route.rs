@@ -1,6 +1,6 @@
 //! Next-hop choice for a single-interface host: on-link destination or the default gateway.
 
-use crate::neighbor::wire_shim::Ipv4Address;
+use crate::wire::Ipv4Address;
 
 /// No next hop: the destination is off-link and no gateway is configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

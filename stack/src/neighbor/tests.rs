@@ -3,9 +3,9 @@
 use proptest::prelude::*;
 
 use super::cache::NeighborCache;
-use super::wire_shim::{EthernetAddress, Ipv4Address};
 use super::{reply_to, request, NeighborConfig, NeighborLookup};
 use crate::time::{Duration, Instant};
+use crate::wire::{EthernetAddress, Ipv4Address};
 
 const OUR_IP: Ipv4Address = Ipv4Address::new(198, 18, 0, 1);
 const OUR_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
