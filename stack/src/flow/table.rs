@@ -1,14 +1,14 @@
 //! [`FlowTable`]: open addressing with linear probing and backward-shift deletion.
 //!
 //! Why not `std::collections::HashMap` with a keyed hasher: measured in
-//! `bench/benches/handshake.rs` at 1 Mi flows, same SipHash-1-3 for both (2 shared cores, so
-//! absolute numbers are loose; the ratios held): hit 0.56 vs 0.81 us, remove+insert 1.18 vs
-//! 1.57 us, filling 1 Mi flows 0.46 vs 0.72 s; a miss costs 0.23 vs 0.18 us (hashbrown's grouped
-//! control bytes end a miss sooner). Hits and churn dominate an engine's lookups, so this table
-//! wins; it also has a fixed slot array sized once at construction (load factor at most 1/2),
-//! never rehashes, and keeps each entry's hash so a probe compares one `u32` before a key.
-//! Deletion shifts the following run back instead of leaving tombstones, so a long-lived table
-//! never degrades with churn.
+//! `bench/benches/handshake.rs` at 1 Mi flows, same SipHash-1-3 for both, two runs on 2 heavily
+//! shared cores (absolute numbers are loose): hit 0.54-0.56 vs 0.81-1.10 us, remove+insert
+//! 1.07-1.18 vs 1.57-1.64 us, filling 1 Mi flows about equal (0.46-0.57 vs 0.54-0.72 s); a miss
+//! costs 0.22 vs 0.10-0.18 us (hashbrown's dense control bytes end a miss without touching the
+//! entries). Hits and churn dominate an engine's lookups, so this table wins; it also has a fixed
+//! slot array sized once at construction (load factor at most 1/2), never rehashes, and keeps each
+//! entry's hash so a probe compares one `u32` before a key. Deletion shifts the following run back
+//! instead of leaving tombstones, so a long-lived table never degrades with churn.
 
 use core::fmt;
 
