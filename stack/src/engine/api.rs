@@ -4,7 +4,7 @@
 //! next `poll_transmit` sends what they made due.
 
 use super::transmit::Reply;
-use super::{ConnectionHandle, Engine, Error, ListenerHandle};
+use super::{flows, ConnectionHandle, Engine, Error, ListenerHandle};
 use crate::tcp::connection::Connection;
 use crate::tcp::listener::Listener;
 use crate::tcp::timers::TimerKind;
@@ -112,7 +112,7 @@ impl Engine {
             return Err(Error::MemoryLimit);
         }
         let tuple = self.choose_tuple(remote, local_port)?;
-        let iss = self.isn.isn(now, &tuple);
+        let iss = flows::isn(&self.isn, now, &tuple);
         let ts_offset = self.rng.next_u32();
         let mut conn = Connection::new(tuple, opts, &self.cfg.tcp, iss, self.our_mss(), ts_offset, now);
         conn.state = State::SynSent;
@@ -338,6 +338,6 @@ impl Engine {
 
     /// The ISN generator's answer for a tuple: lets tests and tools check RFC 6528 behaviour.
     pub fn initial_sequence(&self, now: Instant, tuple: &FourTuple) -> SeqNumber {
-        self.isn.isn(now, tuple)
+        flows::isn(&self.isn, now, tuple)
     }
 }

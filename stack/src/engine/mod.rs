@@ -56,6 +56,7 @@
 
 pub mod api;
 pub mod events;
+mod flows;
 mod icmp;
 mod receive;
 pub mod secrets;
@@ -65,18 +66,20 @@ pub use events::Event;
 
 use crate::ip::arp::NeighborCache;
 use crate::ip::Interface;
+use crate::isn::IsnGenerator;
 use crate::stats::Stats;
 use crate::tcp::connection::Connection;
 use crate::tcp::input::ChallengeAckLimiter;
 use crate::tcp::listener::Listener;
 use crate::tcp::timeout::TimeoutOutcome;
-use crate::tcp::{ConnectionError, FourTuple, State, TcpConfig};
+use crate::tcp::{ConnectionError, State, TcpConfig};
 use crate::time::{Duration, Instant};
 use crate::timer::{TimerHandle, TimerWheel, WheelConfig};
 use crate::wire::{EthernetAddress, Ipv4Address};
 use events::EventSource;
-use secrets::{FlowHasher, IsnGenerator, Prng};
-use std::collections::{HashMap, VecDeque};
+use flows::Flows;
+use secrets::Prng;
+use std::collections::VecDeque;
 use transmit::Reply;
 
 /// Largest ICMP echo payload we answer (a 1500-byte MTU minus IPv4 and ICMP headers).
@@ -207,7 +210,7 @@ pub struct Engine {
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
     live: usize,
-    flows: HashMap<FourTuple, u32, FlowHasher>,
+    flows: Flows,
     listeners: Vec<Option<Listener>>,
     listener_generation: u32,
     listener_events: Vec<bool>,
@@ -238,7 +241,7 @@ impl Engine {
             slots: Vec::with_capacity(max),
             free_slots: Vec::with_capacity(max),
             live: 0,
-            flows: HashMap::with_capacity_and_hasher(max, FlowHasher::new(cfg.flow_key)),
+            flows: Flows::new(max, cfg.flow_key),
             listeners: Vec::with_capacity(cfg.max_listeners),
             listener_generation: 0,
             listener_events: Vec::with_capacity(cfg.max_listeners),
@@ -422,7 +425,9 @@ impl Engine {
         slot.app_owned = app_owned;
         slot.in_accept_queue = false;
         slot.route = None;
-        self.flows.insert(tuple, index);
+        // Cannot fail: `admits` keeps live connections (one entry each) within the capacity.
+        let inserted = self.flows.insert(tuple, index);
+        debug_assert!(inserted, "flow table sized to max_connections");
         index
     }
 

@@ -4,7 +4,7 @@
 //! Every frame is parsed in place; nothing here allocates. Every drop bumps one counter.
 
 use super::transmit::Reply;
-use super::Engine;
+use super::{flows, Engine};
 use crate::device::Device;
 use crate::tcp::connection::Connection;
 use crate::tcp::input::{InputAction, InputContext};
@@ -239,7 +239,7 @@ impl Engine {
             self.stats.listen_drops += 1;
             return;
         }
-        let iss = self.isn.isn(now, &tuple);
+        let iss = flows::isn(&self.isn, now, &tuple);
         let ts_offset = self.rng.next_u32();
         let mss = self.our_mss();
         let mut conn = Connection::new(tuple, opts, &self.cfg.tcp, iss, mss, ts_offset, now);
