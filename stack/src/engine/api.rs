@@ -266,7 +266,7 @@ impl Engine {
         Ok(())
     }
 
-    fn abort_index(&mut self, now: Instant, index: u32) {
+    fn abort_index(&mut self, _now: Instant, index: u32) {
         let slot = &mut self.slots[index as usize];
         let route = slot.route;
         let Some(conn) = slot.conn.as_deref_mut() else { return };
@@ -283,7 +283,7 @@ impl Engine {
         self.free(index);
         if let Some((tuple, seq)) = reset {
             let hop = self.iface.next_hop(tuple.remote.0);
-            let mac = route.or_else(|| self.neighbors.lookup(hop, now).mac);
+            let mac = route.or_else(|| self.neighbors.peek(hop));
             match mac {
                 Some(dst) => self.queue_reply(Reply::Rst { tuple, dst, seq, ack: None }),
                 None => self.stats.arp_unresolved_drops += 1,

@@ -64,9 +64,9 @@ mod transmit;
 
 pub use events::Event;
 
-use crate::ip::arp::NeighborCache;
 use crate::ip::Interface;
 use crate::isn::IsnGenerator;
+use crate::neighbor::{NeighborCache, NeighborConfig};
 use crate::stats::Stats;
 use crate::tcp::connection::Connection;
 use crate::tcp::input::ChallengeAckLimiter;
@@ -81,6 +81,9 @@ use flows::Flows;
 use secrets::Prng;
 use std::collections::VecDeque;
 use transmit::Reply;
+
+/// How often connections waiting for ARP are retried even without a resolution event.
+pub(crate) const ARP_RETRY: Duration = Duration::from_secs(1);
 
 /// Largest ICMP echo payload we answer (a 1500-byte MTU minus IPv4 and ICMP headers).
 pub const ICMP_ECHO_MAX: usize = 1472;
@@ -120,6 +123,8 @@ pub struct EngineConfig {
     pub isn_secret: [u8; 16],
     /// Flow-table hash key.
     pub flow_key: [u8; 16],
+    /// Neighbour-cache index hash key.
+    pub neighbor_key: [u8; 16],
     /// Seed for the PRNG (timestamp offsets, ephemeral ports).
     pub seed: u64,
     /// Timer-wheel tick.
@@ -153,6 +158,7 @@ impl EngineConfig {
             ephemeral_ports: (32768, 60999),
             isn_secret: key(),
             flow_key: key(),
+            neighbor_key: key(),
             seed,
             timer_tick: Duration::from_millis(1),
             reply_queue: 64,
@@ -252,7 +258,10 @@ impl Engine {
             arp_waiting: Vec::with_capacity(max),
             arp_retry_at: None,
             replies: VecDeque::with_capacity(cfg.reply_queue),
-            neighbors: NeighborCache::new(cfg.neighbor_capacity),
+            neighbors: NeighborCache::new(
+                cfg.neighbor_capacity,
+                NeighborConfig { hash_key: cfg.neighbor_key, ..NeighborConfig::default() },
+            ),
             stats: Stats::default(),
             challenge: ChallengeAckLimiter::new(cfg.tcp.challenge_ack_limit),
             isn: IsnGenerator::new(cfg.isn_secret),
@@ -302,14 +311,18 @@ impl Engine {
 
     /// When the engine next wants `handle_timeout`.
     pub fn next_timeout(&self) -> Option<Instant> {
-        match (self.wheel.next_expiry(), self.arp_retry_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.wheel.next_expiry(), self.arp_retry_at, self.neighbors.next_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Fires every per-connection timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(ip) = self.neighbors.poll_retransmit(now) {
+            self.queue_arp_request(ip);
+        }
+        self.neighbor_events(now);
         if self.arp_retry_at.is_some_and(|t| t <= now) {
             self.arp_retry_at = None;
             self.wake_arp_waiters(now);
@@ -323,9 +336,10 @@ impl Engine {
             self.timers_armed -= 1;
             let Some(conn) = slot.conn.as_mut() else { continue };
             if conn.on_timers(now, &self.cfg.tcp, &mut self.stats) == TimeoutOutcome::ReachedR1 {
+                // RFC 9293 §3.8.3 R1 "negative advice": stop trusting the connection's cached
+                // next hop; the neighbour cache's own reachability state (which probes stale
+                // entries while still using them) decides from now on.
                 slot.route = None;
-                let hop = self.iface.next_hop(conn.tuple.remote.0);
-                self.neighbors.invalidate(hop);
             }
             self.after_update(index, now);
         }
