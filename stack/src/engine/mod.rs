@@ -7,7 +7,7 @@
 //! [`Engine::poll_event`].
 //!
 //! Ownership and bounds: connections live in a slab (`Vec` + free list) of at most
-//! `max_connections`; the 4-tuple map is a keyed-SipHash `HashMap` preallocated to that size;
+//! `max_connections`; the 4-tuple map is the shared keyed-SipHash `FlowTable` of that size;
 //! each connection holds ONE timer-wheel entry for its earliest deadline; the ready list and the
 //! event queue hold each connection at most once; replies (RSTs, ARP, ICMP echo) go through a
 //! fixed-size queue. Buffer memory is accounted against `memory_limit` when a connection is
