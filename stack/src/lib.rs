@@ -9,6 +9,7 @@
 
 pub mod congestion;
 pub mod device;
+pub mod recovery;
 pub mod time;
 pub mod timer;
 pub mod wire;

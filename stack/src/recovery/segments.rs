@@ -1,0 +1,372 @@
+//! The sender's per-segment records: the metadata half of the retransmission queue.
+//!
+//! **Owns** one [`SegmentRecord`] per transmitted segment between `snd_una` and `snd_nxt`, in
+//! sequence order, in a ring allocated once at construction. Segments are appended at `snd_nxt`
+//! and released from the front as `snd_una` advances; records are never split or merged (a
+//! cumulative ACK that lands inside a segment trims its front, which keeps the count bounded by
+//! what the sender chose to send). Each record also sits on a *transmission-order* list (slot
+//! links inside the ring, no allocation) that RACK walks from the oldest transmission.
+//!
+//! **Promises:** no allocation after [`SegmentStore::new`]; `push` fails with
+//! [`StoreFull`] instead of growing (the sender then simply stops sending new data); lookup by
+//! sequence number is a binary search, O(log n); every other operation is O(1). No method panics
+//! on any argument.
+//!
+//! **Does not** hold payload bytes (the engine's send buffer does) or decide anything about loss.
+
+use crate::congestion::PacketSnapshot;
+use crate::time::Instant;
+use crate::wire::SeqNumber;
+
+/// Marks no slot on the transmission-order list.
+const NIL: u32 = u32::MAX;
+
+/// The store is at capacity: stop sending new data until an ACK frees a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("segment store full ({capacity} records): wait for an ACK before sending new data")]
+pub struct StoreFull {
+    pub capacity: usize,
+}
+
+/// What the sender remembers about one transmitted segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentRecord {
+    /// First sequence number of the segment (moves forward if a cumulative ACK trims it).
+    pub start: SeqNumber,
+    /// Sequence space covered (payload, plus one for a FIN).
+    pub len: u32,
+    /// When the segment was first sent.
+    pub first_sent: Instant,
+    /// When the segment was last (re)transmitted: RACK's `Segment.xmit_ts` (RFC 8985 §6.1).
+    pub last_sent: Instant,
+    /// TSval carried by the last transmission, if timestamps are in use (RFC 7323 §4.1).
+    pub last_tsval: Option<u32>,
+    /// How many times the segment was retransmitted.
+    pub retransmits: u16,
+    /// The delivery-rate snapshot of the last transmission.
+    pub snapshot: PacketSnapshot,
+    pub(crate) state: SegmentState,
+    /// For a SACKed record: a record number at or before the next un-SACKed record, so runs of
+    /// SACKed records are skipped in near-constant time (union-find with path halving).
+    pub(crate) skip_to: u64,
+    /// Transmission-order links (slot indices), `NIL` at the ends or when unlinked.
+    prev: u32,
+    next: u32,
+}
+
+/// Scoreboard flags of one record. A record is never both `sacked` and `lost`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SegmentState {
+    /// Selectively acknowledged (RFC 2018): the receiver holds it.
+    pub sacked: bool,
+    /// Deemed lost (RACK or RFC 6675 `IsLost`) since its last transmission.
+    pub lost: bool,
+    /// A retransmission of it is counted in `pipe` (RFC 6675 SetPipe (b)).
+    pub retrans_in_flight: bool,
+}
+
+impl SegmentRecord {
+    /// One past the last sequence number of the segment.
+    pub fn end(&self) -> SeqNumber {
+        self.start + self.len
+    }
+    pub fn is_sacked(&self) -> bool {
+        self.state.sacked
+    }
+    pub fn is_lost(&self) -> bool {
+        self.state.lost
+    }
+    pub fn is_retransmitted(&self) -> bool {
+        self.retransmits > 0
+    }
+    pub fn state(&self) -> SegmentState {
+        self.state
+    }
+}
+
+/// Fixed-capacity ring of [`SegmentRecord`]s in sequence order.
+#[derive(Debug, Clone)]
+pub struct SegmentStore {
+    slots: Vec<SegmentRecord>,
+    /// Slot of the first (lowest-sequence) record.
+    head: usize,
+    /// Record number of the first record (records are numbered 0, 1, 2... as pushed).
+    front_number: u64,
+    len: usize,
+    /// Oldest and newest transmission (slot indices) of the transmission-order list.
+    oldest_tx: u32,
+    newest_tx: u32,
+}
+
+impl SegmentStore {
+    /// A store holding at most `capacity` records (at least 1), allocated now and never grown.
+    /// A good size is the send buffer divided by the MSS, plus a few for small writes.
+    pub fn new(capacity: usize) -> Self {
+        let blank = SegmentRecord {
+            start: SeqNumber(0),
+            len: 0,
+            first_sent: Instant::ZERO,
+            last_sent: Instant::ZERO,
+            last_tsval: None,
+            retransmits: 0,
+            snapshot: PacketSnapshot::default(),
+            state: SegmentState::default(),
+            skip_to: 0,
+            prev: NIL,
+            next: NIL,
+        };
+        let capacity = capacity.clamp(1, NIL as usize - 1);
+        SegmentStore {
+            slots: vec![blank; capacity],
+            head: 0,
+            front_number: 0,
+            len: 0,
+            oldest_tx: NIL,
+            newest_tx: NIL,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn is_full(&self) -> bool {
+        self.len == self.slots.len()
+    }
+
+    fn slot(&self, pos: usize) -> usize {
+        let s = self.head + pos;
+        if s >= self.slots.len() {
+            s - self.slots.len()
+        } else {
+            s
+        }
+    }
+
+    /// The record at position `pos` (0 = lowest sequence).
+    pub fn get(&self, pos: usize) -> Option<&SegmentRecord> {
+        (pos < self.len).then(|| &self.slots[self.slot(pos)])
+    }
+    pub(crate) fn get_mut(&mut self, pos: usize) -> Option<&mut SegmentRecord> {
+        if pos < self.len {
+            let s = self.slot(pos);
+            Some(&mut self.slots[s])
+        } else {
+            None
+        }
+    }
+    pub fn front(&self) -> Option<&SegmentRecord> {
+        self.get(0)
+    }
+    pub fn back(&self) -> Option<&SegmentRecord> {
+        self.len.checked_sub(1).and_then(|p| self.get(p))
+    }
+    /// Records in sequence order.
+    pub fn iter(&self) -> impl Iterator<Item = &SegmentRecord> + '_ {
+        (0..self.len).map(move |p| &self.slots[self.slot(p)])
+    }
+
+    /// Sequence number just past the last record (`snd_nxt` as far as the store knows).
+    pub fn end_seq(&self) -> Option<SeqNumber> {
+        self.back().map(SegmentRecord::end)
+    }
+
+    /// Appends a freshly sent segment at the tail, newest on the transmission-order list.
+    pub fn push(
+        &mut self,
+        start: SeqNumber,
+        len: u32,
+        now: Instant,
+        tsval: Option<u32>,
+        snapshot: PacketSnapshot,
+    ) -> Result<(), StoreFull> {
+        if self.is_full() {
+            return Err(StoreFull { capacity: self.capacity() });
+        }
+        let s = self.slot(self.len);
+        self.slots[s] = SegmentRecord {
+            start,
+            len,
+            first_sent: now,
+            last_sent: now,
+            last_tsval: tsval,
+            retransmits: 0,
+            snapshot,
+            state: SegmentState::default(),
+            skip_to: 0,
+            prev: NIL,
+            next: NIL,
+        };
+        self.len += 1;
+        self.link_newest(s);
+        Ok(())
+    }
+
+    /// Removes and returns the first record (its links are dropped).
+    pub(crate) fn pop_front(&mut self) -> Option<SegmentRecord> {
+        if self.len == 0 {
+            return None;
+        }
+        let s = self.head;
+        self.unlink(s);
+        self.head = self.slot(1);
+        self.front_number += 1;
+        self.len -= 1;
+        Some(self.slots[s])
+    }
+
+    /// Position of the record containing `seq`, if any. O(log n).
+    pub fn position_of(&self, seq: SeqNumber) -> Option<usize> {
+        let pos = self.first_ending_after(seq);
+        let rec = self.get(pos)?;
+        seq_before_or_eq(rec.start, seq).then_some(pos)
+    }
+
+    /// The first position whose record ends after `seq` (`len()` if none; 0 if `seq` is below
+    /// the front). Binary search over offsets from the front, valid across the 2^32 wrap because
+    /// everything stored lies within one window. O(log n).
+    pub fn first_ending_after(&self, seq: SeqNumber) -> usize {
+        let Some(front) = self.front() else { return 0 };
+        let base = front.start;
+        if seq < base {
+            return 0;
+        }
+        let target = offset(seq, base);
+        let (mut lo, mut hi) = (0usize, self.len);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if offset(self.slots[self.slot(mid)].end(), base) <= target {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// The first position at or after `pos` whose record is not SACKed (`len()` if none).
+    /// Amortised near-constant: SACKed runs are jumped over through `skip_to` hints, which are
+    /// shortened as they are followed. `steps` counts the hops (work accounting).
+    pub(crate) fn next_unsacked(&mut self, pos: usize, steps: &mut u64) -> usize {
+        let end = self.front_number + self.len as u64;
+        let mut n = self.front_number + pos as u64;
+        while n < end {
+            let s = self.slot_of_number(n);
+            if !self.slots[s].state.sacked {
+                break;
+            }
+            *steps += 1;
+            let hop = self.slots[s].skip_to.max(n + 1);
+            let further = if hop < end {
+                let hs = self.slot_of_number(hop);
+                if self.slots[hs].state.sacked {
+                    self.slots[hs].skip_to.max(hop + 1)
+                } else {
+                    hop
+                }
+            } else {
+                hop
+            };
+            self.slots[s].skip_to = further;
+            n = further;
+        }
+        (n.min(end) - self.front_number) as usize
+    }
+
+    /// Marks the record at `pos` SACKed and lets skips pass over it.
+    pub(crate) fn set_sacked(&mut self, pos: usize) {
+        let n = self.front_number + pos as u64;
+        let s = self.slot(pos);
+        self.slots[s].state.sacked = true;
+        self.slots[s].skip_to = n + 1;
+        self.unlink(s);
+    }
+
+    fn slot_of_number(&self, n: u64) -> usize {
+        self.slot((n - self.front_number) as usize)
+    }
+
+    /// Slot index of position `pos` (for transmission-order bookkeeping).
+    pub(crate) fn slot_of(&self, pos: usize) -> usize {
+        self.slot(pos)
+    }
+    pub(crate) fn by_slot(&self, slot: usize) -> &SegmentRecord {
+        &self.slots[slot]
+    }
+    pub(crate) fn by_slot_mut(&mut self, slot: usize) -> &mut SegmentRecord {
+        &mut self.slots[slot]
+    }
+    /// Position of a live slot.
+    pub(crate) fn pos_of_slot(&self, slot: usize) -> usize {
+        if slot >= self.head {
+            slot - self.head
+        } else {
+            slot + self.slots.len() - self.head
+        }
+    }
+
+    /// The oldest transmission still on the transmission-order list.
+    pub(crate) fn oldest_tx_slot(&self) -> Option<usize> {
+        (self.oldest_tx != NIL).then_some(self.oldest_tx as usize)
+    }
+    /// The transmission after `slot` on the list.
+    pub(crate) fn next_tx_slot(&self, slot: usize) -> Option<usize> {
+        let n = self.slots[slot].next;
+        (n != NIL).then_some(n as usize)
+    }
+
+    /// Moves `slot` to the newest end of the transmission-order list (a retransmission).
+    pub(crate) fn relink_newest(&mut self, slot: usize) {
+        self.unlink(slot);
+        self.link_newest(slot);
+    }
+
+    /// Takes `slot` off the transmission-order list (SACKed, or lost awaiting retransmission).
+    /// Unlinking an unlinked slot does nothing.
+    pub(crate) fn unlink(&mut self, slot: usize) {
+        let (prev, next) = (self.slots[slot].prev, self.slots[slot].next);
+        let linked = prev != NIL || next != NIL || self.oldest_tx as usize == slot;
+        if !linked {
+            return;
+        }
+        if prev != NIL {
+            self.slots[prev as usize].next = next;
+        } else {
+            self.oldest_tx = next;
+        }
+        if next != NIL {
+            self.slots[next as usize].prev = prev;
+        } else {
+            self.newest_tx = prev;
+        }
+        self.slots[slot].prev = NIL;
+        self.slots[slot].next = NIL;
+    }
+
+    fn link_newest(&mut self, slot: usize) {
+        let s = slot as u32;
+        self.slots[slot].prev = self.newest_tx;
+        self.slots[slot].next = NIL;
+        if self.newest_tx != NIL {
+            self.slots[self.newest_tx as usize].next = s;
+        } else {
+            self.oldest_tx = s;
+        }
+        self.newest_tx = s;
+    }
+}
+
+/// Distance of `seq` from `base` in sequence space (callers keep it within one window).
+pub(crate) fn offset(seq: SeqNumber, base: SeqNumber) -> u32 {
+    seq.0.wrapping_sub(base.0)
+}
+
+/// `a <= b` in sequence space; antipodal numbers count as "not before or equal".
+pub(crate) fn seq_before_or_eq(a: SeqNumber, b: SeqNumber) -> bool {
+    a == b || a < b
+}
