@@ -22,6 +22,7 @@
 //! every ACK; [`LossRecovery::next_timer`] / [`LossRecovery::on_timeout`] for the one timer
 //! slot; [`LossRecovery::next_retransmission`] before sending new data.
 
+mod bits;
 pub mod rack;
 pub mod rtt;
 pub mod scoreboard;
@@ -33,7 +34,7 @@ use crate::wire::{SackBlock, SeqNumber};
 
 pub use rack::{Rack, Tlp, TlpVerdict};
 pub use rtt::{RttConfig, RttEstimator};
-pub use scoreboard::{NextSegment, Scoreboard, ScoreboardCounters, DUP_THRESH};
+pub use scoreboard::{Delivery, NextSegment, Scoreboard, ScoreboardCounters, DUP_THRESH};
 pub use segments::{SegmentRecord, SegmentStore, StoreFull};
 
 /// Which rules mark segments lost.
@@ -257,7 +258,11 @@ impl LossRecovery {
         let min_rtt = self.rtt.min_rtt();
         let mut sample: Option<(Instant, Duration)> = None;
         let rack = &mut self.rack;
-        let update = self.board.on_ack(ack, sack_blocks, |rec, _| {
+        let update = self.board.on_ack(ack, sack_blocks, |rec, how| {
+            // A SACKed segment was delivered (and timed) when it was SACKed.
+            if how == (Delivery::Acked { was_sacked: true }) {
+                return;
+            }
             rack.on_delivered(now, rec, tsecr, min_rtt);
             // Karn (RFC 6298 §3): only never-retransmitted segments time the path.
             if rec.retransmits == 0 && sample.map_or(true, |(t, _)| t < rec.last_sent) {

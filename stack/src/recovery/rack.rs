@@ -116,6 +116,11 @@ impl Rack {
         if self.dsack_round.is_some_and(|r| !(snd_una < r)) {
             self.dsack_round = None;
         }
+        // A D-SACK means a retransmission was unnecessary: the network reorders (RFC 8985
+        // §3.4), so from now on the window applies even in recovery.
+        if dsack {
+            self.reordering_seen = true;
+        }
         if self.dsack_round.is_none() && dsack {
             self.dsack_round = Some(snd_nxt);
             self.reo_wnd_mult = self.reo_wnd_mult.saturating_add(1).min(1 << 16);

@@ -15,6 +15,7 @@
 //! **Does not** decide *when* something is lost by time (RACK does, in [`super::rack`]) nor
 //! touch timers; it only applies the marks it is given.
 
+use super::bits::SlotBits;
 use super::segments::{SegmentRecord, SegmentStore, StoreFull};
 use crate::congestion::PacketSnapshot;
 use crate::time::Instant;
@@ -96,8 +97,7 @@ pub struct Scoreboard {
     /// Retransmissions counted in `pipe` (SetPipe (b)).
     retrans_bytes: u64,
     /// Lost records not yet retransmitted, by slot (RFC 6675 rule 1 candidates).
-    lost_pending: Vec<u64>,
-    lost_pending_count: u32,
+    lost_pending: SlotBits,
     /// Up to DupThresh highest SACKed records (start, len), highest first: where IsLost begins.
     top_sacked: [Option<(SeqNumber, u32)>; DUP_THRESH as usize],
     /// Records below this were already examined by the DupThresh rule.
@@ -111,7 +111,7 @@ impl Scoreboard {
     /// An empty scoreboard for `capacity` records, sender MSS `smss`, first sequence `snd_una`.
     pub fn new(capacity: usize, smss: u32, snd_una: SeqNumber) -> Self {
         let store = SegmentStore::new(capacity);
-        let words = store.capacity().div_ceil(64);
+        let capacity = store.capacity();
         Scoreboard {
             store,
             smss: smss.max(1),
@@ -124,8 +124,7 @@ impl Scoreboard {
             sacked_segments: 0,
             lost_bytes: 0,
             retrans_bytes: 0,
-            lost_pending: vec![0; words],
-            lost_pending_count: 0,
+            lost_pending: SlotBits::new(capacity.max(1)),
             top_sacked: [None; DUP_THRESH as usize],
             dupthresh_scanned: snd_una,
             counters: ScoreboardCounters::default(),
@@ -167,6 +166,10 @@ impl Scoreboard {
     }
     pub fn sacked_segments(&self) -> u32 {
         self.sacked_segments
+    }
+    /// Lost segments awaiting retransmission.
+    pub fn lost_pending_segments(&self) -> usize {
+        self.lost_pending.count()
     }
     pub fn lost_bytes(&self) -> u32 {
         clamp_u32(self.lost_bytes)
@@ -319,17 +322,10 @@ impl Scoreboard {
     }
 
     /// The first lost record not yet retransmitted (RFC 6675 rule 1 with RACK's marks).
-    /// O(capacity / 64) worst case, O(1) when nothing is pending.
+    /// O(levels) through the pending bitmap.
     pub fn first_lost_pending(&self) -> Option<(SeqNumber, u32)> {
-        if self.lost_pending_count == 0 || self.store.is_empty() {
-            return None;
-        }
-        let head = self.store.slot_of(0);
-        let cap = self.store.capacity();
-        let slot =
-            find_set(&self.lost_pending, head, cap).or_else(|| find_set(&self.lost_pending, 0, head))?;
-        let rec = self.store.by_slot(slot);
-        Some((rec.start, rec.len))
+        let pos = self.store.next_marked(&self.lost_pending, 0)?;
+        self.store.get(pos).map(|r| (r.start, r.len))
     }
 
     /// RFC 6675 §4 NextSeg(), with rule 1 driven by the loss marks (RACK or IsLost).
@@ -584,34 +580,12 @@ impl Scoreboard {
     }
 
     fn set_pending(&mut self, slot: usize) {
-        let (w, bit) = (slot / 64, 1u64 << (slot % 64));
-        if self.lost_pending[w] & bit == 0 {
-            self.lost_pending[w] |= bit;
-            self.lost_pending_count += 1;
-        }
+        self.lost_pending.insert(slot);
     }
 
     fn clear_pending(&mut self, slot: usize) {
-        let (w, bit) = (slot / 64, 1u64 << (slot % 64));
-        if self.lost_pending[w] & bit != 0 {
-            self.lost_pending[w] &= !bit;
-            self.lost_pending_count -= 1;
-        }
+        self.lost_pending.remove(slot);
     }
-}
-
-/// First set bit at an index in `from..to`.
-fn find_set(bits: &[u64], from: usize, to: usize) -> Option<usize> {
-    let mut i = from;
-    while i < to {
-        let w = bits[i / 64] >> (i % 64);
-        if w != 0 {
-            let found = i + w.trailing_zeros() as usize;
-            return (found < to).then_some(found);
-        }
-        i = (i / 64 + 1) * 64;
-    }
-    None
 }
 
 fn clamp_u32(v: u64) -> u32 {

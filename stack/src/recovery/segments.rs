@@ -14,6 +14,7 @@
 //!
 //! **Does not** hold payload bytes (the engine's send buffer does) or decide anything about loss.
 
+use super::bits::SlotBits;
 use crate::congestion::PacketSnapshot;
 use crate::time::Instant;
 use crate::wire::SeqNumber;
@@ -46,9 +47,6 @@ pub struct SegmentRecord {
     /// The delivery-rate snapshot of the last transmission.
     pub snapshot: PacketSnapshot,
     pub(crate) state: SegmentState,
-    /// For a SACKed record: a record number at or before the next un-SACKed record, so runs of
-    /// SACKed records are skipped in near-constant time (union-find with path halving).
-    pub(crate) skip_to: u64,
     /// Transmission-order links (slot indices), `NIL` at the ends or when unlinked.
     prev: u32,
     next: u32,
@@ -90,8 +88,8 @@ pub struct SegmentStore {
     slots: Vec<SegmentRecord>,
     /// Slot of the first (lowest-sequence) record.
     head: usize,
-    /// Record number of the first record (records are numbered 0, 1, 2... as pushed).
-    front_number: u64,
+    /// Slots holding a live, un-SACKed record: SACKed runs are skipped in O(levels).
+    unsacked: SlotBits,
     len: usize,
     /// Oldest and newest transmission (slot indices) of the transmission-order list.
     oldest_tx: u32,
@@ -111,7 +109,6 @@ impl SegmentStore {
             retransmits: 0,
             snapshot: PacketSnapshot::default(),
             state: SegmentState::default(),
-            skip_to: 0,
             prev: NIL,
             next: NIL,
         };
@@ -119,7 +116,7 @@ impl SegmentStore {
         SegmentStore {
             slots: vec![blank; capacity],
             head: 0,
-            front_number: 0,
+            unsacked: SlotBits::new(capacity),
             len: 0,
             oldest_tx: NIL,
             newest_tx: NIL,
@@ -198,11 +195,11 @@ impl SegmentStore {
             retransmits: 0,
             snapshot,
             state: SegmentState::default(),
-            skip_to: 0,
             prev: NIL,
             next: NIL,
         };
         self.len += 1;
+        self.unsacked.insert(s);
         self.link_newest(s);
         Ok(())
     }
@@ -214,8 +211,8 @@ impl SegmentStore {
         }
         let s = self.head;
         self.unlink(s);
+        self.unsacked.remove(s);
         self.head = self.slot(1);
-        self.front_number += 1;
         self.len -= 1;
         Some(self.slots[s])
     }
@@ -250,45 +247,42 @@ impl SegmentStore {
     }
 
     /// The first position at or after `pos` whose record is not SACKed (`len()` if none).
-    /// Amortised near-constant: SACKed runs are jumped over through `skip_to` hints, which are
-    /// shortened as they are followed. `steps` counts the hops (work accounting).
-    pub(crate) fn next_unsacked(&mut self, pos: usize, steps: &mut u64) -> usize {
-        let end = self.front_number + self.len as u64;
-        let mut n = self.front_number + pos as u64;
-        while n < end {
-            let s = self.slot_of_number(n);
-            if !self.slots[s].state.sacked {
-                break;
-            }
-            *steps += 1;
-            let hop = self.slots[s].skip_to.max(n + 1);
-            let further = if hop < end {
-                let hs = self.slot_of_number(hop);
-                if self.slots[hs].state.sacked {
-                    self.slots[hs].skip_to.max(hop + 1)
-                } else {
-                    hop
-                }
-            } else {
-                hop
-            };
-            self.slots[s].skip_to = further;
-            n = further;
-        }
-        (n.min(end) - self.front_number) as usize
+    /// O(levels) whatever the SACK pattern: a bitmap query, not a walk. `steps` counts work.
+    pub(crate) fn next_unsacked(&self, pos: usize, steps: &mut u64) -> usize {
+        *steps += 1;
+        self.next_marked(&self.unsacked, pos).unwrap_or(self.len)
     }
 
-    /// Marks the record at `pos` SACKed and lets skips pass over it.
+    /// The first position at or after `pos` whose slot is set in `bits`.
+    pub(crate) fn next_marked(&self, bits: &SlotBits, pos: usize) -> Option<usize> {
+        if pos >= self.len {
+            return None;
+        }
+        let cap = self.slots.len();
+        let (start, end) = (self.head + pos, self.head + self.len);
+        if start < cap {
+            if let Some(s) = bits.next_set(start, end.min(cap)) {
+                return Some(s - self.head);
+            }
+        }
+        if end > cap {
+            let from = start.max(cap) - cap;
+            if let Some(s) = bits.next_set(from, end - cap) {
+                return Some(s + cap - self.head);
+            }
+        }
+        None
+    }
+
+    /// Marks the record at `pos` SACKed and takes it off the transmission-order list.
     pub(crate) fn set_sacked(&mut self, pos: usize) {
-        let n = self.front_number + pos as u64;
+        if pos >= self.len {
+            return;
+        }
         let s = self.slot(pos);
         self.slots[s].state.sacked = true;
-        self.slots[s].skip_to = n + 1;
+        self.unsacked.remove(s);
         self.unlink(s);
-    }
-
-    fn slot_of_number(&self, n: u64) -> usize {
-        self.slot((n - self.front_number) as usize)
     }
 
     /// Slot index of position `pos` (for transmission-order bookkeeping).
