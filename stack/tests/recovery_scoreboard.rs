@@ -13,7 +13,8 @@ fn board(base: u32, n: u32) -> Scoreboard {
     let mut b = Scoreboard::new(64, MSS, SeqNumber(base));
     for i in 0..n {
         let seq = SeqNumber(base) + i * MSS;
-        b.on_new_segment(Instant::from_millis(u64::from(i)), seq, MSS, None, PacketSnapshot::default()).unwrap();
+        b.on_new_segment(Instant::from_millis(u64::from(i)), seq, MSS, None, PacketSnapshot::default())
+            .unwrap();
     }
     b
 }
@@ -30,7 +31,9 @@ fn sacked(b: &Scoreboard) -> Vec<u32> {
 fn overlapping_and_duplicate_blocks_are_merged() {
     let mut b = board(1000, 10);
     let mut seen = Vec::new();
-    let u = b.on_ack(SeqNumber(1000), &[blk(1200, 1400), blk(1300, 1500), blk(1200, 1400)], |r, how| seen.push((r.start.0, how)));
+    let u = b.on_ack(SeqNumber(1000), &[blk(1200, 1400), blk(1300, 1500), blk(1200, 1400)], |r, how| {
+        seen.push((r.start.0, how))
+    });
     assert_eq!(u.newly_sacked, 300);
     assert_eq!(u.delivered, 300);
     assert_eq!(sacked(&b), vec![1200, 1300, 1400]);
@@ -123,10 +126,16 @@ fn next_seg_rules_in_order() {
     let mut b = board(1000, 10);
     b.on_ack(SeqNumber(1000), &[blk(1500, 1800)], |_, _| {});
     b.mark_dupthresh_losses(); // 1000..1500 lost (three SACKed above)
-    // Rule 1: lost segments in sequence order.
+                               // Rule 1: lost segments in sequence order.
     assert_eq!(b.next_seg(true, true), NextSegment::Retransmit { seq: SeqNumber(1000), len: 100 });
     for i in 0..5 {
-        b.on_retransmit(Instant::from_millis(20), SeqNumber(1000 + i * 100), 100, None, PacketSnapshot::default());
+        b.on_retransmit(
+            Instant::from_millis(20),
+            SeqNumber(1000 + i * 100),
+            100,
+            None,
+            PacketSnapshot::default(),
+        );
     }
     assert_eq!(b.high_rxt(), SeqNumber(1500));
     assert_eq!(b.pipe(), 500 + 200, "retransmissions in flight plus 1800..2000");

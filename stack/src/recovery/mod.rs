@@ -291,7 +291,8 @@ impl LossRecovery {
             out.recovery_exited,
         );
         out.spurious_congestion_event = self.check_undo(update.dsack);
-        let verdict = self.tlp.on_ack(snd_una, update.dsack.is_some());
+        let progress = update.newly_acked > 0 || update.newly_sacked > 0;
+        let verdict = self.tlp.on_ack(snd_una, update.dsack.is_some(), progress);
         let (lost, entered) = self.detect_losses(now);
         out.tlp_loss_repaired = verdict == TlpVerdict::LossRepaired && !entered && self.episode.is_none();
         out.newly_acked = update.newly_acked;
@@ -449,13 +450,10 @@ impl LossRecovery {
             && !self.tlp.probe_pending
             && self.rtt.backoff() == 0;
         self.loss_timer = Some(if probe_ok {
+            // RFC 8985 §7.2: the PTO never expires later than the RTO would.
             let one = self.board.segments().len() == 1;
             let pto_at = now + Tlp::pto(self.rtt.srtt(), one, self.config.max_ack_delay);
-            if pto_at < rto_at {
-                (pto_at, RecoveryTimer::Tlp)
-            } else {
-                (rto_at, RecoveryTimer::Rto)
-            }
+            (pto_at.min(rto_at), RecoveryTimer::Tlp)
         } else {
             (rto_at, RecoveryTimer::Rto)
         });

@@ -229,8 +229,9 @@ impl Tlp {
         self.probe_pending = false;
     }
 
-    /// §7.4.2: processes an ACK during an episode.
-    pub fn on_ack(&mut self, ack: SeqNumber, dsack: bool) -> TlpVerdict {
+    /// §7.4.2: processes an ACK during an episode. `progress` says the ACK advanced `snd_una`
+    /// or SACKed new data (it is not a pure duplicate).
+    pub fn on_ack(&mut self, ack: SeqNumber, dsack: bool, progress: bool) -> TlpVerdict {
         let Some(end) = self.end_seq else { return TlpVerdict::Pending };
         if ack < end {
             return TlpVerdict::Pending;
@@ -242,6 +243,11 @@ impl Tlp {
         if ack > end {
             self.end_seq = None;
             return TlpVerdict::LossRepaired;
+        }
+        if !progress {
+            // A pure duplicate at the probe's end: both copies arrived.
+            self.end_seq = None;
+            return TlpVerdict::NoLoss;
         }
         TlpVerdict::Pending
     }
