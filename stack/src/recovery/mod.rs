@@ -35,7 +35,9 @@ use crate::wire::{SackBlock, SeqNumber};
 pub use rack::{Rack, Tlp, TlpVerdict};
 pub use rtt::{RttConfig, RttEstimator};
 pub use scoreboard::{Delivery, NextSegment, Scoreboard, ScoreboardCounters, DUP_THRESH};
-pub use segments::{SegmentRecord, SegmentStore, StoreFull};
+pub use segments::{SegmentRecord, SegmentState, SegmentStore, StoreFull};
+
+use segments::not_before;
 
 /// Which rules mark segments lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -410,7 +412,7 @@ impl LossRecovery {
 
     fn maybe_exit_recovery(&mut self) -> bool {
         match self.episode {
-            Some(e) if !(self.board.snd_una() < e.point) => {
+            Some(e) if not_before(self.board.snd_una(), e.point) => {
                 self.episode = None;
                 true
             }
@@ -422,7 +424,7 @@ impl LossRecovery {
     /// unnecessary; when all are, the reduction was spurious.
     fn check_undo(&mut self, dsack: Option<(SeqNumber, SeqNumber)>) -> bool {
         let (Some((left, right)), Some(undo)) = (dsack, self.undo.as_mut()) else { return false };
-        let inside = !(left < undo.marker) && !(self.board.high_data() < right);
+        let inside = not_before(left, undo.marker) && not_before(self.board.high_data(), right);
         if !inside || undo.retrans == 0 {
             return false;
         }

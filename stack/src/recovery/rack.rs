@@ -13,7 +13,7 @@
 //! and keeps the walk bounded. When it fires the walk simply runs again.
 
 use super::scoreboard::{Scoreboard, DUP_THRESH};
-use super::segments::SegmentRecord;
+use super::segments::{not_before, SegmentRecord};
 use crate::time::{Duration, Instant};
 use crate::wire::SeqNumber;
 
@@ -113,7 +113,7 @@ impl Rack {
         dsack: bool,
         exiting_recovery: bool,
     ) {
-        if self.dsack_round.is_some_and(|r| !(snd_una < r)) {
+        if self.dsack_round.is_some_and(|r| not_before(snd_una, r)) {
             self.dsack_round = None;
         }
         // A D-SACK means a retransmission was unnecessary: the network reorders (RFC 8985

@@ -16,7 +16,7 @@
 //! touch timers; it only applies the marks it is given.
 
 use super::bits::SlotBits;
-use super::segments::{SegmentRecord, SegmentStore, StoreFull};
+use super::segments::{not_at_or_before, not_before, SegmentRecord, SegmentStore, StoreFull};
 use crate::congestion::PacketSnapshot;
 use crate::time::Instant;
 use crate::wire::{SackBlock, SeqNumber};
@@ -223,7 +223,7 @@ impl Scoreboard {
         let end = seq + len;
         let mut matched = 0;
         while let Some(rec) = self.store.get(pos) {
-            if !(rec.start < end) {
+            if not_before(rec.start, end) {
                 break;
             }
             let slot = self.store.slot_of(pos);
@@ -309,7 +309,7 @@ impl Scoreboard {
         let mut pos = self.store.first_ending_after(from);
         let mut newly = 0;
         while let Some(rec) = self.store.get(pos) {
-            if !(rec.end() <= frontier) {
+            if not_at_or_before(rec.end(), frontier) {
                 break;
             }
             if !rec.state.sacked && !rec.state.lost && rec.retransmits == 0 {
@@ -358,10 +358,10 @@ impl Scoreboard {
         for _ in 0..64 {
             pos = self.store.next_unsacked(pos, &mut steps);
             let rec = self.store.get(pos)?;
-            if !(rec.end() <= highest) {
+            if not_at_or_before(rec.end(), highest) {
                 return None;
             }
-            if !rec.state.retrans_in_flight && !rec.state.lost && !(rec.start < self.high_rxt) {
+            if !rec.state.retrans_in_flight && !rec.state.lost && not_before(rec.start, self.high_rxt) {
                 return Some((rec.start, rec.len));
             }
             pos += 1;
@@ -371,7 +371,7 @@ impl Scoreboard {
 
     /// Rule 4: once per HighACK advance, retransmit the last record if it is un-SACKed.
     fn rescue_candidate(&mut self) -> Option<(SeqNumber, u32)> {
-        if self.rescue_rxt.is_some_and(|r| !(self.snd_una > r)) {
+        if self.rescue_rxt.is_some_and(|r| not_before(r, self.snd_una)) {
             return None;
         }
         let rec = self.store.back()?;
@@ -528,7 +528,7 @@ impl Scoreboard {
             pos = self.store.next_unsacked(pos, &mut self.last_ack_work);
             let Some(rec) = self.store.get(pos).copied() else { break };
             self.last_ack_work += 1;
-            if !(rec.start < right) {
+            if not_before(rec.start, right) {
                 break;
             }
             if seq_le(left, rec.start) && seq_le(rec.end(), right) {
@@ -597,5 +597,5 @@ fn offset_u32(seq: SeqNumber, base: SeqNumber) -> u32 {
 }
 
 fn seq_le(a: SeqNumber, b: SeqNumber) -> bool {
-    a == b || a < b
+    a <= b
 }

@@ -14,6 +14,8 @@
 //!
 //! **Does not** hold payload bytes (the engine's send buffer does) or decide anything about loss.
 
+use core::cmp::Ordering;
+
 use super::bits::SlotBits;
 use crate::congestion::PacketSnapshot;
 use crate::time::Instant;
@@ -362,5 +364,15 @@ pub(crate) fn offset(seq: SeqNumber, base: SeqNumber) -> u32 {
 
 /// `a <= b` in sequence space; antipodal numbers count as "not before or equal".
 pub(crate) fn seq_before_or_eq(a: SeqNumber, b: SeqNumber) -> bool {
-    a == b || a < b
+    a <= b
+}
+
+/// `!(a < b)`: `a` is at or after `b`, or the two are incomparable (2^31 apart).
+pub(crate) fn not_before(a: SeqNumber, b: SeqNumber) -> bool {
+    !matches!(a.partial_cmp(&b), Some(Ordering::Less))
+}
+
+/// `!(a <= b)`: `a` is after `b`, or the two are incomparable.
+pub(crate) fn not_at_or_before(a: SeqNumber, b: SeqNumber) -> bool {
+    !matches!(a.partial_cmp(&b), Some(Ordering::Less | Ordering::Equal))
 }
