@@ -483,10 +483,7 @@ impl Scoreboard {
                 if front.state.sacked {
                     update.acked_after_sack += d;
                 }
-                if let Some(rec) = self.store.get_mut(0) {
-                    rec.start = ack;
-                    rec.len -= d;
-                }
+                self.store.trim_front(d);
                 update.newly_acked += d;
                 break;
             } else {
