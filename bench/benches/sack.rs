@@ -15,7 +15,12 @@ fn filled(segments: u32, now: Instant) -> (LossRecovery, SeqNumber) {
     let config = RecoveryConfig { capacity: segments as usize + 1, smss: MSS, ..RecoveryConfig::default() };
     let mut lr = LossRecovery::new(config, base);
     for i in 0..segments {
-        let seg = SentSegment { seq: base + i * MSS, len: MSS, snapshot: PacketSnapshot::default(), ..SentSegment::default() };
+        let seg = SentSegment {
+            seq: base + i * MSS,
+            len: MSS,
+            snapshot: PacketSnapshot::default(),
+            ..SentSegment::default()
+        };
         lr.on_sent(now, &seg).unwrap();
     }
     (lr, base + segments * MSS)

@@ -291,3 +291,38 @@ fn everything_lost_falls_back_to_rto_with_backoff() {
     assert!(sim.timeouts[1].2.rto && sim.timeouts[1].2.newly_lost == 4 * MSS);
     assert!(sim.lr.in_recovery());
 }
+
+#[test]
+fn limited_transmit_and_one_snapshot_per_delivered_segment() {
+    let config = RecoveryConfig { capacity: 64, smss: MSS, ..RecoveryConfig::default() };
+    let mut lr = LossRecovery::new(config, SeqNumber(BASE));
+    let t = Instant::from_millis(10);
+    for i in 0..10u32 {
+        let snapshot = PacketSnapshot { bytes: i, ..PacketSnapshot::default() };
+        lr.on_sent(
+            t,
+            &SentSegment { seq: SeqNumber(BASE + i * MSS), len: MSS, snapshot, ..SentSegment::default() },
+        )
+        .unwrap();
+    }
+    let sack =
+        |l: u32, r: u32| SackBlock { left: SeqNumber(BASE + l * MSS), right: SeqNumber(BASE + r * MSS) };
+    let mut seen = Vec::new();
+    let now = t + ms(50);
+    lr.on_ack(now, SeqNumber(BASE), &[sack(1, 2)], None, |s| seen.push(s.bytes));
+    assert_eq!(lr.limited_transmit_allowance(), MSS);
+    lr.on_ack(now, SeqNumber(BASE), &[sack(1, 3)], None, |s| seen.push(s.bytes));
+    assert_eq!(lr.limited_transmit_allowance(), 2 * MSS);
+    assert!(!lr.in_recovery(), "two SACKed segments within the reordering window: no loss yet");
+    let out = lr.on_ack(now + ms(100), SeqNumber(BASE + 10 * MSS), &[], None, |s| seen.push(s.bytes));
+    assert_eq!(out.newly_acked, 10 * MSS);
+    assert_eq!(out.delivered, 8 * MSS, "the two SACKed segments were delivered earlier");
+    seen.sort_unstable();
+    assert_eq!(seen, (0..10).collect::<Vec<_>>(), "each snapshot handed back exactly once");
+    assert_eq!(lr.pipe(), 0);
+    assert_eq!(lr.next_timer(), None);
+    // An ACK for data never sent is ignored.
+    let out =
+        lr.on_ack(now + ms(200), SeqNumber(BASE + 11 * MSS), &[], None, |_| panic!("nothing delivered"));
+    assert!(out.ignored);
+}

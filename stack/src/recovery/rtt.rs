@@ -119,3 +119,34 @@ fn clamp(d: Duration, lo: Duration, hi: Duration) -> Duration {
         d
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6298_estimates_backoff_and_min_rtt() {
+        let mut rtt = RttEstimator::new(RttConfig::default());
+        assert_eq!(rtt.rto(), Duration::from_secs(1));
+        let t = Instant::from_millis(10);
+        rtt.on_sample(t, Duration::from_millis(100));
+        assert_eq!((rtt.srtt(), rtt.rttvar()), (Some(Duration::from_millis(100)), Duration::from_millis(50)));
+        assert_eq!(rtt.rto(), Duration::from_millis(300));
+        rtt.on_sample(t, Duration::from_millis(200));
+        // RTTVAR = 3/4·50 + 1/4·100 = 62.5 ms; SRTT = 7/8·100 + 1/8·200 = 112.5 ms.
+        assert_eq!(rtt.srtt(), Some(Duration::from_micros(112_500)));
+        assert_eq!(rtt.rttvar(), Duration::from_micros(62_500));
+        assert_eq!(rtt.min_rtt(), Some(Duration::from_millis(100)));
+        rtt.back_off();
+        rtt.back_off();
+        assert_eq!(rtt.rto(), Duration::from_millis(362_500 * 4 / 1000));
+        for _ in 0..40 {
+            rtt.back_off();
+        }
+        assert_eq!(rtt.rto(), Duration::from_secs(120));
+        // After the window, a larger sample replaces the minimum.
+        rtt.on_sample(t + Duration::from_secs(301), Duration::from_millis(150));
+        assert_eq!(rtt.min_rtt(), Some(Duration::from_millis(150)));
+        assert_eq!(rtt.backoff(), 0);
+    }
+}

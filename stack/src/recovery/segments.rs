@@ -404,3 +404,70 @@ pub(crate) fn not_before(a: SeqNumber, b: SeqNumber) -> bool {
 pub(crate) fn not_at_or_before(a: SeqNumber, b: SeqNumber) -> bool {
     !matches!(a.partial_cmp(&b), Some(Ordering::Less | Ordering::Equal))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(store: &mut SegmentStore, start: u32, len: u32, at_ms: u64) {
+        store
+            .push(SeqNumber(start), len, Instant::from_millis(at_ms), None, PacketSnapshot::default())
+            .unwrap();
+    }
+
+    fn tx_order(store: &SegmentStore) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut cur = store.oldest_tx_slot();
+        while let Some(s) = cur {
+            out.push(store.by_slot(s).start.0);
+            cur = store.next_tx_slot(s);
+        }
+        out
+    }
+
+    #[test]
+    fn ring_wraps_and_lookup_stays_correct() {
+        let mut store = SegmentStore::new(4);
+        let mut next = 0xFFFF_FFF0u32;
+        for round in 0..10u64 {
+            while !store.is_full() {
+                push(&mut store, next, 8, round);
+                next = next.wrapping_add(8);
+            }
+            assert!(store.push(SeqNumber(next), 8, Instant::ZERO, None, PacketSnapshot::default()).is_err());
+            let front = store.front().unwrap().start;
+            for (i, rec) in store.iter().enumerate() {
+                assert_eq!(store.position_of(rec.start), Some(i));
+                assert_eq!(store.position_of(rec.start + 7), Some(i));
+                assert_eq!(rec.start, front + i as u32 * 8);
+            }
+            assert_eq!(store.position_of(front - 1), None);
+            assert_eq!(store.first_ending_after(SeqNumber(next)), store.len());
+            store.pop_front();
+            store.pop_front();
+        }
+    }
+
+    #[test]
+    fn transmission_order_follows_retransmissions() {
+        let mut store = SegmentStore::new(8);
+        for i in 0..4 {
+            push(&mut store, i * 10, 10, u64::from(i));
+        }
+        assert_eq!(tx_order(&store), vec![0, 10, 20, 30]);
+        let s = store.slot_of(1);
+        store.relink_newest(s);
+        assert_eq!(tx_order(&store), vec![0, 20, 30, 10]);
+        store.set_sacked(2);
+        assert_eq!(tx_order(&store), vec![0, 30, 10]);
+        store.pop_front();
+        assert_eq!(tx_order(&store), vec![30, 10]);
+        let mut steps = 0;
+        assert_eq!(store.next_unsacked(0, &mut steps), 0);
+        assert_eq!(store.next_unsacked(1, &mut steps), 2, "position 1 (seq 20) is SACKed");
+        store.trim_front(4);
+        assert_eq!(store.front().map(|r| (r.start.0, r.len)), Some((14, 6)));
+        assert_eq!(store.position_of(SeqNumber(13)), None);
+        assert_eq!(store.position_of(SeqNumber(14)), Some(0));
+    }
+}
