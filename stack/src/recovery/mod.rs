@@ -241,7 +241,7 @@ impl LossRecovery {
             self.rto_started = Some(now);
         }
         if !seg.is_retransmit || self.loss_timer.is_none() {
-            self.rearm(now);
+            self.rearm(now, !seg.is_retransmit);
         }
         Ok(())
     }
@@ -257,6 +257,8 @@ impl LossRecovery {
         mut on_delivered: impl FnMut(&PacketSnapshot),
     ) -> AckOutcome {
         let prior_in_flight = self.board.pipe();
+        // A probe the engine could not send is moot once the peer speaks again.
+        self.tlp.probe_pending = false;
         let min_rtt = self.rtt.min_rtt();
         let mut sample: Option<(Instant, Duration)> = None;
         let rack = &mut self.rack;
@@ -305,7 +307,7 @@ impl LossRecovery {
         out.dsack = update.dsack;
         out.rtt_sample = sample.map(|(_, r)| r);
         out.in_flight = self.board.pipe();
-        self.rearm(now);
+        self.rearm(now, update.newly_acked > 0);
         out
     }
 
@@ -330,7 +332,7 @@ impl LossRecovery {
                 let (lost, entered) = self.detect_losses(now);
                 out.newly_lost = lost;
                 out.congestion_event = entered;
-                self.rearm(now);
+                self.rearm(now, false);
             }
             RecoveryTimer::Tlp => {
                 if !matches!(self.loss_timer, Some((t, RecoveryTimer::Tlp)) if t <= now) {
@@ -437,8 +439,10 @@ impl LossRecovery {
     }
 
     /// Re-arms the shared loss-detection timer: PTO when a probe may be sent (RFC 8985 §7.2:
-    /// not in recovery, no probe outstanding, no RTO backoff), otherwise the RTO.
-    fn rearm(&mut self, now: Instant) {
+    /// not in recovery, no probe outstanding, no RTO backoff), otherwise the RTO. The PTO is
+    /// only pushed back (`restart_pto`) by new data sent or newly acknowledged (§7.2), so a
+    /// stream of duplicate ACKs cannot postpone the probe.
+    fn rearm(&mut self, now: Instant, restart_pto: bool) {
         if self.board.segments().is_empty() {
             self.loss_timer = None;
             self.rack_timer = None;
@@ -451,6 +455,9 @@ impl LossRecovery {
             && self.tlp.end_seq.is_none()
             && !self.tlp.probe_pending
             && self.rtt.backoff() == 0;
+        if probe_ok && !restart_pto && matches!(self.loss_timer, Some((_, RecoveryTimer::Tlp))) {
+            return;
+        }
         self.loss_timer = Some(if probe_ok {
             // RFC 8985 §7.2: the PTO never expires later than the RTO would.
             let one = self.board.segments().len() == 1;
