@@ -18,6 +18,14 @@
 //! → `on_retransmit_timeout`. Each delivered segment's [`PacketSnapshot`] is handed to the
 //! caller's closure for the delivery-rate estimator.
 //!
+//! Decisions worth knowing: RACK-TLP is the default loss detection, RFC 6675 DupThresh
+//! marking is optional ([`LossDetection`]); RTT samples come from the most recently sent
+//! never-retransmitted segment an ACK newly acknowledges *or SACKs* (Karn, as Linux does); a
+//! D-SACK counts as evidence of reordering for RACK; the PTO is always capped by the RTO
+//! deadline (RFC 8985 §7.2) and a dup ACK never postpones it; SACKed segments are kept (not
+//! reneged) across an RTO; records are never split, so a SACK block covering part of a
+//! segment is counted and ignored.
+//!
 //! Driving it: [`LossRecovery::on_sent`] for every transmission; [`LossRecovery::on_ack`] for
 //! every ACK; [`LossRecovery::next_timer`] / [`LossRecovery::on_timeout`] for the one timer
 //! slot; [`LossRecovery::next_retransmission`] before sending new data.
