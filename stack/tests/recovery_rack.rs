@@ -326,3 +326,22 @@ fn limited_transmit_and_one_snapshot_per_delivered_segment() {
         lr.on_ack(now + ms(200), SeqNumber(BASE + 11 * MSS), &[], None, |_| panic!("nothing delivered"));
     assert!(out.ignored);
 }
+
+#[test]
+fn duplicate_acks_do_not_postpone_the_probe() {
+    let config = RecoveryConfig { capacity: 64, smss: MSS, ..RecoveryConfig::default() };
+    let mut lr = LossRecovery::new(config, SeqNumber(BASE));
+    let t = Instant::from_millis(10);
+    for i in 0..5u32 {
+        lr.on_sent(t, &SentSegment { seq: SeqNumber(BASE + i * MSS), len: MSS, ..SentSegment::default() })
+            .unwrap();
+    }
+    let out = lr.on_ack(t + ms(100), SeqNumber(BASE + MSS), &[], None, |_| {});
+    assert_eq!(out.rtt_sample, Some(ms(100)));
+    let (pto_at, kind) = lr.next_timer().unwrap();
+    assert_eq!(kind, RecoveryTimer::Tlp);
+    for k in 1..5 {
+        lr.on_ack(t + ms(100 + k * 10), SeqNumber(BASE + MSS), &[], None, |_| {});
+        assert_eq!(lr.next_timer(), Some((pto_at, RecoveryTimer::Tlp)), "dup ACK #{k} moved the PTO");
+    }
+}
