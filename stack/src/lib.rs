@@ -8,7 +8,11 @@
 //! Nothing here panics on any frame from the wire; see the contract in [`wire`].
 
 pub mod congestion;
+pub mod cookie;
 pub mod device;
+pub mod flow;
+pub mod isn;
+pub mod neighbor;
 pub mod recovery;
 pub mod time;
 pub mod timer;
