@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run the scenarios and write the results.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// NIC mode, on the client machine: run load jobs sent by `run --peer`.
     Peer {
         /// Control address to listen on (use a private benchmark network: no authentication).

@@ -187,7 +187,7 @@ impl Generator<'_> {
             }
         }
         self.result.secs = start.elapsed().as_secs_f64();
-        if self.histogram.len() > 0 {
+        if !self.histogram.is_empty() {
             let q = |p: f64| self.histogram.value_at_quantile(p) as f64;
             self.result.latency_us = Some(Percentiles { p50: q(0.5), p99: q(0.99), p999: Some(q(0.999)) });
         }
