@@ -166,8 +166,10 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::ServeKernel { listen, root } => {
             let config = linerate_app::kernel_server::KernelServerConfig::new(listen, root);
+            let server = linerate_app::kernel_server::KernelServer::bind(config)?;
+            println!("kernel_server listening on {}", server.local_addr()?);
             // Runs until the harness sends SIGTERM.
-            linerate_app::kernel_server::run_kernel_server(config, &AtomicBool::new(false))
+            server.run(&AtomicBool::new(false)).map(drop)
         }
     }
 }

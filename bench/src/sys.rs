@@ -47,21 +47,32 @@ fn parse_stat(stat: &str) -> Option<(u32, f64)> {
     Some((ppid, (utime + stime) / ticks_per_sec()))
 }
 
-/// CPU seconds (user + system, all threads) used by `pid` and its direct children so far
-/// (nginx's workers are children of its master).
+/// CPU seconds used so far by `pid` and its direct children (nginx's workers are children of
+/// its master), all threads: the scheduler's nanosecond run time from
+/// `/proc/<pid>/task/<tid>/schedstat` where available, else utime + stime in clock ticks.
 pub fn tree_cpu_secs(pid: u32) -> f64 {
     let mut total = 0.0;
     let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
     for entry in dir.flatten() {
         let Some(p) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        if let Some((ppid, secs)) = parse_stat(&stat) {
+        if let Some((ppid, tick_secs)) = parse_stat(&stat) {
             if p == pid || ppid == pid {
-                total += secs;
+                total += scheduled_secs(&entry.path()).unwrap_or(tick_secs);
             }
         }
     }
     total
+}
+
+/// Sum of every thread's on-CPU time from schedstat (needs CONFIG_SCHEDSTATS).
+fn scheduled_secs(proc_dir: &Path) -> Option<f64> {
+    let mut nanos = 0u64;
+    for task in std::fs::read_dir(proc_dir.join("task")).ok()?.flatten() {
+        let text = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+        nanos += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(nanos as f64 / 1e9)
 }
 
 pub fn hostname() -> String {

@@ -109,7 +109,7 @@ fn svgs_are_complete_documents() {
         assert!(doc.starts_with("<svg") && doc.trim_end().ends_with("</svg>"), "{doc}");
         assert_eq!(doc.matches("<svg").count(), 1);
     }
-    assert_eq!(svg::ratios(&r).matches("<rect x=\"330\"").count(), 3 + 2, "three bars and two legend keys");
+    assert_eq!(svg::ratios(&r).matches("<rect x=\"520\"").count(), 3 + 2, "three bars and two legend keys");
     let mut empty = r.clone();
     empty.results.clear();
     assert!(svg::ratios(&empty).contains("no ratios"));

@@ -6,8 +6,8 @@ use std::fmt::Write;
 
 use crate::results::Report;
 
-const WIDTH: f64 = 900.0;
-const LEFT: f64 = 330.0;
+const WIDTH: f64 = 1100.0;
+const LEFT: f64 = 520.0;
 const BAR: f64 = 18.0;
 const GAP: f64 = 6.0;
 const COLORS: [&str; 6] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
@@ -29,7 +29,10 @@ pub fn ratios(report: &Report) -> String {
                 kernels.push(r.kernel_setup.clone());
             }
             let series = kernels.iter().position(|k| k == &r.kernel_setup).unwrap_or(0);
-            let label = format!("{} {}: {} vs {}", m.scenario, m.metric, r.linerate_setup, r.kernel_setup);
+            let label = format!(
+                "{}, {}: {} ({} vs {})",
+                m.scenario, m.case, m.metric, r.linerate_setup, r.kernel_setup
+            );
             bars.push(Bar { label, series, value: r.advantage });
         }
     }
@@ -48,7 +51,11 @@ pub fn latency(report: &Report) -> String {
                     setups.push(s.setup.clone());
                 }
                 let series = setups.iter().position(|x| x == &s.setup).unwrap_or(0);
-                bars.push(Bar { label: format!("{} {}", m.metric, s.setup), series, value: v });
+                bars.push(Bar {
+                    label: format!("{}, {}: {} ({})", m.scenario, m.case, m.metric, s.setup),
+                    series,
+                    value: v,
+                });
             }
         }
     }
