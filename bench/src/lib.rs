@@ -51,7 +51,8 @@ pub fn run(cfg: &BenchConfig, topology: &Topology, extra_notes: &[String]) -> an
     let mut rec = Recorder::default();
     let mut notes: Vec<String> = extra_notes.to_vec();
     notes.push(
-        "server CPU is the server process tree's user+system time; softirq work charged to other tasks is not in it"
+        "server CPU is the on-CPU time of the server's threads and its children's (schedstat); kernel work done \
+         for it in softirq on other tasks' time is not in it"
             .into(),
     );
     if cfg.wants(RAW) {

@@ -22,6 +22,9 @@ pub struct RawSample {
     pub mpps: f64,
     pub gbit_per_sec: f64,
     pub lost: u64,
+    /// Share of one core the generator thread got while measuring: far below 1 means the
+    /// machine was busy and the number says more about it than about AF_XDP.
+    pub generator_cpu_share: f64,
 }
 
 fn open(lab: &Lab, app_side: bool, mode: XdpMode) -> anyhow::Result<(XdpProgram, AfXdpDevice)> {
@@ -92,11 +95,12 @@ fn generate(dev: &mut AfXdpDevice, spec: FlowSpec, secs: f64) -> RawSample {
     while warmup.elapsed() < Duration::from_millis(300) {
         g.step(dev, true);
     }
-    let (received0, start) = (g.received, Instant::now());
+    let (received0, start, cpu0) = (g.received, Instant::now(), crate::sys::thread_cpu_secs());
     while start.elapsed().as_secs_f64() < secs {
         g.step(dev, true);
     }
     let (frames, elapsed) = ((g.received - received0) as f64, start.elapsed().as_secs_f64());
+    let generator_cpu_share = (crate::sys::thread_cpu_secs() - cpu0) / elapsed;
     let drain = Instant::now();
     while !g.settled() && drain.elapsed() < Duration::from_millis(200) {
         g.step(dev, false);
@@ -106,5 +110,6 @@ fn generate(dev: &mut AfXdpDevice, spec: FlowSpec, secs: f64) -> RawSample {
         mpps: frames / elapsed / 1e6,
         gbit_per_sec: frames * spec.frame_len as f64 * 8.0 / elapsed / 1e9,
         lost: g.lost,
+        generator_cpu_share,
     }
 }

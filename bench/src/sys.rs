@@ -24,6 +24,16 @@ pub fn current_cpu() -> i32 {
     unsafe { libc::sched_getcpu() }
 }
 
+/// CPU time (user + system) the calling thread has used so far, in seconds.
+pub fn thread_cpu_secs() -> f64 {
+    // SAFETY: rusage is plain data that the kernel fills in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 /// Clock ticks per second for /proc times.
 fn ticks_per_sec() -> f64 {
     // SAFETY: sysconf has no preconditions.
