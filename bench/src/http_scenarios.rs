@@ -43,8 +43,8 @@ impl HttpRun<'_> {
         format!("http://{}/{file}", self.addr())
     }
 
-    /// Every row this run fills, for one client kind.
-    fn rows(&self, client: Client) -> Vec<RowKey> {
+    /// Every row this run fills.
+    fn rows(&self) -> Vec<RowKey> {
         let mut rows = Vec::new();
         if self.cfg.wants(BULK) {
             for &flows in &self.cfg.bulk_flows {
@@ -54,9 +54,7 @@ impl HttpRun<'_> {
                     self.cfg.bulk_bytes >> 20
                 );
                 rows.push(row("2 bulk download", &case, "throughput", "Gbit/s", Higher));
-                if client == Client::Kernel {
-                    rows.push(row("2 bulk download", &case, "server CPU", "s/GB", Lower));
-                }
+                rows.push(row("2 bulk download", &case, "server CPU", "s/GB", Lower));
             }
         }
         let case = format!("{} concurrent, GET 1 KiB", self.cfg.short_concurrency);
@@ -78,8 +76,8 @@ impl HttpRun<'_> {
         rows
     }
 
-    fn not_run_all(&mut self, client: Client, setup: &str, reason: &str) {
-        for key in self.rows(client) {
+    fn not_run_all(&mut self, setup: &str, reason: &str) {
+        for key in self.rows() {
             self.rec.not_run(&key, setup, reason);
         }
     }
@@ -103,7 +101,7 @@ impl HttpRun<'_> {
         if client == Client::Bypass {
             if let Err(reason) = self.env.linerate.get.clone() {
                 println!("    {setup}: not run: {reason}");
-                return self.not_run_all(client, setup, &reason);
+                return self.not_run_all(setup, &reason);
             }
         }
         let server = match RunningServer::start(kind, &self.env) {
@@ -111,14 +109,14 @@ impl HttpRun<'_> {
             Err(e) => {
                 let reason = format!("{e:#}");
                 println!("    {setup}: not run: {reason}");
-                return self.not_run_all(client, setup, &reason);
+                return self.not_run_all(setup, &reason);
             }
         };
         let probe = LoadJob::Probe { addr: self.addr(), path: format!("/{SMALL_FILE}"), timeout_ms: 5000 };
         if let Err(e) = self.env.topology.run_load(&probe, self.cfg.client_core) {
             let reason = format!("server did not answer: {e:#}");
             println!("    {setup}: not run: {reason}");
-            return self.not_run_all(client, setup, &reason);
+            return self.not_run_all(setup, &reason);
         }
         let mut server = server;
         if self.cfg.wants(BULK) {
@@ -129,7 +127,7 @@ impl HttpRun<'_> {
                 Client::Kernel => self.requests(&server, setup, rep),
                 Client::Bypass => {
                     let reason = "the linerate client has no request-rate load generator yet";
-                    for key in self.rows(client).into_iter().filter(|k| !k.scenario.starts_with('2')) {
+                    for key in self.rows().into_iter().filter(|k| !k.scenario.starts_with('2')) {
                         self.rec.not_run(&key, setup, reason);
                     }
                 }
@@ -137,6 +135,12 @@ impl HttpRun<'_> {
         }
         if !server.alive() {
             self.notes.push(format!("{setup} exited during rep {rep}; see its log in the work directory"));
+        }
+        drop(server);
+        if kind == ServerKind::Linerate {
+            if let Err(e) = self.env.topology.detach_server_xdp() {
+                self.notes.push(format!("{setup}: {e:#}"));
+            }
         }
     }
 
@@ -175,9 +179,8 @@ impl HttpRun<'_> {
                     }
                 }
             };
-            let rows = self.rows(client);
-            let per_case = if client == Client::Kernel { 2 } else { 1 };
-            let keys = &rows[i * per_case..(i + 1) * per_case];
+            let rows = self.rows();
+            let keys = &rows[2 * i..2 * i + 2];
             let cpu0 = server.cpu_secs();
             let bypass = client == Client::Bypass;
             if bypass {
@@ -196,9 +199,7 @@ impl HttpRun<'_> {
                     let cpu = server.cpu_secs() - cpu0;
                     println!("    {}: {:.2} Gbit/s, server CPU {cpu:.2} s", keys[0].case, r.gbit_per_sec());
                     self.rec.sample(&keys[0], setup, r.gbit_per_sec());
-                    if per_case == 2 {
-                        self.rec.sample(&keys[1], setup, cpu / (r.bytes as f64 / 1e9));
-                    }
+                    self.rec.sample(&keys[1], setup, cpu / (r.bytes as f64 / 1e9));
                 }
                 Ok(_) => keys.iter().for_each(|k| self.rec.not_run(k, setup, "no bytes received")),
                 Err(reason) => keys.iter().for_each(|k| self.rec.not_run(k, setup, &reason)),
@@ -207,8 +208,7 @@ impl HttpRun<'_> {
     }
 
     fn requests(&mut self, server: &RunningServer, setup: &str, rep: u32) {
-        let rows: Vec<RowKey> =
-            self.rows(Client::Kernel).into_iter().filter(|k| !k.scenario.starts_with('2')).collect();
+        let rows: Vec<RowKey> = self.rows().into_iter().filter(|k| !k.scenario.starts_with('2')).collect();
         let path = format!("/{SMALL_FILE}");
         let secs = self.cfg.secs;
         let take = |this: &mut Self,

@@ -111,6 +111,20 @@ impl Topology {
         set_address(|| self.server_command("ip"), &cidr, &iface, owned)
     }
 
+    /// Removes any XDP program from the server interface. A bypass server killed before its
+    /// own cleanup leaves its program attached, which would steer the kernel servers' traffic
+    /// into a socket nobody reads.
+    pub fn detach_server_xdp(&self) -> anyhow::Result<()> {
+        let iface = self.server_iface();
+        let out = self.server_command("ip").args(["link", "set", "dev", &iface, "xdp", "off"]).output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "ip link set dev {iface} xdp off: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(())
+    }
+
     /// Configures (or removes) the client address in the lab's kernel namespace, which the
     /// bypass client takes over while it runs. On a real NIC the peer's operator decides.
     pub fn kernel_owns_client_ip(&self, owned: bool) -> anyhow::Result<()> {

@@ -95,7 +95,7 @@ fn markdown_has_every_row_and_marks_not_run() {
     assert!(
         table[0].contains("linerate") && table[0].contains("nginx") && table[0].contains("kernel_server")
     );
-    assert!(table[2].contains("10.00 (n=3)") && table[2].contains("×2.00 vs nginx"), "{}", table[2]);
+    assert!(table[2].contains("10.00 (n=3)") && table[2].contains("linerate ×2.00 vs nginx"), "{}", table[2]);
     assert!(table[4].contains("not run"), "{}", table[4]);
     assert!(md.contains("- linerate: `linerate serve` does not exist yet"));
     assert!(md.contains("- synthetic"));

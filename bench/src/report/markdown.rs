@@ -49,8 +49,11 @@ pub fn render(report: &Report) -> String {
             };
             let _ = write!(out, " {cell} |");
         }
-        let ratios: Vec<String> =
-            m.ratios.iter().map(|x| format!("×{:.2} vs {}", x.advantage, x.kernel_setup)).collect();
+        let ratios: Vec<String> = m
+            .ratios
+            .iter()
+            .map(|x| format!("{} ×{:.2} vs {}", x.linerate_setup, x.advantage, x.kernel_setup))
+            .collect();
         let _ = writeln!(out, " {} |", if ratios.is_empty() { "–".to_owned() } else { ratios.join(", ") });
     }
     let _ =
