@@ -1,7 +1,8 @@
 //! Scenarios 2–5: bulk download, short connections and keep-alive against each server setup,
 //! alternating the setups within every repetition so drift on a shared machine hits them all.
 //!
-//! Scenario 5 (bypass on both ends) is the extra column `linerate<->linerate`: the linerate
+//! Bulk "N flows" is one file fetched as N byte ranges over N connections at once, by curl and
+//! by `linerate get --connections N` alike. Scenario 5 (bypass on both ends) is the extra column `linerate<->linerate`: the linerate
 //! client against the linerate server, next to the kernel client against the kernel servers in
 //! the same rows. Promises: a setup that cannot run records why, in every row it would have
 //! filled; a sample with no completed work is not recorded as a number.
@@ -48,11 +49,12 @@ impl HttpRun<'_> {
         let mut rows = Vec::new();
         if self.cfg.wants(BULK) {
             for &flows in &self.cfg.bulk_flows {
-                let case = format!(
-                    "{flows} flow{}, {} MiB",
-                    if flows == 1 { "" } else { "s" },
-                    self.cfg.bulk_bytes >> 20
-                );
+                let mib = self.cfg.bulk_bytes >> 20;
+                let case = if flows == 1 {
+                    format!("1 flow, {mib} MiB")
+                } else {
+                    format!("{flows} ranged flows, {mib} MiB")
+                };
                 rows.push(row("2 bulk download", &case, "throughput", "Gbit/s", Higher));
                 rows.push(row("2 bulk download", &case, "server CPU", "s/GB", Lower));
             }
@@ -146,7 +148,7 @@ impl HttpRun<'_> {
 
     /// Runs a load job, returning it only if it completed some work; notes errors.
     fn load(&mut self, job: &LoadJob, setup: &str, what: &str, rep: u32) -> Result<LoadResult, String> {
-        match self.env.topology.run_load(job, self.cfg.client_core) {
+        let outcome = match self.env.topology.run_load(job, self.cfg.client_core) {
             Ok(r) if r.requests > 0 => {
                 if r.errors > 0 {
                     self.notes.push(format!(
@@ -158,14 +160,24 @@ impl HttpRun<'_> {
             }
             Ok(r) => Err(format!("nothing completed ({} errors)", r.errors)),
             Err(e) => Err(format!("{e:#}")),
+        };
+        // A failed repetition must stay visible even when other repetitions have numbers.
+        if let Err(reason) = &outcome {
+            self.notes.push(format!("{setup}, {what}, rep {rep}: no sample: {reason}"));
         }
+        outcome
     }
 
     fn bulk(&mut self, server: &RunningServer, client: Client, setup: &str, rep: u32) {
         let url = self.url(BULK_FILE);
         for (i, &flows) in self.cfg.bulk_flows.clone().iter().enumerate() {
             let job = match client {
-                Client::Kernel => LoadJob::Curl { url: url.clone(), flows, max_secs: self.cfg.bulk_max_secs },
+                Client::Kernel => LoadJob::Curl {
+                    url: url.clone(),
+                    size: self.cfg.bulk_bytes,
+                    flows,
+                    max_secs: self.cfg.bulk_max_secs,
+                },
                 Client::Bypass => {
                     let (iface, ip) = self.env.topology.client_endpoint();
                     let bin = self.env.linerate.bin.to_string_lossy().into_owned();

@@ -24,8 +24,9 @@ pub use http_gen::{run_http_load, HttpLoad};
 pub enum LoadJob {
     /// GET `path` until a 200 arrives or `timeout_ms` passes: is the server up?
     Probe { addr: SocketAddrV4, path: String, timeout_ms: u64 },
-    /// `flows` concurrent `curl` downloads of `url`, each cut at `max_secs`.
-    Curl { url: String, flows: u32, max_secs: f64 },
+    /// `url` of `size` bytes fetched by `flows` concurrent `curl`s, each taking one byte range
+    /// (as `linerate get --connections` splits a file), each cut at `max_secs`.
+    Curl { url: String, size: u64, flows: u32, max_secs: f64 },
     /// The linerate client (`linerate get`) on the bypass stack, cut at `max_secs`.
     LinerateGet { bin: String, url: String, flows: u32, iface: String, ip: String, max_secs: f64 },
     /// Our epoll generator: HTTP GETs, closing after each (`keep_alive` false) or not.
@@ -83,7 +84,7 @@ pub fn run_job(job: &LoadJob, core: Option<usize>) -> anyhow::Result<LoadResult>
     }
     let mut result = match job {
         LoadJob::Probe { addr, path, timeout_ms } => http_gen::probe(*addr, path, *timeout_ms)?,
-        LoadJob::Curl { url, flows, max_secs } => bulk::curl(url, *flows, *max_secs)?,
+        LoadJob::Curl { url, size, flows, max_secs } => bulk::curl(url, *size, *flows, *max_secs)?,
         LoadJob::LinerateGet { bin, url, flows, iface, ip, max_secs } => {
             bulk::linerate_get(bin, url, *flows, iface, ip, *max_secs)?
         }
