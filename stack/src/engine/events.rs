@@ -1,0 +1,33 @@
+//! Application events, reported through `Engine::poll_event`.
+//!
+//! Events are level-ish and coalesced: each connection keeps a bitmask of pending events and sits
+//! in the engine's queue at most once, so the queue is bounded by the number of connections plus
+//! listeners however much traffic arrives.
+
+use super::{ConnectionHandle, ListenerHandle};
+use crate::tcp::ConnectionError;
+
+/// Something the application should react to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The listener's accept queue has connections: call `accept`.
+    Incoming(ListenerHandle),
+    /// The handshake completed (active open) or the connection was accepted and is established.
+    Connected(ConnectionHandle),
+    /// New in-order data can be read.
+    Readable(ConnectionHandle),
+    /// Send-buffer space freed up after a short write.
+    Writable(ConnectionHandle),
+    /// The peer sent FIN: once buffered data is read, `read` returns 0.
+    ReadClosed(ConnectionHandle),
+    /// The connection is over: `error` says why if it did not end normally. The handle stays
+    /// valid (for `info`, remaining reads) until `close`.
+    Closed { conn: ConnectionHandle, error: Option<ConnectionError> },
+}
+
+/// Queue entry: who has pending events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EventSource {
+    Connection(u32),
+    Listener(u32),
+}

@@ -1,0 +1,533 @@
+//! The engine: one shard's TCP/IPv4 stack, sans-I/O (quinn-shaped).
+//!
+//! A driver feeds it frames and `now` ([`Engine::receive`] / [`Engine::receive_from`]), lets it
+//! fill transmit buffers ([`Engine::poll_transmit`]), fires its timers
+//! ([`Engine::handle_timeout`] at [`Engine::next_timeout`]), and the application drives
+//! connections through generation-checked handles ([`api`]) and learns what happened from
+//! [`Engine::poll_event`].
+//!
+//! Ownership and bounds: connections live in a slab (`Vec` + free list) of at most
+//! `max_connections`; the 4-tuple map is a keyed-SipHash `HashMap` preallocated to that size;
+//! each connection holds ONE timer-wheel entry for its earliest deadline; the ready list and the
+//! event queue hold each connection at most once; replies (RSTs, ARP, ICMP echo) go through a
+//! fixed-size queue. Buffer memory is accounted against `memory_limit` when a connection is
+//! created: at the cap new connections are refused (counted in `memory_refused`) and nothing
+//! already accepted is touched. Nothing allocates per packet.
+//!
+//! Decisions: input only marks connections; ACKs and data are decided in `poll_transmit`, so a
+//! burst of frames yields one ACK per connection. A connection the application closed is
+//! "orphaned" and finished by the engine; one it still holds is freed only on `close`/`abort`.
+
+pub mod api;
+pub mod events;
+mod icmp;
+mod receive;
+pub mod secrets;
+mod transmit;
+
+pub use events::Event;
+
+use crate::ip::arp::NeighborCache;
+use crate::ip::Interface;
+use crate::stats::Stats;
+use crate::tcp::connection::Connection;
+use crate::tcp::input::ChallengeAckLimiter;
+use crate::tcp::listener::Listener;
+use crate::tcp::timeout::TimeoutOutcome;
+use crate::tcp::{ConnectionError, FourTuple, State, TcpConfig};
+use crate::time::{Duration, Instant};
+use crate::timer::{TimerHandle, TimerWheel, WheelConfig};
+use crate::wire::{EthernetAddress, Ipv4Address};
+use events::EventSource;
+use secrets::{FlowHasher, IsnGenerator, Prng};
+use std::collections::{HashMap, VecDeque};
+use transmit::Reply;
+
+/// Largest ICMP echo payload we answer (a 1500-byte MTU minus IPv4 and ICMP headers).
+pub const ICMP_ECHO_MAX: usize = 1472;
+
+/// A connection, as the application names it. Stale handles are detected by the generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnectionHandle {
+    pub index: u32,
+    pub generation: u32,
+}
+
+/// A listener, as the application names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ListenerHandle {
+    pub index: u32,
+    pub generation: u32,
+}
+
+/// Everything an engine needs; secrets and the seed are injected (no OS randomness inside).
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub addr: Ipv4Address,
+    pub prefix_len: u8,
+    pub gateway: Option<Ipv4Address>,
+    pub mac: EthernetAddress,
+    /// L3 MTU used for our MSS (MTU - 40).
+    pub mtu: usize,
+    pub tcp: TcpConfig,
+    pub max_connections: usize,
+    pub max_listeners: usize,
+    /// Global cap on connection buffer memory, bytes.
+    pub memory_limit: usize,
+    pub neighbor_capacity: usize,
+    /// Inclusive ephemeral port range for `connect` without a port.
+    pub ephemeral_ports: (u16, u16),
+    /// RFC 6528 ISN secret.
+    pub isn_secret: [u8; 16],
+    /// Flow-table hash key.
+    pub flow_key: [u8; 16],
+    /// Seed for the PRNG (timestamp offsets, ephemeral ports).
+    pub seed: u64,
+    /// Timer-wheel tick.
+    pub timer_tick: Duration,
+    /// Bounded queue for RSTs, ARP and ICMP replies.
+    pub reply_queue: usize,
+}
+
+impl EngineConfig {
+    /// A configuration with Linux-like defaults for `addr`/`mac`; secrets derived from `seed`
+    /// (production callers should fill the secrets from a real random source).
+    pub fn new(addr: Ipv4Address, prefix_len: u8, mac: EthernetAddress, seed: u64) -> Self {
+        let mut rng = Prng::new(seed);
+        let mut key = || {
+            let mut k = [0u8; 16];
+            k[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
+            k[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
+            k
+        };
+        EngineConfig {
+            addr,
+            prefix_len,
+            gateway: None,
+            mac,
+            mtu: 1500,
+            tcp: TcpConfig::default(),
+            max_connections: 4096,
+            max_listeners: 64,
+            memory_limit: 1 << 30,
+            neighbor_capacity: 256,
+            ephemeral_ports: (32768, 60999),
+            isn_secret: key(),
+            flow_key: key(),
+            seed,
+            timer_tick: Duration::from_millis(1),
+            reply_queue: 64,
+        }
+    }
+}
+
+/// Errors of the application API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("invalid or stale handle: the connection or listener was closed")]
+    InvalidHandle,
+    #[error("operation would block: retry after the next Readable/Writable event")]
+    WouldBlock,
+    #[error("not connected: the connection is not in a state that allows this")]
+    NotConnected,
+    #[error("the send side was shut down; no more writes")]
+    WriteShutdown,
+    #[error("address in use: a listener or connection already owns this port/tuple")]
+    AddressInUse,
+    #[error("no free ephemeral port for this destination; widen ephemeral_ports or close some")]
+    NoEphemeralPorts,
+    #[error("connection limit reached (max_connections / max_listeners); close some first")]
+    ConnectionLimit,
+    #[error("engine memory limit reached; lower buffer sizes or raise memory_limit")]
+    MemoryLimit,
+    #[error("invalid address: the remote must be a unicast IPv4 address and port must be non-zero")]
+    InvalidAddress,
+    #[error("connection failed: {0}")]
+    Connection(#[from] ConnectionError),
+}
+
+/// Engine-side bookkeeping for one slab slot.
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    conn: Option<Box<Connection>>,
+    timer: Option<(TimerHandle, Instant)>,
+    in_ready: bool,
+    in_events: bool,
+    waiting_arp: bool,
+    /// The application holds a handle (active open, or accepted).
+    app_owned: bool,
+    in_accept_queue: bool,
+    counted_estab: bool,
+    /// Cached next-hop MAC.
+    route: Option<EthernetAddress>,
+}
+
+/// The TCP/IPv4 engine of one shard.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: EngineConfig,
+    iface: Interface,
+    slots: Vec<Slot>,
+    free_slots: Vec<u32>,
+    live: usize,
+    flows: HashMap<FourTuple, u32, FlowHasher>,
+    listeners: Vec<Option<Listener>>,
+    listener_generation: u32,
+    listener_events: Vec<bool>,
+    wheel: TimerWheel<(u32, u32)>,
+    timers_armed: usize,
+    ready: VecDeque<u32>,
+    events: VecDeque<EventSource>,
+    arp_waiting: Vec<u32>,
+    /// When connections waiting for ARP are retried (a lost request or reply must not strand them).
+    arp_retry_at: Option<Instant>,
+    replies: VecDeque<Reply>,
+    neighbors: NeighborCache,
+    stats: Stats,
+    challenge: ChallengeAckLimiter,
+    isn: IsnGenerator,
+    rng: Prng,
+    memory_used: usize,
+    ip_ident: u16,
+    rx_checksum_verified: bool,
+}
+
+impl Engine {
+    /// Creates an engine; all bounded structures are allocated here.
+    pub fn new(cfg: EngineConfig, now: Instant) -> Self {
+        let max = cfg.max_connections.max(1);
+        Engine {
+            iface: Interface { addr: cfg.addr, prefix_len: cfg.prefix_len, gateway: cfg.gateway },
+            slots: Vec::with_capacity(max),
+            free_slots: Vec::with_capacity(max),
+            live: 0,
+            flows: HashMap::with_capacity_and_hasher(max, FlowHasher::new(cfg.flow_key)),
+            listeners: Vec::with_capacity(cfg.max_listeners),
+            listener_generation: 0,
+            listener_events: Vec::with_capacity(cfg.max_listeners),
+            wheel: TimerWheel::new(WheelConfig { tick: cfg.timer_tick }, now),
+            timers_armed: 0,
+            ready: VecDeque::with_capacity(max),
+            events: VecDeque::with_capacity(max + cfg.max_listeners),
+            arp_waiting: Vec::with_capacity(max),
+            arp_retry_at: None,
+            replies: VecDeque::with_capacity(cfg.reply_queue),
+            neighbors: NeighborCache::new(cfg.neighbor_capacity),
+            stats: Stats::default(),
+            challenge: ChallengeAckLimiter::new(cfg.tcp.challenge_ack_limit),
+            isn: IsnGenerator::new(cfg.isn_secret),
+            rng: Prng::new(cfg.seed),
+            memory_used: 0,
+            ip_ident: 0,
+            rx_checksum_verified: false,
+            cfg,
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// Stack-wide counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Connections in the slab (any state, including TIME-WAIT and unreleased CLOSED).
+    pub fn connection_count(&self) -> usize {
+        self.live
+    }
+
+    /// Buffer memory currently accounted.
+    pub fn memory_used(&self) -> usize {
+        self.memory_used
+    }
+
+    /// True when no connection, flow entry, timer, queued reply, buffer memory or listener
+    /// remains: the end state every simulation asserts.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+            && self.flows.is_empty()
+            && self.timers_armed == 0
+            && self.memory_used == 0
+            && self.replies.is_empty()
+            && self.listeners.iter().all(Option::is_none)
+    }
+
+    /// True when `poll_transmit` has frames to send right now (ready connections or replies):
+    /// a driver whose device refused frames should poll again without waiting for a timer.
+    pub fn has_pending_output(&self) -> bool {
+        !self.ready.is_empty() || !self.replies.is_empty()
+    }
+
+    /// When the engine next wants `handle_timeout`.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        match (self.wheel.next_expiry(), self.arp_retry_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fires every per-connection timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.arp_retry_at.is_some_and(|t| t <= now) {
+            self.arp_retry_at = None;
+            self.wake_arp_waiters(now);
+        }
+        while let Some((_, (index, generation))) = self.wheel.poll_expired(now) {
+            let Some(slot) = self.slots.get_mut(index as usize) else { continue };
+            if slot.generation != generation {
+                continue;
+            }
+            slot.timer = None;
+            self.timers_armed -= 1;
+            let Some(conn) = slot.conn.as_mut() else { continue };
+            if conn.on_timers(now, &self.cfg.tcp, &mut self.stats) == TimeoutOutcome::ReachedR1 {
+                slot.route = None;
+                let hop = self.iface.next_hop(conn.tuple.remote.0);
+                self.neighbors.invalidate(hop);
+            }
+            self.after_update(index, now);
+        }
+    }
+
+    /// The next application event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        use crate::tcp::connection::event_bits as b;
+        while let Some(&src) = self.events.front() {
+            match src {
+                EventSource::Listener(i) => {
+                    self.events.pop_front();
+                    self.listener_events[i as usize] = false;
+                    if let Some(l) = self.listeners[i as usize].as_ref() {
+                        if !l.accept_queue.is_empty() {
+                            return Some(Event::Incoming(ListenerHandle {
+                                index: i,
+                                generation: l.generation,
+                            }));
+                        }
+                    }
+                }
+                EventSource::Connection(i) => {
+                    let slot = &mut self.slots[i as usize];
+                    let h = ConnectionHandle { index: i, generation: slot.generation };
+                    let conn = match slot.conn.as_mut() {
+                        Some(c) if c.events != 0 && slot.app_owned && !c.orphaned => c,
+                        _ => {
+                            slot.in_events = false;
+                            self.events.pop_front();
+                            continue;
+                        }
+                    };
+                    for (bit, ev) in [
+                        (b::CONNECTED, Event::Connected(h)),
+                        (b::READABLE, Event::Readable(h)),
+                        (b::WRITABLE, Event::Writable(h)),
+                        (b::READ_CLOSED, Event::ReadClosed(h)),
+                        (b::CLOSED, Event::Closed { conn: h, error: conn.error }),
+                    ] {
+                        if conn.events & bit != 0 {
+                            conn.events &= !bit;
+                            return Some(ev);
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn conn(&self, h: ConnectionHandle) -> Result<&Connection, Error> {
+        match self.slots.get(h.index as usize) {
+            Some(s) if s.generation == h.generation && s.app_owned => match s.conn.as_deref() {
+                Some(c) if !c.orphaned => Ok(c),
+                _ => Err(Error::InvalidHandle),
+            },
+            _ => Err(Error::InvalidHandle),
+        }
+    }
+
+    fn conn_mut(&mut self, h: ConnectionHandle) -> Result<&mut Connection, Error> {
+        match self.slots.get_mut(h.index as usize) {
+            Some(s) if s.generation == h.generation && s.app_owned => match s.conn.as_deref_mut() {
+                Some(c) if !c.orphaned => Ok(c),
+                _ => Err(Error::InvalidHandle),
+            },
+            _ => Err(Error::InvalidHandle),
+        }
+    }
+
+    /// Places a new connection in the slab and the flow table.
+    fn insert_connection(&mut self, conn: Connection, app_owned: bool) -> u32 {
+        let tuple = conn.tuple;
+        self.memory_used += conn.memory;
+        self.live += 1;
+        let index = match self.free_slots.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    conn: None,
+                    timer: None,
+                    in_ready: false,
+                    in_events: false,
+                    waiting_arp: false,
+                    app_owned: false,
+                    in_accept_queue: false,
+                    counted_estab: false,
+                    route: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.conn = Some(Box::new(conn));
+        slot.app_owned = app_owned;
+        slot.in_accept_queue = false;
+        slot.route = None;
+        self.flows.insert(tuple, index);
+        index
+    }
+
+    /// True if a connection with these buffers fits under the connection and memory caps.
+    fn admits(&self, opts: &crate::tcp::SocketOptions) -> bool {
+        self.live < self.cfg.max_connections
+            && self.memory_used + opts.send_buffer + opts.recv_buffer <= self.cfg.memory_limit
+    }
+
+    /// Re-establishes every engine invariant after a connection changed: gauge, listener queues,
+    /// buffer release, freeing, events, ready list, timer-wheel entry.
+    fn after_update(&mut self, index: u32, now: Instant) {
+        let slot = &mut self.slots[index as usize];
+        let Some(conn) = slot.conn.as_deref_mut() else { return };
+        if !matches!(conn.state, State::Closed | State::TimeWait) {
+            conn.update_send_timers(now);
+        }
+        let estab = conn.state.counts_as_established();
+        if estab != slot.counted_estab {
+            slot.counted_estab = estab;
+            if estab {
+                self.stats.curr_estab += 1;
+            } else {
+                self.stats.curr_estab -= 1;
+            }
+        }
+        if let Some(lid) = conn.listener {
+            if conn.state != State::SynReceived {
+                conn.listener = None;
+                if let Some(l) = self.listeners[lid as usize].as_mut() {
+                    l.syn_queue_len -= 1;
+                    if conn.state != State::Closed && !l.closed {
+                        l.accept_queue.push_back((index, slot.generation));
+                        slot.in_accept_queue = true;
+                        if !self.listener_events[lid as usize] {
+                            self.listener_events[lid as usize] = true;
+                            self.events.push_back(EventSource::Listener(lid));
+                        }
+                    }
+                }
+                self.release_listener_if_done(lid);
+            }
+        }
+        let slot = &mut self.slots[index as usize];
+        let Some(conn) = slot.conn.as_deref_mut() else { return };
+        if conn.memory > 0 && conn.state == State::TimeWait && (conn.orphaned || conn.rcvbuf.is_empty()) {
+            self.memory_used -= conn.release_buffers();
+        }
+        let unowned = !slot.app_owned && !slot.in_accept_queue;
+        if conn.state == State::Closed && (conn.orphaned || unowned) {
+            self.free(index);
+            return;
+        }
+        if slot.app_owned && !conn.orphaned && conn.events != 0 && !slot.in_events {
+            slot.in_events = true;
+            self.events.push_back(EventSource::Connection(index));
+        }
+        if !slot.in_ready && !slot.waiting_arp && conn.plan_segment().is_some() {
+            slot.in_ready = true;
+            self.ready.push_back(index);
+        }
+        self.sync_timer(index);
+    }
+
+    /// Keeps exactly one wheel entry per connection, at its earliest deadline.
+    fn sync_timer(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        let want = slot.conn.as_ref().and_then(|c| c.timers.earliest());
+        match (slot.timer, want) {
+            (None, None) => {}
+            (Some((h, _)), None) => {
+                self.wheel.cancel(h);
+                slot.timer = None;
+                self.timers_armed -= 1;
+            }
+            (None, Some(at)) => {
+                let h = self.wheel.insert(at, (index, slot.generation));
+                slot.timer = Some((h, at));
+                self.timers_armed += 1;
+            }
+            (Some((h, old)), Some(at)) => {
+                if old != at {
+                    let h = if self.wheel.reschedule(h, at) {
+                        h
+                    } else {
+                        self.wheel.insert(at, (index, slot.generation))
+                    };
+                    slot.timer = Some((h, at));
+                }
+            }
+        }
+    }
+
+    /// Removes a connection completely: flow entry, timer, memory, slot.
+    fn free(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        let Some(mut conn) = slot.conn.take() else { return };
+        if let Some((h, _)) = slot.timer.take() {
+            self.wheel.cancel(h);
+            self.timers_armed -= 1;
+        }
+        if slot.counted_estab {
+            slot.counted_estab = false;
+            self.stats.curr_estab -= 1;
+        }
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.app_owned = false;
+        slot.in_accept_queue = false;
+        slot.route = None;
+        // `in_ready`, `in_events` and `waiting_arp` entries are skipped lazily by generation/None.
+        self.memory_used -= conn.release_buffers();
+        self.flows.remove(&conn.tuple);
+        if let Some(lid) = conn.listener.take() {
+            if let Some(l) = self.listeners[lid as usize].as_mut() {
+                l.syn_queue_len -= 1;
+            }
+            self.release_listener_if_done(lid);
+        }
+        self.live -= 1;
+        self.free_slots.push(index);
+    }
+
+    fn release_listener_if_done(&mut self, lid: u32) {
+        if let Some(l) = self.listeners[lid as usize].as_ref() {
+            if l.closed && l.syn_queue_len == 0 && l.accept_queue.is_empty() {
+                self.listeners[lid as usize] = None;
+            }
+        }
+    }
+
+    fn listener_for(&self, port: u16) -> Option<u32> {
+        self.listeners
+            .iter()
+            .position(|l| l.as_ref().is_some_and(|l| l.port == port && !l.closed))
+            .map(|i| i as u32)
+    }
+
+    /// Marks the connection's error if it ends here by the application's hand.
+    fn note_abort(conn: &mut Connection) {
+        if conn.error.is_none() {
+            conn.error = Some(ConnectionError::Aborted);
+        }
+    }
+}

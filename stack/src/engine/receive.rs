@@ -1,0 +1,280 @@
+//! Frame input: Ethernet → ARP / IPv4 → TCP / ICMP, then the connection, the listener
+//! (RFC 9293 §3.10.7.2) or the closed-port reset rule (§3.10.7.1).
+//!
+//! Every frame is parsed in place; nothing here allocates. Every drop bumps one counter.
+
+use super::transmit::Reply;
+use super::Engine;
+use crate::device::Device;
+use crate::tcp::connection::Connection;
+use crate::tcp::input::{InputAction, InputContext};
+use crate::tcp::{FourTuple, State};
+use crate::time::Instant;
+use crate::wire::{
+    ArpOperation, ArpPacket, ArpRepr, ChecksumMode, EtherType, EthernetAddress, EthernetFrame, IpProtocol,
+    Ipv4Packet, Ipv4Repr, SeqNumber, TcpPacket, TcpRepr, WireError,
+};
+
+impl Engine {
+    /// Takes up to `budget` frames from `device` and processes them.
+    pub fn receive_from<D: Device>(&mut self, now: Instant, device: &mut D, budget: usize) -> usize {
+        self.rx_checksum_verified = device.capabilities().rx_checksum_verified;
+        device.receive(now, budget, |frame| self.receive(now, frame))
+    }
+
+    /// Processes one received Ethernet frame.
+    pub fn receive(&mut self, now: Instant, frame: &mut [u8]) {
+        let Ok(eth) = EthernetFrame::new_checked(&frame[..]) else {
+            self.stats.eth_drops += 1;
+            return;
+        };
+        let dst = eth.dst_addr();
+        if dst != self.cfg.mac && !dst.is_broadcast() {
+            self.stats.eth_drops += 1;
+            return;
+        }
+        let src = eth.src_addr();
+        match eth.ethertype() {
+            EtherType::Arp => self.receive_arp(now, eth.payload()),
+            EtherType::Ipv4 => self.receive_ipv4(now, src, eth.payload()),
+            EtherType::Unknown(_) => self.stats.eth_drops += 1,
+        }
+    }
+
+    pub(super) fn checksum_mode(&self) -> ChecksumMode {
+        if self.rx_checksum_verified {
+            ChecksumMode::Skip
+        } else {
+            ChecksumMode::Compute
+        }
+    }
+
+    fn receive_arp(&mut self, now: Instant, bytes: &[u8]) {
+        self.stats.arp_in += 1;
+        let Ok(pkt) = ArpPacket::new_checked(bytes) else { return };
+        let Ok(arp) = ArpRepr::parse(&pkt) else { return };
+        let for_us = arp.target_protocol_addr == self.cfg.addr;
+        let sender = arp.source_protocol_addr;
+        if !sender.is_unicast() || !arp.source_hardware_addr.is_unicast() {
+            return;
+        }
+        // RFC 826: update an existing entry from any packet; add one only when addressed to us.
+        if for_us || self.neighbors.contains(sender) {
+            self.neighbors.learn(sender, arp.source_hardware_addr, now);
+            self.wake_arp_waiters(now);
+        }
+        if for_us && arp.operation == ArpOperation::Request {
+            let reply = ArpRepr {
+                operation: ArpOperation::Reply,
+                source_hardware_addr: self.cfg.mac,
+                source_protocol_addr: self.cfg.addr,
+                target_hardware_addr: arp.source_hardware_addr,
+                target_protocol_addr: sender,
+            };
+            self.queue_reply(Reply::Arp { repr: reply, dst: arp.source_hardware_addr });
+        }
+    }
+
+    pub(super) fn wake_arp_waiters(&mut self, now: Instant) {
+        let waiting = core::mem::take(&mut self.arp_waiting);
+        for &i in &waiting {
+            self.slots[i as usize].waiting_arp = false;
+            self.slots[i as usize].route = None;
+            self.after_update(i, now);
+        }
+        self.arp_waiting = waiting;
+        self.arp_waiting.clear();
+    }
+
+    fn receive_ipv4(&mut self, now: Instant, src_mac: EthernetAddress, bytes: &[u8]) {
+        self.stats.ip_in_receives += 1;
+        let Ok(pkt) = Ipv4Packet::new_checked(bytes) else {
+            self.stats.ip_in_hdr_errors += 1;
+            return;
+        };
+        let ip = match Ipv4Repr::parse(&pkt, self.checksum_mode()) {
+            Ok(ip) => ip,
+            Err(WireError::Fragmented) => return self.stats.ip_frag_drops += 1,
+            Err(WireError::BadChecksum) => {
+                self.stats.in_csum_errors += 1;
+                return self.stats.ip_in_hdr_errors += 1;
+            }
+            Err(_) => return self.stats.ip_in_hdr_errors += 1,
+        };
+        if ip.dst_addr != self.cfg.addr {
+            self.stats.ip_in_addr_errors += 1;
+            return;
+        }
+        match ip.protocol {
+            IpProtocol::Tcp => self.receive_tcp(now, src_mac, &ip, pkt.payload()),
+            IpProtocol::Icmp => self.receive_icmp(now, src_mac, &ip, pkt.payload()),
+            _ => self.stats.ip_in_unknown_protos += 1,
+        }
+    }
+
+    fn receive_tcp(&mut self, now: Instant, src_mac: EthernetAddress, ip: &Ipv4Repr, bytes: &[u8]) {
+        self.stats.in_segs += 1;
+        let Ok(pkt) = TcpPacket::new_checked(bytes) else {
+            self.stats.in_errs += 1;
+            return;
+        };
+        let seg = match TcpRepr::parse(&pkt, ip.src_addr, ip.dst_addr, self.checksum_mode()) {
+            Ok(seg) => seg,
+            Err(WireError::BadChecksum) => {
+                self.stats.in_csum_errors += 1;
+                return self.stats.in_errs += 1;
+            }
+            Err(_) => return self.stats.in_errs += 1,
+        };
+        if !ip.src_addr.is_unicast() || seg.src_port == 0 || seg.dst_port == 0 {
+            self.stats.in_errs += 1;
+            return;
+        }
+        let tuple = FourTuple { local: (ip.dst_addr, seg.dst_port), remote: (ip.src_addr, seg.src_port) };
+        self.dispatch_segment(now, src_mac, tuple, &seg);
+    }
+
+    fn dispatch_segment(
+        &mut self,
+        now: Instant,
+        src_mac: EthernetAddress,
+        tuple: FourTuple,
+        seg: &TcpRepr<'_>,
+    ) {
+        if let Some(&index) = self.flows.get(&tuple) {
+            return self.segment_to_connection(now, src_mac, index, tuple, seg);
+        }
+        match self.listener_for(tuple.local.1) {
+            Some(lid) => self.segment_to_listener(now, src_mac, lid, tuple, seg),
+            None => {
+                self.stats.no_port += 1;
+                self.reset_for(src_mac, tuple, seg);
+            }
+        }
+    }
+
+    /// RFC 9293 §3.10.7.1 (CLOSED) and the first checks of LISTEN: answer with a reset whose
+    /// numbers make it acceptable to the sender; never answer a RST.
+    fn reset_for(&mut self, dst: EthernetAddress, tuple: FourTuple, seg: &TcpRepr<'_>) {
+        if seg.flags.rst() {
+            return;
+        }
+        let reply = if seg.flags.ack() {
+            Reply::Rst { tuple, dst, seq: seg.ack_number, ack: None }
+        } else {
+            let len = seg.payload.len() as u32 + u32::from(seg.flags.syn()) + u32::from(seg.flags.fin());
+            Reply::Rst { tuple, dst, seq: SeqNumber(0), ack: Some(seg.seq_number + len) }
+        };
+        self.queue_reply(reply);
+    }
+
+    fn segment_to_connection(
+        &mut self,
+        now: Instant,
+        src_mac: EthernetAddress,
+        index: u32,
+        tuple: FourTuple,
+        seg: &TcpRepr<'_>,
+    ) {
+        let slot = &mut self.slots[index as usize];
+        let Some(conn) = slot.conn.as_deref_mut() else { return };
+        if let (State::SynReceived, Some(lid)) = (conn.state, conn.listener) {
+            let full = self.listeners[lid as usize].as_ref().is_some_and(|l| l.accept_queue_full());
+            if full && seg.flags.ack() && !seg.flags.rst() && !seg.flags.syn() {
+                // Linux default (tcp_abort_on_overflow = 0): drop the final ACK; our SYN-ACK
+                // retransmission will complete the handshake once there is room.
+                self.stats.listen_overflows += 1;
+                self.stats.listen_drops += 1;
+                return;
+            }
+        }
+        let mut ctx =
+            InputContext { now, cfg: &self.cfg.tcp, stats: &mut self.stats, challenge: &mut self.challenge };
+        let action = conn.on_segment(seg, &mut ctx);
+        match action {
+            InputAction::None => {}
+            InputAction::Reset { seq } => {
+                self.queue_reply(super::transmit::Reply::Rst { tuple, dst: src_mac, seq, ack: None });
+            }
+            InputAction::ReturnToListen => {}
+            InputAction::ReopenFromTimeWait => {
+                self.free(index);
+                return self.dispatch_segment(now, src_mac, tuple, seg);
+            }
+        }
+        self.after_update(index, now);
+    }
+
+    /// RFC 9293 §3.10.7.2: LISTEN.
+    fn segment_to_listener(
+        &mut self,
+        now: Instant,
+        src_mac: EthernetAddress,
+        lid: u32,
+        tuple: FourTuple,
+        seg: &TcpRepr<'_>,
+    ) {
+        if seg.flags.rst() {
+            return;
+        }
+        if seg.flags.ack() {
+            return self.reset_for(src_mac, tuple, seg);
+        }
+        if !seg.flags.syn() {
+            return;
+        }
+        let Some(l) = self.listeners[lid as usize].as_ref() else { return };
+        if l.accept_queue_full() {
+            self.stats.listen_overflows += 1;
+            self.stats.listen_drops += 1;
+            return;
+        }
+        let opts = l.opts;
+        if l.syn_queue_full() {
+            self.stats.listen_drops += 1;
+            return;
+        }
+        if !self.admits(&opts) {
+            self.stats.memory_refused += 1;
+            self.stats.listen_drops += 1;
+            return;
+        }
+        let iss = self.isn.isn(now, &tuple);
+        let ts_offset = self.rng.next_u32();
+        let mss = self.our_mss();
+        let mut conn = Connection::new(tuple, opts, &self.cfg.tcp, iss, mss, ts_offset, now);
+        conn.state = State::SynReceived;
+        conn.passive = true;
+        conn.listener = Some(lid);
+        conn.irs = seg.seq_number;
+        conn.rcv_nxt = seg.seq_number + 1;
+        conn.rcv_adv = conn.rcv_nxt;
+        conn.last_ack_sent = conn.rcv_nxt;
+        conn.negotiate(&seg.options, &self.cfg.tcp, now);
+        // The SYN's window is never scaled (RFC 7323 §2.2).
+        conn.snd_wnd = u32::from(seg.window_len);
+        conn.max_snd_wnd = conn.snd_wnd;
+        conn.snd_wl1 = seg.seq_number;
+        conn.snd_wl2 = iss;
+        self.stats.passive_opens += 1;
+        if let Some(l) = self.listeners[lid as usize].as_mut() {
+            l.syn_queue_len += 1;
+        }
+        let index = self.insert_connection(conn, false);
+        self.slots[index as usize].route = Some(src_mac);
+        self.after_update(index, now);
+    }
+
+    /// Our MSS: MTU minus the IPv4 and TCP headers (RFC 9293 §3.7.1).
+    pub(super) fn our_mss(&self) -> u32 {
+        (self.cfg.mtu.saturating_sub(40)).clamp(88, 65535) as u32
+    }
+
+    pub(super) fn queue_reply(&mut self, reply: Reply) {
+        if self.replies.len() >= self.cfg.reply_queue {
+            self.stats.reply_queue_drops += 1;
+            return;
+        }
+        self.replies.push_back(reply);
+    }
+}

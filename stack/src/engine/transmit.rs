@@ -1,0 +1,323 @@
+//! Frame output: `poll_transmit` drains the reply queue (ARP, RSTs, ICMP echo replies) and then
+//! the ready list of connections, building each frame in place in the device's buffer.
+//!
+//! TCP frames are written once: Ethernet and IPv4 headers, the TCP header with `emit_header`,
+//! then the payload copied from the send buffer with `Checksum::copy_from` (one pass for copy and
+//! checksum). A device that refuses a buffer stops the round; the connection stays ready and
+//! nothing it planned is marked sent.
+
+use super::{Engine, ICMP_ECHO_MAX};
+use crate::device::{Device, ETHERNET_HEADER_LEN};
+use crate::tcp::FourTuple;
+use crate::time::Instant;
+use crate::wire::{
+    self, ArpOperation, ArpPacket, ArpRepr, Checksum, ChecksumMode, EtherType, EthernetAddress,
+    EthernetFrame, EthernetRepr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, SeqNumber, TcpFlags,
+    TcpOptions, TcpRepr,
+};
+
+/// A frame the engine owes someone, independent of any connection.
+/// The echo variant carries its data inline: the queue is preallocated and bounded, and boxing
+/// would allocate per echo request.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Reply {
+    Rst {
+        tuple: FourTuple,
+        dst: EthernetAddress,
+        seq: SeqNumber,
+        ack: Option<SeqNumber>,
+    },
+    Arp {
+        repr: ArpRepr,
+        dst: EthernetAddress,
+    },
+    ArpRequest {
+        target: Ipv4Address,
+    },
+    Echo {
+        dst_ip: Ipv4Address,
+        dst: EthernetAddress,
+        ident: u16,
+        seq_no: u16,
+        len: u16,
+        data: [u8; ICMP_ECHO_MAX],
+    },
+}
+
+enum ConnOutcome {
+    Idle,
+    DeviceFull,
+    NoRoute,
+}
+
+impl Engine {
+    /// Fills the device with every frame that is due; returns how many were queued. Flushes the
+    /// device when anything was queued.
+    pub fn poll_transmit<D: Device>(&mut self, now: Instant, device: &mut D) -> usize {
+        let mut sent = 0;
+        while let Some(reply) = self.replies.front().copied() {
+            if !self.transmit_reply(now, device, &reply) {
+                self.stats.tx_ring_full += 1;
+                if sent > 0 {
+                    device.flush(now);
+                }
+                return sent;
+            }
+            self.replies.pop_front();
+            sent += 1;
+        }
+        let rounds = self.ready.len();
+        for _ in 0..rounds {
+            let Some(index) = self.ready.pop_front() else { break };
+            self.slots[index as usize].in_ready = false;
+            let (outcome, n) = self.transmit_connection(now, index, device);
+            sent += n;
+            match outcome {
+                ConnOutcome::Idle => {}
+                ConnOutcome::DeviceFull => {
+                    self.stats.tx_ring_full += 1;
+                    self.slots[index as usize].in_ready = true;
+                    self.ready.push_front(index);
+                    self.after_update(index, now);
+                    break;
+                }
+                ConnOutcome::NoRoute => {
+                    let slot = &mut self.slots[index as usize];
+                    if !slot.waiting_arp {
+                        slot.waiting_arp = true;
+                        self.arp_waiting.push(index);
+                    }
+                    if self.arp_retry_at.is_none() {
+                        self.arp_retry_at = Some(now + crate::ip::arp::RETRY_INTERVAL);
+                    }
+                }
+            }
+            self.after_update(index, now);
+        }
+        // ARP requests queued while routing.
+        while let Some(reply) = self.replies.front().copied() {
+            if !self.transmit_reply(now, device, &reply) {
+                break;
+            }
+            self.replies.pop_front();
+            sent += 1;
+        }
+        if sent > 0 {
+            device.flush(now);
+        }
+        sent
+    }
+
+    fn route(&mut self, now: Instant, index: u32) -> Option<EthernetAddress> {
+        let slot = &mut self.slots[index as usize];
+        if let Some(mac) = slot.route {
+            return Some(mac);
+        }
+        let remote = slot.conn.as_ref()?.tuple.remote.0;
+        let hop = self.iface.next_hop(remote);
+        let found = self.neighbors.lookup(hop, now);
+        if found.send_request {
+            self.queue_arp_request(hop);
+        }
+        if found.mac.is_none() {
+            self.stats.arp_unresolved_drops += 1;
+        }
+        self.slots[index as usize].route = found.mac;
+        found.mac
+    }
+
+    pub(super) fn queue_arp_request(&mut self, target: Ipv4Address) {
+        self.queue_reply(Reply::ArpRequest { target });
+    }
+
+    fn transmit_connection<D: Device>(
+        &mut self,
+        now: Instant,
+        index: u32,
+        device: &mut D,
+    ) -> (ConnOutcome, usize) {
+        let mut sent = 0;
+        loop {
+            let Some(plan) = self.slots[index as usize].conn.as_ref().and_then(|c| c.plan_segment()) else {
+                return (ConnOutcome::Idle, sent);
+            };
+            let Some(mac) = self.route(now, index) else { return (ConnOutcome::NoRoute, sent) };
+            let ident = self.next_ident();
+            let (src_mac, offload) = (self.cfg.mac, device.capabilities().tx_checksum_offload);
+            let Some(conn) = self.slots[index as usize].conn.as_deref_mut() else {
+                return (ConnOutcome::Idle, sent);
+            };
+            let header = conn.header_for(&plan, now);
+            let tcp_len = header.header_len() + plan.len as usize;
+            let ip = Ipv4Repr {
+                src_addr: conn.tuple.local.0,
+                dst_addr: conn.tuple.remote.0,
+                protocol: IpProtocol::Tcp,
+                payload_len: tcp_len,
+                ttl: 64,
+                dscp_ecn: 0,
+                ident,
+                dont_frag: true,
+            };
+            let eth = EthernetRepr { src_addr: src_mac, dst_addr: mac, ethertype: EtherType::Ipv4 };
+            let (a, b) = conn.sndbuf.slices(plan.seq, plan.len as usize);
+            let total = ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN + tcp_len;
+            let done = device.transmit(now, total, |buf| {
+                write_tcp_frame(buf, &eth, &ip, &header, a, b, offload);
+            });
+            if done.is_none() {
+                return (ConnOutcome::DeviceFull, sent);
+            }
+            conn.on_segment_sent(&plan, now, &mut self.stats);
+            sent += 1;
+        }
+    }
+
+    fn next_ident(&mut self) -> u16 {
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        self.ip_ident
+    }
+
+    fn transmit_reply<D: Device>(&mut self, now: Instant, device: &mut D, reply: &Reply) -> bool {
+        let ident = self.next_ident();
+        let (our_mac, our_ip) = (self.cfg.mac, self.cfg.addr);
+        match *reply {
+            Reply::Rst { tuple, dst, seq, ack } => {
+                let mut flags = TcpFlags::RST;
+                if ack.is_some() {
+                    flags |= TcpFlags::ACK;
+                }
+                let tcp = TcpRepr {
+                    src_port: tuple.local.1,
+                    dst_port: tuple.remote.1,
+                    seq_number: seq,
+                    ack_number: ack.unwrap_or(SeqNumber(0)),
+                    flags,
+                    window_len: 0,
+                    urgent_pointer: 0,
+                    options: TcpOptions::default(),
+                    payload: &[],
+                };
+                let ip = Ipv4Repr {
+                    src_addr: tuple.local.0,
+                    dst_addr: tuple.remote.0,
+                    protocol: IpProtocol::Tcp,
+                    payload_len: tcp.header_len(),
+                    ttl: 64,
+                    dscp_ecn: 0,
+                    ident,
+                    dont_frag: true,
+                };
+                let eth = EthernetRepr { src_addr: our_mac, dst_addr: dst, ethertype: EtherType::Ipv4 };
+                let total = ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN + tcp.header_len();
+                let ok =
+                    device.transmit(now, total, |buf| write_tcp_frame(buf, &eth, &ip, &tcp, &[], &[], false));
+                if ok.is_some() {
+                    self.stats.out_rsts += 1;
+                    self.stats.out_segs += 1;
+                }
+                ok.is_some()
+            }
+            Reply::Arp { repr, dst } => {
+                let ok = self.transmit_arp(now, device, &repr, dst);
+                if ok {
+                    self.stats.arp_replies_sent += 1;
+                }
+                ok
+            }
+            Reply::ArpRequest { target } => {
+                let repr = ArpRepr {
+                    operation: ArpOperation::Request,
+                    source_hardware_addr: our_mac,
+                    source_protocol_addr: our_ip,
+                    target_hardware_addr: EthernetAddress([0; 6]),
+                    target_protocol_addr: target,
+                };
+                let ok = self.transmit_arp(now, device, &repr, EthernetAddress::BROADCAST);
+                if ok {
+                    self.stats.arp_requests_sent += 1;
+                }
+                ok
+            }
+            Reply::Echo { dst_ip, dst, ident: echo_id, seq_no, len, data } => {
+                let icmp =
+                    wire::Icmpv4Repr::EchoReply { ident: echo_id, seq_no, data: &data[..len as usize] };
+                let ip = Ipv4Repr {
+                    src_addr: our_ip,
+                    dst_addr: dst_ip,
+                    protocol: IpProtocol::Icmp,
+                    payload_len: icmp.buffer_len(),
+                    ttl: 64,
+                    dscp_ecn: 0,
+                    ident,
+                    dont_frag: true,
+                };
+                let eth = EthernetRepr { src_addr: our_mac, dst_addr: dst, ethertype: EtherType::Ipv4 };
+                let total = ETHERNET_HEADER_LEN + ip.buffer_len();
+                let ok = device.transmit(now, total, |buf| {
+                    let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
+                    eth.emit(&mut frame);
+                    let mut packet = Ipv4Packet::new_unchecked(frame.payload_mut());
+                    ip.emit(&mut packet, ChecksumMode::Compute);
+                    let mut msg = wire::Icmpv4Packet::new_unchecked(packet.payload_mut());
+                    icmp.emit(&mut msg, ChecksumMode::Compute);
+                });
+                if ok.is_some() {
+                    self.stats.icmp_out_echo_reps += 1;
+                }
+                ok.is_some()
+            }
+        }
+    }
+
+    fn transmit_arp<D: Device>(
+        &mut self,
+        now: Instant,
+        device: &mut D,
+        repr: &ArpRepr,
+        dst: EthernetAddress,
+    ) -> bool {
+        let eth = EthernetRepr { src_addr: self.cfg.mac, dst_addr: dst, ethertype: EtherType::Arp };
+        let total = ETHERNET_HEADER_LEN + repr.buffer_len();
+        device
+            .transmit(now, total, |buf| {
+                let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
+                eth.emit(&mut frame);
+                let mut packet = ArpPacket::new_unchecked(frame.payload_mut());
+                repr.emit(&mut packet);
+            })
+            .is_some()
+    }
+}
+
+/// Writes a whole TCP/IPv4/Ethernet frame: headers, then the payload (`a` then `b`) copied with
+/// the checksum computed in the same pass.
+fn write_tcp_frame(
+    buf: &mut [u8],
+    eth: &EthernetRepr,
+    ip: &Ipv4Repr,
+    tcp: &TcpRepr<'_>,
+    a: &[u8],
+    b: &[u8],
+    offload: bool,
+) {
+    let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
+    eth.emit(&mut frame);
+    let rest = &mut buf[ETHERNET_HEADER_LEN..];
+    let mut packet = Ipv4Packet::new_unchecked(&mut rest[..]);
+    ip.emit(&mut packet, ChecksumMode::Compute);
+    let tcp_buf = &mut rest[Ipv4Repr::HEADER_LEN..];
+    let hlen = tcp.header_len();
+    let (header, payload) = tcp_buf.split_at_mut(hlen);
+    let mut sum: Checksum = tcp.emit_header(header, ip.src_addr, ip.dst_addr, a.len() + b.len());
+    let (pa, pb) = payload.split_at_mut(a.len());
+    if offload {
+        pa.copy_from_slice(a);
+        pb[..b.len()].copy_from_slice(b);
+        return;
+    }
+    sum.copy_from(pa, a);
+    sum.copy_from(&mut pb[..b.len()], b);
+    wire::tcp::finish_checksum(header, sum);
+}

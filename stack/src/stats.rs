@@ -1,0 +1,112 @@
+//! Stack-wide counters, in the spirit of `nstat` (TcpExt/Tcp/Ip/Icmp MIBs).
+//!
+//! Plain `u64` fields bumped with `+= 1` on the paths that count them: cheap enough to keep on in
+//! production, no atomics (one engine per shard; the shard's owner aggregates). Every drop the
+//! engine makes on any input bumps exactly one counter here, so "no silent drops" is checkable.
+
+/// Counters since the engine started. Names follow Linux's `nstat` where one exists.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Stats {
+    /// Connections that went SYN-SENT (Tcp ActiveOpens).
+    pub active_opens: u64,
+    /// Connections that went SYN-RECEIVED from LISTEN (Tcp PassiveOpens).
+    pub passive_opens: u64,
+    /// Opens that failed: SYN-SENT/SYN-RECEIVED to CLOSED (Tcp AttemptFails).
+    pub attempt_fails: u64,
+    /// Resets of ESTABLISHED/CLOSE-WAIT connections, sent or received (Tcp EstabResets).
+    pub estab_resets: u64,
+    /// TCP segments received, including errors (Tcp InSegs).
+    pub in_segs: u64,
+    /// TCP segments sent, excluding retransmissions (Tcp OutSegs).
+    pub out_segs: u64,
+    /// TCP segments retransmitted (Tcp RetransSegs).
+    pub retrans_segs: u64,
+    /// TCP segments received in error: malformed headers, bad checksums (Tcp InErrs).
+    pub in_errs: u64,
+    /// TCP/IP/ICMP checksum failures (Tcp InCsumErrors).
+    pub in_csum_errors: u64,
+    /// Resets sent (Tcp OutRsts).
+    pub out_rsts: u64,
+    /// SYNs or final ACKs dropped because the accept queue was full (TcpExt ListenOverflows).
+    pub listen_overflows: u64,
+    /// SYNs or final ACKs dropped at a listener for any reason (TcpExt ListenDrops).
+    pub listen_drops: u64,
+    /// Challenge ACKs sent, RFC 5961 (TcpExt TCPChallengeACK).
+    pub challenge_acks: u64,
+    /// Challenge ACKs suppressed by the rate limit.
+    pub challenge_acks_limited: u64,
+    /// Segments dropped by PAWS, RFC 7323 §5 (TcpExt PAWSEstab).
+    pub paws_drops: u64,
+    /// Retransmission timeouts (TcpExt TCPTimeouts).
+    pub timeouts: u64,
+    /// Connections killed by R2 / syn retries / user timeout (TcpExt TCPAbortOnTimeout).
+    pub abort_on_timeout: u64,
+    /// Connections killed by keepalive (counted within abort_on_timeout too in Linux).
+    pub keepalive_timeouts: u64,
+    /// Connections reset because data arrived after the application closed (TCPAbortOnData).
+    pub abort_on_data: u64,
+    /// Connections closed by the application with unread data, reset (TCPAbortOnClose).
+    pub abort_on_close: u64,
+    /// Fast retransmits (TcpExt TCPFastRetrans).
+    pub fast_retrans: u64,
+    /// Entries into NewReno fast recovery (TcpExt TCPRenoRecovery).
+    pub reno_recovery: u64,
+    /// Zero-window probes sent.
+    pub window_probes: u64,
+    /// Keepalive probes sent.
+    pub keepalive_probes: u64,
+    /// Delayed ACKs sent because the delayed-ACK timer fired (TcpExt DelayedACKs).
+    pub delayed_acks: u64,
+    /// Segments queued out of order (TcpExt TCPOFOQueue).
+    pub ofo_queue: u64,
+    /// Out-of-order segments dropped: no free range slot (TcpExt TCPOFODrop).
+    pub ofo_drop: u64,
+    /// D-SACK blocks sent (TcpExt TCPDSACKOldSent + OfoSent).
+    pub dsack_sent: u64,
+    /// Segments with data beyond the receive window, trimmed or dropped.
+    pub rcv_beyond_window: u64,
+    /// Segments outside the receive window answered with an ACK (RFC 9293 §3.10.7.4).
+    pub out_of_window: u64,
+    /// Unacceptable ACKs (above SND.NXT or too old) dropped with an ACK (RFC 5961 §5.2).
+    pub bad_acks: u64,
+    /// Segments to a port with no listener and no connection (answered with RST).
+    pub no_port: u64,
+    /// Connections or SYNs refused because the engine memory cap or connection limit was hit.
+    pub memory_refused: u64,
+    /// Connections currently ESTABLISHED or CLOSE-WAIT (gauge; Tcp CurrEstab).
+    pub curr_estab: u64,
+    /// IPv4 datagrams received (Ip InReceives).
+    pub ip_in_receives: u64,
+    /// IPv4 datagrams with bad headers or checksums (Ip InHdrErrors).
+    pub ip_in_hdr_errors: u64,
+    /// IPv4 datagrams not addressed to us (Ip InAddrErrors).
+    pub ip_in_addr_errors: u64,
+    /// IPv4 fragments, dropped: we do not reassemble (Ip ReasmFails).
+    pub ip_frag_drops: u64,
+    /// IPv4 datagrams of a protocol we do not speak (Ip InUnknownProtos).
+    pub ip_in_unknown_protos: u64,
+    /// Frames that were neither IPv4 nor ARP, or too short for Ethernet.
+    pub eth_drops: u64,
+    /// ICMP messages received (Icmp InMsgs).
+    pub icmp_in_msgs: u64,
+    /// ICMP messages dropped as malformed or unsupported (Icmp InErrors).
+    pub icmp_in_errors: u64,
+    /// ICMP echo replies sent (Icmp OutEchoReps).
+    pub icmp_out_echo_reps: u64,
+    /// ICMP destination-unreachable / time-exceeded messages matched to a connection.
+    pub icmp_soft_errors: u64,
+    /// ICMP fragmentation-needed messages that lowered a path MSS.
+    pub icmp_pmtu_updates: u64,
+    /// ARP packets received.
+    pub arp_in: u64,
+    /// ARP requests sent.
+    pub arp_requests_sent: u64,
+    /// ARP replies sent.
+    pub arp_replies_sent: u64,
+    /// Frames not sent because the next hop was not resolved yet.
+    pub arp_unresolved_drops: u64,
+    /// Frames the device refused (TX ring full): the data stays queued and is sent later.
+    pub tx_ring_full: u64,
+    /// Replies (RSTs, echo replies) dropped because their bounded queue was full.
+    pub reply_queue_drops: u64,
+}

@@ -1,0 +1,233 @@
+//! What to send next on a connection (RFC 9293 §3.8.6.2, §3.10.7; RFC 896; RFC 5681/6582).
+//!
+//! [`Connection::plan_segment`] is pure: it looks at the connection and says which one segment
+//! should go out now (SYN, SYN-ACK, a fast retransmission, new data, FIN, a probe, or a bare ACK),
+//! or nothing. The engine builds the frame straight into the device's buffer (header with
+//! `emit_header`, payload copied from the send buffer with a one-pass checksum) and then calls
+//! [`Connection::on_segment_sent`], so a full TX ring changes nothing and nothing is lost.
+//!
+//! Sender-side silly-window avoidance and Nagle (RFC 9293 §3.8.6.2.1, RFC 896): a segment
+//! shorter than the effective MSS goes out only if it carries the last queued byte and nothing is
+//! unacknowledged (or TCP_NODELAY is set, or a FIN follows), or it is at least half the largest
+//! window the peer ever offered, or nothing is in flight and the window is what limits it.
+
+use super::connection::Connection;
+use super::state::State;
+use super::timers::TimerKind;
+use crate::stats::Stats;
+use crate::time::Instant;
+use crate::wire::{SeqNumber, TcpFlags, TcpRepr};
+
+/// Why a segment is being sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentKind {
+    /// SYN or SYN-ACK.
+    Syn,
+    /// Data and/or FIN at SND.NXT (new, or resent after a timeout rolled SND.NXT back).
+    Data,
+    /// Fast retransmission of the segment at SND.UNA.
+    RetransmitHead,
+    /// Zero-window or keepalive probe: an old sequence number, no data.
+    Probe,
+    /// A bare ACK (or window update).
+    Ack,
+}
+
+/// One segment to send: payload bytes come from the send buffer at `seq`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentPlan {
+    pub kind: SegmentKind,
+    pub seq: SeqNumber,
+    pub flags: TcpFlags,
+    pub len: u32,
+}
+
+impl Connection {
+    /// The next segment this connection wants to send, if any.
+    pub fn plan_segment(&self) -> Option<SegmentPlan> {
+        let ack = |seq| SegmentPlan { kind: SegmentKind::Ack, seq, flags: TcpFlags::ACK, len: 0 };
+        match self.state {
+            State::Closed | State::Listen => None,
+            State::SynSent => (self.snd_nxt == self.iss).then_some(SegmentPlan {
+                kind: SegmentKind::Syn,
+                seq: self.iss,
+                flags: TcpFlags::SYN,
+                len: 0,
+            }),
+            State::SynReceived => {
+                if self.snd_nxt == self.iss {
+                    Some(SegmentPlan {
+                        kind: SegmentKind::Syn,
+                        seq: self.iss,
+                        flags: TcpFlags::SYN | TcpFlags::ACK,
+                        len: 0,
+                    })
+                } else {
+                    self.ack_now.then(|| ack(self.snd_nxt))
+                }
+            }
+            State::TimeWait => self.ack_now.then(|| ack(self.snd_nxt)),
+            _ => {
+                if self.retransmit_head {
+                    if let Some(p) = self.plan_retransmit_head() {
+                        return Some(p);
+                    }
+                }
+                if let Some(p) = self.plan_new_data() {
+                    return Some(p);
+                }
+                if self.send_window_probe || self.send_keepalive {
+                    // Linux-style probe: SEQ = SND.UNA - 1 with no data. The peer must answer
+                    // with an ACK carrying its window, and we never send bytes outside the window.
+                    return Some(SegmentPlan {
+                        kind: SegmentKind::Probe,
+                        seq: self.snd_una - 1,
+                        flags: TcpFlags::ACK,
+                        len: 0,
+                    });
+                }
+                (self.ack_now || self.window_update_due()).then(|| ack(self.snd_nxt))
+            }
+        }
+    }
+
+    fn plan_retransmit_head(&self) -> Option<SegmentPlan> {
+        let data_end = self.sndbuf.end_seq();
+        let sent_data = (self.snd_max.min(data_end) - self.snd_una).max(0) as u32;
+        let len = sent_data.min(self.snd_mss);
+        let fin = self.fin_queued && len == sent_data && self.snd_max - data_end > 0;
+        if len == 0 && !fin {
+            return None;
+        }
+        let mut flags = TcpFlags::ACK;
+        if fin {
+            flags |= TcpFlags::FIN;
+        }
+        Some(SegmentPlan { kind: SegmentKind::RetransmitHead, seq: self.snd_una, flags, len })
+    }
+
+    fn plan_new_data(&self) -> Option<SegmentPlan> {
+        let end = self.sndbuf.end_seq();
+        let unsent = (end - self.snd_nxt).max(0) as u32;
+        if unsent == 0 {
+            let fin_due = self.fin_queued && self.snd_nxt == end;
+            return fin_due.then_some(SegmentPlan {
+                kind: SegmentKind::Data,
+                seq: self.snd_nxt,
+                flags: TcpFlags::ACK | TcpFlags::FIN,
+                len: 0,
+            });
+        }
+        let window = self.snd_wnd.min(self.cc.window());
+        let usable = window.saturating_sub(self.in_flight());
+        let len = unsent.min(self.snd_mss).min(usable);
+        if len == 0 {
+            return None;
+        }
+        let idle = self.snd_nxt == self.snd_una;
+        let last = len == unsent;
+        let send = len == self.snd_mss
+            || last && (self.opts.nodelay || idle || self.fin_queued)
+            || self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2
+            || idle && !last;
+        if !send {
+            return None;
+        }
+        let mut flags = TcpFlags::ACK;
+        if last {
+            flags |= TcpFlags::PSH;
+            if self.fin_queued {
+                flags |= TcpFlags::FIN;
+            }
+        }
+        Some(SegmentPlan { kind: SegmentKind::Data, seq: self.snd_nxt, flags, len })
+    }
+
+    /// The TCP header for `plan` (payload left empty: the engine copies it from the send buffer).
+    /// Moves RCV.ADV when the window grows, so call it only for a segment about to be sent.
+    pub fn header_for(&mut self, plan: &SegmentPlan, now: Instant) -> TcpRepr<'static> {
+        let syn = plan.flags.syn();
+        let options = if syn { self.syn_options(now) } else { self.segment_options(now, plan.flags.ack()) };
+        let window_len = self.window_field(syn);
+        TcpRepr {
+            src_port: self.tuple.local.1,
+            dst_port: self.tuple.remote.1,
+            seq_number: plan.seq,
+            ack_number: if plan.flags.ack() { self.rcv_nxt } else { SeqNumber(0) },
+            flags: plan.flags,
+            window_len,
+            urgent_pointer: 0,
+            options,
+            payload: &[],
+        }
+    }
+
+    /// Bookkeeping once the segment of `plan` is in the device's queue.
+    pub fn on_segment_sent(&mut self, plan: &SegmentPlan, now: Instant, stats: &mut Stats) {
+        self.counters.segs_out += 1;
+        self.last_send = now;
+        if plan.flags.ack() {
+            self.last_ack_sent = self.rcv_nxt;
+            self.ack_now = false;
+            self.unacked_bytes = 0;
+            self.dsack = None;
+            self.timers.stop(TimerKind::DelayedAck);
+        }
+        let end = plan.seq + plan.len + u32::from(plan.flags.syn()) + u32::from(plan.flags.fin());
+        let retransmission = match plan.kind {
+            SegmentKind::Syn => {
+                self.snd_nxt = end;
+                self.snd_max = self.snd_max.max(end);
+                let again = self.retries > 0 || self.rtt_timing.is_none() && self.snd_max != end;
+                if self.retries == 0 {
+                    self.rtt_timing = Some((end, now));
+                }
+                again && self.retries > 0
+            }
+            SegmentKind::Data => {
+                let again = plan.seq - self.snd_max < 0;
+                self.snd_nxt = end;
+                self.snd_max = self.snd_max.max(end);
+                if !again && self.rtt_timing.is_none() && plan.len > 0 {
+                    self.rtt_timing = Some((end, now));
+                }
+                again
+            }
+            SegmentKind::RetransmitHead => {
+                self.retransmit_head = false;
+                if self.snd_nxt - end < 0 {
+                    self.snd_nxt = end;
+                }
+                true
+            }
+            SegmentKind::Probe => {
+                if self.send_keepalive {
+                    stats.keepalive_probes += 1;
+                } else {
+                    stats.window_probes += 1;
+                }
+                self.send_window_probe = false;
+                self.send_keepalive = false;
+                false
+            }
+            SegmentKind::Ack => false,
+        };
+        if plan.len > 0 {
+            self.counters.data_segs_out += 1;
+            self.counters.bytes_sent += u64::from(plan.len);
+        }
+        if retransmission {
+            // Karn: no RTT sample from anything sent twice (RFC 6298 §3).
+            self.rtt_timing = None;
+            stats.retrans_segs += 1;
+            self.counters.total_retrans += 1;
+            self.counters.bytes_retrans += u64::from(plan.len);
+        } else {
+            stats.out_segs += 1;
+        }
+        if plan.flags.syn() && !self.timers.is_armed(TimerKind::Retransmit) {
+            self.timers.set(TimerKind::Retransmit, now + self.rtt.rto());
+        }
+        self.update_send_timers(now);
+    }
+}

@@ -1,0 +1,313 @@
+//! The receive buffer: a fixed-capacity ring holding in-order bytes not yet read by the
+//! application, followed (at their sequence offsets) by out-of-order bytes, plus a bounded list of
+//! out-of-order ranges that yields SACK and D-SACK blocks (RFC 2018, RFC 2883).
+//!
+//! Promises: never allocates after creation; never stores a byte outside `[RCV.NXT, RCV.NXT +
+//! free)`, so out-of-order data always lies inside what the window could have offered; at most
+//! [`MAX_OOO_RANGES`] ranges are tracked — a segment that would need another range is dropped and
+//! reported (it was never SACKed, so dropping it is not reneging).
+
+use crate::wire::{SackBlock, SackBlocks, SeqNumber};
+
+/// Out-of-order ranges tracked at once (Linux has no fixed limit, but bounds memory instead).
+pub const MAX_OOO_RANGES: usize = 16;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct OooRange {
+    left: SeqNumber,
+    right: SeqNumber,
+    /// Recency stamp: RFC 2018 §4 puts the block holding the latest segment first.
+    stamp: u32,
+}
+
+/// What inserting one segment did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InsertOutcome {
+    /// In-order bytes made readable (RCV.NXT advanced by this much).
+    pub advanced: usize,
+    /// The segment (or part of it) was stored out of order.
+    pub out_of_order: bool,
+    /// The segment filled (part of) a hole, so stored out-of-order data became in order.
+    pub filled_hole: bool,
+    /// The segment was dropped: beyond the buffer, or no free out-of-order range.
+    pub dropped: bool,
+    /// A duplicate range to report as the first SACK block (RFC 2883 D-SACK).
+    pub dsack: Option<SackBlock>,
+}
+
+/// Fixed ring of incoming bytes with bounded out-of-order tracking.
+#[derive(Debug)]
+pub struct RecvBuffer {
+    buf: Box<[u8]>,
+    head: usize,
+    len: usize,
+    ranges: [OooRange; MAX_OOO_RANGES],
+    nranges: usize,
+    stamp: u32,
+}
+
+impl RecvBuffer {
+    pub fn new(capacity: usize) -> Self {
+        RecvBuffer {
+            buf: vec![0u8; capacity].into_boxed_slice(),
+            head: 0,
+            len: 0,
+            ranges: [OooRange::default(); MAX_OOO_RANGES],
+            nranges: 0,
+            stamp: 0,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// In-order bytes waiting for the application.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Space from RCV.NXT to the end of the buffer: the most the window may offer.
+    pub fn free(&self) -> usize {
+        self.buf.len() - self.len
+    }
+
+    pub fn has_out_of_order(&self) -> bool {
+        self.nranges > 0
+    }
+
+    /// Copies in-order bytes into `out`; returns how many.
+    pub fn read(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.len);
+        if n == 0 {
+            return 0;
+        }
+        let cap = self.buf.len();
+        let first = n.min(cap - self.head);
+        out[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
+        out[first..n].copy_from_slice(&self.buf[..n - first]);
+        self.head = (self.head + n) % cap;
+        self.len -= n;
+        n
+    }
+
+    /// Stores segment data starting at `seq`, advancing `rcv_nxt` over whatever becomes in order.
+    pub fn insert(&mut self, rcv_nxt: &mut SeqNumber, seq: SeqNumber, data: &[u8]) -> InsertOutcome {
+        let mut out = InsertOutcome::default();
+        let end = seq + data.len() as u32;
+        if data.is_empty() {
+            return out;
+        }
+        if end - *rcv_nxt <= 0 {
+            out.dsack = Some(SackBlock { left: seq, right: end });
+            return out;
+        }
+        let (seq, data) = if seq - *rcv_nxt < 0 {
+            out.dsack = Some(SackBlock { left: seq, right: *rcv_nxt });
+            let skip = (*rcv_nxt - seq) as usize;
+            (*rcv_nxt, &data[skip..])
+        } else {
+            (seq, data)
+        };
+        let off = (seq - *rcv_nxt) as usize;
+        let room = self.free();
+        if off >= room {
+            out.dropped = true;
+            return out;
+        }
+        let data = &data[..data.len().min(room - off)];
+        let end = seq + data.len() as u32;
+        if off > 0 {
+            if self.ranges[..self.nranges].iter().any(|r| r.left - seq <= 0 && end - r.right <= 0) {
+                out.dsack = Some(SackBlock { left: seq, right: end });
+                return out;
+            }
+            if !self.add_range(seq, end) {
+                out.dropped = true;
+                return out;
+            }
+            out.out_of_order = true;
+        }
+        self.copy_in(self.len + off, data);
+        if off == 0 {
+            self.len += data.len();
+            *rcv_nxt = end;
+            out.advanced = data.len();
+            out.filled_hole = self.merge_in_order(rcv_nxt, &mut out.advanced);
+        }
+        out
+    }
+
+    fn copy_in(&mut self, offset_from_head: usize, data: &[u8]) {
+        let cap = self.buf.len();
+        let start = (self.head + offset_from_head) % cap;
+        let first = data.len().min(cap - start);
+        self.buf[start..start + first].copy_from_slice(&data[..first]);
+        self.buf[..data.len() - first].copy_from_slice(&data[first..]);
+    }
+
+    /// Adds `[left, right)` merging with overlapping or adjacent ranges; false if no slot is free.
+    fn add_range(&mut self, mut left: SeqNumber, mut right: SeqNumber) -> bool {
+        let mut i = 0;
+        let mut merged = false;
+        while i < self.nranges {
+            let r = self.ranges[i];
+            if r.left - right <= 0 && left - r.right <= 0 {
+                left = left.min(r.left);
+                right = right.max(r.right);
+                self.remove_range(i);
+                merged = true;
+            } else {
+                i += 1;
+            }
+        }
+        if !merged && self.nranges == MAX_OOO_RANGES {
+            return false;
+        }
+        self.stamp = self.stamp.wrapping_add(1);
+        self.ranges[self.nranges] = OooRange { left, right, stamp: self.stamp };
+        self.nranges += 1;
+        true
+    }
+
+    fn remove_range(&mut self, i: usize) {
+        self.ranges[i] = self.ranges[self.nranges - 1];
+        self.nranges -= 1;
+    }
+
+    /// Absorbs ranges that now touch RCV.NXT; true if any did.
+    fn merge_in_order(&mut self, rcv_nxt: &mut SeqNumber, advanced: &mut usize) -> bool {
+        let mut any = false;
+        loop {
+            let Some(i) = self.ranges[..self.nranges].iter().position(|r| r.left - *rcv_nxt <= 0) else {
+                return any;
+            };
+            let r = self.ranges[i];
+            self.remove_range(i);
+            any = true;
+            let gain = r.right - *rcv_nxt;
+            if gain > 0 {
+                self.len += gain as usize;
+                *advanced += gain as usize;
+                *rcv_nxt = r.right;
+            }
+        }
+    }
+
+    /// Fills `out` with an optional D-SACK block followed by the out-of-order ranges, most recent
+    /// first, at most `max` blocks in total (RFC 2018 §4, RFC 2883 §4).
+    pub fn sack_blocks(&self, dsack: Option<SackBlock>, max: usize, out: &mut SackBlocks) {
+        let mut n = 0;
+        if let Some(d) = dsack {
+            if n < max && out.push(d) {
+                n += 1;
+            }
+        }
+        let mut order = [0usize; MAX_OOO_RANGES];
+        for (i, slot) in order.iter_mut().enumerate().take(self.nranges) {
+            *slot = i;
+        }
+        let order = &mut order[..self.nranges];
+        order.sort_by_key(|&i| core::cmp::Reverse(self.ranges[i].stamp));
+        for &i in order.iter() {
+            if n >= max {
+                break;
+            }
+            let r = self.ranges[i];
+            if out.push(SackBlock { left: r.left, right: r.right }) {
+                n += 1;
+            }
+        }
+    }
+
+    /// Releases the memory; returns the bytes released.
+    pub fn release(&mut self) -> usize {
+        let n = self.buf.len();
+        self.buf = Box::new([]);
+        self.head = 0;
+        self.len = 0;
+        self.nranges = 0;
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocks(b: &RecvBuffer, dsack: Option<SackBlock>) -> Vec<(u32, u32)> {
+        let mut out = SackBlocks::new();
+        b.sack_blocks(dsack, 4, &mut out);
+        out.as_slice().iter().map(|s| (s.left.0, s.right.0)).collect()
+    }
+
+    #[test]
+    fn in_order_then_read() {
+        let mut b = RecvBuffer::new(8);
+        let mut nxt = SeqNumber(u32::MAX - 1);
+        let o = b.insert(&mut nxt, SeqNumber(u32::MAX - 1), b"abcd");
+        assert_eq!(o.advanced, 4);
+        assert_eq!(nxt, SeqNumber(2));
+        let mut out = [0u8; 3];
+        assert_eq!(b.read(&mut out), 3);
+        assert_eq!(&out, b"abc");
+        assert_eq!(b.free(), 7);
+    }
+
+    #[test]
+    fn out_of_order_is_sacked_and_merged_when_the_hole_fills() {
+        let mut b = RecvBuffer::new(64);
+        let mut nxt = SeqNumber(100);
+        let o = b.insert(&mut nxt, SeqNumber(110), b"klmno");
+        assert!(o.out_of_order);
+        b.insert(&mut nxt, SeqNumber(120), b"uv");
+        assert_eq!(blocks(&b, None), vec![(120, 122), (110, 115)]);
+        let o = b.insert(&mut nxt, SeqNumber(100), b"abcdefghij");
+        assert!(o.filled_hole);
+        assert_eq!(o.advanced, 15);
+        assert_eq!(nxt, SeqNumber(115));
+        assert_eq!(blocks(&b, None), vec![(120, 122)]);
+        let mut out = [0u8; 32];
+        assert_eq!(b.read(&mut out), 15);
+        assert_eq!(&out[..15], b"abcdefghijklmno");
+    }
+
+    #[test]
+    fn duplicates_produce_dsack() {
+        let mut b = RecvBuffer::new(64);
+        let mut nxt = SeqNumber(0);
+        b.insert(&mut nxt, SeqNumber(0), b"abcd");
+        let o = b.insert(&mut nxt, SeqNumber(0), b"ab");
+        assert_eq!(o.dsack, Some(SackBlock { left: SeqNumber(0), right: SeqNumber(2) }));
+        b.insert(&mut nxt, SeqNumber(10), b"xyz");
+        let o = b.insert(&mut nxt, SeqNumber(10), b"xy");
+        assert_eq!(o.dsack, Some(SackBlock { left: SeqNumber(10), right: SeqNumber(12) }));
+        assert_eq!(blocks(&b, o.dsack), vec![(10, 12), (10, 13)]);
+    }
+
+    #[test]
+    fn data_beyond_the_buffer_is_trimmed_or_dropped() {
+        let mut b = RecvBuffer::new(4);
+        let mut nxt = SeqNumber(0);
+        let o = b.insert(&mut nxt, SeqNumber(0), b"abcdef");
+        assert_eq!(o.advanced, 4);
+        let o = b.insert(&mut nxt, SeqNumber(4), b"ef");
+        assert!(o.dropped);
+    }
+
+    #[test]
+    fn range_slots_are_bounded() {
+        let mut b = RecvBuffer::new(1 << 16);
+        let mut nxt = SeqNumber(0);
+        for i in 0..MAX_OOO_RANGES as u32 {
+            assert!(b.insert(&mut nxt, SeqNumber(10 + i * 10), b"x").out_of_order);
+        }
+        assert!(b.insert(&mut nxt, SeqNumber(5000), b"x").dropped);
+        // adjacent data still merges into an existing range
+        assert!(b.insert(&mut nxt, SeqNumber(11), b"y").out_of_order);
+    }
+}

@@ -1,0 +1,142 @@
+//! The send buffer: a fixed-capacity ring of bytes from SND.UNA onward (sent-but-unacknowledged
+//! bytes followed by not-yet-sent bytes), addressed by sequence number.
+//!
+//! Allocated once when the connection is created (within the engine's memory cap) and never
+//! grown: `write` accepts what fits and the rest is back-pressure. Retransmission reads the same
+//! bytes again, so there is no per-segment copy or allocation. Per-segment records (send time,
+//! delivered count for rate sampling) are a seam for the next issue's RACK/BBR work; NewReno only
+//! needs the byte ring plus the connection's single timed segment.
+
+use crate::wire::SeqNumber;
+
+/// Fixed ring of outgoing bytes. `head_seq` is the sequence number of the first byte stored.
+#[derive(Debug)]
+pub struct SendBuffer {
+    buf: Box<[u8]>,
+    head: usize,
+    len: usize,
+    head_seq: SeqNumber,
+}
+
+impl SendBuffer {
+    /// A buffer of `capacity` bytes whose first byte will have sequence number `first_seq`.
+    pub fn new(capacity: usize, first_seq: SeqNumber) -> Self {
+        SendBuffer { buf: vec![0u8; capacity].into_boxed_slice(), head: 0, len: 0, head_seq: first_seq }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Bytes stored (unacknowledged plus unsent).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn free(&self) -> usize {
+        self.buf.len() - self.len
+    }
+
+    /// Sequence number of the first stored byte.
+    pub fn head_seq(&self) -> SeqNumber {
+        self.head_seq
+    }
+
+    /// Sequence number just past the last stored byte.
+    pub fn end_seq(&self) -> SeqNumber {
+        self.head_seq + self.len as u32
+    }
+
+    /// Re-bases an empty buffer (used once the ISN is known).
+    pub fn set_head_seq(&mut self, seq: SeqNumber) {
+        if self.len == 0 {
+            self.head_seq = seq;
+        }
+    }
+
+    /// Appends as much of `data` as fits; returns the number of bytes taken.
+    pub fn write(&mut self, data: &[u8]) -> usize {
+        let cap = self.buf.len();
+        let n = data.len().min(self.free());
+        if n == 0 {
+            return 0;
+        }
+        let tail = (self.head + self.len) % cap;
+        let first = n.min(cap - tail);
+        self.buf[tail..tail + first].copy_from_slice(&data[..first]);
+        self.buf[..n - first].copy_from_slice(&data[first..n]);
+        self.len += n;
+        n
+    }
+
+    /// Drops every byte before `seq` (a cumulative ACK); returns how many were dropped.
+    pub fn ack_to(&mut self, seq: SeqNumber) -> usize {
+        let dist = seq - self.head_seq;
+        if dist <= 0 {
+            return 0;
+        }
+        let n = (dist as usize).min(self.len);
+        if self.buf.is_empty() {
+            return 0;
+        }
+        self.head = (self.head + n) % self.buf.len();
+        self.len -= n;
+        self.head_seq += n as u32;
+        n
+    }
+
+    /// The stored bytes `[seq, seq + len)` as at most two slices (the ring may wrap). Bytes
+    /// outside the stored range are not returned: the result may be shorter than `len`.
+    pub fn slices(&self, seq: SeqNumber, len: usize) -> (&[u8], &[u8]) {
+        let off = seq - self.head_seq;
+        if off < 0 || off as usize >= self.len || self.buf.is_empty() {
+            return (&[], &[]);
+        }
+        let off = off as usize;
+        let len = len.min(self.len - off);
+        let cap = self.buf.len();
+        let start = (self.head + off) % cap;
+        let first = len.min(cap - start);
+        (&self.buf[start..start + first], &self.buf[..len - first])
+    }
+
+    /// Releases the memory (TIME-WAIT keeps no buffers); returns the bytes released.
+    pub fn release(&mut self) -> usize {
+        let n = self.buf.len();
+        self.buf = Box::new([]);
+        self.head = 0;
+        self.len = 0;
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_ack_and_read_across_the_wrap() {
+        let mut b = SendBuffer::new(8, SeqNumber(u32::MAX - 2));
+        assert_eq!(b.write(b"abcdef"), 6);
+        assert_eq!(b.ack_to(SeqNumber(u32::MAX - 2) + 4), 4);
+        assert_eq!(b.write(b"ghijklmn"), 6);
+        let (a, c) = b.slices(SeqNumber(u32::MAX - 2) + 4, 100);
+        assert_eq!([a, c].concat(), b"efghijkl");
+        assert_eq!(b.end_seq(), SeqNumber(u32::MAX - 2) + 12);
+        let (a, c) = b.slices(SeqNumber(u32::MAX - 2) + 6, 3);
+        assert_eq!([a, c].concat(), b"ghi");
+    }
+
+    #[test]
+    fn ack_beyond_the_end_drops_only_what_is_stored() {
+        let mut b = SendBuffer::new(8, SeqNumber(100));
+        b.write(b"abc");
+        assert_eq!(b.ack_to(SeqNumber(200)), 3);
+        assert_eq!(b.ack_to(SeqNumber(50)), 0);
+        assert!(b.is_empty());
+    }
+}
