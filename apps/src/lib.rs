@@ -7,3 +7,9 @@
 
 pub mod http;
 pub mod kernel_server;
+pub mod bypass;
+pub mod cli;
+pub mod client;
+pub mod demo;
+pub mod lab_cmd;
+pub mod serve;
