@@ -86,6 +86,9 @@ pub struct ServeFlags {
     pub cc: String,
     #[arg(long, default_value = "info", value_parser = ["error", "warn", "info", "debug"])]
     pub log_level: String,
+    /// After SIGINT/SIGTERM, how long in-flight responses may take to finish (seconds).
+    #[arg(long, default_value_t = 30)]
+    pub drain_timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -28,7 +28,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 root: f.root.clone(),
                 cores,
                 http: linerate_app::http::HttpConfig::default(),
-                drain_timeout: Duration::from_secs(30),
+                drain_timeout: Duration::from_secs(f.drain_timeout),
             };
             serve::run(&opts)
         }

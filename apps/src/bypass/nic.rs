@@ -69,6 +69,14 @@ impl Nic {
         unsafe { libc::poll(self.pollfds.as_mut_ptr(), self.pollfds.len() as libc::nfds_t, ms) };
     }
 
+    /// Frames the kernel dropped on our sockets (full rx ring, empty fill ring), all queues.
+    pub fn kernel_drops(&self) -> u64 {
+        let stat = |q: &AfXdpDevice| {
+            q.kernel_statistics().map_or(0, |k| k.rx_dropped + k.rx_ring_full + k.rx_fill_ring_empty_descs)
+        };
+        self.queues.iter().map(stat).sum()
+    }
+
     /// Flushes the capture file, if any.
     pub fn flush_capture(&mut self) {
         if let Some(c) = self.capture.as_mut() {

@@ -234,7 +234,7 @@ impl Session {
     }
 
     fn pump_closing(&mut self, now: Instant, engine: &mut Engine, h: ConnectionHandle) -> anyhow::Result<()> {
-        if self.out_pos == self.out.len() && engine.state(h) == Ok(State::Established) {
+        if self.out_pos == self.out.len() && matches!(engine.state(h), Ok(State::Established | State::CloseWait)) {
             let _ = engine.shutdown_write(now, h);
         }
         loop {

@@ -62,9 +62,19 @@ pub fn run(opts: &ServeOptions) -> anyhow::Result<()> {
     std::io::Write::flush(&mut std::io::stdout())?;
     server.run(stop, opts.drain_timeout);
     let s = server.bypass.engine.stats();
+    let xdp = server.bypass.nic.kernel_drops();
     eprintln!(
-        "linerate serve: stopped after {} connections, {} requests ({} segments in, {} out, {} retransmitted)",
-        server.accepted, server.requests, s.in_segs, s.out_segs, s.retrans_segs
+        "linerate serve: stopped after {} connections, {} requests; segments in {} out {} retransmitted {}; \
+         listen drops {} (overflows {}), memory refusals {}, AF_XDP drops {xdp}, transmit refusals {}",
+        server.accepted,
+        server.requests,
+        s.in_segs,
+        s.out_segs,
+        s.retrans_segs,
+        s.listen_drops,
+        s.listen_overflows,
+        s.memory_refused,
+        s.tx_ring_full
     );
     Ok(())
 }
