@@ -9,6 +9,7 @@
 //!
 //! Nothing here panics on any frame from the wire; see the contract in [`wire`].
 
+pub mod congestion;
 pub mod device;
 pub mod engine;
 pub mod ip;

@@ -175,3 +175,18 @@ fn new_syn_reopens_a_time_wait_connection() {
     send!(h, SYN, seq = c.peer_seq + 100_000);
     recv!(h, SYN | ACK, ack = c.peer_seq + 100_001);
 }
+
+#[test]
+fn closed_but_unreleased_connection_frees_its_tuple() {
+    let mut h = Harness::new();
+    let c = h.active_open();
+    send!(h, RST, seq = c.peer_seq);
+    // The handle is still held, but the tuple behaves as a closed port now.
+    send!(h, ACK, seq = c.peer_seq, ack = c.our_seq);
+    recv!(h, RST, seq = c.our_seq);
+    // And the same local port can be used again for a new connection.
+    let again = h.engine.connect(h.now, (PEER_IP, 40000), Some(80), None).unwrap();
+    recv!(h, SYN);
+    h.engine.close(h.now, c.handle).unwrap();
+    assert_eq!(h.engine.state(again).unwrap(), State::SynSent);
+}

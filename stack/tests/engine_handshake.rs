@@ -204,3 +204,41 @@ fn syn_queue_is_bounded_by_backlog() {
     assert_eq!(h.engine.stats().listen_drops, 3);
     assert_eq!(h.engine.connection_count(), 2);
 }
+
+#[test]
+fn memory_cap_refuses_new_connections_and_keeps_existing_ones() {
+    let mut cfg = test_config();
+    let per_conn = 2 * linerate_stack::tcp::SocketOptions::default().send_buffer;
+    cfg.memory_limit = per_conn * 2;
+    let mut h = Harness::with_config(cfg);
+    let c = h.passive_open();
+    h.peer_port = 40001;
+    send!(h, SYN, seq = 7000u32);
+    recv!(h, SYN | ACK, ack = 7001u32);
+    // Both slots of memory are taken: a third SYN and a connect are refused and counted.
+    h.peer_port = 40002;
+    send!(h, SYN, seq = 9000u32);
+    h.recv_nothing();
+    assert_eq!(h.engine.connect(h.now, (PEER_IP, 9), None, None), Err(linerate_stack::Error::MemoryLimit));
+    assert_eq!(h.engine.stats().memory_refused, 2);
+    // The established connection still works.
+    h.peer_port = 40000;
+    send!(h, ACK | PSH, seq = c.peer_seq, ack = c.our_seq, payload = b"still here".to_vec());
+    assert_eq!(h.engine.readable_len(c.handle).unwrap(), 10);
+}
+
+#[test]
+fn unlisten_resets_queued_connections_and_frees_everything() {
+    let mut h = Harness::new();
+    let l = h.engine.listen(80, 4, None).unwrap();
+    send!(h, SYN, seq = 1000u32);
+    let synack = recv!(h, SYN | ACK);
+    send!(h, ACK, seq = 1001u32, ack = synack.seq + 1);
+    h.peer_port = 40001;
+    send!(h, SYN, seq = 5000u32);
+    recv!(h, SYN | ACK);
+    h.engine.unlisten(h.now, l).unwrap();
+    recv!(h, RST, seq = synack.seq + 1);
+    assert!(h.engine.is_empty());
+    assert_eq!(h.engine.accept(l), Err(linerate_stack::Error::InvalidHandle));
+}

@@ -161,10 +161,91 @@ fn every_synchronized_state_against_every_segment() {
                 let after = h.engine.state(c.handle).ok();
                 let want = expected(state, event, variant);
                 if (reply, after) != want {
-                    failures.push(format!("{state:?} + {event:?}/{variant:?}: got {:?}, want {want:?}", (reply, after)));
+                    failures.push(format!(
+                        "{state:?} + {event:?}/{variant:?}: got {:?}, want {want:?}",
+                        (reply, after)
+                    ));
                 }
             }
         }
     }
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// SYN-SENT (RFC 9293 §3.10.7.3) against each kind of segment.
+#[test]
+fn syn_sent_against_every_segment() {
+    // (flags, ack offset from ISS+1 or None for "no ACK field", expected reply, state after)
+    let cases: [(TcpFlagsCase, Reply, Option<State>); 9] = [
+        ((SYN, None), Reply::Ack, Some(State::SynReceived)),
+        ((SYN | ACK, Some(0)), Reply::Ack, Some(State::Established)),
+        ((SYN | ACK, Some(100)), Reply::Rst, Some(State::SynSent)),
+        ((ACK, Some(0)), Reply::Nothing, Some(State::SynSent)),
+        ((ACK, Some(-1)), Reply::Rst, Some(State::SynSent)),
+        ((FIN | ACK, Some(0)), Reply::Nothing, Some(State::SynSent)),
+        ((RST, None), Reply::Nothing, Some(State::SynSent)),
+        ((RST | ACK, Some(0)), Reply::Nothing, Some(State::Closed)),
+        ((RST | ACK, Some(5)), Reply::Nothing, Some(State::SynSent)),
+    ];
+    for ((flags, ack), want_reply, want_state) in cases {
+        let mut h = Harness::new();
+        let c = h.engine.connect(h.now, (PEER_IP, 40000), Some(80), None).unwrap();
+        let syn = recv!(h, SYN);
+        let ack = ack.map(|d: i32| (syn.seq + 1).wrapping_add(d as u32)).unwrap_or(0);
+        send!(h, flags, seq = 5000u32, ack = ack);
+        let reply = match h.recv() {
+            None => Reply::Nothing,
+            Some(s) if s.flags.rst() => Reply::Rst,
+            Some(s) if s.flags.syn() && s.flags.ack() => Reply::Ack,
+            Some(s) if s.flags == ACK => Reply::Ack,
+            Some(s) => panic!("unexpected {s:?}"),
+        };
+        assert_eq!(
+            (reply, h.engine.state(c).ok()),
+            (want_reply, want_state),
+            "SYN-SENT + {flags:?} ack {ack}"
+        );
+    }
+}
+
+type TcpFlagsCase = (linerate_stack::wire::TcpFlags, Option<i32>);
+
+/// SYN-RECEIVED (passive) against each kind of segment.
+#[test]
+fn syn_received_against_every_segment() {
+    // (flags, seq offset from RCV.NXT, ack offset from ISS+1, payload, reply, connection alive)
+    let cases: [(linerate_stack::wire::TcpFlags, i32, i32, usize, Reply, bool); 10] = [
+        (SYN, -1, 0, 0, Reply::Ack, true),    // retransmitted SYN → SYN-ACK again
+        (SYN, 50, 0, 0, Reply::Ack, true),    // other SYN in window → challenge ACK
+        (ACK, 0, 0, 0, Reply::Nothing, true), // completes the handshake
+        (ACK, 0, 9, 0, Reply::Rst, true),     // unacceptable ACK → RST <SEQ=SEG.ACK>
+        (ACK | PSH, 0, 0, 10, Reply::Nothing, true), // data with the final ACK (delayed ACK)
+        (FIN | ACK, 0, 0, 0, Reply::Ack, true), // FIN → CLOSE-WAIT
+        (RST, 0, 0, 0, Reply::Nothing, false), // exact RST → back to LISTEN
+        (RST, 50, 0, 0, Reply::Ack, true),    // in-window RST → challenge ACK
+        (RST, 1_000_000, 0, 0, Reply::Nothing, true), // outside → ignored
+        (NONE, 0, 0, 5, Reply::Nothing, true), // no ACK bit → dropped
+    ];
+    for (flags, dseq, dack, len, want_reply, alive) in cases {
+        let mut h = Harness::new();
+        h.engine.listen(80, 4, None).unwrap();
+        send!(h, SYN, seq = 1000u32);
+        let synack = recv!(h, SYN | ACK);
+        let seq = 1001u32.wrapping_add(dseq as u32);
+        send!(
+            h,
+            flags,
+            seq = seq,
+            ack = synack.seq.wrapping_add(1).wrapping_add(dack as u32),
+            payload = vec![1u8; len]
+        );
+        let reply = match h.recv() {
+            None => Reply::Nothing,
+            Some(s) if s.flags.rst() => Reply::Rst,
+            Some(s) if s.flags.ack() && s.payload.is_empty() => Reply::Ack,
+            Some(s) => panic!("unexpected {s:?}"),
+        };
+        assert_eq!(reply, want_reply, "SYN-RECEIVED + {flags:?} seq {dseq:+} ack {dack:+}");
+        assert_eq!(h.engine.connection_count() == 1, alive, "SYN-RECEIVED + {flags:?} seq {dseq:+}");
+    }
 }

@@ -160,3 +160,21 @@ fn keepalive_is_off_by_default() {
     h.active_open();
     assert!(h.engine.next_timeout().is_none());
 }
+
+#[test]
+fn limited_transmit_sends_new_data_on_the_first_two_duplicate_acks() {
+    let mut h = Harness::new();
+    let c = h.active_open();
+    h.engine.write(h.now, c.handle, &vec![1u8; 14 * 1460]).unwrap();
+    for _ in 0..10 {
+        recv!(h, ACK);
+    }
+    h.recv_nothing();
+    send!(h, ACK, seq = c.peer_seq, ack = c.our_seq);
+    recv!(h, ACK, seq = c.our_seq + 10 * 1460);
+    send!(h, ACK, seq = c.peer_seq, ack = c.our_seq);
+    recv!(h, ACK, seq = c.our_seq + 11 * 1460);
+    send!(h, ACK, seq = c.peer_seq, ack = c.our_seq);
+    // Third duplicate: fast retransmit of the first segment.
+    recv!(h, ACK, seq = c.our_seq);
+}

@@ -359,3 +359,23 @@ fn pretty_prints_the_contract_example() {
     assert_eq!(pretty_frame(&frame[..10]).to_string(), "malformed ethernet (truncated)");
     assert_eq!(pretty_frame(&frame[..40]).to_string(), "malformed ipv4 (truncated)");
 }
+
+#[test]
+fn segment_len_counts_syn_and_fin() {
+    let mut seg = TcpRepr {
+        src_port: 1,
+        dst_port: 2,
+        seq_number: SeqNumber(0),
+        ack_number: SeqNumber(0),
+        flags: TcpFlags::SYN,
+        window_len: 0,
+        urgent_pointer: 0,
+        options: TcpOptions::default(),
+        payload: b"abc",
+    };
+    assert_eq!(seg.segment_len(), 4);
+    seg.flags = TcpFlags::FIN | TcpFlags::ACK;
+    assert_eq!(seg.segment_len(), 4);
+    seg.flags = TcpFlags::ACK;
+    assert_eq!(seg.segment_len(), 3);
+}

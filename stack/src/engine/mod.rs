@@ -17,6 +17,42 @@
 //! Decisions: input only marks connections; ACKs and data are decided in `poll_transmit`, so a
 //! burst of frames yields one ACK per connection. A connection the application closed is
 //! "orphaned" and finished by the engine; one it still holds is freed only on `close`/`abort`.
+//!
+//! One iteration of a driver loop (the clock is read once per iteration):
+//!
+//! ```no_run
+//! use linerate_stack::device::Device;
+//! use linerate_stack::engine::{Engine, EngineConfig, Event};
+//! use linerate_stack::time::Instant;
+//! use linerate_stack::wire::{EthernetAddress, Ipv4Address};
+//!
+//! fn iteration<D: Device>(engine: &mut Engine, device: &mut D, now: Instant) {
+//!     engine.receive_from(now, device, 64);
+//!     engine.handle_timeout(now);
+//!     while let Some(event) = engine.poll_event() {
+//!         match event {
+//!             Event::Readable(c) => {
+//!                 let mut buf = [0u8; 4096];
+//!                 while let Ok(n) = engine.read(now, c, &mut buf) {
+//!                     if n == 0 {
+//!                         let _ = engine.close(now, c);
+//!                         break;
+//!                     }
+//!                     let _ = engine.write(now, c, &buf[..n]); // echo
+//!                 }
+//!             }
+//!             Event::Incoming(l) => while let Ok(Some(_conn)) = engine.accept(l) {},
+//!             _ => {}
+//!         }
+//!     }
+//!     engine.poll_transmit(now, device);
+//!     // Sleep until the next frame or `engine.next_timeout()`.
+//! }
+//!
+//! let cfg = EngineConfig::new(Ipv4Address::new(198, 18, 0, 2), 24, EthernetAddress([2, 0, 0, 0, 0, 2]), 1);
+//! let mut engine = Engine::new(cfg, Instant::ZERO);
+//! engine.listen(80, 128, None).unwrap();
+//! ```
 
 pub mod api;
 pub mod events;
@@ -206,7 +242,7 @@ impl Engine {
             listeners: Vec::with_capacity(cfg.max_listeners),
             listener_generation: 0,
             listener_events: Vec::with_capacity(cfg.max_listeners),
-            wheel: TimerWheel::new(WheelConfig { tick: cfg.timer_tick }, now),
+            wheel: TimerWheel::with_capacity(WheelConfig { tick: cfg.timer_tick }, now, max),
             timers_armed: 0,
             ready: VecDeque::with_capacity(max),
             events: VecDeque::with_capacity(max + cfg.max_listeners),
@@ -440,6 +476,11 @@ impl Engine {
             self.free(index);
             return;
         }
+        if conn.state == State::Closed && self.flows.get(&conn.tuple) == Some(&index) {
+            // The application still holds the handle, but the tuple is free again: segments
+            // for it are now answered as for a closed port (RFC 9293 §3.10.7.1).
+            self.flows.remove(&conn.tuple);
+        }
         if slot.app_owned && !conn.orphaned && conn.events != 0 && !slot.in_events {
             slot.in_events = true;
             self.events.push_back(EventSource::Connection(index));
@@ -498,7 +539,9 @@ impl Engine {
         slot.route = None;
         // `in_ready`, `in_events` and `waiting_arp` entries are skipped lazily by generation/None.
         self.memory_used -= conn.release_buffers();
-        self.flows.remove(&conn.tuple);
+        if self.flows.get(&conn.tuple) == Some(&index) {
+            self.flows.remove(&conn.tuple);
+        }
         if let Some(lid) = conn.listener.take() {
             if let Some(l) = self.listeners[lid as usize].as_mut() {
                 l.syn_queue_len -= 1;

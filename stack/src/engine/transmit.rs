@@ -184,40 +184,7 @@ impl Engine {
         let (our_mac, our_ip) = (self.cfg.mac, self.cfg.addr);
         match *reply {
             Reply::Rst { tuple, dst, seq, ack } => {
-                let mut flags = TcpFlags::RST;
-                if ack.is_some() {
-                    flags |= TcpFlags::ACK;
-                }
-                let tcp = TcpRepr {
-                    src_port: tuple.local.1,
-                    dst_port: tuple.remote.1,
-                    seq_number: seq,
-                    ack_number: ack.unwrap_or(SeqNumber(0)),
-                    flags,
-                    window_len: 0,
-                    urgent_pointer: 0,
-                    options: TcpOptions::default(),
-                    payload: &[],
-                };
-                let ip = Ipv4Repr {
-                    src_addr: tuple.local.0,
-                    dst_addr: tuple.remote.0,
-                    protocol: IpProtocol::Tcp,
-                    payload_len: tcp.header_len(),
-                    ttl: 64,
-                    dscp_ecn: 0,
-                    ident,
-                    dont_frag: true,
-                };
-                let eth = EthernetRepr { src_addr: our_mac, dst_addr: dst, ethertype: EtherType::Ipv4 };
-                let total = ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN + tcp.header_len();
-                let ok =
-                    device.transmit(now, total, |buf| write_tcp_frame(buf, &eth, &ip, &tcp, &[], &[], false));
-                if ok.is_some() {
-                    self.stats.out_rsts += 1;
-                    self.stats.out_segs += 1;
-                }
-                ok.is_some()
+                self.transmit_rst(now, device, ident, tuple, dst, seq, ack)
             }
             Reply::Arp { repr, dst } => {
                 let ok = self.transmit_arp(now, device, &repr, dst);
@@ -243,32 +210,92 @@ impl Engine {
             Reply::Echo { dst_ip, dst, ident: echo_id, seq_no, len, data } => {
                 let icmp =
                     wire::Icmpv4Repr::EchoReply { ident: echo_id, seq_no, data: &data[..len as usize] };
-                let ip = Ipv4Repr {
-                    src_addr: our_ip,
-                    dst_addr: dst_ip,
-                    protocol: IpProtocol::Icmp,
-                    payload_len: icmp.buffer_len(),
-                    ttl: 64,
-                    dscp_ecn: 0,
-                    ident,
-                    dont_frag: true,
-                };
-                let eth = EthernetRepr { src_addr: our_mac, dst_addr: dst, ethertype: EtherType::Ipv4 };
-                let total = ETHERNET_HEADER_LEN + ip.buffer_len();
-                let ok = device.transmit(now, total, |buf| {
-                    let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
-                    eth.emit(&mut frame);
-                    let mut packet = Ipv4Packet::new_unchecked(frame.payload_mut());
-                    ip.emit(&mut packet, ChecksumMode::Compute);
-                    let mut msg = wire::Icmpv4Packet::new_unchecked(packet.payload_mut());
-                    icmp.emit(&mut msg, ChecksumMode::Compute);
-                });
-                if ok.is_some() {
-                    self.stats.icmp_out_echo_reps += 1;
-                }
-                ok.is_some()
+                self.transmit_echo(now, device, ident, dst_ip, dst, &icmp)
             }
         }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn transmit_rst<D: Device>(
+        &mut self,
+        now: Instant,
+        device: &mut D,
+        ident: u16,
+        tuple: FourTuple,
+        dst: EthernetAddress,
+        seq: SeqNumber,
+        ack: Option<SeqNumber>,
+    ) -> bool {
+        let our_mac = self.cfg.mac;
+        let mut flags = TcpFlags::RST;
+        if ack.is_some() {
+            flags |= TcpFlags::ACK;
+        }
+        let tcp = TcpRepr {
+            src_port: tuple.local.1,
+            dst_port: tuple.remote.1,
+            seq_number: seq,
+            ack_number: ack.unwrap_or(SeqNumber(0)),
+            flags,
+            window_len: 0,
+            urgent_pointer: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        };
+        let ip = Ipv4Repr {
+            src_addr: tuple.local.0,
+            dst_addr: tuple.remote.0,
+            protocol: IpProtocol::Tcp,
+            payload_len: tcp.header_len(),
+            ttl: 64,
+            dscp_ecn: 0,
+            ident,
+            dont_frag: true,
+        };
+        let eth = EthernetRepr { src_addr: our_mac, dst_addr: dst, ethertype: EtherType::Ipv4 };
+        let total = ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN + tcp.header_len();
+        let ok = device.transmit(now, total, |buf| write_tcp_frame(buf, &eth, &ip, &tcp, &[], &[], false));
+        if ok.is_some() {
+            self.stats.out_rsts += 1;
+            self.stats.out_segs += 1;
+        }
+        ok.is_some()
+    }
+
+    fn transmit_echo<D: Device>(
+        &mut self,
+        now: Instant,
+        device: &mut D,
+        ident: u16,
+        dst_ip: Ipv4Address,
+        dst: EthernetAddress,
+        icmp: &wire::Icmpv4Repr<'_>,
+    ) -> bool {
+        let (our_mac, our_ip) = (self.cfg.mac, self.cfg.addr);
+        let ip = Ipv4Repr {
+            src_addr: our_ip,
+            dst_addr: dst_ip,
+            protocol: IpProtocol::Icmp,
+            payload_len: icmp.buffer_len(),
+            ttl: 64,
+            dscp_ecn: 0,
+            ident,
+            dont_frag: true,
+        };
+        let eth = EthernetRepr { src_addr: our_mac, dst_addr: dst, ethertype: EtherType::Ipv4 };
+        let total = ETHERNET_HEADER_LEN + ip.buffer_len();
+        let ok = device.transmit(now, total, |buf| {
+            let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
+            eth.emit(&mut frame);
+            let mut packet = Ipv4Packet::new_unchecked(frame.payload_mut());
+            ip.emit(&mut packet, ChecksumMode::Compute);
+            let mut msg = wire::Icmpv4Packet::new_unchecked(packet.payload_mut());
+            icmp.emit(&mut msg, ChecksumMode::Compute);
+        });
+        if ok.is_some() {
+            self.stats.icmp_out_echo_reps += 1;
+        }
+        ok.is_some()
     }
 
     fn transmit_arp<D: Device>(

@@ -367,10 +367,9 @@ impl Connection {
     /// announcing and never moving it left.
     pub fn window_field(&mut self, syn: bool) -> u16 {
         let shift = if syn { 0 } else { self.rcv_wscale };
-        let mut desired = (self.desired_rcv_window() >> shift) << shift;
-        if syn {
-            desired = desired.min(65535);
-        }
+        // The 16-bit field bounds what the peer can be told (RFC 7323 §2.3); never promise more.
+        let max = 65535u32 << shift;
+        let desired = ((self.desired_rcv_window() >> shift) << shift).min(max);
         let current = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
         let grow =
             desired >= current.saturating_add(self.rcv_sws_threshold()) || (current == 0 && desired > 0);
@@ -388,7 +387,8 @@ impl Connection {
             return false;
         }
         let current = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
-        let desired = (self.desired_rcv_window() >> self.rcv_wscale) << self.rcv_wscale;
+        let desired =
+            ((self.desired_rcv_window() >> self.rcv_wscale) << self.rcv_wscale).min(65535 << self.rcv_wscale);
         let threshold = self.rcv_sws_threshold();
         desired >= current.saturating_add(threshold)
             && (current < threshold.saturating_mul(2) || desired >= current.saturating_mul(2))

@@ -118,7 +118,10 @@ impl Connection {
                 len: 0,
             });
         }
-        let window = self.snd_wnd.min(self.cc.window());
+        // RFC 3042 limited transmit: each of the first two duplicate ACKs lets one new segment
+        // out beyond cwnd, so small windows still reach three duplicate ACKs.
+        let limited_transmit = if self.in_recovery { 0 } else { self.dupacks.min(2) * self.snd_mss };
+        let window = self.snd_wnd.min(self.cc.window().saturating_add(limited_transmit));
         let usable = window.saturating_sub(self.in_flight());
         let len = unsent.min(self.snd_mss).min(usable);
         if len == 0 {

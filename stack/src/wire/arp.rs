@@ -5,7 +5,7 @@
 //! (ptype 0x0800, plen 4) and answers `Unsupported` for the rest.
 
 use super::ethernet::EthernetAddress;
-use super::field::{read_u16, write_bytes, write_u16, write_u8};
+use super::field::{read_u16, write_array, write_u16, write_u8};
 use super::ipv4::Ipv4Address;
 use super::{Result, WireError};
 
@@ -145,10 +145,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> ArpPacket<T> {
         tpa: Ipv4Address,
     ) {
         let data = self.buffer.as_mut();
-        write_bytes(data, ADDRS, &sha.0);
-        write_bytes(data, ADDRS + 6, &spa.0);
-        write_bytes(data, ADDRS + 10, &tha.0);
-        write_bytes(data, ADDRS + 16, &tpa.0);
+        write_array(data, ADDRS, sha.0);
+        write_array(data, ADDRS + 6, spa.0);
+        write_array(data, ADDRS + 10, tha.0);
+        write_array(data, ADDRS + 16, tpa.0);
     }
 }
 

@@ -5,7 +5,7 @@
 
 use core::fmt;
 
-use super::field::{read_u16, write_bytes, write_u16};
+use super::field::{read_u16, write_array, write_u16};
 use super::{Result, WireError};
 
 /// A 48-bit MAC address.
@@ -127,11 +127,11 @@ impl<'a, T: AsRef<[u8]> + ?Sized> EthernetFrame<&'a T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     pub fn set_dst_addr(&mut self, addr: EthernetAddress) {
-        write_bytes(self.buffer.as_mut(), DST, &addr.0);
+        write_array(self.buffer.as_mut(), DST, addr.0);
     }
 
     pub fn set_src_addr(&mut self, addr: EthernetAddress) {
-        write_bytes(self.buffer.as_mut(), SRC, &addr.0);
+        write_array(self.buffer.as_mut(), SRC, addr.0);
     }
 
     pub fn set_ethertype(&mut self, ethertype: EtherType) {

@@ -8,7 +8,7 @@
 use core::fmt;
 
 use super::checksum::checksum;
-use super::field::{read_u16, write_bytes, write_u16, write_u8};
+use super::field::{read_u16, write_array, write_u16, write_u8};
 use super::{ChecksumMode, Result, WireError};
 
 /// An IPv4 address.
@@ -243,10 +243,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         write_u16(self.buffer.as_mut(), CHECKSUM, v);
     }
     pub fn set_src_addr(&mut self, a: Ipv4Address) {
-        write_bytes(self.buffer.as_mut(), SRC, &a.0);
+        write_array(self.buffer.as_mut(), SRC, a.0);
     }
     pub fn set_dst_addr(&mut self, a: Ipv4Address) {
-        write_bytes(self.buffer.as_mut(), DST, &a.0);
+        write_array(self.buffer.as_mut(), DST, a.0);
     }
     /// Recomputes the header checksum over `header_len` bytes (or what the buffer holds of them).
     pub fn fill_checksum(&mut self) {

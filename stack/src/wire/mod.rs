@@ -96,11 +96,19 @@ pub(crate) mod field {
     }
 
     pub(crate) fn write_u16(data: &mut [u8], at: usize, value: u16) {
-        write_bytes(data, at, &value.to_be_bytes());
+        write_array(data, at, value.to_be_bytes());
     }
 
     pub(crate) fn write_u32(data: &mut [u8], at: usize, value: u32) {
-        write_bytes(data, at, &value.to_be_bytes());
+        write_array(data, at, value.to_be_bytes());
+    }
+
+    /// Writes a fixed-size field; dropped entirely if it does not fit. The constant length keeps
+    /// this a couple of moves instead of a `memcpy` call (it is on every emitted header).
+    pub(crate) fn write_array<const N: usize>(data: &mut [u8], at: usize, bytes: [u8; N]) {
+        if let Some(field) = at.checked_add(N).and_then(|end| data.get_mut(at..end)) {
+            field.copy_from_slice(&bytes);
+        }
     }
 
     /// Writes `bytes` at `at`, dropping whatever would fall past the end of `data`.

@@ -32,6 +32,8 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT
+# Turn signals into a normal exit so the EXIT trap (our drop guard) still runs.
+trap 'exit 130' INT TERM
 
 in_a() { ip netns exec "$NS_A" "$@"; }
 in_b() { ip netns exec "$NS_B" "$@"; }

@@ -18,7 +18,7 @@
 //! dropped from the end (see [`TcpOptions::canonical`]).
 
 use super::seq::SeqNumber;
-use crate::wire::field::{read_u16, read_u32, write_bytes};
+use crate::wire::field::{read_u16, read_u32, write_array, write_bytes};
 use crate::wire::{Result, WireError};
 
 /// The most option bytes a TCP header can carry (data offset 15 words minus the fixed 5).
@@ -148,6 +148,7 @@ impl<'a> TcpOptionIter<'a> {
         TcpOptionIter { rest: options }
     }
 
+    #[inline]
     fn parse_next(&mut self) -> Result<TcpOption<'a>> {
         let data = self.rest;
         match data[0] {
@@ -173,6 +174,7 @@ impl<'a> TcpOptionIter<'a> {
 impl<'a> Iterator for TcpOptionIter<'a> {
     type Item = Result<TcpOption<'a>>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.rest.is_empty() {
             return None;
@@ -186,6 +188,7 @@ impl<'a> Iterator for TcpOptionIter<'a> {
 }
 
 /// Decodes one option body (the bytes after kind and length).
+#[inline]
 fn parse_option(kind: u8, body: &[u8]) -> Result<TcpOption<'_>> {
     let option = match (kind, body.len()) {
         (KIND_MSS, 2) => TcpOption::MaxSegmentSize(read_u16(body, 0)),
@@ -228,6 +231,7 @@ pub struct TcpOptions {
 
 impl TcpOptions {
     /// Decodes an options area (the bytes between the fixed header and the data offset).
+    #[inline]
     pub fn parse(options: &[u8]) -> Result<Self> {
         let mut out = TcpOptions::default();
         for option in TcpOptionIter::new(options) {
@@ -260,7 +264,7 @@ impl TcpOptions {
 
     /// How many of `sack_blocks` fit next to the other options.
     pub fn sack_blocks_that_fit(&self) -> usize {
-        let room = MAX_OPTIONS_LEN - self.len_without_sack();
+        let room = MAX_OPTIONS_LEN.saturating_sub(self.len_without_sack());
         let fit = room.saturating_sub(4) / 8;
         self.sack_blocks.len().min(fit)
     }
@@ -288,63 +292,63 @@ impl TcpOptions {
     /// Writes the canonical encoding into `out` (dropping what does not fit in `out`) and
     /// returns its length, `emitted_len()`.
     pub fn emit(&self, out: &mut [u8]) -> usize {
-        let mut w = Writer { buf: [0; MAX_OPTIONS_LEN], len: 0 };
+        let mut w = Writer { out, len: 0 };
         if let Some(mss) = self.mss {
-            w.put(&[KIND_MSS, 4]);
-            w.put(&mss.to_be_bytes());
+            let [hi, lo] = mss.to_be_bytes();
+            w.put([KIND_MSS, 4, hi, lo]);
         }
         match (self.sack_permitted, self.timestamps) {
             (true, Some(ts)) => {
-                w.put(&[KIND_SACK_PERMITTED, 2]);
+                w.put([KIND_SACK_PERMITTED, 2]);
                 w.put_timestamps(ts);
             }
             (false, Some(ts)) => {
-                w.put(&[KIND_NOP, KIND_NOP]);
+                w.put([KIND_NOP, KIND_NOP]);
                 w.put_timestamps(ts);
             }
-            (true, None) => w.put(&[KIND_NOP, KIND_NOP, KIND_SACK_PERMITTED, 2]),
+            (true, None) => w.put([KIND_NOP, KIND_NOP, KIND_SACK_PERMITTED, 2]),
             (false, None) => {}
         }
         if let Some(shift) = self.window_scale {
-            w.put(&[KIND_NOP, KIND_WINDOW_SCALE, 3, shift]);
+            w.put([KIND_NOP, KIND_WINDOW_SCALE, 3, shift]);
         }
         let blocks = &self.sack_blocks.as_slice()[..self.sack_blocks_that_fit()];
         if !blocks.is_empty() {
-            w.put(&[KIND_NOP, KIND_NOP, KIND_SACK, (2 + 8 * blocks.len()) as u8]);
+            w.put([KIND_NOP, KIND_NOP, KIND_SACK, (2 + 8 * blocks.len()) as u8]);
             for block in blocks {
-                w.put(&block.left.0.to_be_bytes());
-                w.put(&block.right.0.to_be_bytes());
+                w.put(block.left.0.to_be_bytes());
+                w.put(block.right.0.to_be_bytes());
             }
         }
         if let Some(cookie) = &self.fast_open_cookie {
             let len = 2 + cookie.as_bytes().len();
             for _ in len..len.next_multiple_of(4) {
-                w.put(&[KIND_NOP]);
+                w.put([KIND_NOP]);
             }
-            w.put(&[KIND_FAST_OPEN, len as u8]);
-            w.put(cookie.as_bytes());
+            w.put([KIND_FAST_OPEN, len as u8]);
+            write_bytes(w.out, w.len, cookie.as_bytes());
+            w.len += cookie.as_bytes().len();
         }
         debug_assert_eq!(w.len, self.emitted_len());
-        write_bytes(out, 0, &w.buf[..w.len]);
         w.len
     }
 }
 
-/// A bounded byte cursor; writes past 40 bytes are impossible by construction and dropped.
-struct Writer {
-    buf: [u8; MAX_OPTIONS_LEN],
+/// A cursor over the options area; writes that would fall outside `out` are dropped.
+struct Writer<'o> {
+    out: &'o mut [u8],
     len: usize,
 }
 
-impl Writer {
-    fn put(&mut self, bytes: &[u8]) {
-        write_bytes(&mut self.buf, self.len, bytes);
-        self.len = (self.len + bytes.len()).min(MAX_OPTIONS_LEN);
+impl Writer<'_> {
+    fn put<const N: usize>(&mut self, bytes: [u8; N]) {
+        write_array(self.out, self.len, bytes);
+        self.len += N;
     }
 
     fn put_timestamps(&mut self, ts: Timestamps) {
-        self.put(&[KIND_TIMESTAMPS, 10]);
-        self.put(&ts.tsval.to_be_bytes());
-        self.put(&ts.tsecr.to_be_bytes());
+        self.put([KIND_TIMESTAMPS, 10]);
+        self.put(ts.tsval.to_be_bytes());
+        self.put(ts.tsecr.to_be_bytes());
     }
 }

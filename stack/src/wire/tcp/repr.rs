@@ -55,6 +55,12 @@ impl<'a> TcpRepr<'a> {
         MIN_HEADER_LEN + self.options.emitted_len()
     }
 
+    /// SEG.LEN of RFC 9293 §3.4: payload bytes plus one each for SYN and FIN, the sequence
+    /// space the segment occupies.
+    pub fn segment_len(&self) -> usize {
+        self.payload.len() + usize::from(self.flags.syn()) + usize::from(self.flags.fin())
+    }
+
     /// `header_len() + payload.len()`.
     pub fn buffer_len(&self) -> usize {
         self.header_len() + self.payload.len()

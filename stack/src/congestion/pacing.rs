@@ -1,0 +1,181 @@
+//! Earliest-departure-time pacing, in the spirit of Carousel (Saeed et al., SIGCOMM 2017).
+//!
+//! **Owns** one connection's `next_departure` timestamp: each transmission pushes it forward by
+//! `bytes / rate`, and a packet may leave once `now >= next_departure`. No token refill loop and
+//! no spinning: when the pacer says "not yet", [`Pacer::next_release`] is the instant to put on
+//! the engine's timer wheel.
+//!
+//! **Burst allowance.** After a pause the pacer lets `next_departure` lag `now` by at most one
+//! burst's worth of time, so up to about `burst` bytes can go back to back. The burst is about
+//! 1 ms of data at the current rate, at least two segments and at most `max_burst` (64 KiB by
+//! default, Linux's `tcp_tso_autosize` rule): at high rates pacing then never limits a fast link,
+//! at low rates it spreads single segments.
+//!
+//! **Promises:** saturating arithmetic only; never panics; a zero rate is treated as "no pacing"
+//! rather than "never send".
+
+use crate::congestion::burst_for_rate;
+use crate::time::{Duration, Instant};
+
+/// Earliest-departure-time pacer of one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacer {
+    /// Bytes per second; `None` disables pacing.
+    rate: Option<u64>,
+    /// Earliest time the next packet may leave.
+    next_departure: Instant,
+    mss: u32,
+    max_burst: u32,
+}
+
+impl Pacer {
+    /// An unpaced pacer for segments of `mss` bytes; bursts never exceed `max_burst` bytes.
+    pub fn new(mss: u32, max_burst: u32) -> Self {
+        let mss = mss.max(1);
+        Pacer { rate: None, next_departure: Instant::ZERO, mss, max_burst: max_burst.max(2 * mss) }
+    }
+
+    /// Sets the rate (from the controller's `pacing_rate()` after each ACK); `None` or zero
+    /// switches pacing off.
+    pub fn set_rate(&mut self, rate: Option<u64>) {
+        self.rate = rate.filter(|&r| r > 0);
+    }
+
+    pub fn rate(&self) -> Option<u64> {
+        self.rate
+    }
+
+    /// Bytes the pacer lets out back to back at the current rate (unpaced: `max_burst`).
+    pub fn burst(&self) -> u32 {
+        match self.rate {
+            Some(rate) => burst_for_rate(rate, self.mss, self.max_burst),
+            None => self.max_burst,
+        }
+    }
+
+    /// Whether a packet may leave at `now`.
+    pub fn can_send(&self, now: Instant) -> bool {
+        self.rate.is_none() || now >= self.next_departure
+    }
+
+    /// Records a transmission of `bytes` at `now`.
+    pub fn on_sent(&mut self, now: Instant, bytes: u32) {
+        let Some(rate) = self.rate else { return };
+        // A sender that was idle or slow may catch up by one burst, no more (the EDT "slack").
+        let slack = Self::time_to_send(u64::from(self.burst()), rate);
+        let base = self.next_departure.max(now - slack);
+        self.next_departure = base + Self::time_to_send(u64::from(bytes), rate);
+    }
+
+    /// When the next packet may leave: `None` when unpaced. The instant may be in the past,
+    /// meaning "now".
+    pub fn next_release(&self) -> Option<Instant> {
+        self.rate.map(|_| self.next_departure)
+    }
+
+    /// `bytes / rate` rounded up to the next nanosecond, saturating.
+    fn time_to_send(bytes: u64, rate: u64) -> Duration {
+        let rate = rate.max(1);
+        let nanos = match bytes.checked_mul(1_000_000_000) {
+            Some(scaled) => scaled.div_ceil(rate),
+            None => {
+                let wide = (u128::from(bytes) * 1_000_000_000).div_ceil(u128::from(rate));
+                u64::try_from(wide).unwrap_or(u64::MAX)
+            }
+        };
+        Duration::from_nanos(nanos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: u32 = 1500;
+
+    #[test]
+    fn unpaced_always_sends() {
+        let mut p = Pacer::new(MSS, 65536);
+        assert!(p.can_send(Instant::ZERO));
+        p.on_sent(Instant::ZERO, 1_000_000);
+        assert!(p.can_send(Instant::ZERO));
+        assert_eq!(p.next_release(), None);
+        p.set_rate(Some(0));
+        assert!(p.can_send(Instant::ZERO));
+    }
+
+    #[test]
+    fn releases_at_the_rate_spacing_after_the_burst() {
+        // 1.5 MB/s: 1 ms per segment; burst at this rate is max(2 MSS, 1.5 KB) = 2 segments.
+        let mut p = Pacer::new(MSS, 65536);
+        p.set_rate(Some(1_500_000));
+        let mut now = Instant::from_secs_for_test(10);
+        let mut sent_at = Vec::new();
+        for _ in 0..20 {
+            if !p.can_send(now) {
+                now = p.next_release().unwrap();
+            }
+            assert!(p.can_send(now));
+            p.on_sent(now, MSS);
+            sent_at.push(now);
+        }
+        // The first few go back to back (burst), then exactly 1 ms apart.
+        let back_to_back = sent_at.windows(2).take_while(|w| w[0] == w[1]).count();
+        assert!((1..=3).contains(&back_to_back), "burst of {back_to_back}");
+        for w in sent_at[back_to_back + 1..].windows(2) {
+            assert_eq!(w[1] - w[0], Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn high_rate_allows_64k_bursts() {
+        // 10 Gbit/s: 1 ms is 1.25 MB, so the burst is the 64 KiB cap.
+        let mut p = Pacer::new(MSS, 65536);
+        p.set_rate(Some(1_250_000_000));
+        assert_eq!(p.burst(), 65536);
+        let now = Instant::from_secs_for_test(1);
+        let mut sent = 0;
+        while p.can_send(now) {
+            p.on_sent(now, MSS);
+            sent += MSS;
+        }
+        assert!((65536..=65536 + 2 * MSS).contains(&sent), "burst {sent}");
+        // The rest of the budget returns in 1.2 us per segment.
+        let release = p.next_release().unwrap();
+        assert!(release - now <= Duration::from_micros(2));
+    }
+
+    #[test]
+    fn idle_time_does_not_accumulate_beyond_one_burst() {
+        let mut p = Pacer::new(MSS, 65536);
+        p.set_rate(Some(1_500_000));
+        p.on_sent(Instant::ZERO, MSS);
+        let later = Instant::from_secs_for_test(100);
+        let mut n = 0;
+        while p.can_send(later) {
+            p.on_sent(later, MSS);
+            n += 1;
+        }
+        assert!(n <= 3, "{n} packets after a long idle");
+    }
+
+    #[test]
+    fn absurd_inputs_saturate() {
+        let mut p = Pacer::new(0, 0);
+        p.set_rate(Some(1));
+        p.on_sent(Instant::MAX, u32::MAX);
+        p.on_sent(Instant::ZERO, u32::MAX);
+        assert_eq!(p.next_release(), Some(Instant::MAX));
+        p.set_rate(Some(u64::MAX));
+        p.on_sent(Instant::MAX, 1);
+    }
+
+    trait ForTest {
+        fn from_secs_for_test(s: u64) -> Instant;
+    }
+    impl ForTest for Instant {
+        fn from_secs_for_test(s: u64) -> Instant {
+            Instant::from_millis(s * 1000)
+        }
+    }
+}
