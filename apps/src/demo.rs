@@ -63,7 +63,8 @@ pub fn run(size_mib: u64) -> anyhow::Result<()> {
 /// Downloads `url` with the kernel namespace's curl, checks the SHA-256; returns bytes/s.
 fn fetch(lab: &Lab, url: &str, out: &Path, expected: &str) -> anyhow::Result<f64> {
     let out_s = out.to_str().context("temporary path is not UTF-8")?;
-    let args = ["-sS", "--fail", "--max-time", "120", "-o", out_s, "-w", "%{size_download} %{speed_download}", url];
+    let args =
+        ["-sS", "--fail", "--max-time", "120", "-o", out_s, "-w", "%{size_download} %{speed_download}", url];
     let report = lab.exec_kern("curl", &args)?;
     let mut fields = report.split_whitespace();
     let speed: f64 = fields.nth(1).and_then(|s| s.parse().ok()).context("curl printed no speed")?;
@@ -99,7 +100,8 @@ impl BypassServer {
             let _ = server.child.kill();
             bail!("`linerate serve` did not start (see its error above)");
         }
-        server.xdp_mode = line.split_whitespace().skip_while(|w| *w != "xdp").nth(1).unwrap_or("?").to_owned();
+        server.xdp_mode =
+            line.split_whitespace().skip_while(|w| *w != "xdp").nth(1).unwrap_or("?").to_owned();
         Ok(server)
     }
 

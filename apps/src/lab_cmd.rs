@@ -17,7 +17,9 @@ pub struct LabArgs {
 impl LabArgs {
     pub fn config(&self) -> anyhow::Result<LabConfig> {
         let loss = match self.loss_percent {
-            Some(p) if p > 0.0 && p < 100.0 => Some(Loss { probability: p / 100.0, direction: Direction::Both }),
+            Some(p) if p > 0.0 && p < 100.0 => {
+                Some(Loss { probability: p / 100.0, direction: Direction::Both })
+            }
             Some(p) => bail!("--loss {p} must be a percentage in (0, 100)"),
             None => None,
         };

@@ -5,11 +5,11 @@
 //! which is both the baseline for benchmarks and the way the core is tested against real clients
 //! before the linerate engine carries it.
 
-pub mod http;
-pub mod kernel_server;
 pub mod bypass;
 pub mod cli;
 pub mod client;
 pub mod demo;
+pub mod http;
+pub mod kernel_server;
 pub mod lab_cmd;
 pub mod serve;

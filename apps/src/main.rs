@@ -32,7 +32,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             serve::run(&opts)
         }
-        Command::Get(f) => linerate_app::client::run(&f.urls, f.output.as_deref(), f.connections, &f.link.to_options()?),
+        Command::Get(f) => {
+            linerate_app::client::run(&f.urls, f.output.as_deref(), f.connections, &f.link.to_options()?)
+        }
         Command::Demo(f) => demo::run(f.size_mib),
     }
 }

@@ -51,7 +51,8 @@ fn downloads_wget_range_and_head() {
 #[test]
 fn downloads_survive_two_percent_loss() {
     use linerate_driver::lab::{Direction, LabConfig, Loss};
-    let lossy = |c: LabConfig| LabConfig { loss: Some(Loss { probability: 0.02, direction: Direction::Both }), ..c };
+    let lossy =
+        |c: LabConfig| LabConfig { loss: Some(Loss { probability: 0.02, direction: Direction::Both }), ..c };
     let env = Env::new("loss", lossy, &SIZES[..5]);
     for (name, _) in &SIZES[..5] {
         env.download_matches(name);

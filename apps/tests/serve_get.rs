@@ -39,7 +39,8 @@ fn get_from_linerate_serve_reuses_one_connection() {
         same(&out.path().join(f), &env.root.path().join(f));
     }
     let ranged = out.path().join("ranged");
-    let report = get(ns, "lr-kern", ip, &["--connections", "4", "-o", ranged.to_str().unwrap(), &env.url("c")]);
+    let report =
+        get(ns, "lr-kern", ip, &["--connections", "4", "-o", ranged.to_str().unwrap(), &env.url("c")]);
     // One HEAD plus four ranges, the HEAD's connection reused for the first range.
     assert!(report.contains(", 4 handshake(s)"), "{report}");
     same(&ranged, &env.root.path().join("c"));
@@ -94,12 +95,12 @@ fn get_from_kernel_servers() {
     let py_dir = out.path().join("py");
     std::fs::create_dir(&py_dir).unwrap();
     let report = ready.status.success().then(|| {
-        get(lab.app_ns(), "lr-app", "198.18.0.2/24", &[
-            "-o",
-            py_dir.to_str().unwrap(),
-            "http://198.18.0.1:8000/x",
-            "http://198.18.0.1:8000/y",
-        ])
+        get(
+            lab.app_ns(),
+            "lr-app",
+            "198.18.0.2/24",
+            &["-o", py_dir.to_str().unwrap(), "http://198.18.0.1:8000/x", "http://198.18.0.1:8000/y"],
+        )
     });
     let _ = python.kill();
     let _ = python.wait();

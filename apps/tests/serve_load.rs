@@ -48,7 +48,15 @@ fn uploads_and_malformed_requests() {
     let env = Env::new("upl", |c| c, &[("small", 4096)]);
     let source = env.root.path().join("source.bin");
     linerate_app::demo::write_test_file(&source, 3 * MIB + 17).unwrap();
-    let code = env.curl(&["-o", "/dev/null", "-w", "%{http_code}", "-T", source.to_str().unwrap(), &env.url("up.bin")]);
+    let code = env.curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-T",
+        source.to_str().unwrap(),
+        &env.url("up.bin"),
+    ]);
     assert!(code == "201" || code == "200" || code == "204", "upload answered {code}");
     assert_eq!(sha256(&env.root.path().join("up.bin")).unwrap(), sha256(&source).unwrap());
 
@@ -59,7 +67,10 @@ fn uploads_and_malformed_requests() {
         ("BREW /small HTTP/1.1\r\nHost: a\r\n\r\n", "405"),
         ("GET /small HTTP/9.9\r\nHost: a\r\n\r\n", "505"),
     ] {
-        let script = format!("printf '{}' | socat -t 2 - TCP:198.18.0.2:80", request.replace('\r', "\\r").replace('\n', "\\n"));
+        let script = format!(
+            "printf '{}' | socat -t 2 - TCP:198.18.0.2:80",
+            request.replace('\r', "\\r").replace('\n', "\\n")
+        );
         let out = env.kern(10, "sh", &["-c", &script]);
         let answer = String::from_utf8_lossy(&out.stdout);
         assert!(answer.starts_with(&format!("HTTP/1.1 {status}")), "{request:?} got {answer:?}");
@@ -77,7 +88,18 @@ fn sigterm_drains_an_inflight_download() {
     let out = env.root.path().join("big.dl");
     // About 2 s at this rate, so SIGTERM lands mid-transfer.
     let mut curl = Command::new("ip")
-        .args(["netns", "exec", env.lab.kern_ns(), "curl", "-sS", "--max-time", "60", "--limit-rate", "32M", "-o"])
+        .args([
+            "netns",
+            "exec",
+            env.lab.kern_ns(),
+            "curl",
+            "-sS",
+            "--max-time",
+            "60",
+            "--limit-rate",
+            "32M",
+            "-o",
+        ])
         .arg(&out)
         .arg(env.url("big"))
         .stderr(Stdio::piped())

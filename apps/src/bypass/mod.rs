@@ -51,8 +51,9 @@ pub fn parse_cidr(s: &str) -> anyhow::Result<(Ipv4Addr, u8)> {
     let Some((addr, prefix)) = s.split_once('/') else {
         bail!("address {s:?} needs a prefix length, e.g. 198.18.0.2/24");
     };
-    let addr: Ipv4Addr =
-        addr.parse().with_context(|| format!("{addr:?} is not an IPv4 address (expected e.g. 198.18.0.2/24)"))?;
+    let addr: Ipv4Addr = addr
+        .parse()
+        .with_context(|| format!("{addr:?} is not an IPv4 address (expected e.g. 198.18.0.2/24)"))?;
     let prefix: u8 = match prefix.parse() {
         Ok(p) if (1..=32).contains(&p) => p,
         _ => bail!("prefix length {prefix:?} must be a number from 1 to 32"),

@@ -53,8 +53,10 @@ impl Nic {
     /// `queues` must not be empty.
     pub fn new(queues: Vec<AfXdpDevice>, capture: Option<Capture>) -> Self {
         assert!(!queues.is_empty(), "a Nic needs at least one queue");
-        let pollfds =
-            queues.iter().map(|q| libc::pollfd { fd: q.raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+        let pollfds = queues
+            .iter()
+            .map(|q| libc::pollfd { fd: q.raw_fd(), events: libc::POLLIN, revents: 0 })
+            .collect();
         Nic { queues, capture, pollfds }
     }
 

@@ -27,7 +27,12 @@ use url::Url;
 const STALL: Duration = Duration::from_secs(30);
 
 /// Downloads `urls`; prints one summary line.
-pub fn run(urls: &[String], output: Option<&Path>, connections: usize, link: &LinkOptions) -> anyhow::Result<()> {
+pub fn run(
+    urls: &[String],
+    output: Option<&Path>,
+    connections: usize,
+    link: &LinkOptions,
+) -> anyhow::Result<()> {
     let urls = urls.iter().map(|u| Url::parse(u)).collect::<anyhow::Result<Vec<_>>>()?;
     if connections == 0 {
         bail!("--connections must be at least 1");
@@ -115,7 +120,12 @@ impl Client {
             }
             let session = self.sessions.last_mut().expect("a session");
             let sink = Sink { file: file.clone(), offset: first };
-            session.push(Request { url: url.clone(), head_only: false, range: Some((first, last)), sink: Some(sink) });
+            session.push(Request {
+                url: url.clone(),
+                head_only: false,
+                range: Some((first, last)),
+                sink: Some(sink),
+            });
         }
         let outcomes = self.drive()?;
         for o in &outcomes {

@@ -43,14 +43,22 @@ pub struct Head {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chunk {
-    Size { value: u64, digits: u8, in_ext: bool },
+    Size {
+        value: u64,
+        digits: u8,
+        in_ext: bool,
+    },
     SizeLf(u64),
     Data(u64),
     DataCr,
     DataLf,
     /// Start of a trailer line; `empty` tracks whether the current line has content.
-    Trailer { empty: bool },
-    TrailerLf { empty: bool },
+    Trailer {
+        empty: bool,
+    },
+    TrailerLf {
+        empty: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +110,8 @@ impl ResponseReader {
                 Body::Fixed(remaining) => {
                     let n = rest.len().min(usize::try_from(remaining).unwrap_or(usize::MAX));
                     self.emit(&rest[..n], sink)?;
-                    self.body = if remaining == n as u64 { Body::Done } else { Body::Fixed(remaining - n as u64) };
+                    self.body =
+                        if remaining == n as u64 { Body::Done } else { Body::Fixed(remaining - n as u64) };
                     n
                 }
                 Body::UntilClose => {
@@ -143,7 +152,8 @@ impl ResponseReader {
         let room = MAX_HEAD - self.buf.len();
         let take = input.len().min(room);
         self.buf.extend_from_slice(&input[..take]);
-        let Some(end) = self.buf[from..].windows(4).position(|w| w == b"\r\n\r\n").map(|i| from + i + 4) else {
+        let Some(end) = self.buf[from..].windows(4).position(|w| w == b"\r\n\r\n").map(|i| from + i + 4)
+        else {
             return if take < input.len() || self.buf.len() >= MAX_HEAD {
                 Err(ResponseError::HeadTooLarge)
             } else {
@@ -194,7 +204,11 @@ impl ResponseReader {
                     if digits >= 15 {
                         return Err(ResponseError::BadChunk);
                     }
-                    Body::Chunked(Chunk::Size { value: value * 16 + u64::from(d), digits: digits + 1, in_ext })
+                    Body::Chunked(Chunk::Size {
+                        value: value * 16 + u64::from(d),
+                        digits: digits + 1,
+                        in_ext,
+                    })
                 }
             },
             Chunk::SizeLf(0) if b == b'\n' => Body::Chunked(Chunk::Trailer { empty: true }),
@@ -314,7 +328,10 @@ mod tests {
 
     #[test]
     fn hostile_heads() {
-        assert_eq!(read_all(false, &[b"HTTP/1.1 2000 OK\r\n\r\n"]).unwrap_err(), ResponseError::BadStatusLine);
+        assert_eq!(
+            read_all(false, &[b"HTTP/1.1 2000 OK\r\n\r\n"]).unwrap_err(),
+            ResponseError::BadStatusLine
+        );
         let big = vec![b'a'; MAX_HEAD + 10];
         let mut r = ResponseReader::new(false);
         assert_eq!(r.feed(&big, &mut |_: &[u8]| Ok(())).unwrap_err(), ResponseError::HeadTooLarge);

@@ -138,7 +138,12 @@ impl Session {
     }
 
     /// Moves everything that can move; `on_body` sees every body byte count.
-    pub fn pump(&mut self, now: Instant, engine: &mut Engine, on_body: &mut dyn FnMut(u64)) -> anyhow::Result<()> {
+    pub fn pump(
+        &mut self,
+        now: Instant,
+        engine: &mut Engine,
+        on_body: &mut dyn FnMut(u64),
+    ) -> anyhow::Result<()> {
         let Some(h) = self.handle else { return Ok(()) };
         match self.phase {
             Phase::Idle => return Ok(()),
@@ -234,7 +239,9 @@ impl Session {
     }
 
     fn pump_closing(&mut self, now: Instant, engine: &mut Engine, h: ConnectionHandle) -> anyhow::Result<()> {
-        if self.out_pos == self.out.len() && matches!(engine.state(h), Ok(State::Established | State::CloseWait)) {
+        if self.out_pos == self.out.len()
+            && matches!(engine.state(h), Ok(State::Established | State::CloseWait))
+        {
             let _ = engine.shutdown_write(now, h);
         }
         loop {
@@ -271,7 +278,8 @@ impl Session {
 /// The request head; `Connection: close` is never sent, the client closes when it is done.
 fn request_bytes(r: &Request) -> Vec<u8> {
     let method = if r.head_only { "HEAD" } else { "GET" };
-    let mut s = format!("{method} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: linerate\r\n", r.url.target, r.url.host);
+    let mut s =
+        format!("{method} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: linerate\r\n", r.url.target, r.url.host);
     if let Some((first, last)) = r.range {
         s.push_str(&format!("Range: bytes={first}-{last}\r\n"));
     }

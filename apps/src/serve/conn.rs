@@ -65,7 +65,9 @@ impl Conn {
 
     /// No response in progress and no input waiting: safe to close when draining.
     pub fn is_idle(&self) -> bool {
-        self.closing_since.is_none() && self.start == self.end && matches!(self.http.peek_output(), Output::Idle)
+        self.closing_since.is_none()
+            && self.start == self.end
+            && matches!(self.http.peek_output(), Output::Idle)
     }
 
     /// When [`Conn::on_timeout`] should next run.
