@@ -29,6 +29,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 cores,
                 http: linerate_app::http::HttpConfig::default(),
                 drain_timeout: Duration::from_secs(f.drain_timeout),
+                log_level: serve::LogLevel::parse(&f.log_level)?,
             };
             serve::run(&opts)
         }

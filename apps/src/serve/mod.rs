@@ -31,6 +31,31 @@ const SCRATCH: usize = 256 * 1024;
 /// SYN and accept queue bound of the listener.
 const BACKLOG: usize = 1024;
 
+/// How much `serve` reports on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Errors and warnings (there are none yet besides errors).
+    Warn,
+    /// Plus the summary line at exit.
+    Info,
+    /// Plus one line per finished connection.
+    Debug,
+}
+
+impl LogLevel {
+    pub fn parse(s: &str) -> anyhow::Result<LogLevel> {
+        Ok(match s {
+            "error" => LogLevel::Error,
+            "warn" => LogLevel::Warn,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            _ => anyhow::bail!("--log-level {s:?} must be error, warn, info or debug"),
+        })
+    }
+}
+
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -41,6 +66,7 @@ pub struct ServeOptions {
     pub cores: Vec<usize>,
     pub http: HttpConfig,
     pub drain_timeout: Duration,
+    pub log_level: LogLevel,
 }
 
 /// Runs the server until SIGINT/SIGTERM; prints one startup line on stdout.
@@ -61,6 +87,9 @@ pub fn run(opts: &ServeOptions) -> anyhow::Result<()> {
     println!("{}", server.startup_line(opts));
     std::io::Write::flush(&mut std::io::stdout())?;
     server.run(stop, opts.drain_timeout);
+    if opts.log_level < LogLevel::Info {
+        return Ok(());
+    }
     let s = server.bypass.engine.stats();
     let xdp = server.bypass.nic.kernel_drops();
     eprintln!(
@@ -89,6 +118,7 @@ struct Server {
     scratch: Vec<u8>,
     accepted: u64,
     requests: u64,
+    log_level: LogLevel,
 }
 
 impl Server {
@@ -107,6 +137,7 @@ impl Server {
             scratch: vec![0u8; SCRATCH],
             accepted: 0,
             requests: 0,
+            log_level: opts.log_level,
         })
     }
 
@@ -209,6 +240,9 @@ impl Server {
             if let Some(conn) = self.conns[i].take() {
                 self.requests += conn.requests();
                 self.open -= 1;
+                if self.log_level >= LogLevel::Debug {
+                    eprintln!("linerate serve: connection {i} done after {} request(s)", conn.requests());
+                }
             }
         }
     }
