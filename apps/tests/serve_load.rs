@@ -12,7 +12,10 @@ use std::time::Duration;
 
 #[test]
 fn parallel_curls_and_wrk() {
-    let env = Env::new("par", |c| c, &[("one-mib", MIB), ("small", 4096)]);
+    // Two queues per veth end: the single shard must serve frames arriving on either.
+    let two_queues = |c: linerate_driver::lab::LabConfig| linerate_driver::lab::LabConfig { queues: 2, ..c };
+    let env = Env::new("par", two_queues, &[("one-mib", MIB), ("small", 4096)]);
+    assert!(env.server.startup.contains("queues 2"), "{}", env.server.startup);
     let expected = sha256(&env.root.path().join("one-mib")).unwrap();
     // 100 curls at once, each to its own file.
     let script = format!(

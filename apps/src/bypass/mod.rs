@@ -107,7 +107,8 @@ impl Bypass {
             Some(ns) => Some(NetnsEnter::enter(ns).with_context(|| format!("--netns {ns}"))?),
             None => None,
         };
-        let program = XdpProgram::attach(&opts.iface, opts.addr, opts.xdp_mode)?;
+        let program = XdpProgram::attach(&opts.iface, opts.addr, opts.xdp_mode)
+            .with_context(|| format!("--iface {}", opts.iface))?;
         let queues = AfXdpDevice::open_all(&program, &AfXdpConfig::default())?;
         if queues.is_empty() {
             bail!("interface {} reports no receive queues", opts.iface);
