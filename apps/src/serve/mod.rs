@@ -93,13 +93,16 @@ pub fn run(opts: &ServeOptions) -> anyhow::Result<()> {
     let s = server.bypass.engine.stats();
     let xdp = server.bypass.nic.kernel_drops();
     eprintln!(
-        "linerate serve: stopped after {} connections, {} requests; segments in {} out {} retransmitted {}; \
+        "linerate serve: stopped after {} connections, {} requests; segments in {} out {} retransmitted {} \
+         (fast retransmits {}, timeouts {}); \
          listen drops {} (overflows {}), memory refusals {}, AF_XDP drops {xdp}, transmit refusals {}",
         server.accepted,
         server.requests,
         s.in_segs,
         s.out_segs,
         s.retrans_segs,
+        s.fast_retrans,
+        s.timeouts,
         s.listen_drops,
         s.listen_overflows,
         s.memory_refused,
