@@ -25,18 +25,27 @@ pub fn run(size_mib: u64) -> anyhow::Result<()> {
     if size_mib == 0 || size_mib > 4096 {
         bail!("--size-mib {size_mib} must be between 1 and 4096");
     }
+    // Ctrl-C reaches curl and the server child too (same process group): they stop, the step
+    // fails, and the guards below still remove the lab and the files instead of dying here.
+    let interrupted = crate::serve::signal::install()?;
+    let check = || match interrupted.load(Ordering::Relaxed) {
+        true => Err(anyhow::anyhow!("interrupted")),
+        false => Ok(()),
+    };
     let pid = std::process::id();
     let lab = LabGuard::up(LabConfig::new(&format!("demo-{pid}")))?;
     let dir = TempDir::create(&format!("linerate-demo-{pid}"))?;
     let source = dir.path().join(FILE_NAME);
     write_test_file(&source, size_mib << 20)?;
     let expected = sha256(&source)?;
+    check()?;
     let url = format!("http://{}/{FILE_NAME}", lab.app_addr());
     let download = dir.path().join("download.bin");
 
     let (xdp_mode, bypass_rate) = {
         let mut server = BypassServer::start(&lab, dir.path())?;
         let rate = fetch(&lab, &url, &download, &expected)?;
+        check()?;
         server.stop()?;
         (server.xdp_mode.clone(), rate)
     };
@@ -51,6 +60,7 @@ pub fn run(size_mib: u64) -> anyhow::Result<()> {
         let server = KernelThread::start(&lab, dir.path())?;
         let rate = fetch(&lab, &url, &download, &expected);
         server.stop()?;
+        check()?;
         rate?
     };
     println!("linerate demo: {size_mib} MiB file, SHA-256 {} verified for both servers", &expected[..16]);

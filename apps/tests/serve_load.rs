@@ -78,9 +78,16 @@ fn uploads_and_malformed_requests() {
         let answer = String::from_utf8_lossy(&out.stdout);
         assert!(answer.starts_with(&format!("HTTP/1.1 {status}")), "{request:?} got {answer:?}");
     }
-    let long = format!("GET /{} HTTP/1.1\\r\\n\\r\\n", "a".repeat(9000));
+    // Longer than the request-line limit (4096) but within the head limit (8192): 414 however
+    // the bytes are segmented. (A 9000-byte line gets 414 or 431 depending on segmentation.)
+    let long = format!("GET /{} HTTP/1.1\\r\\n\\r\\n", "a".repeat(5000));
     let out = env.kern(10, "sh", &["-c", &format!("printf '{long}' | socat -t 2 - TCP:198.18.0.2:80")]);
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("HTTP/1.1 414"));
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        answer.starts_with("HTTP/1.1 414"),
+        "long request line got {answer:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Still serving.
     env.download_matches("small");
 }

@@ -70,6 +70,11 @@ impl Conn {
             && matches!(self.http.peek_output(), Output::Idle)
     }
 
+    /// Our FIN is out; the connection waits for its acknowledgment.
+    pub fn is_closing(&self) -> bool {
+        self.closing_since.is_some()
+    }
+
     /// When [`Conn::on_timeout`] should next run.
     pub fn next_deadline(&self) -> Option<Instant> {
         match self.closing_since {

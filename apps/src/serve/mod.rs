@@ -254,9 +254,12 @@ impl Server {
     fn sweep(&mut self, now: Instant) {
         for i in 0..self.conns.len() {
             let Some(conn) = self.conns[i].as_mut() else { continue };
+            // Open connections are driven by events; only deadlines and FIN acknowledgments
+            // (which raise no event) need a look here.
             let step = match conn.next_deadline() {
                 Some(t) if t <= now => conn.on_timeout(now, &mut self.bypass.engine, &mut self.scratch),
-                _ => conn.pump(now, &mut self.bypass.engine, &mut self.scratch),
+                _ if conn.is_closing() => conn.pump(now, &mut self.bypass.engine, &mut self.scratch),
+                _ => continue,
             };
             self.settle(i, step);
         }
