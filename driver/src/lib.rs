@@ -8,4 +8,5 @@
 pub mod afxdp;
 pub mod lab;
 pub mod pcap;
+pub mod shard;
 pub mod sim;

@@ -10,9 +10,13 @@
 //! Nothing here panics on any frame from the wire; see the contract in [`wire`].
 
 pub mod congestion;
+pub mod cookie;
 pub mod device;
 pub mod engine;
+pub mod flow;
 pub mod ip;
+pub mod isn;
+pub mod neighbor;
 pub mod stats;
 pub mod tcp;
 pub mod time;

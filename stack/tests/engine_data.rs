@@ -232,3 +232,51 @@ fn write_back_pressure_and_writable_event() {
     send!(h, ACK, seq = 1001u32, ack = synack.seq + 1 + 3000);
     assert!(h.events().contains(&linerate_stack::Event::Writable(c)));
 }
+
+#[test]
+fn full_segments_never_exceed_the_mtu_even_with_sack_blocks() {
+    let mut cfg = test_config();
+    cfg.tcp.sack = true;
+    cfg.tcp.timestamps = true;
+    let mut h = Harness::with_config(cfg);
+    let c = h.engine.connect(h.now, (PEER_IP, 40000), Some(80), None).unwrap();
+    let syn = recv!(h, SYN);
+    send!(
+        h,
+        SYN | ACK,
+        seq = 5000u32,
+        ack = syn.seq + 1,
+        mss = Some(1460u16),
+        sack_perm = true,
+        ts = Some((1u32, 0u32))
+    );
+    recv!(h, ACK);
+    // Out-of-order data from the peer leaves SACK ranges to report...
+    for i in 0..3u32 {
+        send!(
+            h,
+            ACK,
+            seq = 5001 + 100 + i * 20,
+            ack = syn.seq + 1,
+            payload = vec![1u8; 10],
+            ts = Some((2u32, 0u32))
+        );
+        let _ = h.recv();
+    }
+    // ...and a full-sized data segment must still fit in 1500 bytes.
+    h.engine.write(h.now, c, &vec![2u8; 5000]).unwrap();
+    let s = recv!(h, ACK);
+    assert_eq!(s.payload.len(), 1448);
+    assert!(s.sack.is_empty(), "SACK blocks give way to data: {s:?}");
+    assert!(h.dev.tx.iter().all(|f| f.len() <= 1514));
+}
+
+#[test]
+fn a_device_with_a_smaller_mtu_gets_smaller_segments() {
+    let mut h = Harness::new();
+    h.dev.caps.mtu = 1000;
+    let c = h.active_open();
+    h.engine.write(h.now, c.handle, &vec![3u8; 3000]).unwrap();
+    let s = recv!(h, ACK);
+    assert_eq!(s.payload.len(), 960);
+}

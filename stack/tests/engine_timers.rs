@@ -178,3 +178,32 @@ fn limited_transmit_sends_new_data_on_the_first_two_duplicate_acks() {
     // Third duplicate: fast retransmit of the first segment.
     recv!(h, ACK, seq = c.our_seq);
 }
+
+#[test]
+fn cwnd_restarts_from_the_initial_window_after_idle() {
+    let mut h = Harness::new();
+    let c = h.active_open();
+    let mut acked = c.our_seq;
+    // Grow cwnd past IW10 with a few acknowledged flights.
+    for _ in 0..3 {
+        h.engine.write(h.now, c.handle, &vec![7u8; 30 * 1460]).unwrap();
+        while let Some(s) = h.recv() {
+            acked = s.seq + s.payload.len() as u32;
+            send!(h, ACK, seq = c.peer_seq, ack = acked);
+        }
+    }
+    // Drain what is left.
+    while h.engine.info(h.now, c.handle).unwrap().send_queue > 0 {
+        let s = h.recv().expect("more data");
+        send!(h, ACK, seq = c.peer_seq, ack = s.seq + s.payload.len() as u32);
+    }
+    assert!(h.engine.info(h.now, c.handle).unwrap().cwnd > 14600);
+    h.advance(Duration::from_secs(10));
+    h.engine.write(h.now, c.handle, &vec![7u8; 60 * 1460]).unwrap();
+    let mut burst = 0;
+    while h.recv().is_some() {
+        burst += 1;
+    }
+    assert!(burst <= 11, "after idle the flight restarts near IW10, sent {burst}");
+    let _ = acked;
+}

@@ -574,3 +574,9 @@ impl Engine {
         }
     }
 }
+
+/// A shard moves its engine onto its pinned thread: the engine must be `Send`.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<Engine>();
+};

@@ -144,12 +144,19 @@ impl Engine {
             };
             let Some(mac) = self.route(now, index) else { return (ConnOutcome::NoRoute, sent) };
             let ident = self.next_ident();
-            let (src_mac, offload) = (self.cfg.mac, device.capabilities().tx_checksum_offload);
+            let caps = device.capabilities();
+            let (src_mac, offload) = (self.cfg.mac, caps.tx_checksum_offload);
             let Some(conn) = self.slots[index as usize].conn.as_deref_mut() else {
                 return (ConnOutcome::Idle, sent);
             };
             let header = conn.header_for(&plan, now);
             let tcp_len = header.header_len() + plan.len as usize;
+            let device_mss = caps.mtu.saturating_sub(40) as u32;
+            if Ipv4Repr::HEADER_LEN + tcp_len > caps.mtu && plan.len > 0 && device_mss < conn.snd_mss {
+                // The device carries less than our configured MTU: segment for the device.
+                conn.set_path_mss(device_mss);
+                continue;
+            }
             let ip = Ipv4Repr {
                 src_addr: conn.tuple.local.0,
                 dst_addr: conn.tuple.remote.0,

@@ -166,6 +166,8 @@ pub struct Connection {
     pub created: Instant,
     pub last_recv: Instant,
     pub last_send: Instant,
+    /// When data was last sent (idle restart, RFC 5681 §4.1).
+    pub last_data_sent: Instant,
     /// Receiver RTT measurement for auto-tuning: (sequence to wait for, when armed).
     pub rcv_rtt_mark: Option<(SeqNumber, Instant)>,
     pub rcv_rtt: Option<Duration>,
@@ -269,6 +271,7 @@ impl Connection {
             created: now,
             last_recv: now,
             last_send: now,
+            last_data_sent: now,
             rcv_rtt_mark: None,
             rcv_rtt: None,
             autotune_start: now,

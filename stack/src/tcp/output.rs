@@ -12,11 +12,12 @@
 //! window the peer ever offered, or nothing is in flight and the window is what limits it.
 
 use super::connection::Connection;
+use super::options::TIMESTAMP_OPTION_LEN;
 use super::state::State;
 use super::timers::TimerKind;
 use crate::stats::Stats;
 use crate::time::Instant;
-use crate::wire::{SeqNumber, TcpFlags, TcpRepr};
+use crate::wire::{SackBlocks, SeqNumber, TcpFlags, TcpRepr};
 
 /// Why a segment is being sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,7 +151,14 @@ impl Connection {
     /// Moves RCV.ADV when the window grows, so call it only for a segment about to be sent.
     pub fn header_for(&mut self, plan: &SegmentPlan, now: Instant) -> TcpRepr<'static> {
         let syn = plan.flags.syn();
-        let options = if syn { self.syn_options(now) } else { self.segment_options(now, plan.flags.ack()) };
+        let mut options =
+            if syn { self.syn_options(now) } else { self.segment_options(now, plan.flags.ack()) };
+        // RFC 6691: options and data together must fit the path MSS; SACK blocks give way.
+        let budget =
+            self.snd_mss as usize + if self.ts.is_some() { TIMESTAMP_OPTION_LEN as usize } else { 0 };
+        if !syn && plan.len > 0 && plan.len as usize + options.emitted_len() > budget {
+            options.sack_blocks = SackBlocks::new();
+        }
         let window_len = self.window_field(syn);
         TcpRepr {
             src_port: self.tuple.local.1,
@@ -189,6 +197,11 @@ impl Connection {
             }
             SegmentKind::Data => {
                 let again = plan.seq - self.snd_max < 0;
+                let idle = self.snd_una == self.snd_max && now - self.last_data_sent > self.rtt.rto();
+                if !again && plan.len > 0 && idle && self.counters.data_segs_out > 0 {
+                    let iw = (10 * self.snd_mss).min((2 * self.snd_mss).max(14600));
+                    self.cc.on_idle_restart(iw);
+                }
                 self.snd_nxt = end;
                 self.snd_max = self.snd_max.max(end);
                 if !again && self.rtt_timing.is_none() && plan.len > 0 {
@@ -216,6 +229,7 @@ impl Connection {
             SegmentKind::Ack => false,
         };
         if plan.len > 0 {
+            self.last_data_sent = now;
             self.counters.data_segs_out += 1;
             self.counters.bytes_sent += u64::from(plan.len);
         }

@@ -110,6 +110,14 @@ impl CongestionController {
         }
     }
 
+    /// Sending resumes after an idle period longer than the RTO (RFC 5681 §4.1): restart from at
+    /// most the initial window `restart_window` (bytes).
+    pub fn on_idle_restart(&mut self, restart_window: u32) {
+        match self {
+            CongestionController::NewReno(c) => c.restart_after_idle(restart_window),
+        }
+    }
+
     /// The path MSS changed (PMTU discovery, RFC 1191).
     pub fn set_mss(&mut self, mss: u32) {
         match self {

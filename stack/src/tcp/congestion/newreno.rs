@@ -72,6 +72,12 @@ impl NewReno {
         self.bytes_acked = 0;
     }
 
+    /// RFC 5681 §4.1: cwnd = min(RW, cwnd) with RW the initial window; ssthresh is kept.
+    pub fn restart_after_idle(&mut self, restart_window: u32) {
+        self.cwnd = self.cwnd.min(restart_window.max(self.mss));
+        self.bytes_acked = 0;
+    }
+
     pub fn set_mss(&mut self, mss: u32) {
         self.mss = mss.max(1);
         self.cwnd = self.cwnd.max(self.mss);

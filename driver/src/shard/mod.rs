@@ -1,0 +1,33 @@
+//! Per-core shards: the shared-nothing runtime around the engine.
+//!
+//! Each dedicated core runs one shard — its own NIC queue, AF_XDP socket, engine and application
+//! instance — in a run-to-completion loop with no locks and no shared mutable state on the
+//! packet path. This module is the part of that design that does not know what a shard runs:
+//!
+//! * [`runtime`]: threads pinned to cores, the loop ([`run_loop`]), phased shutdown on
+//!   SIGINT/SIGTERM ([`signal`]), panic capture; the work is any [`ShardWork`] ([`work`]).
+//! * [`ring`] and [`mesh`]: bounded SPSC rings, one per ordered pair of shards, for the rare
+//!   messages that must cross shards (hand-off of misdirected frames, control).
+//! * [`stats`]: per-shard counters published by the shard and read by anyone without stopping it.
+//! * [`steering`]: which shard owns a flow (RSS Toeplitz hash, port partition for hand-off).
+//! * [`clock`]: the monotonic OS clock the loop reads once per iteration.
+
+pub mod clock;
+pub mod mesh;
+pub mod ring;
+pub mod run_loop;
+pub mod runtime;
+pub mod signal;
+pub mod stats;
+pub mod steering;
+mod sync;
+pub mod work;
+
+pub use clock::MonotonicClock;
+pub use mesh::{LinkStats, Mesh, ShardLinks};
+pub use run_loop::LoopStats;
+pub use runtime::{
+    RuntimeConfig, RuntimeStats, ShardError, ShardRuntime, ShardSummary, StartError, StopHandle,
+};
+pub use stats::{stats_cell, Pod, StatsPublisher, StatsReader};
+pub use work::{PollOutcome, ShardContext, ShardWork, ShutdownPhase};
