@@ -8,6 +8,7 @@ mod serve_support;
 use linerate_app::demo::{sha256, write_test_file};
 use linerate_app::kernel_server::{KernelServer, KernelServerConfig};
 use linerate_driver::lab::{LabConfig, LabGuard, NetnsEnter};
+use linerate_driver::pcap::{PcapReader, PcapRecord};
 use serve_support::{lab_name, run_in, Env, TempDir, MIB};
 use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,8 +34,20 @@ fn get_from_linerate_serve_reuses_one_connection() {
     let dir = out.path().to_str().unwrap();
     // The client owns 198.18.0.3 on the kernel-side interface (the kernel keeps 198.18.0.1).
     let (ns, ip) = (env.lab.kern_ns(), "198.18.0.3/24");
-    let report = get(ns, "lr-kern", ip, &["-o", dir, &env.url("a"), &env.url("b"), &env.url("c")]);
+    let pcap = out.path().join("get.pcap");
+    let pcap_s = pcap.to_str().unwrap();
+    let report =
+        get(ns, "lr-kern", ip, &["--pcap", pcap_s, "-o", dir, &env.url("a"), &env.url("b"), &env.url("c")]);
     assert!(report.contains("3 file(s)") && report.contains(", 1 handshake(s)"), "{report}");
+    // The capture holds both directions: exactly one SYN from us and one SYN-ACK back.
+    let records = PcapReader::new(std::fs::File::open(&pcap).unwrap()).unwrap().read_all().unwrap();
+    let tcp_flags = |r: &PcapRecord| {
+        (r.data.len() > 47 && r.data[12..14] == [8, 0] && r.data[23] == 6).then(|| r.data[47])
+    };
+    let syns = records.iter().filter(|r| tcp_flags(r) == Some(0x02)).count();
+    let synacks = records.iter().filter(|r| tcp_flags(r) == Some(0x12)).count();
+    assert_eq!((syns, synacks), (1, 1), "{} frames captured", records.len());
+    assert!(records.len() > 16 * 1024 * 1024 / 1500, "only {} frames captured", records.len());
     for f in ["a", "b", "c"] {
         same(&out.path().join(f), &env.root.path().join(f));
     }
