@@ -4,7 +4,7 @@
 //! next `poll_transmit` sends what they made due.
 
 use super::transmit::Reply;
-use super::{ConnectionHandle, Engine, Error, ListenerHandle};
+use super::{flows, ConnectionHandle, Engine, Error, ListenerHandle};
 use crate::tcp::connection::Connection;
 use crate::tcp::listener::Listener;
 use crate::tcp::timers::TimerKind;
@@ -112,7 +112,7 @@ impl Engine {
             return Err(Error::MemoryLimit);
         }
         let tuple = self.choose_tuple(remote, local_port)?;
-        let iss = self.isn.isn(now, &tuple);
+        let iss = flows::isn(&self.isn, now, &tuple);
         let ts_offset = self.rng.next_u32();
         let mut conn = Connection::new(tuple, opts, &self.cfg.tcp, iss, self.our_mss(), ts_offset, now);
         conn.state = State::SynSent;
@@ -266,7 +266,7 @@ impl Engine {
         Ok(())
     }
 
-    fn abort_index(&mut self, now: Instant, index: u32) {
+    fn abort_index(&mut self, _now: Instant, index: u32) {
         let slot = &mut self.slots[index as usize];
         let route = slot.route;
         let Some(conn) = slot.conn.as_deref_mut() else { return };
@@ -283,7 +283,7 @@ impl Engine {
         self.free(index);
         if let Some((tuple, seq)) = reset {
             let hop = self.iface.next_hop(tuple.remote.0);
-            let mac = route.or_else(|| self.neighbors.lookup(hop, now).mac);
+            let mac = route.or_else(|| self.neighbors.peek(hop));
             match mac {
                 Some(dst) => self.queue_reply(Reply::Rst { tuple, dst, seq, ack: None }),
                 None => self.stats.arp_unresolved_drops += 1,
@@ -338,6 +338,6 @@ impl Engine {
 
     /// The ISN generator's answer for a tuple: lets tests and tools check RFC 6528 behaviour.
     pub fn initial_sequence(&self, now: Instant, tuple: &FourTuple) -> SeqNumber {
-        self.isn.isn(now, tuple)
+        flows::isn(&self.isn, now, tuple)
     }
 }

@@ -7,7 +7,7 @@
 //! [`Engine::poll_event`].
 //!
 //! Ownership and bounds: connections live in a slab (`Vec` + free list) of at most
-//! `max_connections`; the 4-tuple map is a keyed-SipHash `HashMap` preallocated to that size;
+//! `max_connections`; the 4-tuple map is the shared keyed-SipHash `FlowTable` of that size;
 //! each connection holds ONE timer-wheel entry for its earliest deadline; the ready list and the
 //! event queue hold each connection at most once; replies (RSTs, ARP, ICMP echo) go through a
 //! fixed-size queue. Buffer memory is accounted against `memory_limit` when a connection is
@@ -56,6 +56,7 @@
 
 pub mod api;
 pub mod events;
+mod flows;
 mod icmp;
 mod receive;
 pub mod secrets;
@@ -63,21 +64,26 @@ mod transmit;
 
 pub use events::Event;
 
-use crate::ip::arp::NeighborCache;
 use crate::ip::Interface;
+use crate::isn::IsnGenerator;
+use crate::neighbor::{NeighborCache, NeighborConfig};
 use crate::stats::Stats;
 use crate::tcp::connection::Connection;
 use crate::tcp::input::ChallengeAckLimiter;
 use crate::tcp::listener::Listener;
 use crate::tcp::timeout::TimeoutOutcome;
-use crate::tcp::{ConnectionError, FourTuple, State, TcpConfig};
+use crate::tcp::{ConnectionError, State, TcpConfig};
 use crate::time::{Duration, Instant};
 use crate::timer::{TimerHandle, TimerWheel, WheelConfig};
 use crate::wire::{EthernetAddress, Ipv4Address};
 use events::EventSource;
-use secrets::{FlowHasher, IsnGenerator, Prng};
-use std::collections::{HashMap, VecDeque};
+use flows::Flows;
+use secrets::Prng;
+use std::collections::VecDeque;
 use transmit::Reply;
+
+/// How often connections waiting for ARP are retried even without a resolution event.
+pub(crate) const ARP_RETRY: Duration = Duration::from_secs(1);
 
 /// Largest ICMP echo payload we answer (a 1500-byte MTU minus IPv4 and ICMP headers).
 pub const ICMP_ECHO_MAX: usize = 1472;
@@ -117,6 +123,8 @@ pub struct EngineConfig {
     pub isn_secret: [u8; 16],
     /// Flow-table hash key.
     pub flow_key: [u8; 16],
+    /// Neighbour-cache index hash key.
+    pub neighbor_key: [u8; 16],
     /// Seed for the PRNG (timestamp offsets, ephemeral ports).
     pub seed: u64,
     /// Timer-wheel tick.
@@ -150,6 +158,7 @@ impl EngineConfig {
             ephemeral_ports: (32768, 60999),
             isn_secret: key(),
             flow_key: key(),
+            neighbor_key: key(),
             seed,
             timer_tick: Duration::from_millis(1),
             reply_queue: 64,
@@ -207,7 +216,7 @@ pub struct Engine {
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
     live: usize,
-    flows: HashMap<FourTuple, u32, FlowHasher>,
+    flows: Flows,
     listeners: Vec<Option<Listener>>,
     listener_generation: u32,
     listener_events: Vec<bool>,
@@ -238,7 +247,7 @@ impl Engine {
             slots: Vec::with_capacity(max),
             free_slots: Vec::with_capacity(max),
             live: 0,
-            flows: HashMap::with_capacity_and_hasher(max, FlowHasher::new(cfg.flow_key)),
+            flows: Flows::new(max, cfg.flow_key),
             listeners: Vec::with_capacity(cfg.max_listeners),
             listener_generation: 0,
             listener_events: Vec::with_capacity(cfg.max_listeners),
@@ -249,7 +258,10 @@ impl Engine {
             arp_waiting: Vec::with_capacity(max),
             arp_retry_at: None,
             replies: VecDeque::with_capacity(cfg.reply_queue),
-            neighbors: NeighborCache::new(cfg.neighbor_capacity),
+            neighbors: NeighborCache::new(
+                cfg.neighbor_capacity,
+                NeighborConfig { hash_key: cfg.neighbor_key, ..NeighborConfig::default() },
+            ),
             stats: Stats::default(),
             challenge: ChallengeAckLimiter::new(cfg.tcp.challenge_ack_limit),
             isn: IsnGenerator::new(cfg.isn_secret),
@@ -299,14 +311,18 @@ impl Engine {
 
     /// When the engine next wants `handle_timeout`.
     pub fn next_timeout(&self) -> Option<Instant> {
-        match (self.wheel.next_expiry(), self.arp_retry_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.wheel.next_expiry(), self.arp_retry_at, self.neighbors.next_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Fires every per-connection timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(ip) = self.neighbors.poll_retransmit(now) {
+            self.queue_arp_request(ip);
+        }
+        self.neighbor_events(now);
         if self.arp_retry_at.is_some_and(|t| t <= now) {
             self.arp_retry_at = None;
             self.wake_arp_waiters(now);
@@ -320,9 +336,10 @@ impl Engine {
             self.timers_armed -= 1;
             let Some(conn) = slot.conn.as_mut() else { continue };
             if conn.on_timers(now, &self.cfg.tcp, &mut self.stats) == TimeoutOutcome::ReachedR1 {
+                // RFC 9293 §3.8.3 R1 "negative advice": stop trusting the connection's cached
+                // next hop; the neighbour cache's own reachability state (which probes stale
+                // entries while still using them) decides from now on.
                 slot.route = None;
-                let hop = self.iface.next_hop(conn.tuple.remote.0);
-                self.neighbors.invalidate(hop);
             }
             self.after_update(index, now);
         }
@@ -422,7 +439,9 @@ impl Engine {
         slot.app_owned = app_owned;
         slot.in_accept_queue = false;
         slot.route = None;
-        self.flows.insert(tuple, index);
+        // Cannot fail: `admits` keeps live connections (one entry each) within the capacity.
+        let inserted = self.flows.insert(tuple, index);
+        debug_assert!(inserted, "flow table sized to max_connections");
         index
     }
 

@@ -4,15 +4,15 @@
 //! Every frame is parsed in place; nothing here allocates. Every drop bumps one counter.
 
 use super::transmit::Reply;
-use super::Engine;
+use super::{flows, Engine};
 use crate::device::Device;
 use crate::tcp::connection::Connection;
 use crate::tcp::input::{InputAction, InputContext};
 use crate::tcp::{FourTuple, State};
 use crate::time::Instant;
 use crate::wire::{
-    ArpOperation, ArpPacket, ArpRepr, ChecksumMode, EtherType, EthernetAddress, EthernetFrame, IpProtocol,
-    Ipv4Packet, Ipv4Repr, SeqNumber, TcpPacket, TcpRepr, WireError,
+    ArpPacket, ArpRepr, ChecksumMode, EtherType, EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet,
+    Ipv4Repr, SeqNumber, TcpPacket, TcpRepr, WireError,
 };
 
 impl Engine {
@@ -53,25 +53,21 @@ impl Engine {
         self.stats.arp_in += 1;
         let Ok(pkt) = ArpPacket::new_checked(bytes) else { return };
         let Ok(arp) = ArpRepr::parse(&pkt) else { return };
-        let for_us = arp.target_protocol_addr == self.cfg.addr;
-        let sender = arp.source_protocol_addr;
-        if !sender.is_unicast() || !arp.source_hardware_addr.is_unicast() {
-            return;
-        }
-        // RFC 826: update an existing entry from any packet; add one only when addressed to us.
-        if for_us || self.neighbors.contains(sender) {
-            self.neighbors.learn(sender, arp.source_hardware_addr, now);
-            self.wake_arp_waiters(now);
-        }
-        if for_us && arp.operation == ArpOperation::Request {
-            let reply = ArpRepr {
-                operation: ArpOperation::Reply,
-                source_hardware_addr: self.cfg.mac,
-                source_protocol_addr: self.cfg.addr,
-                target_hardware_addr: arp.source_hardware_addr,
-                target_protocol_addr: sender,
-            };
+        // RFC 826 merge rule, learning and the reply are the neighbour cache's job.
+        if let Some(reply) = self.neighbors.on_arp(now, &arp, self.cfg.addr, self.cfg.mac) {
             self.queue_reply(Reply::Arp { repr: reply, dst: arp.source_hardware_addr });
+        }
+        self.neighbor_events(now);
+    }
+
+    /// Connections waiting for a next hop are retried whenever a resolution ends.
+    pub(super) fn neighbor_events(&mut self, now: Instant) {
+        let mut any = false;
+        while self.neighbors.poll_event().is_some() {
+            any = true;
+        }
+        if any {
+            self.wake_arp_waiters(now);
         }
     }
 
@@ -239,7 +235,7 @@ impl Engine {
             self.stats.listen_drops += 1;
             return;
         }
-        let iss = self.isn.isn(now, &tuple);
+        let iss = flows::isn(&self.isn, now, &tuple);
         let ts_offset = self.rng.next_u32();
         let mss = self.our_mss();
         let mut conn = Connection::new(tuple, opts, &self.cfg.tcp, iss, mss, ts_offset, now);

@@ -6,8 +6,9 @@
 //! checksum). A device that refuses a buffer stops the round; the connection stays ready and
 //! nothing it planned is marked sent.
 
-use super::{Engine, ICMP_ECHO_MAX};
+use super::{Engine, ARP_RETRY, ICMP_ECHO_MAX};
 use crate::device::{Device, ETHERNET_HEADER_LEN};
+use crate::neighbor::NeighborLookup;
 use crate::tcp::FourTuple;
 use crate::time::Instant;
 use crate::wire::{
@@ -89,7 +90,7 @@ impl Engine {
                         self.arp_waiting.push(index);
                     }
                     if self.arp_retry_at.is_none() {
-                        self.arp_retry_at = Some(now + crate::ip::arp::RETRY_INTERVAL);
+                        self.arp_retry_at = Some(now + ARP_RETRY);
                     }
                 }
             }
@@ -116,15 +117,19 @@ impl Engine {
         }
         let remote = slot.conn.as_ref()?.tuple.remote.0;
         let hop = self.iface.next_hop(remote);
-        let found = self.neighbors.lookup(hop, now);
-        if found.send_request {
-            self.queue_arp_request(hop);
-        }
-        if found.mac.is_none() {
+        let mac = match self.neighbors.lookup(hop, now) {
+            NeighborLookup::Found(mac) => Some(mac),
+            NeighborLookup::SendRequest => {
+                self.queue_arp_request(hop);
+                None
+            }
+            NeighborLookup::Pending | NeighborLookup::Failed | NeighborLookup::CacheFull => None,
+        };
+        if mac.is_none() {
             self.stats.arp_unresolved_drops += 1;
         }
-        self.slots[index as usize].route = found.mac;
-        found.mac
+        self.slots[index as usize].route = mac;
+        mac
     }
 
     pub(super) fn queue_arp_request(&mut self, target: Ipv4Address) {

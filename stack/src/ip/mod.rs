@@ -1,10 +1,9 @@
-//! IPv4 glue around TCP: next-hop choice, the ARP neighbour cache ([`arp`]) and ICMP input
-//! ([`icmp`]): echo replies, path-MTU updates, soft errors.
+//! IPv4 glue around TCP: next-hop choice and ICMP input ([`icmp`]): echo replies, path-MTU
+//! updates, soft errors. ARP resolution is [`crate::neighbor`]'s.
 //!
 //! We never emit IP options or fragments; every datagram we send has DF set (RFC 1191 path MTU
 //! discovery). Received fragments are dropped and counted by the engine (no reassembly).
 
-pub mod arp;
 pub mod icmp;
 
 use crate::wire::{DstUnreachable, Ipv4Address, TimeExceeded};
