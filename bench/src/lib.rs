@@ -1,1 +1,189 @@
-//! linerate-bench: criterion micro-benchmarks live in `benches/`; end-to-end harness to come.
+//! linerate-bench: criterion micro-benchmarks live in `benches/`; this library is the
+//! end-to-end harness behind the `linerate-bench` binary (issue 9): linerate against the Linux
+//! kernel, side by side, in one run.
+//!
+//! The parts, by job: [`topology`] places servers and clients (netns lab or real NIC plus a
+//! peer), [`servers`] starts and meters the servers under test, [`load`] is every client-side
+//! job, [`raw`], [`http_scenarios`] and [`engine`] are the scenarios, [`recorder`] and
+//! [`results`] hold the numbers, [`report`] writes JSON, Markdown and SVG. [`run`] ties them.
+
+pub mod config;
+pub mod engine;
+pub mod http_scenarios;
+pub mod load;
+pub mod raw;
+pub mod recorder;
+pub mod report;
+pub mod results;
+pub mod servers;
+pub mod sys;
+pub mod topology;
+
+use std::path::PathBuf;
+
+use config::{BenchConfig, BULK, BYPASS_CLIENT, ENGINE, KEEPALIVE, RAW, SHORT};
+use recorder::{row, Recorder};
+use results::Better::{Higher, Lower};
+use results::{Pinning, Report, RunInfo};
+use servers::{LinerateCaps, ServerEnv, ServerKind};
+use topology::Topology;
+
+/// Runs every selected scenario and returns the finished report (not yet written).
+pub fn run(cfg: &BenchConfig, topology: &Topology, extra_notes: &[String]) -> anyhow::Result<Report> {
+    let started = sys::utc_now();
+    let caps = LinerateCaps::probe(&cfg.linerate_bin);
+    if let Err(reason) = &caps.serve {
+        println!("linerate server: {reason}; its side is recorded as not run");
+    }
+    let pinning = vec![
+        Pinning {
+            role: "servers (linerate, nginx worker, kernel_server); AF_XDP reflector".into(),
+            cores: cfg.server_core.to_string(),
+        },
+        Pinning {
+            role: "load generators (curl, our generator, wrk); AF_XDP generator".into(),
+            cores: cfg.client_core.to_string(),
+        },
+    ];
+    for p in &pinning {
+        println!("pinning: {} -> core {}", p.role, p.cores);
+    }
+    let mut rec = Recorder::default();
+    let mut notes: Vec<String> = extra_notes.to_vec();
+    notes.push(
+        "server CPU is the on-CPU time of the server's threads and its children's (schedstat); kernel work done \
+         for it in softirq on other tasks' time is not in it"
+            .into(),
+    );
+    if cfg.wants(RAW) {
+        raw_scenario(cfg, topology, &mut rec, &mut notes);
+    }
+    if [BULK, SHORT, KEEPALIVE, BYPASS_CLIENT].iter().any(|&s| cfg.wants(s)) {
+        http_scenarios(cfg, topology, &caps, &mut rec, &mut notes)?;
+    }
+    if cfg.wants(ENGINE) {
+        engine_scenario(cfg, &mut rec);
+    }
+    let mut report = Report {
+        run: RunInfo {
+            started,
+            host: sys::hostname(),
+            kernel: sys::kernel_release(),
+            cpu_model: sys::cpu_model(),
+            cores: sys::core_count(),
+            git_commit: sys::git_commit(&cfg.workspace),
+            topology: topology.describe(),
+            quick: cfg.quick,
+            repetitions: cfg.repetitions,
+            pinning,
+            notes,
+        },
+        results: rec.finish(),
+    };
+    report.finish();
+    Ok(report)
+}
+
+fn raw_scenario(cfg: &BenchConfig, topology: &Topology, rec: &mut Recorder, notes: &mut Vec<String>) {
+    const SETUP: &str = "linerate AF_XDP";
+    let sizes = [64usize, 1514];
+    let keys: Vec<_> = sizes
+        .iter()
+        .flat_map(|s| {
+            let case = format!("{s} B frames");
+            [
+                row("1 raw ceiling", &case, "reflected", "Mpps", Higher),
+                row("1 raw ceiling", &case, "reflected", "Gbit/s", Higher),
+            ]
+        })
+        .collect();
+    let Topology::Lab(lab) = topology else {
+        keys.iter().for_each(|k| rec.not_run(k, SETUP, "the raw ceiling runs in the lab only"));
+        return;
+    };
+    for rep in 1..=cfg.repetitions {
+        println!("  rep {rep}/{}: raw AF_XDP reflector", cfg.repetitions);
+        match raw::measure(lab, &sizes, cfg.raw_secs, (cfg.client_core, cfg.server_core)) {
+            Ok(samples) => {
+                for (i, s) in samples.iter().enumerate() {
+                    println!(
+                        "    {} B: {:.3} Mpps, {:.2} Gbit/s ({} lost)",
+                        s.frame_len, s.mpps, s.gbit_per_sec, s.lost
+                    );
+                    rec.sample(&keys[2 * i], SETUP, s.mpps);
+                    rec.sample(&keys[2 * i + 1], SETUP, s.gbit_per_sec);
+                }
+            }
+            Err(e) => {
+                let reason = format!("{e:#}");
+                println!("    not run: {reason}");
+                notes.push(format!("raw ceiling rep {rep}: {reason}"));
+                keys.iter().for_each(|k| rec.not_run(k, SETUP, &reason));
+            }
+        }
+    }
+}
+
+fn http_scenarios(
+    cfg: &BenchConfig,
+    topology: &Topology,
+    caps: &LinerateCaps,
+    rec: &mut Recorder,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let work = std::env::temp_dir().join(format!("linerate-bench-{}", std::process::id()));
+    let root = work.join("www");
+    std::fs::create_dir_all(&root)?;
+    servers::write_test_file(&root, http_scenarios::SMALL_FILE, 1024)?;
+    if cfg.wants(BULK) || cfg.wants(BYPASS_CLIENT) {
+        servers::write_test_file(&root, http_scenarios::BULK_FILE, cfg.bulk_bytes)?;
+    }
+    let kinds: Vec<ServerKind> = cfg.servers.iter().filter_map(|s| ServerKind::parse(s)).collect();
+    let env = ServerEnv {
+        topology,
+        root: &root,
+        work: &work,
+        core: cfg.server_core,
+        linerate: caps,
+        xdp_mode: &cfg.xdp_mode,
+    };
+    let mut run = http_scenarios::HttpRun { cfg, env, rec, notes };
+    run.run(&kinds);
+    let _ = std::fs::remove_file(root.join(http_scenarios::BULK_FILE));
+    // Keep the logs only if something went wrong; they are small.
+    if notes.iter().any(|n| n.contains("exited")) {
+        notes.push(format!("server logs kept in {}", work.display()));
+    } else {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    Ok(())
+}
+
+fn engine_scenario(cfg: &BenchConfig, rec: &mut Recorder) {
+    const SETUP: &str = "linerate in-memory";
+    for name in &cfg.engine_benches {
+        println!("  criterion bench `{name}`");
+        let key =
+            |id: &str, metric: &str, unit: &str, better| row("6 engine ceiling", id, metric, unit, better);
+        match engine::run_bench(&cfg.workspace, name, cfg.quick) {
+            Err(reason) => {
+                println!("    not run: {reason}");
+                rec.not_run(&key(name, "time", "ns", Lower), SETUP, &reason);
+            }
+            Ok(Err(e)) => rec.not_run(&key(name, "time", "ns", Lower), SETUP, &format!("{e:#}")),
+            Ok(Ok(estimates)) => {
+                for e in estimates {
+                    rec.sample(&key(&e.id, "time", "ns", Lower), SETUP, e.nanos);
+                    if let Some((v, unit)) = e.throughput {
+                        rec.sample(&key(&e.id, "throughput", &unit, Higher), SETUP, v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The workspace this binary was built from (for git and cargo), unless told otherwise.
+pub fn default_workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
+}

@@ -17,6 +17,7 @@ pub mod flow;
 pub mod ip;
 pub mod isn;
 pub mod neighbor;
+pub mod recovery;
 pub mod stats;
 pub mod tcp;
 pub mod time;

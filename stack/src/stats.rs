@@ -110,3 +110,72 @@ pub struct Stats {
     /// Replies (RSTs, echo replies) dropped because their bounded queue was full.
     pub reply_queue_drops: u64,
 }
+
+/// Sums counters of several engines (one per shard). `curr_estab` is a gauge and sums too.
+impl core::ops::AddAssign<&Stats> for Stats {
+    fn add_assign(&mut self, rhs: &Stats) {
+        self.active_opens += rhs.active_opens;
+        self.passive_opens += rhs.passive_opens;
+        self.attempt_fails += rhs.attempt_fails;
+        self.estab_resets += rhs.estab_resets;
+        self.in_segs += rhs.in_segs;
+        self.out_segs += rhs.out_segs;
+        self.retrans_segs += rhs.retrans_segs;
+        self.in_errs += rhs.in_errs;
+        self.in_csum_errors += rhs.in_csum_errors;
+        self.out_rsts += rhs.out_rsts;
+        self.listen_overflows += rhs.listen_overflows;
+        self.listen_drops += rhs.listen_drops;
+        self.challenge_acks += rhs.challenge_acks;
+        self.challenge_acks_limited += rhs.challenge_acks_limited;
+        self.paws_drops += rhs.paws_drops;
+        self.timeouts += rhs.timeouts;
+        self.abort_on_timeout += rhs.abort_on_timeout;
+        self.keepalive_timeouts += rhs.keepalive_timeouts;
+        self.abort_on_data += rhs.abort_on_data;
+        self.abort_on_close += rhs.abort_on_close;
+        self.fast_retrans += rhs.fast_retrans;
+        self.reno_recovery += rhs.reno_recovery;
+        self.window_probes += rhs.window_probes;
+        self.keepalive_probes += rhs.keepalive_probes;
+        self.delayed_acks += rhs.delayed_acks;
+        self.ofo_queue += rhs.ofo_queue;
+        self.ofo_drop += rhs.ofo_drop;
+        self.dsack_sent += rhs.dsack_sent;
+        self.rcv_beyond_window += rhs.rcv_beyond_window;
+        self.out_of_window += rhs.out_of_window;
+        self.bad_acks += rhs.bad_acks;
+        self.no_port += rhs.no_port;
+        self.memory_refused += rhs.memory_refused;
+        self.ip_in_receives += rhs.ip_in_receives;
+        self.ip_in_hdr_errors += rhs.ip_in_hdr_errors;
+        self.ip_in_addr_errors += rhs.ip_in_addr_errors;
+        self.ip_frag_drops += rhs.ip_frag_drops;
+        self.ip_in_unknown_protos += rhs.ip_in_unknown_protos;
+        self.eth_drops += rhs.eth_drops;
+        self.icmp_in_msgs += rhs.icmp_in_msgs;
+        self.icmp_in_errors += rhs.icmp_in_errors;
+        self.icmp_out_echo_reps += rhs.icmp_out_echo_reps;
+        self.icmp_soft_errors += rhs.icmp_soft_errors;
+        self.icmp_pmtu_updates += rhs.icmp_pmtu_updates;
+        self.arp_in += rhs.arp_in;
+        self.arp_requests_sent += rhs.arp_requests_sent;
+        self.arp_replies_sent += rhs.arp_replies_sent;
+        self.arp_unresolved_drops += rhs.arp_unresolved_drops;
+        self.tx_ring_full += rhs.tx_ring_full;
+        self.reply_queue_drops += rhs.reply_queue_drops;
+        self.curr_estab += rhs.curr_estab;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_add_up() {
+        let mut a = Stats { in_segs: 2, curr_estab: 1, ..Stats::default() };
+        a += &Stats { in_segs: 3, out_rsts: 1, curr_estab: 2, ..Stats::default() };
+        assert_eq!((a.in_segs, a.out_rsts, a.curr_estab), (5, 1, 3));
+    }
+}

@@ -1,0 +1,93 @@
+//! What one harness run measures and how long it may take.
+//!
+//! Owns [`BenchConfig`]: scenario selection, repetitions, durations, file sizes, the pinning plan
+//! and the paths of the binaries under test. Promises: every duration is finite, so a run's
+//! length is bounded by roughly `repetitions × setups × Σ scenario durations` plus start-up.
+
+use std::path::PathBuf;
+
+/// Scenario numbers as in issue 9.
+pub const RAW: u8 = 1;
+pub const BULK: u8 = 2;
+pub const SHORT: u8 = 3;
+pub const KEEPALIVE: u8 = 4;
+pub const BYPASS_CLIENT: u8 = 5;
+pub const ENGINE: u8 = 6;
+
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub quick: bool,
+    pub scenarios: Vec<u8>,
+    /// Server setups to compare: `linerate`, `nginx`, `kernel_server`.
+    pub servers: Vec<String>,
+    /// Repetitions; the setups alternate within each.
+    pub repetitions: u32,
+    /// Seconds per timed sample (short connections, keep-alive, wrk).
+    pub secs: f64,
+    /// Seconds per frame size in the raw ceiling.
+    pub raw_secs: f64,
+    /// Size of the bulk file.
+    pub bulk_bytes: u64,
+    /// Flow counts for the bulk download.
+    pub bulk_flows: Vec<u32>,
+    /// A bulk sample is cut after this long.
+    pub bulk_max_secs: f64,
+    pub short_concurrency: u32,
+    pub keepalive_connections: u32,
+    /// Also run wrk next to our keep-alive generator.
+    pub wrk: bool,
+    pub server_core: usize,
+    pub client_core: usize,
+    pub linerate_bin: PathBuf,
+    pub xdp_mode: String,
+    /// Criterion benches for the in-memory engine ceiling, looked up in `bench/benches/`.
+    pub engine_benches: Vec<String>,
+    /// The workspace root (for `git`, `cargo bench` and the default output directory).
+    pub workspace: PathBuf,
+    pub out_dir: PathBuf,
+}
+
+impl BenchConfig {
+    /// The full run: 1 GiB bulk file, 5 s samples, 3 repetitions.
+    pub fn full(workspace: PathBuf) -> BenchConfig {
+        BenchConfig {
+            quick: false,
+            scenarios: vec![RAW, BULK, SHORT, KEEPALIVE, BYPASS_CLIENT, ENGINE],
+            servers: vec!["linerate".into(), "nginx".into(), "kernel_server".into()],
+            repetitions: 3,
+            secs: 5.0,
+            raw_secs: 3.0,
+            bulk_bytes: 1 << 30,
+            bulk_flows: vec![1, 8],
+            bulk_max_secs: 60.0,
+            short_concurrency: 64,
+            keepalive_connections: 64,
+            wrk: true,
+            server_core: 1,
+            client_core: 0,
+            linerate_bin: workspace.join("target/release/linerate"),
+            xdp_mode: "auto".into(),
+            engine_benches: vec!["engine".into(), "timer".into()],
+            out_dir: workspace.join("bench/results"),
+            workspace,
+        }
+    }
+
+    /// For CI: one repetition, sub-second samples, a 16 MiB file, no criterion benches.
+    pub fn quick(workspace: PathBuf) -> BenchConfig {
+        BenchConfig {
+            quick: true,
+            scenarios: vec![RAW, BULK, SHORT, KEEPALIVE, BYPASS_CLIENT],
+            repetitions: 1,
+            secs: 1.0,
+            raw_secs: 0.5,
+            bulk_bytes: 16 << 20,
+            bulk_max_secs: 10.0,
+            ..BenchConfig::full(workspace)
+        }
+    }
+
+    pub fn wants(&self, scenario: u8) -> bool {
+        self.scenarios.contains(&scenario)
+    }
+}

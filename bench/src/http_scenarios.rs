@@ -1,0 +1,277 @@
+//! Scenarios 2–5: bulk download, short connections and keep-alive against each server setup,
+//! alternating the setups within every repetition so drift on a shared machine hits them all.
+//!
+//! Bulk "N flows" is one file fetched as N byte ranges over N connections at once, by curl and
+//! by `linerate get --connections N` alike. Scenario 5 (bypass on both ends) is the extra column `linerate<->linerate`: the linerate
+//! client against the linerate server, next to the kernel client against the kernel servers in
+//! the same rows. Promises: a setup that cannot run records why, in every row it would have
+//! filled; a sample with no completed work is not recorded as a number.
+
+use std::net::SocketAddrV4;
+
+use crate::config::{BenchConfig, BULK, BYPASS_CLIENT, KEEPALIVE, SHORT};
+use crate::load::{HttpLoad, LoadJob, LoadResult};
+use crate::recorder::{row, Recorder, RowKey};
+use crate::results::Better::{Higher, Lower};
+use crate::servers::{RunningServer, ServerEnv, ServerKind, PORT};
+
+pub const SMALL_FILE: &str = "1k.bin";
+pub const BULK_FILE: &str = "bulk.bin";
+/// The column for scenario 5.
+pub const BYPASS_SETUP: &str = "linerate<->linerate";
+
+/// Which client drives the load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Client {
+    Kernel,
+    Bypass,
+}
+
+#[derive(Debug)]
+pub struct HttpRun<'a> {
+    pub cfg: &'a BenchConfig,
+    pub env: ServerEnv<'a>,
+    pub rec: &'a mut Recorder,
+    pub notes: &'a mut Vec<String>,
+}
+
+impl HttpRun<'_> {
+    fn addr(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.env.topology.server_ip(), PORT)
+    }
+
+    fn url(&self, file: &str) -> String {
+        format!("http://{}/{file}", self.addr())
+    }
+
+    /// Every row this run fills.
+    fn rows(&self) -> Vec<RowKey> {
+        let mut rows = Vec::new();
+        if self.cfg.wants(BULK) {
+            for &flows in &self.cfg.bulk_flows {
+                let mib = self.cfg.bulk_bytes >> 20;
+                let case = if flows == 1 {
+                    format!("1 flow, {mib} MiB")
+                } else {
+                    format!("{flows} ranged flows, {mib} MiB")
+                };
+                rows.push(row("2 bulk download", &case, "throughput", "Gbit/s", Higher));
+                rows.push(row("2 bulk download", &case, "server CPU", "s/GB", Lower));
+            }
+        }
+        let case = format!("{} concurrent, GET 1 KiB", self.cfg.short_concurrency);
+        if self.cfg.wants(SHORT) {
+            rows.push(row("3 short connections", &case, "rate", "conn/s", Higher));
+            rows.push(row("3 short connections", &case, "server CPU", "us/conn", Lower));
+        }
+        let case = format!("{} connections, GET 1 KiB", self.cfg.keepalive_connections);
+        if self.cfg.wants(KEEPALIVE) {
+            rows.push(row("4 keep-alive", &case, "rate", "req/s", Higher));
+            for p in ["p50", "p99", "p99.9"] {
+                rows.push(row("4 keep-alive", &case, &format!("latency {p}"), "us", Lower));
+            }
+            if self.cfg.wrk {
+                rows.push(row("4 keep-alive", &case, "wrk rate", "req/s", Higher));
+                rows.push(row("4 keep-alive", &case, "wrk latency p99", "us", Lower));
+            }
+        }
+        rows
+    }
+
+    fn not_run_all(&mut self, setup: &str, reason: &str) {
+        for key in self.rows() {
+            self.rec.not_run(&key, setup, reason);
+        }
+    }
+
+    /// Runs every repetition over every setup.
+    pub fn run(&mut self, servers: &[ServerKind]) {
+        for rep in 1..=self.cfg.repetitions {
+            for &kind in servers {
+                println!("  rep {rep}/{}: {} (kernel client)", self.cfg.repetitions, kind.label());
+                self.one_setup(kind, Client::Kernel, rep);
+            }
+            if self.cfg.wants(BYPASS_CLIENT) {
+                println!("  rep {rep}/{}: {BYPASS_SETUP} (bypass client)", self.cfg.repetitions);
+                self.one_setup(ServerKind::Linerate, Client::Bypass, rep);
+            }
+        }
+    }
+
+    fn one_setup(&mut self, kind: ServerKind, client: Client, rep: u32) {
+        let setup = if client == Client::Bypass { BYPASS_SETUP } else { kind.label() };
+        if client == Client::Bypass {
+            if let Err(reason) = self.env.linerate.get.clone() {
+                println!("    {setup}: not run: {reason}");
+                return self.not_run_all(setup, &reason);
+            }
+        }
+        let server = match RunningServer::start(kind, &self.env) {
+            Ok(s) => s,
+            Err(e) => {
+                let reason = format!("{e:#}");
+                println!("    {setup}: not run: {reason}");
+                return self.not_run_all(setup, &reason);
+            }
+        };
+        let probe = LoadJob::Probe { addr: self.addr(), path: format!("/{SMALL_FILE}"), timeout_ms: 5000 };
+        if let Err(e) = self.env.topology.run_load(&probe, self.cfg.client_core) {
+            let reason = format!("server did not answer: {e:#}");
+            println!("    {setup}: not run: {reason}");
+            return self.not_run_all(setup, &reason);
+        }
+        let mut server = server;
+        if self.cfg.wants(BULK) {
+            self.bulk(&server, client, setup, rep);
+        }
+        if self.cfg.wants(SHORT) || self.cfg.wants(KEEPALIVE) {
+            match client {
+                Client::Kernel => self.requests(&server, setup, rep),
+                Client::Bypass => {
+                    let reason = "the linerate client has no request-rate load generator yet";
+                    for key in self.rows().into_iter().filter(|k| !k.scenario.starts_with('2')) {
+                        self.rec.not_run(&key, setup, reason);
+                    }
+                }
+            }
+        }
+        if !server.alive() {
+            self.notes.push(format!("{setup} exited during rep {rep}; see its log in the work directory"));
+        }
+        drop(server);
+        if kind == ServerKind::Linerate {
+            if let Err(e) = self.env.topology.detach_server_xdp() {
+                self.notes.push(format!("{setup}: {e:#}"));
+            }
+        }
+    }
+
+    /// Runs a load job, returning it only if it completed some work; notes errors.
+    fn load(&mut self, job: &LoadJob, setup: &str, what: &str, rep: u32) -> Result<LoadResult, String> {
+        let outcome = match self.env.topology.run_load(job, self.cfg.client_core) {
+            Ok(r) if r.requests > 0 => {
+                if r.errors > 0 {
+                    self.notes.push(format!(
+                        "{setup}, {what}, rep {rep}: {} errors next to {} completions",
+                        r.errors, r.requests
+                    ));
+                }
+                Ok(r)
+            }
+            Ok(r) => Err(format!("nothing completed ({} errors)", r.errors)),
+            Err(e) => Err(format!("{e:#}")),
+        };
+        // A failed repetition must stay visible even when other repetitions have numbers.
+        if let Err(reason) = &outcome {
+            self.notes.push(format!("{setup}, {what}, rep {rep}: no sample: {reason}"));
+        }
+        outcome
+    }
+
+    fn bulk(&mut self, server: &RunningServer, client: Client, setup: &str, rep: u32) {
+        let url = self.url(BULK_FILE);
+        for (i, &flows) in self.cfg.bulk_flows.clone().iter().enumerate() {
+            let job = match client {
+                Client::Kernel => LoadJob::Curl {
+                    url: url.clone(),
+                    size: self.cfg.bulk_bytes,
+                    flows,
+                    max_secs: self.cfg.bulk_max_secs,
+                },
+                Client::Bypass => {
+                    let (iface, ip) = self.env.topology.client_endpoint();
+                    let bin = self.env.linerate.bin.to_string_lossy().into_owned();
+                    LoadJob::LinerateGet {
+                        bin,
+                        url: url.clone(),
+                        flows,
+                        iface,
+                        ip,
+                        max_secs: self.cfg.bulk_max_secs,
+                    }
+                }
+            };
+            let rows = self.rows();
+            let keys = &rows[2 * i..2 * i + 2];
+            let cpu0 = server.cpu_secs();
+            let bypass = client == Client::Bypass;
+            if bypass {
+                if let Err(e) = self.env.topology.kernel_owns_client_ip(false) {
+                    self.notes.push(format!("{setup}: {e:#}"));
+                }
+            }
+            let outcome = self.load(&job, setup, &keys[0].case, rep);
+            if bypass {
+                if let Err(e) = self.env.topology.kernel_owns_client_ip(true) {
+                    self.notes.push(format!("{setup}: {e:#}"));
+                }
+            }
+            match outcome {
+                Ok(r) if r.bytes > 0 => {
+                    let cpu = server.cpu_secs() - cpu0;
+                    println!("    {}: {:.2} Gbit/s, server CPU {cpu:.2} s", keys[0].case, r.gbit_per_sec());
+                    self.rec.sample(&keys[0], setup, r.gbit_per_sec());
+                    self.rec.sample(&keys[1], setup, cpu / (r.bytes as f64 / 1e9));
+                }
+                Ok(_) => keys.iter().for_each(|k| self.rec.not_run(k, setup, "no bytes received")),
+                Err(reason) => keys.iter().for_each(|k| self.rec.not_run(k, setup, &reason)),
+            }
+        }
+    }
+
+    fn requests(&mut self, server: &RunningServer, setup: &str, rep: u32) {
+        let rows: Vec<RowKey> = self.rows().into_iter().filter(|k| !k.scenario.starts_with('2')).collect();
+        let path = format!("/{SMALL_FILE}");
+        let secs = self.cfg.secs;
+        let take = |this: &mut Self,
+                    keys: &[RowKey],
+                    job: LoadJob,
+                    values: &dyn Fn(&LoadResult, f64) -> Vec<f64>| {
+            let cpu0 = server.cpu_secs();
+            match this.load(&job, setup, &keys[0].case, rep) {
+                Ok(r) => {
+                    let v = values(&r, server.cpu_secs() - cpu0);
+                    println!("    {} {}: {:.0} {}", keys[0].scenario, keys[0].metric, v[0], keys[0].unit);
+                    keys.iter().zip(v).for_each(|(k, v)| this.rec.sample(k, setup, v));
+                }
+                Err(reason) => keys.iter().for_each(|k| this.rec.not_run(k, setup, &reason)),
+            }
+        };
+        let mut at = 0;
+        if self.cfg.wants(SHORT) {
+            let load = HttpLoad {
+                addr: self.addr(),
+                path: path.clone(),
+                connections: self.cfg.short_concurrency,
+                secs,
+                keep_alive: false,
+            };
+            let per_conn = |r: &LoadResult, cpu: f64| vec![r.per_sec(), cpu / r.requests as f64 * 1e6];
+            take(self, &rows[0..2], LoadJob::Http(load), &per_conn);
+            at = 2;
+        }
+        if self.cfg.wants(KEEPALIVE) {
+            let load = HttpLoad {
+                addr: self.addr(),
+                path,
+                connections: self.cfg.keepalive_connections,
+                secs,
+                keep_alive: true,
+            };
+            let lat = |r: &LoadResult, _: f64| {
+                let l = r.latency_us.unwrap_or_default();
+                vec![r.per_sec(), l.p50, l.p99, l.p999.unwrap_or(f64::NAN)]
+            };
+            take(self, &rows[at..at + 4], LoadJob::Http(load), &lat);
+            if self.cfg.wrk {
+                let job = LoadJob::Wrk {
+                    url: self.url(SMALL_FILE),
+                    connections: self.cfg.keepalive_connections,
+                    secs: secs.ceil().max(1.0) as u32,
+                };
+                let wrk = |r: &LoadResult, _: f64| vec![r.per_sec(), r.latency_us.unwrap_or_default().p99];
+                take(self, &rows[at + 4..at + 6], job, &wrk);
+            }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! `linerate-bench`: linerate against the Linux kernel, side by side, in one run.
+//!
+//! `run` builds the lab (or uses a NIC and a peer), runs the scenarios and writes
+//! `bench/results/<date>-<time>-<host>.{json,md}` plus SVG plots; `peer` serves load jobs on the
+//! client machine in NIC mode; `load` and `serve-kernel` are the harness's own child processes.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use linerate_bench::config::BenchConfig;
+use linerate_bench::topology::{NicConfig, Topology};
+
+#[derive(Parser, Debug)]
+#[command(about = "End-to-end benchmarks: linerate against the Linux kernel, side by side")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run the scenarios and write the results.
+    Run(Box<RunArgs>),
+    /// NIC mode, on the client machine: run load jobs sent by `run --peer`.
+    Peer {
+        /// Control address to listen on (use a private benchmark network: no authentication).
+        #[arg(long)]
+        listen: SocketAddr,
+    },
+    /// Internal: run one load job (JSON) and print its result as JSON.
+    Load {
+        #[arg(long)]
+        core: Option<usize>,
+        job: String,
+    },
+    /// Internal: the kernel-socket HTTP server baseline.
+    ServeKernel {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        root: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// CI mode: one repetition, sub-second samples, a 16 MiB bulk file, no criterion benches.
+    #[arg(long)]
+    quick: bool,
+    /// Scenarios to run (1 raw, 2 bulk, 3 short connections, 4 keep-alive, 5 bypass client, 6 engine).
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Option<Vec<u8>>,
+    /// Server setups: linerate, nginx, kernel_server.
+    #[arg(long, value_delimiter = ',')]
+    servers: Option<Vec<String>>,
+    #[arg(long)]
+    reps: Option<u32>,
+    /// Seconds per timed sample.
+    #[arg(long)]
+    secs: Option<f64>,
+    /// Bulk file size in MiB.
+    #[arg(long)]
+    bulk_mib: Option<u64>,
+    /// The linerate binary (default: <workspace>/target/release/linerate).
+    #[arg(long)]
+    linerate: Option<PathBuf>,
+    #[arg(long, default_value = "auto")]
+    xdp_mode: String,
+    /// Output directory (default: <workspace>/bench/results).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
+    server_core: usize,
+    #[arg(long, default_value_t = 0)]
+    client_core: usize,
+    /// Skip the wrk cross-check.
+    #[arg(long)]
+    no_wrk: bool,
+    /// A note recorded with the results (repeatable), e.g. "machine shared with builds".
+    #[arg(long)]
+    note: Vec<String>,
+    /// NIC mode: the benchmark interface on this (server) machine instead of the lab.
+    #[arg(long, requires_all = ["server_ip", "peer", "client_ip", "client_iface"])]
+    nic: Option<String>,
+    /// NIC mode: the server address with prefix, e.g. 198.19.0.2/24.
+    #[arg(long)]
+    server_ip: Option<String>,
+    /// NIC mode: the peer's address on the benchmark network.
+    #[arg(long)]
+    client_ip: Option<Ipv4Addr>,
+    /// NIC mode: the peer's benchmark interface (for the bypass client).
+    #[arg(long)]
+    client_iface: Option<String>,
+    /// NIC mode: where `linerate-bench peer --listen` runs.
+    #[arg(long)]
+    peer: Option<SocketAddr>,
+}
+
+fn config(a: &RunArgs) -> BenchConfig {
+    let ws = linerate_bench::default_workspace();
+    let mut c = if a.quick { BenchConfig::quick(ws) } else { BenchConfig::full(ws) };
+    if let Some(s) = &a.scenarios {
+        c.scenarios = s.clone();
+    }
+    if let Some(s) = &a.servers {
+        c.servers = s.clone();
+    }
+    c.repetitions = a.reps.unwrap_or(c.repetitions).max(1);
+    c.secs = a.secs.unwrap_or(c.secs).clamp(0.1, 600.0);
+    c.bulk_bytes = a.bulk_mib.map_or(c.bulk_bytes, |m| m.max(1) << 20);
+    c.linerate_bin = a.linerate.clone().unwrap_or(c.linerate_bin);
+    c.out_dir = a.out.clone().unwrap_or(c.out_dir);
+    c.xdp_mode = a.xdp_mode.clone();
+    c.server_core = a.server_core;
+    c.client_core = a.client_core;
+    c.wrk = !a.no_wrk;
+    c
+}
+
+fn topology(a: &RunArgs) -> anyhow::Result<Topology> {
+    let Some(iface) = &a.nic else { return Topology::lab() };
+    let cidr = a.server_ip.as_deref().context("--nic needs --server-ip ADDR/PREFIX")?;
+    let (ip, prefix) = cidr.split_once('/').context("--server-ip is ADDR/PREFIX")?;
+    Ok(Topology::Nic(NicConfig {
+        iface: iface.clone(),
+        server_ip: ip.parse().context("--server-ip address")?,
+        prefix: prefix.parse().context("--server-ip prefix")?,
+        client_ip: a.client_ip.context("--nic needs --client-ip")?,
+        client_iface: a.client_iface.clone().context("--nic needs --client-iface")?,
+        control: a.peer.context("--nic needs --peer")?,
+    }))
+}
+
+fn run(a: &RunArgs) -> anyhow::Result<()> {
+    let cfg = config(a);
+    let topology = topology(a)?;
+    println!(
+        "linerate-bench: {}, scenarios {:?}, {} repetition(s)",
+        topology.describe(),
+        cfg.scenarios,
+        cfg.repetitions
+    );
+    let report = linerate_bench::run(&cfg, &topology, &a.note)?;
+    drop(topology); // the lab goes down before we write
+    let base = linerate_bench::report::base_name(&report);
+    let written = linerate_bench::report::write_all(&report, &cfg.out_dir, &base)?;
+    println!("\n{}", linerate_bench::report::markdown::render(&report));
+    println!("wrote {}", written.json.display());
+    println!("wrote {}", written.markdown.display());
+    println!("wrote {} and {}", written.ratios_svg.display(), written.latency_svg.display());
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Cmd::Run(a) => run(&a),
+        Cmd::Peer { listen } => linerate_bench::topology::serve_peer(listen),
+        Cmd::Load { core, job } => {
+            let job = serde_json::from_str(&job).context("bad job JSON")?;
+            let result = linerate_bench::load::run_job(&job, core)?;
+            println!("{}", serde_json::to_string(&result)?);
+            Ok(())
+        }
+        Cmd::ServeKernel { listen, root } => {
+            let config = linerate_app::kernel_server::KernelServerConfig::new(listen, root);
+            let server = linerate_app::kernel_server::KernelServer::bind(config)?;
+            println!("kernel_server listening on {}", server.local_addr()?);
+            // Runs until the harness sends SIGTERM.
+            server.run(&AtomicBool::new(false)).map(drop)
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! A fixed-size bitset over ring slots with a summary hierarchy (64-ary, like a timer wheel's
+//! occupancy bitmaps), so "the next set bit at or after `i`" costs O(levels), at most 4 for any
+//! capacity up to 2^24, instead of a scan.
+//!
+//! **Promises:** allocated once, no panic for any index (out-of-range indices are ignored or
+//! answer `None`).
+
+/// Hierarchical bitset: `levels[0]` holds the bits, each higher level one bit per non-zero
+/// word of the level below; the top level is a single word.
+#[derive(Debug, Clone)]
+pub struct SlotBits {
+    levels: Vec<Vec<u64>>,
+    len: usize,
+    count: usize,
+}
+
+impl SlotBits {
+    /// `len` bits, all clear.
+    pub fn new(len: usize) -> Self {
+        let mut levels = Vec::new();
+        let mut bits = len.max(1);
+        loop {
+            let words = bits.div_ceil(64);
+            levels.push(vec![0u64; words]);
+            if words == 1 {
+                break;
+            }
+            bits = words;
+        }
+        SlotBits { levels, len, count: 0 }
+    }
+
+    /// Number of set bits.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    pub fn contains(&self, i: usize) -> bool {
+        i < self.len && self.levels[0][i / 64] & (1 << (i % 64)) != 0
+    }
+
+    pub fn insert(&mut self, i: usize) {
+        if i >= self.len || self.contains(i) {
+            return;
+        }
+        self.count += 1;
+        let mut idx = i;
+        for level in self.levels.iter_mut() {
+            let word = &mut level[idx / 64];
+            let was_empty = *word == 0;
+            *word |= 1 << (idx % 64);
+            if !was_empty {
+                break;
+            }
+            idx /= 64;
+        }
+    }
+
+    pub fn remove(&mut self, i: usize) {
+        if !self.contains(i) {
+            return;
+        }
+        self.count -= 1;
+        let mut idx = i;
+        for level in self.levels.iter_mut() {
+            let word = &mut level[idx / 64];
+            *word &= !(1 << (idx % 64));
+            if *word != 0 {
+                break;
+            }
+            idx /= 64;
+        }
+    }
+
+    /// The first set bit at an index in `from..to`.
+    pub fn next_set(&self, from: usize, to: usize) -> Option<usize> {
+        let to = to.min(self.len);
+        if from >= to {
+            return None;
+        }
+        let mut level = 0;
+        let mut idx = from;
+        // Ascend until a word holds a set bit at or after `idx`.
+        loop {
+            let words = &self.levels[level];
+            let w = *words.get(idx / 64)?;
+            let masked = w & (!0u64 << (idx % 64));
+            if masked != 0 {
+                idx = (idx / 64) * 64 + masked.trailing_zeros() as usize;
+                break;
+            }
+            level += 1;
+            if level == self.levels.len() {
+                return None;
+            }
+            idx = idx / 64 + 1;
+        }
+        // Descend to the first set leaf under it.
+        while level > 0 {
+            level -= 1;
+            idx = idx * 64 + self.levels[level][idx].trailing_zeros() as usize;
+        }
+        (idx < to).then_some(idx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_set_matches_a_linear_scan() {
+        for len in [1, 63, 64, 65, 4096, 5000, 300_000] {
+            let mut bits = SlotBits::new(len);
+            let mut model = vec![false; len];
+            let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ len as u64;
+            for _ in 0..2000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let i = (x % len as u64) as usize;
+                if x & (1 << 40) != 0 {
+                    bits.insert(i);
+                    model[i] = true;
+                } else {
+                    bits.remove(i);
+                    model[i] = false;
+                }
+                let from = ((x >> 20) % len as u64) as usize;
+                let expect = (from..len).find(|&j| model[j]);
+                assert_eq!(bits.next_set(from, len), expect, "len {len} from {from}");
+            }
+            assert_eq!(bits.count(), model.iter().filter(|b| **b).count());
+        }
+    }
+}

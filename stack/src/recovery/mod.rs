@@ -1,0 +1,478 @@
+//! Loss recovery: which sent segments are delivered, lost or worth resending, and when to look.
+//!
+//! **Owns**, per connection, the sender's segment records ([`segments`]), the SACK scoreboard
+//! with RFC 6675 `pipe`/`IsLost`/`NextSeg` ([`scoreboard`]), RACK-TLP (RFC 8985, [`rack`]), RTT
+//! estimation and the RFC 6298 retransmission timer ([`rtt`]), recovery episodes, D-SACK based
+//! undo (RFC 3708-style) and the limited-transmit allowance (RFC 3042). [`LossRecovery`] is the
+//! facade the engine holds.
+//!
+//! **Promises:** sans-I/O (`now` is an argument, timers come back as deadlines), deterministic,
+//! allocation-free after construction, bounded work per ACK (see [`scoreboard`]), no panic on
+//! any ACK a peer can send.
+//!
+//! **Does not** hold payload bytes, build segments or change the congestion window: the engine
+//! reads [`AckOutcome`]/[`TimeoutOutcome`] and calls the congestion controller:
+//! `congestion_event` → `on_congestion_event` (with `newly_lost`), `recovery_exited` →
+//! `on_recovery_exit`, `spurious_congestion_event` → `on_spurious_congestion_event`,
+//! `tlp_loss_repaired` → `on_congestion_event` then `on_recovery_exit` (RFC 8985 §7.4.2), an RTO
+//! → `on_retransmit_timeout`. Each delivered segment's [`PacketSnapshot`] is handed to the
+//! caller's closure for the delivery-rate estimator.
+//!
+//! Decisions worth knowing: RACK-TLP is the default loss detection, RFC 6675 DupThresh
+//! marking is optional ([`LossDetection`]); RTT samples come from the most recently sent
+//! never-retransmitted segment an ACK newly acknowledges *or SACKs* (Karn, as Linux does); a
+//! D-SACK counts as evidence of reordering for RACK; the PTO is always capped by the RTO
+//! deadline (RFC 8985 §7.2) and a dup ACK never postpones it; SACKed segments are kept (not
+//! reneged) across an RTO; records are never split, so a SACK block covering part of a
+//! segment is counted and ignored.
+//!
+//! Driving it: [`LossRecovery::on_sent`] for every transmission; [`LossRecovery::on_ack`] for
+//! every ACK; [`LossRecovery::next_timer`] / [`LossRecovery::on_timeout`] for the one timer
+//! slot; [`LossRecovery::next_retransmission`] before sending new data.
+
+mod bits;
+pub mod rack;
+pub mod rtt;
+pub mod scoreboard;
+pub mod segments;
+
+use crate::congestion::PacketSnapshot;
+use crate::time::{Duration, Instant};
+use crate::wire::{SackBlock, SeqNumber};
+
+pub use rack::{Rack, Tlp, TlpVerdict};
+pub use rtt::{RttConfig, RttEstimator};
+pub use scoreboard::{Delivery, NextSegment, Scoreboard, ScoreboardCounters, DUP_THRESH};
+pub use segments::{SegmentRecord, SegmentState, SegmentStore, StoreFull};
+
+use segments::not_before;
+
+/// Which rules mark segments lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LossDetection {
+    /// RACK-TLP alone (RFC 8985), as Linux does by default.
+    #[default]
+    Rack,
+    /// RACK plus RFC 6675 DupThresh marking.
+    RackAndDupThresh,
+    /// RFC 6675 DupThresh only (no RACK marking; TLP still on if enabled).
+    DupThresh,
+}
+
+/// Construction parameters of [`LossRecovery`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryConfig {
+    /// Most segments in flight (send buffer / MSS, plus slack for small writes).
+    pub capacity: usize,
+    /// Sender MSS.
+    pub smss: u32,
+    pub rtt: RttConfig,
+    pub loss_detection: LossDetection,
+    /// Tail loss probes (RFC 8985 §7).
+    pub tlp: bool,
+    /// The peer's worst-case delayed-ACK time (RFC 8985 §7.2 WCDelAckT).
+    pub max_ack_delay: Duration,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        RecoveryConfig {
+            capacity: 1024,
+            smss: 1460,
+            rtt: RttConfig::default(),
+            loss_detection: LossDetection::default(),
+            tlp: true,
+            max_ack_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+/// One transmission, as the engine reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SentSegment {
+    pub seq: SeqNumber,
+    /// Sequence space used (payload, plus one for a FIN).
+    pub len: u32,
+    pub is_retransmit: bool,
+    /// TSval sent, when timestamps are on.
+    pub tsval: Option<u32>,
+    /// From `DeliveryRateEstimator::on_packet_sent`.
+    pub snapshot: PacketSnapshot,
+}
+
+/// The three timers sharing the loss-detection slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveryTimer {
+    /// RACK reordering timer (RFC 8985 §6.2 step 5).
+    Rack,
+    /// Tail loss probe (RFC 8985 §7.2).
+    Tlp,
+    /// Retransmission timeout (RFC 6298).
+    Rto,
+}
+
+/// What one ACK did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AckOutcome {
+    /// Bytes by which `snd_una` advanced.
+    pub newly_acked: u32,
+    pub newly_sacked: u32,
+    /// RFC 6937 DeliveredData (for PRR).
+    pub delivered: u32,
+    /// Bytes newly marked lost by this ACK.
+    pub newly_lost: u32,
+    pub dsack: Option<(SeqNumber, SeqNumber)>,
+    /// RFC 6298 sample (Karn: never from a retransmitted segment).
+    pub rtt_sample: Option<Duration>,
+    /// `pipe` before and after the ACK.
+    pub prior_in_flight: u32,
+    pub in_flight: u32,
+    /// A loss started a recovery episode: call `on_congestion_event`.
+    pub congestion_event: bool,
+    /// `snd_una` passed the recovery point: call `on_recovery_exit`.
+    pub recovery_exited: bool,
+    /// Every retransmission of the episode was D-SACKed: call `on_spurious_congestion_event`.
+    pub spurious_congestion_event: bool,
+    /// The TLP retransmission repaired a loss (RFC 8985 §7.4.2).
+    pub tlp_loss_repaired: bool,
+    /// The ACK acknowledged data never sent; nothing changed.
+    pub ignored: bool,
+}
+
+/// What a timer expiry asks of the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeoutOutcome {
+    /// Bytes newly marked lost (RACK timer or RTO).
+    pub newly_lost: u32,
+    /// Loss started a recovery episode (RACK timer): call `on_congestion_event`.
+    pub congestion_event: bool,
+    /// The RTO fired: call `on_retransmit_timeout`, then resend via `next_retransmission`.
+    pub rto: bool,
+    /// The PTO fired: send one new segment if the windows allow, else retransmit this one
+    /// (the highest-sequence outstanding segment), RFC 8985 §7.3.
+    pub probe: Option<Option<(SeqNumber, u32)>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Episode {
+    /// RFC 6675 RecoveryPoint: HighData when the episode began.
+    point: SeqNumber,
+}
+
+/// D-SACK undo bookkeeping of the latest fast-recovery episode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Undo {
+    /// `snd_una` when the episode began; D-SACKs below it are about older data.
+    marker: SeqNumber,
+    /// Retransmissions of the episode not yet proven spurious by a D-SACK.
+    retrans: u32,
+}
+
+/// Per-connection loss recovery state.
+#[derive(Debug, Clone)]
+pub struct LossRecovery {
+    config: RecoveryConfig,
+    board: Scoreboard,
+    rack: Rack,
+    tlp: Tlp,
+    rtt: RttEstimator,
+    episode: Option<Episode>,
+    undo: Option<Undo>,
+    rack_timer: Option<Instant>,
+    loss_timer: Option<(Instant, RecoveryTimer)>,
+    /// When the RFC 6298 timer was last (re)started.
+    rto_started: Option<Instant>,
+}
+
+impl LossRecovery {
+    /// Loss recovery for a connection whose next byte to send is `snd_una`.
+    pub fn new(config: RecoveryConfig, snd_una: SeqNumber) -> Self {
+        LossRecovery {
+            config,
+            board: Scoreboard::new(config.capacity, config.smss, snd_una),
+            rack: Rack::new(),
+            tlp: Tlp::default(),
+            rtt: RttEstimator::new(config.rtt),
+            episode: None,
+            undo: None,
+            rack_timer: None,
+            loss_timer: None,
+            rto_started: None,
+        }
+    }
+
+    pub fn scoreboard(&self) -> &Scoreboard {
+        &self.board
+    }
+    pub fn rack(&self) -> &Rack {
+        &self.rack
+    }
+    pub fn tlp(&self) -> &Tlp {
+        &self.tlp
+    }
+    pub fn rtt(&self) -> &RttEstimator {
+        &self.rtt
+    }
+    /// RFC 6675 pipe: the bytes the network is believed to hold.
+    pub fn pipe(&self) -> u32 {
+        self.board.pipe()
+    }
+    /// In fast recovery or RTO recovery.
+    pub fn in_recovery(&self) -> bool {
+        self.episode.is_some()
+    }
+    /// A new segment would not fit in the store: stop sending new data.
+    pub fn is_full(&self) -> bool {
+        self.board.segments().is_full()
+    }
+
+    /// Records one transmission. New data must start at the store's end (`snd_nxt`);
+    /// `StoreFull` means it was not recorded and must not be sent.
+    pub fn on_sent(&mut self, now: Instant, seg: &SentSegment) -> Result<(), StoreFull> {
+        if seg.is_retransmit {
+            let matched = self.board.on_retransmit(now, seg.seq, seg.len, seg.tsval, seg.snapshot);
+            if let (Some(undo), true) = (self.undo.as_mut(), matched > 0 && self.episode.is_some()) {
+                undo.retrans = undo.retrans.saturating_add(1);
+            }
+        } else {
+            self.board.on_new_segment(now, seg.seq, seg.len, seg.tsval, seg.snapshot)?;
+        }
+        if self.tlp.probe_pending {
+            self.tlp.on_probe_sent(self.board.high_data(), seg.is_retransmit);
+            // RFC 8985 §7.3: after the probe, the RTO (not another PTO) guards the flight.
+            self.rto_started = Some(now);
+            self.loss_timer = Some((now + self.rtt.rto(), RecoveryTimer::Rto));
+            return Ok(());
+        }
+        // RFC 6298 §5.1: start the timer if it is not running.
+        if self.rto_started.is_none() {
+            self.rto_started = Some(now);
+        }
+        if !seg.is_retransmit || self.loss_timer.is_none() {
+            self.rearm(now, !seg.is_retransmit);
+        }
+        Ok(())
+    }
+
+    /// Processes one ACK: cumulative `ack`, its SACK blocks and echoed timestamp. Every segment
+    /// newly acknowledged or SACKed is shown to `on_delivered` (for the delivery-rate estimator).
+    pub fn on_ack(
+        &mut self,
+        now: Instant,
+        ack: SeqNumber,
+        sack_blocks: &[SackBlock],
+        tsecr: Option<u32>,
+        mut on_delivered: impl FnMut(&PacketSnapshot),
+    ) -> AckOutcome {
+        let prior_in_flight = self.board.pipe();
+        // A probe the engine could not send is moot once the peer speaks again.
+        self.tlp.probe_pending = false;
+        let min_rtt = self.rtt.min_rtt();
+        let mut sample: Option<(Instant, Duration)> = None;
+        let rack = &mut self.rack;
+        let update = self.board.on_ack(ack, sack_blocks, |rec, how| {
+            // A SACKed segment was delivered (and timed) when it was SACKed.
+            if how == (Delivery::Acked { was_sacked: true }) {
+                return;
+            }
+            rack.on_delivered(now, rec, tsecr, min_rtt);
+            // Karn (RFC 6298 §3): only never-retransmitted segments time the path.
+            if rec.retransmits == 0 && sample.map_or(true, |(t, _)| t < rec.last_sent) {
+                sample = Some((rec.last_sent, now.saturating_duration_since(rec.last_sent)));
+            }
+            on_delivered(&rec.snapshot);
+        });
+        let mut out = AckOutcome { prior_in_flight, ignored: update.ignored, ..AckOutcome::default() };
+        if update.ignored {
+            out.in_flight = prior_in_flight;
+            return out;
+        }
+        if let Some((_, r)) = sample {
+            self.rtt.on_sample(now, r);
+        }
+        if update.newly_acked > 0 {
+            // RFC 6298 §5.3: new data acknowledged restarts the timer.
+            self.rto_started = Some(now);
+        }
+        out.recovery_exited = self.maybe_exit_recovery();
+        let snd_una = self.board.snd_una();
+        self.rack.update_reo_wnd(
+            snd_una,
+            self.board.high_data(),
+            update.dsack.is_some(),
+            out.recovery_exited,
+        );
+        out.spurious_congestion_event = self.check_undo(update.dsack);
+        let progress = update.newly_acked > 0 || update.newly_sacked > 0;
+        let verdict = self.tlp.on_ack(snd_una, update.dsack.is_some(), progress);
+        let (lost, entered) = self.detect_losses(now);
+        out.tlp_loss_repaired = verdict == TlpVerdict::LossRepaired && !entered && self.episode.is_none();
+        out.newly_acked = update.newly_acked;
+        out.newly_sacked = update.newly_sacked;
+        out.delivered = update.delivered;
+        out.newly_lost = lost;
+        out.congestion_event = entered;
+        out.dsack = update.dsack;
+        out.rtt_sample = sample.map(|(_, r)| r);
+        out.in_flight = self.board.pipe();
+        self.rearm(now, update.newly_acked > 0);
+        out
+    }
+
+    /// The earliest pending timer.
+    pub fn next_timer(&self) -> Option<(Instant, RecoveryTimer)> {
+        match (self.rack_timer, self.loss_timer) {
+            (Some(r), Some((l, kind))) => Some(if r <= l { (r, RecoveryTimer::Rack) } else { (l, kind) }),
+            (Some(r), None) => Some((r, RecoveryTimer::Rack)),
+            (None, l) => l,
+        }
+    }
+
+    /// Handles the expiry of `kind`. A timer that is not armed or not yet due does nothing.
+    pub fn on_timeout(&mut self, now: Instant, kind: RecoveryTimer) -> TimeoutOutcome {
+        let mut out = TimeoutOutcome::default();
+        match kind {
+            RecoveryTimer::Rack => {
+                if self.rack_timer.map_or(true, |t| t > now) {
+                    return out;
+                }
+                self.rack_timer = None;
+                let (lost, entered) = self.detect_losses(now);
+                out.newly_lost = lost;
+                out.congestion_event = entered;
+                self.rearm(now, false);
+            }
+            RecoveryTimer::Tlp => {
+                if !matches!(self.loss_timer, Some((t, RecoveryTimer::Tlp)) if t <= now) {
+                    return out;
+                }
+                self.tlp.probe_pending = true;
+                // Should no probe go out, the RTO still guards the flight.
+                let rto_at = self.rto_started.unwrap_or(now) + self.rtt.rto();
+                self.loss_timer = Some((rto_at.max(now), RecoveryTimer::Rto));
+                let last = self.board.segments().back().filter(|r| !r.is_sacked()).map(|r| (r.start, r.len));
+                out.probe = Some(last);
+            }
+            RecoveryTimer::Rto => {
+                if !matches!(self.loss_timer, Some((t, RecoveryTimer::Rto)) if t <= now) {
+                    return out;
+                }
+                self.on_rto(now, &mut out);
+            }
+        }
+        out
+    }
+
+    /// RFC 6298 §5.4–5.6 with RFC 6675 §5.1: back off, everything un-SACKed is lost, and an
+    /// RTO recovery episode runs to the current HighData.
+    fn on_rto(&mut self, now: Instant, out: &mut TimeoutOutcome) {
+        self.rtt.back_off();
+        out.rto = true;
+        out.newly_lost = self.board.mark_all_lost();
+        self.episode = Some(Episode { point: self.board.high_data() });
+        self.undo = None;
+        self.tlp = Tlp::default();
+        self.rack_timer = None;
+        self.rto_started = Some(now);
+        self.loss_timer = Some((now + self.rtt.rto(), RecoveryTimer::Rto));
+    }
+
+    /// What to retransmit next, if anything (RFC 6675 NextSeg): lost segments in sequence order,
+    /// then — only when `new_data_available` is false and in recovery — rules 3 and 4.
+    pub fn next_retransmission(&mut self, new_data_available: bool) -> Option<(SeqNumber, u32)> {
+        match self.board.next_seg(new_data_available, self.episode.is_some()) {
+            NextSegment::Retransmit { seq, len } => Some((seq, len)),
+            NextSegment::NewData | NextSegment::Nothing => None,
+        }
+    }
+
+    /// RFC 3042 limited transmit: bytes of new data the engine may send beyond the congestion
+    /// window on the first two duplicate ACKs (SACKed segments outside recovery).
+    pub fn limited_transmit_allowance(&self) -> u32 {
+        if self.episode.is_some() {
+            return 0;
+        }
+        self.board.sacked_segments().min(DUP_THRESH - 1) * self.board.smss()
+    }
+
+    /// Runs the configured loss detection; enters recovery on the first loss outside one.
+    fn detect_losses(&mut self, now: Instant) -> (u32, bool) {
+        let mut lost = 0;
+        if self.config.loss_detection != LossDetection::DupThresh {
+            let reo_wnd = self.rack.reo_wnd(
+                self.episode.is_some(),
+                self.board.sacked_segments(),
+                self.rtt.min_rtt(),
+                self.rtt.srtt(),
+            );
+            let (l, timer) = self.rack.detect_loss(now, &mut self.board, reo_wnd);
+            lost += l;
+            self.rack_timer = timer;
+        }
+        if self.config.loss_detection != LossDetection::Rack {
+            lost += self.board.mark_dupthresh_losses();
+        }
+        let entered = lost > 0 && self.episode.is_none();
+        if entered {
+            self.episode = Some(Episode { point: self.board.high_data() });
+            self.undo = Some(Undo { marker: self.board.snd_una(), retrans: 0 });
+        }
+        (lost, entered)
+    }
+
+    fn maybe_exit_recovery(&mut self) -> bool {
+        match self.episode {
+            Some(e) if not_before(self.board.snd_una(), e.point) => {
+                self.episode = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// RFC 3708-style undo: each D-SACK for data of the episode proves one retransmission
+    /// unnecessary; when all are, the reduction was spurious.
+    fn check_undo(&mut self, dsack: Option<(SeqNumber, SeqNumber)>) -> bool {
+        let (Some((left, right)), Some(undo)) = (dsack, self.undo.as_mut()) else { return false };
+        let inside = not_before(left, undo.marker) && not_before(self.board.high_data(), right);
+        if !inside || undo.retrans == 0 {
+            return false;
+        }
+        undo.retrans -= 1;
+        if undo.retrans == 0 {
+            self.undo = None;
+            return true;
+        }
+        false
+    }
+
+    /// Re-arms the shared loss-detection timer: PTO when a probe may be sent (RFC 8985 §7.2:
+    /// not in recovery, no probe outstanding, no RTO backoff), otherwise the RTO. The PTO is
+    /// only pushed back (`restart_pto`) by new data sent or newly acknowledged (§7.2), so a
+    /// stream of duplicate ACKs cannot postpone the probe.
+    fn rearm(&mut self, now: Instant, restart_pto: bool) {
+        if self.board.segments().is_empty() {
+            self.loss_timer = None;
+            self.rack_timer = None;
+            self.rto_started = None;
+            return;
+        }
+        let rto_at = self.rto_started.unwrap_or(now) + self.rtt.rto();
+        let probe_ok = self.config.tlp
+            && self.episode.is_none()
+            && self.tlp.end_seq.is_none()
+            && !self.tlp.probe_pending
+            && self.rtt.backoff() == 0;
+        if probe_ok && !restart_pto && matches!(self.loss_timer, Some((_, RecoveryTimer::Tlp))) {
+            return;
+        }
+        self.loss_timer = Some(if probe_ok {
+            // RFC 8985 §7.2: the PTO never expires later than the RTO would.
+            let one = self.board.segments().len() == 1;
+            let pto_at = now + Tlp::pto(self.rtt.srtt(), one, self.config.max_ack_delay);
+            (pto_at.min(rto_at), RecoveryTimer::Tlp)
+        } else {
+            (rto_at, RecoveryTimer::Rto)
+        });
+    }
+}
