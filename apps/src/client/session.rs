@@ -1,0 +1,288 @@
+//! One client connection on the bypass engine: sends queued requests one after another on the
+//! same connection (keep-alive), reads each response with a [`ResponseReader`], and writes body
+//! bytes at their file offsets.
+//!
+//! A response that says `Connection: close` ends the connection; remaining requests then go out
+//! on a new one (counted as another handshake). Closing is a half-close followed by releasing the
+//! handle once our FIN is acknowledged, so the peer never sees a reset from a clean run.
+
+use super::response::ResponseReader;
+use super::url::Url;
+use anyhow::{anyhow, bail};
+use linerate_stack::engine::{ConnectionHandle, Engine, Error};
+use linerate_stack::tcp::{SocketOptions, State};
+use linerate_stack::time::Instant;
+use linerate_stack::wire::Ipv4Address;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::rc::Rc;
+
+const INBUF: usize = 64 * 1024;
+
+/// Where a response body goes.
+#[derive(Debug, Clone)]
+pub struct Sink {
+    pub file: Rc<File>,
+    /// File offset of the first body byte.
+    pub offset: u64,
+}
+
+/// One request to send.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub url: Url,
+    pub head_only: bool,
+    /// Inclusive byte range.
+    pub range: Option<(u64, u64)>,
+    pub sink: Option<Sink>,
+}
+
+/// A finished exchange.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub request: Request,
+    pub status: u16,
+    pub content_length: Option<u64>,
+    pub body_bytes: u64,
+}
+
+#[derive(Debug)]
+struct Active {
+    request: Request,
+    reader: ResponseReader,
+}
+
+/// Connection lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Connecting,
+    Open,
+    /// Our FIN is queued; waiting for its acknowledgment.
+    Closing,
+}
+
+#[derive(Debug)]
+pub struct Session {
+    remote: (Ipv4Address, u16),
+    handle: Option<ConnectionHandle>,
+    phase: Phase,
+    queue: VecDeque<Request>,
+    active: Option<Active>,
+    out: Vec<u8>,
+    out_pos: usize,
+    inbuf: Box<[u8]>,
+    pub done: Vec<Outcome>,
+    pub handshakes: u64,
+}
+
+impl Session {
+    pub fn new(addr: std::net::Ipv4Addr, port: u16) -> Self {
+        Session {
+            remote: (Ipv4Address(addr.octets()), port),
+            handle: None,
+            phase: Phase::Idle,
+            queue: VecDeque::new(),
+            active: None,
+            out: Vec::new(),
+            out_pos: 0,
+            inbuf: vec![0u8; INBUF].into_boxed_slice(),
+            done: Vec::new(),
+            handshakes: 0,
+        }
+    }
+
+    /// The server this session talks to.
+    pub fn remote(&self) -> (Ipv4Address, u16) {
+        self.remote
+    }
+
+    pub fn push(&mut self, request: Request) {
+        self.queue.push_back(request);
+    }
+
+    /// Nothing queued, nothing in progress.
+    pub fn is_quiet(&self) -> bool {
+        self.queue.is_empty() && self.active.is_none()
+    }
+
+    /// The connection is gone (or never opened).
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Idle
+    }
+
+    /// Starts a connection if requests wait and none is open.
+    pub fn start(&mut self, now: Instant, engine: &mut Engine) -> anyhow::Result<()> {
+        if self.phase == Phase::Idle && !self.queue.is_empty() {
+            let opts = SocketOptions { recv_buffer: 1 << 20, ..SocketOptions::default() };
+            let h = engine
+                .connect(now, self.remote, None, Some(opts))
+                .map_err(|e| anyhow!("cannot connect to {}:{}: {e}", self.remote.0, self.remote.1))?;
+            self.handle = Some(h);
+            self.phase = Phase::Connecting;
+            self.handshakes += 1;
+        }
+        Ok(())
+    }
+
+    /// Half-closes an idle open connection (the caller has no more requests for it).
+    pub fn finish(&mut self, now: Instant, engine: &mut Engine) {
+        if let (Phase::Open, Some(h), true) = (self.phase, self.handle, self.is_quiet()) {
+            if engine.shutdown_write(now, h).is_ok() {
+                self.phase = Phase::Closing;
+            } else {
+                self.release(now, engine);
+            }
+        }
+    }
+
+    /// Moves everything that can move; `on_body` sees every body byte count.
+    pub fn pump(
+        &mut self,
+        now: Instant,
+        engine: &mut Engine,
+        on_body: &mut dyn FnMut(u64),
+    ) -> anyhow::Result<()> {
+        let Some(h) = self.handle else { return Ok(()) };
+        match self.phase {
+            Phase::Idle => return Ok(()),
+            Phase::Closing => return self.pump_closing(now, engine, h),
+            Phase::Connecting => match engine.state(h) {
+                Ok(State::SynSent) => return Ok(()),
+                Ok(State::Established | State::CloseWait) => self.phase = Phase::Open,
+                Ok(_) | Err(_) => return self.fail(now, engine, "the connection was refused or reset"),
+            },
+            Phase::Open => {}
+        }
+        loop {
+            if self.active.is_none() {
+                let Some(request) = self.queue.pop_front() else { return Ok(()) };
+                self.out = request_bytes(&request);
+                self.out_pos = 0;
+                self.active = Some(Active { reader: ResponseReader::new(request.head_only), request });
+            }
+            if self.out_pos < self.out.len() {
+                match engine.write(now, h, &self.out[self.out_pos..]) {
+                    Ok(n) => self.out_pos += n,
+                    Err(Error::WouldBlock) => {}
+                    Err(e) => return self.fail(now, engine, &e.to_string()),
+                }
+            }
+            let n = match engine.read(now, h, &mut self.inbuf) {
+                Ok(0) => return self.on_eof(now, engine),
+                Ok(n) => n,
+                Err(Error::WouldBlock) => return Ok(()),
+                Err(e) => return self.fail(now, engine, &e.to_string()),
+            };
+            self.consume(n, on_body)?;
+            if self.phase == Phase::Closing {
+                return self.pump_closing(now, engine, h);
+            }
+        }
+    }
+
+    /// Feeds `n` received bytes to the current response (and any that follow).
+    fn consume(&mut self, n: usize, on_body: &mut dyn FnMut(u64)) -> anyhow::Result<()> {
+        let mut pos = 0;
+        while pos < n {
+            let Some(active) = self.active.as_mut() else {
+                bail!("{}: the server sent {} bytes nobody asked for", self.remote.0, n - pos);
+            };
+            let sink = active.request.sink.clone();
+            let mut written = active.reader.body_bytes;
+            let used = active
+                .reader
+                .feed(&self.inbuf[pos..n], &mut |data: &[u8]| {
+                    if let Some(s) = &sink {
+                        s.file.write_all_at(data, s.offset + written)?;
+                    }
+                    written += data.len() as u64;
+                    on_body(data.len() as u64);
+                    Ok(())
+                })
+                .map_err(|e| anyhow!("{}{}: {e}", active.request.url.host, active.request.url.target))?;
+            pos += used;
+            if active.reader.is_done() {
+                self.complete();
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the finished response; a `Connection: close` reply ends the connection.
+    fn complete(&mut self) {
+        let Some(active) = self.active.take() else { return };
+        let head = active.reader.head().cloned().unwrap_or_default();
+        if head.close {
+            self.phase = Phase::Closing;
+        }
+        self.done.push(Outcome {
+            request: active.request,
+            status: head.status,
+            content_length: head.content_length,
+            body_bytes: active.reader.body_bytes,
+        });
+    }
+
+    fn on_eof(&mut self, now: Instant, engine: &mut Engine) -> anyhow::Result<()> {
+        if let Some(active) = self.active.as_mut() {
+            if let Err(e) = active.reader.on_eof() {
+                let what = format!("{}{}", active.request.url.host, active.request.url.target);
+                self.release(now, engine);
+                return Err(anyhow!("{what}: {e}"));
+            }
+            self.complete();
+        }
+        self.release(now, engine);
+        Ok(())
+    }
+
+    fn pump_closing(&mut self, now: Instant, engine: &mut Engine, h: ConnectionHandle) -> anyhow::Result<()> {
+        if self.out_pos == self.out.len()
+            && matches!(engine.state(h), Ok(State::Established | State::CloseWait))
+        {
+            let _ = engine.shutdown_write(now, h);
+        }
+        loop {
+            match engine.read(now, h, &mut self.inbuf) {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
+        match engine.state(h) {
+            Ok(State::FinWait2 | State::TimeWait | State::Closed) | Err(_) => self.release(now, engine),
+            Ok(_) => {}
+        }
+        Ok(())
+    }
+
+    fn release(&mut self, now: Instant, engine: &mut Engine) {
+        if let Some(h) = self.handle.take() {
+            let _ = engine.close(now, h);
+        }
+        self.phase = Phase::Idle;
+    }
+
+    fn fail(&mut self, now: Instant, engine: &mut Engine, why: &str) -> anyhow::Result<()> {
+        let h = self.handle;
+        let err = h.and_then(|h| match engine.read(now, h, &mut [0u8; 1]) {
+            Err(Error::Connection(e)) => Some(e.to_string()),
+            _ => None,
+        });
+        self.release(now, engine);
+        Err(anyhow!("{}:{}: {}", self.remote.0, self.remote.1, err.as_deref().unwrap_or(why)))
+    }
+}
+
+/// The request head; `Connection: close` is never sent, the client closes when it is done.
+fn request_bytes(r: &Request) -> Vec<u8> {
+    let method = if r.head_only { "HEAD" } else { "GET" };
+    let mut s =
+        format!("{method} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: linerate\r\n", r.url.target, r.url.host);
+    if let Some((first, last)) = r.range {
+        s.push_str(&format!("Range: bytes={first}-{last}\r\n"));
+    }
+    s.push_str("\r\n");
+    s.into_bytes()
+}

@@ -1,0 +1,211 @@
+//! One accepted connection: moves bytes between the engine's buffers and an [`HttpConnection`].
+//!
+//! Owns a fixed receive staging buffer (the HTTP core may leave input unconsumed while a
+//! response is pending; the engine's receive window then pushes back on the client) and the
+//! close sequence: when the core wants to close we half-close (FIN after the queued response),
+//! keep discarding input, and release the handle once our FIN is acknowledged, so "no
+//! connections left" really means every response was delivered.
+//!
+//! File bodies are copied file → scratch → send buffer, sized by `send_capacity` so no file
+//! byte is read that cannot be queued. A write that comes up short leaves the engine owing us a
+//! `Writable` event, which is what wakes the connection again.
+
+use crate::http::{HttpConnection, Output, Site};
+use linerate_stack::engine::{ConnectionHandle, Engine, Error};
+use linerate_stack::tcp::State;
+use linerate_stack::time::{Duration, Instant};
+use std::sync::Arc;
+
+/// Bytes read from the engine per `read` call.
+const INBUF: usize = 16 * 1024;
+/// A half-closed connection whose FIN is not acknowledged by then is handed to the engine to
+/// finish alone (it retransmits and times out by itself).
+const CLOSE_LINGER: Duration = Duration::from_secs(10);
+
+/// What the connection needs after a pump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Open,
+    /// Our FIN is queued or in flight.
+    Closing,
+    /// The handle is released; forget the connection.
+    Finished,
+}
+
+#[derive(Debug)]
+pub struct Conn {
+    pub handle: ConnectionHandle,
+    http: HttpConnection,
+    inbuf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    read_eof: bool,
+    eof_delivered: bool,
+    closing_since: Option<Instant>,
+}
+
+impl Conn {
+    pub fn new(handle: ConnectionHandle, site: Arc<Site>, now: Instant) -> Self {
+        Conn {
+            handle,
+            http: HttpConnection::new(site, now),
+            inbuf: vec![0u8; INBUF].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            read_eof: false,
+            eof_delivered: false,
+            closing_since: None,
+        }
+    }
+
+    /// Requests parsed so far.
+    pub fn requests(&self) -> u64 {
+        self.http.requests()
+    }
+
+    /// No response in progress and no input waiting: safe to close when draining.
+    pub fn is_idle(&self) -> bool {
+        self.closing_since.is_none()
+            && self.start == self.end
+            && matches!(self.http.peek_output(), Output::Idle)
+    }
+
+    /// Our FIN is out; the connection waits for its acknowledgment.
+    pub fn is_closing(&self) -> bool {
+        self.closing_since.is_some()
+    }
+
+    /// When [`Conn::on_timeout`] should next run.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match self.closing_since {
+            Some(since) => Some(since + CLOSE_LINGER),
+            None => self.http.next_deadline(),
+        }
+    }
+
+    /// Applies HTTP deadlines, then pumps.
+    pub fn on_timeout(&mut self, now: Instant, engine: &mut Engine, scratch: &mut [u8]) -> Step {
+        if self.closing_since.is_none() {
+            self.http.on_timeout(now);
+        }
+        self.pump(now, engine, scratch)
+    }
+
+    /// Starts closing now even though the HTTP core has nothing pending (server drain).
+    pub fn close_idle(&mut self, now: Instant, engine: &mut Engine) -> Step {
+        self.begin_close(now, engine, false)
+    }
+
+    /// Moves everything that can move; call on any event for this connection.
+    pub fn pump(&mut self, now: Instant, engine: &mut Engine, scratch: &mut [u8]) -> Step {
+        if let Some(since) = self.closing_since {
+            return self.pump_closing(now, engine, since);
+        }
+        loop {
+            let mut progress = false;
+            if self.start < self.end {
+                let used = self.http.on_bytes(now, &self.inbuf[self.start..self.end]);
+                self.start += used;
+                progress |= used > 0;
+            }
+            if self.start == self.end && !self.read_eof {
+                match engine.read(now, self.handle, &mut self.inbuf) {
+                    Ok(0) => self.read_eof = true,
+                    Ok(n) => (self.start, self.end) = (0, n),
+                    Err(Error::WouldBlock) => {}
+                    Err(_) => return self.release(now, engine),
+                }
+                progress |= self.start < self.end || self.read_eof;
+            }
+            if self.read_eof && self.start == self.end && !self.eof_delivered {
+                self.http.on_eof();
+                self.eof_delivered = true;
+                progress = true;
+            }
+            match self.write_output(now, engine, scratch) {
+                Ok(wrote) => progress |= wrote,
+                Err(()) => return self.abort(now, engine),
+            }
+            if self.http.wants_close() {
+                return self.begin_close(now, engine, self.http.was_aborted());
+            }
+            if !progress {
+                return Step::Open;
+            }
+        }
+    }
+
+    /// Queues response bytes while the send buffer has room. `Err` means the connection must
+    /// be aborted (the engine refused it, or the file failed mid-body).
+    fn write_output(&mut self, now: Instant, engine: &mut Engine, scratch: &mut [u8]) -> Result<bool, ()> {
+        let h = self.handle;
+        let mut progress = false;
+        loop {
+            // A zero capacity still tries one byte: the refusal is what arms `Writable`.
+            let room = engine.send_capacity(h).map_err(drop)?.max(1);
+            let (result, offered) = match self.http.peek_output() {
+                Output::Idle => return Ok(progress),
+                Output::Bytes(bytes) => {
+                    let chunk = &bytes[..bytes.len().min(room)];
+                    (engine.write(now, h, chunk), chunk.len())
+                }
+                Output::File { file, offset, len } => {
+                    let want = usize::try_from(len).unwrap_or(usize::MAX).min(room).min(scratch.len());
+                    match file.read_at(offset, &mut scratch[..want]) {
+                        Ok(k) if k > 0 => (engine.write(now, h, &scratch[..k]), k),
+                        _ => return Err(()),
+                    }
+                }
+            };
+            match result {
+                Ok(n) => {
+                    self.http.advance_output(n);
+                    progress |= n > 0;
+                    if n < offered {
+                        return Ok(progress);
+                    }
+                }
+                Err(Error::WouldBlock) => return Ok(progress),
+                Err(_) => return Err(()),
+            }
+        }
+    }
+
+    fn begin_close(&mut self, now: Instant, engine: &mut Engine, aborted: bool) -> Step {
+        if aborted || engine.shutdown_write(now, self.handle).is_err() {
+            return self.abort(now, engine);
+        }
+        self.closing_since = Some(now);
+        self.pump_closing(now, engine, now)
+    }
+
+    /// Discards late input; releases the handle once our FIN is acknowledged or the linger
+    /// time is over.
+    fn pump_closing(&mut self, now: Instant, engine: &mut Engine, since: Instant) -> Step {
+        loop {
+            match engine.read(now, self.handle, &mut self.inbuf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(Error::WouldBlock) => break,
+                Err(_) => return self.release(now, engine),
+            }
+        }
+        match engine.state(self.handle) {
+            Ok(State::FinWait2 | State::TimeWait | State::Closed) => self.release(now, engine),
+            Ok(_) if now >= since + CLOSE_LINGER => self.release(now, engine),
+            Ok(_) => Step::Closing,
+            Err(_) => Step::Finished,
+        }
+    }
+
+    /// Gives the handle back; the engine finishes whatever exchange is left.
+    fn release(&mut self, now: Instant, engine: &mut Engine) -> Step {
+        let _ = engine.close(now, self.handle);
+        Step::Finished
+    }
+
+    fn abort(&mut self, now: Instant, engine: &mut Engine) -> Step {
+        let _ = engine.abort(now, self.handle);
+        Step::Finished
+    }
+}
