@@ -9,6 +9,7 @@
 use crate::kernel_server::{KernelServer, KernelServerConfig};
 use anyhow::{bail, Context};
 use linerate_driver::lab::{Lab, LabConfig, LabGuard};
+use linerate_driver::shard::signal::{install_shutdown_handlers, shutdown_requested};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,8 +28,8 @@ pub fn run(size_mib: u64) -> anyhow::Result<()> {
     }
     // Ctrl-C reaches curl and the server child too (same process group): they stop, the step
     // fails, and the guards below still remove the lab and the files instead of dying here.
-    let interrupted = crate::serve::signal::install()?;
-    let check = || match interrupted.load(Ordering::Relaxed) {
+    install_shutdown_handlers()?;
+    let check = || match shutdown_requested() {
         true => Err(anyhow::anyhow!("interrupted")),
         false => Ok(()),
     };

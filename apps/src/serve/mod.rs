@@ -10,18 +10,17 @@
 //! [`ServeOptions::drain_timeout`] passes. Exit status 0 either way.
 
 pub mod conn;
-pub mod signal;
 
 use crate::bypass::{Bypass, LinkOptions};
 use crate::http::{HttpConfig, Site};
 use crate::kernel_server::pin_to_core;
 use anyhow::Context;
 use conn::{Conn, Step};
+use linerate_driver::shard::signal::{install_shutdown_handlers, shutdown_requested};
 use linerate_stack::engine::{ConnectionHandle, Event, ListenerHandle};
 use linerate_stack::tcp::SocketOptions;
 use linerate_stack::time::{Duration, Instant};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// How often HTTP deadlines (header timeout, idle timeout, close linger) are checked.
@@ -71,7 +70,7 @@ pub struct ServeOptions {
 
 /// Runs the server until SIGINT/SIGTERM; prints one startup line on stdout.
 pub fn run(opts: &ServeOptions) -> anyhow::Result<()> {
-    let stop = signal::install()?;
+    install_shutdown_handlers()?;
     if let Some(&core) = opts.cores.first() {
         pin_to_core(core)?;
     }
@@ -86,7 +85,7 @@ pub fn run(opts: &ServeOptions) -> anyhow::Result<()> {
     let mut server = Server::new(bypass, Arc::new(site), opts)?;
     println!("{}", server.startup_line(opts));
     std::io::Write::flush(&mut std::io::stdout())?;
-    server.run(stop, opts.drain_timeout);
+    server.run(opts.drain_timeout);
     if opts.log_level < LogLevel::Info {
         return Ok(());
     }
@@ -163,7 +162,7 @@ impl Server {
         )
     }
 
-    fn run(&mut self, stop: &AtomicBool, drain_timeout: Duration) {
+    fn run(&mut self, drain_timeout: Duration) {
         let mut next_sweep = Instant::ZERO;
         let mut drain_until: Option<Instant> = None;
         loop {
@@ -174,7 +173,7 @@ impl Server {
                 self.sweep(now);
                 next_sweep = now + SWEEP;
             }
-            if drain_until.is_none() && stop.load(Ordering::Relaxed) {
+            if drain_until.is_none() && shutdown_requested() {
                 drain_until = Some(now + drain_timeout);
                 if let Some(l) = self.listener.take() {
                     let _ = self.bypass.engine.unlisten(now, l);

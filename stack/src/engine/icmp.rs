@@ -36,8 +36,7 @@ impl Engine {
             }
             IcmpAction::PathMtu { tuple, seq, mtu } => {
                 let Some(index) = self.quoted_connection(&tuple, seq) else { return };
-                let conn =
-                    self.slots[index as usize].conn.as_deref_mut().expect("checked by quoted_connection");
+                let Some(conn) = self.slots[index as usize].conn.as_deref_mut() else { return };
                 let path_mss = u32::from(mtu).saturating_sub(40);
                 if path_mss < conn.snd_mss {
                     conn.set_path_mss(path_mss);
