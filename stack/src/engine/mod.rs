@@ -60,6 +60,7 @@ mod flows;
 mod icmp;
 mod receive;
 pub mod secrets;
+mod time_wait;
 mod transmit;
 
 pub use events::Event;
@@ -228,6 +229,8 @@ pub struct Engine {
     /// When connections waiting for ARP are retried (a lost request or reply must not strand them).
     arp_retry_at: Option<Instant>,
     replies: VecDeque<Reply>,
+    /// Connections in the order they entered TIME-WAIT (see `time_wait`).
+    time_wait: VecDeque<(u32, u32)>,
     neighbors: NeighborCache,
     stats: Stats,
     challenge: ChallengeAckLimiter,
@@ -258,6 +261,7 @@ impl Engine {
             arp_waiting: Vec::with_capacity(max),
             arp_retry_at: None,
             replies: VecDeque::with_capacity(cfg.reply_queue),
+            time_wait: VecDeque::with_capacity(max),
             neighbors: NeighborCache::new(
                 cfg.neighbor_capacity,
                 NeighborConfig { hash_key: cfg.neighbor_key, ..NeighborConfig::default() },
@@ -445,9 +449,10 @@ impl Engine {
         index
     }
 
-    /// True if a connection with these buffers fits under the connection and memory caps.
-    fn admits(&self, opts: &crate::tcp::SocketOptions) -> bool {
-        self.live < self.cfg.max_connections
+    /// True if a connection with these buffers fits under the connection and memory caps; at
+    /// the connection cap, the oldest orphaned TIME-WAIT connection makes room.
+    fn admits(&mut self, opts: &crate::tcp::SocketOptions) -> bool {
+        (self.live < self.cfg.max_connections || self.recycle_time_wait())
             && self.memory_used + opts.send_buffer + opts.recv_buffer <= self.cfg.memory_limit
     }
 
@@ -487,7 +492,9 @@ impl Engine {
         }
         let slot = &mut self.slots[index as usize];
         let Some(conn) = slot.conn.as_deref_mut() else { return };
-        if conn.memory > 0 && conn.state == State::TimeWait && (conn.orphaned || conn.rcvbuf.is_empty()) {
+        let entered_time_wait =
+            conn.memory > 0 && conn.state == State::TimeWait && (conn.orphaned || conn.rcvbuf.is_empty());
+        if entered_time_wait {
             self.memory_used -= conn.release_buffers();
         }
         let unowned = !slot.app_owned && !slot.in_accept_queue;
@@ -507,6 +514,9 @@ impl Engine {
         if !slot.in_ready && !slot.waiting_arp && conn.plan_segment().is_some() {
             slot.in_ready = true;
             self.ready.push_back(index);
+        }
+        if entered_time_wait {
+            self.queue_time_wait(index);
         }
         self.sync_timer(index);
     }
