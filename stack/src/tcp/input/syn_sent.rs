@@ -66,8 +66,10 @@ impl Connection {
             self.ack_now = true;
             self.raise(event_bits::CONNECTED | event_bits::WRITABLE);
         } else {
-            // Simultaneous open: answer with SYN-ACK <SEQ=ISS><ACK=RCV.NXT>.
+            // Simultaneous open: answer with SYN-ACK <SEQ=ISS><ACK=RCV.NXT>, without Fast Open
+            // (RFC 7413 covers the client/server exchange only).
             self.state = State::SynReceived;
+            self.fast_open = Default::default();
             self.snd_nxt = self.iss;
             self.snd_wnd = u32::from(seg.window_len);
             self.max_snd_wnd = self.snd_wnd;
