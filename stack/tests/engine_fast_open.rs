@@ -308,3 +308,23 @@ fn engine_to_engine_second_connection_is_read_before_the_handshake_completes() {
     shuttle(&mut client, &mut server, now);
     assert_eq!(client.0.stats().tfo_active, 1);
 }
+
+#[test]
+fn rotated_key_keeps_old_cookies_valid_for_the_grace_period() {
+    let mut cfg = test_config();
+    cfg.handshake.fast_open_grace = linerate_stack::time::Duration::from_secs(60);
+    let mut h = Harness::with_config(cfg);
+    let l = tfo_listener(&mut h, 8);
+    let old = get_cookie(&mut h, l);
+    h.engine.rotate_fast_open_key(h.now, *b"a-brand-new-key!");
+    h.peer_port = 40001;
+    send_tfo(&mut h, seg(SYN, 5000, 0, b"in grace"), old);
+    assert_eq!(recv_tfo(&mut h).0.ack, 5001 + 8, "the old key is still accepted");
+    h.advance(linerate_stack::time::Duration::from_secs(61));
+    while h.recv().is_some() {}
+    h.peer_port = 40002;
+    send_tfo(&mut h, seg(SYN, 6000, 0, b"too late"), old);
+    let (synack, fresh) = recv_tfo(&mut h);
+    assert_eq!(synack.ack, 6001, "after the grace period: a normal handshake");
+    assert!(fresh.is_some_and(|c| c != old), "with a cookie under the new key");
+}
