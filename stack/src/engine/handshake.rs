@@ -301,12 +301,7 @@ impl Engine {
         let (take_data, hand_out) = self.fast_open_decision(now, lid, tuple.remote.0, seg);
         let iss = flows::isn(&self.isn, now, &tuple);
         let ts_offset = self.rng.next_u32();
-        let mut conn = Connection::new(tuple, opts, &self.cfg.tcp, iss, self.our_mss(), ts_offset, now);
-        conn.state = State::SynReceived;
-        conn.passive = true;
-        conn.listener = Some(lid);
-        conn.irs = seg.seq_number;
-        conn.rcv_nxt = seg.seq_number + 1;
+        let mut conn = self.child(now, lid, tuple, opts, (iss, seg.seq_number), ts_offset);
         conn.negotiate(&seg.options, &self.cfg.tcp, now);
         conn.fast_open.cookie = hand_out;
         if take_data {
@@ -491,7 +486,7 @@ impl Engine {
         let client_isn = seg.seq_number - 1;
         let iss: SeqNumber = seg.ack_number - 1;
         let ts_offset = self.handshake.ts_offset(&tuple);
-        let mut conn = Connection::new(tuple, opts, &tcp, iss, self.our_mss(), ts_offset, now);
+        let mut conn = self.child(now, lid, tuple, opts, (iss, client_isn), ts_offset);
         let peer_ts = seg.options.timestamps.filter(|_| tcp.timestamps);
         let remembered = peer_ts.map(|t| decode_ts_options(t.tsecr)).unwrap_or_default();
         let peer = TcpOptions {
@@ -501,11 +496,6 @@ impl Engine {
             timestamps: peer_ts,
             ..TcpOptions::default()
         };
-        conn.state = State::SynReceived;
-        conn.passive = true;
-        conn.listener = Some(lid);
-        conn.irs = client_isn;
-        conn.rcv_nxt = client_isn + 1;
         conn.rcv_adv = conn.rcv_nxt;
         conn.negotiate(&peer, &tcp, now);
         // Our SYN-ACK went out statelessly: account for it as sent, and for the window it offered.
@@ -515,6 +505,26 @@ impl Engine {
         conn.last_ack_sent = conn.rcv_nxt;
         conn.snd_wl1 = client_isn;
         conn.snd_wl2 = iss;
+        conn
+    }
+
+    /// A passive-open child of listener `lid` in SYN-RECEIVED; `isns` is (ISS, IRS).
+    fn child(
+        &self,
+        now: Instant,
+        lid: u32,
+        tuple: FourTuple,
+        opts: SocketOptions,
+        isns: (SeqNumber, SeqNumber),
+        ts_offset: u32,
+    ) -> Connection {
+        let (iss, irs) = isns;
+        let mut conn = Connection::new(tuple, opts, &self.cfg.tcp, iss, self.our_mss(), ts_offset, now);
+        conn.state = State::SynReceived;
+        conn.passive = true;
+        conn.listener = Some(lid);
+        conn.irs = irs;
+        conn.rcv_nxt = irs + 1;
         conn
     }
 
