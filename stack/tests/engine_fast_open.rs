@@ -328,3 +328,18 @@ fn rotated_key_keeps_old_cookies_valid_for_the_grace_period() {
     assert_eq!(synack.ack, 6001, "after the grace period: a normal handshake");
     assert!(fresh.is_some_and(|c| c != old), "with a cookie under the new key");
 }
+
+#[test]
+fn a_cached_cookie_survives_a_connect_without_data() {
+    let mut h = Harness::new();
+    let cookie = FastOpenCookie::new(&[7; 8]).unwrap();
+    client_first_connection(&mut h, cookie);
+    h.engine.connect_fast_open(h.now, (PEER_IP, 80), Some(40001), None, b"").unwrap();
+    let (syn, sent) = recv_tfo(&mut h);
+    assert_eq!((syn.payload.len(), sent), (0, Some(cookie)));
+    let synack = seg(SYN | ACK, 9000, syn.seq + 1, b"");
+    h.send_frame(tcp_frame(&synack, (PEER_IP, 80), (OUR_IP, 40001), PEER_MAC, OUR_MAC));
+    recv!(h, ACK);
+    assert!(h.engine.has_fast_open_cookie(PEER_IP));
+    assert_eq!((h.engine.stats().tfo_active, h.engine.stats().tfo_active_fail), (0, 0));
+}

@@ -545,15 +545,18 @@ impl Engine {
             return;
         }
         let server = conn.tuple.remote.0;
-        let offered = conn.fast_open.syn_data_max > 0;
-        let acked_data = syn_data > 0 && seg.ack_number - (conn.iss + 1) >= syn_data as i32;
+        let acked_data = seg.ack_number - (conn.iss + 1) >= syn_data as i32;
         let fresh = seg.options.fast_open_cookie.filter(|c| !c.is_request());
         if let Some(cookie) = fresh {
             self.handshake.client_cache.store(server, cookie, seg.options.mss.unwrap_or(DEFAULT_MSS));
         }
+        if syn_data == 0 {
+            // Nothing rode on the SYN (a cookie request, or nothing to send yet): nothing to judge.
+            return;
+        }
         if acked_data {
             self.stats.tfo_active += 1;
-        } else if offered {
+        } else {
             self.stats.tfo_active_fail += 1;
             if retried || fresh.is_none() {
                 self.handshake.client_cache.forget(server);
