@@ -343,3 +343,16 @@ fn a_cached_cookie_survives_a_connect_without_data() {
     assert!(h.engine.has_fast_open_cookie(PEER_IP));
     assert_eq!((h.engine.stats().tfo_active, h.engine.stats().tfo_active_fail), (0, 0));
 }
+
+#[test]
+fn fast_open_data_is_reported_readable_right_after_accept() {
+    let mut h = Harness::new();
+    let l = tfo_listener(&mut h, 8);
+    let cookie = get_cookie(&mut h, l);
+    let _ = h.events();
+    h.peer_port = 40001;
+    send_tfo(&mut h, seg(SYN, 5000, 0, b"early"), cookie);
+    assert_eq!(h.events(), vec![Event::Incoming(l)]);
+    let c = h.engine.accept(l).unwrap().expect("TFO child");
+    assert_eq!(h.events(), vec![Event::Readable(c)]);
+}
