@@ -18,6 +18,7 @@ use anyhow::Context;
 use conn::{Conn, Step};
 use linerate_driver::shard::signal::{install_shutdown_handlers, shutdown_requested};
 use linerate_stack::engine::{ConnectionHandle, Event, ListenerHandle};
+use linerate_stack::tcp::listener::{FastOpenListen, ListenerHandshake, SynCookieMode};
 use linerate_stack::tcp::SocketOptions;
 use linerate_stack::time::{Duration, Instant};
 use std::path::PathBuf;
@@ -66,6 +67,10 @@ pub struct ServeOptions {
     pub http: HttpConfig,
     pub drain_timeout: Duration,
     pub log_level: LogLevel,
+    /// `--syncookies`.
+    pub syn_cookies: SynCookieMode,
+    /// `--tfo`: server-side TCP Fast Open on the listener.
+    pub fast_open: bool,
 }
 
 /// Runs the server until SIGINT/SIGTERM; prints one startup line on stdout.
@@ -94,7 +99,8 @@ pub fn run(opts: &ServeOptions) -> anyhow::Result<()> {
     eprintln!(
         "linerate serve: stopped after {} connections, {} requests; segments in {} out {} retransmitted {} \
          (fast retransmits {}, timeouts {}); \
-         listen drops {} (overflows {}), memory refusals {}, AF_XDP drops {xdp}, transmit refusals {}",
+         listen drops {} (overflows {}), memory refusals {}, AF_XDP drops {xdp}, transmit refusals {}; \
+         SYN cookies sent {} validated {} failed {}; Fast Open accepted {} fell back {}",
         server.accepted,
         server.requests,
         s.in_segs,
@@ -105,7 +111,12 @@ pub fn run(opts: &ServeOptions) -> anyhow::Result<()> {
         s.listen_drops,
         s.listen_overflows,
         s.memory_refused,
-        s.tx_ring_full
+        s.tx_ring_full,
+        s.syncookies_sent,
+        s.syncookies_recv,
+        s.syncookies_failed,
+        s.tfo_passive,
+        s.tfo_passive_fail
     );
     Ok(())
 }
@@ -130,6 +141,11 @@ impl Server {
             .engine
             .listen(opts.port, BACKLOG, Some(sockopts))
             .with_context(|| format!("cannot listen on port {}", opts.port))?;
+        let handshake = ListenerHandshake {
+            syn_cookies: Some(opts.syn_cookies),
+            fast_open: opts.fast_open.then(FastOpenListen::default),
+        };
+        bypass.engine.set_listener_handshake(listener, handshake)?;
         Ok(Server {
             bypass,
             site,
