@@ -73,7 +73,7 @@ pub struct Stats {
     pub no_port: u64,
     /// Connections or SYNs refused because the engine memory cap or connection limit was hit.
     pub memory_refused: u64,
-    /// TIME-WAIT connections freed early to admit a new one at the connection cap
+    /// TIME-WAIT connections freed early because TIME-WAIT held half the connection table
     /// (cf. TcpExt TCPTimeWaitOverflow, where Linux skips TIME-WAIT instead).
     pub time_wait_recycled: u64,
     /// Connections currently ESTABLISHED or CLOSE-WAIT (gauge; Tcp CurrEstab).

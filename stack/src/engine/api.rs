@@ -109,7 +109,7 @@ impl Engine {
             return Err(Error::InvalidAddress);
         }
         let opts = opts.unwrap_or(self.cfg.tcp.default_socket);
-        if self.live >= self.cfg.max_connections && !self.recycle_time_wait() {
+        if self.live >= self.cfg.max_connections {
             self.stats.memory_refused += 1;
             return Err(Error::ConnectionLimit);
         }

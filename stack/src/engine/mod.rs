@@ -456,10 +456,9 @@ impl Engine {
         index
     }
 
-    /// True if a connection with these buffers fits under the connection and memory caps; at
-    /// the connection cap, the oldest orphaned TIME-WAIT connection makes room.
-    fn admits(&mut self, opts: &crate::tcp::SocketOptions) -> bool {
-        (self.live < self.cfg.max_connections || self.recycle_time_wait())
+    /// True if a connection with these buffers fits under the connection and memory caps.
+    fn admits(&self, opts: &crate::tcp::SocketOptions) -> bool {
+        self.live < self.cfg.max_connections
             && self.memory_used + opts.send_buffer + opts.recv_buffer <= self.cfg.memory_limit
     }
 
