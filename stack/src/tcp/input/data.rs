@@ -86,11 +86,11 @@ impl Connection {
 
     /// Receive-window auto-tuning (dynamic right-sizing, as Linux's `tcp_rcv_space_adjust`):
     /// called with the bytes the application just consumed. Once per receiver RTT, when the
-    /// application consumed more than half the current limit per RTT, the limit
-    /// grows to twice that per-RTT amount (doubling per RTT, like the sender's slow start, so it
-    /// does not invite a burst far beyond the path), up to the receive buffer. Counting what the application
-    /// *reads* (not what arrives) keeps a slow reader's window, and the memory it pins, small,
-    /// while one flow with a fast reader can fill a long, fast path.
+    /// application consumed more than half the current limit per RTT, the limit grows to four
+    /// times that per-RTT amount (room for the sender's slow start to double twice), up to the
+    /// receive buffer. Counting what the application *reads* (not what arrives) keeps a slow
+    /// reader's window, and the memory it pins, small, while one flow with a fast reader can
+    /// fill a long, fast path.
     pub fn on_app_read(&mut self, consumed: usize, now: Instant) {
         self.autotune_bytes = self.autotune_bytes.saturating_add(consumed as u32);
         let Some(rtt) = self.rcv_rtt else { return };
@@ -102,7 +102,7 @@ impl Connection {
         let per_rtt = (u64::from(self.autotune_bytes) * rtt.as_nanos() / elapsed.as_nanos()) as u32;
         let cap = self.rcvbuf.capacity() as u32;
         if per_rtt.saturating_mul(2) > self.rcv_wnd_limit {
-            self.rcv_wnd_limit = self.rcv_wnd_limit.max(per_rtt.saturating_mul(2)).min(cap);
+            self.rcv_wnd_limit = self.rcv_wnd_limit.max(per_rtt.saturating_mul(4)).min(cap);
         }
         self.autotune_bytes = 0;
         self.autotune_start = now;
