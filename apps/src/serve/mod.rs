@@ -19,7 +19,7 @@ use conn::{Conn, Step};
 use linerate_driver::shard::signal::{install_shutdown_handlers, shutdown_requested};
 use linerate_stack::engine::{ConnectionHandle, Event, ListenerHandle};
 use linerate_stack::tcp::listener::{FastOpenListen, ListenerHandshake, SynCookieMode};
-use linerate_stack::tcp::SocketOptions;
+use linerate_stack::tcp::{CongestionAlgorithm, SocketOptions};
 use linerate_stack::time::{Duration, Instant};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -71,6 +71,8 @@ pub struct ServeOptions {
     pub syn_cookies: SynCookieMode,
     /// `--tfo`: server-side TCP Fast Open on the listener.
     pub fast_open: bool,
+    /// Congestion controller of every accepted connection (`--cc`).
+    pub congestion: CongestionAlgorithm,
 }
 
 /// Runs the server until SIGINT/SIGTERM; prints one startup line on stdout.
@@ -136,7 +138,8 @@ struct Server {
 
 impl Server {
     fn new(mut bypass: Bypass, site: Arc<Site>, opts: &ServeOptions) -> anyhow::Result<Server> {
-        let sockopts = SocketOptions { send_buffer: 1 << 20, ..SocketOptions::default() };
+        let sockopts =
+            SocketOptions { send_buffer: 1 << 20, congestion: opts.congestion, ..SocketOptions::default() };
         let listener = bypass
             .engine
             .listen(opts.port, BACKLOG, Some(sockopts))
@@ -221,6 +224,7 @@ impl Server {
                 | Event::Readable(h)
                 | Event::Writable(h)
                 | Event::ReadClosed(h)
+                | Event::SendComplete(h)
                 | Event::Closed { conn: h, .. } => self.pump(now, h),
             }
         }
