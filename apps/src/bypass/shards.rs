@@ -16,6 +16,12 @@ use linerate_stack::engine::{Engine, EngineConfig};
 use linerate_stack::time::Instant;
 use std::path::{Path, PathBuf};
 
+/// Connections (TIME_WAIT included) each shard's engine holds. A server closes first and so
+/// keeps TIME_WAIT for 60 s: the engine's default 4,096 would cap a shard at ~68 new
+/// connections per second sustained (and refuse SYNs once full). Slots cost a few hundred bytes
+/// each until used, and TIME_WAIT connections hold no buffers.
+pub const SERVER_MAX_CONNECTIONS: usize = 32_768;
+
 /// What one shard gets: its engine and its queues.
 #[derive(Debug)]
 pub struct ShardParts {
@@ -74,6 +80,7 @@ impl ShardedLink {
         for (shard, queues) in dealt.into_iter().enumerate() {
             let mut cfg: EngineConfig = engine_config(opts, &queues[0], Some(isn_secret))?;
             cfg.ephemeral_ports = steering.ephemeral_ports_of(shard);
+            cfg.max_connections = SERVER_MAX_CONNECTIONS;
             let capture = match &opts.pcap {
                 Some(path) => {
                     let path = capture_path(path, shard, shards);
