@@ -89,6 +89,13 @@ pub struct ServeFlags {
     /// After SIGINT/SIGTERM, how long in-flight responses may take to finish (seconds).
     #[arg(long, default_value_t = 30)]
     pub drain_timeout: u64,
+    /// SYN cookies: auto (only when the SYN queue is full), always, or off (evict the oldest
+    /// half-open connection instead).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "off"])]
+    pub syncookies: String,
+    /// Accept TCP Fast Open (RFC 7413): data in the SYN of clients holding our cookie.
+    #[arg(long)]
+    pub tfo: bool,
 }
 
 #[derive(Debug, Args)]

@@ -30,6 +30,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 http: linerate_app::http::HttpConfig::default(),
                 drain_timeout: Duration::from_secs(f.drain_timeout),
                 log_level: serve::LogLevel::parse(&f.log_level)?,
+                syn_cookies: f.syncookies.parse().map_err(|e| anyhow::anyhow!("--syncookies: {e}"))?,
+                fast_open: f.tfo,
             };
             serve::run(&opts)
         }

@@ -114,6 +114,30 @@ pub struct Stats {
     pub tx_ring_full: u64,
     /// Replies (RSTs, echo replies) dropped because their bounded queue was full.
     pub reply_queue_drops: u64,
+    /// SYN cookie SYN-ACKs sent (TcpExt SyncookiesSent).
+    pub syncookies_sent: u64,
+    /// ACKs whose SYN cookie validated and built a connection (TcpExt SyncookiesRecv).
+    pub syncookies_recv: u64,
+    /// ACKs checked as SYN cookies that failed: forged, wrong tuple or expired; answered with a
+    /// RST and no state (TcpExt SyncookiesFailed).
+    pub syncookies_failed: u64,
+    /// Half-open connections evicted (oldest first) from a full SYN queue with cookies off.
+    pub syn_queue_evictions: u64,
+    /// Client: SYN data acknowledged by the server's SYN-ACK (TcpExt TCPFastOpenActive).
+    pub tfo_active: u64,
+    /// Client: SYN data not acknowledged (server ignored it or the SYN was lost and retried
+    /// bare); the data went again after the handshake (TcpExt TCPFastOpenActiveFail).
+    pub tfo_active_fail: u64,
+    /// Server: SYN data accepted with a valid cookie (TcpExt TCPFastOpenPassive).
+    pub tfo_passive: u64,
+    /// Server: SYN with an invalid cookie or over the pending bound, fell back to a normal
+    /// handshake (TcpExt TCPFastOpenPassiveFail).
+    pub tfo_passive_fail: u64,
+    /// Server: cookie requests answered (TcpExt TCPFastOpenCookieReqd).
+    pub tfo_cookie_reqs: u64,
+    /// Server: valid-cookie SYN data refused because the listener's pending Fast Open children
+    /// were at their bound (TcpExt TCPFastOpenListenOverflow).
+    pub tfo_pending_overflow: u64,
 }
 
 /// Sums counters of several engines (one per shard). `curr_estab` is a gauge and sums too.
@@ -170,6 +194,16 @@ impl core::ops::AddAssign<&Stats> for Stats {
         self.tx_ring_full += rhs.tx_ring_full;
         self.reply_queue_drops += rhs.reply_queue_drops;
         self.curr_estab += rhs.curr_estab;
+        self.syncookies_sent += rhs.syncookies_sent;
+        self.syncookies_recv += rhs.syncookies_recv;
+        self.syncookies_failed += rhs.syncookies_failed;
+        self.syn_queue_evictions += rhs.syn_queue_evictions;
+        self.tfo_active += rhs.tfo_active;
+        self.tfo_active_fail += rhs.tfo_active_fail;
+        self.tfo_passive += rhs.tfo_passive;
+        self.tfo_passive_fail += rhs.tfo_passive_fail;
+        self.tfo_cookie_reqs += rhs.tfo_cookie_reqs;
+        self.tfo_pending_overflow += rhs.tfo_pending_overflow;
     }
 }
 

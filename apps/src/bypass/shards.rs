@@ -71,7 +71,10 @@ impl ShardedLink {
         if queues.is_empty() {
             bail!("interface {} reports no receive queues", opts.iface);
         }
+        // One secret of each kind for every shard: a SYN cookie or Fast Open cookie issued by
+        // one shard must validate on whichever shard the client's next segment reaches.
         let isn_secret = random_secret()?;
+        let (syn_cookie_secret, fast_open_key) = (random_secret()?, random_secret()?);
         let mut dealt: Vec<Vec<AfXdpDevice>> = (0..shards).map(|_| Vec::new()).collect();
         for queue in queues {
             dealt[queue.queue() as usize % shards].push(queue);
@@ -81,6 +84,8 @@ impl ShardedLink {
             let mut cfg: EngineConfig = engine_config(opts, &queues[0], Some(isn_secret))?;
             cfg.ephemeral_ports = steering.ephemeral_ports_of(shard);
             cfg.max_connections = SERVER_MAX_CONNECTIONS;
+            cfg.handshake.syn_cookie_secret = syn_cookie_secret;
+            cfg.handshake.fast_open_key = fast_open_key;
             let capture = match &opts.pcap {
                 Some(path) => {
                     let path = capture_path(path, shard, shards);

@@ -26,6 +26,7 @@ use anyhow::Context;
 use linerate_driver::shard::{
     EngineShard, Mesh, MonotonicClock, RuntimeConfig, RuntimeStats, ShardRuntime, ShardStats, StopHandle,
 };
+use linerate_stack::tcp::listener::{FastOpenListen, ListenerHandshake, SynCookieMode};
 use linerate_stack::tcp::SocketOptions;
 use linerate_stack::time::{Clock, Duration};
 use shard::{HttpCounters, HttpShard};
@@ -74,6 +75,10 @@ pub struct ServeOptions {
     pub http: HttpConfig,
     pub drain_timeout: Duration,
     pub log_level: LogLevel,
+    /// `--syncookies`.
+    pub syn_cookies: SynCookieMode,
+    /// `--tfo`: server-side TCP Fast Open on the listener.
+    pub fast_open: bool,
 }
 
 /// What a shard of the server publishes.
@@ -177,6 +182,11 @@ fn build_shards(
             .engine
             .listen(opts.port, BACKLOG, Some(sockopts))
             .with_context(|| format!("cannot listen on port {}", opts.port))?;
+        let handshake = ListenerHandshake {
+            syn_cookies: Some(opts.syn_cookies),
+            fast_open: opts.fast_open.then(FastOpenListen::default),
+        };
+        part.engine.set_listener_handshake(listener, handshake)?;
         let app = HttpShard::new(site.clone(), listener, opts.log_level);
         let links = links.next().context("one mesh end per shard")?;
         works.push(EngineShard::new(
@@ -216,7 +226,8 @@ fn report(stats: &RuntimeStats<ServeStats>) {
     eprintln!(
         "linerate serve: stopped after {} connections, {} requests; segments in {} out {} retransmitted {} \
          (fast retransmits {}, timeouts {}); listen drops {} (overflows {}), memory refusals {}, \
-         transmit refusals {}; frames handed off {} (ring full {})",
+         transmit refusals {}; SYN cookies sent {} validated {} failed {}; Fast Open accepted {} \
+         fell back {}; frames handed off {} (ring full {})",
         total.app.accepted,
         total.app.requests,
         s.in_segs,
@@ -228,6 +239,11 @@ fn report(stats: &RuntimeStats<ServeStats>) {
         s.listen_overflows,
         s.memory_refused,
         s.tx_ring_full,
+        s.syncookies_sent,
+        s.syncookies_recv,
+        s.syncookies_failed,
+        s.tfo_passive,
+        s.tfo_passive_fail,
         total.shard.handed_off,
         total.shard.handoff_ring_full,
     );

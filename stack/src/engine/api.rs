@@ -64,6 +64,12 @@ impl Engine {
         if let Some(c) = slot.conn.as_deref_mut() {
             // The application learns about the establishment through `accept` itself.
             c.events &= !crate::tcp::connection::event_bits::CONNECTED;
+            // What happened before the accept (Fast Open data, a FIN riding the last ACK) is
+            // reported now rather than at the connection's next segment.
+            if c.events != 0 && !slot.in_events {
+                slot.in_events = true;
+                self.events.push_back(super::events::EventSource::Connection(index));
+            }
         }
         Ok(Some(ConnectionHandle { index, generation }))
     }

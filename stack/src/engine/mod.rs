@@ -57,12 +57,14 @@
 pub mod api;
 pub mod events;
 mod flows;
+pub mod handshake;
 mod icmp;
 mod receive;
 pub mod secrets;
 mod transmit;
 
 pub use events::Event;
+pub use handshake::HandshakeConfig;
 
 use crate::ip::Interface;
 use crate::isn::IsnGenerator;
@@ -131,6 +133,8 @@ pub struct EngineConfig {
     pub timer_tick: Duration,
     /// Bounded queue for RSTs, ARP and ICMP replies.
     pub reply_queue: usize,
+    /// SYN cookies and TCP Fast Open: defaults and secrets.
+    pub handshake: HandshakeConfig,
 }
 
 impl EngineConfig {
@@ -162,6 +166,7 @@ impl EngineConfig {
             seed,
             timer_tick: Duration::from_millis(1),
             reply_queue: 64,
+            handshake: HandshakeConfig::new(key(), key()),
         }
     }
 }
@@ -236,6 +241,7 @@ pub struct Engine {
     memory_used: usize,
     ip_ident: u16,
     rx_checksum_verified: bool,
+    handshake: handshake::Handshake,
 }
 
 impl Engine {
@@ -269,6 +275,7 @@ impl Engine {
             memory_used: 0,
             ip_ident: 0,
             rx_checksum_verified: false,
+            handshake: handshake::Handshake::new(&cfg.handshake, now),
             cfg,
         }
     }
@@ -471,9 +478,12 @@ impl Engine {
         if let Some(lid) = conn.listener {
             if conn.state != State::SynReceived {
                 conn.listener = None;
+                let fast_open_child = core::mem::take(&mut conn.fast_open.pending);
                 if let Some(l) = self.listeners[lid as usize].as_mut() {
-                    l.syn_queue_len -= 1;
-                    if conn.state != State::Closed && !l.closed {
+                    l.child_left_syn_queue(fast_open_child);
+                    // A Fast Open child joined the accept queue at SYN time.
+                    let queued = slot.in_accept_queue || slot.app_owned;
+                    if conn.state != State::Closed && !l.closed && !queued {
                         l.accept_queue.push_back((index, slot.generation));
                         slot.in_accept_queue = true;
                         if !self.listener_events[lid as usize] {
@@ -563,7 +573,7 @@ impl Engine {
         }
         if let Some(lid) = conn.listener.take() {
             if let Some(l) = self.listeners[lid as usize].as_mut() {
-                l.syn_queue_len -= 1;
+                l.child_left_syn_queue(conn.fast_open.pending);
             }
             self.release_listener_if_done(lid);
         }

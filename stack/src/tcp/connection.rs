@@ -189,6 +189,8 @@ pub struct Connection {
     pub memory: usize,
     /// Last ICMP soft error seen (RFC 9293 MUST-56: reported, never fatal when established).
     pub soft_error: Option<crate::ip::SoftError>,
+    /// TCP Fast Open (RFC 7413): the cookie for our SYN/SYN-ACK and the SYN-data budget.
+    pub fast_open: super::options::FastOpenState,
 }
 
 /// Largest window scale shift, RFC 7323 §2.3.
@@ -286,6 +288,7 @@ impl Connection {
             counters: ConnCounters::default(),
             memory: opts.send_buffer + opts.recv_buffer,
             soft_error: None,
+            fast_open: super::options::FastOpenState::default(),
         }
     }
 

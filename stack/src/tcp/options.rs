@@ -1,16 +1,49 @@
 //! Option negotiation on the handshake: MSS (RFC 9293 §3.7.1), window scale and timestamps
-//! (RFC 7323 §2-3), SACK-permitted (RFC 2018); and the options carried on every later segment.
+//! (RFC 7323 §2-3), SACK-permitted (RFC 2018), the Fast Open cookie (RFC 7413 §4.1); and the
+//! options carried on every later segment.
 
 use super::config::TcpConfig;
 use super::congestion::CongestionController;
 use super::connection::{Connection, DEFAULT_MSS, MAX_WSCALE};
 use crate::time::Instant;
-use crate::wire::{SackBlocks, TcpOptions, Timestamps};
+use crate::wire::tcp::MAX_OPTIONS_LEN;
+use crate::wire::{FastOpenCookie, SackBlocks, TcpOptions, Timestamps};
 
 /// Bytes the timestamp option adds to every segment once negotiated (10, padded to 12).
 pub const TIMESTAMP_OPTION_LEN: u32 = 12;
 
+/// TCP Fast Open state of one connection (RFC 7413).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FastOpenState {
+    /// Client: the cookie our SYN carries (empty: a cookie request, §4.1.3). Server: the fresh
+    /// cookie our SYN-ACK hands out (§4.1.2).
+    pub cookie: Option<FastOpenCookie>,
+    /// Client: most bytes of data the first SYN may carry (0: none, no cookie cached).
+    pub syn_data_max: u32,
+    /// Server: a child that took data from its SYN and is counted against the listener's
+    /// pending bound until it leaves SYN-RECEIVED (§5.1).
+    pub pending: bool,
+}
+
+impl FastOpenState {
+    /// Client data budget in a SYN: the server's cached MSS and ours, less the largest options
+    /// area, so the SYN never exceeds either side's MTU.
+    pub fn syn_data_budget(server_mss: u16, our_mss: u32) -> u32 {
+        u32::from(server_mss).min(our_mss).saturating_sub(MAX_OPTIONS_LEN as u32)
+    }
+}
+
 impl Connection {
+    /// Bytes of data our next SYN carries: only the first transmission (a SYN with data that
+    /// timed out is retried bare, RFC 7413 §4.1.3.1 / Linux, in case a middlebox drops it).
+    pub fn syn_data_len(&self) -> u32 {
+        if self.retries > 0 || self.fast_open.syn_data_max == 0 {
+            return 0;
+        }
+        let unsent = (self.sndbuf.end_seq() - (self.iss + 1)).max(0) as u32;
+        unsent.min(self.fast_open.syn_data_max)
+    }
+
     /// Applies the options of the peer's SYN (or SYN-ACK). Options we offered but the peer did
     /// not are switched off; the effective send MSS and the initial window follow from them.
     pub fn negotiate(&mut self, peer: &TcpOptions, cfg: &TcpConfig, now: Instant) {
@@ -52,7 +85,12 @@ impl Connection {
             sack_permitted: self.sack_ok,
             sack_blocks: SackBlocks::new(),
             timestamps: self.ts.map(|t| Timestamps { tsval: self.ts_now(now), tsecr: t.recent }),
-            fast_open_cookie: None,
+            // A retried client SYN goes without the option too: a middlebox may drop it.
+            fast_open_cookie: if self.retries > 0 && self.state == super::state::State::SynSent {
+                None
+            } else {
+                self.fast_open.cookie
+            },
         }
     }
 

@@ -53,7 +53,8 @@ impl Connection {
                 kind: SegmentKind::Syn,
                 seq: self.iss,
                 flags: TcpFlags::SYN,
-                len: 0,
+                // RFC 7413: data in the SYN when a Fast Open cookie is cached.
+                len: self.syn_data_len(),
             }),
             State::SynReceived => {
                 if self.snd_nxt == self.iss {
