@@ -78,7 +78,7 @@ pub struct ServeFlags {
     pub port: u16,
     #[arg(long, default_value = ".")]
     pub root: PathBuf,
-    /// CPU list, e.g. 2 or 2,3 or 2-5 (one shard for now, on the first).
+    /// CPU list, e.g. 2 or 2,3 or 2-5: one shard (engine + NIC queues) per CPU.
     #[arg(long)]
     pub cores: Option<String>,
     /// Congestion control of accepted connections: cubic (RFC 9438), bbr (BBRv3, always
