@@ -78,11 +78,12 @@ pub struct ServeFlags {
     pub port: u16,
     #[arg(long, default_value = ".")]
     pub root: PathBuf,
-    /// CPU list, e.g. 2 or 2,3 or 2-5 (one shard for now, on the first).
+    /// CPU list, e.g. 2 or 2,3 or 2-5: one shard (engine + NIC queues) per CPU.
     #[arg(long)]
     pub cores: Option<String>,
-    /// Congestion control (only newreno exists so far).
-    #[arg(long, default_value = "newreno", value_parser = ["newreno"])]
+    /// Congestion control of accepted connections: cubic (RFC 9438), bbr (BBRv3, always
+    /// paced) or newreno.
+    #[arg(long, default_value = "cubic", value_parser = ["cubic", "bbr", "newreno"])]
     pub cc: String,
     #[arg(long, default_value = "info", value_parser = ["error", "warn", "info", "debug"])]
     pub log_level: String,

@@ -32,6 +32,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 log_level: serve::LogLevel::parse(&f.log_level)?,
                 syn_cookies: f.syncookies.parse().map_err(|e| anyhow::anyhow!("--syncookies: {e}"))?,
                 fast_open: f.tfo,
+                congestion: f.cc.parse()?,
             };
             serve::run(&opts)
         }

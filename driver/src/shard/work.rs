@@ -8,7 +8,7 @@ use core::ops::AddAssign;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use linerate_stack::time::Instant;
+use linerate_stack::time::{Duration, Instant};
 
 use super::runtime::Control;
 use super::stats::Pod;
@@ -16,9 +16,10 @@ use super::stats::Pod;
 /// The three steps of a clean shutdown, in order; each has its own deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ShutdownPhase {
-    /// Stop accepting new connections and new requests; finish the ones in flight.
+    /// Stop accepting new connections and new requests; finish the ones in flight. (The file
+    /// server already closes its listener here, so new SYNs are refused at once.)
     Drain,
-    /// Close the listening sockets (refuse SYNs) and the now-idle connections.
+    /// Close the listening sockets (refuse SYNs) and whatever connections the drain left.
     CloseListeners,
     /// Let closing connections (FIN exchange, TIME_WAIT) run out before the process exits.
     TimeWait,
@@ -120,4 +121,10 @@ pub trait ShardWork: Send {
 
     /// The current counters (called every `RuntimeConfig::stats_interval` and at exit).
     fn stats(&self) -> Self::Stats;
+
+    /// Waits up to `timeout` after an idle poll. The default sleeps; work with sockets should
+    /// wait on them instead (so a frame ends the wait at once). Returning early is fine.
+    fn idle(&mut self, timeout: Duration) {
+        std::thread::sleep(std::time::Duration::from_nanos(timeout.as_nanos()));
+    }
 }
