@@ -164,7 +164,8 @@ impl Generator<'_> {
             let h = match event {
                 Event::Connected(h) | Event::Readable(h) | Event::Writable(h) | Event::ReadClosed(h) => h,
                 Event::Closed { conn, .. } => conn,
-                Event::Incoming(_) => continue,
+                // We never half-close a connection we keep: nothing to do when our FIN is acked.
+                Event::SendComplete(_) | Event::Incoming(_) => continue,
             };
             let Some(&i) = self.owner.get(h.index as usize) else { continue };
             if i != NONE && self.slots[i as usize].conn == Some(h) {
