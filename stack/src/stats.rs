@@ -94,6 +94,9 @@ pub struct Stats {
     pub no_port: u64,
     /// Connections or SYNs refused because the engine memory cap or connection limit was hit.
     pub memory_refused: u64,
+    /// TIME-WAIT connections freed early because TIME-WAIT held half the connection table
+    /// (cf. TcpExt TCPTimeWaitOverflow, where Linux skips TIME-WAIT instead).
+    pub time_wait_recycled: u64,
     /// Connections currently ESTABLISHED or CLOSE-WAIT (gauge; Tcp CurrEstab).
     pub curr_estab: u64,
     /// IPv4 datagrams received (Ip InReceives).
@@ -202,6 +205,7 @@ impl core::ops::AddAssign<&Stats> for Stats {
         self.bad_acks += rhs.bad_acks;
         self.no_port += rhs.no_port;
         self.memory_refused += rhs.memory_refused;
+        self.time_wait_recycled += rhs.time_wait_recycled;
         self.ip_in_receives += rhs.ip_in_receives;
         self.ip_in_hdr_errors += rhs.ip_in_hdr_errors;
         self.ip_in_addr_errors += rhs.ip_in_addr_errors;

@@ -61,6 +61,7 @@ pub mod handshake;
 mod icmp;
 mod receive;
 pub mod secrets;
+mod time_wait;
 mod transmit;
 
 pub use events::Event;
@@ -235,6 +236,8 @@ pub struct Engine {
     /// When connections waiting for ARP are retried (a lost request or reply must not strand them).
     arp_retry_at: Option<Instant>,
     replies: VecDeque<Reply>,
+    /// Connections in the order they entered TIME-WAIT (see `time_wait`).
+    time_wait: VecDeque<(u32, u32)>,
     neighbors: NeighborCache,
     stats: Stats,
     challenge: ChallengeAckLimiter,
@@ -266,6 +269,7 @@ impl Engine {
             arp_waiting: Vec::with_capacity(max),
             arp_retry_at: None,
             replies: VecDeque::with_capacity(cfg.reply_queue),
+            time_wait: VecDeque::with_capacity(max),
             neighbors: NeighborCache::new(
                 cfg.neighbor_capacity,
                 NeighborConfig { hash_key: cfg.neighbor_key, ..NeighborConfig::default() },
@@ -506,7 +510,9 @@ impl Engine {
         }
         let slot = &mut self.slots[index as usize];
         let Some(conn) = slot.conn.as_deref_mut() else { return };
-        if conn.memory > 0 && conn.state == State::TimeWait && (conn.orphaned || conn.rcvbuf.is_empty()) {
+        let entered_time_wait =
+            conn.memory > 0 && conn.state == State::TimeWait && (conn.orphaned || conn.rcvbuf.is_empty());
+        if entered_time_wait {
             self.memory_used -= conn.release_buffers();
         }
         let unowned = !slot.app_owned && !slot.in_accept_queue;
@@ -526,6 +532,9 @@ impl Engine {
         if !slot.in_ready && !slot.waiting_arp && conn.plan_segment().is_some() {
             slot.in_ready = true;
             self.ready.push_back(index);
+        }
+        if entered_time_wait {
+            self.queue_time_wait(index);
         }
         self.sync_timer(index);
     }
