@@ -1,6 +1,7 @@
 //! One client connection on the bypass engine: sends queued requests one after another on the
 //! same connection (keep-alive), reads each response with a [`ResponseReader`], and writes body
-//! bytes at their file offsets.
+//! bytes at their file offsets. A PUT streams its file with `pread` into the send buffer, sized
+//! by `send_capacity`, so no more of the file is read than can be queued.
 //!
 //! A response that says `Connection: close` ends the connection; remaining requests then go out
 //! on a new one (counted as another handshake). Closing is a half-close followed by releasing the
@@ -28,6 +29,14 @@ pub struct Sink {
     pub offset: u64,
 }
 
+/// A request body read from a file (PUT).
+#[derive(Debug, Clone)]
+pub struct UploadBody {
+    pub file: Rc<File>,
+    /// Bytes sent as `Content-Length`; the file must not shrink meanwhile.
+    pub len: u64,
+}
+
 /// One request to send.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -36,6 +45,15 @@ pub struct Request {
     /// Inclusive byte range.
     pub range: Option<(u64, u64)>,
     pub sink: Option<Sink>,
+    /// Makes this a PUT of the file.
+    pub upload: Option<UploadBody>,
+}
+
+impl Request {
+    /// A GET (or HEAD) of `url` with no range and no sink.
+    pub fn get(url: &Url) -> Request {
+        Request { url: url.clone(), head_only: false, range: None, sink: None, upload: None }
+    }
 }
 
 /// A finished exchange.
@@ -45,12 +63,17 @@ pub struct Outcome {
     pub status: u16,
     pub content_length: Option<u64>,
     pub body_bytes: u64,
+    /// Request body bytes sent (PUT); less than the upload's length if the server answered
+    /// before taking all of it (413, for one).
+    pub sent_bytes: u64,
 }
 
 #[derive(Debug)]
 struct Active {
     request: Request,
     reader: ResponseReader,
+    /// Request body bytes queued so far.
+    sent: u64,
 }
 
 /// Connection lifecycle.
@@ -73,6 +96,8 @@ pub struct Session {
     out: Vec<u8>,
     out_pos: usize,
     inbuf: Box<[u8]>,
+    /// File bytes on their way to the send buffer (allocated on the first PUT).
+    upload_buf: Vec<u8>,
     pub done: Vec<Outcome>,
     pub handshakes: u64,
 }
@@ -88,6 +113,7 @@ impl Session {
             out: Vec::new(),
             out_pos: 0,
             inbuf: vec![0u8; INBUF].into_boxed_slice(),
+            upload_buf: Vec::new(),
             done: Vec::new(),
             handshakes: 0,
         }
@@ -115,7 +141,8 @@ impl Session {
     /// Starts a connection if requests wait and none is open.
     pub fn start(&mut self, now: Instant, engine: &mut Engine) -> anyhow::Result<()> {
         if self.phase == Phase::Idle && !self.queue.is_empty() {
-            let opts = SocketOptions { recv_buffer: 1 << 20, ..SocketOptions::default() };
+            let opts =
+                SocketOptions { recv_buffer: 1 << 20, send_buffer: 1 << 20, ..SocketOptions::default() };
             let h = engine
                 .connect(now, self.remote, None, Some(opts))
                 .map_err(|e| anyhow!("cannot connect to {}:{}: {e}", self.remote.0, self.remote.1))?;
@@ -160,13 +187,19 @@ impl Session {
                 let Some(request) = self.queue.pop_front() else { return Ok(()) };
                 self.out = request_bytes(&request);
                 self.out_pos = 0;
-                self.active = Some(Active { reader: ResponseReader::new(request.head_only), request });
+                self.active =
+                    Some(Active { reader: ResponseReader::new(request.head_only), request, sent: 0 });
             }
             if self.out_pos < self.out.len() {
                 match engine.write(now, h, &self.out[self.out_pos..]) {
                     Ok(n) => self.out_pos += n,
                     Err(Error::WouldBlock) => {}
                     Err(e) => return self.fail(now, engine, &e.to_string()),
+                }
+            }
+            if self.out_pos == self.out.len() {
+                if let Err(e) = self.send_body(now, engine, h, on_body) {
+                    return self.fail(now, engine, &e);
                 }
             }
             let n = match engine.read(now, h, &mut self.inbuf) {
@@ -180,6 +213,44 @@ impl Session {
                 return self.pump_closing(now, engine, h);
             }
         }
+    }
+
+    /// Queues as much of the active request's file body as the send buffer takes.
+    fn send_body(
+        &mut self,
+        now: Instant,
+        engine: &mut Engine,
+        h: ConnectionHandle,
+        on_body: &mut dyn FnMut(u64),
+    ) -> Result<(), String> {
+        const CHUNK: usize = 256 * 1024;
+        let Some(active) = self.active.as_mut() else { return Ok(()) };
+        let Some(body) = &active.request.upload else { return Ok(()) };
+        if self.upload_buf.is_empty() {
+            self.upload_buf = vec![0u8; CHUNK];
+        }
+        while active.sent < body.len {
+            // A zero capacity still offers one byte: the refusal is what arms `Writable`.
+            let room = engine.send_capacity(h).map_err(|e| e.to_string())?.max(1);
+            let want = usize::try_from(body.len - active.sent).unwrap_or(usize::MAX).min(room).min(CHUNK);
+            let k = match body.file.read_at(&mut self.upload_buf[..want], active.sent) {
+                Ok(0) => return Err(format!("{} shrank while being uploaded", active.request.url.target)),
+                Ok(k) => k,
+                Err(e) => return Err(format!("reading the upload: {e}")),
+            };
+            match engine.write(now, h, &self.upload_buf[..k]) {
+                Ok(n) => {
+                    active.sent += n as u64;
+                    on_body(n as u64);
+                    if n < k {
+                        return Ok(());
+                    }
+                }
+                Err(Error::WouldBlock) => return Ok(()),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(())
     }
 
     /// Feeds `n` received bytes to the current response (and any that follow).
@@ -214,14 +285,18 @@ impl Session {
     fn complete(&mut self) {
         let Some(active) = self.active.take() else { return };
         let head = active.reader.head().cloned().unwrap_or_default();
-        if head.close {
+        let body_unsent = active.request.upload.as_ref().is_some_and(|b| active.sent < b.len);
+        // A request body cut short leaves the connection's framing broken: it cannot be reused.
+        if head.close || body_unsent {
             self.phase = Phase::Closing;
+            self.out_pos = self.out.len();
         }
         self.done.push(Outcome {
             request: active.request,
             status: head.status,
             content_length: head.content_length,
             body_bytes: active.reader.body_bytes,
+            sent_bytes: active.sent,
         });
     }
 
@@ -277,11 +352,18 @@ impl Session {
 
 /// The request head; `Connection: close` is never sent, the client closes when it is done.
 fn request_bytes(r: &Request) -> Vec<u8> {
-    let method = if r.head_only { "HEAD" } else { "GET" };
+    let method = match (&r.upload, r.head_only) {
+        (Some(_), _) => "PUT",
+        (None, true) => "HEAD",
+        (None, false) => "GET",
+    };
     let mut s =
         format!("{method} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: linerate\r\n", r.url.target, r.url.host);
     if let Some((first, last)) = r.range {
         s.push_str(&format!("Range: bytes={first}-{last}\r\n"));
+    }
+    if let Some(body) = &r.upload {
+        s.push_str(&format!("Content-Length: {}\r\n", body.len));
     }
     s.push_str("\r\n");
     s.into_bytes()

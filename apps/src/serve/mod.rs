@@ -12,6 +12,7 @@
 pub mod conn;
 
 use crate::bypass::{Bypass, LinkOptions};
+use crate::control::{AppCounters, ControlPublisher, ControlServer};
 use crate::http::{HttpConfig, Site};
 use crate::kernel_server::pin_to_core;
 use anyhow::Context;
@@ -66,6 +67,8 @@ pub struct ServeOptions {
     pub http: HttpConfig,
     pub drain_timeout: Duration,
     pub log_level: LogLevel,
+    /// The `linerate stats` socket; `None` means [`crate::control::default_socket_path`].
+    pub control_socket: Option<PathBuf>,
 }
 
 /// Runs the server until SIGINT/SIGTERM; prints one startup line on stdout.
@@ -82,8 +85,13 @@ pub fn run(opts: &ServeOptions) -> anyhow::Result<()> {
     let bypass = Bypass::open(&opts.link)?;
     let site = Site::open(&opts.root, opts.http, bypass.clock.unix_nanos_at_zero())
         .with_context(|| format!("cannot serve {}", opts.root.display()))?;
+    let control_path = opts.control_socket.clone().unwrap_or_else(|| {
+        crate::control::default_socket_path(opts.link.netns.as_deref(), &opts.link.iface, opts.port)
+    });
+    let control = ControlServer::start(&control_path, 1)?;
     let mut server = Server::new(bypass, Arc::new(site), opts)?;
-    println!("{}", server.startup_line(opts));
+    server.control = Some(control.publisher(0));
+    println!("{} control {}", server.startup_line(opts), control.path().display());
     std::io::Write::flush(&mut std::io::stdout())?;
     server.run(opts.drain_timeout);
     if opts.log_level < LogLevel::Info {
@@ -121,6 +129,8 @@ struct Server {
     accepted: u64,
     requests: u64,
     log_level: LogLevel,
+    /// Publishes snapshots for `linerate stats`.
+    control: Option<ControlPublisher>,
 }
 
 impl Server {
@@ -140,6 +150,7 @@ impl Server {
             accepted: 0,
             requests: 0,
             log_level: opts.log_level,
+            control: None,
         })
     }
 
@@ -169,6 +180,9 @@ impl Server {
             let now = self.bypass.clock.now();
             let rx = self.bypass.receive(now);
             let mut busy = self.handle_events(now);
+            if self.control.as_ref().is_some_and(|c| c.due(now)) {
+                self.publish_control(now);
+            }
             if now >= next_sweep {
                 self.sweep(now);
                 next_sweep = now + SWEEP;
@@ -192,6 +206,19 @@ impl Server {
             }
         }
         self.bypass.nic.flush_capture();
+    }
+
+    /// Hands a snapshot of the engine and our connections to the control thread (never blocks).
+    fn publish_control(&mut self, now: Instant) {
+        let Some(control) = self.control.as_mut() else { return };
+        let app = AppCounters {
+            open: self.open as u64,
+            accepted: self.accepted,
+            requests: self.requests,
+            xdp_kernel_drops: self.bypass.nic.kernel_drops(),
+        };
+        let handles = self.conns.iter().flatten().map(|c| c.handle);
+        control.publish(now, &self.bypass.engine, handles, app);
     }
 
     /// Handles every pending engine event; true if any arrived.
