@@ -118,7 +118,13 @@ fn put_with_our_client_and_curl() {
     // Our client: a new file (201), then an overwrite (204), byte for byte.
     let first = scratch.path().join("first");
     write_test_file(&first, 5 * MIB + 3).unwrap();
-    let report = stdout_of(&put(&first, &env.url("stored.bin")), "linerate put");
+    let done = put(&first, &env.url("stored.bin"));
+    assert!(
+        done.stderr.is_empty(),
+        "no progress bar off a terminal: {}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let report = stdout_of(&done, "linerate put");
     assert!(report.contains(&format!("{} bytes", 5 * MIB + 3)) && report.contains("status 201"), "{report}");
     assert_eq!(sha256(&root.join("stored.bin")).unwrap(), sha256(&first).unwrap());
     let second = scratch.path().join("second");

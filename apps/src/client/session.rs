@@ -99,7 +99,6 @@ pub struct Session {
     /// File bytes on their way to the send buffer (allocated on the first PUT).
     upload_buf: Vec<u8>,
     pub done: Vec<Outcome>,
-    pub handshakes: u64,
 }
 
 impl Session {
@@ -115,7 +114,6 @@ impl Session {
             inbuf: vec![0u8; INBUF].into_boxed_slice(),
             upload_buf: Vec::new(),
             done: Vec::new(),
-            handshakes: 0,
         }
     }
 
@@ -148,7 +146,6 @@ impl Session {
                 .map_err(|e| anyhow!("cannot connect to {}:{}: {e}", self.remote.0, self.remote.1))?;
             self.handle = Some(h);
             self.phase = Phase::Connecting;
-            self.handshakes += 1;
         }
         Ok(())
     }
