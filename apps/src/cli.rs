@@ -99,6 +99,29 @@ pub struct ServeFlags {
     /// Largest PUT body accepted, in bytes (larger gets 413); 0 refuses uploads (405).
     #[arg(long, default_value_t = 1 << 30)]
     pub max_upload: u64,
+    /// Seconds a request head may take from its first byte (slow-loris defence; then 408).
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Seconds without progress after which a connection is closed.
+    #[arg(long, default_value_t = 60)]
+    pub idle_timeout: u64,
+}
+
+impl ServeFlags {
+    /// The HTTP behaviour these flags ask for.
+    pub fn http_config(&self) -> anyhow::Result<crate::http::HttpConfig> {
+        use linerate_stack::time::Duration;
+        if self.header_timeout == 0 || self.idle_timeout == 0 {
+            bail!("--header-timeout and --idle-timeout must be at least 1 second");
+        }
+        Ok(crate::http::HttpConfig {
+            allow_uploads: self.max_upload > 0,
+            max_upload_bytes: self.max_upload,
+            header_timeout: Duration::from_secs(self.header_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            ..Default::default()
+        })
+    }
 }
 
 #[derive(Debug, Args)]

@@ -27,11 +27,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 port: f.port,
                 root: f.root.clone(),
                 cores,
-                http: linerate_app::http::HttpConfig {
-                    allow_uploads: f.max_upload > 0,
-                    max_upload_bytes: f.max_upload,
-                    ..Default::default()
-                },
+                http: f.http_config()?,
                 drain_timeout: Duration::from_secs(f.drain_timeout),
                 log_level: serve::LogLevel::parse(&f.log_level)?,
                 control_socket: f.control_socket.clone(),
