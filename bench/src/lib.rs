@@ -4,7 +4,8 @@
 //!
 //! The parts, by job: [`topology`] places servers and clients (netns lab or real NIC plus a
 //! peer), [`servers`] starts and meters the servers under test, [`load`] is every client-side
-//! job, [`raw`], [`http_scenarios`] and [`engine`] are the scenarios, [`recorder`] and
+//! job, [`raw`], [`http_scenarios`] and [`engine`] are the scenarios ([`shards`], 1 vs 2 server
+//! shards, runs on its own as `linerate-bench shards`), [`recorder`] and
 //! [`results`] hold the numbers, [`report`] writes JSON, Markdown and SVG. [`run`] ties them.
 
 pub mod config;
@@ -16,6 +17,7 @@ pub mod recorder;
 pub mod report;
 pub mod results;
 pub mod servers;
+pub mod shards;
 pub mod sys;
 pub mod topology;
 

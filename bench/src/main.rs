@@ -24,6 +24,8 @@ struct Cli {
 enum Cmd {
     /// Run the scenarios and write the results.
     Run(Box<RunArgs>),
+    /// `linerate serve` with 1 and then 2 shards in a 2-queue lab: conn/s and bulk Gbit/s.
+    Shards(ShardArgs),
     /// NIC mode, on the client machine: run load jobs sent by `run --peer`.
     Peer {
         /// Control address to listen on (use a private benchmark network: no authentication).
@@ -99,6 +101,27 @@ struct RunArgs {
     peer: Option<SocketAddr>,
 }
 
+#[derive(Args, Debug)]
+struct ShardArgs {
+    #[arg(long, default_value_t = 3)]
+    reps: u32,
+    /// Seconds per short-connection sample.
+    #[arg(long, default_value_t = 5.0)]
+    secs: f64,
+    /// Bulk file size in MiB.
+    #[arg(long, default_value_t = 256)]
+    bulk_mib: u64,
+    /// Concurrent short connections per load process (two processes).
+    #[arg(long, default_value_t = 32)]
+    concurrency: u32,
+    /// Ranged curl flows per load process (two processes).
+    #[arg(long, default_value_t = 4)]
+    flows: u32,
+    /// The linerate binary (default: <workspace>/target/release/linerate).
+    #[arg(long)]
+    linerate: Option<PathBuf>,
+}
+
 fn config(a: &RunArgs) -> BenchConfig {
     let ws = linerate_bench::default_workspace();
     let mut c = if a.quick { BenchConfig::quick(ws) } else { BenchConfig::full(ws) };
@@ -157,6 +180,20 @@ fn run(a: &RunArgs) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Run(a) => run(&a),
+        Cmd::Shards(a) => {
+            let cfg = linerate_bench::shards::ShardBench {
+                linerate_bin: a
+                    .linerate
+                    .unwrap_or_else(|| linerate_bench::default_workspace().join("target/release/linerate")),
+                repetitions: a.reps.max(1),
+                secs: a.secs.clamp(0.1, 600.0),
+                bulk_bytes: a.bulk_mib.max(1) << 20,
+                concurrency: a.concurrency.max(1),
+                flows: a.flows.max(1),
+            };
+            println!("{}", linerate_bench::shards::run(&cfg)?);
+            Ok(())
+        }
         Cmd::Peer { listen } => linerate_bench::topology::serve_peer(listen),
         Cmd::Load { core, job } => {
             let job = serde_json::from_str(&job).context("bad job JSON")?;

@@ -5,7 +5,12 @@
 //! engine makes on any input bumps exactly one counter here, so "no silent drops" is checkable.
 
 /// Counters since the engine started. Names follow Linux's `nstat` where one exists.
+///
+/// Every field is a `u64` and the layout is `repr(C)`: shards publish a copy through a seqlock
+/// that moves it as plain words (linerate-driver `shard::EngineCounters`), so keep new fields
+/// `u64`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[repr(C)]
 pub struct Stats {
     /// Connections that went SYN-SENT (Tcp ActiveOpens).
     pub active_opens: u64,

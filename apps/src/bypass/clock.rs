@@ -37,3 +37,14 @@ impl Default for Clock {
         Self::new()
     }
 }
+
+/// Wall-clock time (ns since the Unix epoch) at `linerate_driver::shard::MonotonicClock`'s
+/// `Instant::ZERO` (boot), so shards stamp HTTP dates and captures from the `now` they poll with.
+pub fn unix_nanos_at_monotonic_zero() -> u64 {
+    use linerate_stack::time::Clock as _;
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    unix.saturating_sub(linerate_driver::shard::MonotonicClock::new().now().as_nanos())
+}

@@ -1,6 +1,7 @@
 //! The kernel-bypass data path shared by `serve` and `get`: enter the namespace, attach the XDP
 //! steering program for our address, open an AF_XDP socket on every queue, and build one engine
-//! over them.
+//! over them ([`Bypass`], the client's single loop) or one engine per shard ([`ShardedLink`],
+//! the server's shards, run by `linerate_driver::shard`).
 //!
 //! Owns the [`Bypass`] value (program, queues, engine, clock) and the driver half of the
 //! run-to-completion loop: receive a burst, fire due timers, transmit a burst, and sleep in
@@ -10,9 +11,11 @@
 
 pub mod clock;
 pub mod nic;
+pub mod shards;
 
 pub use clock::Clock;
 pub use nic::{Capture, Nic};
+pub use shards::{ShardParts, ShardedLink};
 
 use anyhow::{bail, Context};
 use linerate_driver::afxdp::{AfXdpConfig, AfXdpDevice, XdpMode, XdpProgram};
@@ -82,6 +85,37 @@ fn os_random(buf: &mut [u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The engine configuration for a link whose first queue is `queue`: our address, MAC, MTU,
+/// fresh random secrets and seed. `isn_secret` is given when several engines (shards) must
+/// number connections from one RFC 6528 secret.
+pub(crate) fn engine_config(
+    opts: &LinkOptions,
+    queue: &AfXdpDevice,
+    isn_secret: Option<[u8; 16]>,
+) -> anyhow::Result<EngineConfig> {
+    let mac = EthernetAddress(queue.mac());
+    let mtu = {
+        use linerate_stack::device::Device;
+        queue.capabilities().mtu
+    };
+    let mut secret = [0u8; 40];
+    os_random(&mut secret)?;
+    let seed = u64::from_le_bytes(secret[32..].try_into().expect("8 bytes"));
+    let mut cfg = EngineConfig::new(Ipv4Address(opts.addr.octets()), opts.prefix_len, mac, seed);
+    cfg.isn_secret = isn_secret.unwrap_or_else(|| secret[..16].try_into().expect("16 bytes"));
+    cfg.flow_key.copy_from_slice(&secret[16..32]);
+    cfg.gateway = opts.gateway.map(|g| Ipv4Address(g.octets()));
+    cfg.mtu = mtu;
+    Ok(cfg)
+}
+
+/// Fresh random bytes for a secret shared by every shard's engine.
+pub(crate) fn random_secret() -> anyhow::Result<[u8; 16]> {
+    let mut secret = [0u8; 16];
+    os_random(&mut secret)?;
+    Ok(secret)
+}
+
 /// A running attachment: the steering program, the queues and the engine over them.
 #[derive(Debug)]
 pub struct Bypass {
@@ -114,19 +148,7 @@ impl Bypass {
             ),
             None => None,
         };
-        let mac = EthernetAddress(queues[0].mac());
-        let mtu = {
-            use linerate_stack::device::Device;
-            queues[0].capabilities().mtu
-        };
-        let mut secret = [0u8; 40];
-        os_random(&mut secret)?;
-        let seed = u64::from_le_bytes(secret[32..].try_into().expect("8 bytes"));
-        let mut cfg = EngineConfig::new(Ipv4Address(opts.addr.octets()), opts.prefix_len, mac, seed);
-        cfg.isn_secret.copy_from_slice(&secret[..16]);
-        cfg.flow_key.copy_from_slice(&secret[16..32]);
-        cfg.gateway = opts.gateway.map(|g| Ipv4Address(g.octets()));
-        cfg.mtu = mtu;
+        let cfg = engine_config(opts, &queues[0], None)?;
         let engine = Engine::new(cfg, clock.now());
         Ok(Bypass { engine, nic: Nic::new(queues, capture), clock, program, _netns: netns })
     }

@@ -1,12 +1,15 @@
 //! [`Nic`]: every AF_XDP queue of one interface as a single [`Device`] for one engine, with an
 //! optional pcap capture of every frame in and out.
 //!
-//! One shard serves all queues for now: receive drains each queue in turn, transmit uses the
-//! first queue (any queue of a veth or NIC can send any frame). Idle waiting is `poll(2)` on all
-//! queue sockets. Capture costs a buffered write per frame and is meant for debugging only.
+//! A shard owns one `Nic` over its share of the interface's queues: receive drains each queue in
+//! turn, transmit uses the first queue (any queue of a veth or NIC can send any frame). Idle
+//! waiting is `ppoll(2)` on all the queue sockets. Capture costs a buffered write per frame and
+//! is meant for debugging only.
 
 use linerate_driver::afxdp::AfXdpDevice;
 use linerate_driver::pcap::PcapWriter;
+use linerate_driver::shard::engine_shard::wait_readable;
+use linerate_driver::shard::ShardDevice;
 use linerate_stack::device::{Capabilities, Device};
 use linerate_stack::time::{Duration, Instant};
 use std::fs::File;
@@ -46,18 +49,15 @@ impl Capture {
 pub struct Nic {
     queues: Vec<AfXdpDevice>,
     capture: Option<Capture>,
-    pollfds: Vec<libc::pollfd>,
+    fds: Vec<std::os::fd::RawFd>,
 }
 
 impl Nic {
     /// `queues` must not be empty.
     pub fn new(queues: Vec<AfXdpDevice>, capture: Option<Capture>) -> Self {
         assert!(!queues.is_empty(), "a Nic needs at least one queue");
-        let pollfds = queues
-            .iter()
-            .map(|q| libc::pollfd { fd: q.raw_fd(), events: libc::POLLIN, revents: 0 })
-            .collect();
-        Nic { queues, capture, pollfds }
+        let fds = queues.iter().map(AfXdpDevice::raw_fd).collect();
+        Nic { queues, capture, fds }
     }
 
     pub fn queues(&self) -> &[AfXdpDevice] {
@@ -66,9 +66,7 @@ impl Nic {
 
     /// Sleeps until a frame arrives on any queue or `timeout` passes.
     pub fn wait(&mut self, timeout: Duration) {
-        let ms = timeout.as_millis().min(1000) as i32;
-        // SAFETY: `pollfds` is a valid array of pollfd for the sockets we own.
-        unsafe { libc::poll(self.pollfds.as_mut_ptr(), self.pollfds.len() as libc::nfds_t, ms) };
+        wait_readable(&mut self.fds, timeout.min(Duration::from_secs(1)));
     }
 
     /// Frames the kernel dropped on our sockets (full rx ring, empty fill ring), all queues.
@@ -84,6 +82,12 @@ impl Nic {
         if let Some(c) = self.capture.as_mut() {
             c.flush();
         }
+    }
+}
+
+impl ShardDevice for Nic {
+    fn wait_for_frames(&mut self, timeout: Duration) {
+        self.wait(timeout);
     }
 }
 

@@ -52,8 +52,6 @@ pub struct AppCounters {
     pub accepted: u64,
     /// HTTP requests completed on connections that have finished.
     pub requests: u64,
-    /// Frames the kernel dropped on this shard's AF_XDP sockets.
-    pub xdp_kernel_drops: u64,
 }
 
 /// One shard's state at one instant.

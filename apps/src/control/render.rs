@@ -133,8 +133,8 @@ pub fn text(shards: &[&ShardSnapshot]) -> String {
         let a = &s.app;
         let _ = writeln!(
             out,
-            "shard {}: open {} accepted {} requests {} xdp_kernel_drops {} dropped_snapshots {}",
-            s.shard, a.open, a.accepted, a.requests, a.xdp_kernel_drops, s.dropped_snapshots
+            "shard {}: open {} accepted {} requests {} dropped_snapshots {}",
+            s.shard, a.open, a.accepted, a.requests, s.dropped_snapshots
         );
     }
     out.push('\n');
@@ -156,15 +156,14 @@ pub fn json(shards: &[&ShardSnapshot]) -> String {
         let _ = write!(
             out,
             "{{\"shard\":{},\"uptime_us\":{},\"dropped_snapshots\":{},\"rows_omitted\":{},\
-             \"app\":{{\"open\":{},\"accepted\":{},\"requests\":{},\"xdp_kernel_drops\":{}}},\"stats\":",
+             \"app\":{{\"open\":{},\"accepted\":{},\"requests\":{}}},\"stats\":",
             s.shard,
             s.uptime.as_micros(),
             s.dropped_snapshots,
             s.rows_omitted,
             a.open,
             a.accepted,
-            a.requests,
-            a.xdp_kernel_drops
+            a.requests
         );
         json_counters(&mut out, &s.stats);
         out.push_str(",\"connections\":[");

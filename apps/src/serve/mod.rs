@@ -1,35 +1,42 @@
-//! `linerate serve`: the HTTP/1.1 file server on the bypass stack, one shard, run to completion.
+//! `linerate serve`: the HTTP/1.1 file server on the bypass stack, one shard per listed core.
 //!
-//! Each loop iteration reads the clock once, then: receive a burst → engine timers → the
-//! application events (accept, pump each connection that has news) → HTTP deadlines (swept every
-//! [`SWEEP`]) → transmit a burst. With nothing to do it sleeps in `poll(2)` on the AF_XDP sockets
-//! until the next frame or deadline rather than spinning.
+//! Structure: [`run`] attaches to the interface and splits it into shards
+//! ([`crate::bypass::ShardedLink`]: the queues dealt round-robin, one engine per shard), gives
+//! each shard an [`HttpShard`] listening on the port, and hands them to the shard runtime
+//! (`linerate_driver::shard`), which pins one thread per core and runs each shard's
+//! run-to-completion loop: receive a burst → hand misdirected frames to their shard → engine
+//! timers → HTTP (accept, pump connections, deadlines) → transmit a burst; idle shards sleep in
+//! `ppoll(2)` on their AF_XDP sockets. Shards share only the read-only [`Site`].
 //!
-//! SIGINT/SIGTERM: the listener closes (no new connections), idle keep-alive connections are
-//! closed, responses in flight are finished, and the loop ends when every connection is gone or
-//! [`ServeOptions::drain_timeout`] passes. Exit status 0 either way.
+//! Live counters: [`ServeHandle`] (given to an optional observer before the shards start) reads
+//! every shard's engine, hand-off and HTTP counters lock-free while they run, e.g. for a stats
+//! socket.
+//!
+//! SIGINT/SIGTERM: each shard closes its listener and idle keep-alive connections and finishes
+//! responses in flight (up to [`ServeOptions::drain_timeout`]), then aborts what is left, then
+//! lets closing connections run out (bounded). A panicking shard stops every shard and the
+//! process exits with the shard and the panic message. Exit status 0 after a clean shutdown.
 
 pub mod conn;
+pub mod shard;
 
-use crate::bypass::{Bypass, LinkOptions};
-use crate::control::{AppCounters, ControlPublisher, ControlServer};
+use crate::bypass::{LinkOptions, ShardParts, ShardedLink};
+use crate::control::ControlServer;
 use crate::http::{HttpConfig, Site};
-use crate::kernel_server::pin_to_core;
 use anyhow::Context;
-use conn::{Conn, Step};
-use linerate_driver::shard::signal::{install_shutdown_handlers, shutdown_requested};
-use linerate_stack::engine::{ConnectionHandle, Event, ListenerHandle};
+use linerate_driver::shard::{
+    EngineShard, Mesh, MonotonicClock, RuntimeConfig, RuntimeStats, ShardRuntime, ShardStats, StopHandle,
+};
 use linerate_stack::tcp::SocketOptions;
-use linerate_stack::time::{Duration, Instant};
+use linerate_stack::time::{Clock, Duration};
+use shard::{HttpCounters, HttpShard};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// How often HTTP deadlines (header timeout, idle timeout, close linger) are checked.
-const SWEEP: Duration = Duration::from_millis(100);
-/// Largest file chunk copied into a send buffer at once.
-const SCRATCH: usize = 256 * 1024;
-/// SYN and accept queue bound of the listener.
+/// SYN and accept queue bound of each shard's listener.
 const BACKLOG: usize = 1024;
+/// Frames each ring between two shards holds (hand-off of misdirected frames).
+const HANDOFF_RING: usize = 256;
 
 /// How much `serve` reports on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,7 +69,8 @@ pub struct ServeOptions {
     pub link: LinkOptions,
     pub port: u16,
     pub root: PathBuf,
-    /// CPUs offered; the single shard runs on the first.
+    /// One shard per entry, pinned to that CPU (a CPU may repeat); empty: one shard on the
+    /// first CPU this process may use.
     pub cores: Vec<usize>,
     pub http: HttpConfig,
     pub drain_timeout: Duration,
@@ -71,40 +79,157 @@ pub struct ServeOptions {
     pub control_socket: Option<PathBuf>,
 }
 
+/// What a shard of the server publishes.
+pub type ServeStats = ShardStats<HttpCounters>;
+
+/// A running server seen from outside its shards: live counters and the stop switch.
+#[derive(Debug)]
+pub struct ServeHandle<'a> {
+    runtime: &'a ShardRuntime<ServeStats>,
+}
+
+impl ServeHandle<'_> {
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.runtime.shards()
+    }
+    /// Counters of every shard summed, read without stopping them.
+    pub fn total(&self) -> ServeStats {
+        self.runtime.work_stats()
+    }
+    /// Counters of one shard.
+    pub fn shard(&self, shard: usize) -> Option<ServeStats> {
+        self.runtime.shard_work_stats(shard)
+    }
+    /// Starts the same phased shutdown as SIGTERM.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.runtime.stop_handle()
+    }
+}
+
 /// Runs the server until SIGINT/SIGTERM; prints one startup line on stdout.
 pub fn run(opts: &ServeOptions) -> anyhow::Result<()> {
-    install_shutdown_handlers()?;
-    if let Some(&core) = opts.cores.first() {
-        pin_to_core(core)?;
-    }
+    run_observed(opts, |_| {})
+}
+
+/// [`run`], calling `observe` on the main thread once the shards run (it may keep reading the
+/// handle until the server stops, e.g. serving a stats socket, and must return for `run` to end).
+pub fn run_observed(opts: &ServeOptions, observe: impl FnOnce(&ServeHandle<'_>)) -> anyhow::Result<()> {
     // The root is checked before anything is attached, so a typo leaves the interface alone.
     let root_ok = std::fs::metadata(&opts.root).map(|m| m.is_dir()).unwrap_or(false);
     if !root_ok {
         anyhow::bail!("--root {}: not a readable directory", opts.root.display());
     }
-    let bypass = Bypass::open(&opts.link)?;
-    let site = Site::open(&opts.root, opts.http, bypass.clock.unix_nanos_at_zero())
-        .with_context(|| format!("cannot serve {}", opts.root.display()))?;
+    let cores = match opts.cores.as_slice() {
+        [] => vec![first_allowed_core()?],
+        cores => cores.to_vec(),
+    };
+    let clock = MonotonicClock::new();
+    let unix_at_zero = crate::bypass::clock::unix_nanos_at_monotonic_zero();
+    let (link, parts) = ShardedLink::open(&opts.link, cores.len(), clock.now(), unix_at_zero)?;
+    let site = Arc::new(
+        Site::open(&opts.root, opts.http, unix_at_zero)
+            .with_context(|| format!("cannot serve {}", opts.root.display()))?,
+    );
     let control_path = opts.control_socket.clone().unwrap_or_else(|| {
         crate::control::default_socket_path(opts.link.netns.as_deref(), &opts.link.iface, opts.port)
     });
-    let control = ControlServer::start(&control_path, 1)?;
-    let mut server = Server::new(bypass, Arc::new(site), opts)?;
-    server.control = Some(control.publisher(0));
-    println!("{} control {}", server.startup_line(opts), control.path().display());
+    let control = ControlServer::start(&control_path, cores.len())?;
+    let startup =
+        format!("{} control {}", startup_line(opts, &link, &parts, &cores), control.path().display());
+    let works = build_shards(opts, &link, parts, &site, &control)?;
+    let config = RuntimeConfig { drain_deadline: opts.drain_timeout, ..RuntimeConfig::default() };
+    let runtime = ShardRuntime::start_each(config, &cores, works)?;
+    println!("{startup}");
     std::io::Write::flush(&mut std::io::stdout())?;
-    server.run(opts.drain_timeout);
-    if opts.log_level < LogLevel::Info {
-        return Ok(());
+    observe(&ServeHandle { runtime: &runtime });
+    let stats = runtime.join()?;
+    drop(control);
+    drop(link);
+    if opts.log_level >= LogLevel::Info {
+        report(&stats);
     }
-    let s = server.bypass.engine.stats();
-    let xdp = server.bypass.nic.kernel_drops();
+    Ok(())
+}
+
+fn first_allowed_core() -> anyhow::Result<usize> {
+    let cores = core_ids();
+    cores.first().copied().context("this process may run on no CPU (check its affinity)")
+}
+
+/// The CPUs this process may run on.
+fn core_ids() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable cpu_set_t of the size passed; pid 0 is this thread.
+    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return Vec::new();
+    }
+    // SAFETY: CPU_ISSET reads the set we own, with an index below CPU_SETSIZE.
+    (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
+}
+
+/// One [`EngineShard`] per part, each listening on the port.
+fn build_shards(
+    opts: &ServeOptions,
+    link: &ShardedLink,
+    parts: Vec<ShardParts>,
+    site: &Arc<Site>,
+    control: &ControlServer,
+) -> anyhow::Result<Vec<EngineShard<crate::bypass::Nic, HttpShard>>> {
+    let steering = link.steering();
+    let sockopts = SocketOptions { send_buffer: 1 << 20, ..SocketOptions::default() };
+    let mut links = Mesh::new(parts.len(), HANDOFF_RING).into_iter();
+    let mut works = Vec::with_capacity(parts.len());
+    for (shard, mut part) in parts.into_iter().enumerate() {
+        let listener = part
+            .engine
+            .listen(opts.port, BACKLOG, Some(sockopts))
+            .with_context(|| format!("cannot listen on port {}", opts.port))?;
+        let app =
+            HttpShard::new(site.clone(), listener, opts.log_level).with_control(control.publisher(shard));
+        let links = links.next().context("one mesh end per shard")?;
+        works.push(EngineShard::new(
+            part.engine,
+            part.nic,
+            links,
+            steering.router(shard),
+            steering.opener(shard),
+            app,
+        ));
+    }
+    Ok(works)
+}
+
+fn startup_line(opts: &ServeOptions, link: &ShardedLink, parts: &[ShardParts], cores: &[usize]) -> String {
+    let shards: Vec<String> =
+        parts.iter().zip(cores).map(|(p, core)| format!("{core}:{:?}", p.queues)).collect();
+    format!(
+        "linerate serve: iface {} xdp {} queues {} shards {} (core:queues {}) steering {} address {}/{} port {} root {}",
+        link.ifname(),
+        link.xdp_mode().as_str(),
+        link.rx_queues(),
+        parts.len(),
+        shards.join(" "),
+        link.steering().mode_name(),
+        opts.link.addr,
+        opts.link.prefix_len,
+        opts.port,
+        opts.root.display()
+    )
+}
+
+/// The summary on stderr at exit: totals, then one line per shard when there are several.
+fn report(stats: &RuntimeStats<ServeStats>) {
+    let total = &stats.total;
+    let s = total.engine.to_stats();
     eprintln!(
         "linerate serve: stopped after {} connections, {} requests; segments in {} out {} retransmitted {} \
-         (fast retransmits {}, timeouts {}); \
-         listen drops {} (overflows {}), memory refusals {}, AF_XDP drops {xdp}, transmit refusals {}",
-        server.accepted,
-        server.requests,
+         (fast retransmits {}, timeouts {}); listen drops {} (overflows {}), memory refusals {}, \
+         transmit refusals {}; frames handed off {} (ring full {})",
+        total.app.accepted,
+        total.app.requests,
         s.in_segs,
         s.out_segs,
         s.retrans_segs,
@@ -113,195 +238,25 @@ pub fn run(opts: &ServeOptions) -> anyhow::Result<()> {
         s.listen_drops,
         s.listen_overflows,
         s.memory_refused,
-        s.tx_ring_full
+        s.tx_ring_full,
+        total.shard.handed_off,
+        total.shard.handoff_ring_full,
     );
-    Ok(())
-}
-
-struct Server {
-    bypass: Bypass,
-    site: Arc<Site>,
-    listener: Option<ListenerHandle>,
-    /// Indexed by the engine's connection slot.
-    conns: Vec<Option<Conn>>,
-    open: usize,
-    scratch: Vec<u8>,
-    accepted: u64,
-    requests: u64,
-    log_level: LogLevel,
-    /// Publishes snapshots for `linerate stats`.
-    control: Option<ControlPublisher>,
-}
-
-impl Server {
-    fn new(mut bypass: Bypass, site: Arc<Site>, opts: &ServeOptions) -> anyhow::Result<Server> {
-        let sockopts = SocketOptions { send_buffer: 1 << 20, ..SocketOptions::default() };
-        let listener = bypass
-            .engine
-            .listen(opts.port, BACKLOG, Some(sockopts))
-            .with_context(|| format!("cannot listen on port {}", opts.port))?;
-        Ok(Server {
-            bypass,
-            site,
-            listener: Some(listener),
-            conns: Vec::new(),
-            open: 0,
-            scratch: vec![0u8; SCRATCH],
-            accepted: 0,
-            requests: 0,
-            log_level: opts.log_level,
-            control: None,
-        })
+    if stats.shards.len() < 2 {
+        return;
     }
-
-    fn startup_line(&self, opts: &ServeOptions) -> String {
-        let core = match opts.cores.as_slice() {
-            [] => "any core".to_owned(),
-            [c] => format!("core {c}"),
-            [c, ..] => format!("core {c} (1 shard: multi-core sharding is not implemented yet)"),
-        };
-        let link = &opts.link;
-        format!(
-            "linerate serve: iface {} xdp {} queues {} {core} address {}/{} port {} root {}",
-            self.bypass.ifname(),
-            self.bypass.xdp_mode().as_str(),
-            self.bypass.nic.queues().len(),
-            link.addr,
-            link.prefix_len,
-            opts.port,
-            opts.root.display()
-        )
-    }
-
-    fn run(&mut self, drain_timeout: Duration) {
-        let mut next_sweep = Instant::ZERO;
-        let mut drain_until: Option<Instant> = None;
-        loop {
-            let now = self.bypass.clock.now();
-            let rx = self.bypass.receive(now);
-            let mut busy = self.handle_events(now);
-            if self.control.as_ref().is_some_and(|c| c.due(now)) {
-                self.publish_control(now);
-            }
-            if now >= next_sweep {
-                self.sweep(now);
-                next_sweep = now + SWEEP;
-            }
-            if drain_until.is_none() && shutdown_requested() {
-                drain_until = Some(now + drain_timeout);
-                if let Some(l) = self.listener.take() {
-                    let _ = self.bypass.engine.unlisten(now, l);
-                }
-            }
-            if let Some(until) = drain_until {
-                busy |= self.close_idle(now);
-                if self.open == 0 || now >= until {
-                    self.bypass.transmit(now);
-                    break;
-                }
-            }
-            let tx = self.bypass.transmit(now);
-            if rx == 0 && tx == 0 && !busy {
-                self.bypass.wait(now, Some(next_sweep));
-            }
-        }
-        self.bypass.nic.flush_capture();
-    }
-
-    /// Hands a snapshot of the engine and our connections to the control thread (never blocks).
-    fn publish_control(&mut self, now: Instant) {
-        let Some(control) = self.control.as_mut() else { return };
-        let app = AppCounters {
-            open: self.open as u64,
-            accepted: self.accepted,
-            requests: self.requests,
-            xdp_kernel_drops: self.bypass.nic.kernel_drops(),
-        };
-        let handles = self.conns.iter().flatten().map(|c| c.handle);
-        control.publish(now, &self.bypass.engine, handles, app);
-    }
-
-    /// Handles every pending engine event; true if any arrived.
-    fn handle_events(&mut self, now: Instant) -> bool {
-        let mut any = false;
-        while let Some(event) = self.bypass.engine.poll_event() {
-            any = true;
-            match event {
-                Event::Incoming(l) => self.accept_all(now, l),
-                Event::Connected(h)
-                | Event::Readable(h)
-                | Event::Writable(h)
-                | Event::ReadClosed(h)
-                | Event::Closed { conn: h, .. } => self.pump(now, h),
-            }
-        }
-        any
-    }
-
-    fn accept_all(&mut self, now: Instant, l: ListenerHandle) {
-        while let Ok(Some(h)) = self.bypass.engine.accept(l) {
-            let i = h.index as usize;
-            if self.conns.len() <= i {
-                self.conns.resize_with(i + 1, || None);
-            }
-            if let Some(stale) = self.conns[i].take() {
-                // The engine reused the slot, so the old connection is gone: account for it.
-                self.requests += stale.requests();
-                self.open -= 1;
-            }
-            self.conns[i] = Some(Conn::new(h, self.site.clone(), now));
-            self.open += 1;
-            self.accepted += 1;
-            // Data may have arrived with the handshake's last ACK, before we held the handle.
-            self.pump(now, h);
-        }
-    }
-
-    fn pump(&mut self, now: Instant, h: ConnectionHandle) {
-        let Some(slot) = self.conns.get_mut(h.index as usize) else { return };
-        let Some(conn) = slot.as_mut().filter(|c| c.handle == h) else { return };
-        let step = conn.pump(now, &mut self.bypass.engine, &mut self.scratch);
-        self.settle(h.index as usize, step);
-    }
-
-    fn settle(&mut self, i: usize, step: Step) {
-        if step == Step::Finished {
-            if let Some(conn) = self.conns[i].take() {
-                self.requests += conn.requests();
-                self.open -= 1;
-                if self.log_level >= LogLevel::Debug {
-                    eprintln!("linerate serve: connection {i} done after {} request(s)", conn.requests());
-                }
-            }
-        }
-    }
-
-    /// Applies due HTTP deadlines and re-checks closing connections.
-    fn sweep(&mut self, now: Instant) {
-        for i in 0..self.conns.len() {
-            let Some(conn) = self.conns[i].as_mut() else { continue };
-            // Open connections are driven by events; only deadlines and FIN acknowledgments
-            // (which raise no event) need a look here.
-            let step = match conn.next_deadline() {
-                Some(t) if t <= now => conn.on_timeout(now, &mut self.bypass.engine, &mut self.scratch),
-                _ if conn.is_closing() => conn.pump(now, &mut self.bypass.engine, &mut self.scratch),
-                _ => continue,
-            };
-            self.settle(i, step);
-        }
-    }
-
-    /// Draining: starts closing connections with nothing in progress. True if any was closed.
-    fn close_idle(&mut self, now: Instant) -> bool {
-        let mut any = false;
-        for i in 0..self.conns.len() {
-            let Some(conn) = self.conns[i].as_mut() else { continue };
-            if conn.is_idle() {
-                let step = conn.close_idle(now, &mut self.bypass.engine);
-                self.settle(i, step);
-                any = true;
-            }
-        }
-        any
+    for summary in &stats.shards {
+        let w = &summary.work;
+        eprintln!(
+            "linerate serve: shard {} core {}: connections {} requests {} rx frames {} handed off {} received {} ring full {}",
+            summary.shard,
+            summary.core,
+            w.app.accepted,
+            w.app.requests,
+            w.shard.rx_frames,
+            w.shard.handed_off,
+            w.shard.handoff_received,
+            w.shard.handoff_ring_full,
+        );
     }
 }

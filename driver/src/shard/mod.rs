@@ -11,9 +11,16 @@
 //! * [`stats`]: per-shard counters published by the shard and read by anyone without stopping it.
 //! * [`steering`]: which shard owns a flow (RSS Toeplitz hash, port partition for hand-off).
 //! * [`clock`]: the monotonic OS clock the loop reads once per iteration.
+//! * [`engine_shard`]: the production work — one engine per shard over its own queues, with
+//!   frame hand-off ([`handoff`]), queue/port placement ([`placement`]) and the published
+//!   counters ([`counters`]); the application plugs in as a [`ShardApp`].
 
 pub mod clock;
+pub mod counters;
+pub mod engine_shard;
+pub mod handoff;
 pub mod mesh;
+pub mod placement;
 pub mod ring;
 pub mod run_loop;
 pub mod runtime;
@@ -24,7 +31,11 @@ mod sync;
 pub mod work;
 
 pub use clock::MonotonicClock;
+pub use counters::{EngineCounters, ShardCounters, ShardStats};
+pub use engine_shard::{AppContext, AppPoll, EngineShard, ShardApp, ShardDevice};
+pub use handoff::{FlowRouter, HandOffFrame, Route, HANDOFF_FRAME_MAX};
 pub use mesh::{LinkStats, Mesh, ShardLinks};
+pub use placement::{ActiveOpener, PlacementError, PortChoice, Steering, SteeringMode};
 pub use run_loop::LoopStats;
 pub use runtime::{
     RuntimeConfig, RuntimeStats, ShardError, ShardRuntime, ShardSummary, StartError, StopHandle,

@@ -108,7 +108,7 @@ pub(crate) fn run_shard<W: ShardWork>(
         }
         match outcome {
             PollOutcome::Busy => stats.busy += 1,
-            PollOutcome::Idle { next_wake } => wait_idle(config, now, next_wake, &mut stats),
+            PollOutcome::Idle { next_wake } => wait_idle(config, now, next_wake, &mut work, &mut stats),
         }
     }
     let final_work = work.stats();
@@ -151,10 +151,16 @@ fn advance<W: ShardWork>(
 }
 
 /// Waits after an idle poll: spin if the next timer is within the busy-poll window, otherwise
-/// sleep until it (at most `max_idle_sleep`).
+/// let the work wait ([`ShardWork::idle`]) until it (at most `max_idle_sleep`).
 /// Measured from the iteration's clock read (the poll itself is short), so the loop keeps to one
 /// clock read per iteration.
-fn wait_idle(config: &RuntimeConfig, now: Instant, next_wake: Option<Instant>, stats: &mut LoopStats) {
+fn wait_idle<W: ShardWork>(
+    config: &RuntimeConfig,
+    now: Instant,
+    next_wake: Option<Instant>,
+    work: &mut W,
+    stats: &mut LoopStats,
+) {
     let wake = next_wake.unwrap_or(Instant::MAX).min(now + config.max_idle_sleep);
     let wait = wake.saturating_duration_since(now);
     if wait <= config.busy_poll_window {
@@ -162,6 +168,6 @@ fn wait_idle(config: &RuntimeConfig, now: Instant, next_wake: Option<Instant>, s
         core::hint::spin_loop();
     } else {
         stats.idle_sleeps += 1;
-        std::thread::sleep(std::time::Duration::from_nanos(wait.as_nanos()));
+        work.idle(wait);
     }
 }

@@ -71,6 +71,8 @@ pub enum ShardError {
 pub enum StartError {
     #[error("no shards: the core list is empty")]
     NoShards,
+    #[error("{shards} shards were built for {cores} cores; build one per core")]
+    Mismatch { shards: usize, cores: usize },
     #[error("shard {shard} asks for core {core}, which this process may not run on (allowed: {allowed:?})")]
     NoSuchCore { shard: usize, core: usize, allowed: Vec<usize> },
     #[error("installing the SIGINT/SIGTERM handlers failed: {0}")]
@@ -204,6 +206,19 @@ impl<S: super::stats::Pod + Default + core::ops::AddAssign> ShardRuntime<S> {
             }
         }
         Ok(runtime)
+    }
+
+    /// Starts shard `i` with `works[i]`, pinned to `cores[i]` (the shards were built beforehand,
+    /// e.g. because they share a mesh). `works` and `cores` must have the same length.
+    pub fn start_each<W>(config: RuntimeConfig, cores: &[usize], works: Vec<W>) -> Result<Self, StartError>
+    where
+        W: ShardWork<Stats = S> + 'static,
+    {
+        if works.len() != cores.len() {
+            return Err(StartError::Mismatch { shards: works.len(), cores: cores.len() });
+        }
+        let mut works = works.into_iter();
+        Self::start_with(config, cores, |_| works.next().expect("one work per core, checked above"))
     }
 
     /// A handle that can request the shutdown from any thread.

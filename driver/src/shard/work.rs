@@ -8,7 +8,7 @@ use core::ops::AddAssign;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use linerate_stack::time::Instant;
+use linerate_stack::time::{Duration, Instant};
 
 use super::runtime::Control;
 use super::stats::Pod;
@@ -120,4 +120,10 @@ pub trait ShardWork: Send {
 
     /// The current counters (called every `RuntimeConfig::stats_interval` and at exit).
     fn stats(&self) -> Self::Stats;
+
+    /// Waits up to `timeout` after an idle poll. The default sleeps; work with sockets should
+    /// wait on them instead (so a frame ends the wait at once). Returning early is fine.
+    fn idle(&mut self, timeout: Duration) {
+        std::thread::sleep(std::time::Duration::from_nanos(timeout.as_nanos()));
+    }
 }

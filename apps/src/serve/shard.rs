@@ -1,0 +1,229 @@
+//! [`HttpShard`]: the file server's application instance on one shard.
+//!
+//! Owns this shard's listener (every shard listens on the port; the NIC's RSS decides which
+//! shard a client's SYN reaches, and the connection stays there) and the HTTP connections it
+//! accepted. Each turn: handle the engine's events (accept, pump each connection that has
+//! news), then apply HTTP deadlines (swept every [`SWEEP`]). Publishes [`HttpCounters`].
+//!
+//! Shutdown phases (`linerate_driver::shard::ShutdownPhase`): `Drain` closes the listener (new
+//! SYNs are refused at once rather than left in a backlog nobody reads) and idle keep-alive
+//! connections, and lets responses in flight finish; `CloseListeners` aborts whatever the drain
+//! deadline left; `TimeWait` is the engine's (closing connections run out).
+
+use super::conn::{Conn, Step};
+use super::LogLevel;
+use crate::control::{AppCounters, ControlPublisher};
+use crate::http::Site;
+use linerate_driver::shard::{AppContext, AppPoll, Pod, ShardApp, ShutdownPhase};
+use linerate_stack::engine::{ConnectionHandle, Engine, Event, ListenerHandle};
+use linerate_stack::time::{Duration, Instant};
+use std::sync::Arc;
+
+/// How often HTTP deadlines (header timeout, idle timeout, close linger) are checked.
+const SWEEP: Duration = Duration::from_millis(100);
+/// Largest file chunk copied into a send buffer at once.
+const SCRATCH: usize = 256 * 1024;
+
+/// Counters of one shard's HTTP server (summed across shards by the runtime).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct HttpCounters {
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Requests parsed on connections that have finished.
+    pub requests: u64,
+    /// Connections open now (gauge).
+    pub open: u64,
+    /// Connections aborted by the shutdown because the drain deadline passed.
+    pub aborted_at_shutdown: u64,
+}
+
+// SAFETY: repr(C), u64 fields only.
+unsafe impl Pod for HttpCounters {}
+
+impl core::ops::AddAssign for HttpCounters {
+    fn add_assign(&mut self, o: Self) {
+        self.accepted += o.accepted;
+        self.requests += o.requests;
+        self.open += o.open;
+        self.aborted_at_shutdown += o.aborted_at_shutdown;
+    }
+}
+
+/// One shard's HTTP server.
+#[derive(Debug)]
+pub struct HttpShard {
+    site: Arc<Site>,
+    listener: Option<ListenerHandle>,
+    /// Indexed by the engine's connection slot.
+    conns: Vec<Option<Conn>>,
+    scratch: Vec<u8>,
+    counters: HttpCounters,
+    next_sweep: Instant,
+    draining: bool,
+    log_level: LogLevel,
+    /// Publishes snapshots for `linerate stats`.
+    control: Option<ControlPublisher>,
+}
+
+impl HttpShard {
+    /// `listener` is this shard's listening socket on the served port.
+    pub fn new(site: Arc<Site>, listener: ListenerHandle, log_level: LogLevel) -> Self {
+        HttpShard {
+            site,
+            listener: Some(listener),
+            conns: Vec::new(),
+            scratch: vec![0u8; SCRATCH],
+            counters: HttpCounters::default(),
+            next_sweep: Instant::ZERO,
+            draining: false,
+            log_level,
+            control: None,
+        }
+    }
+
+    /// Publishes this shard's connections and counters to the control socket.
+    pub fn with_control(mut self, publisher: ControlPublisher) -> Self {
+        self.control = Some(publisher);
+        self
+    }
+
+    /// Hands a snapshot to the control thread when one is due (never blocks).
+    fn publish_control(&mut self, now: Instant, engine: &Engine) {
+        let Some(control) = self.control.as_mut().filter(|c| c.due(now)) else { return };
+        let c = &self.counters;
+        let app = AppCounters { open: c.open, accepted: c.accepted, requests: c.requests };
+        control.publish(now, engine, self.conns.iter().flatten().map(|c| c.handle), app);
+    }
+
+    fn accept_all(&mut self, now: Instant, engine: &mut Engine, l: ListenerHandle) {
+        while let Ok(Some(h)) = engine.accept(l) {
+            let i = h.index as usize;
+            if self.conns.len() <= i {
+                self.conns.resize_with(i + 1, || None);
+            }
+            if let Some(stale) = self.conns[i].take() {
+                // The engine reused the slot, so the old connection is gone: account for it.
+                self.counters.requests += stale.requests();
+                self.counters.open -= 1;
+            }
+            self.conns[i] = Some(Conn::new(h, self.site.clone(), now));
+            self.counters.open += 1;
+            self.counters.accepted += 1;
+            // Data may have arrived with the handshake's last ACK, before we held the handle.
+            self.pump(now, engine, h);
+        }
+    }
+
+    fn pump(&mut self, now: Instant, engine: &mut Engine, h: ConnectionHandle) {
+        let Some(slot) = self.conns.get_mut(h.index as usize) else { return };
+        let Some(conn) = slot.as_mut().filter(|c| c.handle == h) else { return };
+        let step = conn.pump(now, engine, &mut self.scratch);
+        self.settle(h.index as usize, step);
+    }
+
+    fn settle(&mut self, i: usize, step: Step) {
+        if step != Step::Finished {
+            return;
+        }
+        if let Some(conn) = self.conns[i].take() {
+            self.counters.requests += conn.requests();
+            self.counters.open -= 1;
+            if self.log_level >= LogLevel::Debug {
+                eprintln!("linerate serve: connection {i} done after {} request(s)", conn.requests());
+            }
+        }
+    }
+
+    /// Applies due HTTP deadlines and re-checks closing connections.
+    fn sweep(&mut self, now: Instant, engine: &mut Engine) {
+        for i in 0..self.conns.len() {
+            let Some(conn) = self.conns[i].as_mut() else { continue };
+            // Open connections are driven by events; only deadlines and FIN acknowledgments
+            // (which raise no event) need a look here.
+            let step = match conn.next_deadline() {
+                Some(t) if t <= now => conn.on_timeout(now, engine, &mut self.scratch),
+                _ if conn.is_closing() => conn.pump(now, engine, &mut self.scratch),
+                _ => continue,
+            };
+            self.settle(i, step);
+        }
+    }
+
+    /// Draining: starts closing connections with nothing in progress. True if any was closed.
+    fn close_idle(&mut self, now: Instant, engine: &mut Engine) -> bool {
+        let mut any = false;
+        for i in 0..self.conns.len() {
+            let Some(conn) = self.conns[i].as_mut() else { continue };
+            if conn.is_idle() {
+                let step = conn.close_idle(now, engine);
+                self.settle(i, step);
+                any = true;
+            }
+        }
+        any
+    }
+}
+
+impl ShardApp for HttpShard {
+    type Stats = HttpCounters;
+
+    fn poll(&mut self, cx: &mut AppContext<'_>) -> AppPoll {
+        let now = cx.now;
+        let mut busy = false;
+        while let Some(event) = cx.engine.poll_event() {
+            busy = true;
+            match event {
+                Event::Incoming(l) => self.accept_all(now, cx.engine, l),
+                Event::Connected(h)
+                | Event::Readable(h)
+                | Event::Writable(h)
+                | Event::ReadClosed(h)
+                | Event::Closed { conn: h, .. } => self.pump(now, cx.engine, h),
+            }
+        }
+        if now >= self.next_sweep {
+            self.sweep(now, cx.engine);
+            self.next_sweep = now + SWEEP;
+        }
+        if self.draining {
+            busy |= self.close_idle(now, cx.engine);
+        }
+        self.publish_control(now, cx.engine);
+        AppPoll { busy, next_wake: Some(self.next_sweep) }
+    }
+
+    fn begin_shutdown(&mut self, phase: ShutdownPhase, cx: &mut AppContext<'_>) {
+        match phase {
+            ShutdownPhase::Drain => {
+                self.draining = true;
+                if let Some(l) = self.listener.take() {
+                    let _ = cx.engine.unlisten(cx.now, l);
+                }
+                self.close_idle(cx.now, cx.engine);
+            }
+            ShutdownPhase::CloseListeners => {
+                for slot in &mut self.conns {
+                    if let Some(conn) = slot.take() {
+                        let _ = cx.engine.abort(cx.now, conn.handle);
+                        self.counters.requests += conn.requests();
+                        self.counters.open -= 1;
+                        self.counters.aborted_at_shutdown += 1;
+                    }
+                }
+            }
+            ShutdownPhase::TimeWait => {}
+        }
+    }
+
+    fn is_drained(&self, phase: ShutdownPhase) -> bool {
+        match phase {
+            ShutdownPhase::Drain | ShutdownPhase::CloseListeners => self.counters.open == 0,
+            ShutdownPhase::TimeWait => true,
+        }
+    }
+
+    fn stats(&self) -> HttpCounters {
+        self.counters
+    }
+}

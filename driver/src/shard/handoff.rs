@@ -1,0 +1,217 @@
+//! Which shard a received frame belongs to, and the copy of a frame that travels to it.
+//!
+//! Owns the per-frame routing decision of a shard ([`FlowRouter::route`]) and the fixed-size
+//! [`HandOffFrame`] the [mesh](super::mesh) carries. The rule (see [`super::steering`] for why):
+//!
+//! * TCP to a local port inside the [`PortPartition`] belongs to the shard whose slice holds the
+//!   port: that shard opened the connection. Anything else TCP (listening ports) stays on the
+//!   shard whose queue received it: passive connections live where their SYN landed.
+//! * ICMP errors (destination unreachable, time exceeded) quote our segment's header, whose
+//!   source port is our local port: they follow the same rule, so a PMTU update reaches the
+//!   connection it is about.
+//! * ARP replies are copied to every shard: any of them may be waiting for that neighbour, and
+//!   the reply lands on whichever queue the peer picked. ARP requests are answered locally.
+//! * Everything else (ICMP echo, malformed or foreign frames) is processed locally; the engine
+//!   counts what it drops.
+//!
+//! Promises: [`FlowRouter::route`] reads at most the first ~80 bytes with bounds checks, never
+//! panics on any input, allocates nothing. Must not: keep state between frames.
+
+use super::steering::PortPartition;
+
+/// Largest frame a hand-off carries: a 2048-byte UMEM frame minus the kernel's 256-byte
+/// headroom, i.e. anything AF_XDP can deliver with the default frame size (MTU up to 1778).
+pub const HANDOFF_FRAME_MAX: usize = 1792;
+
+/// A received frame copied out of one shard's UMEM for another shard. Moved by value through
+/// the rings (their slots are allocated once), so a hand-off allocates nothing.
+#[derive(Clone)]
+pub struct HandOffFrame {
+    /// Bytes of `bytes` in use.
+    len: u16,
+    /// The frame, from the Ethernet header on.
+    bytes: [u8; HANDOFF_FRAME_MAX],
+}
+
+impl core::fmt::Debug for HandOffFrame {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HandOffFrame").field("len", &self.len).finish_non_exhaustive()
+    }
+}
+
+impl HandOffFrame {
+    /// Copies `frame`, or `None` if it is longer than [`HANDOFF_FRAME_MAX`].
+    #[inline]
+    pub fn copy_of(frame: &[u8]) -> Option<Self> {
+        if frame.len() > HANDOFF_FRAME_MAX {
+            return None;
+        }
+        let mut bytes = [0u8; HANDOFF_FRAME_MAX];
+        bytes[..frame.len()].copy_from_slice(frame);
+        Some(HandOffFrame { len: frame.len() as u16, bytes })
+    }
+
+    /// The frame, writable (the engine parses in place).
+    pub fn frame_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// Where a received frame goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Process it on this shard.
+    Local,
+    /// Hand it to this shard.
+    To(usize),
+    /// Process it here and copy it to every other shard (ARP replies).
+    Everyone,
+}
+
+/// The routing rule of one shard.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowRouter {
+    /// This shard's index.
+    me: usize,
+    /// Which shard opened a connection from a given local port; `None` with a single shard.
+    partition: Option<PortPartition>,
+}
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_ARP: u16 = 0x0806;
+const ARP_OPER_REPLY: u16 = 2;
+const IPPROTO_ICMP: u8 = 1;
+const IPPROTO_TCP: u8 = 6;
+/// ICMP types that quote the offending datagram (RFC 792): unreachable, time exceeded.
+const ICMP_QUOTING: [u8; 2] = [3, 11];
+const ETH_LEN: usize = 14;
+
+fn be16(frame: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]))
+}
+
+/// Offset of the IPv4 payload and the protocol, for an unfragmented (first-fragment) datagram
+/// starting at `ip`; `None` if the header is truncated or this is a later fragment.
+fn ipv4_payload(frame: &[u8], ip: usize) -> Option<(usize, u8)> {
+    let ihl = usize::from(frame.get(ip)? & 0x0f) * 4;
+    if ihl < 20 || frame.len() < ip + ihl {
+        return None;
+    }
+    let fragment_offset = be16(frame, ip + 6)? & 0x1fff;
+    if fragment_offset != 0 {
+        return None;
+    }
+    Some((ip + ihl, frame[ip + 9]))
+}
+
+impl FlowRouter {
+    /// The router of shard `me`; `partition` is `None` when there is a single shard.
+    pub fn new(me: usize, partition: Option<PortPartition>) -> Self {
+        FlowRouter { me, partition }
+    }
+
+    /// This shard's index.
+    pub fn shard(&self) -> usize {
+        self.me
+    }
+
+    /// The shard that opened connections from `local_port`, if any shard did.
+    pub fn owner_of_port(&self, local_port: u16) -> Option<usize> {
+        self.partition?.owner_of(local_port)
+    }
+
+    /// The route of a received Ethernet frame.
+    #[inline]
+    pub fn route(&self, frame: &[u8]) -> Route {
+        let Some(partition) = self.partition else { return Route::Local };
+        let local_port = match be16(frame, 12) {
+            Some(ETHERTYPE_IPV4) => self.ipv4_local_port(frame),
+            Some(ETHERTYPE_ARP) if be16(frame, ETH_LEN + 6) == Some(ARP_OPER_REPLY) => {
+                return Route::Everyone
+            }
+            _ => None,
+        };
+        match local_port.and_then(|port| partition.owner_of(port)) {
+            Some(owner) if owner != self.me => Route::To(owner),
+            _ => Route::Local,
+        }
+    }
+
+    /// Our local port in a TCP segment (its destination) or in the TCP header an ICMP error
+    /// quotes (its source: the segment was ours).
+    fn ipv4_local_port(&self, frame: &[u8]) -> Option<u16> {
+        let (payload, protocol) = ipv4_payload(frame, ETH_LEN)?;
+        match protocol {
+            IPPROTO_TCP => be16(frame, payload + 2),
+            IPPROTO_ICMP if ICMP_QUOTING.contains(frame.get(payload)?) => {
+                let (quoted, quoted_protocol) = ipv4_payload(frame, payload + 8)?;
+                (quoted_protocol == IPPROTO_TCP).then(|| be16(frame, quoted))?
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp_frame(dst_port: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 54];
+        f[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+        f[14] = 0x45;
+        f[23] = IPPROTO_TCP;
+        f[34..36].copy_from_slice(&80u16.to_be_bytes());
+        f[36..38].copy_from_slice(&dst_port.to_be_bytes());
+        f
+    }
+
+    fn router(me: usize) -> FlowRouter {
+        FlowRouter::new(me, Some(PortPartition::new(40000..=40399, 4).unwrap()))
+    }
+
+    #[test]
+    fn tcp_to_another_shards_port_is_handed_off_listener_ports_stay() {
+        assert_eq!(router(0).route(&tcp_frame(40250)), Route::To(2));
+        assert_eq!(router(2).route(&tcp_frame(40250)), Route::Local);
+        assert_eq!(router(1).route(&tcp_frame(8080)), Route::Local);
+        assert_eq!(FlowRouter::new(0, None).route(&tcp_frame(40250)), Route::Local);
+    }
+
+    #[test]
+    fn later_fragments_and_truncated_headers_stay_local() {
+        let mut f = tcp_frame(40250);
+        f[20] = 0x00;
+        f[21] = 0x10; // fragment offset 16
+        assert_eq!(router(0).route(&f), Route::Local);
+        for len in 0..38 {
+            assert_eq!(router(0).route(&tcp_frame(40250)[..len]), Route::Local, "len {len}");
+        }
+    }
+
+    #[test]
+    fn icmp_errors_follow_the_quoted_segment_and_arp_replies_go_everywhere() {
+        let mut f = vec![0u8; 14 + 20 + 8 + 20 + 8];
+        f[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+        f[14] = 0x45;
+        f[23] = IPPROTO_ICMP;
+        f[34] = 3; // destination unreachable
+        f[42] = 0x45;
+        f[51] = IPPROTO_TCP;
+        f[62..64].copy_from_slice(&40399u16.to_be_bytes()); // quoted source port = ours
+        assert_eq!(router(0).route(&f), Route::To(3));
+        let mut arp = vec![0u8; 42];
+        arp[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
+        arp[20..22].copy_from_slice(&ARP_OPER_REPLY.to_be_bytes());
+        assert_eq!(router(1).route(&arp), Route::Everyone);
+        arp[21] = 1; // request
+        assert_eq!(router(1).route(&arp), Route::Local);
+    }
+
+    #[test]
+    fn hand_off_copies_refuse_oversized_frames() {
+        assert!(HandOffFrame::copy_of(&[0u8; HANDOFF_FRAME_MAX + 1]).is_none());
+        let mut copy = HandOffFrame::copy_of(&[7u8; 60]).unwrap();
+        assert_eq!(copy.frame_mut(), &[7u8; 60][..]);
+    }
+}
