@@ -47,7 +47,11 @@ fn upload_leftovers(root: &Path) -> Vec<String> {
 fn stats_while_a_download_runs() {
     let socket = std::env::temp_dir().join(format!("linerate-test-stats-{}.sock", std::process::id()));
     let sock = socket.to_str().unwrap();
-    let mut env = Env::with_args("stats", |c| c, &[("big", 64 * MIB)], &["--control-socket", sock]);
+    // Two shards on a two-queue lab: one control socket reports both.
+    let two_queues = |c: linerate_driver::lab::LabConfig| linerate_driver::lab::LabConfig { queues: 2, ..c };
+    let cores = if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 { "0,1" } else { "0,0" };
+    let flags = ["--control-socket", sock, "--cores", cores];
+    let mut env = Env::with_args("stats", two_queues, &[("big", 64 * MIB)], &flags);
     assert!(env.server.startup.contains(&format!("control {sock}")), "{}", env.server.startup);
     let out = env.root.path().join("big.dl");
     let mut curl = Command::new("ip")
@@ -68,15 +72,17 @@ fn stats_while_a_download_runs() {
         text = stdout_of(&linerate(&["stats", "--socket", sock]), "linerate stats");
         text.contains("ESTAB")
     });
-    assert!(text.starts_with("linerate stats: 1 shard(s)"), "{text}");
+    assert!(text.starts_with("linerate stats: 2 shard(s), 1 connection(s)"), "{text}");
+    assert!(text.contains("shard 0: open") && text.contains("shard 1: open"), "{text}");
     assert!(text.contains("198.18.0.2:80") && text.contains("198.18.0.1:"), "{text}");
     assert!(text.contains("bytes_acked:") && text.contains("cwnd:"), "{text}");
     assert!(text.lines().any(|l| l.split_whitespace().eq(["passive_opens", "1"])), "{text}");
 
     let json = stdout_of(&linerate(&["stats", "--socket", sock, "--json"]), "linerate stats --json");
-    let check = "import json,sys\nd=json.load(sys.stdin)\nc=d['shards'][0]['connections']\n\
+    let check = "import json,sys\nd=json.load(sys.stdin)\nc=[x for s in d['shards'] for x in s['connections']]\n\
                  e=[x for x in c if x['state']=='ESTAB']\n\
-                 assert d['totals']['passive_opens']==1 and d['shards'][0]['app']['accepted']==1, d\n\
+                 assert len(d['shards'])==2 and sum(s['app']['accepted'] for s in d['shards'])==1, d\n\
+                 assert d['totals']['passive_opens']==1, d['totals']\n\
                  assert len(e)==1 and e[0]['bytes_acked']>=1048576 and e[0]['remote'].startswith('198.18.0.1:'), c\n\
                  print('ok')";
     let mut py = Command::new("python3")
@@ -92,7 +98,7 @@ fn stats_while_a_download_runs() {
 
     let watch = linerate(&["stats", "--socket", sock, "--watch", "--count", "3", "--interval", "0.1"]);
     let watch = stdout_of(&watch, "linerate stats --watch");
-    assert_eq!(watch.matches("linerate stats: 1 shard(s)").count(), 3, "{watch}");
+    assert_eq!(watch.matches("linerate stats: 2 shard(s)").count(), 3, "{watch}");
 
     let _ = curl.kill();
     let _ = curl.wait();
