@@ -179,6 +179,7 @@ impl ShardApp for HttpShard {
                 | Event::Readable(h)
                 | Event::Writable(h)
                 | Event::ReadClosed(h)
+                | Event::SendComplete(h)
                 | Event::Closed { conn: h, .. } => self.pump(now, cx.engine, h),
             }
         }
