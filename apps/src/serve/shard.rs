@@ -21,8 +21,6 @@ use std::sync::Arc;
 
 /// How often HTTP deadlines (header timeout, idle timeout, close linger) are checked.
 const SWEEP: Duration = Duration::from_millis(100);
-/// Largest file chunk copied into a send buffer at once.
-const SCRATCH: usize = 256 * 1024;
 
 /// Counters of one shard's HTTP server (summed across shards by the runtime).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,7 +55,6 @@ pub struct HttpShard {
     listener: Option<ListenerHandle>,
     /// Indexed by the engine's connection slot.
     conns: Vec<Option<Conn>>,
-    scratch: Vec<u8>,
     counters: HttpCounters,
     next_sweep: Instant,
     draining: bool,
@@ -73,7 +70,6 @@ impl HttpShard {
             site,
             listener: Some(listener),
             conns: Vec::new(),
-            scratch: vec![0u8; SCRATCH],
             counters: HttpCounters::default(),
             next_sweep: Instant::ZERO,
             draining: false,
@@ -118,7 +114,7 @@ impl HttpShard {
     fn pump(&mut self, now: Instant, engine: &mut Engine, h: ConnectionHandle) {
         let Some(slot) = self.conns.get_mut(h.index as usize) else { return };
         let Some(conn) = slot.as_mut().filter(|c| c.handle == h) else { return };
-        let step = conn.pump(now, engine, &mut self.scratch);
+        let step = conn.pump(now, engine);
         self.settle(h.index as usize, step);
     }
 
@@ -142,8 +138,8 @@ impl HttpShard {
             // Open connections are driven by events; only deadlines and FIN acknowledgments
             // (which raise no event) need a look here.
             let step = match conn.next_deadline() {
-                Some(t) if t <= now => conn.on_timeout(now, engine, &mut self.scratch),
-                _ if conn.is_closing() => conn.pump(now, engine, &mut self.scratch),
+                Some(t) if t <= now => conn.on_timeout(now, engine),
+                _ if conn.is_closing() => conn.pump(now, engine),
                 _ => continue,
             };
             self.settle(i, step);
