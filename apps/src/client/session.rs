@@ -1,7 +1,7 @@
 //! One client connection on the bypass engine: sends queued requests one after another on the
 //! same connection (keep-alive), reads each response with a [`ResponseReader`], and writes body
-//! bytes at their file offsets. A PUT streams its file with `pread` into the send buffer, sized
-//! by `send_capacity`, so no more of the file is read than can be queued.
+//! bytes at their file offsets. A PUT streams its file with `pread` straight into the engine's
+//! send ring (`Engine::write_with`), so no more of the file is read than can be queued.
 //!
 //! A response that says `Connection: close` ends the connection; remaining requests then go out
 //! on a new one (counted as another handshake). Closing is a half-close followed by releasing the
@@ -96,8 +96,6 @@ pub struct Session {
     out: Vec<u8>,
     out_pos: usize,
     inbuf: Box<[u8]>,
-    /// File bytes on their way to the send buffer (allocated on the first PUT).
-    upload_buf: Vec<u8>,
     pub done: Vec<Outcome>,
 }
 
@@ -112,7 +110,6 @@ impl Session {
             out: Vec::new(),
             out_pos: 0,
             inbuf: vec![0u8; INBUF].into_boxed_slice(),
-            upload_buf: Vec::new(),
             done: Vec::new(),
         }
     }
@@ -212,7 +209,7 @@ impl Session {
         }
     }
 
-    /// Queues as much of the active request's file body as the send buffer takes.
+    /// Queues as much of the active request's file body as the send ring takes.
     fn send_body(
         &mut self,
         now: Instant,
@@ -223,27 +220,33 @@ impl Session {
         const CHUNK: usize = 256 * 1024;
         let Some(active) = self.active.as_mut() else { return Ok(()) };
         let Some(body) = &active.request.upload else { return Ok(()) };
-        if self.upload_buf.is_empty() {
-            self.upload_buf = vec![0u8; CHUNK];
-        }
         while active.sent < body.len {
-            // A zero capacity still offers one byte: the refusal is what arms `Writable`.
-            let room = engine.send_capacity(h).map_err(|e| e.to_string())?.max(1);
-            let want = usize::try_from(body.len - active.sent).unwrap_or(usize::MAX).min(room).min(CHUNK);
-            let k = match body.file.read_at(&mut self.upload_buf[..want], active.sent) {
-                Ok(0) => return Err(format!("{} shrank while being uploaded", active.request.url.target)),
-                Ok(k) => k,
-                Err(e) => return Err(format!("reading the upload: {e}")),
-            };
-            match engine.write(now, h, &self.upload_buf[..k]) {
+            let want = usize::try_from(body.len - active.sent).unwrap_or(usize::MAX).min(CHUNK);
+            let mut read_error = None;
+            let offset = active.sent;
+            // One contiguous piece of the ring per call, so possibly less than `want`; a full
+            // ring is refused with `WouldBlock`, which arms `Writable`.
+            let result = engine.write_with(now, h, want, |ring| match body.file.read_at(ring, offset) {
+                Ok(k) => {
+                    if k == 0 && !ring.is_empty() {
+                        read_error = Some("the file shrank while being uploaded".to_owned());
+                    }
+                    k
+                }
+                Err(e) => {
+                    read_error = Some(format!("reading the upload: {e}"));
+                    0
+                }
+            });
+            if let Some(e) = read_error {
+                return Err(format!("{}: {e}", active.request.url.target));
+            }
+            match result {
+                Ok(0) | Err(Error::WouldBlock) => return Ok(()),
                 Ok(n) => {
                     active.sent += n as u64;
                     on_body(n as u64);
-                    if n < k {
-                        return Ok(());
-                    }
                 }
-                Err(Error::WouldBlock) => return Ok(()),
                 Err(e) => return Err(e.to_string()),
             }
         }
