@@ -253,7 +253,7 @@ impl ShardApp for TestApp {
                     }
                 }
                 Event::Incoming(_) => {}
-                Event::Connected(h) | Event::Readable(h) | Event::Writable(h) => {
+                Event::Connected(h) | Event::Readable(h) | Event::Writable(h) | Event::SendComplete(h) => {
                     self.pump(cx, h, false, false)
                 }
                 Event::ReadClosed(h) => self.pump(cx, h, true, false),
