@@ -19,8 +19,6 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::rc::Rc;
 
-const INBUF: usize = 64 * 1024;
-
 /// Where a response body goes.
 #[derive(Debug, Clone)]
 pub struct Sink {
@@ -95,7 +93,6 @@ pub struct Session {
     active: Option<Active>,
     out: Vec<u8>,
     out_pos: usize,
-    inbuf: Box<[u8]>,
     pub done: Vec<Outcome>,
 }
 
@@ -109,7 +106,6 @@ impl Session {
             active: None,
             out: Vec::new(),
             out_pos: 0,
-            inbuf: vec![0u8; INBUF].into_boxed_slice(),
             done: Vec::new(),
         }
     }
@@ -196,13 +192,20 @@ impl Session {
                     return self.fail(now, engine, &e);
                 }
             }
-            let n = match engine.read(now, h, &mut self.inbuf) {
+            // Response bytes are parsed in place in the receive ring; body bytes go from there
+            // straight to the output file.
+            let mut consumed = Ok(());
+            let read = engine.read_with(now, h, usize::MAX, |data| {
+                consumed = self.consume(data, on_body);
+                data.len()
+            });
+            match read {
                 Ok(0) => return self.on_eof(now, engine),
-                Ok(n) => n,
+                Ok(_) => {}
                 Err(Error::WouldBlock) => return Ok(()),
                 Err(e) => return self.fail(now, engine, &e.to_string()),
-            };
-            self.consume(n, on_body)?;
+            }
+            consumed?;
             if self.phase == Phase::Closing {
                 return self.pump_closing(now, engine, h);
             }
@@ -253,18 +256,18 @@ impl Session {
         Ok(())
     }
 
-    /// Feeds `n` received bytes to the current response (and any that follow).
-    fn consume(&mut self, n: usize, on_body: &mut dyn FnMut(u64)) -> anyhow::Result<()> {
+    /// Feeds received bytes to the current response (and any that follow).
+    fn consume(&mut self, input: &[u8], on_body: &mut dyn FnMut(u64)) -> anyhow::Result<()> {
         let mut pos = 0;
-        while pos < n {
+        while pos < input.len() {
             let Some(active) = self.active.as_mut() else {
-                bail!("{}: the server sent {} bytes nobody asked for", self.remote.0, n - pos);
+                bail!("{}: the server sent {} bytes nobody asked for", self.remote.0, input.len() - pos);
             };
             let sink = active.request.sink.clone();
             let mut written = active.reader.body_bytes;
             let used = active
                 .reader
-                .feed(&self.inbuf[pos..n], &mut |data: &[u8]| {
+                .feed(&input[pos..], &mut |data: &[u8]| {
                     if let Some(s) = &sink {
                         s.file.write_all_at(data, s.offset + written)?;
                     }
@@ -319,12 +322,8 @@ impl Session {
         {
             let _ = engine.shutdown_write(now, h);
         }
-        loop {
-            match engine.read(now, h, &mut self.inbuf) {
-                Ok(n) if n > 0 => {}
-                _ => break,
-            }
-        }
+        // Late bytes are discarded where they lie.
+        while let Ok(1..) = engine.read_with(now, h, usize::MAX, |data| data.len()) {}
         match engine.state(h) {
             Ok(State::FinWait2 | State::TimeWait | State::Closed) | Err(_) => self.release(now, engine),
             Ok(_) => {}
