@@ -28,6 +28,10 @@ pub enum Command {
     Serve(ServeFlags),
     /// Download URLs over HTTP/1.1 on the bypass stack.
     Get(GetFlags),
+    /// Upload a file with HTTP PUT over the bypass stack.
+    Put(PutFlags),
+    /// Show a running server's connections (like `ss -ti`) and counters (like `nstat`).
+    Stats(StatsFlags),
     /// Build a lab and compare linerate with the kernel serving the same file to curl.
     Demo(DemoFlags),
 }
@@ -97,6 +101,79 @@ pub struct ServeFlags {
     /// Accept TCP Fast Open (RFC 7413): data in the SYN of clients holding our cookie.
     #[arg(long)]
     pub tfo: bool,
+    /// Control socket for `linerate stats` [default: /run/linerate/IFACE-PORT.sock].
+    #[arg(long)]
+    pub control_socket: Option<PathBuf>,
+    /// Largest PUT body accepted, in bytes (larger gets 413); 0 refuses uploads (405).
+    #[arg(long, default_value_t = 1 << 30)]
+    pub max_upload: u64,
+    /// Seconds a request head may take from its first byte (slow-loris defence; then 408).
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Seconds without progress after which a connection is closed.
+    #[arg(long, default_value_t = 60)]
+    pub idle_timeout: u64,
+}
+
+impl ServeFlags {
+    /// The HTTP behaviour these flags ask for.
+    pub fn http_config(&self) -> anyhow::Result<crate::http::HttpConfig> {
+        use linerate_stack::time::Duration;
+        if self.header_timeout == 0 || self.idle_timeout == 0 {
+            bail!("--header-timeout and --idle-timeout must be at least 1 second");
+        }
+        Ok(crate::http::HttpConfig {
+            allow_uploads: self.max_upload > 0,
+            max_upload_bytes: self.max_upload,
+            header_timeout: Duration::from_secs(self.header_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            ..Default::default()
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PutFlags {
+    /// The local file to upload.
+    pub file: PathBuf,
+    /// Destination, http://IPv4[:port]/path.
+    pub url: String,
+    #[command(flatten)]
+    pub link: LinkFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsFlags {
+    /// The server's control socket [default: the only one under /run/linerate].
+    #[arg(long)]
+    pub socket: Option<PathBuf>,
+    /// Redraw every --interval seconds until interrupted.
+    #[arg(long)]
+    pub watch: bool,
+    /// One JSON document per report instead of the tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds between reports with --watch.
+    #[arg(long, default_value_t = 1.0)]
+    pub interval: f64,
+    /// With --watch, stop after this many reports.
+    #[arg(long)]
+    pub count: Option<u64>,
+}
+
+impl StatsFlags {
+    pub fn to_options(&self) -> anyhow::Result<crate::control::client::StatsOptions> {
+        if !(self.interval.is_finite() && self.interval >= 0.05) {
+            bail!("--interval {}: expected seconds, at least 0.05", self.interval);
+        }
+        Ok(crate::control::client::StatsOptions {
+            socket: self.socket.clone(),
+            json: self.json,
+            watch: self.watch,
+            interval: std::time::Duration::from_secs_f64(self.interval),
+            count: self.count,
+        })
+    }
 }
 
 #[derive(Debug, Args)]

@@ -7,11 +7,13 @@
 //!
 //! The rest is the `linerate` command line: [`bypass`] (XDP program + AF_XDP queues + one
 //! engine, and the driver half of the run-to-completion loop), [`serve`] (the HTTP core on the
-//! engine), [`client`] (`linerate get`), [`lab_cmd`] and [`demo`], wired up by [`cli`].
+//! engine), [`client`] (`linerate get`, `linerate put`), [`control`] (the control socket behind
+//! `linerate stats`), [`lab_cmd`] and [`demo`], wired up by [`cli`].
 
 pub mod bypass;
 pub mod cli;
 pub mod client;
+pub mod control;
 pub mod demo;
 pub mod http;
 pub mod kernel_server;

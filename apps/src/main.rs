@@ -27,18 +27,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 port: f.port,
                 root: f.root.clone(),
                 cores,
-                http: linerate_app::http::HttpConfig::default(),
+                http: f.http_config()?,
                 drain_timeout: Duration::from_secs(f.drain_timeout),
                 log_level: serve::LogLevel::parse(&f.log_level)?,
                 syn_cookies: f.syncookies.parse().map_err(|e| anyhow::anyhow!("--syncookies: {e}"))?,
                 fast_open: f.tfo,
                 congestion: f.cc.parse()?,
+                control_socket: f.control_socket.clone(),
             };
             serve::run(&opts)
         }
         Command::Get(f) => {
             linerate_app::client::run(&f.urls, f.output.as_deref(), f.connections, &f.link.to_options()?)
         }
+        Command::Put(f) => linerate_app::client::put(&f.file, &f.url, &f.link.to_options()?),
+        Command::Stats(f) => linerate_app::control::client::run(&f.to_options()?),
         Command::Demo(f) => demo::run(f.size_mib),
     }
 }

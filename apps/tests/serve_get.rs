@@ -20,6 +20,8 @@ fn get(ns: &str, iface: &str, ip: &str, args: &[&str]) -> String {
     let out: Output = std::process::Command::new("timeout").arg("90").args(&full).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "linerate get {args:?}: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+    // stderr is not a terminal here: no progress bar, nothing else either.
+    assert!(out.stderr.is_empty(), "linerate get wrote to stderr: {}", String::from_utf8_lossy(&out.stderr));
     stdout
 }
 

@@ -1,5 +1,5 @@
 //! `linerate serve` under concurrent kernel clients, uploads, hostile requests and SIGTERM:
-//! 100 parallel curls, wrk with 16 connections and zero errors, `curl -T` uploads stored byte
+//! 200 parallel curls, wrk with 16 connections and zero errors, `curl -T` uploads stored byte
 //! for byte, malformed requests answered with the right status without hurting the server, and
 //! a download in flight when SIGTERM arrives completes before the server exits 0. Run as root.
 
@@ -17,17 +17,17 @@ fn parallel_curls_and_wrk() {
     let env = Env::new("par", two_queues, &[("one-mib", MIB), ("small", 4096)]);
     assert!(env.server.startup.contains("queues 2"), "{}", env.server.startup);
     let expected = sha256(&env.root.path().join("one-mib")).unwrap();
-    // 100 curls at once, each to its own file.
+    // 200 curls at once, each to its own file.
     let script = format!(
-        "for i in $(seq 1 100); do curl -sS --max-time 60 -w '%{{http_code}}\\n' -o {dir}/par.$i {url} & done; wait",
+        "for i in $(seq 1 200); do curl -sS --max-time 60 -w '%{{http_code}}\\n' -o {dir}/par.$i {url} & done; wait",
         dir = env.root.path().display(),
         url = env.url("one-mib")
     );
     let out = env.kern(90, "sh", &["-c", &script]);
     let codes = String::from_utf8_lossy(&out.stdout);
     let ok = codes.lines().filter(|l| *l == "200").count();
-    assert_eq!(ok, 100, "status codes: {codes} {}", String::from_utf8_lossy(&out.stderr));
-    for i in 1..=100 {
+    assert_eq!(ok, 200, "status codes: {codes} {}", String::from_utf8_lossy(&out.stderr));
+    for i in 1..=200 {
         let path = env.root.path().join(format!("par.{i}"));
         assert_eq!(sha256(&path).unwrap(), expected, "parallel download {i}");
     }

@@ -1,10 +1,12 @@
-//! `linerate get`: an HTTP/1.1 client on the bypass stack (the engine as the active opener).
+//! `linerate get` and `linerate put`: an HTTP/1.1 client on the bypass stack (the engine as the
+//! active opener).
 //!
 //! Several URLs on one host share one keep-alive connection, requested one after another; with
 //! `--connections N` (one URL) the size comes from a HEAD request and the file is fetched as N
 //! byte ranges over N parallel connections, each written at its offset. Every body's length is
-//! checked against `Content-Length`, and the number of handshakes is printed, so reuse is
-//! visible. Driver loop: the same run-to-completion shape as `serve` (receive → timers → events
+//! checked against `Content-Length`, and the number of handshakes (the engine's ActiveOpens)
+//! is printed, so reuse is visible. `put` sends one file as a PUT with `Content-Length` and expects 200, 201 or 204.
+//! Driver loop: the same run-to-completion shape as `serve` (receive → timers → events
 //! → transmit → `poll(2)` when idle), bounded by an overall stall timeout.
 
 pub mod progress;
@@ -17,7 +19,7 @@ use anyhow::{anyhow, bail, Context};
 use linerate_stack::engine::Event;
 use linerate_stack::time::Duration;
 use progress::Progress;
-use session::{Outcome, Request, Session, Sink};
+use session::{Outcome, Request, Session, Sink, UploadBody};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -49,13 +51,48 @@ pub fn run(
     }
     client.close_all()?;
     client.progress.finish();
-    let handshakes: u64 = client.sessions.iter().map(|s| s.handshakes).sum();
+    // The engine's own count of active opens (Tcp ActiveOpens), not our bookkeeping: what the
+    // "one handshake for many files" check must trust.
+    let handshakes = client.bypass.engine.stats().active_opens;
     let bytes = client.progress.bytes();
     let secs = client.progress.elapsed().as_secs_f64().max(1e-6);
     println!(
         "linerate get: {} file(s), {bytes} bytes in {secs:.3} s ({:.1} Mbit/s), {handshakes} handshake(s)",
         paths.len(),
         bytes as f64 * 8e-6 / secs
+    );
+    Ok(())
+}
+
+/// Uploads `file` to `url` with PUT; prints one summary line.
+pub fn put(file: &Path, url: &str, link: &LinkOptions) -> anyhow::Result<()> {
+    let url = Url::parse(url)?;
+    let f = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let meta = f.metadata().with_context(|| format!("cannot stat {}", file.display()))?;
+    if !meta.is_file() {
+        bail!("{}: not a regular file", file.display());
+    }
+    let len = meta.len();
+    let mut client = Client { bypass: Bypass::open(link)?, sessions: Vec::new(), progress: Progress::new() };
+    client.progress.expect(len);
+    let upload = UploadBody { file: Rc::new(f), len };
+    client.session_for(&url).push(Request { upload: Some(upload), ..Request::get(&url) });
+    let outcome = client.drive()?.pop().ok_or_else(|| anyhow!("no answer to PUT"))?;
+    client.close_all()?;
+    client.progress.finish();
+    let what = format!("http://{}{}", url.host, url.target);
+    if !matches!(outcome.status, 200 | 201 | 204) {
+        let hint = if outcome.status == 413 { " (larger than the server accepts)" } else { "" };
+        bail!("{what}: HTTP status {}{hint}", outcome.status);
+    }
+    if outcome.sent_bytes != len {
+        bail!("{what}: the server answered after {} of {len} bytes", outcome.sent_bytes);
+    }
+    let secs = client.progress.elapsed().as_secs_f64().max(1e-6);
+    println!(
+        "linerate put: {len} bytes to {what} in {secs:.3} s ({:.1} Mbit/s), status {}",
+        len as f64 * 8e-6 / secs,
+        outcome.status
     );
     Ok(())
 }
@@ -86,7 +123,7 @@ impl Client {
         for (url, path) in urls.iter().zip(paths) {
             let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
             let sink = Sink { file: Rc::new(file), offset: 0 };
-            let request = Request { url: url.clone(), head_only: false, range: None, sink: Some(sink) };
+            let request = Request { sink: Some(sink), ..Request::get(url) };
             self.session_for(url).push(request);
         }
         let outcomes = self.drive()?;
@@ -98,7 +135,7 @@ impl Client {
 
     /// HEAD for the size, then `n` ranges over `n` connections.
     fn ranged(&mut self, url: &Url, path: &Path, n: usize) -> anyhow::Result<Vec<Outcome>> {
-        self.session_for(url).push(Request { url: url.clone(), head_only: true, range: None, sink: None });
+        self.session_for(url).push(Request { head_only: true, ..Request::get(url) });
         let head = self.drive()?.pop().ok_or_else(|| anyhow!("no answer to HEAD"))?;
         check(&head, 200)?;
         let size = head
@@ -120,12 +157,7 @@ impl Client {
             }
             let session = self.sessions.last_mut().expect("a session");
             let sink = Sink { file: file.clone(), offset: first };
-            session.push(Request {
-                url: url.clone(),
-                head_only: false,
-                range: Some((first, last)),
-                sink: Some(sink),
-            });
+            session.push(Request { range: Some((first, last)), sink: Some(sink), ..Request::get(url) });
         }
         let outcomes = self.drive()?;
         for o in &outcomes {

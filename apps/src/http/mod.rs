@@ -54,7 +54,9 @@ pub struct HttpConfig {
     /// A request head must be complete this long after its first byte (slow-loris defence);
     /// otherwise the client gets 408 and the connection closes.
     pub header_timeout: Duration,
-    /// A connection with no progress in either direction for this long is closed.
+    /// A connection with no progress in either direction for this long is closed. Output
+    /// progress is only noticed at the next deadline check, so a keep-alive connection left idle
+    /// after a response closes one to two `idle_timeout`s after its last request.
     pub idle_timeout: Duration,
 }
 

@@ -215,7 +215,7 @@ pub fn content_type_for(path: &[u8]) -> &'static str {
         return "application/octet-stream";
     };
     let ext = &name[dot + 1..];
-    const TABLE: [(&[u8], &str); 18] = [
+    const TABLE: [(&[u8], &str); 30] = [
         (b"html", "text/html; charset=utf-8"),
         (b"htm", "text/html; charset=utf-8"),
         (b"css", "text/css; charset=utf-8"),
@@ -234,6 +234,18 @@ pub fn content_type_for(path: &[u8]) -> &'static str {
         (b"pdf", "application/pdf"),
         (b"mp4", "video/mp4"),
         (b"bin", "application/octet-stream"),
+        (b"mjs", "text/javascript; charset=utf-8"),
+        (b"csv", "text/csv; charset=utf-8"),
+        (b"md", "text/markdown; charset=utf-8"),
+        (b"avif", "image/avif"),
+        (b"woff", "font/woff"),
+        (b"woff2", "font/woff2"),
+        (b"mp3", "audio/mpeg"),
+        (b"webm", "video/webm"),
+        (b"zip", "application/zip"),
+        (b"gz", "application/gzip"),
+        (b"tar", "application/x-tar"),
+        (b"iso", "application/x-iso9660-image"),
     ];
     TABLE.iter().find(|(e, _)| e.eq_ignore_ascii_case(ext)).map_or("application/octet-stream", |&(_, ty)| ty)
 }
@@ -277,6 +289,8 @@ mod tests {
     #[test]
     fn media_types() {
         assert_eq!(content_type_for(b"/x.png"), "image/png");
+        assert_eq!(content_type_for(b"/release.tar.GZ"), "application/gzip");
+        assert_eq!(content_type_for(b"/f.woff2"), "font/woff2");
         assert_eq!(content_type_for(b"/dir.d/noext"), "application/octet-stream");
         assert_eq!(content_type_for(b"/"), "application/octet-stream");
     }

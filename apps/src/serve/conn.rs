@@ -6,9 +6,10 @@
 //! keep discarding input, and release the handle once our FIN is acknowledged, so "no
 //! connections left" really means every response was delivered.
 //!
-//! File bodies are copied file → scratch → send buffer, sized by `send_capacity` so no file
-//! byte is read that cannot be queued. A write that comes up short leaves the engine owing us a
-//! `Writable` event, which is what wakes the connection again.
+//! File bodies take one copy: `pread` straight into the engine's send ring
+//! ([`Engine::write_with`]), at most the free space, so no file byte is read that cannot be
+//! queued. A write refused for lack of space leaves the engine owing us a `Writable` event,
+//! which is what wakes the connection again.
 
 use crate::http::{HttpConnection, Output, Site};
 use linerate_stack::engine::{ConnectionHandle, Engine, Error};
@@ -18,6 +19,8 @@ use std::sync::Arc;
 
 /// Bytes read from the engine per `read` call.
 const INBUF: usize = 16 * 1024;
+/// Most file bytes offered to the send ring per `write_with` call.
+const FILE_CHUNK: usize = 256 * 1024;
 /// A half-closed connection whose FIN is not acknowledged by then is handed to the engine to
 /// finish alone (it retransmits and times out by itself).
 const CLOSE_LINGER: Duration = Duration::from_secs(10);
@@ -84,11 +87,11 @@ impl Conn {
     }
 
     /// Applies HTTP deadlines, then pumps.
-    pub fn on_timeout(&mut self, now: Instant, engine: &mut Engine, scratch: &mut [u8]) -> Step {
+    pub fn on_timeout(&mut self, now: Instant, engine: &mut Engine) -> Step {
         if self.closing_since.is_none() {
             self.http.on_timeout(now);
         }
-        self.pump(now, engine, scratch)
+        self.pump(now, engine)
     }
 
     /// Starts closing now even though the HTTP core has nothing pending (server drain).
@@ -97,7 +100,7 @@ impl Conn {
     }
 
     /// Moves everything that can move; call on any event for this connection.
-    pub fn pump(&mut self, now: Instant, engine: &mut Engine, scratch: &mut [u8]) -> Step {
+    pub fn pump(&mut self, now: Instant, engine: &mut Engine) -> Step {
         if let Some(since) = self.closing_since {
             return self.pump_closing(now, engine, since);
         }
@@ -122,7 +125,7 @@ impl Conn {
                 self.eof_delivered = true;
                 progress = true;
             }
-            match self.write_output(now, engine, scratch) {
+            match self.write_output(now, engine) {
                 Ok(wrote) => progress |= wrote,
                 Err(()) => return self.abort(now, engine),
             }
@@ -137,7 +140,7 @@ impl Conn {
 
     /// Queues response bytes while the send buffer has room. `Err` means the connection must
     /// be aborted (the engine refused it, or the file failed mid-body).
-    fn write_output(&mut self, now: Instant, engine: &mut Engine, scratch: &mut [u8]) -> Result<bool, ()> {
+    fn write_output(&mut self, now: Instant, engine: &mut Engine) -> Result<bool, ()> {
         let h = self.handle;
         let mut progress = false;
         loop {
@@ -150,11 +153,24 @@ impl Conn {
                     (engine.write(now, h, chunk), chunk.len())
                 }
                 Output::File { file, offset, len } => {
-                    let want = usize::try_from(len).unwrap_or(usize::MAX).min(room).min(scratch.len());
-                    match file.read_at(offset, &mut scratch[..want]) {
-                        Ok(k) if k > 0 => (engine.write(now, h, &scratch[..k]), k),
-                        _ => return Err(()),
+                    let want = usize::try_from(len).unwrap_or(usize::MAX).min(room).min(FILE_CHUNK);
+                    let mut file_failed = false;
+                    // The ring lends one contiguous piece (maybe less than `want` where it
+                    // wraps); the loop comes back for the rest.
+                    let result = engine.write_with(now, h, want, |ring| match file.read_at(offset, ring) {
+                        Ok(k) if k > 0 => k,
+                        // Not expected (a full ring is refused before `fill`), but not an error.
+                        Ok(_) if ring.is_empty() => 0,
+                        _ => {
+                            file_failed = true;
+                            0
+                        }
+                    });
+                    if file_failed {
+                        return Err(());
                     }
+                    // Only a refusal (`WouldBlock`) means the ring is full; a short piece does not.
+                    (result, 1)
                 }
             };
             match result {

@@ -21,6 +21,7 @@ pub mod conn;
 pub mod shard;
 
 use crate::bypass::{LinkOptions, ShardParts, ShardedLink};
+use crate::control::ControlServer;
 use crate::http::{HttpConfig, Site};
 use anyhow::Context;
 use linerate_driver::shard::{
@@ -81,6 +82,8 @@ pub struct ServeOptions {
     pub fast_open: bool,
     /// Congestion controller of every accepted connection (`--cc`).
     pub congestion: CongestionAlgorithm,
+    /// The `linerate stats` socket; `None` means [`crate::control::default_socket_path`].
+    pub control_socket: Option<PathBuf>,
 }
 
 /// What a shard of the server publishes.
@@ -135,14 +138,20 @@ pub fn run_observed(opts: &ServeOptions, observe: impl FnOnce(&ServeHandle<'_>))
         Site::open(&opts.root, opts.http, unix_at_zero)
             .with_context(|| format!("cannot serve {}", opts.root.display()))?,
     );
-    let startup = startup_line(opts, &link, &parts, &cores);
-    let works = build_shards(opts, &link, parts, &site)?;
+    let control_path = opts.control_socket.clone().unwrap_or_else(|| {
+        crate::control::default_socket_path(opts.link.netns.as_deref(), &opts.link.iface, opts.port)
+    });
+    let control = ControlServer::start(&control_path, cores.len())?;
+    let startup =
+        format!("{} control {}", startup_line(opts, &link, &parts, &cores), control.path().display());
+    let works = build_shards(opts, &link, parts, &site, &control)?;
     let config = RuntimeConfig { drain_deadline: opts.drain_timeout, ..RuntimeConfig::default() };
     let runtime = ShardRuntime::start_each(config, &cores, works)?;
     println!("{startup}");
     std::io::Write::flush(&mut std::io::stdout())?;
     observe(&ServeHandle { runtime: &runtime });
     let stats = runtime.join()?;
+    drop(control);
     drop(link);
     if opts.log_level >= LogLevel::Info {
         report(&stats);
@@ -174,6 +183,7 @@ fn build_shards(
     link: &ShardedLink,
     parts: Vec<ShardParts>,
     site: &Arc<Site>,
+    control: &ControlServer,
 ) -> anyhow::Result<Vec<EngineShard<crate::bypass::Nic, HttpShard>>> {
     let steering = link.steering();
     let sockopts =
@@ -190,7 +200,8 @@ fn build_shards(
             fast_open: opts.fast_open.then(FastOpenListen::default),
         };
         part.engine.set_listener_handshake(listener, handshake)?;
-        let app = HttpShard::new(site.clone(), listener, opts.log_level);
+        let app =
+            HttpShard::new(site.clone(), listener, opts.log_level).with_control(control.publisher(shard));
         let links = links.next().context("one mesh end per shard")?;
         works.push(EngineShard::new(
             part.engine,

@@ -12,6 +12,7 @@
 
 use super::conn::{Conn, Step};
 use super::LogLevel;
+use crate::control::{AppCounters, ControlPublisher};
 use crate::http::Site;
 use linerate_driver::shard::{AppContext, AppPoll, Pod, ShardApp, ShutdownPhase};
 use linerate_stack::engine::{ConnectionHandle, Engine, Event, ListenerHandle};
@@ -20,8 +21,6 @@ use std::sync::Arc;
 
 /// How often HTTP deadlines (header timeout, idle timeout, close linger) are checked.
 const SWEEP: Duration = Duration::from_millis(100);
-/// Largest file chunk copied into a send buffer at once.
-const SCRATCH: usize = 256 * 1024;
 
 /// Counters of one shard's HTTP server (summed across shards by the runtime).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -56,11 +55,12 @@ pub struct HttpShard {
     listener: Option<ListenerHandle>,
     /// Indexed by the engine's connection slot.
     conns: Vec<Option<Conn>>,
-    scratch: Vec<u8>,
     counters: HttpCounters,
     next_sweep: Instant,
     draining: bool,
     log_level: LogLevel,
+    /// Publishes snapshots for `linerate stats`.
+    control: Option<ControlPublisher>,
 }
 
 impl HttpShard {
@@ -70,12 +70,26 @@ impl HttpShard {
             site,
             listener: Some(listener),
             conns: Vec::new(),
-            scratch: vec![0u8; SCRATCH],
             counters: HttpCounters::default(),
             next_sweep: Instant::ZERO,
             draining: false,
             log_level,
+            control: None,
         }
+    }
+
+    /// Publishes this shard's connections and counters to the control socket.
+    pub fn with_control(mut self, publisher: ControlPublisher) -> Self {
+        self.control = Some(publisher);
+        self
+    }
+
+    /// Hands a snapshot to the control thread when one is due (never blocks).
+    fn publish_control(&mut self, now: Instant, engine: &Engine) {
+        let Some(control) = self.control.as_mut().filter(|c| c.due(now)) else { return };
+        let c = &self.counters;
+        let app = AppCounters { open: c.open, accepted: c.accepted, requests: c.requests };
+        control.publish(now, engine, self.conns.iter().flatten().map(|c| c.handle), app);
     }
 
     fn accept_all(&mut self, now: Instant, engine: &mut Engine, l: ListenerHandle) {
@@ -100,7 +114,7 @@ impl HttpShard {
     fn pump(&mut self, now: Instant, engine: &mut Engine, h: ConnectionHandle) {
         let Some(slot) = self.conns.get_mut(h.index as usize) else { return };
         let Some(conn) = slot.as_mut().filter(|c| c.handle == h) else { return };
-        let step = conn.pump(now, engine, &mut self.scratch);
+        let step = conn.pump(now, engine);
         self.settle(h.index as usize, step);
     }
 
@@ -124,8 +138,8 @@ impl HttpShard {
             // Open connections are driven by events; only deadlines and FIN acknowledgments
             // (which raise no event) need a look here.
             let step = match conn.next_deadline() {
-                Some(t) if t <= now => conn.on_timeout(now, engine, &mut self.scratch),
-                _ if conn.is_closing() => conn.pump(now, engine, &mut self.scratch),
+                Some(t) if t <= now => conn.on_timeout(now, engine),
+                _ if conn.is_closing() => conn.pump(now, engine),
                 _ => continue,
             };
             self.settle(i, step);
@@ -172,6 +186,7 @@ impl ShardApp for HttpShard {
         if self.draining {
             busy |= self.close_idle(now, cx.engine);
         }
+        self.publish_control(now, cx.engine);
         AppPoll { busy, next_wake: Some(self.next_sweep) }
     }
 

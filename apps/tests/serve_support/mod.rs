@@ -52,10 +52,16 @@ pub struct Server {
 
 impl Server {
     pub fn start(lab: &LabGuard, root: &Path) -> Server {
+        Server::start_with(lab, root, &[])
+    }
+
+    /// Like [`Server::start`] with extra `linerate serve` flags.
+    pub fn start_with(lab: &LabGuard, root: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_linerate"))
             .args(["serve", "--netns", lab.app_ns(), "--iface", lab.app_if(), "--ip", "198.18.0.2/24"])
             .arg("--root")
             .arg(root)
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn linerate serve");
@@ -107,13 +113,23 @@ pub struct Env {
 impl Env {
     /// `files`: (name, size) pairs generated under the root.
     pub fn new(tag: &str, config: impl FnOnce(LabConfig) -> LabConfig, files: &[(&str, u64)]) -> Env {
+        Env::with_args(tag, config, files, &[])
+    }
+
+    /// Like [`Env::new`] with extra `linerate serve` flags.
+    pub fn with_args(
+        tag: &str,
+        config: impl FnOnce(LabConfig) -> LabConfig,
+        files: &[(&str, u64)],
+        extra: &[&str],
+    ) -> Env {
         let name = lab_name(tag);
         let lab = LabGuard::up(config(LabConfig::new(&name))).expect("lab up");
         let root = TempDir::new(&name);
         for (file, size) in files {
             write_test_file(&root.path().join(file), *size).unwrap();
         }
-        let server = Server::start(&lab, root.path());
+        let server = Server::start_with(&lab, root.path(), extra);
         Env { server, root, lab }
     }
 

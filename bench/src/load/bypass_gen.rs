@@ -162,7 +162,11 @@ impl Generator<'_> {
         while let Some(event) = self.bypass.engine.poll_event() {
             any = true;
             let h = match event {
-                Event::Connected(h) | Event::Readable(h) | Event::Writable(h) | Event::ReadClosed(h) => h,
+                Event::Connected(h)
+                | Event::Readable(h)
+                | Event::Writable(h)
+                | Event::ReadClosed(h)
+                | Event::SendComplete(h) => h,
                 Event::Closed { conn, .. } => conn,
                 // We never half-close a connection we keep: nothing to do when our FIN is acked.
                 Event::SendComplete(_) | Event::Incoming(_) => continue,
