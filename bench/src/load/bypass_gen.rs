@@ -168,8 +168,7 @@ impl Generator<'_> {
                 | Event::ReadClosed(h)
                 | Event::SendComplete(h) => h,
                 Event::Closed { conn, .. } => conn,
-                // We never half-close a connection we keep: nothing to do when our FIN is acked.
-                Event::SendComplete(_) | Event::Incoming(_) => continue,
+                Event::Incoming(_) => continue,
             };
             let Some(&i) = self.owner.get(h.index as usize) else { continue };
             if i != NONE && self.slots[i as usize].conn == Some(h) {
