@@ -208,3 +208,35 @@ fn syns_from_or_to_broadcast_and_multicast_addresses_are_dropped_silently() {
     assert_eq!(h.engine.connection_count(), 0);
     assert_eq!(h.engine.accept(l), Ok(None));
 }
+
+#[test]
+fn recycled_buffers_never_show_an_earlier_connections_bytes() {
+    let mut h = Harness::new();
+    let first = h.active_open();
+    let secret = b"secret bytes of the first connection".to_vec();
+    send!(h, ACK | PSH, seq = first.peer_seq, ack = first.our_seq, payload = secret.clone());
+    h.engine.write(h.now, first.handle, b"our own secret reply").unwrap();
+    h.engine.abort(h.now, first.handle).unwrap();
+    h.events();
+    while h.recv().is_some() {}
+    assert_eq!(h.engine.connection_count(), 0);
+    let recycled_before = h.engine.buffer_pool().reused();
+
+    // A second connection takes the first one's storage.
+    h.local_port += 1;
+    let second = h.active_open();
+    assert!(h.engine.buffer_pool().reused() > recycled_before, "the storage was recycled");
+    // Out-of-order data leaves a hole: nothing is readable, stale bytes least of all.
+    send!(h, ACK | PSH, seq = second.peer_seq + 5, ack = second.our_seq, payload = b"XY".to_vec());
+    let mut buf = [0u8; 64];
+    assert_eq!(h.engine.readable_len(second.handle), Ok(0));
+    assert_eq!(h.engine.read(h.now, second.handle, &mut buf), Err(Error::WouldBlock));
+    send!(h, ACK | PSH, seq = second.peer_seq, ack = second.our_seq, payload = b"abcde".to_vec());
+    let n = h.engine.read(h.now, second.handle, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"abcdeXY");
+    // The send side sends only what this connection wrote.
+    while h.recv().is_some() {}
+    h.engine.write(h.now, second.handle, b"hi").unwrap();
+    let seg = recv!(h, ACK | PSH, seq = second.our_seq);
+    assert_eq!(seg.payload, b"hi");
+}

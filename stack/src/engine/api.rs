@@ -5,7 +5,7 @@
 
 use super::transmit::Reply;
 use super::{flows, ConnectionHandle, Engine, Error, ListenerHandle};
-use crate::tcp::connection::Connection;
+use crate::tcp::connection::{Connection, Origin};
 use crate::tcp::listener::Listener;
 use crate::tcp::timers::TimerKind;
 use crate::tcp::{ConnectionError, FourTuple, SocketOptions, State, TcpInfo};
@@ -121,7 +121,15 @@ impl Engine {
         let tuple = self.choose_tuple(remote, local_port)?;
         let iss = flows::isn(&self.isn, now, &tuple);
         let ts_offset = self.rng.next_u32();
-        let mut conn = Connection::new(tuple, opts, &self.cfg.tcp, iss, self.our_mss(), ts_offset, now);
+        let our_mss = self.our_mss();
+        let mut conn = Connection::new(
+            tuple,
+            opts,
+            &self.cfg.tcp,
+            Origin { iss, our_mss, ts_offset },
+            now,
+            &mut self.buffers,
+        );
         conn.state = State::SynSent;
         self.stats.active_opens += 1;
         let index = self.insert_connection(conn, true);

@@ -33,7 +33,7 @@ use super::{flows, ConnectionHandle, Engine, Error, ListenerHandle};
 use crate::cookie::{
     decode_ts_options, encode_ts_options, CookieOptions, SynCookies, TfoClientCache, TfoCookieJar,
 };
-use crate::tcp::connection::{event_bits, wscale_for, Connection};
+use crate::tcp::connection::{event_bits, wscale_for, Connection, Origin};
 use crate::tcp::listener::{ListenerHandshake, SynCookieMode};
 use crate::tcp::options::FastOpenState;
 use crate::tcp::{FourTuple, SocketOptions, State};
@@ -510,7 +510,7 @@ impl Engine {
 
     /// A passive-open child of listener `lid` in SYN-RECEIVED; `isns` is (ISS, IRS).
     fn child(
-        &self,
+        &mut self,
         now: Instant,
         lid: u32,
         tuple: FourTuple,
@@ -519,7 +519,15 @@ impl Engine {
         ts_offset: u32,
     ) -> Connection {
         let (iss, irs) = isns;
-        let mut conn = Connection::new(tuple, opts, &self.cfg.tcp, iss, self.our_mss(), ts_offset, now);
+        let our_mss = self.our_mss();
+        let mut conn = Connection::new(
+            tuple,
+            opts,
+            &self.cfg.tcp,
+            Origin { iss, our_mss, ts_offset },
+            now,
+            &mut self.buffers,
+        );
         conn.state = State::SynReceived;
         conn.passive = true;
         conn.listener = Some(lid);

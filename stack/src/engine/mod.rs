@@ -71,6 +71,7 @@ use crate::ip::Interface;
 use crate::isn::IsnGenerator;
 use crate::neighbor::{NeighborCache, NeighborConfig};
 use crate::stats::Stats;
+use crate::tcp::buffer_pool::BufferPool;
 use crate::tcp::connection::Connection;
 use crate::tcp::input::ChallengeAckLimiter;
 use crate::tcp::listener::Listener;
@@ -84,6 +85,9 @@ use flows::Flows;
 use secrets::Prng;
 use std::collections::VecDeque;
 use transmit::Reply;
+
+/// Idle recycled buffers may use up to 1/IDLE_BUFFER_SHARE of `memory_limit` on top of it.
+const IDLE_BUFFER_SHARE: usize = 4;
 
 /// How often connections waiting for ARP are retried even without a resolution event.
 pub(crate) const ARP_RETRY: Duration = Duration::from_secs(1);
@@ -244,6 +248,8 @@ pub struct Engine {
     isn: IsnGenerator,
     rng: Prng,
     memory_used: usize,
+    /// Storage of closed connections' rings, reused without zeroing (see `tcp::buffer_pool`).
+    buffers: BufferPool,
     ip_ident: u16,
     rx_checksum_verified: bool,
     handshake: handshake::Handshake,
@@ -279,6 +285,7 @@ impl Engine {
             isn: IsnGenerator::new(cfg.isn_secret),
             rng: Prng::new(cfg.seed),
             memory_used: 0,
+            buffers: BufferPool::new(cfg.memory_limit / IDLE_BUFFER_SHARE),
             ip_ident: 0,
             rx_checksum_verified: false,
             handshake: handshake::Handshake::new(&cfg.handshake, now),
@@ -293,6 +300,11 @@ impl Engine {
     /// Stack-wide counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The recycled connection-buffer storage (how much is idle, how often it was reused).
+    pub fn buffer_pool(&self) -> &BufferPool {
+        &self.buffers
     }
 
     /// Connections in the slab (any state, including TIME-WAIT and unreleased CLOSED).
@@ -513,7 +525,7 @@ impl Engine {
         let entered_time_wait =
             conn.memory > 0 && conn.state == State::TimeWait && (conn.orphaned || conn.rcvbuf.is_empty());
         if entered_time_wait {
-            self.memory_used -= conn.release_buffers();
+            self.memory_used -= conn.release_buffers(&mut self.buffers);
         }
         let unowned = !slot.app_owned && !slot.in_accept_queue;
         if conn.state == State::Closed && (conn.orphaned || unowned) {
@@ -585,7 +597,7 @@ impl Engine {
         slot.in_accept_queue = false;
         slot.route = None;
         // `in_ready`, `in_events` and `waiting_arp` entries are skipped lazily by generation/None.
-        self.memory_used -= conn.release_buffers();
+        self.memory_used -= conn.release_buffers(&mut self.buffers);
         if self.flows.get(&conn.tuple) == Some(&index) {
             self.flows.remove(&conn.tuple);
         }

@@ -8,6 +8,7 @@
 //! `output.rs` decides the actual segments when the engine polls for transmit, so a burst of input
 //! produces one ACK. Application-visible happenings are accumulated as event bits.
 
+use super::buffer_pool::BufferPool;
 use super::config::{SocketOptions, TcpConfig};
 use super::recv_buffer::RecvBuffer;
 use super::send_buffer::SendBuffer;
@@ -77,6 +78,17 @@ pub struct ConnCounters {
     pub data_segs_in: u64,
     pub total_retrans: u64,
     pub dsack_received: u64,
+}
+
+/// Per-connection values chosen when the TCB is created.
+#[derive(Clone, Copy, Debug)]
+pub struct Origin {
+    /// Our initial send sequence number.
+    pub iss: SeqNumber,
+    /// The MSS we advertise (MTU − 40).
+    pub our_mss: u32,
+    /// The random RFC 7323 §5.4 timestamp offset.
+    pub ts_offset: u32,
 }
 
 /// The TCB.
@@ -222,11 +234,11 @@ impl Connection {
         tuple: FourTuple,
         opts: SocketOptions,
         cfg: &TcpConfig,
-        iss: SeqNumber,
-        our_mss: u32,
-        ts_offset: u32,
+        origin: Origin,
         now: Instant,
+        pool: &mut BufferPool,
     ) -> Self {
+        let Origin { iss, our_mss, ts_offset } = origin;
         let rcv_wscale = if cfg.window_scaling { wscale_for(opts.recv_buffer) } else { 0 };
         let limit = cfg.initial_rcv_window.min(opts.recv_buffer as u32).max(1);
         let cc_config = Self::congestion_config(&opts, cfg, our_mss, iss, ts_offset);
@@ -258,8 +270,8 @@ impl Connection {
             last_ack_sent: SeqNumber(0),
             ts: cfg.timestamps.then_some(TimestampState { offset: ts_offset, recent: 0, recent_age: now }),
             sack_ok: cfg.sack,
-            sndbuf: SendBuffer::new(opts.send_buffer, iss + 1),
-            rcvbuf: RecvBuffer::new(opts.recv_buffer),
+            sndbuf: SendBuffer::with_storage(pool.take(opts.send_buffer), iss + 1),
+            rcvbuf: RecvBuffer::with_storage(pool.take(opts.recv_buffer)),
             fin_queued: false,
             fin_received: false,
             rtt_timing: None,
@@ -482,9 +494,9 @@ impl Connection {
     }
 
     /// Frees the buffers (TIME-WAIT or CLOSED); returns bytes released from the memory cap.
-    pub fn release_buffers(&mut self) -> usize {
-        self.sndbuf.release();
-        self.rcvbuf.release();
+    pub fn release_buffers(&mut self, pool: &mut BufferPool) -> usize {
+        pool.give(self.sndbuf.release());
+        pool.give(self.rcvbuf.release());
         self.recovery.release();
         self.next_rtx = None;
         self.tlp_probe = None;

@@ -3,11 +3,12 @@
 //! Folders follow concerns: [`state`] (the eleven states), [`connection`] (the TCB), [`input`]
 //! (segment arrival by RFC 9293 §3.10.7 step), [`output`] (what to send), [`timeout`] (what each
 //! timer does), [`timers`] (the per-connection deadline table), [`send_buffer`] and
-//! [`recv_buffer`] (fixed rings, SACK ranges), [`sender`] (the glue to loss recovery in
+//! [`recv_buffer`] (fixed rings, SACK ranges) with [`buffer_pool`] recycling their storage, [`sender`] (the glue to loss recovery in
 //! `crate::recovery`, congestion control and pacing in `crate::congestion`), [`options`]
 //! (negotiation), [`listener`], [`config`], [`info`].
 //! Nothing here touches frames or other connections; the engine (`crate::engine`) does that.
 
+pub mod buffer_pool;
 pub mod config;
 pub mod connection;
 pub mod info;

@@ -48,8 +48,14 @@ pub struct RecvBuffer {
 
 impl RecvBuffer {
     pub fn new(capacity: usize) -> Self {
+        Self::with_storage(vec![0u8; capacity].into_boxed_slice())
+    }
+
+    /// A buffer over `storage` (e.g. recycled from a closed connection, contents irrelevant: only
+    /// bytes received from now on are ever read).
+    pub fn with_storage(storage: Box<[u8]>) -> Self {
         RecvBuffer {
-            buf: vec![0u8; capacity].into_boxed_slice(),
+            buf: storage,
             head: 0,
             len: 0,
             ranges: [OooRange::default(); MAX_OOO_RANGES],
@@ -240,14 +246,12 @@ impl RecvBuffer {
         }
     }
 
-    /// Releases the memory; returns the bytes released.
-    pub fn release(&mut self) -> usize {
-        let n = self.buf.len();
-        self.buf = Box::new([]);
+    /// Gives up the storage (TIME-WAIT keeps no buffers) so it can be recycled.
+    pub fn release(&mut self) -> Box<[u8]> {
         self.head = 0;
         self.len = 0;
         self.nranges = 0;
-        n
+        core::mem::take(&mut self.buf)
     }
 }
 

@@ -21,7 +21,13 @@ pub struct SendBuffer {
 impl SendBuffer {
     /// A buffer of `capacity` bytes whose first byte will have sequence number `first_seq`.
     pub fn new(capacity: usize, first_seq: SeqNumber) -> Self {
-        SendBuffer { buf: vec![0u8; capacity].into_boxed_slice(), head: 0, len: 0, head_seq: first_seq }
+        Self::with_storage(vec![0u8; capacity].into_boxed_slice(), first_seq)
+    }
+
+    /// A buffer over `storage` (e.g. recycled from a closed connection, contents irrelevant: only
+    /// bytes written from now on are ever read).
+    pub fn with_storage(storage: Box<[u8]>, first_seq: SeqNumber) -> Self {
+        SendBuffer { buf: storage, head: 0, len: 0, head_seq: first_seq }
     }
 
     pub fn capacity(&self) -> usize {
@@ -120,13 +126,12 @@ impl SendBuffer {
         (&self.buf[start..start + first], &self.buf[..len - first])
     }
 
-    /// Releases the memory (TIME-WAIT keeps no buffers); returns the bytes released.
-    pub fn release(&mut self) -> usize {
-        let n = self.buf.len();
-        self.buf = Box::new([]);
+    /// Gives up the storage (TIME-WAIT keeps no buffers) so it can be recycled; the buffer is
+    /// empty with capacity 0 afterwards.
+    pub fn release(&mut self) -> Box<[u8]> {
         self.head = 0;
         self.len = 0;
-        n
+        core::mem::take(&mut self.buf)
     }
 }
 
