@@ -82,17 +82,25 @@ pub struct ServeFlags {
     pub port: u16,
     #[arg(long, default_value = ".")]
     pub root: PathBuf,
-    /// CPU list, e.g. 2 or 2,3 or 2-5 (one shard for now, on the first).
+    /// CPU list, e.g. 2 or 2,3 or 2-5: one shard (engine + NIC queues) per CPU.
     #[arg(long)]
     pub cores: Option<String>,
-    /// Congestion control (only newreno exists so far).
-    #[arg(long, default_value = "newreno", value_parser = ["newreno"])]
+    /// Congestion control of accepted connections: cubic (RFC 9438), bbr (BBRv3, always
+    /// paced) or newreno.
+    #[arg(long, default_value = "cubic", value_parser = ["cubic", "bbr", "newreno"])]
     pub cc: String,
     #[arg(long, default_value = "info", value_parser = ["error", "warn", "info", "debug"])]
     pub log_level: String,
     /// After SIGINT/SIGTERM, how long in-flight responses may take to finish (seconds).
     #[arg(long, default_value_t = 30)]
     pub drain_timeout: u64,
+    /// SYN cookies: auto (only when the SYN queue is full), always, or off (evict the oldest
+    /// half-open connection instead).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "off"])]
+    pub syncookies: String,
+    /// Accept TCP Fast Open (RFC 7413): data in the SYN of clients holding our cookie.
+    #[arg(long)]
+    pub tfo: bool,
     /// Control socket for `linerate stats` [default: /run/linerate/IFACE-PORT.sock].
     #[arg(long)]
     pub control_socket: Option<PathBuf>,

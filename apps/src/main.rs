@@ -30,6 +30,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 http: f.http_config()?,
                 drain_timeout: Duration::from_secs(f.drain_timeout),
                 log_level: serve::LogLevel::parse(&f.log_level)?,
+                syn_cookies: f.syncookies.parse().map_err(|e| anyhow::anyhow!("--syncookies: {e}"))?,
+                fast_open: f.tfo,
+                congestion: f.cc.parse()?,
                 control_socket: f.control_socket.clone(),
             };
             serve::run(&opts)

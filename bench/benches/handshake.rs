@@ -1,5 +1,7 @@
 //! Connection-setup building blocks: SYN cookies, ISNs, and the flow table at 1 M flows (against
-//! std's HashMap with the same SipHash-1-3, to justify the table's design).
+//! std's HashMap with the same SipHash-1-3, to justify the table's design). The `syn_flood` group
+//! measures the whole engine path per flood segment: a SYN in and its cookie SYN-ACK out, and a
+//! forged ACK in (cookie check fails) and its RST out.
 //!
 //! Run: `cargo bench -p linerate-bench --bench handshake`
 //! (quick look: append `-- --warm-up-time 1 --measurement-time 2`).
@@ -10,10 +12,17 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use linerate_stack::cookie::SynCookies;
+use linerate_stack::device::{Capabilities, Device};
+use linerate_stack::engine::{Engine, EngineConfig};
 use linerate_stack::flow::{FlowTable, FourTuple};
 use linerate_stack::isn::IsnGenerator;
 use linerate_stack::neighbor::{request, NeighborCache, NeighborConfig};
+use linerate_stack::tcp::listener::{ListenerHandshake, SynCookieMode};
 use linerate_stack::time::Instant;
+use linerate_stack::wire::{
+    ChecksumMode, EtherType, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr, TcpFlags,
+    TcpOptions, TcpPacket, TcpRepr, Timestamps,
+};
 use linerate_stack::wire::{EthernetAddress, Ipv4Address, SeqNumber};
 
 const FLOWS: usize = 1 << 20;
@@ -137,5 +146,106 @@ fn flow_table(c: &mut Criterion) {
     fill.finish();
 }
 
-criterion_group!(benches, syn_cookies, flow_table);
+/// A device that accepts every frame into one reused buffer (and counts them).
+struct Sink {
+    buf: Vec<u8>,
+    sent: u64,
+}
+
+impl Device for Sink {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { mtu: 1500, max_burst: 64, rx_checksum_verified: false, tx_checksum_offload: false }
+    }
+    fn receive<F: FnMut(&mut [u8])>(&mut self, _now: Instant, _budget: usize, _handle: F) -> usize {
+        0
+    }
+    fn transmit_capacity(&self) -> usize {
+        usize::MAX
+    }
+    fn transmit<R, F: FnOnce(&mut [u8]) -> R>(&mut self, _now: Instant, len: usize, fill: F) -> Option<R> {
+        self.sent += 1;
+        Some(fill(&mut self.buf[..len]))
+    }
+    fn flush(&mut self, _now: Instant) {}
+}
+
+const SERVER_IP: Ipv4Address = Ipv4Address::new(198, 18, 0, 1);
+const SERVER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
+
+/// A client segment to port 80 as a full Ethernet frame (SYNs with Linux's usual options).
+fn frame(src: Ipv4Address, port: u16, flags: TcpFlags, seq: u32, ack: u32) -> Vec<u8> {
+    let syn = flags.syn();
+    let tcp = TcpRepr {
+        src_port: port,
+        dst_port: 80,
+        seq_number: SeqNumber(seq),
+        ack_number: SeqNumber(ack),
+        flags,
+        window_len: 64_240,
+        urgent_pointer: 0,
+        options: TcpOptions {
+            mss: syn.then_some(1460),
+            window_scale: syn.then_some(7),
+            sack_permitted: syn,
+            timestamps: Some(Timestamps { tsval: seq, tsecr: 0 }),
+            ..TcpOptions::default()
+        },
+        payload: &[],
+    };
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: SERVER_IP,
+        protocol: IpProtocol::Tcp,
+        payload_len: tcp.buffer_len(),
+        ttl: 64,
+        dscp_ecn: 0,
+        ident: 0,
+        dont_frag: true,
+    };
+    let mut buf = vec![0u8; 34 + tcp.buffer_len()];
+    let mac = EthernetAddress([2, 0, 0, 0, 0, 9]);
+    EthernetRepr { src_addr: mac, dst_addr: SERVER_MAC, ethertype: EtherType::Ipv4 }
+        .emit(&mut EthernetFrame::new_unchecked(&mut buf[..]));
+    ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[14..]), ChecksumMode::Compute);
+    tcp.emit(&mut TcpPacket::new_unchecked(&mut buf[34..]), src, SERVER_IP, ChecksumMode::Compute);
+    buf
+}
+
+fn syn_flood(c: &mut Criterion) {
+    let now = Instant::from_millis(1_000_000);
+    let mut engine = Engine::new(EngineConfig::new(SERVER_IP, 24, SERVER_MAC, 1), now);
+    let l = engine.listen(80, 128, None).expect("listen");
+    let handshake = ListenerHandshake { syn_cookies: Some(SynCookieMode::Always), fast_open: None };
+    engine.set_listener_handshake(l, handshake).expect("listener");
+    let clients = tuples(1_024, 7);
+    let mut syns: Vec<Vec<u8>> =
+        clients.iter().map(|t| frame(t.remote_addr, t.remote_port, TcpFlags::SYN, 1_000, 0)).collect();
+    let mut acks: Vec<Vec<u8>> = clients
+        .iter()
+        .map(|t| frame(t.remote_addr, t.remote_port, TcpFlags::ACK, 1_001, 0xdead_beef))
+        .collect();
+    let mut sink = Sink { buf: vec![0u8; 1514], sent: 0 };
+    let mut group = c.benchmark_group("syn_flood");
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    group.bench_function("engine_syn_in_cookie_synack_out", |b| {
+        b.iter(|| {
+            i = (i + 1) & 1_023;
+            engine.receive(now, &mut syns[i]);
+            black_box(engine.poll_transmit(now, &mut sink))
+        })
+    });
+    group.bench_function("engine_forged_ack_in_rst_out", |b| {
+        b.iter(|| {
+            i = (i + 1) & 1_023;
+            engine.receive(now, &mut acks[i]);
+            black_box(engine.poll_transmit(now, &mut sink))
+        })
+    });
+    group.finish();
+    assert_eq!(engine.connection_count(), 0, "a flood leaves no state");
+    assert!(engine.stats().syncookies_sent > 0 && engine.stats().syncookies_failed > 0);
+}
+
+criterion_group!(benches, syn_cookies, syn_flood, flow_table);
 criterion_main!(benches);

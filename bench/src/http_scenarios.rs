@@ -2,9 +2,10 @@
 //! alternating the setups within every repetition so drift on a shared machine hits them all.
 //!
 //! Bulk "N flows" is one file fetched as N byte ranges over N connections at once, by curl and
-//! by `linerate get --connections N` alike. Scenario 5 (bypass on both ends) is the extra column `linerate<->linerate`: the linerate
-//! client against the linerate server, next to the kernel client against the kernel servers in
-//! the same rows. Promises: a setup that cannot run records why, in every row it would have
+//! by `linerate get --connections N` alike. Scenario 5 (bypass on both ends) is the extra
+//! column `linerate<->linerate`: the bypass client (`linerate get` for bulk, the engine-based
+//! generator of `load::bypass_gen` for short connections and keep-alive) against the linerate
+//! server, next to the kernel client against the kernel servers in the same rows. Promises: a setup that cannot run records why, in every row it would have
 //! filled; a sample with no completed work is not recorded as a number.
 
 use std::net::SocketAddrV4;
@@ -125,15 +126,7 @@ impl HttpRun<'_> {
             self.bulk(&server, client, setup, rep);
         }
         if self.cfg.wants(SHORT) || self.cfg.wants(KEEPALIVE) {
-            match client {
-                Client::Kernel => self.requests(&server, setup, rep),
-                Client::Bypass => {
-                    let reason = "the linerate client has no request-rate load generator yet";
-                    for key in self.rows().into_iter().filter(|k| !k.scenario.starts_with('2')) {
-                        self.rec.not_run(&key, setup, reason);
-                    }
-                }
-            }
+            self.requests(&server, client, setup, rep);
         }
         if !server.alive() {
             self.notes.push(format!("{setup} exited during rep {rep}; see its log in the work directory"));
@@ -194,18 +187,7 @@ impl HttpRun<'_> {
             let rows = self.rows();
             let keys = &rows[2 * i..2 * i + 2];
             let cpu0 = server.cpu_secs();
-            let bypass = client == Client::Bypass;
-            if bypass {
-                if let Err(e) = self.env.topology.kernel_owns_client_ip(false) {
-                    self.notes.push(format!("{setup}: {e:#}"));
-                }
-            }
-            let outcome = self.load(&job, setup, &keys[0].case, rep);
-            if bypass {
-                if let Err(e) = self.env.topology.kernel_owns_client_ip(true) {
-                    self.notes.push(format!("{setup}: {e:#}"));
-                }
-            }
+            let outcome = self.load_as(client, &job, setup, &keys[0].case, rep);
             match outcome {
                 Ok(r) if r.bytes > 0 => {
                     let cpu = server.cpu_secs() - cpu0;
@@ -219,7 +201,40 @@ impl HttpRun<'_> {
         }
     }
 
-    fn requests(&mut self, server: &RunningServer, setup: &str, rep: u32) {
+    /// Wraps an HTTP load for `client`: kernel sockets, or our engine over AF_XDP.
+    fn http_job(&self, load: HttpLoad, client: Client) -> LoadJob {
+        match client {
+            Client::Kernel => LoadJob::Http(load),
+            Client::Bypass => {
+                let (iface, ip) = self.env.topology.client_endpoint();
+                LoadJob::BypassHttp { load, iface, ip }
+            }
+        }
+    }
+
+    /// Runs `job` from the bypass client with the client address taken from the kernel meanwhile.
+    fn load_as(
+        &mut self,
+        client: Client,
+        job: &LoadJob,
+        setup: &str,
+        what: &str,
+        rep: u32,
+    ) -> Result<LoadResult, String> {
+        if client == Client::Kernel {
+            return self.load(job, setup, what, rep);
+        }
+        if let Err(e) = self.env.topology.kernel_owns_client_ip(false) {
+            self.notes.push(format!("{setup}: {e:#}"));
+        }
+        let outcome = self.load(job, setup, what, rep);
+        if let Err(e) = self.env.topology.kernel_owns_client_ip(true) {
+            self.notes.push(format!("{setup}: {e:#}"));
+        }
+        outcome
+    }
+
+    fn requests(&mut self, server: &RunningServer, client: Client, setup: &str, rep: u32) {
         let rows: Vec<RowKey> = self.rows().into_iter().filter(|k| !k.scenario.starts_with('2')).collect();
         let path = format!("/{SMALL_FILE}");
         let secs = self.cfg.secs;
@@ -228,7 +243,7 @@ impl HttpRun<'_> {
                     job: LoadJob,
                     values: &dyn Fn(&LoadResult, f64) -> Vec<f64>| {
             let cpu0 = server.cpu_secs();
-            match this.load(&job, setup, &keys[0].case, rep) {
+            match this.load_as(client, &job, setup, &keys[0].case, rep) {
                 Ok(r) => {
                     let v = values(&r, server.cpu_secs() - cpu0);
                     println!("    {} {}: {:.0} {}", keys[0].scenario, keys[0].metric, v[0], keys[0].unit);
@@ -247,7 +262,8 @@ impl HttpRun<'_> {
                 keep_alive: false,
             };
             let per_conn = |r: &LoadResult, cpu: f64| vec![r.per_sec(), cpu / r.requests as f64 * 1e6];
-            take(self, &rows[0..2], LoadJob::Http(load), &per_conn);
+            let job = self.http_job(load, client);
+            take(self, &rows[0..2], job, &per_conn);
             at = 2;
         }
         if self.cfg.wants(KEEPALIVE) {
@@ -262,8 +278,12 @@ impl HttpRun<'_> {
                 let l = r.latency_us.unwrap_or_default();
                 vec![r.per_sec(), l.p50, l.p99, l.p999.unwrap_or(f64::NAN)]
             };
-            take(self, &rows[at..at + 4], LoadJob::Http(load), &lat);
-            if self.cfg.wrk {
+            let job = self.http_job(load, client);
+            take(self, &rows[at..at + 4], job, &lat);
+            if self.cfg.wrk && client == Client::Bypass {
+                let reason = "wrk runs on kernel sockets only";
+                rows[at + 4..at + 6].iter().for_each(|k| self.rec.not_run(k, setup, reason));
+            } else if self.cfg.wrk {
                 let job = LoadJob::Wrk {
                     url: self.url(SMALL_FILE),
                     connections: self.cfg.keepalive_connections,

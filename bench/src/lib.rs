@@ -18,13 +18,14 @@ pub mod report;
 pub mod results;
 pub mod servers;
 pub mod shards;
+pub mod single_flow;
 pub mod sys;
 pub mod topology;
 
 use std::path::PathBuf;
 
 use config::{BenchConfig, BULK, BYPASS_CLIENT, ENGINE, KEEPALIVE, RAW, SHORT};
-use recorder::{row, Recorder};
+use recorder::{row, Recorder, RowKey};
 use results::Better::{Higher, Lower};
 use results::{Pinning, Report, RunInfo};
 use servers::{LinerateCaps, ServerEnv, ServerKind};
@@ -39,11 +40,11 @@ pub fn run(cfg: &BenchConfig, topology: &Topology, extra_notes: &[String]) -> an
     }
     let pinning = vec![
         Pinning {
-            role: "servers (linerate, nginx worker, kernel_server); AF_XDP reflector".into(),
+            role: "servers (linerate, nginx worker, kernel_server); AF_XDP reflector; single-flow sender (engine, iperf3 server)".into(),
             cores: cfg.server_core.to_string(),
         },
         Pinning {
-            role: "load generators (curl, our generator, wrk); AF_XDP generator".into(),
+            role: "load generators (curl, kernel and bypass generators, wrk); AF_XDP generator; single-flow receiver (engine, iperf3 client)".into(),
             cores: cfg.client_core.to_string(),
         },
     ];
@@ -99,13 +100,17 @@ fn raw_scenario(cfg: &BenchConfig, topology: &Topology, rec: &mut Recorder, note
             ]
         })
         .collect();
+    let flow = FlowRows::new();
     let Topology::Lab(lab) = topology else {
         keys.iter().for_each(|k| rec.not_run(k, SETUP, "the raw ceiling runs in the lab only"));
+        flow.not_run(rec, "the single-flow comparison runs in the lab only");
         return;
     };
+    let cores = (cfg.client_core, cfg.server_core);
     for rep in 1..=cfg.repetitions {
         println!("  rep {rep}/{}: raw AF_XDP reflector", cfg.repetitions);
-        match raw::measure(lab, &sizes, cfg.raw_secs, (cfg.client_core, cfg.server_core)) {
+        let mut reflected_1514 = None;
+        match raw::measure(lab, &sizes, cfg.raw_secs, cores) {
             Ok(samples) => {
                 for (i, s) in samples.iter().enumerate() {
                     println!(
@@ -114,6 +119,9 @@ fn raw_scenario(cfg: &BenchConfig, topology: &Topology, rec: &mut Recorder, note
                     );
                     rec.sample(&keys[2 * i], SETUP, s.mpps);
                     rec.sample(&keys[2 * i + 1], SETUP, s.gbit_per_sec);
+                    if s.frame_len == 1514 {
+                        reflected_1514 = Some(s.mpps);
+                    }
                 }
             }
             Err(e) => {
@@ -121,6 +129,97 @@ fn raw_scenario(cfg: &BenchConfig, topology: &Topology, rec: &mut Recorder, note
                 println!("    not run: {reason}");
                 notes.push(format!("raw ceiling rep {rep}: {reason}"));
                 keys.iter().for_each(|k| rec.not_run(k, SETUP, &reason));
+            }
+        }
+        flow.measure(cfg, topology, lab, reflected_1514, rec, notes);
+    }
+}
+
+/// The rows of the single-flow comparison (engine vs reflector vs kernel TCP, same link).
+struct FlowRows {
+    mpps: RowKey,
+    wire: RowKey,
+    share: RowKey,
+    goodput: RowKey,
+}
+
+impl FlowRows {
+    const ENGINE: &'static str = "linerate engine";
+    const KERNEL: &'static str = "kernel (iperf3)";
+
+    fn new() -> FlowRows {
+        let case = "1514 B frames";
+        FlowRows {
+            mpps: row("1 raw ceiling", case, "engine single flow", "Mpps", Higher),
+            wire: row("1 raw ceiling", case, "engine single flow", "Gbit/s", Higher),
+            share: row("1 raw ceiling", case, "engine / reflector", "%", Higher),
+            goodput: row("1 single flow", "1 flow, MTU 1500", "goodput", "Gbit/s", Higher),
+        }
+    }
+
+    fn not_run(&self, rec: &mut Recorder, reason: &str) {
+        for k in [&self.mpps, &self.wire, &self.share, &self.goodput] {
+            rec.not_run(k, Self::ENGINE, reason);
+        }
+        rec.not_run(&self.goodput, Self::KERNEL, reason);
+    }
+
+    fn measure(
+        &self,
+        cfg: &BenchConfig,
+        topology: &Topology,
+        lab: &linerate_driver::lab::Lab,
+        reflected_1514: Option<f64>,
+        rec: &mut Recorder,
+        notes: &mut Vec<String>,
+    ) {
+        let cores = (cfg.client_core, cfg.server_core);
+        let secs = cfg.raw_secs.max(1.0);
+        // Our receiver takes over the kernel namespace's address while the engine runs.
+        let engine =
+            topology.kernel_owns_client_ip(false).and_then(|()| single_flow::engine(lab, secs, cores));
+        let restored = topology.kernel_owns_client_ip(true);
+        match engine.and_then(|s| restored.map(|()| s)) {
+            Ok(s) => {
+                let mpps = s.mpps.unwrap_or(0.0);
+                println!(
+                    "    engine single flow: {:.2} Gbit/s goodput, {mpps:.3} Mpps, {} retransmitted",
+                    s.goodput_gbit, s.retransmits
+                );
+                rec.sample(&self.mpps, Self::ENGINE, mpps);
+                rec.sample(&self.wire, Self::ENGINE, s.wire_gbit.unwrap_or(0.0));
+                rec.sample(&self.goodput, Self::ENGINE, s.goodput_gbit);
+                match reflected_1514 {
+                    Some(r) if r > 0.0 => rec.sample(&self.share, Self::ENGINE, 100.0 * mpps / r),
+                    _ => rec.not_run(&self.share, Self::ENGINE, "no reflector sample in this repetition"),
+                }
+            }
+            Err(e) => {
+                let reason = format!("{e:#}");
+                println!("    engine single flow not run: {reason}");
+                notes.push(format!("engine single flow: {reason}"));
+                for k in [&self.mpps, &self.wire, &self.share, &self.goodput] {
+                    rec.not_run(k, Self::ENGINE, &reason);
+                }
+            }
+        }
+        let kernel =
+            topology.kernel_owns_server_ip(true).and_then(|()| single_flow::kernel(lab, secs, cores));
+        if let Err(e) = topology.kernel_owns_server_ip(false) {
+            notes.push(format!("single flow: {e:#}"));
+        }
+        match kernel {
+            Ok(s) => {
+                println!(
+                    "    kernel single flow (iperf3): {:.2} Gbit/s, {} retransmitted",
+                    s.goodput_gbit, s.retransmits
+                );
+                rec.sample(&self.goodput, Self::KERNEL, s.goodput_gbit);
+            }
+            Err(e) => {
+                let reason = format!("{e:#}");
+                println!("    kernel single flow not run: {reason}");
+                rec.not_run(&self.goodput, Self::KERNEL, &reason);
             }
         }
     }

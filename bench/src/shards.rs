@@ -40,6 +40,10 @@ pub struct ShardBench {
 struct Sample {
     conn_per_sec: f64,
     gbit_per_sec: f64,
+    /// Server CPU (all shard threads) per connection, microseconds.
+    cpu_us_per_conn: f64,
+    /// Server CPU per GB of bulk download, seconds.
+    cpu_s_per_gb: f64,
     errors: u64,
 }
 
@@ -70,8 +74,12 @@ pub fn run(cfg: &ShardBench) -> anyhow::Result<String> {
             println!("  rep {rep}/{}: {label} (cores {cores})", cfg.repetitions);
             let sample = one_setup(cfg, &topology, &work, cores)?;
             println!(
-                "    {:.0} conn/s, {:.2} Gbit/s, {} client errors",
-                sample.conn_per_sec, sample.gbit_per_sec, sample.errors
+                "    {:.0} conn/s ({:.0} us CPU/conn), {:.2} Gbit/s ({:.2} s CPU/GB), {} client errors",
+                sample.conn_per_sec,
+                sample.cpu_us_per_conn,
+                sample.gbit_per_sec,
+                sample.cpu_s_per_gb,
+                sample.errors
             );
             samples[i].push(sample);
         }
@@ -111,7 +119,10 @@ fn one_setup(
             secs: cfg.secs,
             keep_alive: false,
         });
+        let pid = server.id();
+        let cpu0 = crate::sys::tree_cpu_secs(pid);
         let short = on_both_cores(topology, &short)?;
+        let cpu1 = crate::sys::tree_cpu_secs(pid);
         let bulk = LoadJob::Curl {
             url: format!("http://{addr}/{BULK}"),
             size: cfg.bulk_bytes,
@@ -119,7 +130,12 @@ fn one_setup(
             max_secs: 60.0,
         };
         let bulk = on_both_cores(topology, &bulk)?;
+        let cpu2 = crate::sys::tree_cpu_secs(pid);
+        let connections = short.iter().map(|r| r.requests).sum::<u64>().max(1) as f64;
+        let bytes = bulk.iter().map(|r| r.bytes).sum::<u64>().max(1) as f64;
         Ok(Sample {
+            cpu_us_per_conn: (cpu1 - cpu0) / connections * 1e6,
+            cpu_s_per_gb: (cpu2 - cpu1) / (bytes / 1e9),
             conn_per_sec: short.iter().map(LoadResult::per_sec).sum(),
             gbit_per_sec: bulk.iter().map(|r| r.bytes).sum::<u64>() as f64 * 8.0
                 / bulk.iter().map(|r| r.secs).fold(0.0, f64::max)
@@ -148,22 +164,27 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn table(cfg: &ShardBench, setups: &[(&str, &str)], samples: &[Vec<Sample>]) -> String {
-    let cps: Vec<f64> = samples.iter().map(|s| median(s.iter().map(|x| x.conn_per_sec).collect())).collect();
-    let gbps: Vec<f64> = samples.iter().map(|s| median(s.iter().map(|x| x.gbit_per_sec).collect())).collect();
+    let med = |i: usize, f: fn(&Sample) -> f64| median(samples[i].iter().map(f).collect());
     let mut out = format!(
-        "| setup (server cores) | conn/s (2×{} concurrent, GET 1 KiB) | bulk Gbit/s (2×{} ranged curls, {} MiB) | client errors |\n|---|---|---|---|\n",
+        "| setup (server cores) | conn/s (2×{} concurrent, GET 1 KiB) | server CPU µs/conn | bulk Gbit/s (2×{} ranged curls, {} MiB) | server CPU s/GB | client errors |\n|---|---|---|---|---|---|\n",
         cfg.concurrency,
         cfg.flows,
         cfg.bulk_bytes >> 20
     );
     for (i, (label, cores)) in setups.iter().enumerate() {
         let errors: u64 = samples[i].iter().map(|s| s.errors).sum();
-        out += &format!("| {label} ({cores}) | {:.0} | {:.2} | {errors} |\n", cps[i], gbps[i]);
+        out += &format!(
+            "| {label} ({cores}) | {:.0} | {:.0} | {:.2} | {:.2} | {errors} |\n",
+            med(i, |s| s.conn_per_sec),
+            med(i, |s| s.cpu_us_per_conn),
+            med(i, |s| s.gbit_per_sec),
+            med(i, |s| s.cpu_s_per_gb)
+        );
     }
     out += &format!(
-        "| ratio 2 / 1 | {:.2}× | {:.2}× | |\n\nMedians of {} repetition(s); client load processes pinned to cores 0 and 1 in both setups.\n",
-        cps[1] / cps[0],
-        gbps[1] / gbps[0],
+        "| ratio 2 / 1 | {:.2}× | | {:.2}× | | |\n\nMedians of {} repetition(s); client load processes pinned to cores 0 and 1 in both setups.\n",
+        med(1, |s| s.conn_per_sec) / med(0, |s| s.conn_per_sec),
+        med(1, |s| s.gbit_per_sec) / med(0, |s| s.gbit_per_sec),
         cfg.repetitions
     );
     out

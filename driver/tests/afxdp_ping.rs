@@ -1,6 +1,7 @@
 //! ARP and ping through AF_XDP: the kernel namespace pings our address with no static neighbour,
-//! and a minimal responder on [`AfXdpDevice`] answers. Traffic to other addresses must still
-//! reach the app namespace's kernel (the steering program passes it). Needs root.
+//! and either the real engine (`linerate_stack::Engine`) or a minimal responder on
+//! [`AfXdpDevice`] answers. Traffic to other addresses must still reach the app namespace's
+//! kernel (the steering program passes it). Needs root.
 
 mod afxdp_util;
 
@@ -76,6 +77,59 @@ fn ping_generic_single_queue() {
 #[test]
 fn ping_native_multi_queue() {
     ping_through(XdpMode::Native, 2, "pm");
+}
+
+/// The real engine answers: the kernel resolves 198.18.0.2 by ARP (the engine's reply) and its
+/// echo requests come back from the engine's ICMP path, with no static neighbour anywhere.
+fn ping_the_engine(mode: XdpMode, tag: &str) {
+    use linerate_stack::engine::{Engine, EngineConfig};
+    use linerate_stack::wire::{EthernetAddress, Ipv4Address};
+    let lab = LabGuard::up(LabConfig::new(&unique(tag))).expect("lab up");
+    let (_program, devices) = open_app(&lab, mode, &AfXdpConfig::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let engine = {
+        let stop = Arc::clone(&stop);
+        let addr = Ipv4Address(lab.app_addr().octets());
+        thread::spawn(move || {
+            let mut dev = devices.into_iter().next().expect("one queue");
+            let start = std::time::Instant::now();
+            let now =
+                || linerate_stack::time::Instant::from_nanos(start.elapsed().as_nanos() as u64 + 1_000_000);
+            let mut e = Engine::new(EngineConfig::new(addr, 24, EthernetAddress(dev.mac()), 6), now());
+            while !stop.load(Ordering::Relaxed) {
+                e.receive_from(now(), &mut dev, 64);
+                e.handle_timeout(now());
+                e.poll_transmit(now(), &mut dev);
+                wait_readable(&[dev.raw_fd()], 5);
+            }
+            (e, dev)
+        })
+    };
+    let answered = {
+        let _inside = lab.enter_kern().expect("enter kernel namespace");
+        kernel_ping(lab.app_addr(), 5, 2000)
+    };
+    let neighbour = lab.exec_kern("ip", &["neigh", "show", "198.18.0.2"]).unwrap_or_default();
+    stop.store(true, Ordering::Relaxed);
+    let (e, dev) = engine.join().expect("engine thread");
+    let stats = e.stats();
+    assert_eq!(answered, 5, "echo replies from the engine; engine stats {stats:?}");
+    assert_eq!(stats.icmp_out_echo_reps, 5, "{stats:?}");
+    assert!(stats.arp_in >= 1 && stats.arp_replies_sent >= 1, "the engine answered ARP: {stats:?}");
+    let mac = dev.mac().iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
+    assert!(neighbour.contains(&mac) && !neighbour.contains("PERMANENT"), "learnt, not static: {neighbour}");
+    assert!(e.is_empty(), "pings leave nothing behind in the engine");
+    dev.check_frame_accounting().expect("frame accounting");
+}
+
+#[test]
+fn ping_the_engine_native() {
+    ping_the_engine(XdpMode::Native, "pen");
+}
+
+#[test]
+fn ping_the_engine_generic() {
+    ping_the_engine(XdpMode::Generic, "peg");
 }
 
 /// Sums a TCP segment with its IPv4 pseudo-header (RFC 9293 §3.1); zero when the checksum is valid.

@@ -52,10 +52,26 @@ pub struct Stats {
     pub abort_on_data: u64,
     /// Connections closed by the application with unread data, reset (TCPAbortOnClose).
     pub abort_on_close: u64,
-    /// Fast retransmits (TcpExt TCPFastRetrans).
+    /// Retransmissions sent by loss recovery before any RTO (SACK/RACK-driven; TcpExt
+    /// TCPFastRetrans).
     pub fast_retrans: u64,
-    /// Entries into NewReno fast recovery (TcpExt TCPRenoRecovery).
+    /// Entries into fast recovery, any controller (TcpExt TCPRenoRecovery + TCPSackRecovery).
     pub reno_recovery: u64,
+    /// Tail loss probes sent (TcpExt TCPLossProbes, RFC 8985 §7).
+    pub tlp_probes: u64,
+    /// Tail loss probes that repaired a real loss (TcpExt TCPLossProbeRecovery).
+    pub tlp_recovered: u64,
+    /// Bytes RACK marked lost, on an ACK or at its reordering timer (RFC 8985 §6).
+    pub rack_lost_bytes: u64,
+    /// Recovery episodes undone because D-SACKs proved every retransmission spurious
+    /// (RFC 2883/3708; TcpExt TCPDSACKUndo).
+    pub spurious_retrans_undone: u64,
+    /// SACK blocks received from peers that negotiated SACK.
+    pub sack_blocks_received: u64,
+    /// SACK blocks ignored as invalid or hostile (out of window, below SND.UNA, beyond SND.NXT).
+    pub sack_blocks_ignored: u64,
+    /// Times pacing held a connection's next segment until its departure time.
+    pub pacing_delayed: u64,
     /// Zero-window probes sent.
     pub window_probes: u64,
     /// Keepalive probes sent.
@@ -78,6 +94,9 @@ pub struct Stats {
     pub no_port: u64,
     /// Connections or SYNs refused because the engine memory cap or connection limit was hit.
     pub memory_refused: u64,
+    /// TIME-WAIT connections freed early because TIME-WAIT held half the connection table
+    /// (cf. TcpExt TCPTimeWaitOverflow, where Linux skips TIME-WAIT instead).
+    pub time_wait_recycled: u64,
     /// Connections currently ESTABLISHED or CLOSE-WAIT (gauge; Tcp CurrEstab).
     pub curr_estab: u64,
     /// IPv4 datagrams received (Ip InReceives).
@@ -114,6 +133,30 @@ pub struct Stats {
     pub tx_ring_full: u64,
     /// Replies (RSTs, echo replies) dropped because their bounded queue was full.
     pub reply_queue_drops: u64,
+    /// SYN cookie SYN-ACKs sent (TcpExt SyncookiesSent).
+    pub syncookies_sent: u64,
+    /// ACKs whose SYN cookie validated and built a connection (TcpExt SyncookiesRecv).
+    pub syncookies_recv: u64,
+    /// ACKs checked as SYN cookies that failed: forged, wrong tuple or expired; answered with a
+    /// RST and no state (TcpExt SyncookiesFailed).
+    pub syncookies_failed: u64,
+    /// Half-open connections evicted (oldest first) from a full SYN queue with cookies off.
+    pub syn_queue_evictions: u64,
+    /// Client: SYN data acknowledged by the server's SYN-ACK (TcpExt TCPFastOpenActive).
+    pub tfo_active: u64,
+    /// Client: SYN data not acknowledged (server ignored it or the SYN was lost and retried
+    /// bare); the data went again after the handshake (TcpExt TCPFastOpenActiveFail).
+    pub tfo_active_fail: u64,
+    /// Server: SYN data accepted with a valid cookie (TcpExt TCPFastOpenPassive).
+    pub tfo_passive: u64,
+    /// Server: SYN with an invalid cookie or over the pending bound, fell back to a normal
+    /// handshake (TcpExt TCPFastOpenPassiveFail).
+    pub tfo_passive_fail: u64,
+    /// Server: cookie requests answered (TcpExt TCPFastOpenCookieReqd).
+    pub tfo_cookie_reqs: u64,
+    /// Server: valid-cookie SYN data refused because the listener's pending Fast Open children
+    /// were at their bound (TcpExt TCPFastOpenListenOverflow).
+    pub tfo_pending_overflow: u64,
     /// Control frames (RSTs, ARP, ICMP echo replies) the device refused, dropped rather than
     /// retried so they never hold up other traffic; their senders retry if it matters.
     pub tx_control_drops: u64,
@@ -144,6 +187,13 @@ impl core::ops::AddAssign<&Stats> for Stats {
         self.abort_on_close += rhs.abort_on_close;
         self.fast_retrans += rhs.fast_retrans;
         self.reno_recovery += rhs.reno_recovery;
+        self.tlp_probes += rhs.tlp_probes;
+        self.tlp_recovered += rhs.tlp_recovered;
+        self.rack_lost_bytes += rhs.rack_lost_bytes;
+        self.spurious_retrans_undone += rhs.spurious_retrans_undone;
+        self.sack_blocks_received += rhs.sack_blocks_received;
+        self.sack_blocks_ignored += rhs.sack_blocks_ignored;
+        self.pacing_delayed += rhs.pacing_delayed;
         self.window_probes += rhs.window_probes;
         self.keepalive_probes += rhs.keepalive_probes;
         self.delayed_acks += rhs.delayed_acks;
@@ -155,6 +205,7 @@ impl core::ops::AddAssign<&Stats> for Stats {
         self.bad_acks += rhs.bad_acks;
         self.no_port += rhs.no_port;
         self.memory_refused += rhs.memory_refused;
+        self.time_wait_recycled += rhs.time_wait_recycled;
         self.ip_in_receives += rhs.ip_in_receives;
         self.ip_in_hdr_errors += rhs.ip_in_hdr_errors;
         self.ip_in_addr_errors += rhs.ip_in_addr_errors;
@@ -174,6 +225,16 @@ impl core::ops::AddAssign<&Stats> for Stats {
         self.reply_queue_drops += rhs.reply_queue_drops;
         self.tx_control_drops += rhs.tx_control_drops;
         self.curr_estab += rhs.curr_estab;
+        self.syncookies_sent += rhs.syncookies_sent;
+        self.syncookies_recv += rhs.syncookies_recv;
+        self.syncookies_failed += rhs.syncookies_failed;
+        self.syn_queue_evictions += rhs.syn_queue_evictions;
+        self.tfo_active += rhs.tfo_active;
+        self.tfo_active_fail += rhs.tfo_active_fail;
+        self.tfo_passive += rhs.tfo_passive;
+        self.tfo_passive_fail += rhs.tfo_passive_fail;
+        self.tfo_cookie_reqs += rhs.tfo_cookie_reqs;
+        self.tfo_pending_overflow += rhs.tfo_pending_overflow;
     }
 }
 

@@ -200,16 +200,22 @@ fn syn_queue_is_bounded_by_backlog() {
     while h.recv().is_some() {
         synacks += 1;
     }
-    assert_eq!(synacks, 2);
-    assert_eq!(h.engine.stats().listen_drops, 3);
+    // Default SYN cookies `Auto`: the two beyond the backlog get stateless cookie SYN-ACKs.
+    assert_eq!(synacks, 5);
+    assert_eq!(h.engine.stats().syncookies_sent, 3);
     assert_eq!(h.engine.connection_count(), 2);
 }
 
 #[test]
 fn memory_cap_refuses_new_connections_and_keeps_existing_ones() {
     let mut cfg = test_config();
-    let per_conn = 2 * linerate_stack::tcp::SocketOptions::default().send_buffer;
+    // Buffers plus the loss-recovery segment records of one connection.
+    let per_conn = linerate_stack::tcp::connection::Connection::memory_for(
+        &linerate_stack::tcp::SocketOptions::default(),
+    );
     cfg.memory_limit = per_conn * 2;
+    // Without cookies (with them, a SYN at the cap gets a stateless cookie SYN-ACK instead).
+    cfg.handshake.syn_cookies = linerate_stack::tcp::listener::SynCookieMode::Off;
     let mut h = Harness::with_config(cfg);
     let c = h.passive_open();
     h.peer_port = 40001;

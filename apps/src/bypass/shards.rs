@@ -16,6 +16,12 @@ use linerate_stack::engine::{Engine, EngineConfig};
 use linerate_stack::time::Instant;
 use std::path::{Path, PathBuf};
 
+/// Connections (TIME_WAIT included) each shard's engine holds. A server closes first and so
+/// keeps TIME_WAIT for 60 s: the engine's default 4,096 would cap a shard at ~68 new
+/// connections per second sustained (and refuse SYNs once full). Slots cost a few hundred bytes
+/// each until used, and TIME_WAIT connections hold no buffers.
+pub const SERVER_MAX_CONNECTIONS: usize = 32_768;
+
 /// What one shard gets: its engine and its queues.
 #[derive(Debug)]
 pub struct ShardParts {
@@ -65,7 +71,10 @@ impl ShardedLink {
         if queues.is_empty() {
             bail!("interface {} reports no receive queues", opts.iface);
         }
+        // One secret of each kind for every shard: a SYN cookie or Fast Open cookie issued by
+        // one shard must validate on whichever shard the client's next segment reaches.
         let isn_secret = random_secret()?;
+        let (syn_cookie_secret, fast_open_key) = (random_secret()?, random_secret()?);
         let mut dealt: Vec<Vec<AfXdpDevice>> = (0..shards).map(|_| Vec::new()).collect();
         for queue in queues {
             dealt[queue.queue() as usize % shards].push(queue);
@@ -74,6 +83,9 @@ impl ShardedLink {
         for (shard, queues) in dealt.into_iter().enumerate() {
             let mut cfg: EngineConfig = engine_config(opts, &queues[0], Some(isn_secret))?;
             cfg.ephemeral_ports = steering.ephemeral_ports_of(shard);
+            cfg.max_connections = SERVER_MAX_CONNECTIONS;
+            cfg.handshake.syn_cookie_secret = syn_cookie_secret;
+            cfg.handshake.fast_open_key = fast_open_key;
             let capture = match &opts.pcap {
                 Some(path) => {
                     let path = capture_path(path, shard, shards);

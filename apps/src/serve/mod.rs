@@ -27,7 +27,8 @@ use anyhow::Context;
 use linerate_driver::shard::{
     EngineShard, Mesh, MonotonicClock, RuntimeConfig, RuntimeStats, ShardRuntime, ShardStats, StopHandle,
 };
-use linerate_stack::tcp::SocketOptions;
+use linerate_stack::tcp::listener::{FastOpenListen, ListenerHandshake, SynCookieMode};
+use linerate_stack::tcp::{CongestionAlgorithm, SocketOptions};
 use linerate_stack::time::{Clock, Duration};
 use shard::{HttpCounters, HttpShard};
 use std::path::PathBuf;
@@ -75,6 +76,12 @@ pub struct ServeOptions {
     pub http: HttpConfig,
     pub drain_timeout: Duration,
     pub log_level: LogLevel,
+    /// `--syncookies`.
+    pub syn_cookies: SynCookieMode,
+    /// `--tfo`: server-side TCP Fast Open on the listener.
+    pub fast_open: bool,
+    /// Congestion controller of every accepted connection (`--cc`).
+    pub congestion: CongestionAlgorithm,
     /// The `linerate stats` socket; `None` means [`crate::control::default_socket_path`].
     pub control_socket: Option<PathBuf>,
 }
@@ -179,7 +186,8 @@ fn build_shards(
     control: &ControlServer,
 ) -> anyhow::Result<Vec<EngineShard<crate::bypass::Nic, HttpShard>>> {
     let steering = link.steering();
-    let sockopts = SocketOptions { send_buffer: 1 << 20, ..SocketOptions::default() };
+    let sockopts =
+        SocketOptions { send_buffer: 1 << 20, congestion: opts.congestion, ..SocketOptions::default() };
     let mut links = Mesh::new(parts.len(), HANDOFF_RING).into_iter();
     let mut works = Vec::with_capacity(parts.len());
     for (shard, mut part) in parts.into_iter().enumerate() {
@@ -187,6 +195,11 @@ fn build_shards(
             .engine
             .listen(opts.port, BACKLOG, Some(sockopts))
             .with_context(|| format!("cannot listen on port {}", opts.port))?;
+        let handshake = ListenerHandshake {
+            syn_cookies: Some(opts.syn_cookies),
+            fast_open: opts.fast_open.then(FastOpenListen::default),
+        };
+        part.engine.set_listener_handshake(listener, handshake)?;
         let app =
             HttpShard::new(site.clone(), listener, opts.log_level).with_control(control.publisher(shard));
         let links = links.next().context("one mesh end per shard")?;
@@ -227,7 +240,8 @@ fn report(stats: &RuntimeStats<ServeStats>) {
     eprintln!(
         "linerate serve: stopped after {} connections, {} requests; segments in {} out {} retransmitted {} \
          (fast retransmits {}, timeouts {}); listen drops {} (overflows {}), memory refusals {}, \
-         transmit refusals {}; frames handed off {} (ring full {})",
+         transmit refusals {}; SYN cookies sent {} validated {} failed {}; Fast Open accepted {} \
+         fell back {}; frames handed off {} (ring full {})",
         total.app.accepted,
         total.app.requests,
         s.in_segs,
@@ -239,6 +253,11 @@ fn report(stats: &RuntimeStats<ServeStats>) {
         s.listen_overflows,
         s.memory_refused,
         s.tx_ring_full,
+        s.syncookies_sent,
+        s.syncookies_recv,
+        s.syncookies_failed,
+        s.tfo_passive,
+        s.tfo_passive_fail,
         total.shard.handed_off,
         total.shard.handoff_ring_full,
     );

@@ -50,10 +50,17 @@ struct Slot {
     started: Instant,
     last_progress: Instant,
     written: usize,
+    response: Response,
+}
+
+/// One HTTP response being read: its head until complete, then how much body is still due.
+/// Shared with the bypass generator.
+#[derive(Debug, Default)]
+pub(super) struct Response {
     head: Vec<u8>,
     /// Body bytes still expected once the head is parsed.
-    body_left: Option<u64>,
-    response_bytes: u64,
+    pub(super) body_left: Option<u64>,
+    pub(super) bytes: u64,
 }
 
 /// What driving a slot led to.
@@ -106,23 +113,32 @@ impl Slot {
             started: now,
             last_progress: now,
             written: 0,
-            head: Vec::with_capacity(1024),
-            body_left: None,
-            response_bytes: 0,
+            response: Response::default(),
         }
     }
 
     fn reset_exchange(&mut self, now: Instant) {
         self.started = now;
         self.written = 0;
+        self.response.reset();
+    }
+}
+
+impl Response {
+    pub(super) fn reset(&mut self) {
         self.head.clear();
         self.body_left = None;
-        self.response_bytes = 0;
+        self.bytes = 0;
+    }
+
+    /// True once the whole body has arrived.
+    pub(super) fn complete(&self) -> bool {
+        self.body_left == Some(0)
     }
 
     /// Takes in response bytes; `Err` on a malformed or non-200 response or excess bytes.
-    fn absorb(&mut self, data: &[u8]) -> Result<(), ()> {
-        self.response_bytes += data.len() as u64;
+    pub(super) fn absorb(&mut self, data: &[u8]) -> Result<(), ()> {
+        self.bytes += data.len() as u64;
         match self.body_left {
             Some(left) => self.body_left = Some(left.checked_sub(data.len() as u64).ok_or(())?),
             None => {
@@ -222,7 +238,7 @@ impl Generator<'_> {
         let us = now.duration_since(slot.started).as_micros() as u64;
         self.histogram.saturating_record(us.max(1));
         self.result.requests += 1;
-        self.result.bytes += slot.response_bytes;
+        self.result.bytes += slot.response.bytes;
     }
 
     /// (Re)opens slot `i`: a fresh non-blocking connect, registered edge-triggered.
@@ -280,7 +296,7 @@ impl Generator<'_> {
                 },
                 State::Receiving => match stream.read(&mut self.scratch) {
                     Ok(0) => {
-                        break if slot.body_left == Some(0) && !keep_alive {
+                        break if slot.response.complete() && !keep_alive {
                             Step::Closed
                         } else {
                             Step::Failed
@@ -288,14 +304,14 @@ impl Generator<'_> {
                     }
                     Ok(n) => {
                         slot.last_progress = now;
-                        if slot.absorb(&self.scratch[..n]).is_err() {
+                        if slot.response.absorb(&self.scratch[..n]).is_err() {
                             break Step::Failed;
                         }
-                        if keep_alive && slot.body_left == Some(0) {
+                        if keep_alive && slot.response.complete() {
                             let us = now.duration_since(slot.started).as_micros() as u64;
                             self.histogram.saturating_record(us.max(1));
                             self.result.requests += 1;
-                            self.result.bytes += slot.response_bytes;
+                            self.result.bytes += slot.response.bytes;
                             slot.reset_exchange(now);
                             slot.state = State::Sending;
                         }
@@ -402,15 +418,15 @@ fn probe_once(addr: SocketAddrV4, path: &str) -> anyhow::Result<u64> {
     let mut s = TcpStream::connect_timeout(&addr.into(), Duration::from_millis(500))?;
     s.set_read_timeout(Some(Duration::from_secs(2)))?;
     write!(s, "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", addr.ip())?;
-    let mut slot = Slot::new(Instant::now());
+    let mut response = Response::default();
     let mut buf = [0u8; 16 * 1024];
     loop {
         let n = s.read(&mut buf)?;
         if n == 0 {
-            anyhow::ensure!(slot.body_left == Some(0), "response cut short");
-            return Ok(slot.response_bytes);
+            anyhow::ensure!(response.complete(), "response cut short");
+            return Ok(response.bytes);
         }
-        slot.absorb(&buf[..n]).map_err(|()| anyhow::anyhow!("bad response"))?;
+        response.absorb(&buf[..n]).map_err(|()| anyhow::anyhow!("bad response"))?;
     }
 }
 
@@ -422,12 +438,12 @@ mod tests {
     fn head_parsing_and_body_accounting() {
         assert_eq!(parse_head(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"), Some(5));
         assert_eq!(parse_head(b"HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\n"), None);
-        let mut s = Slot::new(Instant::now());
+        let mut s = Response::default();
         assert!(s.absorb(b"HTTP/1.1 200 OK\r\nContent-Le").is_ok());
         assert!(s.absorb(b"ngth: 4\r\n\r\nab").is_ok());
         assert_eq!(s.body_left, Some(2));
         assert!(s.absorb(b"cd").is_ok());
-        assert_eq!(s.body_left, Some(0));
+        assert!(s.complete());
         assert!(s.absorb(b"x").is_err());
     }
 }

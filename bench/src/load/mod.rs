@@ -9,6 +9,7 @@
 //! address other than the one the job names.
 
 mod bulk;
+mod bypass_gen;
 mod http_gen;
 mod wrk;
 
@@ -16,6 +17,7 @@ use std::net::SocketAddrV4;
 
 use serde::{Deserialize, Serialize};
 
+pub use bypass_gen::run_bypass_http_load;
 pub use http_gen::{run_http_load, HttpLoad};
 
 /// One client-side job.
@@ -31,6 +33,9 @@ pub enum LoadJob {
     LinerateGet { bin: String, url: String, flows: u32, iface: String, ip: String, max_secs: f64 },
     /// Our epoll generator: HTTP GETs, closing after each (`keep_alive` false) or not.
     Http(HttpLoad),
+    /// The same load from our engine over AF_XDP on `iface` as `ip` (`ADDR/PREFIX`): the
+    /// bypass client of scenario 5. The caller takes `ip` away from the client side's kernel.
+    BypassHttp { load: HttpLoad, iface: String, ip: String },
     /// `wrk` with `connections` keep-alive connections on one thread.
     Wrk { url: String, connections: u32, secs: u32 },
 }
@@ -89,6 +94,7 @@ pub fn run_job(job: &LoadJob, core: Option<usize>) -> anyhow::Result<LoadResult>
             bulk::linerate_get(bin, url, *flows, iface, ip, *max_secs)?
         }
         LoadJob::Http(load) => run_http_load(load)?,
+        LoadJob::BypassHttp { load, iface, ip } => run_bypass_http_load(load, iface, ip)?,
         LoadJob::Wrk { url, connections, secs } => wrk::run(url, *connections, *secs)?,
     };
     result.cpu = crate::sys::current_cpu();

@@ -16,9 +16,10 @@ use super::stats::Pod;
 /// The three steps of a clean shutdown, in order; each has its own deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ShutdownPhase {
-    /// Stop accepting new connections and new requests; finish the ones in flight.
+    /// Stop accepting new connections and new requests; finish the ones in flight. (The file
+    /// server already closes its listener here, so new SYNs are refused at once.)
     Drain,
-    /// Close the listening sockets (refuse SYNs) and the now-idle connections.
+    /// Close the listening sockets (refuse SYNs) and whatever connections the drain left.
     CloseListeners,
     /// Let closing connections (FIN exchange, TIME_WAIT) run out before the process exits.
     TimeWait,

@@ -134,6 +134,11 @@ impl TfoClientCache {
         self.capacity
     }
 
+    /// The cookie for `server`, if any, without counting as a use.
+    pub fn peek(&self, server: Ipv4Address) -> Option<CachedCookie> {
+        self.entries.iter().find(|e| e.server == server).map(|e| e.cached)
+    }
+
     /// The cookie for `server`, if any; counts as a use for LRU purposes.
     pub fn get(&mut self, server: Ipv4Address) -> Option<CachedCookie> {
         self.uses += 1;

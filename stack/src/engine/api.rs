@@ -192,6 +192,7 @@ impl Engine {
     ) -> Result<usize, Error> {
         let conn = self.conn_mut(h)?;
         if n > 0 || ok_if_empty {
+            conn.on_app_read(n, now);
             if conn.window_update_due() {
                 conn.ack_now = true;
             }

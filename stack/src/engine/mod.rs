@@ -57,12 +57,15 @@
 pub mod api;
 pub mod events;
 mod flows;
+pub mod handshake;
 mod icmp;
 mod receive;
 pub mod secrets;
+mod time_wait;
 mod transmit;
 
 pub use events::Event;
+pub use handshake::HandshakeConfig;
 
 use crate::ip::Interface;
 use crate::isn::IsnGenerator;
@@ -131,6 +134,8 @@ pub struct EngineConfig {
     pub timer_tick: Duration,
     /// Bounded queue for RSTs, ARP and ICMP replies.
     pub reply_queue: usize,
+    /// SYN cookies and TCP Fast Open: defaults and secrets.
+    pub handshake: HandshakeConfig,
 }
 
 impl EngineConfig {
@@ -162,6 +167,7 @@ impl EngineConfig {
             seed,
             timer_tick: Duration::from_millis(1),
             reply_queue: 64,
+            handshake: HandshakeConfig::new(key(), key()),
         }
     }
 }
@@ -230,6 +236,8 @@ pub struct Engine {
     /// When connections waiting for ARP are retried (a lost request or reply must not strand them).
     arp_retry_at: Option<Instant>,
     replies: VecDeque<Reply>,
+    /// Connections in the order they entered TIME-WAIT (see `time_wait`).
+    time_wait: VecDeque<(u32, u32)>,
     neighbors: NeighborCache,
     stats: Stats,
     challenge: ChallengeAckLimiter,
@@ -238,6 +246,7 @@ pub struct Engine {
     memory_used: usize,
     ip_ident: u16,
     rx_checksum_verified: bool,
+    handshake: handshake::Handshake,
 }
 
 impl Engine {
@@ -260,6 +269,7 @@ impl Engine {
             arp_waiting: Vec::with_capacity(max),
             arp_retry_at: None,
             replies: VecDeque::with_capacity(cfg.reply_queue),
+            time_wait: VecDeque::with_capacity(max),
             neighbors: NeighborCache::new(
                 cfg.neighbor_capacity,
                 NeighborConfig { hash_key: cfg.neighbor_key, ..NeighborConfig::default() },
@@ -271,6 +281,7 @@ impl Engine {
             memory_used: 0,
             ip_ident: 0,
             rx_checksum_verified: false,
+            handshake: handshake::Handshake::new(&cfg.handshake, now),
             cfg,
         }
     }
@@ -453,7 +464,7 @@ impl Engine {
     /// True if a connection with these buffers fits under the connection and memory caps.
     fn admits(&self, opts: &crate::tcp::SocketOptions) -> bool {
         self.live < self.cfg.max_connections
-            && self.memory_used + opts.send_buffer + opts.recv_buffer <= self.cfg.memory_limit
+            && self.memory_used + Connection::memory_for(opts) <= self.cfg.memory_limit
     }
 
     /// Re-establishes every engine invariant after a connection changed: gauge, listener queues,
@@ -480,9 +491,12 @@ impl Engine {
         if let Some(lid) = conn.listener {
             if conn.state != State::SynReceived {
                 conn.listener = None;
+                let fast_open_child = core::mem::take(&mut conn.fast_open.pending);
                 if let Some(l) = self.listeners[lid as usize].as_mut() {
-                    l.syn_queue_len -= 1;
-                    if conn.state != State::Closed && !l.closed {
+                    l.child_left_syn_queue(fast_open_child);
+                    // A Fast Open child joined the accept queue at SYN time.
+                    let queued = slot.in_accept_queue || slot.app_owned;
+                    if conn.state != State::Closed && !l.closed && !queued {
                         l.accept_queue.push_back((index, slot.generation));
                         slot.in_accept_queue = true;
                         if !self.listener_events[lid as usize] {
@@ -496,7 +510,9 @@ impl Engine {
         }
         let slot = &mut self.slots[index as usize];
         let Some(conn) = slot.conn.as_deref_mut() else { return };
-        if conn.memory > 0 && conn.state == State::TimeWait && (conn.orphaned || conn.rcvbuf.is_empty()) {
+        let entered_time_wait =
+            conn.memory > 0 && conn.state == State::TimeWait && (conn.orphaned || conn.rcvbuf.is_empty());
+        if entered_time_wait {
             self.memory_used -= conn.release_buffers();
         }
         let unowned = !slot.app_owned && !slot.in_accept_queue;
@@ -516,6 +532,9 @@ impl Engine {
         if !slot.in_ready && !slot.waiting_arp && conn.plan_segment().is_some() {
             slot.in_ready = true;
             self.ready.push_back(index);
+        }
+        if entered_time_wait {
+            self.queue_time_wait(index);
         }
         self.sync_timer(index);
     }
@@ -572,7 +591,7 @@ impl Engine {
         }
         if let Some(lid) = conn.listener.take() {
             if let Some(l) = self.listeners[lid as usize].as_mut() {
-                l.syn_queue_len -= 1;
+                l.child_left_syn_queue(conn.fast_open.pending);
             }
             self.release_listener_if_done(lid);
         }

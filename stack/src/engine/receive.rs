@@ -1,12 +1,11 @@
 //! Frame input: Ethernet → ARP / IPv4 → TCP / ICMP, then the connection, the listener
-//! (RFC 9293 §3.10.7.2) or the closed-port reset rule (§3.10.7.1).
+//! (RFC 9293 §3.10.7.2, in `handshake.rs`) or the closed-port reset rule (§3.10.7.1).
 //!
 //! Every frame is parsed in place; nothing here allocates. Every drop bumps one counter.
 
 use super::transmit::Reply;
-use super::{flows, Engine};
+use super::Engine;
 use crate::device::Device;
-use crate::tcp::connection::Connection;
 use crate::tcp::input::{InputAction, InputContext};
 use crate::tcp::{FourTuple, State};
 use crate::time::Instant;
@@ -151,7 +150,7 @@ impl Engine {
 
     /// RFC 9293 §3.10.7.1 (CLOSED) and the first checks of LISTEN: answer with a reset whose
     /// numbers make it acceptable to the sender; never answer a RST.
-    fn reset_for(&mut self, dst: EthernetAddress, tuple: FourTuple, seg: &TcpRepr<'_>) {
+    pub(super) fn reset_for(&mut self, dst: EthernetAddress, tuple: FourTuple, seg: &TcpRepr<'_>) {
         if seg.flags.rst() {
             return;
         }
@@ -164,7 +163,7 @@ impl Engine {
         self.queue_reply(reply);
     }
 
-    fn segment_to_connection(
+    pub(super) fn segment_to_connection(
         &mut self,
         now: Instant,
         src_mac: EthernetAddress,
@@ -175,7 +174,9 @@ impl Engine {
         let slot = &mut self.slots[index as usize];
         let Some(conn) = slot.conn.as_deref_mut() else { return };
         if let (State::SynReceived, Some(lid)) = (conn.state, conn.listener) {
-            let full = self.listeners[lid as usize].as_ref().is_some_and(|l| l.accept_queue_full());
+            // A Fast Open child is in the accept queue already.
+            let full = !conn.fast_open.pending
+                && self.listeners[lid as usize].as_ref().is_some_and(|l| l.accept_queue_full());
             if full && seg.flags.ack() && !seg.flags.rst() && !seg.flags.syn() {
                 // Linux default (tcp_abort_on_overflow = 0): drop the final ACK; our SYN-ACK
                 // retransmission will complete the handshake once there is room.
@@ -184,9 +185,13 @@ impl Engine {
                 return;
             }
         }
+        let fast_open_client = Self::fast_open_client_before(conn);
         let mut ctx =
             InputContext { now, cfg: &self.cfg.tcp, stats: &mut self.stats, challenge: &mut self.challenge };
         let action = conn.on_segment(seg, &mut ctx);
+        if let Some(sent) = fast_open_client {
+            self.fast_open_client_after(index, seg, sent);
+        }
         match action {
             InputAction::None => {}
             InputAction::Reset { seq } => {
@@ -198,66 +203,6 @@ impl Engine {
                 return self.dispatch_segment(now, src_mac, tuple, seg);
             }
         }
-        self.after_update(index, now);
-    }
-
-    /// RFC 9293 §3.10.7.2: LISTEN.
-    fn segment_to_listener(
-        &mut self,
-        now: Instant,
-        src_mac: EthernetAddress,
-        lid: u32,
-        tuple: FourTuple,
-        seg: &TcpRepr<'_>,
-    ) {
-        if seg.flags.rst() {
-            return;
-        }
-        if seg.flags.ack() {
-            return self.reset_for(src_mac, tuple, seg);
-        }
-        if !seg.flags.syn() {
-            return;
-        }
-        let Some(l) = self.listeners[lid as usize].as_ref() else { return };
-        if l.accept_queue_full() {
-            self.stats.listen_overflows += 1;
-            self.stats.listen_drops += 1;
-            return;
-        }
-        let opts = l.opts;
-        if l.syn_queue_full() {
-            self.stats.listen_drops += 1;
-            return;
-        }
-        if !self.admits(&opts) {
-            self.stats.memory_refused += 1;
-            self.stats.listen_drops += 1;
-            return;
-        }
-        let iss = flows::isn(&self.isn, now, &tuple);
-        let ts_offset = self.rng.next_u32();
-        let mss = self.our_mss();
-        let mut conn = Connection::new(tuple, opts, &self.cfg.tcp, iss, mss, ts_offset, now);
-        conn.state = State::SynReceived;
-        conn.passive = true;
-        conn.listener = Some(lid);
-        conn.irs = seg.seq_number;
-        conn.rcv_nxt = seg.seq_number + 1;
-        conn.rcv_adv = conn.rcv_nxt;
-        conn.last_ack_sent = conn.rcv_nxt;
-        conn.negotiate(&seg.options, &self.cfg.tcp, now);
-        // The SYN's window is never scaled (RFC 7323 §2.2).
-        conn.snd_wnd = u32::from(seg.window_len);
-        conn.max_snd_wnd = conn.snd_wnd;
-        conn.snd_wl1 = seg.seq_number;
-        conn.snd_wl2 = iss;
-        self.stats.passive_opens += 1;
-        if let Some(l) = self.listeners[lid as usize].as_mut() {
-            l.syn_queue_len += 1;
-        }
-        let index = self.insert_connection(conn, false);
-        self.slots[index as usize].route = Some(src_mac);
         self.after_update(index, now);
     }
 

@@ -29,6 +29,15 @@ pub(crate) enum Reply {
         seq: SeqNumber,
         ack: Option<SeqNumber>,
     },
+    /// A stateless SYN-ACK carrying a SYN cookie (RFC 4987 §3.6): nothing is remembered.
+    SynAck {
+        tuple: FourTuple,
+        dst: EthernetAddress,
+        seq: SeqNumber,
+        ack: SeqNumber,
+        window: u16,
+        options: TcpOptions,
+    },
     Arp {
         repr: ArpRepr,
         dst: EthernetAddress,
@@ -180,7 +189,9 @@ impl Engine {
                 dont_frag: true,
             };
             let eth = EthernetRepr { src_addr: src_mac, dst_addr: mac, ethertype: EtherType::Ipv4 };
-            let (a, b) = conn.sndbuf.slices(plan.seq, plan.len as usize);
+            // Data riding on a SYN (Fast Open) starts after the SYN's sequence number.
+            let data_seq = plan.seq + u32::from(plan.flags.syn());
+            let (a, b) = conn.sndbuf.slices(data_seq, plan.len as usize);
             let total = ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN + tcp_len;
             let done = device.transmit(now, total, |buf| {
                 write_tcp_frame(buf, &eth, &ip, &header, a, b, offload);
@@ -203,7 +214,25 @@ impl Engine {
         let (our_mac, our_ip) = (self.cfg.mac, self.cfg.addr);
         match *reply {
             Reply::Rst { tuple, dst, seq, ack } => {
-                self.transmit_rst(now, device, ident, tuple, dst, seq, ack)
+                let mut flags = TcpFlags::RST;
+                if ack.is_some() {
+                    flags |= TcpFlags::ACK;
+                }
+                let ack = ack.unwrap_or(SeqNumber(0));
+                let ok = self.transmit_control(now, device, ident, tuple, dst, (seq, ack, flags, 0), None);
+                if ok {
+                    self.stats.out_rsts += 1;
+                }
+                ok
+            }
+            Reply::SynAck { tuple, dst, seq, ack, window, options } => {
+                let flags = TcpFlags::SYN | TcpFlags::ACK;
+                let control = (seq, ack, flags, window);
+                let ok = self.transmit_control(now, device, ident, tuple, dst, control, Some(options));
+                if ok {
+                    self.stats.syncookies_sent += 1;
+                }
+                ok
             }
             Reply::Arp { repr, dst } => {
                 let ok = self.transmit_arp(now, device, &repr, dst);
@@ -234,31 +263,30 @@ impl Engine {
         }
     }
 
+    /// A connection-less TCP segment (RST, cookie SYN-ACK): `control` is (SEQ, ACK, flags,
+    /// window).
     #[allow(clippy::too_many_arguments)]
-    fn transmit_rst<D: Device>(
+    fn transmit_control<D: Device>(
         &mut self,
         now: Instant,
         device: &mut D,
         ident: u16,
         tuple: FourTuple,
         dst: EthernetAddress,
-        seq: SeqNumber,
-        ack: Option<SeqNumber>,
+        control: (SeqNumber, SeqNumber, TcpFlags, u16),
+        options: Option<TcpOptions>,
     ) -> bool {
         let our_mac = self.cfg.mac;
-        let mut flags = TcpFlags::RST;
-        if ack.is_some() {
-            flags |= TcpFlags::ACK;
-        }
+        let (seq, ack, flags, window_len) = control;
         let tcp = TcpRepr {
             src_port: tuple.local.1,
             dst_port: tuple.remote.1,
             seq_number: seq,
-            ack_number: ack.unwrap_or(SeqNumber(0)),
+            ack_number: ack,
             flags,
-            window_len: 0,
+            window_len,
             urgent_pointer: 0,
-            options: TcpOptions::default(),
+            options: options.unwrap_or_default(),
             payload: &[],
         };
         let ip = Ipv4Repr {
@@ -275,7 +303,6 @@ impl Engine {
         let total = ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN + tcp.header_len();
         let ok = device.transmit(now, total, |buf| write_tcp_frame(buf, &eth, &ip, &tcp, &[], &[], false));
         if ok.is_some() {
-            self.stats.out_rsts += 1;
             self.stats.out_segs += 1;
         }
         ok.is_some()

@@ -213,6 +213,45 @@ impl LossRecovery {
     pub fn rtt(&self) -> &RttEstimator {
         &self.rtt
     }
+    /// The estimator, for samples taken outside the scoreboard (the handshake's SYN timing).
+    pub fn rtt_mut(&mut self) -> &mut RttEstimator {
+        &mut self.rtt
+    }
+    /// The sender MSS changed (negotiation, path MTU): DupThresh and limited transmit follow.
+    pub fn set_smss(&mut self, smss: u32) {
+        self.config.smss = smss.max(1);
+        self.board.set_smss(smss);
+    }
+    /// Marks the lowest outstanding segment lost (NewReno's partial-ACK rule, RFC 6582 §3.2,
+    /// for peers without SACK). Returns the bytes newly marked lost.
+    pub fn mark_front_lost(&mut self) -> u32 {
+        if self.board.segments().is_empty() {
+            return 0;
+        }
+        self.board.mark_lost(0)
+    }
+    /// Frees the segment records (TIME-WAIT or CLOSED: nothing will be sent again). Keeps the
+    /// RTT estimate for `info`; leaves a one-record store, so later calls stay harmless.
+    pub fn release(&mut self) {
+        let snd_una = self.board.snd_una();
+        self.board = Scoreboard::new(1, self.config.smss, snd_una);
+        self.episode = None;
+        self.undo = None;
+        self.rack_timer = None;
+        self.loss_timer = None;
+        self.rto_started = None;
+        self.tlp = Tlp::default();
+    }
+    /// Switches the loss-detection rules (e.g. DupThresh for a peer without SACK).
+    pub fn set_loss_detection(&mut self, rules: LossDetection) {
+        self.config.loss_detection = rules;
+    }
+    /// Everything outstanding must be resent (the path MTU shrank, RFC 1191 §6.5): every
+    /// un-SACKed segment is marked lost without touching the timers or the RTO backoff.
+    /// Returns the bytes newly marked lost. O(n), once per PMTU change.
+    pub fn mark_all_lost(&mut self) -> u32 {
+        self.board.mark_all_lost()
+    }
     /// RFC 6675 pipe: the bytes the network is believed to hold.
     pub fn pipe(&self) -> u32 {
         self.board.pipe()
@@ -230,9 +269,19 @@ impl LossRecovery {
     /// `StoreFull` means it was not recorded and must not be sent.
     pub fn on_sent(&mut self, now: Instant, seg: &SentSegment) -> Result<(), StoreFull> {
         if seg.is_retransmit {
+            let head = self.board.segments().front().is_some_and(|r| not_before(seg.seq + seg.len, r.end()))
+                && not_before(self.board.snd_una(), seg.seq);
             let matched = self.board.on_retransmit(now, seg.seq, seg.len, seg.tsval, seg.snapshot);
             if let (Some(undo), true) = (self.undo.as_mut(), matched > 0 && self.episode.is_some()) {
                 undo.retrans = undo.retrans.saturating_add(1);
+            }
+            if head && matched > 0 && !self.tlp.probe_pending {
+                // The cumulative ACK cannot move before the resent head comes back: count the
+                // RTO from this transmission (as Linux does when it resends the head), or a
+                // recovery round longer than one RTO ends in a spurious timeout.
+                self.rto_started = Some(now);
+                self.rearm(now, false);
+                return Ok(());
             }
         } else {
             self.board.on_new_segment(now, seg.seq, seg.len, seg.tsval, seg.snapshot)?;
@@ -291,8 +340,10 @@ impl LossRecovery {
             self.rtt.on_sample(now, r);
         }
         if update.newly_acked > 0 {
-            // RFC 6298 §5.3: new data acknowledged restarts the timer.
+            // RFC 6298 §5.3: new data acknowledged restarts the timer; the path works again, so
+            // the backoff goes too (as Linux does, even without a Karn-valid sample).
             self.rto_started = Some(now);
+            self.rtt.reset_backoff();
         }
         out.recovery_exited = self.maybe_exit_recovery();
         let snd_una = self.board.snd_una();
@@ -347,9 +398,12 @@ impl LossRecovery {
                     return out;
                 }
                 self.tlp.probe_pending = true;
-                // Should no probe go out, the RTO still guards the flight.
-                let rto_at = self.rto_started.unwrap_or(now) + self.rtt.rto();
-                self.loss_timer = Some((rto_at.max(now), RecoveryTimer::Rto));
+                // Should no probe go out, the RTO still guards the flight, counted from now: the
+                // PTO may have been capped by the RTO deadline, and an RTO due this very instant
+                // would pre-empt the probe the engine is about to send (RFC 8985 §7.3 arms the
+                // RTO when the probe leaves).
+                self.rto_started = Some(now);
+                self.loss_timer = Some((now + self.rtt.rto(), RecoveryTimer::Rto));
                 let last = self.board.segments().back().filter(|r| !r.is_sacked()).map(|r| (r.start, r.len));
                 out.probe = Some(last);
             }

@@ -1,16 +1,48 @@
 //! Option negotiation on the handshake: MSS (RFC 9293 §3.7.1), window scale and timestamps
-//! (RFC 7323 §2-3), SACK-permitted (RFC 2018); and the options carried on every later segment.
+//! (RFC 7323 §2-3), SACK-permitted (RFC 2018), the Fast Open cookie (RFC 7413 §4.1); and the
+//! options carried on every later segment.
 
 use super::config::TcpConfig;
-use super::congestion::CongestionController;
 use super::connection::{Connection, DEFAULT_MSS, MAX_WSCALE};
 use crate::time::Instant;
-use crate::wire::{SackBlocks, TcpOptions, Timestamps};
+use crate::wire::tcp::MAX_OPTIONS_LEN;
+use crate::wire::{FastOpenCookie, SackBlocks, TcpOptions, Timestamps};
 
 /// Bytes the timestamp option adds to every segment once negotiated (10, padded to 12).
 pub const TIMESTAMP_OPTION_LEN: u32 = 12;
 
+/// TCP Fast Open state of one connection (RFC 7413).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FastOpenState {
+    /// Client: the cookie our SYN carries (empty: a cookie request, §4.1.3). Server: the fresh
+    /// cookie our SYN-ACK hands out (§4.1.2).
+    pub cookie: Option<FastOpenCookie>,
+    /// Client: most bytes of data the first SYN may carry (0: none, no cookie cached).
+    pub syn_data_max: u32,
+    /// Server: a child that took data from its SYN and is counted against the listener's
+    /// pending bound until it leaves SYN-RECEIVED (§5.1).
+    pub pending: bool,
+}
+
+impl FastOpenState {
+    /// Client data budget in a SYN: the server's cached MSS and ours, less the largest options
+    /// area, so the SYN never exceeds either side's MTU.
+    pub fn syn_data_budget(server_mss: u16, our_mss: u32) -> u32 {
+        u32::from(server_mss).min(our_mss).saturating_sub(MAX_OPTIONS_LEN as u32)
+    }
+}
+
 impl Connection {
+    /// Bytes of data our next SYN carries: only the first transmission (a SYN with data that
+    /// timed out is retried bare, RFC 7413 §4.1.3.1 / Linux, in case a middlebox drops it).
+    pub fn syn_data_len(&self) -> u32 {
+        if self.retries > 0 || self.fast_open.syn_data_max == 0 {
+            return 0;
+        }
+        let unsent = (self.sndbuf.end_seq() - (self.iss + 1)).max(0) as u32;
+        unsent.min(self.fast_open.syn_data_max)
+    }
+
     /// Applies the options of the peer's SYN (or SYN-ACK). Options we offered but the peer did
     /// not are switched off; the effective send MSS and the initial window follow from them.
     pub fn negotiate(&mut self, peer: &TcpOptions, cfg: &TcpConfig, now: Instant) {
@@ -32,7 +64,7 @@ impl Connection {
             _ => self.ts = None,
         }
         self.set_path_mss(self.adv_mss);
-        self.cc = CongestionController::new(self.opts.congestion, self.snd_mss, cfg.initial_window);
+        self.reset_congestion(cfg, now);
     }
 
     /// Effective send MSS from the peer's MSS and a path MSS (MTU - 40), less option bytes
@@ -41,7 +73,7 @@ impl Connection {
         let ts = if self.ts.is_some() { TIMESTAMP_OPTION_LEN } else { 0 };
         let mss = self.peer_mss.min(path_mss).saturating_sub(ts).max(64);
         self.snd_mss = mss;
-        self.cc.set_mss(mss);
+        self.recovery.set_smss(mss);
     }
 
     /// Options of our SYN or SYN-ACK: on a SYN-ACK only what the peer offered (RFC 7323 §1.3).
@@ -52,7 +84,12 @@ impl Connection {
             sack_permitted: self.sack_ok,
             sack_blocks: SackBlocks::new(),
             timestamps: self.ts.map(|t| Timestamps { tsval: self.ts_now(now), tsecr: t.recent }),
-            fast_open_cookie: None,
+            // A retried client SYN goes without the option too: a middlebox may drop it.
+            fast_open_cookie: if self.retries > 0 && self.state == super::state::State::SynSent {
+                None
+            } else {
+                self.fast_open.cookie
+            },
         }
     }
 

@@ -1,5 +1,6 @@
 //! SYN-SENT (RFC 9293 §3.10.7.3): the answer to our SYN — a SYN-ACK (active open completes), a
-//! bare SYN (simultaneous open, §3.5 figure 7), a RST (refused), or garbage.
+//! bare SYN (simultaneous open, §3.5 figure 7), a RST (refused), or garbage. A SYN-ACK may
+//! acknowledge Fast Open data our SYN carried, or only the SYN (RFC 7413 §4.1.3).
 
 use super::{InputAction, InputContext};
 use crate::tcp::connection::{event_bits, Connection, ConnectionError};
@@ -43,11 +44,14 @@ impl Connection {
         self.negotiate(&seg.options, ctx.cfg, ctx.now);
         self.last_recv = ctx.now;
         if ack_ok {
+            // Fast Open data the SYN carried is acknowledged with it (RFC 7413 §4.1.3); data the
+            // server ignored is sent again right away, as new segments after the handshake.
+            self.sndbuf.ack_to(ack);
             self.snd_una = ack;
-            if let Some((_, sent)) = self.rtt_timing.take() {
-                self.rtt.on_sample(ctx.now - sent);
+            if self.snd_nxt - ack > 0 {
+                self.snd_nxt = ack;
             }
-            self.rtt.reset_backoff();
+            self.on_handshake_acked(ctx.now);
             self.retries = 0;
             self.timers.stop(TimerKind::Retransmit);
             // Window fields in SYN segments are never scaled (RFC 7323 §2.2).
@@ -59,8 +63,10 @@ impl Connection {
             self.ack_now = true;
             self.raise(event_bits::CONNECTED | event_bits::WRITABLE);
         } else {
-            // Simultaneous open: answer with SYN-ACK <SEQ=ISS><ACK=RCV.NXT>.
+            // Simultaneous open: answer with SYN-ACK <SEQ=ISS><ACK=RCV.NXT>, without Fast Open
+            // (RFC 7413 covers the client/server exchange only).
             self.state = State::SynReceived;
+            self.fast_open = Default::default();
             self.snd_nxt = self.iss;
             self.snd_wnd = u32::from(seg.window_len);
             self.max_snd_wnd = self.snd_wnd;
