@@ -48,6 +48,8 @@ impl Drop for TempDir {
 pub struct Server {
     pub child: Child,
     pub startup: String,
+    /// Its control socket (a killed server cannot remove it; the drop does).
+    pub control: PathBuf,
 }
 
 impl Server {
@@ -57,18 +59,29 @@ impl Server {
 
     /// Like [`Server::start`] with extra `linerate serve` flags.
     pub fn start_with(lab: &LabGuard, root: &Path, extra: &[&str]) -> Server {
+        // Unless the test picks one, the control socket goes to the temporary directory.
+        let given = extra.iter().position(|a| *a == "--control-socket").and_then(|i| extra.get(i + 1));
+        let control = match given {
+            Some(path) => PathBuf::from(path),
+            None => std::env::temp_dir().join(format!("linerate-test-{}.sock", lab.app_ns())),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_linerate"))
             .args(["serve", "--netns", lab.app_ns(), "--iface", lab.app_if(), "--ip", "198.18.0.2/24"])
             .arg("--root")
             .arg(root)
             .args(extra)
+            .args(if given.is_none() {
+                vec!["--control-socket".as_ref(), control.as_os_str()]
+            } else {
+                vec![]
+            })
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn linerate serve");
         let mut startup = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut startup).unwrap();
         assert!(startup.starts_with("linerate serve: iface lr-app"), "startup line: {startup:?}");
-        Server { child, startup }
+        Server { child, startup, control }
     }
 
     /// SIGTERM; returns the exit status (bounded wait).
@@ -100,6 +113,7 @@ impl Drop for Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        let _ = std::fs::remove_file(&self.control);
     }
 }
 
