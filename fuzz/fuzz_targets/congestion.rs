@@ -81,7 +81,12 @@ impl Harness {
             self.est.on_app_limited(self.in_flight);
         }
         let snapshot = self.est.on_packet_sent(self.now, self.in_flight, bytes);
-        let packet = SentPacket { bytes, in_flight_before: self.in_flight, is_app_limited: app_limited, is_retransmit: false };
+        let packet = SentPacket {
+            bytes,
+            in_flight_before: self.in_flight,
+            is_app_limited: app_limited,
+            is_retransmit: false,
+        };
         self.cc.on_packet_sent(self.now, &packet);
         self.in_flight = self.in_flight.saturating_add(bytes);
         if self.outstanding.len() < 4096 {
@@ -161,7 +166,11 @@ impl Harness {
 
     fn check(&self, algorithm: Algorithm, step: usize) {
         let cwnd = self.cc.cwnd();
-        assert!(cwnd >= self.floor && cwnd <= MAX_CWND, "{algorithm} step {step}: cwnd {cwnd}, floor {}", self.floor);
+        assert!(
+            cwnd >= self.floor && cwnd <= MAX_CWND,
+            "{algorithm} step {step}: cwnd {cwnd}, floor {}",
+            self.floor
+        );
         if let Some(rate) = self.cc.pacing_rate() {
             assert!(rate > 0, "{algorithm} step {step}: zero pacing rate");
         }
