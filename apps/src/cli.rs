@@ -81,8 +81,9 @@ pub struct ServeFlags {
     /// CPU list, e.g. 2 or 2,3 or 2-5 (one shard for now, on the first).
     #[arg(long)]
     pub cores: Option<String>,
-    /// Congestion control (only newreno exists so far).
-    #[arg(long, default_value = "newreno", value_parser = ["newreno"])]
+    /// Congestion control of accepted connections: cubic (RFC 9438), bbr (BBRv3, always
+    /// paced) or newreno.
+    #[arg(long, default_value = "cubic", value_parser = ["cubic", "bbr", "newreno"])]
     pub cc: String,
     #[arg(long, default_value = "info", value_parser = ["error", "warn", "info", "debug"])]
     pub log_level: String,

@@ -30,6 +30,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 http: linerate_app::http::HttpConfig::default(),
                 drain_timeout: Duration::from_secs(f.drain_timeout),
                 log_level: serve::LogLevel::parse(&f.log_level)?,
+                congestion: f.cc.parse()?,
             };
             serve::run(&opts)
         }

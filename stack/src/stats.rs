@@ -47,10 +47,26 @@ pub struct Stats {
     pub abort_on_data: u64,
     /// Connections closed by the application with unread data, reset (TCPAbortOnClose).
     pub abort_on_close: u64,
-    /// Fast retransmits (TcpExt TCPFastRetrans).
+    /// Retransmissions sent by loss recovery before any RTO (SACK/RACK-driven; TcpExt
+    /// TCPFastRetrans).
     pub fast_retrans: u64,
-    /// Entries into NewReno fast recovery (TcpExt TCPRenoRecovery).
+    /// Entries into fast recovery, any controller (TcpExt TCPRenoRecovery + TCPSackRecovery).
     pub reno_recovery: u64,
+    /// Tail loss probes sent (TcpExt TCPLossProbes, RFC 8985 §7).
+    pub tlp_probes: u64,
+    /// Tail loss probes that repaired a real loss (TcpExt TCPLossProbeRecovery).
+    pub tlp_recovered: u64,
+    /// Bytes RACK marked lost, on an ACK or at its reordering timer (RFC 8985 §6).
+    pub rack_lost_bytes: u64,
+    /// Recovery episodes undone because D-SACKs proved every retransmission spurious
+    /// (RFC 2883/3708; TcpExt TCPDSACKUndo).
+    pub spurious_retrans_undone: u64,
+    /// SACK blocks received from peers that negotiated SACK.
+    pub sack_blocks_received: u64,
+    /// SACK blocks ignored as invalid or hostile (out of window, below SND.UNA, beyond SND.NXT).
+    pub sack_blocks_ignored: u64,
+    /// Times pacing held a connection's next segment until its departure time.
+    pub pacing_delayed: u64,
     /// Zero-window probes sent.
     pub window_probes: u64,
     /// Keepalive probes sent.
@@ -136,6 +152,13 @@ impl core::ops::AddAssign<&Stats> for Stats {
         self.abort_on_close += rhs.abort_on_close;
         self.fast_retrans += rhs.fast_retrans;
         self.reno_recovery += rhs.reno_recovery;
+        self.tlp_probes += rhs.tlp_probes;
+        self.tlp_recovered += rhs.tlp_recovered;
+        self.rack_lost_bytes += rhs.rack_lost_bytes;
+        self.spurious_retrans_undone += rhs.spurious_retrans_undone;
+        self.sack_blocks_received += rhs.sack_blocks_received;
+        self.sack_blocks_ignored += rhs.sack_blocks_ignored;
+        self.pacing_delayed += rhs.pacing_delayed;
         self.window_probes += rhs.window_probes;
         self.keepalive_probes += rhs.keepalive_probes;
         self.delayed_acks += rhs.delayed_acks;

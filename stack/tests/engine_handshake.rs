@@ -208,7 +208,10 @@ fn syn_queue_is_bounded_by_backlog() {
 #[test]
 fn memory_cap_refuses_new_connections_and_keeps_existing_ones() {
     let mut cfg = test_config();
-    let per_conn = 2 * linerate_stack::tcp::SocketOptions::default().send_buffer;
+    // Buffers plus the loss-recovery segment records of one connection.
+    let per_conn = linerate_stack::tcp::connection::Connection::memory_for(
+        &linerate_stack::tcp::SocketOptions::default(),
+    );
     cfg.memory_limit = per_conn * 2;
     let mut h = Harness::with_config(cfg);
     let c = h.passive_open();

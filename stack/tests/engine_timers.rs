@@ -1,9 +1,9 @@
-//! Crafted-segment tests: retransmission (RFC 6298), fast retransmit / NewReno (RFC 5681,
-//! 6582), persist (RFC 9293 §3.8.6.1), keepalive (§3.8.4), R2 and the user timeout (§3.8.3).
+//! Crafted-segment tests: retransmission (RFC 6298) after the tail loss probe (RFC 8985 §7),
+//! fast retransmit for a peer without SACK (RFC 5681, 6582 partial ACKs), persist (RFC 9293 §3.8.6.1), keepalive (§3.8.4), R2 and the user timeout (§3.8.3).
 
 mod support;
 use linerate_stack::engine::Event;
-use linerate_stack::tcp::{ConnectionError, Keepalive, SocketOptions, State};
+use linerate_stack::tcp::{CongestionAlgorithm, ConnectionError, Keepalive, SocketOptions, State};
 use linerate_stack::time::Duration;
 use support::*;
 
@@ -13,14 +13,18 @@ fn rto_retransmits_with_exponential_backoff() {
     let c = h.active_open();
     h.engine.write(h.now, c.handle, b"data").unwrap();
     recv!(h, ACK | PSH, seq = c.our_seq);
-    // The handshake gave an RTT sample of 0 → RTO = min RTO 200 ms.
+    // The handshake gave an RTT sample of 0 → RTO = min RTO 200 ms. The first expiry is the
+    // tail loss probe (PTO capped by the RTO, RFC 8985 §7.2), which resends the segment.
+    assert_eq!(h.advance_to_timeout().as_millis(), 200);
+    recv!(h, ACK | PSH, seq = c.our_seq, payload = b"data".to_vec());
+    assert_eq!(h.engine.stats().tlp_probes, 1);
     let mut waits = Vec::new();
     for _ in 0..4 {
         waits.push(h.advance_to_timeout().as_millis());
         recv!(h, ACK | PSH, seq = c.our_seq, payload = b"data".to_vec());
     }
     assert_eq!(waits, vec![200, 400, 800, 1600]);
-    assert_eq!(h.engine.stats().retrans_segs, 4);
+    assert_eq!(h.engine.stats().retrans_segs, 5);
     assert_eq!(h.engine.stats().timeouts, 4);
     // A new ACK restarts the timer without backoff (RFC 6298 §5.3, Karn: no sample).
     send!(h, ACK, seq = c.peer_seq, ack = c.our_seq + 4);
@@ -51,7 +55,8 @@ fn connection_times_out_after_r2_retransmissions() {
     let c = h.active_open();
     h.engine.write(h.now, c.handle, b"data").unwrap();
     recv!(h, ACK | PSH);
-    for _ in 0..3 {
+    // The tail loss probe first (not counted against R2), then three RTOs.
+    for _ in 0..4 {
         h.advance_to_timeout();
         recv!(h, ACK | PSH);
     }
@@ -86,7 +91,9 @@ fn user_timeout_overrides_r2() {
 
 #[test]
 fn three_duplicate_acks_trigger_fast_retransmit_and_newreno() {
-    let mut h = Harness::new();
+    let mut cfg = test_config();
+    cfg.tcp.default_socket.congestion = CongestionAlgorithm::NewReno;
+    let mut h = Harness::with_config(cfg);
     let c = h.active_open();
     let data = vec![3u8; 10 * 1460];
     h.engine.write(h.now, c.handle, &data).unwrap();
@@ -109,7 +116,8 @@ fn three_duplicate_acks_trigger_fast_retransmit_and_newreno() {
     // Full ACK ends recovery.
     send!(h, ACK, seq = c.peer_seq, ack = c.our_seq + 10 * 1460);
     let info = h.engine.info(h.now, c.handle).unwrap();
-    assert_eq!(info.cwnd, 2920, "min(ssthresh, max(flight, mss) + mss) with nothing in flight");
+    assert_eq!(info.cwnd, 7300, "PRR ends recovery at ssthresh (RFC 6937 §3)");
+    assert!(!info.in_recovery);
 }
 
 #[test]
@@ -181,7 +189,9 @@ fn limited_transmit_sends_new_data_on_the_first_two_duplicate_acks() {
 
 #[test]
 fn cwnd_restarts_from_the_initial_window_after_idle() {
-    let mut h = Harness::new();
+    let mut cfg = test_config();
+    cfg.tcp.default_socket.slow_start_after_idle = true;
+    let mut h = Harness::with_config(cfg);
     let c = h.active_open();
     let mut acked = c.our_seq;
     // Grow cwnd past IW10 with a few acknowledged flights.

@@ -18,7 +18,7 @@ use anyhow::Context;
 use conn::{Conn, Step};
 use linerate_driver::shard::signal::{install_shutdown_handlers, shutdown_requested};
 use linerate_stack::engine::{ConnectionHandle, Event, ListenerHandle};
-use linerate_stack::tcp::SocketOptions;
+use linerate_stack::tcp::{CongestionAlgorithm, SocketOptions};
 use linerate_stack::time::{Duration, Instant};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,6 +66,8 @@ pub struct ServeOptions {
     pub http: HttpConfig,
     pub drain_timeout: Duration,
     pub log_level: LogLevel,
+    /// Congestion controller of every accepted connection (`--cc`).
+    pub congestion: CongestionAlgorithm,
 }
 
 /// Runs the server until SIGINT/SIGTERM; prints one startup line on stdout.
@@ -125,7 +127,8 @@ struct Server {
 
 impl Server {
     fn new(mut bypass: Bypass, site: Arc<Site>, opts: &ServeOptions) -> anyhow::Result<Server> {
-        let sockopts = SocketOptions { send_buffer: 1 << 20, ..SocketOptions::default() };
+        let sockopts =
+            SocketOptions { send_buffer: 1 << 20, congestion: opts.congestion, ..SocketOptions::default() };
         let listener = bypass
             .engine
             .listen(opts.port, BACKLOG, Some(sockopts))

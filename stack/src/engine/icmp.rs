@@ -41,7 +41,7 @@ impl Engine {
                 if path_mss < conn.snd_mss {
                     conn.set_path_mss(path_mss);
                     // Resend what was lost as too big, in smaller segments (RFC 1191 §6.5).
-                    conn.snd_nxt = conn.snd_una;
+                    conn.on_path_mtu_reduced();
                     self.stats.icmp_pmtu_updates += 1;
                 }
                 self.after_update(index, now);

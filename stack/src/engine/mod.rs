@@ -448,7 +448,7 @@ impl Engine {
     /// True if a connection with these buffers fits under the connection and memory caps.
     fn admits(&self, opts: &crate::tcp::SocketOptions) -> bool {
         self.live < self.cfg.max_connections
-            && self.memory_used + opts.send_buffer + opts.recv_buffer <= self.cfg.memory_limit
+            && self.memory_used + Connection::memory_for(opts) <= self.cfg.memory_limit
     }
 
     /// Re-establishes every engine invariant after a connection changed: gauge, listener queues,

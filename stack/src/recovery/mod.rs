@@ -213,6 +213,33 @@ impl LossRecovery {
     pub fn rtt(&self) -> &RttEstimator {
         &self.rtt
     }
+    /// The estimator, for samples taken outside the scoreboard (the handshake's SYN timing).
+    pub fn rtt_mut(&mut self) -> &mut RttEstimator {
+        &mut self.rtt
+    }
+    /// The sender MSS changed (negotiation, path MTU): DupThresh and limited transmit follow.
+    pub fn set_smss(&mut self, smss: u32) {
+        self.config.smss = smss.max(1);
+        self.board.set_smss(smss);
+    }
+    /// Marks the lowest outstanding segment lost (NewReno's partial-ACK rule, RFC 6582 §3.2,
+    /// for peers without SACK). Returns the bytes newly marked lost.
+    pub fn mark_front_lost(&mut self) -> u32 {
+        if self.board.segments().is_empty() {
+            return 0;
+        }
+        self.board.mark_lost(0)
+    }
+    /// Switches the loss-detection rules (e.g. DupThresh for a peer without SACK).
+    pub fn set_loss_detection(&mut self, rules: LossDetection) {
+        self.config.loss_detection = rules;
+    }
+    /// Everything outstanding must be resent (the path MTU shrank, RFC 1191 §6.5): every
+    /// un-SACKed segment is marked lost without touching the timers or the RTO backoff.
+    /// Returns the bytes newly marked lost. O(n), once per PMTU change.
+    pub fn mark_all_lost(&mut self) -> u32 {
+        self.board.mark_all_lost()
+    }
     /// RFC 6675 pipe: the bytes the network is believed to hold.
     pub fn pipe(&self) -> u32 {
         self.board.pipe()
@@ -291,8 +318,10 @@ impl LossRecovery {
             self.rtt.on_sample(now, r);
         }
         if update.newly_acked > 0 {
-            // RFC 6298 §5.3: new data acknowledged restarts the timer.
+            // RFC 6298 §5.3: new data acknowledged restarts the timer; the path works again, so
+            // the backoff goes too (as Linux does, even without a Karn-valid sample).
             self.rto_started = Some(now);
+            self.rtt.reset_backoff();
         }
         out.recovery_exited = self.maybe_exit_recovery();
         let snd_una = self.board.snd_una();
@@ -347,9 +376,12 @@ impl LossRecovery {
                     return out;
                 }
                 self.tlp.probe_pending = true;
-                // Should no probe go out, the RTO still guards the flight.
-                let rto_at = self.rto_started.unwrap_or(now) + self.rtt.rto();
-                self.loss_timer = Some((rto_at.max(now), RecoveryTimer::Rto));
+                // Should no probe go out, the RTO still guards the flight, counted from now: the
+                // PTO may have been capped by the RTO deadline, and an RTO due this very instant
+                // would pre-empt the probe the engine is about to send (RFC 8985 §7.3 arms the
+                // RTO when the probe leaves).
+                self.rto_started = Some(now);
+                self.loss_timer = Some((now + self.rtt.rto(), RecoveryTimer::Rto));
                 let last = self.board.segments().back().filter(|r| !r.is_sacked()).map(|r| (r.start, r.len));
                 out.probe = Some(last);
             }

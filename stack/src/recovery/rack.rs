@@ -182,6 +182,9 @@ impl Rack {
     }
 }
 
+/// Smallest PTO: Linux's `TCP_TIMEOUT_MIN`-based floor for the probe timer (10 ms).
+pub const MIN_PTO: Duration = Duration::from_millis(10);
+
 /// The tail loss probe episode (RFC 8985 §7).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tlp {
@@ -207,12 +210,13 @@ pub enum TlpVerdict {
 
 impl Tlp {
     /// RFC 8985 §7.2: PTO = 2·SRTT, plus the worst-case delayed ACK when only one segment is in
-    /// flight, 1 s before any RTT sample.
+    /// flight, 1 s before any RTT sample. Never below [`MIN_PTO`]: a near-zero SRTT (a LAN, or
+    /// a handshake timed inside one host) must not turn every ACK gap into a probe.
     pub fn pto(srtt: Option<Duration>, one_segment_in_flight: bool, max_ack_delay: Duration) -> Duration {
         match srtt {
             None => Duration::from_secs(1),
             Some(s) => {
-                let pto = s.saturating_mul(2);
+                let pto = s.saturating_mul(2).max(MIN_PTO);
                 if one_segment_in_flight {
                     pto + max_ack_delay
                 } else {

@@ -85,6 +85,15 @@ impl RttEstimator {
     pub fn back_off(&mut self) {
         self.backoff = self.backoff.saturating_add(1).min(30);
     }
+    /// Clears the backoff without a sample (RFC 6298 §5.7: after the handshake's timeouts,
+    /// data starts from the base RTO, as Linux does on a valid ACK).
+    pub fn reset_backoff(&mut self) {
+        self.backoff = 0;
+    }
+    /// The RTO without backoff.
+    pub fn base_rto(&self) -> Duration {
+        self.base_rto
+    }
     pub fn srtt(&self) -> Option<Duration> {
         self.srtt
     }

@@ -157,6 +157,9 @@ impl Scoreboard {
     pub fn smss(&self) -> u32 {
         self.smss
     }
+    pub fn set_smss(&mut self, smss: u32) {
+        self.smss = smss.max(1);
+    }
     /// Bytes sent and not cumulatively acknowledged (FlightSize, RFC 5681).
     pub fn flight_size(&self) -> u32 {
         clamp_u32(self.outstanding_bytes)
@@ -170,6 +173,10 @@ impl Scoreboard {
     /// Lost segments awaiting retransmission.
     pub fn lost_pending_segments(&self) -> usize {
         self.lost_pending.count()
+    }
+    /// Bytes of retransmissions believed in flight.
+    pub fn retrans_bytes(&self) -> u32 {
+        clamp_u32(self.retrans_bytes)
     }
     pub fn lost_bytes(&self) -> u32 {
         clamp_u32(self.lost_bytes)

@@ -1,7 +1,7 @@
 //! Configuration: engine-wide TCP parameters ([`TcpConfig`]) and per-socket options
 //! ([`SocketOptions`]). Defaults follow Linux where the issue asks for "Linux defaults".
 
-use super::congestion::CongestionAlgorithm;
+use crate::congestion::Algorithm as CongestionAlgorithm;
 use crate::time::Duration;
 
 /// Keepalive parameters (RFC 9293 §3.8.4; Linux `tcp_keepalive_*` defaults).
@@ -37,8 +37,15 @@ pub struct SocketOptions {
     pub send_buffer: usize,
     /// Receive buffer size in bytes: the largest window auto-tuning may offer.
     pub recv_buffer: usize,
-    /// Congestion control algorithm.
+    /// Congestion control algorithm (CUBIC by default; NewReno or BBRv3).
     pub congestion: CongestionAlgorithm,
+    /// Pace transmissions at the controller's pacing rate, released from the timer wheel
+    /// (earliest departure time, bursts of up to ~1 ms / 64 KiB). BBR always paces.
+    pub pacing: bool,
+    /// Restart from the initial window after an idle period longer than the RTO (RFC 5681
+    /// §4.1). Off by default (Linux `tcp_slow_start_after_idle=0`): a reused connection keeps
+    /// its window across requests.
+    pub slow_start_after_idle: bool,
 }
 
 impl Default for SocketOptions {
@@ -50,7 +57,9 @@ impl Default for SocketOptions {
             user_timeout: None,
             send_buffer: 256 * 1024,
             recv_buffer: 256 * 1024,
-            congestion: CongestionAlgorithm::NewReno,
+            congestion: CongestionAlgorithm::Cubic,
+            pacing: false,
+            slow_start_after_idle: false,
         }
     }
 }

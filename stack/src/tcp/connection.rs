@@ -1,19 +1,20 @@
 //! One TCP connection: the transmission control block (RFC 9293 §3.3.1) and the small helpers
 //! the input, output and timer code share.
 //!
-//! The connection owns its buffers, timers, RTT estimator and congestion controller; it knows
+//! The connection owns its buffers, timers, loss recovery (`crate::recovery`, which also holds the
+//! RTT estimator), congestion controller, delivery-rate estimator and pacer; it knows
 //! nothing about frames, the flow table or other connections. Input (`input/`) mutates it per
 //! RFC 9293 §3.10.7 and only *marks* what must be sent (`ack_now`, window update, retransmit);
 //! `output.rs` decides the actual segments when the engine polls for transmit, so a burst of input
 //! produces one ACK. Application-visible happenings are accumulated as event bits.
 
 use super::config::{SocketOptions, TcpConfig};
-use super::congestion::CongestionController;
 use super::recv_buffer::RecvBuffer;
-use super::rtt::RttEstimator;
 use super::send_buffer::SendBuffer;
 use super::state::State;
 use super::timers::{TimerKind, Timers};
+use crate::congestion::{CongestionConfig, CongestionController, DeliveryRateEstimator, Pacer};
+use crate::recovery::LossRecovery;
 use crate::time::{Duration, Instant};
 use crate::wire::{Ipv4Address, SackBlock, SeqNumber};
 
@@ -129,16 +130,24 @@ pub struct Connection {
     /// The peer's FIN has been received in order.
     pub fin_received: bool,
 
-    pub rtt: RttEstimator,
-    /// One timed segment per round trip: (sequence that must be acked, send time).
+    /// The handshake's timed SYN or SYN-ACK: (sequence that must be acked, send time). Data
+    /// is timed by `recovery` from its segment records.
     pub rtt_timing: Option<(SeqNumber, Instant)>,
+    /// Segment records, SACK scoreboard, RACK-TLP, RTT estimator and the recovery timer.
+    pub recovery: LossRecovery,
     pub cc: CongestionController,
-    pub dupacks: u32,
-    /// NewReno recovery point (RFC 6582 `recover`), valid while `in_recovery`.
-    pub recover: SeqNumber,
-    pub in_recovery: bool,
-    /// A fast retransmission of the segment at SND.UNA is due.
-    pub retransmit_head: bool,
+    /// How `cc` was built (rebuilt with the negotiated MSS).
+    pub cc_config: CongestionConfig,
+    /// Delivery-rate sampling (draft-cheng-iccrg-delivery-rate-estimation) for BBR and `info`.
+    pub rate: DeliveryRateEstimator,
+    pub pacer: Pacer,
+    /// The next retransmission chosen by `recovery` (RFC 6675 NextSeg / RACK marks), sent
+    /// before new data when the window allows.
+    pub next_rtx: Option<(SeqNumber, u32)>,
+    /// A tail loss probe is due: new data if possible, else this segment (RFC 8985 §7.3).
+    pub tlp_probe: Option<Option<(SeqNumber, u32)>>,
+    /// Pacing holds data until the `Pacing` timer fires (earliest departure time).
+    pub pacing_hold: bool,
     /// Consecutive retransmission timeouts (R1/R2 counting).
     pub retries: u32,
     /// When the current retransmission episode began (user timeout).
@@ -173,10 +182,8 @@ pub struct Connection {
     pub rcv_rtt: Option<Duration>,
     pub autotune_start: Instant,
     pub autotune_bytes: u32,
-    /// Delivery-rate estimate in bytes/s (acked bytes over the last sampling interval).
+    /// Latest valid delivery-rate sample in bytes/s (like `ss` delivery_rate).
     pub delivery_rate: u64,
-    pub rate_start: Instant,
-    pub rate_bytes: u64,
 
     /// The application released its handle (close): the engine finishes the connection alone.
     pub orphaned: bool,
@@ -218,6 +225,7 @@ impl Connection {
     ) -> Self {
         let rcv_wscale = if cfg.window_scaling { wscale_for(opts.recv_buffer) } else { 0 };
         let limit = cfg.initial_rcv_window.min(opts.recv_buffer as u32).max(1);
+        let cc_config = Self::congestion_config(&opts, cfg, our_mss, iss, ts_offset);
         Connection {
             state: State::Closed,
             tuple,
@@ -250,13 +258,15 @@ impl Connection {
             rcvbuf: RecvBuffer::new(opts.recv_buffer),
             fin_queued: false,
             fin_received: false,
-            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
             rtt_timing: None,
-            cc: CongestionController::new(opts.congestion, our_mss, cfg.initial_window),
-            dupacks: 0,
-            recover: iss,
-            in_recovery: false,
-            retransmit_head: false,
+            recovery: LossRecovery::new(Self::recovery_config(&opts, cfg, our_mss), iss + 1),
+            cc: CongestionController::new(&cc_config, now),
+            cc_config,
+            rate: DeliveryRateEstimator::new(),
+            pacer: Pacer::new(our_mss, cc_config.pacing_burst_max),
+            next_rtx: None,
+            tlp_probe: None,
+            pacing_hold: false,
             retries: 0,
             rtx_since: None,
             probes: 0,
@@ -277,14 +287,12 @@ impl Connection {
             autotune_start: now,
             autotune_bytes: 0,
             delivery_rate: 0,
-            rate_start: now,
-            rate_bytes: 0,
             orphaned: false,
             write_blocked: false,
             error: None,
             events: 0,
             counters: ConnCounters::default(),
-            memory: opts.send_buffer + opts.recv_buffer,
+            memory: Self::memory_for(&opts),
             soft_error: None,
         }
     }
@@ -338,7 +346,8 @@ impl Connection {
             self.error = error;
         }
         self.ack_now = false;
-        self.retransmit_head = false;
+        self.next_rtx = None;
+        self.tlp_probe = None;
         self.send_window_probe = false;
         self.send_keepalive = false;
         self.raise(event_bits::CLOSED);
@@ -349,7 +358,8 @@ impl Connection {
         self.state = State::TimeWait;
         self.timers.stop_all();
         self.timers.set(TimerKind::Linger, now + cfg.time_wait);
-        self.retransmit_head = false;
+        self.next_rtx = None;
+        self.tlp_probe = None;
         self.raise(event_bits::CLOSED);
     }
 
@@ -401,21 +411,29 @@ impl Connection {
     /// side (RFC 6298 §5.1-5.3; RFC 9293 §3.8.6.1).
     pub fn update_send_timers(&mut self, now: Instant) {
         // A SYN not yet sent (next hop unresolved) also needs the timer, or nothing retries.
-        let handshaking = matches!(self.state, State::SynSent | State::SynReceived);
-        let outstanding = self.snd_max - self.snd_una > 0 || handshaking;
-        if outstanding {
+        if matches!(self.state, State::SynSent | State::SynReceived) {
             if !self.timers.is_armed(TimerKind::Retransmit) {
-                self.timers.set(TimerKind::Retransmit, now + self.rtt.rto());
+                self.timers.set(TimerKind::Retransmit, now + self.recovery.rtt().rto());
             }
             self.timers.stop(TimerKind::Persist);
             return;
         }
-        self.timers.stop(TimerKind::Retransmit);
+        // Data: the recovery timer (RACK reordering, TLP or RTO, RFC 8985 §6.2/§7.2, RFC 6298)
+        // is the retransmission timer slot.
+        match self.recovery.next_timer() {
+            Some((at, _)) => self.timers.set(TimerKind::Retransmit, at),
+            None => self.timers.stop(TimerKind::Retransmit),
+        }
+        if !self.recovery.scoreboard().segments().is_empty() {
+            self.timers.stop(TimerKind::Persist);
+            return;
+        }
         let unsent = self.sndbuf.end_seq() - self.snd_nxt > 0;
         if self.state.is_synchronized() && unsent && self.snd_wnd == 0 {
             if !self.timers.is_armed(TimerKind::Persist) {
                 let backoff = self.persist_backoff.min(30);
-                let d = self.rtt.base_rto().saturating_mul(1 << backoff).min(Duration::from_secs(120));
+                let d =
+                    self.recovery.rtt().base_rto().saturating_mul(1 << backoff).min(Duration::from_secs(120));
                 self.timers.set(TimerKind::Persist, now + d);
             }
         } else {
@@ -444,7 +462,8 @@ impl Connection {
             return false;
         }
         self.ack_now
-            || self.retransmit_head
+            || self.next_rtx.is_some()
+            || self.tlp_probe.is_some()
             || self.send_window_probe
             || self.send_keepalive
             || self.snd_nxt == self.iss && matches!(self.state, State::SynSent | State::SynReceived)

@@ -2,7 +2,6 @@
 //! (RFC 7323 §2-3), SACK-permitted (RFC 2018); and the options carried on every later segment.
 
 use super::config::TcpConfig;
-use super::congestion::CongestionController;
 use super::connection::{Connection, DEFAULT_MSS, MAX_WSCALE};
 use crate::time::Instant;
 use crate::wire::{SackBlocks, TcpOptions, Timestamps};
@@ -32,7 +31,7 @@ impl Connection {
             _ => self.ts = None,
         }
         self.set_path_mss(self.adv_mss);
-        self.cc = CongestionController::new(self.opts.congestion, self.snd_mss, cfg.initial_window);
+        self.reset_congestion(cfg, now);
     }
 
     /// Effective send MSS from the peer's MSS and a path MSS (MTU - 40), less option bytes
@@ -41,7 +40,7 @@ impl Connection {
         let ts = if self.ts.is_some() { TIMESTAMP_OPTION_LEN } else { 0 };
         let mss = self.peer_mss.min(path_mss).saturating_sub(ts).max(64);
         self.snd_mss = mss;
-        self.cc.set_mss(mss);
+        self.recovery.set_smss(mss);
     }
 
     /// Options of our SYN or SYN-ACK: on a SYN-ACK only what the peer offered (RFC 7323 §1.3).

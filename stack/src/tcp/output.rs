@@ -1,8 +1,10 @@
-//! What to send next on a connection (RFC 9293 §3.8.6.2, §3.10.7; RFC 896; RFC 5681/6582).
+//! What to send next on a connection (RFC 9293 §3.8.6.2, §3.10.7; RFC 896; RFC 6675 §5).
 //!
 //! [`Connection::plan_segment`] is pure: it looks at the connection and says which one segment
-//! should go out now (SYN, SYN-ACK, a fast retransmission, new data, FIN, a probe, or a bare ACK),
-//! or nothing. The engine builds the frame straight into the device's buffer (header with
+//! should go out now (SYN, SYN-ACK, a tail loss probe, a retransmission chosen by loss recovery,
+//! new data, FIN, a window/keepalive probe, or a bare ACK), or nothing. Data and retransmissions
+//! fit in `cwnd - pipe` (RFC 6675 §5; the loss-based controllers set `cwnd = pipe + sndcnt`
+//! during recovery, which is how PRR, RFC 6937, sizes sending) and wait while pacing holds them. The engine builds the frame straight into the device's buffer (header with
 //! `emit_header`, payload copied from the send buffer with a one-pass checksum) and then calls
 //! [`Connection::on_segment_sent`], so a full TX ring changes nothing and nothing is lost.
 //!
@@ -26,8 +28,9 @@ pub enum SegmentKind {
     Syn,
     /// Data and/or FIN at SND.NXT (new, or resent after a timeout rolled SND.NXT back).
     Data,
-    /// Fast retransmission of the segment at SND.UNA.
-    RetransmitHead,
+    /// A retransmission chosen by loss recovery (RFC 6675 NextSeg, RACK marks, RTO) or a
+    /// tail loss probe resending the last segment (RFC 8985 §7.3).
+    Retransmit,
     /// Zero-window or keepalive probe: an old sequence number, no data.
     Probe,
     /// A bare ACK (or window update).
@@ -69,13 +72,16 @@ impl Connection {
             }
             State::TimeWait => self.ack_now.then(|| ack(self.snd_nxt)),
             _ => {
-                if self.retransmit_head {
-                    if let Some(p) = self.plan_retransmit_head() {
+                if let Some(p) = self.plan_tail_probe() {
+                    return Some(p);
+                }
+                if !self.pacing_hold {
+                    if let Some(p) = self.plan_retransmission() {
                         return Some(p);
                     }
-                }
-                if let Some(p) = self.plan_new_data() {
-                    return Some(p);
+                    if let Some(p) = self.plan_new_data(self.cwnd_room()) {
+                        return Some(p);
+                    }
                 }
                 if self.send_window_probe || self.send_keepalive {
                     // Linux-style probe: SEQ = SND.UNA - 1 with no data. The peer must answer
@@ -92,22 +98,62 @@ impl Connection {
         }
     }
 
-    fn plan_retransmit_head(&self) -> Option<SegmentPlan> {
+    /// Bytes the congestion window leaves for sending (RFC 6675 §5: `cwnd - pipe`). SACKed
+    /// segments leave `pipe`, so the first duplicate ACKs already let new segments out: that is
+    /// RFC 3042 limited transmit in RFC 6675's accounting, and adding its allowance on top
+    /// would count those segments twice.
+    pub fn cwnd_room(&self) -> u32 {
+        self.cc.cwnd().saturating_sub(self.recovery.pipe())
+    }
+
+    /// RFC 8985 §7.3: the probe is a new segment when the receive window allows (whatever the
+    /// congestion window says), else the highest outstanding segment again.
+    fn plan_tail_probe(&self) -> Option<SegmentPlan> {
+        let probe = self.tlp_probe?;
+        if let Some(p) = self.plan_new_data(u32::MAX) {
+            return Some(p);
+        }
+        let (seq, len) = probe?;
+        self.plan_resend(seq, len)
+    }
+
+    fn plan_retransmission(&self) -> Option<SegmentPlan> {
+        let (seq, len) = self.next_rtx?;
+        if self.cwnd_room() < len.min(self.snd_mss) {
+            return None;
+        }
+        self.plan_resend(seq, len)
+    }
+
+    /// The first MSS of the recorded segment `seq..seq + len` (whose last byte may be the FIN),
+    /// clipped to what is still unacknowledged.
+    fn plan_resend(&self, seq: SeqNumber, len: u32) -> Option<SegmentPlan> {
+        let end = seq + len;
+        let seq = if seq - self.snd_una < 0 { self.snd_una } else { seq };
         let data_end = self.sndbuf.end_seq();
-        let sent_data = (self.snd_max.min(data_end) - self.snd_una).max(0) as u32;
-        let len = sent_data.min(self.snd_mss);
-        let fin = self.fin_queued && len == sent_data && self.snd_max - data_end > 0;
+        let upto = if end - data_end > 0 { data_end } else { end };
+        let data = (upto - seq).max(0) as u32;
+        let len = data.min(self.snd_mss);
+        let fin = self.fin_queued && end - data_end > 0 && len == data;
         if len == 0 && !fin {
             return None;
         }
         let mut flags = TcpFlags::ACK;
+        if seq + len == data_end && len > 0 {
+            flags |= TcpFlags::PSH;
+        }
         if fin {
             flags |= TcpFlags::FIN;
         }
-        Some(SegmentPlan { kind: SegmentKind::RetransmitHead, seq: self.snd_una, flags, len })
+        Some(SegmentPlan { kind: SegmentKind::Retransmit, seq, flags, len })
     }
 
-    fn plan_new_data(&self) -> Option<SegmentPlan> {
+    /// New data (or the FIN) at SND.NXT within `room` bytes of congestion window and the peer's
+    /// receive window, with Nagle and sender-side SWS avoidance.
+    fn plan_new_data(&self, room: u32) -> Option<SegmentPlan> {
+        if self.recovery.is_full() {
+            return None;
+        }
         let end = self.sndbuf.end_seq();
         let unsent = (end - self.snd_nxt).max(0) as u32;
         if unsent == 0 {
@@ -119,12 +165,8 @@ impl Connection {
                 len: 0,
             });
         }
-        // RFC 3042 limited transmit: each of the first two duplicate ACKs lets one new segment
-        // out beyond cwnd, so small windows still reach three duplicate ACKs.
-        let limited_transmit = if self.in_recovery { 0 } else { self.dupacks.min(2) * self.snd_mss };
-        let window = self.snd_wnd.min(self.cc.window().saturating_add(limited_transmit));
-        let usable = window.saturating_sub(self.in_flight());
-        let len = unsent.min(self.snd_mss).min(usable);
+        let rwnd = ((self.snd_una + self.snd_wnd) - self.snd_nxt).max(0) as u32;
+        let len = unsent.min(self.snd_mss).min(room).min(rwnd);
         if len == 0 {
             return None;
         }
@@ -189,31 +231,22 @@ impl Connection {
             SegmentKind::Syn => {
                 self.snd_nxt = end;
                 self.snd_max = self.snd_max.max(end);
-                let again = self.retries > 0 || self.rtt_timing.is_none() && self.snd_max != end;
                 if self.retries == 0 {
                     self.rtt_timing = Some((end, now));
                 }
-                again && self.retries > 0
+                self.retries > 0
             }
             SegmentKind::Data => {
-                let again = plan.seq - self.snd_max < 0;
-                let idle = self.snd_una == self.snd_max && now - self.last_data_sent > self.rtt.rto();
-                if !again && plan.len > 0 && idle && self.counters.data_segs_out > 0 {
-                    let iw = (10 * self.snd_mss).min((2 * self.snd_mss).max(14600));
-                    self.cc.on_idle_restart(iw);
-                }
                 self.snd_nxt = end;
                 self.snd_max = self.snd_max.max(end);
-                if !again && self.rtt_timing.is_none() && plan.len > 0 {
-                    self.rtt_timing = Some((end, now));
+                if end != plan.seq {
+                    self.record_sent(now, plan.seq, (end - plan.seq) as u32, false, stats);
                 }
-                again
+                false
             }
-            SegmentKind::RetransmitHead => {
-                self.retransmit_head = false;
-                if self.snd_nxt - end < 0 {
-                    self.snd_nxt = end;
-                }
+            SegmentKind::Retransmit => {
+                self.record_sent(now, plan.seq, (end - plan.seq) as u32, true, stats);
+                self.advance_retransmission(plan.seq, end);
                 true
             }
             SegmentKind::Probe => {
@@ -243,7 +276,7 @@ impl Connection {
             stats.out_segs += 1;
         }
         if plan.flags.syn() && !self.timers.is_armed(TimerKind::Retransmit) {
-            self.timers.set(TimerKind::Retransmit, now + self.rtt.rto());
+            self.timers.set(TimerKind::Retransmit, now + self.recovery.rtt().rto());
         }
         self.update_send_timers(now);
     }

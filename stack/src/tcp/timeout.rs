@@ -1,10 +1,12 @@
-//! What each per-connection timer does when it fires: retransmission with backoff and the R1/R2
-//! thresholds (RFC 9293 §3.8.3, RFC 6298 §5.4-5.7, RFC 5681 §3.1), SYN/SYN-ACK retries, zero
+//! What each per-connection timer does when it fires: the loss-recovery slot (RACK reordering
+//! timer, tail loss probe, RTO with backoff; `sender.rs`) and the R1/R2 thresholds (RFC 9293
+//! §3.8.3, RFC 6298 §5.4-5.7, RFC 5681 §3.1), SYN/SYN-ACK retries, pacing releases, zero
 //! window probes (§3.8.6.1), delayed ACK (§3.8.6.3), keepalive (§3.8.4), TIME-WAIT and the
 //! orphaned FIN-WAIT-2 timeout.
 
 use super::config::TcpConfig;
 use super::connection::{Connection, ConnectionError};
+use super::sender::RecoveryTimeout;
 use super::state::State;
 use super::timers::TimerKind;
 use crate::stats::Stats;
@@ -40,6 +42,10 @@ impl Connection {
                     self.terminate(None);
                     TimeoutOutcome::Closed
                 }
+                TimerKind::Pacing => {
+                    self.on_pacing_timer();
+                    TimeoutOutcome::Nothing
+                }
             };
             if o == TimeoutOutcome::Closed {
                 return o;
@@ -52,13 +58,16 @@ impl Connection {
     }
 
     fn on_retransmit_timeout(&mut self, now: Instant, cfg: &TcpConfig, stats: &mut Stats) -> TimeoutOutcome {
-        stats.timeouts += 1;
-        self.retries += 1;
         let syn_limit = match self.state {
             State::SynSent => Some(cfg.syn_retries),
             State::SynReceived => Some(cfg.synack_retries),
             _ => None,
         };
+        if syn_limit.is_none() && self.on_recovery_timer(now, stats) == RecoveryTimeout::Handled {
+            return TimeoutOutcome::Nothing;
+        }
+        stats.timeouts += 1;
+        self.retries += 1;
         let first = *self.rtx_since.get_or_insert(now);
         let user_timeout = self.opts.user_timeout.is_some_and(|t| now - first >= t);
         let limit = syn_limit.unwrap_or(cfg.retries2);
@@ -71,21 +80,13 @@ impl Connection {
             self.terminate(Some(why));
             return TimeoutOutcome::Closed;
         }
-        self.rtt.back_off();
-        self.rtt_timing = None;
         if syn_limit.is_some() {
+            // The data path's backoff lives in loss recovery; the handshake's is applied here.
+            self.recovery.rtt_mut().back_off();
+            self.rtt_timing = None;
             self.snd_nxt = self.iss;
-        } else {
-            // RFC 5681 §3.1 / RFC 6582 §4: collapse the window, remember the highest sequence
-            // sent, and go back to SND.UNA.
-            self.cc.on_rto(self.flight_size());
-            self.in_recovery = false;
-            self.dupacks = 0;
-            self.recover = self.snd_max;
-            self.snd_nxt = self.snd_una;
-            self.retransmit_head = false;
+            self.timers.set(TimerKind::Retransmit, now + self.recovery.rtt().rto());
         }
-        self.timers.set(TimerKind::Retransmit, now + self.rtt.rto());
         if self.retries == cfg.retries1 {
             TimeoutOutcome::ReachedR1
         } else {
@@ -108,7 +109,7 @@ impl Connection {
         self.persist_backoff += 1;
         self.send_window_probe = true;
         let backoff = self.persist_backoff.min(30);
-        let d = self.rtt.base_rto().saturating_mul(1 << backoff).min(cfg.max_rto);
+        let d = self.recovery.rtt().base_rto().saturating_mul(1 << backoff).min(cfg.max_rto);
         self.timers.set(TimerKind::Persist, now + d);
         TimeoutOutcome::Nothing
     }

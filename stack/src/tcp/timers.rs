@@ -1,6 +1,7 @@
 //! The per-connection table of deadlines.
 //!
-//! A connection has a handful of timers; it keeps each as a plain `Instant` here and the engine
+//! A connection has a handful of timers (the retransmission slot carries loss recovery's
+//! RACK/TLP/RTO deadline; pacing releases are one more); it keeps each as a plain `Instant` here and the engine
 //! keeps ONE timer-wheel entry per connection for the earliest of them (rescheduled when the
 //! earliest changes). Expiry handling asks [`Timers::take_expired`] which ones are due.
 
@@ -19,25 +20,28 @@ pub enum TimerKind {
     Keepalive = 3,
     /// TIME-WAIT 2*MSL, or the orphaned FIN-WAIT-2 timeout.
     Linger = 4,
+    /// Pacing: the earliest departure time of the next held segment (Carousel-style EDT).
+    Pacing = 5,
 }
 
-const KINDS: [TimerKind; 5] = [
+const KINDS: [TimerKind; 6] = [
     TimerKind::Retransmit,
     TimerKind::Persist,
     TimerKind::DelayedAck,
     TimerKind::Keepalive,
     TimerKind::Linger,
+    TimerKind::Pacing,
 ];
 
 /// Deadlines; `Instant::MAX` means "not armed".
 #[derive(Clone, Copy, Debug)]
 pub struct Timers {
-    deadlines: [Instant; 5],
+    deadlines: [Instant; 6],
 }
 
 impl Default for Timers {
     fn default() -> Self {
-        Timers { deadlines: [Instant::MAX; 5] }
+        Timers { deadlines: [Instant::MAX; 6] }
     }
 }
 
@@ -60,7 +64,7 @@ impl Timers {
     }
 
     pub fn stop_all(&mut self) {
-        self.deadlines = [Instant::MAX; 5];
+        self.deadlines = [Instant::MAX; 6];
     }
 
     /// The earliest armed deadline.

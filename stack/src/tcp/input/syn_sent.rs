@@ -44,10 +44,7 @@ impl Connection {
         self.last_recv = ctx.now;
         if ack_ok {
             self.snd_una = ack;
-            if let Some((_, sent)) = self.rtt_timing.take() {
-                self.rtt.on_sample(ctx.now - sent);
-            }
-            self.rtt.reset_backoff();
+            self.on_handshake_acked(ctx.now);
             self.retries = 0;
             self.timers.stop(TimerKind::Retransmit);
             // Window fields in SYN segments are never scaled (RFC 7323 §2.2).

@@ -1,0 +1,350 @@
+//! The sender's loss recovery, congestion control and pacing, as the TCB drives them.
+//!
+//! **Owns** the glue between the connection and three building blocks it holds:
+//! [`LossRecovery`](crate::recovery::LossRecovery) (segment records, SACK scoreboard, RACK-TLP,
+//! RTT and the one recovery timer), the congestion controller
+//! ([`CongestionController`]: NewReno, CUBIC or BBRv3, static dispatch) with its
+//! delivery-rate estimator, and the earliest-departure-time [`Pacer`]. Every transmission goes
+//! through [`Connection::record_sent`], every acceptable ACK through [`Connection::on_ack_recovery`],
+//! the recovery timer through [`Connection::on_recovery_timer`], exactly in the order
+//! `crate::recovery` documents (congestion event before the ACK's `on_ack`, spurious undo, recovery
+//! exit).
+//!
+//! **Promises:** no allocation (the segment store is sized once, at connection creation, from
+//! the send buffer and counted against the engine's memory cap by [`Connection::memory_for`]);
+//! bounded work per ACK (the scoreboard's bound); peer SACK blocks are used only when SACK was
+//! negotiated, and hostile ones are counted, never trusted.
+//!
+//! PRR (RFC 6937) lives inside the loss-based controllers (`cwnd = pipe + sndcnt` on each ACK in
+//! recovery); the output path sends while `pipe < cwnd`, so PRR sizes sending in recovery.
+//! Peers without SACK get RFC 6675-style duplicate-ACK counting through emulated SACK blocks
+//! (one segment per duplicate ACK, as Linux's "Reno SACK" does) and DupThresh loss marking.
+
+use super::config::{SocketOptions, TcpConfig};
+use super::connection::Connection;
+use super::timers::TimerKind;
+use crate::congestion::{AckEvent, CongestionConfig, CongestionController, LossEvent, Pacer, SentPacket};
+use crate::recovery::{LossDetection, RecoveryConfig, RecoveryTimer, RttConfig, SegmentRecord, SentSegment};
+use crate::stats::Stats;
+use crate::time::Instant;
+use crate::wire::{SackBlock, SeqNumber};
+
+/// The smallest MSS the segment store is sized for (RFC 9293's default send MSS).
+const STORE_MSS: usize = 536;
+/// Spare records for writes shorter than the MSS and the FIN.
+const STORE_SLACK: usize = 32;
+
+/// What the recovery timer asked of the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveryTimeout {
+    /// Nothing (RACK, TLP, a timer not yet due).
+    Handled,
+    /// The retransmission timeout fired: the caller counts it against R1/R2.
+    Rto,
+}
+
+impl Connection {
+    fn store_capacity(opts: &SocketOptions) -> usize {
+        opts.send_buffer / STORE_MSS + STORE_SLACK
+    }
+
+    pub(super) fn recovery_config(opts: &SocketOptions, cfg: &TcpConfig, mss: u32) -> RecoveryConfig {
+        RecoveryConfig {
+            capacity: Self::store_capacity(opts),
+            smss: mss,
+            rtt: RttConfig {
+                initial_rto: cfg.initial_rto,
+                min_rto: cfg.min_rto,
+                max_rto: cfg.max_rto,
+                ..RttConfig::default()
+            },
+            ..RecoveryConfig::default()
+        }
+    }
+
+    pub(super) fn congestion_config(
+        opts: &SocketOptions,
+        cfg: &TcpConfig,
+        mss: u32,
+        iss: SeqNumber,
+        ts_offset: u32,
+    ) -> CongestionConfig {
+        CongestionConfig {
+            algorithm: opts.congestion,
+            mss,
+            initial_window_segments: cfg.initial_window,
+            pacing: opts.pacing,
+            slow_start_after_idle: opts.slow_start_after_idle,
+            // BBR's PRNG seed: per connection, from values already random (RFC 6528 ISN).
+            seed: (u64::from(iss.0) << 32) | u64::from(ts_offset),
+            ..CongestionConfig::default()
+        }
+    }
+
+    /// Bytes a connection with `opts` holds against the engine's memory cap: both buffers and
+    /// the segment records of its loss recovery.
+    pub fn memory_for(opts: &SocketOptions) -> usize {
+        let record = core::mem::size_of::<SegmentRecord>() + 4;
+        opts.send_buffer + opts.recv_buffer + Self::store_capacity(opts) * record
+    }
+
+    /// Rebuilds the controller and pacer for the negotiated MSS (after the SYN exchange), and
+    /// picks DupThresh marking for peers without SACK.
+    pub fn reset_congestion(&mut self, cfg: &TcpConfig, now: Instant) {
+        self.cc_config.mss = self.snd_mss;
+        self.cc_config.initial_window_segments = cfg.initial_window;
+        self.cc_config.algorithm = self.opts.congestion;
+        self.cc_config.pacing = self.opts.pacing;
+        self.cc_config.slow_start_after_idle = self.opts.slow_start_after_idle;
+        self.cc = CongestionController::new(&self.cc_config, now);
+        self.pacer = Pacer::new(self.snd_mss, self.cc_config.pacing_burst_max);
+        self.pacer.set_rate(self.cc.pacing_rate());
+        if !self.sack_ok {
+            // Emulated SACK blocks carry no timing RACK could use: count duplicates instead.
+            self.recovery.set_loss_detection(LossDetection::DupThresh);
+        }
+    }
+
+    /// The SYN or SYN-ACK was acknowledged: its timing (Karn: only if never resent) seeds the
+    /// RTT estimator, and data starts from the base RTO (RFC 6298 §5.7).
+    pub fn on_handshake_acked(&mut self, now: Instant) {
+        if let Some((_, sent)) = self.rtt_timing.take() {
+            self.recovery.rtt_mut().on_sample(now, now - sent);
+        }
+        self.recovery.rtt_mut().reset_backoff();
+    }
+
+    /// The path MTU shrank (RFC 1191 §6.5): everything outstanding is resent in smaller segments.
+    pub fn on_path_mtu_reduced(&mut self) {
+        let lost = self.recovery.mark_all_lost();
+        self.rate.on_packet_lost(lost);
+        self.next_rtx = None;
+        self.refresh_retransmission();
+    }
+
+    /// Reports one transmission of `len` sequence numbers at `seq` (data and/or FIN) to loss
+    /// recovery, the rate estimator, the controller and the pacer.
+    pub(super) fn record_sent(
+        &mut self,
+        now: Instant,
+        seq: SeqNumber,
+        len: u32,
+        is_retransmit: bool,
+        stats: &mut Stats,
+    ) {
+        let pipe = self.recovery.pipe();
+        if !is_retransmit
+            && self.recovery.scoreboard().segments().is_empty()
+            && self.counters.data_segs_out > 0
+        {
+            let idle = now.saturating_duration_since(self.last_data_sent);
+            self.cc.on_idle_restart(now, idle, self.recovery.rtt().rto());
+        }
+        let snapshot = self.rate.on_packet_sent(now, pipe, len);
+        let tsval = self.ts.map(|_| self.ts_now(now));
+        let probe = self.tlp_probe.take().is_some();
+        let seg = SentSegment { seq, len, is_retransmit, tsval, snapshot };
+        // Cannot fail: new data is planned only while the store has room.
+        let _ = self.recovery.on_sent(now, &seg);
+        let packet = SentPacket { bytes: len, in_flight_before: pipe, is_app_limited: false, is_retransmit };
+        self.cc.on_packet_sent(now, &packet);
+        if probe {
+            stats.tlp_probes += 1;
+        } else if is_retransmit && self.retries == 0 {
+            stats.fast_retrans += 1;
+        }
+        // Draft §3.4: out of data with room in the window: the samples that follow are app-limited.
+        let after = self.recovery.pipe();
+        if !is_retransmit && self.sndbuf.end_seq() - self.snd_nxt <= 0 && after < self.cc.cwnd() {
+            self.rate.on_app_limited(after);
+        }
+        self.pacer.on_sent(now, len);
+        if let Some(at) = self.pacer.next_release().filter(|&t| t > now) {
+            self.pacing_hold = true;
+            self.timers.set(TimerKind::Pacing, at);
+            stats.pacing_delayed += 1;
+        }
+    }
+
+    /// After a retransmission of `seq..end`: the rest of a record longer than the MSS is next.
+    pub(super) fn advance_retransmission(&mut self, seq: SeqNumber, end: SeqNumber) {
+        if let Some((s, l)) = self.next_rtx {
+            let rtx_end = s + l;
+            if seq - s >= 0 && rtx_end - seq > 0 {
+                self.next_rtx = (rtx_end - end > 0).then(|| (end, (rtx_end - end) as u32));
+            }
+        }
+        self.refresh_retransmission();
+    }
+
+    /// Asks loss recovery for the next retransmission if none is chosen yet (RFC 6675 NextSeg).
+    pub(super) fn refresh_retransmission(&mut self) {
+        if self.next_rtx.is_some() || !self.state.is_synchronized() {
+            return;
+        }
+        let unsent = self.sndbuf.end_seq() - self.snd_nxt > 0;
+        let rwnd_open = (self.snd_una + self.snd_wnd) - self.snd_nxt > 0;
+        self.next_rtx = self.recovery.next_retransmission(unsent && rwnd_open);
+    }
+
+    /// The pacing release time came (the `Pacing` timer).
+    pub(super) fn on_pacing_timer(&mut self) {
+        self.pacing_hold = false;
+    }
+
+    /// Processes an acceptable ACK (cumulative `ack`, the peer's SACK blocks, echoed TSval)
+    /// before SND.UNA moves. `duplicate` marks an RFC 5681 duplicate ACK (for peers without SACK).
+    pub(super) fn on_ack_recovery(
+        &mut self,
+        now: Instant,
+        ack: SeqNumber,
+        peer_blocks: &[SackBlock],
+        tsecr: Option<u32>,
+        duplicate: bool,
+        stats: &mut Stats,
+    ) {
+        let mut emulated = [SackBlock { left: ack, right: ack }];
+        let blocks: &[SackBlock] = if self.sack_ok {
+            stats.sack_blocks_received += peer_blocks.len() as u64;
+            peer_blocks
+        } else if duplicate {
+            // Reno SACK emulation: each duplicate ACK reports one more segment above the hole.
+            let sacked = self.recovery.scoreboard().sacked_segments() as usize;
+            match self.recovery.scoreboard().segments().get(sacked + 1) {
+                Some(rec) => {
+                    emulated[0] = SackBlock { left: rec.start, right: rec.end() };
+                    &emulated
+                }
+                None => &[],
+            }
+        } else {
+            &[]
+        };
+        let invalid_before = self.recovery.scoreboard().counters().invalid_blocks;
+        let flight_size = self.flight_size();
+        let rate = &mut self.rate;
+        let out = self.recovery.on_ack(now, ack, blocks, tsecr, |snapshot| {
+            rate.on_packet_delivered(now, snapshot);
+        });
+        stats.sack_blocks_ignored += self.recovery.scoreboard().counters().invalid_blocks - invalid_before;
+        // A probe the peer's ACK made moot (recovery dropped it too).
+        self.tlp_probe = None;
+        if out.ignored {
+            return;
+        }
+        if out.dsack.is_some() {
+            self.counters.dsack_received += 1;
+        }
+        if out.newly_lost > 0 {
+            self.rate.on_packet_lost(out.newly_lost);
+            stats.rack_lost_bytes += u64::from(out.newly_lost);
+        }
+        if out.congestion_event {
+            self.enter_recovery(now, out.newly_lost, flight_size, out.in_flight, stats);
+        }
+        if out.spurious_congestion_event {
+            self.cc.on_spurious_congestion_event();
+            stats.spurious_retrans_undone += 1;
+        }
+        if out.tlp_loss_repaired {
+            // RFC 8985 §7.4.2: the probe hid a real loss; reduce once, then carry on.
+            let loss =
+                LossEvent { lost_bytes: 0, flight_size, in_flight: out.in_flight, is_persistent: false };
+            self.cc.on_congestion_event(now, &loss);
+            self.cc.on_recovery_exit(now);
+            stats.tlp_recovered += 1;
+        }
+        if out.delivered > 0 {
+            let min_rtt = self.recovery.rtt().min_rtt();
+            let rate_sample = self.rate.generate_rate_sample(now, min_rtt);
+            if let Some(rs) = rate_sample.filter(|rs| rs.delivery_rate > 0) {
+                self.delivery_rate = rs.delivery_rate;
+            }
+            let event = AckEvent {
+                newly_acked_bytes: out.delivered,
+                newly_lost_bytes: out.newly_lost,
+                prior_in_flight: out.prior_in_flight,
+                in_flight: out.in_flight,
+                rtt_sample: out.rtt_sample,
+                min_rtt,
+                srtt: self.recovery.rtt().srtt(),
+                rate_sample,
+                ece: false,
+            };
+            self.cc.on_ack(now, &event);
+        }
+        // After the ACK's own PRR step: the window leaves recovery at ssthresh (RFC 6937 §3).
+        if out.recovery_exited {
+            self.cc.on_recovery_exit(now);
+        }
+        if out.newly_acked > 0 {
+            self.retries = 0;
+            self.rtx_since = None;
+            if !self.sack_ok && self.recovery.in_recovery() {
+                // RFC 6582 §3.2 step 5: without SACK a partial ACK means the next hole is lost.
+                let lost = self.recovery.mark_front_lost();
+                self.rate.on_packet_lost(lost);
+            }
+        }
+        self.pacer.set_rate(self.cc.pacing_rate());
+        self.next_rtx = None;
+        self.refresh_retransmission();
+    }
+
+    fn enter_recovery(
+        &mut self,
+        now: Instant,
+        lost: u32,
+        flight_size: u32,
+        in_flight: u32,
+        stats: &mut Stats,
+    ) {
+        let loss = LossEvent { lost_bytes: lost, flight_size, in_flight, is_persistent: false };
+        self.cc.on_congestion_event(now, &loss);
+        stats.reno_recovery += 1;
+    }
+
+    /// The recovery timer slot fired: RACK reordering timer, tail loss probe or RTO
+    /// (RFC 8985 §6.2, §7.3; RFC 6298 §5.4-5.6).
+    pub(super) fn on_recovery_timer(&mut self, now: Instant, stats: &mut Stats) -> RecoveryTimeout {
+        let Some((at, kind)) = self.recovery.next_timer() else { return RecoveryTimeout::Handled };
+        if at > now {
+            return RecoveryTimeout::Handled;
+        }
+        let flight_size = self.flight_size();
+        let out = self.recovery.on_timeout(now, kind);
+        if out.newly_lost > 0 {
+            self.rate.on_packet_lost(out.newly_lost);
+        }
+        match kind {
+            RecoveryTimer::Rack => {
+                stats.rack_lost_bytes += u64::from(out.newly_lost);
+                if out.congestion_event {
+                    let in_flight = self.recovery.pipe();
+                    self.enter_recovery(now, out.newly_lost, flight_size, in_flight, stats);
+                }
+            }
+            RecoveryTimer::Tlp => {
+                if let Some(probe) = out.probe {
+                    let unsent = self.sndbuf.end_seq() - self.snd_nxt > 0 || self.fin_queued;
+                    if probe.is_some() || unsent {
+                        self.tlp_probe = Some(probe);
+                    }
+                }
+            }
+            RecoveryTimer::Rto => {
+                if out.rto {
+                    self.cc.on_retransmit_timeout(now);
+                    self.pacer.set_rate(self.cc.pacing_rate());
+                    self.tlp_probe = None;
+                    self.next_rtx = None;
+                    self.refresh_retransmission();
+                    return RecoveryTimeout::Rto;
+                }
+            }
+        }
+        self.next_rtx = None;
+        self.refresh_retransmission();
+        RecoveryTimeout::Handled
+    }
+}
