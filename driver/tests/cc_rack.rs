@@ -144,7 +144,7 @@ fn tail_loss_is_repaired_by_a_probe_not_an_rto() {
         now: Instant::ZERO,
     };
     let mut pair =
-        run.pair(bottleneck(RATE_BPS, rtt, 1.0), ack_path(rtt), client, Sink::new(run.seed(), 1 << 20));
+        pair(&run, bottleneck(RATE_BPS, rtt, 1.0), ack_path(rtt), client, Sink::new(run.seed(), 1 << 20));
     let log = Arc::new(Mutex::new(TailLog::default()));
     let acks = Arc::new(Mutex::new(Vec::<Instant>::new()));
     let (l, a) = (log.clone(), acks.clone());

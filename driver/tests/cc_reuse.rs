@@ -188,7 +188,7 @@ fn upload_all(reuse: bool) -> (Duration, u64) {
     let run = SimRun::new(name, 8_000);
     let fwd = bottleneck(RATE_BPS, RTT, 1.0);
     let mut pair =
-        run.pair(fwd, ack_path(RTT), Uploader::new(run.seed(), reuse), Acknowledger::new(run.seed()));
+        pair(&run, fwd, ack_path(RTT), Uploader::new(run.seed(), reuse), Acknowledger::new(run.seed()));
     pair.run_until(Instant::from_millis(3_600_000), MAX_STEPS, |p| p.a.done_at.is_some())
         .unwrap_or_else(|e| panic!("{e}\n{}", run.reproduce_hint()));
     let done = pair.a.done_at.unwrap_or_else(|| panic!("uploads did not finish; {}", run.reproduce_hint()));

@@ -19,6 +19,9 @@ pub const PORT: u16 = 5001;
 pub const MSS: u64 = 1448;
 /// Step budget per scenario: far above what 60 s of a 100 Mbit/s link needs.
 pub const MAX_STEPS: u64 = 200_000_000;
+/// Frames a scenario's pcap keeps (with `LINERATE_PCAP_DIR`): the handshake, slow start and the
+/// first recoveries; all of a 30 s, 100 Mbit/s run would be hundreds of megabytes.
+pub const PCAP_FRAMES: u64 = 2_000;
 /// The three controllers, in table order.
 pub const CONTROLLERS: [Algorithm; 3] = [Algorithm::NewReno, Algorithm::Cubic, Algorithm::Bbr];
 
@@ -253,6 +256,19 @@ pub struct Scenario {
     pub ports: Vec<u16>,
 }
 
+/// [`SimRun::pair`] with the capture (if any) limited to [`PCAP_FRAMES`].
+pub fn pair<A: Endpoint, B: Endpoint>(
+    run: &SimRun,
+    fwd: LinkConfig,
+    rev: LinkConfig,
+    a: A,
+    b: B,
+) -> Pair<A, B> {
+    let mut pair = run.pair(fwd, rev, a, b);
+    let capture = pair.take_capture().map(|c| c.limit_frames(PCAP_FRAMES));
+    pair.with_capture(capture)
+}
+
 /// Per-flow bytes delivered at one instant.
 #[derive(Debug, Clone)]
 pub struct Sample {
@@ -266,7 +282,7 @@ impl Scenario {
         let client = Client::new(run.seed(), flows);
         let sink = Sink::new(run.seed(), buffer);
         Scenario {
-            pair: run.pair(fwd, rev, client, sink),
+            pair: pair(run, fwd, rev, client, sink),
             ports: flows.iter().map(|f| f.local_port).collect(),
         }
     }
