@@ -230,6 +230,18 @@ impl LossRecovery {
         }
         self.board.mark_lost(0)
     }
+    /// Frees the segment records (TIME-WAIT or CLOSED: nothing will be sent again). Keeps the
+    /// RTT estimate for `info`; leaves a one-record store, so later calls stay harmless.
+    pub fn release(&mut self) {
+        let snd_una = self.board.snd_una();
+        self.board = Scoreboard::new(1, self.config.smss, snd_una);
+        self.episode = None;
+        self.undo = None;
+        self.rack_timer = None;
+        self.loss_timer = None;
+        self.rto_started = None;
+        self.tlp = Tlp::default();
+    }
     /// Switches the loss-detection rules (e.g. DupThresh for a peer without SACK).
     pub fn set_loss_detection(&mut self, rules: LossDetection) {
         self.config.loss_detection = rules;

@@ -480,6 +480,9 @@ impl Connection {
     pub fn release_buffers(&mut self) -> usize {
         self.sndbuf.release();
         self.rcvbuf.release();
+        self.recovery.release();
+        self.next_rtx = None;
+        self.tlp_probe = None;
         core::mem::take(&mut self.memory)
     }
 }

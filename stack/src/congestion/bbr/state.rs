@@ -35,7 +35,10 @@ impl Bbr {
     /// `BBRCheckFullBWReached`: the pipe is full once `max_bw` grew less than 25% over three
     /// non-app-limited rounds. Also runs in ProbeBW_UP (after `reset_full_bw`) to end the probe.
     pub(super) fn check_full_bw_reached(&mut self, rs: &RateSample) {
-        if self.full_bw_now || !self.round_start || rs.is_app_limited {
+        // A round spent in loss recovery was limited by the sender's window reduction, not by
+        // the pipe: like an app-limited round it says nothing about a bandwidth plateau (without
+        // this, one random loss in Startup ends it at a tiny window).
+        if self.full_bw_now || !self.round_start || rs.is_app_limited || self.in_recovery {
             return;
         }
         let max_bw = self.max_bw.best();
