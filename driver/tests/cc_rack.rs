@@ -197,7 +197,13 @@ fn tail_loss_is_repaired_by_a_probe_not_an_rto() {
             ));
         }
     }
-    println!("timeouts {}, retransmitted segments {}", stats.timeouts, stats.retrans_segs);
+    println!(
+        "timeouts {}, tail loss probes {} (recovered {}), retransmitted segments {}, RACK-lost bytes {}",
+        stats.timeouts, stats.tlp_probes, stats.tlp_recovered, stats.retrans_segs, stats.rack_lost_bytes
+    );
+    if stats.tlp_probes < BURSTS as u64 {
+        failures.push(format!("only {} tail loss probes for {BURSTS} tail losses", stats.tlp_probes));
+    }
     if stats.timeouts != 0 {
         failures.push(format!(
             "{} retransmission timeout(s); the probe should have repaired every tail",
@@ -221,12 +227,19 @@ fn quarter_rtt_reordering_causes_no_spurious_retransmission_once_adapted() {
     let stats = sc.pair.a.engine.stats().clone();
     let link = sc.pair.stats(Direction::AToB);
     let late = stats.retrans_segs - early;
+    let conn = sc.pair.a.connection(0).expect("connected");
+    let info = sc.pair.a.engine.info(sc.pair.now(), conn).expect("open");
     println!(
-        "held back {} of {} segments by 10 ms (RTT 40 ms); goodput {:.1} Mbit/s; spurious retransmissions: {early} in 0-10 s, {late} in 10-20 s; D-SACKs sent by the receiver {}",
+        "held back {} of {} segments by 10 ms (RTT 40 ms); goodput {:.1} Mbit/s; spurious retransmissions: \
+         {early} in 0-10 s, {late} in 10-20 s; D-SACKs sent by the receiver {}; undone recoveries {}; \
+         reordering seen {}, reo_wnd multiplier {}",
         link.held_back,
         link.sent_frames,
         goodput_bps(&a, &b, 0) / 1e6,
-        sc.pair.b.engine.stats().dsack_sent
+        sc.pair.b.engine.stats().dsack_sent,
+        stats.spurious_retrans_undone,
+        info.reordering_seen,
+        info.reo_wnd_mult
     );
     assert_eq!(link.dropped_total(), 0, "the scenario must lose nothing: {link:?}");
     assert!(link.held_back > 500, "too little reordering to mean anything: {link:?}");
