@@ -125,6 +125,9 @@ pub struct Stats {
     pub tx_ring_full: u64,
     /// Replies (RSTs, echo replies) dropped because their bounded queue was full.
     pub reply_queue_drops: u64,
+    /// Control frames (RSTs, ARP, ICMP echo replies) the device refused, dropped rather than
+    /// retried so they never hold up other traffic; their senders retry if it matters.
+    pub tx_control_drops: u64,
 }
 
 /// Sums counters of several engines (one per shard). `curr_estab` is a gauge and sums too.
@@ -187,6 +190,7 @@ impl core::ops::AddAssign<&Stats> for Stats {
         self.arp_unresolved_drops += rhs.arp_unresolved_drops;
         self.tx_ring_full += rhs.tx_ring_full;
         self.reply_queue_drops += rhs.reply_queue_drops;
+        self.tx_control_drops += rhs.tx_control_drops;
         self.curr_estab += rhs.curr_estab;
     }
 }

@@ -208,6 +208,7 @@ impl Server {
                 | Event::Readable(h)
                 | Event::Writable(h)
                 | Event::ReadClosed(h)
+                | Event::SendComplete(h)
                 | Event::Closed { conn: h, .. } => self.pump(now, h),
             }
         }

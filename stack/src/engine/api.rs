@@ -62,8 +62,15 @@ impl Engine {
         slot.in_accept_queue = false;
         slot.app_owned = true;
         if let Some(c) = slot.conn.as_deref_mut() {
-            // The application learns about the establishment through `accept` itself.
-            c.events &= !crate::tcp::connection::event_bits::CONNECTED;
+            // The application learns about the establishment (and the empty send buffer)
+            // through `accept` itself; what happened while the connection waited in the queue
+            // (data, FIN, reset) is reported now (see `events`).
+            use crate::tcp::connection::event_bits::{CONNECTED, WRITABLE};
+            c.events &= !(CONNECTED | WRITABLE);
+            if c.events != 0 && !slot.in_events {
+                slot.in_events = true;
+                self.events.push_back(super::events::EventSource::Connection(index));
+            }
         }
         Ok(Some(ConnectionHandle { index, generation }))
     }
@@ -153,7 +160,39 @@ impl Engine {
     pub fn read(&mut self, now: Instant, h: ConnectionHandle, buf: &mut [u8]) -> Result<usize, Error> {
         let conn = self.conn_mut(h)?;
         let n = conn.rcvbuf.read(buf);
-        if n > 0 || buf.is_empty() {
+        self.after_read(now, h, n, buf.is_empty())
+    }
+
+    /// Zero-copy read: lends `consume` the next in-order bytes in place (at most `max`, one
+    /// contiguous piece of the receive ring, so possibly fewer than are readable; call again for
+    /// the rest). `consume` returns how many bytes it used; only those are removed, so returning
+    /// 0 is a peek. Returns the bytes consumed. When nothing is readable `consume` is not called
+    /// and the result follows `read`: `Ok(0)` at end of stream, `Err(WouldBlock)` otherwise.
+    pub fn read_with<F: FnOnce(&[u8]) -> usize>(
+        &mut self,
+        now: Instant,
+        h: ConnectionHandle,
+        max: usize,
+        consume: F,
+    ) -> Result<usize, Error> {
+        let conn = self.conn_mut(h)?;
+        let available = conn.rcvbuf.len().min(max);
+        let n = conn.rcvbuf.read_with(max, consume);
+        self.after_read(now, h, n, max == 0 || available > 0)
+    }
+
+    /// What `read` and `read_with` return after taking `n` bytes: the window update the read
+    /// made due, then end of stream, the connection's error, or `WouldBlock`.
+    fn after_read(
+        &mut self,
+        now: Instant,
+        h: ConnectionHandle,
+        n: usize,
+        ok_if_empty: bool,
+    ) -> Result<usize, Error> {
+        let conn = self.conn_mut(h)?;
+        if n > 0 || ok_if_empty {
+            conn.on_app_read(n, now);
             if conn.window_update_due() {
                 conn.ack_now = true;
             }
@@ -176,8 +215,39 @@ impl Engine {
     }
 
     /// Queues data for sending; returns how much the send buffer took. `Err(WouldBlock)` when
-    /// it took nothing: wait for `Writable`. Data may be queued before the handshake completes.
+    /// it took nothing: wait for `Writable`, which follows once half the buffer is free again.
+    /// Data may be queued before the handshake completes.
     pub fn write(&mut self, now: Instant, h: ConnectionHandle, data: &[u8]) -> Result<usize, Error> {
+        self.writable_conn(h)?;
+        let conn = self.conn_mut(h)?;
+        let n = conn.sndbuf.write(data);
+        self.after_write(now, h, n, n < data.len(), n == 0 && !data.is_empty())
+    }
+
+    /// Zero-copy write: `fill` writes straight into the send ring (e.g. `pread` from a file)
+    /// and returns how many bytes it wrote. It gets at most `max` bytes, one contiguous piece of
+    /// free space, so possibly fewer (call again for more). Returns the bytes taken, with
+    /// `write`'s rules: `Err(WouldBlock)` (and `fill` not called) when the buffer is full, and a
+    /// `Writable` event once space frees up after a write that got less than `max`.
+    pub fn write_with<F: FnOnce(&mut [u8]) -> usize>(
+        &mut self,
+        now: Instant,
+        h: ConnectionHandle,
+        max: usize,
+        fill: F,
+    ) -> Result<usize, Error> {
+        self.writable_conn(h)?;
+        let conn = self.conn_mut(h)?;
+        let offered = max.min(conn.sndbuf.free());
+        let n = conn.sndbuf.write_with(max, fill);
+        // A closure that wrote less than it was offered made its own choice (end of file, say):
+        // only a lack of space is back-pressure and arms `Writable`.
+        self.after_write(now, h, n, offered < max, offered == 0 && max > 0)
+    }
+
+    /// Checks that the connection accepts new data (no error, not shut down, connected or
+    /// connecting).
+    fn writable_conn(&mut self, h: ConnectionHandle) -> Result<(), Error> {
         let conn = self.conn_mut(h)?;
         if let Some(e) = conn.error {
             return Err(Error::Connection(e));
@@ -189,12 +259,26 @@ impl Engine {
         {
             return Err(Error::NotConnected);
         }
-        let n = conn.sndbuf.write(data);
-        if n < data.len() {
+        Ok(())
+    }
+
+    /// Back-pressure bookkeeping after a write took `n` bytes: `blocked` when the buffer had
+    /// less room than the application wanted (a `Writable` event follows once half the buffer
+    /// is free), `would_block` when it had none at all.
+    fn after_write(
+        &mut self,
+        now: Instant,
+        h: ConnectionHandle,
+        n: usize,
+        blocked: bool,
+        would_block: bool,
+    ) -> Result<usize, Error> {
+        let conn = self.conn_mut(h)?;
+        if blocked {
             conn.write_blocked = true;
         }
         self.after_update(h.index, now);
-        if n == 0 && !data.is_empty() {
+        if would_block {
             return Err(Error::WouldBlock);
         }
         Ok(n)

@@ -1,7 +1,8 @@
 //! The engine's 4-tuple → connection map: the shared keyed-SipHash [`FlowTable`] of
 //! [`crate::flow`] (bounded, O(1), no allocation after construction), addressed with the TCP
 //! layer's [`FourTuple`]. Also the one place that converts a tuple for the RFC 6528 ISN
-//! generator of [`crate::isn`], so both hash the same canonical bytes.
+//! generator of [`crate::isn`], so both hash the same canonical bytes. Per-segment lookups go
+//! through a one-entry cache of the last hit, so a bulk flow costs one tuple compare, not a hash.
 
 use crate::flow::{self, FlowTable};
 use crate::isn::IsnGenerator;
@@ -22,6 +23,10 @@ pub(crate) fn isn(generator: &IsnGenerator, now: Instant, t: &FourTuple) -> SeqN
 /// Connection slab indices by 4-tuple.
 pub(crate) struct Flows {
     table: FlowTable<u32>,
+    /// The last tuple found by [`Flows::lookup`] and its index: a burst of segments usually
+    /// belongs to one flow, so the keyed hash is skipped while the tuple repeats. Always an
+    /// entry of `table` (cleared when that entry goes).
+    last: Option<(FourTuple, u32)>,
 }
 
 impl core::fmt::Debug for Flows {
@@ -32,7 +37,19 @@ impl core::fmt::Debug for Flows {
 
 impl Flows {
     pub(crate) fn new(capacity: usize, key: [u8; 16]) -> Self {
-        Flows { table: FlowTable::new(capacity, key) }
+        Flows { table: FlowTable::new(capacity, key), last: None }
+    }
+
+    /// The per-segment lookup: like `get`, remembering the hit for the next segment.
+    pub(crate) fn lookup(&mut self, t: &FourTuple) -> Option<u32> {
+        if let Some((tuple, index)) = self.last {
+            if tuple == *t {
+                return Some(index);
+            }
+        }
+        let index = *self.table.get(&flow_key(t))?;
+        self.last = Some((*t, index));
+        Some(index)
     }
 
     pub(crate) fn get(&self, t: &FourTuple) -> Option<&u32> {
@@ -45,11 +62,19 @@ impl Flows {
 
     /// False when the table is full (the engine's admission checks keep that from happening).
     pub(crate) fn insert(&mut self, t: FourTuple, index: u32) -> bool {
+        self.forget(&t);
         self.table.insert(flow_key(&t), index).is_ok()
     }
 
     pub(crate) fn remove(&mut self, t: &FourTuple) -> Option<u32> {
+        self.forget(t);
         self.table.remove(&flow_key(t))
+    }
+
+    fn forget(&mut self, t: &FourTuple) {
+        if self.last.is_some_and(|(tuple, _)| tuple == *t) {
+            self.last = None;
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {

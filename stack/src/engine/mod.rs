@@ -204,6 +204,8 @@ struct Slot {
     app_owned: bool,
     in_accept_queue: bool,
     counted_estab: bool,
+    /// `SendComplete` was raised (our FIN is acknowledged): it is reported once.
+    send_complete: bool,
     /// Cached next-hop MAC.
     route: Option<EthernetAddress>,
 }
@@ -378,6 +380,7 @@ impl Engine {
                         (b::READABLE, Event::Readable(h)),
                         (b::WRITABLE, Event::Writable(h)),
                         (b::READ_CLOSED, Event::ReadClosed(h)),
+                        (b::SEND_COMPLETE, Event::SendComplete(h)),
                         (b::CLOSED, Event::Closed { conn: h, error: conn.error }),
                     ] {
                         if conn.events & bit != 0 {
@@ -429,6 +432,7 @@ impl Engine {
                     app_owned: false,
                     in_accept_queue: false,
                     counted_estab: false,
+                    send_complete: false,
                     route: None,
                 });
                 (self.slots.len() - 1) as u32
@@ -438,6 +442,7 @@ impl Engine {
         slot.conn = Some(Box::new(conn));
         slot.app_owned = app_owned;
         slot.in_accept_queue = false;
+        slot.send_complete = false;
         slot.route = None;
         // Cannot fail: `admits` keeps live connections (one entry each) within the capacity.
         let inserted = self.flows.insert(tuple, index);
@@ -458,6 +463,10 @@ impl Engine {
         let Some(conn) = slot.conn.as_deref_mut() else { return };
         if !matches!(conn.state, State::Closed | State::TimeWait) {
             conn.update_send_timers(now);
+        }
+        if !slot.send_complete && conn.fin_acked() {
+            slot.send_complete = true;
+            conn.raise(crate::tcp::connection::event_bits::SEND_COMPLETE);
         }
         let estab = conn.state.counts_as_established();
         if estab != slot.counted_estab {

@@ -137,7 +137,7 @@ impl Engine {
         tuple: FourTuple,
         seg: &TcpRepr<'_>,
     ) {
-        if let Some(&index) = self.flows.get(&tuple) {
+        if let Some(index) = self.flows.lookup(&tuple) {
             return self.segment_to_connection(now, src_mac, index, tuple, seg);
         }
         match self.listener_for(tuple.local.1) {

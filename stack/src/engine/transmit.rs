@@ -55,18 +55,17 @@ enum ConnOutcome {
 impl Engine {
     /// Fills the device with every frame that is due; returns how many were queued. Flushes the
     /// device when anything was queued.
+    ///
+    /// A reply the device refuses is dropped and counted (`tx_control_drops`) and the round
+    /// ends: control frames are never retried, so one the device can never take (too big, say)
+    /// cannot block the queue; a lost RST or ARP reply is re-triggered by the peer's retransmission.
     pub fn poll_transmit<D: Device>(&mut self, now: Instant, device: &mut D) -> usize {
         let mut sent = 0;
-        while let Some(reply) = self.replies.front().copied() {
-            if !self.transmit_reply(now, device, &reply) {
-                self.stats.tx_ring_full += 1;
-                if sent > 0 {
-                    device.flush(now);
-                }
-                return sent;
+        if !self.transmit_replies(now, device, &mut sent) {
+            if sent > 0 {
+                device.flush(now);
             }
-            self.replies.pop_front();
-            sent += 1;
+            return sent;
         }
         let rounds = self.ready.len();
         for _ in 0..rounds {
@@ -97,17 +96,25 @@ impl Engine {
             self.after_update(index, now);
         }
         // ARP requests queued while routing.
-        while let Some(reply) = self.replies.front().copied() {
-            if !self.transmit_reply(now, device, &reply) {
-                break;
-            }
-            self.replies.pop_front();
-            sent += 1;
-        }
+        self.transmit_replies(now, device, &mut sent);
         if sent > 0 {
             device.flush(now);
         }
         sent
+    }
+
+    /// Sends queued replies until the queue is empty (true) or the device refuses one, which is
+    /// then dropped and counted (false).
+    fn transmit_replies<D: Device>(&mut self, now: Instant, device: &mut D, sent: &mut usize) -> bool {
+        while let Some(reply) = self.replies.pop_front() {
+            if !self.transmit_reply(now, device, &reply) {
+                self.stats.tx_ring_full += 1;
+                self.stats.tx_control_drops += 1;
+                return false;
+            }
+            *sent += 1;
+        }
+        true
     }
 
     fn route(&mut self, now: Instant, index: u32) -> Option<EthernetAddress> {

@@ -49,6 +49,8 @@ pub mod event_bits {
     pub const WRITABLE: u8 = 4;
     pub const READ_CLOSED: u8 = 8;
     pub const CLOSED: u8 = 16;
+    /// All our data and our FIN were acknowledged (raised by the engine, once).
+    pub const SEND_COMPLETE: u8 = 32;
 }
 
 /// RFC 7323 timestamp state.

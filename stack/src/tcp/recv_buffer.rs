@@ -95,6 +95,22 @@ impl RecvBuffer {
         n
     }
 
+    /// Lends the first contiguous run of in-order bytes (at most `max`; shorter where the ring
+    /// wraps) to `consume`, which returns how many it used; those are removed, the rest stay.
+    /// Lets the application process data in place instead of copying it out first.
+    pub fn read_with(&mut self, max: usize, consume: impl FnOnce(&[u8]) -> usize) -> usize {
+        let n = max.min(self.len);
+        if n == 0 {
+            return 0;
+        }
+        let cap = self.buf.len();
+        let piece = n.min(cap - self.head);
+        let used = consume(&self.buf[self.head..self.head + piece]).min(piece);
+        self.head = (self.head + used) % cap;
+        self.len -= used;
+        used
+    }
+
     /// Stores segment data starting at `seq`, advancing `rcv_nxt` over whatever becomes in order.
     pub fn insert(&mut self, rcv_nxt: &mut SeqNumber, seq: SeqNumber, data: &[u8]) -> InsertOutcome {
         let mut out = InsertOutcome::default();
@@ -256,6 +272,40 @@ mod tests {
         assert_eq!(b.read(&mut out), 3);
         assert_eq!(&out, b"abc");
         assert_eq!(b.free(), 7);
+    }
+
+    #[test]
+    fn read_with_lends_contiguous_pieces_and_consumes_only_what_was_used() {
+        let mut b = RecvBuffer::new(8);
+        let mut nxt = SeqNumber(0);
+        b.insert(&mut nxt, SeqNumber(0), b"abcdef");
+        let mut out = [0u8; 4];
+        b.read(&mut out);
+        b.insert(&mut nxt, SeqNumber(6), b"ghij"); // wraps: "gh" at the end, "ij" at the start
+        assert_eq!(
+            b.read_with(100, |d| {
+                assert_eq!(d, b"efgh");
+                1 // peek most of it, consume one byte
+            }),
+            1
+        );
+        assert_eq!(
+            b.read_with(2, |d| {
+                assert_eq!(d, b"fg");
+                0
+            }),
+            0
+        );
+        assert_eq!(b.read_with(100, |d| d.len() + 9), 3);
+        assert_eq!(
+            b.read_with(100, |d| {
+                assert_eq!(d, b"ij");
+                2
+            }),
+            2
+        );
+        assert!(b.is_empty());
+        assert_eq!(b.read_with(100, |_| unreachable!("nothing to read")), 0);
     }
 
     #[test]

@@ -73,6 +73,22 @@ impl SendBuffer {
         n
     }
 
+    /// Lets `fill` write up to `max` bytes straight into the ring (no staging copy): it gets the
+    /// first contiguous free piece (shorter than `max` where the ring wraps or is nearly full)
+    /// and returns how many bytes it wrote; those become part of the stream. Returns that count.
+    pub fn write_with(&mut self, max: usize, fill: impl FnOnce(&mut [u8]) -> usize) -> usize {
+        let cap = self.buf.len();
+        let n = max.min(self.free());
+        if n == 0 {
+            return 0;
+        }
+        let tail = (self.head + self.len) % cap;
+        let piece = n.min(cap - tail);
+        let wrote = fill(&mut self.buf[tail..tail + piece]).min(piece);
+        self.len += wrote;
+        wrote
+    }
+
     /// Drops every byte before `seq` (a cumulative ACK); returns how many were dropped.
     pub fn ack_to(&mut self, seq: SeqNumber) -> usize {
         let dist = seq - self.head_seq;
@@ -129,6 +145,35 @@ mod tests {
         assert_eq!(b.end_seq(), SeqNumber(u32::MAX - 2) + 12);
         let (a, c) = b.slices(SeqNumber(u32::MAX - 2) + 6, 3);
         assert_eq!([a, c].concat(), b"ghi");
+    }
+
+    #[test]
+    fn write_with_fills_the_ring_in_place_piece_by_piece() {
+        let mut b = SendBuffer::new(8, SeqNumber(0));
+        b.write(b"abcdef");
+        b.ack_to(SeqNumber(4));
+        // Free space: 2 bytes at the end of the ring, then 4 at its start.
+        assert_eq!(
+            b.write_with(100, |buf| {
+                assert_eq!(buf.len(), 2);
+                buf.copy_from_slice(b"gh");
+                2
+            }),
+            2
+        );
+        assert_eq!(
+            b.write_with(3, |buf| {
+                assert_eq!(buf.len(), 3);
+                buf[..1].copy_from_slice(b"i");
+                1
+            }),
+            1
+        );
+        // A closure claiming more than it was given is clamped.
+        assert_eq!(b.write_with(100, |buf| buf.len() + 5), 3);
+        assert_eq!(b.write_with(100, |_| unreachable!("buffer is full")), 0);
+        let (x, y) = b.slices(SeqNumber(4), 5);
+        assert_eq!(&[x, y].concat()[..5], b"efghi");
     }
 
     #[test]

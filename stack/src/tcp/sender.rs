@@ -26,13 +26,16 @@ use super::timers::TimerKind;
 use crate::congestion::{AckEvent, CongestionConfig, CongestionController, LossEvent, Pacer, SentPacket};
 use crate::recovery::{LossDetection, RecoveryConfig, RecoveryTimer, RttConfig, SegmentRecord, SentSegment};
 use crate::stats::Stats;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::{SackBlock, SeqNumber};
 
 /// The smallest MSS the segment store is sized for (RFC 9293's default send MSS).
 const STORE_MSS: usize = 536;
 /// Spare records for writes shorter than the MSS and the FIN.
 const STORE_SLACK: usize = 32;
+
+/// The engine's default timer-wheel tick: pacing holds shorter than this are not worth a timer.
+const PACING_GRANULARITY: Duration = Duration::from_millis(1);
 
 /// What the recovery timer asked of the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +162,10 @@ impl Connection {
             self.rate.on_app_limited(after);
         }
         self.pacer.on_sent(now, len);
-        if let Some(at) = self.pacer.next_release().filter(|&t| t > now) {
+        // A release due within one timer tick goes now: the wheel could not wake us sooner, and
+        // waiting a whole tick per burst would cap a fast link at one burst per tick. The pacer
+        // keeps its departure times, so the average rate holds; bursts stay about one tick long.
+        if let Some(at) = self.pacer.next_release().filter(|&t| t > now + PACING_GRANULARITY) {
             self.pacing_hold = true;
             self.timers.set(TimerKind::Pacing, at);
             stats.pacing_delayed += 1;

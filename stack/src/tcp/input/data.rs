@@ -9,6 +9,7 @@ use super::{InputAction, InputContext};
 use crate::tcp::connection::{event_bits, Connection};
 use crate::tcp::state::State;
 use crate::tcp::timers::TimerKind;
+use crate::time::Instant;
 use crate::wire::TcpRepr;
 
 impl Connection {
@@ -61,7 +62,6 @@ impl Connection {
         } else if !self.timers.is_armed(TimerKind::DelayedAck) {
             self.timers.set(TimerKind::DelayedAck, ctx.now + ctx.cfg.delayed_ack);
         }
-        self.autotune(advanced, ctx);
     }
 
     /// Receiver-side RTT (like Linux's tcp_rcv_rtt_measure): time for the sender to fill one
@@ -84,21 +84,28 @@ impl Connection {
         }
     }
 
-    /// Receive-window auto-tuning (dynamic right-sizing): when the sender delivered more than
-    /// half the current limit within one receiver RTT, let the window grow to twice that, up to
-    /// the receive buffer. One flow can then fill a long, fast path without a huge initial window.
-    fn autotune(&mut self, advanced: u32, ctx: &InputContext<'_>) {
-        self.autotune_bytes = self.autotune_bytes.saturating_add(advanced);
+    /// Receive-window auto-tuning (dynamic right-sizing, as Linux's `tcp_rcv_space_adjust`):
+    /// called with the bytes the application just consumed. Once per receiver RTT, when the
+    /// application consumed more than half the current limit per RTT, the limit
+    /// grows to twice that per-RTT amount (doubling per RTT, like the sender's slow start, so it
+    /// does not invite a burst far beyond the path), up to the receive buffer. Counting what the application
+    /// *reads* (not what arrives) keeps a slow reader's window, and the memory it pins, small,
+    /// while one flow with a fast reader can fill a long, fast path.
+    pub fn on_app_read(&mut self, consumed: usize, now: Instant) {
+        self.autotune_bytes = self.autotune_bytes.saturating_add(consumed as u32);
         let Some(rtt) = self.rcv_rtt else { return };
-        if ctx.now - self.autotune_start < rtt {
+        let elapsed = now - self.autotune_start;
+        if elapsed < rtt || elapsed.is_zero() {
             return;
         }
+        // Bytes consumed per RTT over the whole period (the application may have paused).
+        let per_rtt = (u64::from(self.autotune_bytes) * rtt.as_nanos() / elapsed.as_nanos()) as u32;
         let cap = self.rcvbuf.capacity() as u32;
-        if self.autotune_bytes.saturating_mul(2) > self.rcv_wnd_limit / 2 {
-            self.rcv_wnd_limit = self.rcv_wnd_limit.max(self.autotune_bytes.saturating_mul(4)).min(cap);
+        if per_rtt.saturating_mul(2) > self.rcv_wnd_limit {
+            self.rcv_wnd_limit = self.rcv_wnd_limit.max(per_rtt.saturating_mul(2)).min(cap);
         }
         self.autotune_bytes = 0;
-        self.autotune_start = ctx.now;
+        self.autotune_start = now;
     }
 
     /// Eighth step: the FIN bit, processed only once all data before it has arrived.
