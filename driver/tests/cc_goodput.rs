@@ -10,6 +10,9 @@
 //! - CUBIC and NewReno stay within a factor 1.5 of the Mathis bound `MSS/RTT · 1.22/√p`
 //!   (capped by the link; at 0 % loss the bound is the link itself and only the lower side counts).
 //!
+//! Every cell also checks the engine's estimates, sampled once a second: BBR's bandwidth estimate
+//! never above 1.1 × the link, no pacing rate above 3 × the link.
+//!
 //! Run: `cargo test --release -p linerate-driver --test cc_goodput -- --nocapture` (the table is
 //! printed). Cases run on two threads; every cell is a pure function of its seed, printed in the
 //! table and reproducible with `LINERATE_SEED` (which then applies to every cell). Retransmissions,
@@ -27,8 +30,12 @@ use linerate_stack::time::{Duration, Instant};
 const RATE_BPS: u64 = 100_000_000;
 const LOSSES: [f64; 4] = [0.0, 0.001, 0.01, 0.05];
 const RTTS_MS: [u64; 2] = [50, 200];
-/// Lower factor of "within a factor 1.5 of Mathis".
+/// "Within a factor 1.5 of Mathis", both ways.
 const MATHIS_FACTOR: f64 = 1.5;
+/// A delivery-rate sample cannot honestly exceed the bottleneck; 10 % covers ACK-clock noise.
+const MAX_BW_OVER_LINK: f64 = 1.1;
+/// BBR's largest pacing gain is Startup's 2.89; anything above 3 × the link is a runaway.
+const MAX_PACING_OVER_LINK: f64 = 3.0;
 
 #[derive(Debug, Clone, Copy)]
 struct Case {
@@ -45,6 +52,11 @@ struct Outcome {
     timeouts: u64,
     queue_drops: u64,
     loss_drops: u64,
+    /// Largest congestion window, pacing rate (bit/s) and BBR bandwidth estimate (bit/s) seen at
+    /// the once-a-second samples of the measured window.
+    max_cwnd: u32,
+    max_pacing_bps: f64,
+    max_bw_bps: f64,
     seed: u64,
 }
 
@@ -70,7 +82,20 @@ fn run_case(case: &Case) -> Outcome {
     let (from, to) = window(case.rtt);
     let a = sc.sample(&run, from);
     let (stats_a, link_a) = (sc.pair.a.engine.stats().clone(), sc.pair.stats(Direction::AToB));
-    let b = sc.sample(&run, to);
+    let (mut max_cwnd, mut max_pacing_bps, mut max_bw_bps) = (0, 0.0f64, 0.0f64);
+    let mut at = from;
+    let b = loop {
+        at = (at + Duration::from_secs(1)).min(to);
+        let b = sc.sample(&run, at);
+        let conn = sc.pair.a.connection(0).expect("connected");
+        let info = sc.pair.a.engine.info(at, conn).expect("the flow is open");
+        max_cwnd = max_cwnd.max(info.cwnd);
+        max_pacing_bps = max_pacing_bps.max(info.pacing_rate.unwrap_or(0) as f64 * 8.0);
+        max_bw_bps = max_bw_bps.max(info.bbr_bw.unwrap_or(0) as f64 * 8.0);
+        if at == to {
+            break b;
+        }
+    };
     let (stats_b, link_b) = (sc.pair.a.engine.stats(), sc.pair.stats(Direction::AToB));
     Outcome {
         goodput_bps: goodput_bps(&a, &b, 0),
@@ -78,6 +103,9 @@ fn run_case(case: &Case) -> Outcome {
         timeouts: stats_b.timeouts - stats_a.timeouts,
         queue_drops: link_b.dropped_queue_full - link_a.dropped_queue_full,
         loss_drops: link_b.dropped_loss - link_a.dropped_loss,
+        max_cwnd,
+        max_pacing_bps,
+        max_bw_bps,
         seed: run.seed(),
     }
 }
@@ -115,6 +143,33 @@ fn check(case: &Case, o: &Outcome) -> Result<String, String> {
     }
 }
 
+/// Sanity of the engine's estimates, whatever the goodput: a bandwidth estimate above the
+/// bottleneck or a pacing rate far beyond it means the delivery-rate sampling is wrong.
+fn check_bounds(case: &Case, o: &Outcome) -> Result<(), String> {
+    let link = payload_capacity_bps(RATE_BPS);
+    let what = format!(
+        "{} rtt {} ms loss {} % (seed {})",
+        case.algorithm,
+        case.rtt.as_millis(),
+        case.loss * 100.0,
+        o.seed
+    );
+    if o.max_bw_bps > MAX_BW_OVER_LINK * link {
+        return Err(format!(
+            "{what}: BBR bandwidth estimate {:.1} Mbit/s above the {:.1} Mbit/s link",
+            o.max_bw_bps / 1e6,
+            link / 1e6
+        ));
+    }
+    if o.max_pacing_bps > MAX_PACING_OVER_LINK * RATE_BPS as f64 {
+        return Err(format!(
+            "{what}: pacing rate {:.1} Mbit/s, more than {MAX_PACING_OVER_LINK} x the link",
+            o.max_pacing_bps / 1e6
+        ));
+    }
+    Ok(())
+}
+
 #[test]
 fn goodput_under_loss_per_controller() {
     let mut cases = Vec::new();
@@ -131,14 +186,14 @@ fn goodput_under_loss_per_controller() {
 
     let link = payload_capacity_bps(RATE_BPS);
     let mut table = String::from(
-        "# controller rtt_ms loss% seed  goodput_mbps  mathis_mbps  vs_mathis  vs_link(1-p)  retrans  timeouts  queue_drops  loss_drops\n",
+        "# controller rtt_ms loss% seed  goodput_mbps  mathis_mbps  vs_mathis  vs_link(1-p)  retrans  timeouts  queue_drops  loss_drops  max_cwnd_kb  max_pacing_mbps  max_bw_mbps\n",
     );
     let mut failures = Vec::new();
     for (case, o) in cases.iter().zip(&outcomes) {
         let mathis = mathis_bps(case.rtt, case.loss, link);
         writeln!(
             table,
-            "{:<12} {:>6} {:>5.1} {:>5} {:>13.2} {:>12.2} {:>10.2} {:>13.2} {:>8} {:>9} {:>12} {:>11}",
+            "{:<12} {:>6} {:>5.1} {:>5} {:>13.2} {:>12.2} {:>10.2} {:>13.2} {:>8} {:>9} {:>12} {:>11} {:>12} {:>16.2} {:>12.2}",
             case.algorithm.name(),
             case.rtt.as_millis(),
             case.loss * 100.0,
@@ -151,8 +206,15 @@ fn goodput_under_loss_per_controller() {
             o.timeouts,
             o.queue_drops,
             o.loss_drops,
+            o.max_cwnd / 1000,
+            o.max_pacing_bps / 1e6,
+            o.max_bw_bps / 1e6,
         )
         .unwrap();
+        if let Err(line) = check_bounds(case, o) {
+            eprintln!("FAIL {line}");
+            failures.push(line);
+        }
         match check(case, o) {
             Ok(line) => eprintln!("ok   {line}"),
             Err(line) => {
