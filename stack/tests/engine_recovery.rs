@@ -273,3 +273,24 @@ fn bbr_is_selectable_per_connection_and_always_paces() {
     let c2 = sack_open(&mut h2, None);
     assert_eq!(h2.engine.info(h2.now, c2.handle).unwrap().congestion, CongestionAlgorithm::Cubic);
 }
+
+#[test]
+fn resending_the_head_restarts_the_retransmission_timer() {
+    let mut h = Harness::with_config(sack_config());
+    let c = sack_open(&mut h, None);
+    write_segments(&mut h, &c, 10);
+    h.advance(Duration::from_millis(150));
+    // Segment 0 is lost and everything after it is SACKed, late (the path got slower).
+    send!(h, ACK, seq = c.peer_seq, ack = c.our_seq, sack = vec![(seg_start(&c, 1), seg_start(&c, 10))]);
+    recv!(h, ACK, seq = c.our_seq);
+    let rto = h.engine.info(h.now, c.handle).unwrap().rto;
+    // The cumulative ACK cannot move before the resent head returns: the RTO counts from the
+    // resend (Linux does the same), not from the original 150 ms ago.
+    let wait = h.engine.next_timeout().expect("RTO armed") - h.now;
+    // (Rounded up to the engine's 1 ms timer tick.)
+    assert!(wait >= rto && wait <= rto + Duration::from_millis(1), "timer restarted by the resend: {wait:?}");
+    h.advance(Duration::from_millis(120));
+    send!(h, ACK, seq = c.peer_seq, ack = seg_start(&c, 10));
+    assert_eq!(h.engine.stats().timeouts, 0);
+    assert_eq!(h.engine.info(h.now, c.handle).unwrap().unacked, 0);
+}

@@ -269,9 +269,19 @@ impl LossRecovery {
     /// `StoreFull` means it was not recorded and must not be sent.
     pub fn on_sent(&mut self, now: Instant, seg: &SentSegment) -> Result<(), StoreFull> {
         if seg.is_retransmit {
+            let head = self.board.segments().front().is_some_and(|r| not_before(seg.seq + seg.len, r.end()))
+                && not_before(self.board.snd_una(), seg.seq);
             let matched = self.board.on_retransmit(now, seg.seq, seg.len, seg.tsval, seg.snapshot);
             if let (Some(undo), true) = (self.undo.as_mut(), matched > 0 && self.episode.is_some()) {
                 undo.retrans = undo.retrans.saturating_add(1);
+            }
+            if head && matched > 0 && !self.tlp.probe_pending {
+                // The cumulative ACK cannot move before the resent head comes back: count the
+                // RTO from this transmission (as Linux does when it resends the head), or a
+                // recovery round longer than one RTO ends in a spurious timeout.
+                self.rto_started = Some(now);
+                self.rearm(now, false);
+                return Ok(());
             }
         } else {
             self.board.on_new_segment(now, seg.seq, seg.len, seg.tsval, seg.snapshot)?;
