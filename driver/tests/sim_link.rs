@@ -246,3 +246,33 @@ fn steady_state_does_not_allocate_per_frame() {
 fn mean(values: &[u64]) -> f64 {
     values.iter().sum::<u64>() as f64 / values.len().max(1) as f64
 }
+
+#[test]
+fn frame_limit_of_the_queue_drops_small_frames() {
+    let sim = SimRun::new("frame_limit_of_the_queue_drops_small_frames", 6);
+    let cfg = LinkConfig::default().bottleneck(12_000_000, usize::MAX).queue_limit_frames(4);
+    let mut pair = one_way(&sim, cfg, Sender::new(100, 10, Duration::from_secs(1)).burst(10));
+    run(&mut pair);
+    assert_eq!(pair.b.arrivals.len(), 4, "four frames fit however small they are");
+    assert_eq!(pair.stats(Direction::AToB).dropped_queue_full, 6);
+}
+
+#[test]
+fn drop_filter_drops_exactly_the_chosen_frames_and_sees_the_time() {
+    let sim = SimRun::new("drop_filter_drops_exactly_the_chosen_frames_and_sees_the_time", 7);
+    let mut pair = one_way(&sim, LinkConfig::default(), Sender::new(100, 10, Duration::from_millis(1)));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    pair.link_mut(Direction::AToB).set_drop_filter(Some(Box::new(move |now, index, _frame| {
+        log.lock().unwrap().push(now);
+        index % 3 == 0
+    })));
+    run(&mut pair);
+    let seqs: Vec<u64> = pair.b.arrivals.iter().map(|a| a.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 4, 5, 7, 8]);
+    let stats = pair.stats(Direction::AToB);
+    assert_eq!((stats.dropped_filter, stats.dropped_total()), (4, 4));
+    let times = seen.lock().unwrap();
+    assert_eq!(times.len(), 10);
+    assert_eq!(times[9] - times[0], Duration::from_millis(9));
+}

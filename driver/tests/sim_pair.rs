@@ -120,6 +120,24 @@ fn delivered_frames_can_be_captured_too() {
     assert_eq!(PcapReader::new(&bytes[..]).unwrap().read_all().unwrap().len(), 10);
 }
 
+#[test]
+fn a_capture_can_keep_only_the_first_frames() {
+    let mut pair = Pair::new(
+        1,
+        LinkConfig::default(),
+        LinkConfig::default(),
+        Sender::new(64, 50, Duration::from_millis(1)),
+        Sink::default(),
+    )
+    .with_capture(Some(Capture::in_memory().limit_frames(7)));
+    pair.run_to(Instant::MAX, 1000).unwrap();
+    let capture = pair.take_capture().unwrap();
+    assert_eq!(capture.recorded_frames(), 7);
+    let bytes = capture.finish().unwrap().unwrap();
+    let records = PcapReader::new(&bytes[..]).unwrap().read_all().unwrap();
+    assert_eq!(records.len(), 7, "the first 7 of 50 frames");
+}
+
 /// Asks to be woken at time zero forever and never makes progress.
 #[derive(Debug)]
 struct Spinner;

@@ -22,6 +22,13 @@ pub(crate) struct Admitted {
     pub(crate) queueing_delay: Duration,
 }
 
+/// The drop-tail limits of the queue; a frame is refused when it would exceed either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueueLimit {
+    pub(crate) bytes: usize,
+    pub(crate) frames: usize,
+}
+
 #[derive(Debug)]
 pub(crate) struct Bottleneck {
     /// When the wire finishes the last admitted frame.
@@ -46,19 +53,20 @@ impl Bottleneck {
         Bottleneck { busy_until: Instant::ZERO, backlog: VecDeque::new(), backlog_bytes: 0 }
     }
 
-    /// Offers a frame of `len` bytes at `now`; `None` when the drop-tail queue is full.
+    /// Offers a frame of `len` bytes at `now`; `None` when the drop-tail queue is full (either
+    /// limit of `limit` would be exceeded).
     pub(crate) fn admit(
         &mut self,
         now: Instant,
         len: usize,
         rate_bps: u64,
-        limit_bytes: usize,
+        limit: QueueLimit,
     ) -> Option<Admitted> {
         if rate_bps == 0 {
             return Some(Admitted { departure: now, queueing_delay: Duration::ZERO });
         }
         self.forget_departed(now);
-        if self.backlog_bytes.saturating_add(len) > limit_bytes {
+        if self.backlog_bytes.saturating_add(len) > limit.bytes || self.backlog.len() >= limit.frames {
             return None;
         }
         let start = self.busy_until.max(now);
@@ -67,6 +75,12 @@ impl Bottleneck {
         self.backlog.push_back((departure, len));
         self.backlog_bytes += len;
         Some(Admitted { departure, queueing_delay: start - now })
+    }
+
+    /// Frames waiting or being serialized at `now`.
+    pub(crate) fn backlog_frames(&mut self, now: Instant) -> usize {
+        self.forget_departed(now);
+        self.backlog.len()
     }
 
     /// Bytes waiting or being serialized at `now`.
@@ -102,14 +116,26 @@ mod tests {
         let mut b = Bottleneck::new();
         let t0 = Instant::from_millis(1);
         let rate = 12_000_000; // 1500 bytes per ms
-        let first = b.admit(t0, 1500, rate, 3000).unwrap();
+        let limit = QueueLimit { bytes: 3000, frames: usize::MAX };
+        let first = b.admit(t0, 1500, rate, limit).unwrap();
         assert_eq!(first.departure, Instant::from_millis(2));
         assert_eq!(first.queueing_delay, Duration::ZERO);
-        let second = b.admit(t0, 1500, rate, 3000).unwrap();
+        let second = b.admit(t0, 1500, rate, limit).unwrap();
         assert_eq!(second.departure, Instant::from_millis(3));
         assert_eq!(second.queueing_delay, Duration::from_millis(1));
-        assert_eq!(b.admit(t0, 1, rate, 3000), None);
+        assert_eq!(b.admit(t0, 1, rate, limit), None);
         assert_eq!(b.backlog_bytes(Instant::from_millis(2)), 1500);
-        assert!(b.admit(Instant::from_millis(2), 1500, rate, 3000).is_some());
+        assert!(b.admit(Instant::from_millis(2), 1500, rate, limit).is_some());
+    }
+
+    #[test]
+    fn the_frame_limit_drops_small_frames_too() {
+        let mut b = Bottleneck::new();
+        let t0 = Instant::from_millis(1);
+        let limit = QueueLimit { bytes: usize::MAX, frames: 2 };
+        assert!(b.admit(t0, 64, 12_000_000, limit).is_some());
+        assert!(b.admit(t0, 64, 12_000_000, limit).is_some());
+        assert_eq!(b.admit(t0, 64, 12_000_000, limit), None);
+        assert_eq!(b.backlog_frames(t0), 2);
     }
 }

@@ -48,6 +48,9 @@ impl Write for Sinks {
 pub struct Capture {
     writer: PcapWriter<Sinks>,
     record_delivered: bool,
+    /// Frames recorded so far, and the most to record (long bulk runs keep only their start).
+    recorded: u64,
+    max_frames: u64,
     error: Option<io::Error>,
 }
 
@@ -83,6 +86,18 @@ impl Capture {
         self
     }
 
+    /// Records only the first `frames` frames of the run: a minute of a 100 Mbit/s flow would be
+    /// gigabytes, while the handshake, slow start and first recoveries fit in a few thousand.
+    pub fn limit_frames(mut self, frames: u64) -> Self {
+        self.max_frames = frames;
+        self
+    }
+
+    /// Frames recorded so far.
+    pub fn recorded_frames(&self) -> u64 {
+        self.recorded
+    }
+
     /// Flushes the sinks; returns the in-memory bytes if there are any, or the first write error.
     pub fn finish(mut self) -> io::Result<Option<Vec<u8>>> {
         if let Some(err) = self.error.take() {
@@ -103,6 +118,10 @@ impl Capture {
     }
 
     fn record(&mut self, now: Instant, frame: &[u8]) {
+        if self.recorded >= self.max_frames {
+            return;
+        }
+        self.recorded += 1;
         if self.error.is_none() {
             if let Err(err) = self.writer.write_frame(now, frame) {
                 self.error = Some(err);
@@ -111,6 +130,12 @@ impl Capture {
     }
 
     fn with_sinks(sinks: Sinks) -> io::Result<Self> {
-        Ok(Capture { writer: PcapWriter::new(sinks)?, record_delivered: false, error: None })
+        Ok(Capture {
+            writer: PcapWriter::new(sinks)?,
+            record_delivered: false,
+            recorded: 0,
+            max_frames: u64::MAX,
+            error: None,
+        })
     }
 }

@@ -1,7 +1,7 @@
 //! What one direction of a simulated link does to frames: the knobs.
 //!
 //! A [`LinkConfig`] describes, for one direction, the sending port's transmit side (TX ring, MTU it
-//! advertises, burst size), the wire in between (bottleneck rate and queue, delay, jitter, reorder,
+//! advertises, burst size), the wire in between (bottleneck rate and queue in bytes and/or frames, delay, jitter, reorder,
 //! loss, duplication, corruption, path MTU) and the receiving port's RX ring. Plain data with a
 //! chaining builder; the defaults are a perfect link: lossless, no delay, unlimited rate, MTU 1500.
 
@@ -47,6 +47,9 @@ pub struct LinkConfig {
     /// Drop-tail limit of the bottleneck queue in bytes, counting every frame not yet fully
     /// serialized (including the one on the wire). Only meaningful with a rate.
     pub queue_limit_bytes: usize,
+    /// Drop-tail limit of the bottleneck queue in frames (same counting as the byte limit); a
+    /// frame is refused when either limit would be exceeded. Only meaningful with a rate.
+    pub queue_limit_frames: usize,
     /// Path MTU (L3 bytes): frames longer than `mtu + 14` are dropped and counted as too big.
     pub mtu: usize,
     /// MTU the sending port advertises in its capabilities; `None` means `mtu`. Set it larger than
@@ -73,6 +76,7 @@ impl Default for LinkConfig {
             corrupt_probability: 0.0,
             rate_bps: 0,
             queue_limit_bytes: usize::MAX,
+            queue_limit_frames: usize::MAX,
             mtu: 1500,
             port_mtu: None,
             max_burst: 64,
@@ -113,6 +117,11 @@ impl LinkConfig {
     pub fn bottleneck(mut self, rate_bps: u64, queue_limit_bytes: usize) -> Self {
         self.rate_bps = rate_bps;
         self.queue_limit_bytes = queue_limit_bytes;
+        self
+    }
+    /// Also bounds the bottleneck queue to `frames` frames (routers often count packets).
+    pub fn queue_limit_frames(mut self, frames: usize) -> Self {
+        self.queue_limit_frames = frames;
         self
     }
     pub fn mtu(mut self, mtu: usize) -> Self {

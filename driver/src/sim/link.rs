@@ -1,9 +1,10 @@
 //! One direction of a simulated link: everything between one port's `flush` and the other port's
 //! `receive`.
 //!
-//! Owns the sending port's TX ring, the wire model (MTU, bottleneck, loss, corruption,
-//! duplication, delay, jitter, reorder), the frames in flight ordered by arrival time, the
-//! receiving port's RX ring, the buffer pool and the counters. Promises: every frame offered is
+//! Owns the sending port's TX ring, the wire model (MTU, an optional targeted-drop filter,
+//! bottleneck, loss, corruption, duplication, delay, jitter, reorder), the frames in flight ordered
+//! by arrival time, the receiving port's RX ring, the buffer pool, the counters and the per-flow
+//! table ([`FlowTable`]). Promises: every frame offered is
 //! either delivered or counted under exactly one drop reason; results depend only on the
 //! configuration, the seed and the sequence of calls (no OS time, no hash-order iteration); ties in
 //! arrival time keep send order. Every queue is bounded. It does not know about endpoints or
@@ -15,8 +16,9 @@ use std::collections::{BinaryHeap, VecDeque};
 use linerate_stack::device::ETHERNET_HEADER_LEN;
 use linerate_stack::time::{Duration, Instant};
 
-use super::bottleneck::Bottleneck;
+use super::bottleneck::{Bottleneck, QueueLimit};
 use super::config::{LinkConfig, LossModel};
+use super::flows::{Fate, FlowTable};
 use super::pool::FramePool;
 use super::rng::SimRng;
 
@@ -38,6 +40,8 @@ pub struct LinkStats {
     pub dropped_loss: u64,
     /// Refused by the full drop-tail queue of the bottleneck.
     pub dropped_queue_full: u64,
+    /// Dropped on purpose by the test's [`DropFilter`].
+    pub dropped_filter: u64,
     /// Longer than the path MTU.
     pub dropped_too_big: u64,
     /// Arrived while the receiving port's RX ring was full.
@@ -64,13 +68,38 @@ impl LinkStats {
         self.queueing_delay_sum.checked_div_or_zero(self.queued_frames)
     }
 
+    /// Mean queueing delay of the frames admitted between `earlier` (a snapshot of the same
+    /// link) and `self`: the steady-state figure, leaving out a start-up phase.
+    pub fn mean_queueing_delay_since(&self, earlier: &LinkStats) -> Duration {
+        let frames = self.queued_frames.saturating_sub(earlier.queued_frames);
+        let sum = self.queueing_delay_sum.as_nanos().saturating_sub(earlier.queueing_delay_sum.as_nanos());
+        Duration::from_nanos(sum).checked_div_or_zero(frames)
+    }
+
     /// Frames dropped for any reason.
     pub fn dropped_total(&self) -> u64 {
         self.dropped_loss
             + self.dropped_queue_full
+            + self.dropped_filter
             + self.dropped_too_big
             + self.dropped_rx_ring_full
             + self.dropped_in_flight_limit
+    }
+}
+
+/// A test's hook for deterministic, targeted drops (e.g. "the first transmission of the segment
+/// at sequence X"): called with the virtual time, the index of each frame offered to the link
+/// (counting from 0, in flush order) and its bytes; `true` drops the frame before it reaches the
+/// bottleneck. It may also just watch (record when a segment was sent). It must be a pure
+/// function of its inputs and its own state, or the run stops being reproducible.
+pub type DropFilter = Box<dyn FnMut(Instant, u64, &[u8]) -> bool + Send>;
+
+/// A [`DropFilter`] slot that can be printed with the link.
+struct FilterSlot(Option<DropFilter>);
+
+impl std::fmt::Debug for FilterSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(<drop filter>)" } else { "None" })
     }
 }
 
@@ -138,6 +167,8 @@ pub struct Link {
     pub(crate) pool: FramePool,
     next_seq: u64,
     stats: LinkStats,
+    filter: FilterSlot,
+    flows: FlowTable,
 }
 
 impl Link {
@@ -154,6 +185,8 @@ impl Link {
             pool: FramePool::new(largest),
             next_seq: 0,
             stats: LinkStats::default(),
+            filter: FilterSlot(None),
+            flows: FlowTable::default(),
             config,
         }
     }
@@ -170,6 +203,16 @@ impl Link {
 
     pub fn stats(&self) -> LinkStats {
         LinkStats { buffers_allocated: self.pool.allocated(), ..self.stats.clone() }
+    }
+
+    /// Per-flow counters of the TCP flows seen on this direction.
+    pub fn flows(&self) -> &FlowTable {
+        &self.flows
+    }
+
+    /// Installs (or, with `None`, removes) the targeted-drop filter.
+    pub fn set_drop_filter(&mut self, filter: Option<DropFilter>) {
+        self.filter = FilterSlot(filter);
     }
 
     /// When the next frame in flight arrives at the receiving port.
@@ -202,19 +245,33 @@ impl Link {
         self.bottleneck.backlog_bytes(now)
     }
 
-    /// Puts one frame on the wire at `now`: MTU check, bottleneck, loss, corruption, duplication,
-    /// then delay, jitter and reorder decide when it arrives.
+    /// Frames in the bottleneck queue at `now`.
+    pub fn queued_frames(&mut self, now: Instant) -> usize {
+        self.bottleneck.backlog_frames(now)
+    }
+
+    /// Puts one frame on the wire at `now`: MTU check, drop filter, bottleneck, loss,
+    /// corruption, duplication, then delay, jitter and reorder decide when it arrives.
     pub(crate) fn send(&mut self, now: Instant, mut frame: Vec<u8>) {
         let len = frame.len();
+        let index = self.stats.sent_frames;
         self.stats.sent_frames += 1;
         self.stats.sent_bytes += len as u64;
         if len > self.config.mtu + ETHERNET_HEADER_LEN {
             self.stats.dropped_too_big += 1;
+            self.flows.record(&frame, Fate::TooBig);
+            return self.pool.give(frame);
+        }
+        if self.filter.0.as_mut().is_some_and(|drop| drop(now, index, &frame)) {
+            self.stats.dropped_filter += 1;
+            self.flows.record(&frame, Fate::Filtered);
             return self.pool.give(frame);
         }
         let cfg = &self.config;
-        let Some(admitted) = self.bottleneck.admit(now, len, cfg.rate_bps, cfg.queue_limit_bytes) else {
+        let limit = QueueLimit { bytes: cfg.queue_limit_bytes, frames: cfg.queue_limit_frames };
+        let Some(admitted) = self.bottleneck.admit(now, len, cfg.rate_bps, limit) else {
             self.stats.dropped_queue_full += 1;
+            self.flows.record(&frame, Fate::QueueFull);
             return self.pool.give(frame);
         };
         if cfg.rate_bps != 0 {
@@ -222,7 +279,9 @@ impl Link {
             self.stats.queueing_delay_sum += admitted.queueing_delay;
             self.stats.queueing_delay_max = self.stats.queueing_delay_max.max(admitted.queueing_delay);
         }
-        if self.lose() {
+        let lost = self.lose();
+        self.flows.record(&frame, Fate::Admitted { queueing_delay: admitted.queueing_delay, lost });
+        if lost {
             self.stats.dropped_loss += 1;
             return self.pool.give(frame);
         }
