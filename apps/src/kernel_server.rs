@@ -182,6 +182,9 @@ impl KernelServer {
                 next_sweep = now + SWEEP_INTERVAL;
             }
         }
+        // Connections still open at the stop count too (a client may not have closed yet).
+        let open: u64 = self.conns.iter().flatten().map(|c| c.http.requests()).sum();
+        self.stats.requests += open;
         Ok(self.stats)
     }
 

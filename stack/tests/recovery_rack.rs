@@ -215,7 +215,7 @@ fn tlp_probe_that_repairs_the_only_loss_is_reported() {
 fn tlp_probe_answered_by_dsack_is_no_loss() {
     let late = BASE + 10 * MSS;
     // The last segment is only late (after the PTO), so the probe is a duplicate.
-    let mut sim = Sim::new(move |seq, rtx| Some(if seq == late && !rtx { ms(330) } else { ms(100) }));
+    let mut sim = Sim::new(move |seq, rtx| Some(if seq == late && !rtx { ms(480) } else { ms(100) }));
     sim.send_new();
     let t0 = sim.now;
     sim.run_until(t0 + ms(100));

@@ -324,7 +324,9 @@ impl LossRecovery {
             if how == (Delivery::Acked { was_sacked: true }) {
                 return;
             }
-            rack.on_delivered(now, rec, tsecr, min_rtt);
+            // A SACK echoes the older TS.Recent (RFC 7323 §4.3): no timestamp test for it.
+            let echo = if matches!(how, Delivery::Acked { .. }) { tsecr } else { None };
+            rack.on_delivered(now, rec, echo, min_rtt);
             // Karn (RFC 6298 §3): only never-retransmitted segments time the path.
             if rec.retransmits == 0 && sample.map_or(true, |(t, _)| t < rec.last_sent) {
                 sample = Some((rec.last_sent, now.saturating_duration_since(rec.last_sent)));

@@ -73,7 +73,8 @@ impl Rack {
     }
 
     /// Steps 1 and 2 (RFC 8985 §6.2) for one newly acknowledged or SACKed segment.
-    /// `tsecr` is the ACK's echoed timestamp; `min_rtt` the connection's minimum RTT.
+    /// `tsecr` is the ACK's echoed timestamp when the segment is *cumulatively* acknowledged
+    /// (`None` for a SACK, see step 1 below); `min_rtt` the connection's minimum RTT.
     pub fn on_delivered(
         &mut self,
         now: Instant,
@@ -90,7 +91,12 @@ impl Rack {
         let rtt = now.saturating_duration_since(rec.last_sent);
         if rec.retransmits > 0 {
             // Step 1: an ACK that may be for the original transmission says nothing about the
-            // retransmission: the echo predates it, or the RTT is implausibly short.
+            // retransmission when the RTT is implausibly short. The timestamp test of RFC 8985
+            // step 1 applies only to cumulative ACKs of the segment: a SACK of an out-of-order
+            // segment echoes the *older* TS.Recent by design (RFC 7323 §4.3), so that test would
+            // discard every SACKed retransmission — a tail loss probe's included — and leave
+            // the tail to the RTO. Linux uses the min-RTT test alone for the same reason; the
+            // caller passes `tsecr` only for cumulative ACKs.
             let echo_older =
                 matches!((tsecr, rec.last_tsval), (Some(e), Some(v)) if (e.wrapping_sub(v) as i32) < 0);
             if echo_older || min_rtt.is_some_and(|m| rtt < m) {

@@ -71,7 +71,12 @@ impl RttEstimator {
             }
         }
         let srtt = self.srtt.unwrap_or(r);
-        self.base_rto = clamp(srtt + self.rttvar.saturating_mul(4), self.config.min_rto, self.config.max_rto);
+        // RFC 6298 §2.3 with the minimum applied to the variance term, as Linux does
+        // (`srtt + max(4·rttvar, min_rto)`): a floor on the whole RTO would put it a hair above
+        // SRTT on a steady long path (200.1 ms on a 200 ms path), firing spuriously at the
+        // slightest queueing. `max_rto` still bounds the result.
+        let var = self.rttvar.saturating_mul(4).max(self.config.min_rto);
+        self.base_rto = clamp(srtt + var, self.config.min_rto, self.config.max_rto);
         self.backoff = 0;
         let expired = self
             .min_rtt
