@@ -16,7 +16,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::slab::{Entry, NIL};
+use super::slab::{Link, NIL};
 
 /// log2 of the slots per level.
 pub(crate) const SLOT_BITS: u32 = 6;
@@ -35,6 +35,16 @@ pub(crate) fn slot_for(cursor: u64, tick: u64) -> usize {
     let level = highest / SLOT_BITS;
     let slot = (tick >> (level * SLOT_BITS)) as usize & (SLOTS - 1);
     level as usize * SLOTS + slot
+}
+
+/// A 16-bit digest of `tick` for a timer in `level`: the top 16 bits of its offset within a
+/// slot of that level (the bits a slot's timers differ in). Equal ticks have equal hints, so
+/// `remove` can keep `min_tick` exact without reading the tick; unequal ticks that collide only
+/// cost a rescan of the slot the next time its minimum is asked for.
+#[inline]
+pub(crate) fn tick_hint(tick: u64, level: usize) -> u16 {
+    let offset_bits = level as u32 * SLOT_BITS;
+    (tick >> offset_bits.saturating_sub(16)) as u16
 }
 
 /// First tick covered by `slot` of `level`, for a wheel whose cursor is `cursor`.
@@ -97,7 +107,7 @@ impl Slots {
 
     /// The smallest expiry tick in the non-empty slot `flat`. O(1), or O(entries in the slot)
     /// the first time after that slot's minimum was removed.
-    pub(crate) fn min_tick<T>(&self, entries: &[Entry<T>], flat: usize) -> u64 {
+    pub(crate) fn min_tick(&self, links: &[Link], ticks: &[u64], flat: usize) -> u64 {
         let (level, bit) = (flat / SLOTS, 1_u64 << (flat % SLOTS));
         let exact = self.min_exact[level].load(Relaxed);
         if exact & bit != 0 {
@@ -105,31 +115,31 @@ impl Slots {
         }
         let mut min = u64::MAX;
         let mut index = self.heads[flat];
-        while let Some(entry) = entries.get(index as usize) {
-            min = min.min(entry.tick);
-            index = entry.next;
+        while let (Some(link), Some(&tick)) = (links.get(index as usize), ticks.get(index as usize)) {
+            min = min.min(tick);
+            index = link.next;
         }
         self.mins[flat].store(min, Relaxed);
         self.min_exact[level].store(self.min_exact[level].load(Relaxed) | bit, Relaxed);
         min
     }
 
-    /// Appends entry `index` to the list of slot `flat`.
+    /// Appends entry `index`, whose expiry tick is `tick`, to the list of slot `flat`.
     #[inline]
-    pub(crate) fn push_back<T>(&mut self, entries: &mut [Entry<T>], index: u32, flat: usize) {
+    pub(crate) fn push_back(&mut self, links: &mut [Link], index: u32, flat: usize, tick: u64) {
         let tail = self.tails[flat];
-        let entry = &mut entries[index as usize];
-        entry.prev = tail;
-        entry.next = NIL;
-        entry.slot = flat as u16;
-        let tick = entry.tick;
+        let link = &mut links[index as usize];
+        link.prev = tail;
+        link.next = NIL;
+        link.slot = flat as u16;
+        link.hint = tick_hint(tick, flat / SLOTS);
         if tail == NIL {
             self.heads[flat] = index;
             self.mark_occupied(flat);
             self.mins[flat].store(tick, Relaxed);
             self.set_exact(flat);
         } else {
-            entries[tail as usize].next = index;
+            links[tail as usize].next = index;
             // Below an inexact bound is below every tick in the slot: exact again.
             if tick < self.mins[flat].load(Relaxed) {
                 self.mins[flat].store(tick, Relaxed);
@@ -141,23 +151,23 @@ impl Slots {
 
     /// Unlinks entry `index` from whichever slot list holds it.
     #[inline]
-    pub(crate) fn remove<T>(&mut self, entries: &mut [Entry<T>], index: u32) {
-        let entry = &entries[index as usize];
-        let (prev, next, flat, tick) = (entry.prev, entry.next, entry.slot as usize, entry.tick);
-        if tick == self.mins[flat].load(Relaxed) {
-            let level = flat / SLOTS;
+    pub(crate) fn remove(&mut self, links: &mut [Link], index: u32) {
+        let link = links[index as usize];
+        let (prev, next, flat) = (link.prev, link.next, link.slot as usize);
+        let level = flat / SLOTS;
+        if link.hint == tick_hint(self.mins[flat].load(Relaxed), level) {
             let exact = self.min_exact[level].load(Relaxed);
             self.min_exact[level].store(exact & !(1 << (flat % SLOTS)), Relaxed);
         }
         if prev == NIL {
             self.heads[flat] = next;
         } else {
-            entries[prev as usize].next = next;
+            links[prev as usize].next = next;
         }
         if next == NIL {
             self.tails[flat] = prev;
         } else {
-            entries[next as usize].prev = prev;
+            links[next as usize].prev = prev;
         }
         if prev == NIL && next == NIL {
             self.mark_empty(flat);
