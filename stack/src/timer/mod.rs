@@ -23,10 +23,10 @@
 //!
 //! # Memory layout
 //!
-//! The slab is three parallel arrays: a 16-byte link per entry (prev, next, generation, slot and
-//! a digest of the tick), the expiry ticks (8 bytes) and the values. Cancel and reschedule read
-//! only links (the entry's and its two neighbours'), plus the value a cancel returns; cascades
-//! read links and ticks, never values. At a million timers the links are 16 MB, so what limits
+//! The slab is three parallel arrays: a 16-byte link per entry (prev, next and expiry tick; the
+//! slot is recomputed from the tick and the cursor), a 4-byte generation per entry, and the
+//! values. Cancel and reschedule read a generation and three links (the entry's and its two
+//! neighbours'), plus the value a cancel returns; cascades read only links. At a million timers the links are 16 MB, so what limits
 //! random cancels is cache and TLB misses; [`TimerWheel::memory_regions`] lets a driver back the
 //! reserved arrays with huge pages (e.g. `madvise(MADV_HUGEPAGE)` right after
 //! [`with_capacity`](TimerWheel::with_capacity), before the first insert touches them), which
@@ -87,7 +87,7 @@ use core::fmt;
 
 use crate::time::{Duration, Instant};
 
-use self::slab::{Slab, NIL};
+use self::slab::{Link, Slab, NIL};
 use self::slots::{slot_for, slot_start, Slots};
 use self::tick::TickDivisor;
 
@@ -150,7 +150,7 @@ impl<T> TimerWheel<T> {
     pub fn insert(&mut self, deadline: Instant, value: T) -> TimerHandle {
         let tick = self.expiry_tick(deadline);
         let (index, generation) = self.slab.alloc(tick, value);
-        self.slots.push_back(&mut self.slab.links, index, slot_for(self.cursor, tick), tick);
+        self.slots.push_back(&mut self.slab.links, index, slot_for(self.cursor, tick));
         TimerHandle { index, generation }
     }
 
@@ -161,7 +161,7 @@ impl<T> TimerWheel<T> {
         if !self.slab.live(handle.index, handle.generation) {
             return None;
         }
-        self.slots.remove(&mut self.slab.links, handle.index);
+        self.unlink(handle.index);
         self.slab.free(handle.index)
     }
 
@@ -173,9 +173,9 @@ impl<T> TimerWheel<T> {
         if !self.slab.live(handle.index, handle.generation) {
             return false;
         }
-        self.slots.remove(&mut self.slab.links, handle.index);
-        self.slab.ticks[handle.index as usize] = tick;
-        self.slots.push_back(&mut self.slab.links, handle.index, slot_for(self.cursor, tick), tick);
+        self.unlink(handle.index);
+        self.slab.links[handle.index as usize].tick = tick;
+        self.slots.push_back(&mut self.slab.links, handle.index, slot_for(self.cursor, tick));
         true
     }
 
@@ -184,7 +184,7 @@ impl<T> TimerWheel<T> {
     #[inline]
     pub fn deadline(&self, handle: TimerHandle) -> Option<Instant> {
         let live = self.slab.live(handle.index, handle.generation);
-        live.then(|| self.tick_instant(self.slab.ticks[handle.index as usize]))
+        live.then(|| self.tick_instant(self.slab.links[handle.index as usize].tick))
     }
 
     /// The timer's value, or `None` if the handle is stale.
@@ -287,8 +287,8 @@ impl<T> TimerWheel<T> {
     #[inline]
     fn pop_front(&mut self, slot: usize) -> (TimerHandle, T) {
         let index = self.slots.head(slot);
-        self.slots.remove(&mut self.slab.links, index);
-        let generation = self.slab.links[index as usize].generation;
+        self.slots.remove(&mut self.slab.links, index, slot);
+        let generation = self.slab.generation(index);
         let value = self.slab.free(index).expect("a listed entry is live");
         (TimerHandle { index, generation }, value)
     }
@@ -299,10 +299,18 @@ impl<T> TimerWheel<T> {
     fn cascade(&mut self, flat: usize) {
         let mut index = self.slots.take(flat);
         while index != NIL {
-            let (next, tick) = (self.slab.links[index as usize].next, self.slab.ticks[index as usize]);
-            self.slots.push_back(&mut self.slab.links, index, slot_for(self.cursor, tick), tick);
+            let Link { next, tick, .. } = self.slab.links[index as usize];
+            self.slots.push_back(&mut self.slab.links, index, slot_for(self.cursor, tick));
             index = next;
         }
+    }
+
+    /// Removes live entry `index` from its slot list. The slot is not stored: by the cursor
+    /// invariant it is `slot_for(cursor, tick)`.
+    #[inline]
+    fn unlink(&mut self, index: u32) {
+        let flat = slot_for(self.cursor, self.slab.links[index as usize].tick);
+        self.slots.remove(&mut self.slab.links, index, flat);
     }
 
     fn next_expiry_tick(&self) -> Option<u64> {
@@ -310,7 +318,7 @@ impl<T> TimerWheel<T> {
         if level == 0 {
             return Some(slot_start(self.cursor, 0, slot));
         }
-        Some(self.slots.min_tick(&self.slab.links, &self.slab.ticks, level * slots::SLOTS + slot))
+        Some(self.slots.min_tick(&self.slab.links, level * slots::SLOTS + slot))
     }
 
     /// The expiry tick for `deadline`: rounded up, and never before the cursor.

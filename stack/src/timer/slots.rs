@@ -37,16 +37,6 @@ pub(crate) fn slot_for(cursor: u64, tick: u64) -> usize {
     level as usize * SLOTS + slot
 }
 
-/// A 16-bit digest of `tick` for a timer in `level`: the top 16 bits of its offset within a
-/// slot of that level (the bits a slot's timers differ in). Equal ticks have equal hints, so
-/// `remove` can keep `min_tick` exact without reading the tick; unequal ticks that collide only
-/// cost a rescan of the slot the next time its minimum is asked for.
-#[inline]
-pub(crate) fn tick_hint(tick: u64, level: usize) -> u16 {
-    let offset_bits = level as u32 * SLOT_BITS;
-    (tick >> offset_bits.saturating_sub(16)) as u16
-}
-
 /// First tick covered by `slot` of `level`, for a wheel whose cursor is `cursor`.
 #[inline]
 pub(crate) fn slot_start(cursor: u64, level: usize, slot: usize) -> u64 {
@@ -107,7 +97,7 @@ impl Slots {
 
     /// The smallest expiry tick in the non-empty slot `flat`. O(1), or O(entries in the slot)
     /// the first time after that slot's minimum was removed.
-    pub(crate) fn min_tick(&self, links: &[Link], ticks: &[u64], flat: usize) -> u64 {
+    pub(crate) fn min_tick(&self, links: &[Link], flat: usize) -> u64 {
         let (level, bit) = (flat / SLOTS, 1_u64 << (flat % SLOTS));
         let exact = self.min_exact[level].load(Relaxed);
         if exact & bit != 0 {
@@ -115,8 +105,8 @@ impl Slots {
         }
         let mut min = u64::MAX;
         let mut index = self.heads[flat];
-        while let (Some(link), Some(&tick)) = (links.get(index as usize), ticks.get(index as usize)) {
-            min = min.min(tick);
+        while let Some(link) = links.get(index as usize) {
+            min = min.min(link.tick);
             index = link.next;
         }
         self.mins[flat].store(min, Relaxed);
@@ -124,15 +114,14 @@ impl Slots {
         min
     }
 
-    /// Appends entry `index`, whose expiry tick is `tick`, to the list of slot `flat`.
+    /// Appends entry `index` (its tick already set) to the list of slot `flat`.
     #[inline]
-    pub(crate) fn push_back(&mut self, links: &mut [Link], index: u32, flat: usize, tick: u64) {
+    pub(crate) fn push_back(&mut self, links: &mut [Link], index: u32, flat: usize) {
         let tail = self.tails[flat];
         let link = &mut links[index as usize];
         link.prev = tail;
         link.next = NIL;
-        link.slot = flat as u16;
-        link.hint = tick_hint(tick, flat / SLOTS);
+        let tick = link.tick;
         if tail == NIL {
             self.heads[flat] = index;
             self.mark_occupied(flat);
@@ -149,13 +138,13 @@ impl Slots {
         self.tails[flat] = index;
     }
 
-    /// Unlinks entry `index` from whichever slot list holds it.
+    /// Unlinks entry `index` from the list of slot `flat`, which holds it.
     #[inline]
-    pub(crate) fn remove(&mut self, links: &mut [Link], index: u32) {
+    pub(crate) fn remove(&mut self, links: &mut [Link], index: u32, flat: usize) {
         let link = links[index as usize];
-        let (prev, next, flat) = (link.prev, link.next, link.slot as usize);
-        let level = flat / SLOTS;
-        if link.hint == tick_hint(self.mins[flat].load(Relaxed), level) {
+        let (prev, next) = (link.prev, link.next);
+        if link.tick == self.mins[flat].load(Relaxed) {
+            let level = flat / SLOTS;
             let exact = self.min_exact[level].load(Relaxed);
             self.min_exact[level].store(exact & !(1 << (flat % SLOTS)), Relaxed);
         }
