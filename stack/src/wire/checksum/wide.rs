@@ -90,10 +90,21 @@ pub(super) unsafe fn sum(data: &[u8]) -> u64 {
     let mut acc = [Accumulator::new(); 4];
     let mut blocks = data.chunks_exact(4 * LANES_BYTES);
     for block in &mut blocks {
-        for (i, a) in acc.iter_mut().enumerate() {
-            // SAFETY: `block` holds four whole vectors; unaligned loads are allowed.
-            a.add(unsafe { _mm512_loadu_si512(block[i * LANES_BYTES..].as_ptr().cast()) });
-        }
+        let p = block.as_ptr();
+        // SAFETY: `block` holds four whole vectors; unaligned loads are allowed. Written out
+        // (not a loop over `acc`) so the four accumulators stay in registers.
+        let words = unsafe {
+            [
+                _mm512_loadu_si512(p.cast()),
+                _mm512_loadu_si512(p.add(LANES_BYTES).cast()),
+                _mm512_loadu_si512(p.add(2 * LANES_BYTES).cast()),
+                _mm512_loadu_si512(p.add(3 * LANES_BYTES).cast()),
+            ]
+        };
+        acc[0].add(words[0]);
+        acc[1].add(words[1]);
+        acc[2].add(words[2]);
+        acc[3].add(words[3]);
     }
     let rest = blocks.remainder();
     let mut vectors = rest.chunks_exact(LANES_BYTES);
@@ -123,13 +134,25 @@ pub(super) unsafe fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> u64 {
     let mut dst_blocks = dst.chunks_exact_mut(4 * LANES_BYTES);
     let mut src_blocks = src.chunks_exact(4 * LANES_BYTES);
     for (d, s) in (&mut dst_blocks).zip(&mut src_blocks) {
-        for (i, a) in acc.iter_mut().enumerate() {
-            let at = i * LANES_BYTES;
-            // SAFETY: both blocks hold four whole vectors; unaligned access is allowed.
-            let words = unsafe { _mm512_loadu_si512(s[at..].as_ptr().cast()) };
-            unsafe { _mm512_storeu_si512(d[at..].as_mut_ptr().cast(), words) };
-            a.add(words);
+        let (dp, sp) = (d.as_mut_ptr(), s.as_ptr());
+        // SAFETY: both blocks hold four whole vectors; unaligned access is allowed. Written out
+        // so the four accumulators stay in registers.
+        let words = unsafe {
+            [
+                _mm512_loadu_si512(sp.cast()),
+                _mm512_loadu_si512(sp.add(LANES_BYTES).cast()),
+                _mm512_loadu_si512(sp.add(2 * LANES_BYTES).cast()),
+                _mm512_loadu_si512(sp.add(3 * LANES_BYTES).cast()),
+            ]
+        };
+        for (i, &w) in words.iter().enumerate() {
+            // SAFETY: as above, `i < 4`.
+            unsafe { _mm512_storeu_si512(dp.add(i * LANES_BYTES).cast(), w) };
         }
+        acc[0].add(words[0]);
+        acc[1].add(words[1]);
+        acc[2].add(words[2]);
+        acc[3].add(words[3]);
     }
     let (dst, src) = (dst_blocks.into_remainder(), src_blocks.remainder());
     let mut dst_vectors = dst.chunks_exact_mut(LANES_BYTES);
