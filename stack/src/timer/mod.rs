@@ -15,11 +15,22 @@
 //! slot, that slot's timers are *cascaded*: re-placed relative to the new cursor, which moves
 //! each of them down at least one level. A timer is cascaded at most once per level.
 //!
-//! Timers are stored in a slab (`Vec` of entries, `u32` indices, a free list, a generation per
-//! slot); each wheel slot is a FIFO list doubly linked through the entries by index, so cancel
-//! unlinks in O(1) without `unsafe`. A [`TimerHandle`] is (index, generation); a handle whose
-//! timer fired or was cancelled no longer resolves (every method given it returns `None` /
-//! `false`), even if its slot was reused.
+//! Timers are stored in a slab (`u32` indices, a free list, a generation per entry); each wheel
+//! slot is a FIFO list doubly linked through the entries by index, so cancel unlinks in O(1)
+//! without `unsafe`. A [`TimerHandle`] is (index, generation); a handle whose timer fired or was
+//! cancelled no longer resolves (every method given it returns `None` / `false`), even if its
+//! entry was reused.
+//!
+//! # Memory layout
+//!
+//! The slab is three parallel arrays: a 16-byte link per entry (prev, next and expiry tick; the
+//! slot is recomputed from the tick and the cursor), a 4-byte generation per entry, and the
+//! values. Cancel and reschedule read a generation and three links (the entry's and its two
+//! neighbours'), plus the value a cancel returns; cascades read only links. At a million timers the links are 16 MB, so what limits
+//! random cancels is cache and TLB misses; [`TimerWheel::memory_regions`] lets a driver back the
+//! reserved arrays with huge pages (e.g. `madvise(MADV_HUGEPAGE)` right after
+//! [`with_capacity`](TimerWheel::with_capacity), before the first insert touches them), which
+//! `stack` itself cannot do since it makes no syscalls.
 //!
 //! # Complexity
 //!
@@ -76,7 +87,7 @@ use core::fmt;
 
 use crate::time::{Duration, Instant};
 
-use self::slab::{Slab, NIL};
+use self::slab::{Link, Slab, NIL};
 use self::slots::{slot_for, slot_start, Slots};
 use self::tick::TickDivisor;
 
@@ -139,7 +150,7 @@ impl<T> TimerWheel<T> {
     pub fn insert(&mut self, deadline: Instant, value: T) -> TimerHandle {
         let tick = self.expiry_tick(deadline);
         let (index, generation) = self.slab.alloc(tick, value);
-        self.slots.push_back(&mut self.slab.entries, index, slot_for(self.cursor, tick));
+        self.slots.push_back(&mut self.slab.links, index, slot_for(self.cursor, tick));
         TimerHandle { index, generation }
     }
 
@@ -147,8 +158,10 @@ impl<T> TimerWheel<T> {
     /// already fired or was cancelled).
     #[inline]
     pub fn cancel(&mut self, handle: TimerHandle) -> Option<T> {
-        self.slab.get(handle.index, handle.generation)?;
-        self.slots.remove(&mut self.slab.entries, handle.index);
+        if !self.slab.live(handle.index, handle.generation) {
+            return None;
+        }
+        self.unlink(handle.index);
         self.slab.free(handle.index)
     }
 
@@ -157,12 +170,12 @@ impl<T> TimerWheel<T> {
     #[inline]
     pub fn reschedule(&mut self, handle: TimerHandle, deadline: Instant) -> bool {
         let tick = self.expiry_tick(deadline);
-        if self.slab.get(handle.index, handle.generation).is_none() {
+        if !self.slab.live(handle.index, handle.generation) {
             return false;
         }
-        self.slots.remove(&mut self.slab.entries, handle.index);
-        self.slab.entries[handle.index as usize].tick = tick;
-        self.slots.push_back(&mut self.slab.entries, handle.index, slot_for(self.cursor, tick));
+        self.unlink(handle.index);
+        self.slab.links[handle.index as usize].tick = tick;
+        self.slots.push_back(&mut self.slab.links, handle.index, slot_for(self.cursor, tick));
         true
     }
 
@@ -170,19 +183,20 @@ impl<T> TimerWheel<T> {
     /// deadline scheduled in the past). `None` if the handle is stale.
     #[inline]
     pub fn deadline(&self, handle: TimerHandle) -> Option<Instant> {
-        self.slab.get(handle.index, handle.generation).map(|entry| self.tick_instant(entry.tick))
+        let live = self.slab.live(handle.index, handle.generation);
+        live.then(|| self.tick_instant(self.slab.links[handle.index as usize].tick))
     }
 
     /// The timer's value, or `None` if the handle is stale.
     #[inline]
     pub fn get(&self, handle: TimerHandle) -> Option<&T> {
-        self.slab.get(handle.index, handle.generation)?.value.as_ref()
+        self.slab.value(handle.index, handle.generation)
     }
 
     /// The timer's value, mutably, or `None` if the handle is stale.
     #[inline]
     pub fn get_mut(&mut self, handle: TimerHandle) -> Option<&mut T> {
-        self.slab.get_mut(handle.index, handle.generation)?.value.as_mut()
+        self.slab.value_mut(handle.index, handle.generation)
     }
 
     /// The instant the earliest timer is due (its tick-rounded deadline), or `None` if empty.
@@ -243,6 +257,14 @@ impl<T> TimerWheel<T> {
         self.slab.capacity()
     }
 
+    /// Where the timer storage lives: the address ranges (`start..end`, capacity included) of
+    /// the three arrays the slab reserved. The hook for a driver that wants them on huge pages:
+    /// advise the kernel over these ranges after [`with_capacity`](Self::with_capacity) and
+    /// before inserting. The ranges change only if the wheel grows past its capacity.
+    pub fn memory_regions(&self) -> [core::ops::Range<usize>; 3] {
+        self.slab.regions()
+    }
+
     /// The configured tick (after replacing zero by 1 ns).
     pub fn tick(&self) -> Duration {
         Duration::from_nanos(self.tick.nanos())
@@ -265,8 +287,8 @@ impl<T> TimerWheel<T> {
     #[inline]
     fn pop_front(&mut self, slot: usize) -> (TimerHandle, T) {
         let index = self.slots.head(slot);
-        self.slots.remove(&mut self.slab.entries, index);
-        let generation = self.slab.entries[index as usize].generation;
+        self.slots.remove(&mut self.slab.links, index, slot);
+        let generation = self.slab.generation(index);
         let value = self.slab.free(index).expect("a listed entry is live");
         (TimerHandle { index, generation }, value)
     }
@@ -277,11 +299,18 @@ impl<T> TimerWheel<T> {
     fn cascade(&mut self, flat: usize) {
         let mut index = self.slots.take(flat);
         while index != NIL {
-            let entry = &self.slab.entries[index as usize];
-            let (next, tick) = (entry.next, entry.tick);
-            self.slots.push_back(&mut self.slab.entries, index, slot_for(self.cursor, tick));
+            let Link { next, tick, .. } = self.slab.links[index as usize];
+            self.slots.push_back(&mut self.slab.links, index, slot_for(self.cursor, tick));
             index = next;
         }
+    }
+
+    /// Removes live entry `index` from its slot list. The slot is not stored: by the cursor
+    /// invariant it is `slot_for(cursor, tick)`.
+    #[inline]
+    fn unlink(&mut self, index: u32) {
+        let flat = slot_for(self.cursor, self.slab.links[index as usize].tick);
+        self.slots.remove(&mut self.slab.links, index, flat);
     }
 
     fn next_expiry_tick(&self) -> Option<u64> {
@@ -289,7 +318,7 @@ impl<T> TimerWheel<T> {
         if level == 0 {
             return Some(slot_start(self.cursor, 0, slot));
         }
-        Some(self.slots.min_tick(&self.slab.entries, level * slots::SLOTS + slot))
+        Some(self.slots.min_tick(&self.slab.links, level * slots::SLOTS + slot))
     }
 
     /// The expiry tick for `deadline`: rounded up, and never before the cursor.

@@ -16,7 +16,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::slab::{Entry, NIL};
+use super::slab::{Link, NIL};
 
 /// log2 of the slots per level.
 pub(crate) const SLOT_BITS: u32 = 6;
@@ -97,7 +97,7 @@ impl Slots {
 
     /// The smallest expiry tick in the non-empty slot `flat`. O(1), or O(entries in the slot)
     /// the first time after that slot's minimum was removed.
-    pub(crate) fn min_tick<T>(&self, entries: &[Entry<T>], flat: usize) -> u64 {
+    pub(crate) fn min_tick(&self, links: &[Link], flat: usize) -> u64 {
         let (level, bit) = (flat / SLOTS, 1_u64 << (flat % SLOTS));
         let exact = self.min_exact[level].load(Relaxed);
         if exact & bit != 0 {
@@ -105,31 +105,30 @@ impl Slots {
         }
         let mut min = u64::MAX;
         let mut index = self.heads[flat];
-        while let Some(entry) = entries.get(index as usize) {
-            min = min.min(entry.tick);
-            index = entry.next;
+        while let Some(link) = links.get(index as usize) {
+            min = min.min(link.tick);
+            index = link.next;
         }
         self.mins[flat].store(min, Relaxed);
         self.min_exact[level].store(self.min_exact[level].load(Relaxed) | bit, Relaxed);
         min
     }
 
-    /// Appends entry `index` to the list of slot `flat`.
+    /// Appends entry `index` (its tick already set) to the list of slot `flat`.
     #[inline]
-    pub(crate) fn push_back<T>(&mut self, entries: &mut [Entry<T>], index: u32, flat: usize) {
+    pub(crate) fn push_back(&mut self, links: &mut [Link], index: u32, flat: usize) {
         let tail = self.tails[flat];
-        let entry = &mut entries[index as usize];
-        entry.prev = tail;
-        entry.next = NIL;
-        entry.slot = flat as u16;
-        let tick = entry.tick;
+        let link = &mut links[index as usize];
+        link.prev = tail;
+        link.next = NIL;
+        let tick = link.tick;
         if tail == NIL {
             self.heads[flat] = index;
             self.mark_occupied(flat);
             self.mins[flat].store(tick, Relaxed);
             self.set_exact(flat);
         } else {
-            entries[tail as usize].next = index;
+            links[tail as usize].next = index;
             // Below an inexact bound is below every tick in the slot: exact again.
             if tick < self.mins[flat].load(Relaxed) {
                 self.mins[flat].store(tick, Relaxed);
@@ -139,12 +138,12 @@ impl Slots {
         self.tails[flat] = index;
     }
 
-    /// Unlinks entry `index` from whichever slot list holds it.
+    /// Unlinks entry `index` from the list of slot `flat`, which holds it.
     #[inline]
-    pub(crate) fn remove<T>(&mut self, entries: &mut [Entry<T>], index: u32) {
-        let entry = &entries[index as usize];
-        let (prev, next, flat, tick) = (entry.prev, entry.next, entry.slot as usize, entry.tick);
-        if tick == self.mins[flat].load(Relaxed) {
+    pub(crate) fn remove(&mut self, links: &mut [Link], index: u32, flat: usize) {
+        let link = links[index as usize];
+        let (prev, next) = (link.prev, link.next);
+        if link.tick == self.mins[flat].load(Relaxed) {
             let level = flat / SLOTS;
             let exact = self.min_exact[level].load(Relaxed);
             self.min_exact[level].store(exact & !(1 << (flat % SLOTS)), Relaxed);
@@ -152,12 +151,12 @@ impl Slots {
         if prev == NIL {
             self.heads[flat] = next;
         } else {
-            entries[prev as usize].next = next;
+            links[prev as usize].next = next;
         }
         if next == NIL {
             self.tails[flat] = prev;
         } else {
-            entries[next as usize].prev = prev;
+            links[next as usize].prev = prev;
         }
         if prev == NIL && next == NIL {
             self.mark_empty(flat);

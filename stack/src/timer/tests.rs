@@ -306,3 +306,19 @@ fn no_reallocation_once_grown() {
     }
     assert_eq!(wheel.capacity(), capacity);
 }
+
+#[test]
+fn next_expiry_stays_exact_after_cancelling_near_minimum_ticks() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    // Level 4 (ticks 2^24..2^30 from a cursor at 0): three adjacent ticks in one wide slot.
+    let base = 1_u64 << 24;
+    let first = wheel.insert(ns((base + 1) * TICK_NS), 1);
+    let second = wheel.insert(ns((base + 2) * TICK_NS), 2);
+    wheel.insert(ns((base + 3) * TICK_NS), 3);
+    assert_eq!(wheel.next_expiry(), Some(ns((base + 1) * TICK_NS)));
+    assert_eq!(wheel.cancel(second), Some(2), "not the minimum");
+    assert_eq!(wheel.next_expiry(), Some(ns((base + 1) * TICK_NS)));
+    assert_eq!(wheel.cancel(first), Some(1));
+    assert_eq!(wheel.next_expiry(), Some(ns((base + 3) * TICK_NS)));
+    assert_eq!(drain(&mut wheel, ns((base + 3) * TICK_NS)), [3]);
+}

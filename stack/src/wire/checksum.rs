@@ -2,11 +2,13 @@
 //!
 //! [`Checksum`] is a running sum that can be fed slices of any length in any number of pieces:
 //! chaining `add_bytes` over arbitrary splits gives the same result as one call over the whole.
-//! The hot loop adds the 16-bit halves of native-endian 32-bit words into 32-bit lanes (no
-//! carry chain), a shape LLVM turns into vector mask/shift/add; on x86_64 an AVX2 build of the
-//! same loop is picked at run time (the only `unsafe` here). It relies on RFC 1071 §2(B): the
-//! one's complement sum is byte-order independent, so we sum in native order and swap once per
-//! call.
+//! The portable loop adds the 16-bit halves of native-endian 32-bit words into 32-bit lanes (no
+//! carry chain), a shape LLVM turns into vector mask/shift/add. On x86_64 the widest kernel the
+//! CPU has is picked at run time: AVX-512BW (module `wide`: 64-bit lanes with counted carries,
+//! masked tail loads, and a fused copy-and-sum for [`Checksum::copy_from`]), else an AVX2 build
+//! of the portable loop. Those kernels are the only `unsafe` here. Everything relies on RFC 1071
+//! §2(B): the one's complement sum is byte-order independent, so we sum in native order and swap
+//! once per call.
 //!
 //! Never panics, never allocates.
 
@@ -61,16 +63,30 @@ impl Checksum {
 
     /// Copies `src` into `dst` and adds it to the sum: the transmit path's copy of the payload.
     ///
-    /// Works in L1-sized pieces: each piece is copied with `memcpy` (which uses the widest
-    /// vectors the CPU has) and summed while still in L1. Measured faster than a fused
-    /// load-store-add loop, which cannot use those wide stores.
+    /// With AVX-512BW this is one pass: each 64-byte vector is loaded once, stored and added
+    /// (the sum costs no extra load). Otherwise it works in L1-sized pieces: each piece is copied
+    /// with `memcpy` (which uses the widest vectors the CPU has) and summed while still in L1.
     ///
     /// `dst` and `src` must have the same length (debug builds assert it); otherwise only the
     /// common prefix is copied and summed.
     pub fn copy_from(&mut self, dst: &mut [u8], src: &[u8]) {
         debug_assert_eq!(dst.len(), src.len(), "copy_from needs equal lengths");
         let n = dst.len().min(src.len());
-        for (d, s) in dst[..n].chunks_mut(COPY_PIECE).zip(src[..n].chunks(COPY_PIECE)) {
+        let (dst, src) = (&mut dst[..n], &src[..n]);
+        #[cfg(target_arch = "x86_64")]
+        if n >= wide::MIN_LEN && wide::available() {
+            // The pending odd byte pairs with the first one copied; the rest starts on a word.
+            let skip = usize::from(self.odd);
+            dst[..skip].copy_from_slice(&src[..skip]);
+            self.add_bytes(&dst[..skip]);
+            let (dst, src) = (&mut dst[skip..], &src[skip..]);
+            // SAFETY: the CPU has AVX-512BW (checked just above).
+            let native = unsafe { wide::copy_and_sum(dst, src) };
+            self.sum += u64::from(u16::from_be(fold(native)));
+            self.odd = dst.len() % 2 == 1;
+            return;
+        }
+        for (d, s) in dst.chunks_mut(COPY_PIECE).zip(src.chunks(COPY_PIECE)) {
             d.copy_from_slice(s);
             self.add_bytes(d);
         }
@@ -124,8 +140,20 @@ fn network_sum(data: &[u8]) -> u16 {
     u16::from_be(fold(native_sum(data)))
 }
 
-/// Sums `data` as native-endian words (a final odd byte padded as in [`network_sum`]).
+/// Sums `data` as native-endian words (a final odd byte padded as in [`network_sum`]). The result
+/// is congruent to the true sum modulo 0xffff and zero only if `data` is all zeros, which is all
+/// [`fold`] needs.
 fn native_sum(data: &[u8]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if data.len() >= wide::MIN_LEN && wide::available() {
+        // SAFETY: the CPU has AVX-512BW (checked just above).
+        return unsafe { wide::sum(data) };
+    }
+    native_sum_narrow(data)
+}
+
+/// [`native_sum`] without the AVX-512 kernel.
+fn native_sum_narrow(data: &[u8]) -> u64 {
     let (words, tail) = data.split_at(data.len() & !3);
     sum_words(words) + native_sum_tail(tail)
 }
@@ -187,8 +215,14 @@ fn native_sum_tail(tail: &[u8]) -> u64 {
     sum
 }
 
+#[cfg(target_arch = "x86_64")]
+mod wide;
+
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod unit_tests {
     use super::*;
 
     /// RFC 1071 §3 worked example: words 0001 f203 f4f5 f6f7 sum to ddf2.
