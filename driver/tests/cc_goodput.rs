@@ -192,7 +192,7 @@ const KNOWN_MISSES: [(&str, u64, f64); 7] = [
 fn known_miss(case: &Case) -> bool {
     KNOWN_MISSES.iter().any(|&(name, rtt_ms, loss_pct)| {
         name == case.algorithm.name()
-            && rtt_ms == case.rtt.as_millis() as u64
+            && rtt_ms == case.rtt.as_millis()
             && (loss_pct - case.loss * 100.0).abs() < 1e-9
     })
 }

@@ -267,7 +267,7 @@ fn legitimate_clients_connect_through_a_spoofed_syn_flood() {
     assert_eq!(stats.syncookies_failed, 0, "no legitimate cookie fails; {hint}");
     assert_eq!(server.engine.syn_queue_len(server.listener).unwrap(), BACKLOG, "{hint}");
     // Flat: the backlog's half-open connections plus the few legitimate ones alive at a time.
-    let per_connection = opts().send_buffer + opts().recv_buffer;
+    let per_connection = linerate_stack::tcp::connection::Connection::memory_for(&opts());
     assert!(server.max_connections <= BACKLOG + 32, "max connections {}; {hint}", server.max_connections);
     assert!(server.max_memory <= (BACKLOG + 32) * per_connection, "max memory {}; {hint}", server.max_memory);
 
