@@ -364,5 +364,5 @@ fn engine_client_and_sender_against_the_kernel_clean() {
 #[test]
 fn engine_client_and_sender_against_the_kernel_with_two_percent_loss() {
     let loss = Loss { probability: 0.02, direction: Direction::Both };
-    run("kvl", Some(loss), &[1, 1460, 1 << 20, 16 << 20], 16 << 20);
+    run("kvl", Some(loss), &[1, 1460, 1 << 20, 16 << 20, 256 << 20], 16 << 20);
 }
