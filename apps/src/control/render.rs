@@ -7,7 +7,7 @@
 
 use super::ShardSnapshot;
 use linerate_stack::stats::Stats;
-use linerate_stack::tcp::{State, TcpInfo};
+use linerate_stack::tcp::TcpInfo;
 use linerate_stack::time::Duration;
 use std::fmt::Write;
 
@@ -32,23 +32,6 @@ pub fn total(shards: &[&ShardSnapshot]) -> Stats {
     sum
 }
 
-/// `ss`'s short state names.
-pub fn state_name(state: State) -> &'static str {
-    match state {
-        State::Closed => "CLOSED",
-        State::Listen => "LISTEN",
-        State::SynSent => "SYN-SENT",
-        State::SynReceived => "SYN-RECV",
-        State::Established => "ESTAB",
-        State::FinWait1 => "FIN-WAIT-1",
-        State::FinWait2 => "FIN-WAIT-2",
-        State::CloseWait => "CLOSE-WAIT",
-        State::Closing => "CLOSING",
-        State::LastAck => "LAST-ACK",
-        State::TimeWait => "TIME-WAIT",
-    }
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_micros() as f64 / 1000.0
 }
@@ -60,7 +43,7 @@ fn text_row(out: &mut String, shard: usize, c: &TcpInfo) {
     let _ = writeln!(
         out,
         "{:<11} {:>8} {:>8} {local:<21} {remote:<21} {shard}",
-        state_name(c.state),
+        c.state.name(),
         c.recv_queue,
         c.send_queue
     );
@@ -204,7 +187,7 @@ fn json_row(out: &mut String, c: &TcpInfo) {
         c.tuple.local.1,
         c.tuple.remote.0,
         c.tuple.remote.1,
-        state_name(c.state),
+        c.state.name(),
         c.recv_queue,
         c.send_queue,
         opt_us(c.rtt),

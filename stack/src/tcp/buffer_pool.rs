@@ -60,15 +60,15 @@ impl BufferPool {
         if size == 0 || self.pooled_bytes + size > self.max_bytes {
             return;
         }
-        let class = match self.classes.iter().position(|c| c.size == size) {
-            Some(i) => &mut self.classes[i],
+        let i = match self.classes.iter().position(|c| c.size == size) {
+            Some(i) => i,
             None if self.classes.len() < MAX_SIZE_CLASSES => {
                 self.classes.push(SizeClass { size, free: Vec::new() });
-                self.classes.last_mut().expect("just pushed")
+                self.classes.len() - 1
             }
             None => return,
         };
-        class.free.push(buf);
+        self.classes[i].free.push(buf);
         self.pooled_bytes += size;
     }
 
