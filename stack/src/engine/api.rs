@@ -8,7 +8,7 @@ use super::{flows, ConnectionHandle, Engine, Error, ListenerHandle};
 use crate::tcp::connection::{Connection, Origin};
 use crate::tcp::listener::Listener;
 use crate::tcp::timers::TimerKind;
-use crate::tcp::{ConnectionError, FourTuple, SocketOptions, State, TcpInfo};
+use crate::tcp::{ConnectionError, ExternalChunk, FourTuple, SocketOptions, State, TcpInfo};
 use crate::time::Instant;
 use crate::wire::{Ipv4Address, SeqNumber};
 
@@ -251,6 +251,46 @@ impl Engine {
         // A closure that wrote less than it was offered made its own choice (end of file, say):
         // only a lack of space is back-pressure and arms `Writable`.
         self.after_write(now, h, n, offered < max, offered == 0 && max > 0)
+    }
+
+    /// Zero-copy write of lent memory: queues as much of `chunk` as the send buffer has room
+    /// for, without copying it. The buffer keeps a reference to the chunk's source until those
+    /// bytes are acknowledged (or the connection is freed); each transmission copies them
+    /// straight into the frame. Ring writes (`write`, `write_with`) and chunks may interleave;
+    /// the stream keeps their order. Returns the bytes taken (the caller advances its chunk),
+    /// with `write`'s rules: `Err(WouldBlock)` when nothing was taken (no room, or the bounded
+    /// queue of chunks is full), and a `Writable` event once space frees up.
+    ///
+    /// If the source stops being intact ([`SendSource::is_intact`]) while its bytes are sent,
+    /// the engine resets the connection (the application sees `Closed` with
+    /// [`ConnectionError::Aborted`]) rather than send wrong bytes.
+    ///
+    /// [`SendSource::is_intact`]: crate::tcp::SendSource::is_intact
+    pub fn write_external(
+        &mut self,
+        now: Instant,
+        h: ConnectionHandle,
+        chunk: &ExternalChunk,
+    ) -> Result<usize, Error> {
+        self.writable_conn(h)?;
+        let conn = self.conn_mut(h)?;
+        let n = conn.sndbuf.write_external(chunk);
+        self.after_write(now, h, n, n < chunk.len(), n == 0 && !chunk.is_empty())
+    }
+
+    /// A frame of `index` carried bytes of a lent source that went bad and was rewritten as a
+    /// RST (engine/transmit.rs): the connection is finished here, without a second RST.
+    pub(super) fn reset_for_lost_source(&mut self, now: Instant, index: u32) {
+        let Some(conn) = self.slots[index as usize].conn.as_deref_mut() else { return };
+        if conn.state.counts_as_established() {
+            self.stats.estab_resets += 1;
+        }
+        self.stats.out_segs += 1;
+        self.stats.out_rsts += 1;
+        conn.terminate(Some(ConnectionError::Aborted));
+        // The bad source is not read again; release it (and the rest of the stream) now.
+        conn.sndbuf.discard();
+        self.after_update(index, now);
     }
 
     /// Checks that the connection accepts new data (no error, not shut down, connected or

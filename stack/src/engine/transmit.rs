@@ -3,8 +3,10 @@
 //!
 //! TCP frames are written once: Ethernet and IPv4 headers, the TCP header with `emit_header`,
 //! then the payload copied from the send buffer with `Checksum::copy_from` (one pass for copy and
-//! checksum). A device that refuses a buffer stops the round; the connection stays ready and
-//! nothing it planned is marked sent.
+//! checksum). The payload may span ring bytes and lent chunks (`SendBuffer::pieces`); a frame
+//! whose lent chunk went bad during the copy is rewritten as a RST and the connection is reset
+//! (see `tcp/send_source.rs`). A device that refuses a buffer stops the round; the connection
+//! stays ready and nothing it planned is marked sent.
 
 use super::{Engine, ARP_RETRY, ICMP_ECHO_MAX};
 use crate::device::{Device, ETHERNET_HEADER_LEN};
@@ -191,13 +193,26 @@ impl Engine {
             let eth = EthernetRepr { src_addr: src_mac, dst_addr: mac, ethertype: EtherType::Ipv4 };
             // Data riding on a SYN (Fast Open) starts after the SYN's sequence number.
             let data_seq = plan.seq + u32::from(plan.flags.syn());
-            let (a, b) = conn.sndbuf.slices(data_seq, plan.len as usize);
+            let payload = conn.sndbuf.pieces(data_seq, plan.len as usize);
             let total = ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN + tcp_len;
+            let (sndbuf, reset_seq) = (&conn.sndbuf, conn.snd_nxt);
             let done = device.transmit(now, total, |buf| {
-                write_tcp_frame(buf, &eth, &ip, &header, a, b, offload);
+                write_tcp_frame(buf, &eth, &ip, &header, payload, plan.len as usize, offload);
+                // Lent memory can go bad while it is copied (a file truncated under its mapping
+                // reads as zeros): checked after the copy, and such a frame leaves as a RST.
+                let intact = sndbuf.intact(data_seq, plan.len as usize);
+                if !intact {
+                    write_reset_over(buf, &eth, &ip, &header, reset_seq);
+                }
+                intact
             });
-            if done.is_none() {
-                return (ConnOutcome::DeviceFull, sent);
+            match done {
+                None => return (ConnOutcome::DeviceFull, sent),
+                Some(false) => {
+                    self.reset_for_lost_source(now, index);
+                    return (ConnOutcome::Idle, sent + 1);
+                }
+                Some(true) => {}
             }
             conn.on_segment_sent(&plan, now, &mut self.stats);
             sent += 1;
@@ -301,7 +316,7 @@ impl Engine {
         };
         let eth = EthernetRepr { src_addr: our_mac, dst_addr: dst, ethertype: EtherType::Ipv4 };
         let total = ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN + tcp.header_len();
-        let ok = device.transmit(now, total, |buf| write_tcp_frame(buf, &eth, &ip, &tcp, &[], &[], false));
+        let ok = device.transmit(now, total, |buf| write_tcp_frame(buf, &eth, &ip, &tcp, [], 0, false));
         if ok.is_some() {
             self.stats.out_segs += 1;
         }
@@ -364,15 +379,15 @@ impl Engine {
     }
 }
 
-/// Writes a whole TCP/IPv4/Ethernet frame: headers, then the payload (`a` then `b`) copied with
-/// the checksum computed in the same pass.
-fn write_tcp_frame(
+/// Writes a whole TCP/IPv4/Ethernet frame: headers, then the `payload_len` payload bytes
+/// (`payload`'s pieces in order) copied with the checksum computed in the same pass.
+fn write_tcp_frame<'p>(
     buf: &mut [u8],
     eth: &EthernetRepr,
     ip: &Ipv4Repr,
     tcp: &TcpRepr<'_>,
-    a: &[u8],
-    b: &[u8],
+    payload: impl IntoIterator<Item = &'p [u8]>,
+    payload_len: usize,
     offload: bool,
 ) {
     let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
@@ -382,15 +397,39 @@ fn write_tcp_frame(
     ip.emit(&mut packet, ChecksumMode::Compute);
     let tcp_buf = &mut rest[Ipv4Repr::HEADER_LEN..];
     let hlen = tcp.header_len();
-    let (header, payload) = tcp_buf.split_at_mut(hlen);
-    let mut sum: Checksum = tcp.emit_header(header, ip.src_addr, ip.dst_addr, a.len() + b.len());
-    let (pa, pb) = payload.split_at_mut(a.len());
-    if offload {
-        pa.copy_from_slice(a);
-        pb[..b.len()].copy_from_slice(b);
-        return;
+    let (header, out) = tcp_buf.split_at_mut(hlen);
+    let mut sum: Checksum = tcp.emit_header(header, ip.src_addr, ip.dst_addr, payload_len);
+    let mut at = 0;
+    for piece in payload {
+        let dst = &mut out[at..at + piece.len()];
+        if offload {
+            dst.copy_from_slice(piece);
+        } else {
+            sum.copy_from(dst, piece);
+        }
+        at += piece.len();
     }
-    sum.copy_from(pa, a);
-    sum.copy_from(&mut pb[..b.len()], b);
-    wire::tcp::finish_checksum(header, sum);
+    if !offload {
+        wire::tcp::finish_checksum(header, sum);
+    }
+}
+
+/// Overwrites a data frame already built in `buf` with a bare RST for the same connection
+/// (sequence number `seq`); the rest of the buffer becomes zero link padding, which receivers
+/// drop by the IPv4 total length. Used when the payload's lent source went bad mid-copy: the
+/// device has lent the buffer and cannot take it back.
+fn write_reset_over(buf: &mut [u8], eth: &EthernetRepr, ip: &Ipv4Repr, data: &TcpRepr<'_>, seq: SeqNumber) {
+    buf.fill(0);
+    let tcp = TcpRepr {
+        seq_number: seq,
+        ack_number: SeqNumber(0),
+        flags: TcpFlags::RST,
+        window_len: 0,
+        urgent_pointer: 0,
+        options: TcpOptions::default(),
+        payload: &[],
+        ..*data
+    };
+    let ip = Ipv4Repr { payload_len: tcp.header_len(), ..*ip };
+    write_tcp_frame(buf, eth, &ip, &tcp, [], 0, false);
 }

@@ -2,8 +2,8 @@
 //!
 //! Folders follow concerns: [`state`] (the eleven states), [`connection`] (the TCB), [`input`]
 //! (segment arrival by RFC 9293 §3.10.7 step), [`output`] (what to send), [`timeout`] (what each
-//! timer does), [`timers`] (the per-connection deadline table), [`send_buffer`] and
-//! [`recv_buffer`] (fixed rings, SACK ranges) with [`buffer_pool`] recycling their storage, [`sender`] (the glue to loss recovery in
+//! timer does), [`timers`] (the per-connection deadline table), [`send_buffer`] (a fixed ring
+//! plus lent [`send_source`] chunks) and [`recv_buffer`] (fixed rings, SACK ranges) with [`buffer_pool`] recycling their storage, [`sender`] (the glue to loss recovery in
 //! `crate::recovery`, congestion control and pacing in `crate::congestion`), [`options`]
 //! (negotiation), [`listener`], [`config`], [`info`].
 //! Nothing here touches frames or other connections; the engine (`crate::engine`) does that.
@@ -18,6 +18,7 @@ pub mod options;
 pub mod output;
 pub mod recv_buffer;
 pub mod send_buffer;
+pub mod send_source;
 pub mod sender;
 pub mod state;
 pub mod timeout;
@@ -27,4 +28,5 @@ pub use crate::congestion::Algorithm as CongestionAlgorithm;
 pub use config::{Keepalive, SocketOptions, TcpConfig};
 pub use connection::{ConnectionError, FourTuple};
 pub use info::TcpInfo;
+pub use send_source::{ExternalChunk, SendSource};
 pub use state::State;
