@@ -250,6 +250,8 @@ pub struct FileBody {
     len: u64,
     mtime_unix_nanos: u64,
     content_type: &'static str,
+    /// Device and inode: which file this is.
+    identity: (u64, u64),
 }
 
 impl FileBody {
@@ -259,7 +261,13 @@ impl FileBody {
         }
         let mtime_unix_nanos = u64::try_from(meta.mtime()).unwrap_or(0) * 1_000_000_000
             + u64::try_from(meta.mtime_nsec()).unwrap_or(0);
-        Ok(FileBody { file, len: meta.len(), mtime_unix_nanos, content_type })
+        Ok(FileBody {
+            file,
+            len: meta.len(),
+            mtime_unix_nanos,
+            content_type,
+            identity: (meta.dev(), meta.ino()),
+        })
     }
 
     /// Size in bytes when opened; this is what `Content-Length` promises.
@@ -278,6 +286,11 @@ impl FileBody {
     /// Last modification, whole Unix seconds (the resolution of HTTP-date).
     pub fn modified_unix_secs(&self) -> u64 {
         self.mtime_unix_nanos / 1_000_000_000
+    }
+
+    /// Device and inode number at open time: tells two open files apart.
+    pub fn identity(&self) -> (u64, u64) {
+        self.identity
     }
 
     pub fn etag(&self) -> Etag {

@@ -6,11 +6,13 @@
 //! keep discarding input, and release the handle once our FIN is acknowledged, so "no
 //! connections left" really means every response was delivered.
 //!
-//! File bodies take one copy: `pread` straight into the engine's send ring
-//! ([`Engine::write_with`]), at most the free space, so no file byte is read that cannot be
-//! queued. A write refused for lack of space leaves the engine owing us a `Writable` event,
-//! which is what wakes the connection again.
+//! File bodies go through [`BodyPath`] (see `body.rs`): large ones are lent to the engine from
+//! a mapping, ranges the prefetcher reported resident; small ones are `pread` into the send
+//! ring. A write refused for lack of space leaves the engine owing us a `Writable` event, and a
+//! prefetcher answer pumps the connection too: those are what wake it again.
 
+use super::body::{BodyPath, Wrote};
+use super::prefetch::{Done, Prefetcher};
 use crate::http::{HttpConnection, Output, Site};
 use linerate_stack::engine::{ConnectionHandle, Engine, Error};
 use linerate_stack::tcp::State;
@@ -19,8 +21,6 @@ use std::sync::Arc;
 
 /// Bytes read from the engine per `read` call.
 const INBUF: usize = 16 * 1024;
-/// Most file bytes offered to the send ring per `write_with` call.
-const FILE_CHUNK: usize = 256 * 1024;
 /// A half-closed connection whose FIN is not acknowledged by then is handed to the engine to
 /// finish alone (it retransmits and times out by itself).
 const CLOSE_LINGER: Duration = Duration::from_secs(10);
@@ -45,6 +45,8 @@ pub struct Conn {
     read_eof: bool,
     eof_delivered: bool,
     closing_since: Option<Instant>,
+    /// The current response body's path into the engine.
+    body: BodyPath,
 }
 
 impl Conn {
@@ -58,6 +60,7 @@ impl Conn {
             read_eof: false,
             eof_delivered: false,
             closing_since: None,
+            body: BodyPath::default(),
         }
     }
 
@@ -87,11 +90,22 @@ impl Conn {
     }
 
     /// Applies HTTP deadlines, then pumps.
-    pub fn on_timeout(&mut self, now: Instant, engine: &mut Engine) -> Step {
+    pub fn on_timeout(&mut self, now: Instant, engine: &mut Engine, prefetch: &mut Prefetcher) -> Step {
         if self.closing_since.is_none() {
             self.http.on_timeout(now);
         }
-        self.pump(now, engine)
+        self.pump(now, engine, prefetch)
+    }
+
+    /// Takes the prefetcher's answer for this connection's body; true if it was for it (pump
+    /// next).
+    pub fn on_prefetched(&mut self, done: &Done) -> bool {
+        self.body.on_prefetched(done)
+    }
+
+    /// A mapped body whose prefetch request found the queue full (the sweep pumps it again).
+    pub fn wants_prefetch(&self) -> bool {
+        self.body.wants_prefetch()
     }
 
     /// Starts closing now even though the HTTP core has nothing pending (server drain).
@@ -100,7 +114,7 @@ impl Conn {
     }
 
     /// Moves everything that can move; call on any event for this connection.
-    pub fn pump(&mut self, now: Instant, engine: &mut Engine) -> Step {
+    pub fn pump(&mut self, now: Instant, engine: &mut Engine, prefetch: &mut Prefetcher) -> Step {
         if let Some(since) = self.closing_since {
             return self.pump_closing(now, engine, since);
         }
@@ -125,7 +139,7 @@ impl Conn {
                 self.eof_delivered = true;
                 progress = true;
             }
-            match self.write_output(now, engine) {
+            match self.write_output(now, engine, prefetch) {
                 Ok(wrote) => progress |= wrote,
                 Err(()) => return self.abort(now, engine),
             }
@@ -140,7 +154,12 @@ impl Conn {
 
     /// Queues response bytes while the send buffer has room. `Err` means the connection must
     /// be aborted (the engine refused it, or the file failed mid-body).
-    fn write_output(&mut self, now: Instant, engine: &mut Engine) -> Result<bool, ()> {
+    fn write_output(
+        &mut self,
+        now: Instant,
+        engine: &mut Engine,
+        prefetch: &mut Prefetcher,
+    ) -> Result<bool, ()> {
         let h = self.handle;
         let mut progress = false;
         loop {
@@ -153,24 +172,19 @@ impl Conn {
                     (engine.write(now, h, chunk), chunk.len())
                 }
                 Output::File { file, offset, len } => {
-                    let want = usize::try_from(len).unwrap_or(usize::MAX).min(room).min(FILE_CHUNK);
-                    let mut file_failed = false;
-                    // The ring lends one contiguous piece (maybe less than `want` where it
-                    // wraps); the loop comes back for the rest.
-                    let result = engine.write_with(now, h, want, |ring| match file.read_at(offset, ring) {
-                        Ok(k) if k > 0 => k,
-                        // Not expected (a full ring is refused before `fill`), but not an error.
-                        Ok(_) if ring.is_empty() => 0,
-                        _ => {
-                            file_failed = true;
-                            0
+                    match self.body.write(now, engine, h, prefetch, file, offset, len, room) {
+                        Wrote::Failed => return Err(()),
+                        // Nothing resident yet: the prefetcher's answer pumps us again.
+                        Wrote::Taken(Ok(0), 0) => return Ok(progress),
+                        Wrote::Taken(result, offered) => {
+                            if let Ok(n) = result {
+                                if n as u64 == len {
+                                    self.body.finish();
+                                }
+                            }
+                            (result, offered)
                         }
-                    });
-                    if file_failed {
-                        return Err(());
                     }
-                    // Only a refusal (`WouldBlock`) means the ring is full; a short piece does not.
-                    (result, 1)
                 }
             };
             match result {

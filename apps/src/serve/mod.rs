@@ -17,7 +17,10 @@
 //! lets closing connections run out (bounded). A panicking shard stops every shard and the
 //! process exits with the shard and the panic message. Exit status 0 after a clean shutdown.
 
+pub mod body;
 pub mod conn;
+pub mod mapped;
+pub mod prefetch;
 pub mod shard;
 
 use crate::bypass::{LinkOptions, ShardParts, ShardedLink};
@@ -30,6 +33,7 @@ use linerate_driver::shard::{
 use linerate_stack::tcp::listener::{FastOpenListen, ListenerHandshake, SynCookieMode};
 use linerate_stack::tcp::{CongestionAlgorithm, SocketOptions};
 use linerate_stack::time::{Clock, Duration};
+use prefetch::Prefetcher;
 use shard::{HttpCounters, HttpShard};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -200,8 +204,10 @@ fn build_shards(
             fast_open: opts.fast_open.then(FastOpenListen::default),
         };
         part.engine.set_listener_handshake(listener, handshake)?;
-        let app =
-            HttpShard::new(site.clone(), listener, opts.log_level).with_control(control.publisher(shard));
+        let prefetcher = Prefetcher::spawn(format!("lr-prefetch-{shard}"))
+            .context("cannot start the file prefetch thread")?;
+        let app = HttpShard::new(site.clone(), listener, opts.log_level, prefetcher)
+            .with_control(control.publisher(shard));
         let links = links.next().context("one mesh end per shard")?;
         works.push(EngineShard::new(
             part.engine,

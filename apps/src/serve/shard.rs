@@ -11,6 +11,7 @@
 //! deadline left; `TimeWait` is the engine's (closing connections run out).
 
 use super::conn::{Conn, Step};
+use super::prefetch::Prefetcher;
 use super::LogLevel;
 use crate::control::{AppCounters, ControlPublisher};
 use crate::http::Site;
@@ -21,6 +22,8 @@ use std::sync::Arc;
 
 /// How often HTTP deadlines (header timeout, idle timeout, close linger) are checked.
 const SWEEP: Duration = Duration::from_millis(100);
+/// How soon the shard looks again for prefetcher answers while requests are outstanding.
+const PREFETCH_POLL: Duration = Duration::from_micros(100);
 
 /// Counters of one shard's HTTP server (summed across shards by the runtime).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,12 +64,16 @@ pub struct HttpShard {
     log_level: LogLevel,
     /// Publishes snapshots for `linerate stats`.
     control: Option<ControlPublisher>,
+    /// Brings mapped file bodies into memory ahead of sending (`prefetch.rs`).
+    prefetch: Prefetcher,
 }
 
 impl HttpShard {
-    /// `listener` is this shard's listening socket on the served port.
-    pub fn new(site: Arc<Site>, listener: ListenerHandle, log_level: LogLevel) -> Self {
+    /// `listener` is this shard's listening socket on the served port; `prefetch` is this
+    /// shard's prefetch thread.
+    pub fn new(site: Arc<Site>, listener: ListenerHandle, log_level: LogLevel, prefetch: Prefetcher) -> Self {
         HttpShard {
+            prefetch,
             site,
             listener: Some(listener),
             conns: Vec::new(),
@@ -114,8 +121,22 @@ impl HttpShard {
     fn pump(&mut self, now: Instant, engine: &mut Engine, h: ConnectionHandle) {
         let Some(slot) = self.conns.get_mut(h.index as usize) else { return };
         let Some(conn) = slot.as_mut().filter(|c| c.handle == h) else { return };
-        let step = conn.pump(now, engine);
+        let step = conn.pump(now, engine, &mut self.prefetch);
         self.settle(h.index as usize, step);
+    }
+
+    /// Hands the prefetcher's answers to their connections and pumps them.
+    fn take_prefetched(&mut self, now: Instant, engine: &mut Engine) -> bool {
+        let mut any = false;
+        while let Some(done) = self.prefetch.poll_done() {
+            any = true;
+            let h = done.conn;
+            let Some(conn) = self.conns.get_mut(h.index as usize).and_then(Option::as_mut) else { continue };
+            if conn.handle == h && conn.on_prefetched(&done) {
+                self.pump(now, engine, h);
+            }
+        }
+        any
     }
 
     fn settle(&mut self, i: usize, step: Step) {
@@ -138,8 +159,8 @@ impl HttpShard {
             // Open connections are driven by events; only deadlines and FIN acknowledgments
             // (which raise no event) need a look here.
             let step = match conn.next_deadline() {
-                Some(t) if t <= now => conn.on_timeout(now, engine),
-                _ if conn.is_closing() => conn.pump(now, engine),
+                Some(t) if t <= now => conn.on_timeout(now, engine, &mut self.prefetch),
+                _ if conn.is_closing() || conn.wants_prefetch() => conn.pump(now, engine, &mut self.prefetch),
                 _ => continue,
             };
             self.settle(i, step);
@@ -179,6 +200,7 @@ impl ShardApp for HttpShard {
                 | Event::Closed { conn: h, .. } => self.pump(now, cx.engine, h),
             }
         }
+        busy |= self.take_prefetched(now, cx.engine);
         if now >= self.next_sweep {
             self.sweep(now, cx.engine);
             self.next_sweep = now + SWEEP;
@@ -187,7 +209,11 @@ impl ShardApp for HttpShard {
             busy |= self.close_idle(now, cx.engine);
         }
         self.publish_control(now, cx.engine);
-        AppPoll { busy, next_wake: Some(self.next_sweep) }
+        let next_wake = match self.prefetch.outstanding() {
+            0 => self.next_sweep,
+            _ => self.next_sweep.min(now + PREFETCH_POLL),
+        };
+        AppPoll { busy, next_wake: Some(next_wake) }
     }
 
     fn begin_shutdown(&mut self, phase: ShutdownPhase, cx: &mut AppContext<'_>) {
