@@ -9,10 +9,15 @@
 //! directory and renamed over the real name only when complete, so an interrupted PUT never
 //! leaves a truncated file under the real name.
 //!
-//! Bodies are read with `pread` ([`FileBody::read_at`]), not `mmap`: a file truncated while
-//! mapped raises SIGBUS and kills the server, whereas `pread` just returns fewer bytes, which the
-//! connection turns into a closed connection. `pread` into the caller's buffer is also exactly
-//! the copy the engine wants when it fills a NIC frame and checksums the bytes on the way.
+//! Bodies leave through two paths, chosen per response by the transport (`serve/body.rs`):
+//! `linerate serve` maps bodies of 64 KiB and more read-only and lends the mapping to the engine,
+//! which copies the page-cache bytes straight into NIC frames (one copy, checksum computed on
+//! the way); shorter bodies, the kernel-socket server and the client's uploads use
+//! [`FileBody::read_at`] (`pread`), which is one syscall and needs no mapping lifecycle. A
+//! mapped file that is truncated underneath would raise SIGBUS and kill the process; the
+//! serve side guards its mappings against that (`serve/mapped.rs`: the fault is absorbed, the
+//! mapping is marked poisoned and the connection is reset, so no zero byte is delivered as
+//! data). `pread` just returns fewer bytes, which the connection turns into an abort.
 
 use super::response::{content_type_for, Etag};
 use std::ffi::{CStr, CString, OsStr};

@@ -8,8 +8,9 @@
 //! time is passed in as a [`linerate_stack::time::Instant`]. It never reads a clock and never
 //! touches a socket; the only system calls it makes are on files under the served root.
 //!
-//! The same core runs on kernel sockets ([`crate::kernel_server`]) and, later, on the linerate
-//! engine, which can copy file bytes straight into NIC frames with [`files::FileBody::read_at`].
+//! The same core runs on kernel sockets ([`crate::kernel_server`]) and on the linerate engine
+//! (`crate::serve`), which lends large bodies to the engine from a file mapping so their bytes
+//! are copied once, straight into NIC frames (see [`files`]).
 
 pub mod chunked;
 pub mod connection;

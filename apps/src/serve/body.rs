@@ -96,11 +96,19 @@ impl BodyPath {
         };
         if stale {
             *self = Self::choose(file, offset, len);
+            match self {
+                BodyPath::Mapped(_) => prefetch.counts.lent += 1,
+                _ => prefetch.counts.read += 1,
+            }
         }
-        match self {
+        let wrote = match self {
             BodyPath::Mapped(m) => m.write(now, engine, h, prefetch, offset, len, room),
             _ => read_into_ring(now, engine, h, file, offset, len, room),
+        };
+        if let Wrote::Failed = wrote {
+            prefetch.counts.cut += 1;
         }
+        wrote
     }
 
     fn choose(file: &FileBody, offset: u64, len: u64) -> BodyPath {

@@ -247,7 +247,7 @@ fn report(stats: &RuntimeStats<ServeStats>) {
         "linerate serve: stopped after {} connections, {} requests; segments in {} out {} retransmitted {} \
          (fast retransmits {}, timeouts {}); listen drops {} (overflows {}), memory refusals {}, \
          transmit refusals {}; SYN cookies sent {} validated {} failed {}; Fast Open accepted {} \
-         fell back {}; frames handed off {} (ring full {})",
+         fell back {}; frames handed off {} (ring full {}); bodies lent {} read {} cut short {}",
         total.app.accepted,
         total.app.requests,
         s.in_segs,
@@ -266,6 +266,9 @@ fn report(stats: &RuntimeStats<ServeStats>) {
         s.tfo_passive_fail,
         total.shard.handed_off,
         total.shard.handoff_ring_full,
+        total.app.bodies_lent,
+        total.app.bodies_read,
+        total.app.bodies_cut,
     );
     if stats.shards.len() < 2 {
         return;

@@ -46,9 +46,22 @@ pub struct Done {
     pub failed: bool,
 }
 
+/// How this shard's response bodies went into the engine (counted where the path is chosen).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BodyCounts {
+    /// Bodies lent from a mapping.
+    pub lent: u64,
+    /// Bodies `pread` into the send ring.
+    pub read: u64,
+    /// Bodies cut short because the file shrank or failed (the connection was aborted).
+    pub cut: u64,
+}
+
 /// One shard's prefetch thread.
 #[derive(Debug)]
 pub struct Prefetcher {
+    /// Counted by the connections' body code (`body.rs`), which holds the prefetcher anyway.
+    pub counts: BodyCounts,
     requests: Option<SyncSender<Request>>,
     done: Option<Receiver<Done>>,
     thread: Option<JoinHandle<()>>,
@@ -62,7 +75,13 @@ impl Prefetcher {
         let (req_tx, req_rx) = mpsc::sync_channel::<Request>(QUEUE);
         let (done_tx, done_rx) = mpsc::sync_channel::<Done>(QUEUE);
         let thread = std::thread::Builder::new().name(name).spawn(move || serve(req_rx, done_tx))?;
-        Ok(Prefetcher { requests: Some(req_tx), done: Some(done_rx), thread: Some(thread), outstanding: 0 })
+        Ok(Prefetcher {
+            counts: BodyCounts::default(),
+            requests: Some(req_tx),
+            done: Some(done_rx),
+            thread: Some(thread),
+            outstanding: 0,
+        })
     }
 
     /// Queues a request without blocking; gives it back when the queue is full.

@@ -37,6 +37,12 @@ pub struct HttpCounters {
     pub open: u64,
     /// Connections aborted by the shutdown because the drain deadline passed.
     pub aborted_at_shutdown: u64,
+    /// Response bodies lent to the engine from a file mapping.
+    pub bodies_lent: u64,
+    /// Response bodies `pread` into the send ring (short ones, or the mapping failed).
+    pub bodies_read: u64,
+    /// Bodies cut short (the file shrank or failed under the response; connection aborted).
+    pub bodies_cut: u64,
 }
 
 // SAFETY: repr(C), u64 fields only.
@@ -48,6 +54,9 @@ impl core::ops::AddAssign for HttpCounters {
         self.requests += o.requests;
         self.open += o.open;
         self.aborted_at_shutdown += o.aborted_at_shutdown;
+        self.bodies_lent += o.bodies_lent;
+        self.bodies_read += o.bodies_read;
+        self.bodies_cut += o.bodies_cut;
     }
 }
 
@@ -247,6 +256,7 @@ impl ShardApp for HttpShard {
     }
 
     fn stats(&self) -> HttpCounters {
-        self.counters
+        let b = self.prefetch.counts;
+        HttpCounters { bodies_lent: b.lent, bodies_read: b.read, bodies_cut: b.cut, ..self.counters }
     }
 }
