@@ -8,6 +8,11 @@
 //! timers → HTTP (accept, pump connections, deadlines) → transmit a burst; idle shards sleep in
 //! `ppoll(2)` on their AF_XDP sockets. Shards share only the read-only [`Site`].
 //!
+//! File bodies ([`body`]): 64 KiB and more are mapped ([`mapped`], guarded against truncation)
+//! and lent to the engine, which copies them once, straight into NIC frames; each shard has a
+//! prefetch thread ([`prefetch`]) that brings the ranges in ahead of sending, so disk waits stay
+//! off the packet loop. Shorter bodies are `pread` into the send ring.
+//!
 //! Live counters: [`ServeHandle`] (given to an optional observer before the shards start) reads
 //! every shard's engine, hand-off and HTTP counters lock-free while they run, e.g. for a stats
 //! socket.

@@ -193,14 +193,14 @@ impl Engine {
             let eth = EthernetRepr { src_addr: src_mac, dst_addr: mac, ethertype: EtherType::Ipv4 };
             // Data riding on a SYN (Fast Open) starts after the SYN's sequence number.
             let data_seq = plan.seq + u32::from(plan.flags.syn());
-            let payload = conn.sndbuf.pieces(data_seq, plan.len as usize);
+            let mut payload = conn.sndbuf.pieces(data_seq, plan.len as usize);
             let total = ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN + tcp_len;
-            let (sndbuf, reset_seq) = (&conn.sndbuf, conn.snd_nxt);
+            let reset_seq = conn.snd_nxt;
             let done = device.transmit(now, total, |buf| {
-                write_tcp_frame(buf, &eth, &ip, &header, payload, plan.len as usize, offload);
+                write_tcp_frame(buf, &eth, &ip, &header, &mut payload, plan.len as usize, offload);
                 // Lent memory can go bad while it is copied (a file truncated under its mapping
                 // reads as zeros): checked after the copy, and such a frame leaves as a RST.
-                let intact = sndbuf.intact(data_seq, plan.len as usize);
+                let intact = payload.intact();
                 if !intact {
                     write_reset_over(buf, &eth, &ip, &header, reset_seq);
                 }

@@ -276,7 +276,7 @@ impl SendBuffer {
     pub fn pieces(&self, seq: SeqNumber, len: usize) -> Pieces<'_> {
         let off = seq - self.head_seq;
         if off < 0 || off as usize >= self.len || self.ring.is_empty() {
-            return Pieces { buf: self, off: 0, left: 0, extent: 0 };
+            return Pieces { buf: self, off: 0, left: 0, extent: 0, first: 0, read_any: false };
         }
         let off = off as usize;
         let extent = if self.lent == 0 {
@@ -285,24 +285,7 @@ impl SendBuffer {
             // Extent offsets from `head_seq` increase along the queue.
             self.extents.partition_point(|e| (e.seq - self.head_seq) as usize + e.len <= off)
         };
-        Pieces { buf: self, off, left: len.min(self.len - off), extent }
-    }
-
-    /// True when every lent chunk overlapping `[seq, seq + len)` is still intact
-    /// ([`SendSource::is_intact`]).
-    pub fn intact(&self, seq: SeqNumber, len: usize) -> bool {
-        if self.lent == 0 {
-            return true;
-        }
-        let off = (seq - self.head_seq).max(0) as usize;
-        let end = off.saturating_add(len);
-        let first = self.extents.partition_point(|e| (e.seq - self.head_seq) as usize + e.len <= off);
-        self.extents.range(first..).take_while(|e| ((e.seq - self.head_seq) as usize) < end).all(|e| match &e
-            .backing
-        {
-            Backing::Ring { .. } => true,
-            Backing::Lent { source, .. } => source.is_intact(),
-        })
+        Pieces { buf: self, off, left: len.min(self.len - off), extent, first: extent, read_any: false }
     }
 
     /// Discards every stored byte and releases every lent source, keeping the ring (for a
@@ -337,6 +320,26 @@ pub struct Pieces<'a> {
     left: usize,
     /// Extent holding `off` (when lent chunks are stored).
     extent: usize,
+    /// Extent of the range's first byte.
+    first: usize,
+    /// Whether any piece was returned.
+    read_any: bool,
+}
+
+impl Pieces<'_> {
+    /// After the pieces were read: true when every lent chunk they came from is still intact
+    /// ([`SendSource::is_intact`]), i.e. the bytes read were the source's real content.
+    pub fn intact(&self) -> bool {
+        let buf = self.buf;
+        if buf.lent == 0 || !self.read_any {
+            return true;
+        }
+        // `extent` holds the last byte read (it only moves on while bytes are left).
+        buf.extents.range(self.first..=self.extent).all(|e| match &e.backing {
+            Backing::Ring { .. } => true,
+            Backing::Lent { source, .. } => source.is_intact(),
+        })
+    }
 }
 
 impl<'a> Iterator for Pieces<'a> {
@@ -348,29 +351,28 @@ impl<'a> Iterator for Pieces<'a> {
         }
         let buf = self.buf;
         let cap = buf.ring.len();
-        let piece: &'a [u8] = if buf.lent == 0 {
+        self.read_any = true;
+        if buf.lent == 0 {
             let start = (buf.ring_head + self.off) % cap;
-            &buf.ring[start..start + self.left.min(cap - start)]
-        } else {
-            let e = buf.extents.get(self.extent)?;
-            let within = self.off - (e.seq - buf.head_seq) as usize;
-            let n = self.left.min(e.len - within);
-            match &e.backing {
-                Backing::Ring { pos } => {
-                    let start = (pos + within) % cap;
-                    &buf.ring[start..start + n.min(cap - start)]
-                }
-                Backing::Lent { source, offset } => &source.bytes()[offset + within..offset + within + n],
+            let piece = &buf.ring[start..start + self.left.min(cap - start)];
+            self.off += piece.len();
+            self.left -= piece.len();
+            return Some(piece);
+        }
+        let e = buf.extents.get(self.extent)?;
+        let within = self.off - (e.seq - buf.head_seq) as usize;
+        let n = self.left.min(e.len - within);
+        let piece: &'a [u8] = match &e.backing {
+            Backing::Ring { pos } => {
+                let start = (pos + within) % cap;
+                &buf.ring[start..start + n.min(cap - start)]
             }
+            Backing::Lent { source, offset } => &source.bytes()[offset + within..offset + within + n],
         };
         self.off += piece.len();
         self.left -= piece.len();
-        if buf.lent > 0 {
-            if let Some(e) = buf.extents.get(self.extent) {
-                if (e.seq - buf.head_seq) as usize + e.len == self.off {
-                    self.extent += 1;
-                }
-            }
+        if within + piece.len() == e.len && self.left > 0 {
+            self.extent += 1;
         }
         Some(piece)
     }
