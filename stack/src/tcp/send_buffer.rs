@@ -335,9 +335,9 @@ impl Pieces<'_> {
             return true;
         }
         // `extent` holds the last byte read (it only moves on while bytes are left).
-        buf.extents.range(self.first..=self.extent).all(|e| match &e.backing {
-            Backing::Ring { .. } => true,
-            Backing::Lent { source, .. } => source.is_intact(),
+        (self.first..=self.extent).all(|i| match buf.extents.get(i) {
+            Some(Extent { backing: Backing::Lent { source, .. }, .. }) => source.is_intact(),
+            _ => true,
         })
     }
 }
