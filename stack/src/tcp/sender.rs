@@ -23,7 +23,9 @@
 use super::config::{SocketOptions, TcpConfig};
 use super::connection::Connection;
 use super::timers::TimerKind;
-use crate::congestion::{AckEvent, CongestionConfig, CongestionController, LossEvent, Pacer, SentPacket};
+use crate::congestion::{
+    AckEvent, CongestionConfig, CongestionController, Handover, LossEvent, Pacer, SentPacket,
+};
 use crate::recovery::{LossDetection, RecoveryConfig, RecoveryTimer, RttConfig, SegmentRecord, SentSegment};
 use crate::stats::Stats;
 use crate::time::{Duration, Instant};
@@ -105,6 +107,44 @@ impl Connection {
         if !self.sack_ok {
             // Emulated SACK blocks carry no timing RACK could use: count duplicates instead.
             self.recovery.set_loss_detection(LossDetection::DupThresh);
+        }
+    }
+
+    /// Applies a changed congestion-control choice or pacing flag (`opts` already updated),
+    /// like Linux's `TCP_CONGESTION` on a live socket. Before the handshake completes the
+    /// controller is simply rebuilt (`reset_congestion` rebuilds it again for the negotiated
+    /// MSS); afterwards the new controller takes over the connection's window, threshold,
+    /// recovery episode and RTT estimates ([`CongestionController::handover`]). The pacer keeps
+    /// its departure time and takes the new controller's rate; BBR always paces.
+    pub fn update_congestion(&mut self, now: Instant) {
+        let same = self.cc.algorithm() == self.opts.congestion && self.cc_config.pacing == self.opts.pacing;
+        self.cc_config.algorithm = self.opts.congestion;
+        self.cc_config.pacing = self.opts.pacing;
+        self.cc_config.slow_start_after_idle = self.opts.slow_start_after_idle;
+        self.cc.set_slow_start_after_idle(self.opts.slow_start_after_idle);
+        if same {
+            return;
+        }
+        if !self.state.is_synchronized() {
+            self.cc = CongestionController::new(&self.cc_config, now);
+        } else {
+            let rtt = self.recovery.rtt();
+            let from = Handover {
+                in_recovery: self.recovery.in_recovery(),
+                flight_size: self.flight_size(),
+                in_flight: self.recovery.pipe(),
+                lost_bytes: self.recovery.scoreboard().lost_bytes(),
+                srtt: rtt.srtt(),
+                min_rtt: rtt.min_rtt(),
+                ..self.cc.handover_state()
+            };
+            self.cc = CongestionController::handover(&self.cc_config, now, &from);
+        }
+        self.pacer.set_rate(self.cc.pacing_rate());
+        if self.pacer.rate().is_none() && self.pacing_hold {
+            // Pacing switched off: nothing is held any more.
+            self.pacing_hold = false;
+            self.timers.stop(TimerKind::Pacing);
         }
     }
 
@@ -332,7 +372,11 @@ impl Connection {
             }
             RecoveryTimer::Tlp => {
                 if let Some(probe) = out.probe {
-                    let unsent = self.sndbuf.end_seq() - self.snd_nxt > 0 || self.fin_queued;
+                    // RFC 8985 §7.3: new data if the receive window allows, else the last
+                    // segment; with neither there is no probe, and the RTO guards the flight.
+                    let rwnd_open = (self.snd_una + self.snd_wnd) - self.snd_nxt > 0;
+                    let unsent = self.sndbuf.end_seq() - self.snd_nxt > 0 && rwnd_open
+                        || self.fin_queued && self.snd_nxt == self.sndbuf.end_seq();
                     if probe.is_some() || unsent {
                         self.tlp_probe = Some(probe);
                     }
