@@ -350,7 +350,7 @@ impl CongestionController {
             Algorithm::Cubic => CongestionController::Cubic(Cubic::handover(config, from)),
             Algorithm::Bbr => {
                 let mss = config.effective_mss();
-                let segments = from.cwnd.div_ceil(mss);
+                let segments = (from.cwnd / mss).max(1);
                 let config = CongestionConfig { initial_window_segments: segments, ..*config };
                 let mut bbr = Bbr::new(&config, now);
                 // An ACK event that delivers nothing: BBR only takes the SRTT from it.
