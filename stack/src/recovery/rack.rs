@@ -85,7 +85,7 @@ impl Rack {
         if rec.retransmits == 0 && self.fack.is_some_and(|f| rec.end() < f) {
             self.reordering_seen = true;
         }
-        if self.fack.map_or(true, |f| f < rec.end()) {
+        if self.fack.is_none_or(|f| f < rec.end()) {
             self.fack = Some(rec.end());
         }
         let rtt = now.saturating_duration_since(rec.last_sent);
@@ -104,7 +104,7 @@ impl Rack {
             }
         }
         self.rtt = rtt;
-        if self.xmit_ts.map_or(true, |t| sent_after(rec.last_sent, rec.end(), t, self.end_seq)) {
+        if self.xmit_ts.is_none_or(|t| sent_after(rec.last_sent, rec.end(), t, self.end_seq)) {
             self.xmit_ts = Some(rec.last_sent);
             self.end_seq = rec.end();
         }
