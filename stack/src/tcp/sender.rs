@@ -36,7 +36,7 @@ const STORE_MSS: usize = 536;
 /// Spare records for writes shorter than the MSS and the FIN.
 const STORE_SLACK: usize = 32;
 
-/// The engine's default timer-wheel tick: pacing holds shorter than this are not worth a timer.
+/// The engine's default timer-wheel tick: how late a pacing release may be delivered.
 const PACING_GRANULARITY: Duration = Duration::from_millis(1);
 
 /// What the recovery timer asked of the connection.
@@ -103,6 +103,7 @@ impl Connection {
         self.cc_config.slow_start_after_idle = self.opts.slow_start_after_idle;
         self.cc = CongestionController::new(&self.cc_config, now);
         self.pacer = Pacer::new(self.snd_mss, self.cc_config.pacing_burst_max);
+        self.pacer.set_timer_granularity(PACING_GRANULARITY);
         self.pacer.set_rate(self.cc.pacing_rate());
         if !self.sack_ok {
             // Emulated SACK blocks carry no timing RACK could use: count duplicates instead.
@@ -202,10 +203,10 @@ impl Connection {
             self.rate.on_app_limited(after);
         }
         self.pacer.on_sent(now, len);
-        // A release due within one timer tick goes now: the wheel could not wake us sooner, and
-        // waiting a whole tick per burst would cap a fast link at one burst per tick. The pacer
-        // keeps its departure times, so the average rate holds; bursts stay about one tick long.
-        if let Some(at) = self.pacer.next_release().filter(|&t| t > now + PACING_GRANULARITY) {
+        // Any later release waits for the `Pacing` timer. The wheel delivers it up to one tick
+        // late, and the pacer lets the sender catch up by that tick (its granularity), so a fast
+        // link is not capped at one burst per tick and bursts stay about one tick long.
+        if let Some(at) = self.pacer.next_release().filter(|&t| t > now) {
             self.pacing_hold = true;
             self.timers.set(TimerKind::Pacing, at);
             stats.pacing_delayed += 1;
@@ -333,6 +334,11 @@ impl Connection {
             }
         }
         self.pacer.set_rate(self.cc.pacing_rate());
+        if self.pacing_hold && self.pacer.can_send(now) {
+            // The release passed between timer ticks: the ACK is the transmit opportunity.
+            self.on_pacing_timer();
+            self.timers.stop(TimerKind::Pacing);
+        }
         self.next_rtx = None;
         self.refresh_retransmission();
     }
