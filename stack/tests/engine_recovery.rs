@@ -463,3 +463,50 @@ fn buffer_sizes_cannot_change_on_a_live_connection() {
     }
     assert_eq!(h.engine.socket_options(c.handle).unwrap(), opts, "nothing changed");
 }
+
+#[test]
+fn pacing_switches_on_and_off_without_resetting_the_controller() {
+    let mut h = Harness::with_config(sack_config());
+    let c = sack_open(&mut h, None);
+    write_segments(&mut h, &c, 10);
+    h.advance(RTT);
+    send!(h, ACK, seq = c.peer_seq, ack = seg_start(&c, 10));
+    let before = h.engine.info(h.now, c.handle).unwrap();
+    assert_eq!(before.pacing_rate, None);
+    let opts = SocketOptions { pacing: true, ..h.engine.socket_options(c.handle).unwrap() };
+    h.engine.set_socket_options(h.now, c.handle, opts).unwrap();
+    let paced = h.engine.info(h.now, c.handle).unwrap();
+    // CUBIC keeps its state; its rate is cwnd / srtt · 2 in slow start, at once.
+    assert_eq!(
+        (paced.congestion, paced.cwnd, paced.ssthresh),
+        (before.congestion, before.cwnd, before.ssthresh)
+    );
+    let expected = u64::from(before.cwnd) * 1000 / RTT.as_millis() * 2;
+    assert_eq!(paced.pacing_rate, Some(expected));
+    let c10 = Conn { our_seq: seg_start(&c, 10), ..c };
+    let burst = write_segments(&mut h, &c10, 10);
+    assert!(burst.len() < 10, "paced: {}", burst.len());
+    // Off again: whatever was held goes now.
+    let opts = SocketOptions { pacing: false, ..opts };
+    h.engine.set_socket_options(h.now, c.handle, opts).unwrap();
+    assert_eq!(h.engine.info(h.now, c.handle).unwrap().pacing_rate, None);
+    let rest = std::iter::from_fn(|| h.recv()).count();
+    assert_eq!(burst.len() + rest, 10);
+}
+
+#[test]
+fn a_controller_chosen_before_the_handshake_completes_is_used() {
+    let mut h = Harness::with_config(sack_config());
+    let handle = h.engine.connect(h.now, (PEER_IP, h.peer_port), Some(h.local_port), None).expect("connect");
+    let syn = recv!(h, SYN);
+    let opts =
+        SocketOptions { congestion: CongestionAlgorithm::Bbr, ..h.engine.socket_options(handle).unwrap() };
+    h.engine.set_socket_options(h.now, handle, opts).unwrap();
+    assert_eq!(h.engine.info(h.now, handle).unwrap().congestion, CongestionAlgorithm::Bbr);
+    h.advance(RTT);
+    send!(h, SYN | ACK, seq = 5000u32, ack = syn.seq + 1, mss = Some(1460u16), sack_perm = true);
+    recv!(h, ACK, seq = syn.seq + 1, ack = 5001u32);
+    let info = h.engine.info(h.now, handle).unwrap();
+    assert_eq!((info.congestion, info.bbr_state), (CongestionAlgorithm::Bbr, Some("startup")));
+    assert!(info.pacing_rate.is_some());
+}

@@ -205,6 +205,11 @@ impl Cubic {
         self.w.set_slow_start_after_idle(on);
     }
 
+    /// Pacing at `cwnd / srtt` on or off (a socket option changed).
+    pub fn set_pacing(&mut self, on: bool) {
+        self.w.set_pacing(on);
+    }
+
     pub fn on_spurious_congestion_event(&mut self) {
         if self.w.undo() {
             if let Some(epoch) = self.undo_epoch.take() {

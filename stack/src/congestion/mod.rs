@@ -419,6 +419,14 @@ impl CongestionController {
             CongestionController::Bbr(_) => {}
         }
     }
+    /// Turns pacing of the loss-based controllers on or off (BBR always paces).
+    pub fn set_pacing(&mut self, on: bool) {
+        match self {
+            CongestionController::NewReno(c) => c.set_pacing(on),
+            CongestionController::Cubic(c) => c.set_pacing(on),
+            CongestionController::Bbr(_) => {}
+        }
+    }
     /// The engine is about to send after a period with nothing in flight; `idle` is the time
     /// since the last transmission and `rto` the current retransmission timeout.
     pub fn on_idle_restart(&mut self, now: Instant, idle: Duration, rto: Duration) {

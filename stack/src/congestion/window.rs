@@ -111,6 +111,10 @@ impl LossWindow {
         self.slow_start_after_idle = on;
     }
 
+    pub fn set_pacing(&mut self, on: bool) {
+        self.pacing = on;
+    }
+
     pub fn min_cwnd(&self) -> u32 {
         2 * self.mss
     }

@@ -111,40 +111,40 @@ impl Connection {
         }
     }
 
-    /// Applies a changed congestion-control choice or pacing flag (`opts` already updated),
-    /// like Linux's `TCP_CONGESTION` on a live socket. Before the handshake completes the
-    /// controller is simply rebuilt (`reset_congestion` rebuilds it again for the negotiated
-    /// MSS); afterwards the new controller takes over the connection's window, threshold,
-    /// recovery episode and RTT estimates ([`CongestionController::handover`]). The pacer keeps
-    /// its departure time and takes the new controller's rate; BBR always paces.
+    /// Applies changed congestion-control options (`opts` already updated). Pacing and
+    /// slow-start restart switch in place. A different algorithm switches like Linux's
+    /// `TCP_CONGESTION` on a live socket: before the handshake completes the controller is
+    /// simply rebuilt (`reset_congestion` rebuilds it again for the negotiated MSS); afterwards
+    /// the new controller takes over the connection's window, threshold, recovery episode and
+    /// RTT estimates ([`CongestionController::handover`]). The pacer keeps its departure time
+    /// and takes the controller's rate; BBR always paces.
     pub fn update_congestion(&mut self, now: Instant) {
-        let same = self.cc.algorithm() == self.opts.congestion && self.cc_config.pacing == self.opts.pacing;
-        self.cc_config.algorithm = self.opts.congestion;
         self.cc_config.pacing = self.opts.pacing;
         self.cc_config.slow_start_after_idle = self.opts.slow_start_after_idle;
+        self.cc.set_pacing(self.opts.pacing);
         self.cc.set_slow_start_after_idle(self.opts.slow_start_after_idle);
-        if same {
-            return;
-        }
-        if !self.state.is_synchronized() {
-            self.cc = CongestionController::new(&self.cc_config, now);
-        } else {
-            let rtt = self.recovery.rtt();
-            let from = Handover {
-                in_recovery: self.recovery.in_recovery(),
-                flight_size: self.flight_size(),
-                in_flight: self.recovery.pipe(),
-                lost_bytes: self.recovery.scoreboard().lost_bytes(),
-                srtt: rtt.srtt(),
-                min_rtt: rtt.min_rtt(),
-                ..self.cc.handover_state()
+        if self.cc.algorithm() != self.opts.congestion {
+            self.cc_config.algorithm = self.opts.congestion;
+            self.cc = if self.state.is_synchronized() {
+                let rtt = self.recovery.rtt();
+                let from = Handover {
+                    in_recovery: self.recovery.in_recovery(),
+                    flight_size: self.flight_size(),
+                    in_flight: self.recovery.pipe(),
+                    lost_bytes: self.recovery.scoreboard().lost_bytes(),
+                    srtt: rtt.srtt(),
+                    min_rtt: rtt.min_rtt(),
+                    ..self.cc.handover_state()
+                };
+                CongestionController::handover(&self.cc_config, now, &from)
+            } else {
+                CongestionController::new(&self.cc_config, now)
             };
-            self.cc = CongestionController::handover(&self.cc_config, now, &from);
         }
         self.pacer.set_rate(self.cc.pacing_rate());
         if self.pacer.rate().is_none() && self.pacing_hold {
             // Pacing switched off: nothing is held any more.
-            self.pacing_hold = false;
+            self.on_pacing_timer();
             self.timers.stop(TimerKind::Pacing);
         }
     }
