@@ -510,3 +510,28 @@ fn a_controller_chosen_before_the_handshake_completes_is_used() {
     assert_eq!((info.congestion, info.bbr_state), (CongestionAlgorithm::Bbr, Some("startup")));
     assert!(info.pacing_rate.is_some());
 }
+
+#[test]
+fn switching_after_a_timeout_slow_starts_from_the_collapsed_window() {
+    let mut h = Harness::with_config(sack_config());
+    let c = sack_open(&mut h, None);
+    write_segments(&mut h, &c, 10);
+    // Nothing comes back: the tail loss probe, then the RTO.
+    h.advance_to_timeout();
+    assert_eq!(std::iter::from_fn(|| h.recv()).count(), 1, "the probe");
+    while h.engine.stats().timeouts == 0 {
+        h.advance_to_timeout();
+    }
+    recv!(h, ACK, seq = c.our_seq);
+    let before = h.engine.info(h.now, c.handle).unwrap();
+    assert!(before.in_recovery && before.cwnd < before.ssthresh, "{before:?}");
+    set_congestion(&mut h, &c, CongestionAlgorithm::NewReno);
+    let after = h.engine.info(h.now, c.handle).unwrap();
+    assert_eq!((after.cwnd, after.ssthresh, after.in_slow_start), (before.cwnd, before.ssthresh, true));
+    // Everything arrives: slow start grows the window; it does not jump to ssthresh.
+    h.advance(RTT);
+    send!(h, ACK, seq = c.peer_seq, ack = seg_start(&c, 10));
+    let done = h.engine.info(h.now, c.handle).unwrap();
+    assert!(!done.in_recovery);
+    assert!(done.cwnd > before.cwnd && done.cwnd < before.ssthresh, "{} -> {}", before.cwnd, done.cwnd);
+}

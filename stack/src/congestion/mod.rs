@@ -276,8 +276,8 @@ pub struct Handover {
     pub cwnd: u32,
     /// Slow-start threshold, bytes ([`MAX_CWND`] while the first slow start runs).
     pub ssthresh: u32,
-    /// The engine is inside a recovery episode (fast recovery or after an RTO); it will call
-    /// `on_recovery_exit` when the episode ends, so the new controller enters it too.
+    /// The old controller is reducing inside the engine's recovery episode; the engine will
+    /// call `on_recovery_exit` when the episode ends, so the new controller reduces too.
     pub in_recovery: bool,
     /// `snd_nxt - snd_una` and RFC 6675 `pipe` now.
     pub flight_size: u32,

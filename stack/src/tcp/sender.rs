@@ -127,8 +127,10 @@ impl Connection {
             self.cc_config.algorithm = self.opts.congestion;
             self.cc = if self.state.is_synchronized() {
                 let rtt = self.recovery.rtt();
+                // A reduction in progress continues; after an RTO (the old controller is no
+                // longer reducing) the successor slow-starts from the collapsed window.
                 let from = Handover {
-                    in_recovery: self.recovery.in_recovery(),
+                    in_recovery: self.recovery.in_recovery() && self.cc.in_recovery(),
                     flight_size: self.flight_size(),
                     in_flight: self.recovery.pipe(),
                     lost_bytes: self.recovery.scoreboard().lost_bytes(),
