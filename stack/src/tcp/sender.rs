@@ -17,6 +17,10 @@
 //!
 //! PRR (RFC 6937) lives inside the loss-based controllers (`cwnd = pipe + sndcnt` on each ACK in
 //! recovery); the output path sends while `pipe < cwnd`, so PRR sizes sending in recovery.
+//! The controller can be replaced on a live connection ([`Connection::update_congestion`], the
+//! `TCP_CONGESTION` switch): the successor inherits the window, threshold, recovery episode and
+//! RTT estimates. The tail loss probe waits for the pacer like every segment; it is exempt
+//! only from cwnd (RFC 8985 §7.3).
 //! Peers without SACK get RFC 6675-style duplicate-ACK counting through emulated SACK blocks
 //! (one segment per duplicate ACK, as Linux's "Reno SACK" does) and DupThresh loss marking.
 
