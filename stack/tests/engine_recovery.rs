@@ -294,3 +294,244 @@ fn resending_the_head_restarts_the_retransmission_timer() {
     assert_eq!(h.engine.stats().timeouts, 0);
     assert_eq!(h.engine.info(h.now, c.handle).unwrap().unacked, 0);
 }
+
+/// A paced connection (CUBIC with `pacing`) whose controller has an SRTT: one segment goes out
+/// and is acknowledged one RTT later. Returns the connection shifted past that segment.
+fn paced_open(h: &mut Harness) -> Conn {
+    let opts = SocketOptions { pacing: true, ..SocketOptions::default() };
+    let c = sack_open(h, Some(opts));
+    write_segments(h, &c, 1);
+    h.advance(RTT);
+    send!(h, ACK, seq = c.peer_seq, ack = seg_start(&c, 1));
+    assert!(h.engine.info(h.now, c.handle).unwrap().pacing_rate.is_some(), "paced");
+    Conn { our_seq: seg_start(&c, 1), ..c }
+}
+
+#[test]
+fn tail_probe_waits_for_the_pacing_release() {
+    let mut h = Harness::with_config(sack_config());
+    let c = paced_open(&mut h);
+    // One segment in flight: PTO = 2·SRTT + WCDelAckT = 300 ms, capped by the RTO deadline
+    // (200 ms from now, RFC 8985 §7.2).
+    assert_eq!(write_segments(&mut h, &c, 1).len(), 1);
+    let pto = h.engine.next_timeout().expect("PTO armed");
+    // Just before the PTO the application writes four more segments: a burst leaves, the rest
+    // waits for the pacer, whose release falls after the PTO.
+    h.advance(pto - h.now - Duration::from_millis(1));
+    let next = Conn { our_seq: seg_start(&c, 1), ..c };
+    let burst = write_segments(&mut h, &next, 4);
+    assert!(!burst.is_empty() && burst.len() < 4, "a burst, then a pacing hold: {}", burst.len());
+    let probe_seq = burst.last().unwrap().seq + MSS;
+    assert_eq!(h.advance_to_timeout(), Duration::from_millis(1), "the PTO fires first");
+    // The probe is due (new data, RFC 8985 §7.3) but the pacer still holds the connection.
+    h.recv_nothing();
+    let held_at = h.now;
+    let wait = h.advance_to_timeout();
+    assert!(wait > Duration::ZERO && wait < Duration::from_millis(5), "pacing release {wait:?}");
+    let probe = recv!(h, ACK | PSH, seq = probe_seq);
+    assert!(h.now > held_at);
+    assert_eq!(probe.payload.len() as u32, MSS);
+    let stats = h.engine.stats();
+    assert_eq!((stats.tlp_probes, stats.timeouts), (1, 0), "{stats:?}");
+    // RFC 8985 §7.3: after the probe the RTO, not a second probe, guards the flight.
+    // (The probe moved the pacer on: its release comes first and sends nothing.)
+    let probe_at = h.now;
+    while h.engine.next_timeout().unwrap() - h.now < RTT {
+        h.advance_to_timeout();
+        h.recv_nothing();
+    }
+    let rto = h.engine.info(h.now, c.handle).unwrap().rto;
+    assert!(h.engine.next_timeout().unwrap() - probe_at >= rto);
+    h.advance(RTT);
+    send!(h, ACK, seq = c.peer_seq, ack = probe_seq + MSS);
+    assert_eq!(h.engine.info(h.now, c.handle).unwrap().unacked, 0);
+}
+
+#[test]
+fn paced_tail_probe_may_exceed_cwnd_once() {
+    let mut h = Harness::with_config(sack_config());
+    let c = paced_open(&mut h);
+    // Far more data than the window: drain the pacer until the window is full.
+    h.engine.write(h.now, c.handle, &vec![3u8; (40 * MSS) as usize]).unwrap();
+    let mut sent = std::iter::from_fn(|| h.recv()).count();
+    while h.engine.next_timeout().is_some_and(|t| t - h.now < RTT) {
+        h.advance_to_timeout();
+        sent += std::iter::from_fn(|| h.recv()).count();
+    }
+    let info = h.engine.info(h.now, c.handle).unwrap();
+    assert_eq!(sent as u32 * MSS, info.cwnd, "the whole window, nothing more");
+    // No ACK comes back: the PTO (2·SRTT after the last send) sends one new segment beyond
+    // cwnd (RFC 8985 §7.3 allows it), and only one.
+    h.advance_to_timeout();
+    let probe = recv!(h, ACK, seq = seg_start(&c, sent as u32));
+    assert_eq!(probe.payload.len() as u32, MSS);
+    h.recv_nothing();
+    let info = h.engine.info(h.now, c.handle).unwrap();
+    assert!(info.pipe > info.cwnd, "{} > {}", info.pipe, info.cwnd);
+    assert_eq!(h.engine.stats().tlp_probes, 1);
+    assert!(h.engine.next_timeout().unwrap() - h.now >= info.rto, "then the RTO");
+}
+
+fn set_congestion(h: &mut Harness, c: &Conn, congestion: CongestionAlgorithm) {
+    let opts = SocketOptions { congestion, ..h.engine.socket_options(c.handle).unwrap() };
+    h.engine.set_socket_options(h.now, c.handle, opts).unwrap();
+}
+
+#[test]
+fn congestion_control_switches_on_a_live_connection() {
+    let mut h = Harness::with_config(sack_config());
+    let c = sack_open(&mut h, None);
+    write_segments(&mut h, &c, 10);
+    h.advance(RTT);
+    send!(h, ACK, seq = c.peer_seq, ack = seg_start(&c, 10));
+    let cubic = h.engine.info(h.now, c.handle).unwrap();
+    assert_eq!((cubic.congestion, cubic.pacing_rate), (CongestionAlgorithm::Cubic, None));
+    // Like TCP_CONGESTION on an established Linux socket: BBR takes over the window and paces
+    // at once (2.77 · cwnd / srtt), starting in Startup.
+    set_congestion(&mut h, &c, CongestionAlgorithm::Bbr);
+    let bbr = h.engine.info(h.now, c.handle).unwrap();
+    assert_eq!(bbr.congestion.to_string(), "bbr");
+    assert_eq!((bbr.cwnd, bbr.bbr_state), (cubic.cwnd, Some("startup")));
+    let rate = bbr.pacing_rate.expect("BBR always paces");
+    let expected = u64::from(cubic.cwnd) * 1000 / RTT.as_millis() * 277 / 100;
+    assert!(rate.abs_diff(expected) < expected / 50, "{rate} vs {expected}");
+    // Data keeps flowing, paced, and BBR's model fills from the ACKs.
+    let c10 = Conn { our_seq: seg_start(&c, 10), ..c };
+    let burst = write_segments(&mut h, &c10, 8);
+    assert!(!burst.is_empty() && burst.len() < 8, "paced: {}", burst.len());
+    let start = h.now;
+    let mut sent = burst.len() as u32;
+    while sent < 8 {
+        h.advance_to_timeout();
+        sent += std::iter::from_fn(|| h.recv()).count() as u32;
+    }
+    assert!(h.now - start < Duration::from_millis(25), "paced over {:?}", h.now - start);
+    h.advance(RTT);
+    send!(h, ACK, seq = c.peer_seq, ack = seg_start(&c, 18));
+    let bbr = h.engine.info(h.now, c.handle).unwrap();
+    assert!(bbr.bbr_bw.unwrap() > 0 && bbr.min_rtt.is_some(), "{bbr:?}");
+    // And on to NewReno: the window stays, pacing goes (the socket did not ask for it).
+    set_congestion(&mut h, &c, CongestionAlgorithm::NewReno);
+    let reno = h.engine.info(h.now, c.handle).unwrap();
+    assert_eq!(
+        (reno.congestion, reno.cwnd, reno.pacing_rate),
+        (CongestionAlgorithm::NewReno, bbr.cwnd, None)
+    );
+    assert_eq!(reno.bbr_state, None);
+    let c18 = Conn { our_seq: seg_start(&c, 18), ..c };
+    assert_eq!(write_segments(&mut h, &c18, 4).len(), 4, "unpaced again");
+    assert_eq!(h.engine.stats().timeouts, 0);
+}
+
+#[test]
+fn switching_during_recovery_keeps_the_episode() {
+    let mut h = Harness::with_config(sack_config());
+    let c = sack_open(&mut h, None);
+    write_segments(&mut h, &c, 10);
+    h.advance(RTT);
+    // Segment 0 is lost: RACK marks it once the others are SACKed, recovery starts.
+    send!(h, ACK, seq = c.peer_seq, ack = c.our_seq, sack = vec![(seg_start(&c, 1), seg_start(&c, 10))]);
+    let resent = recv_within(&mut h, RTT);
+    assert_eq!(resent.seq, c.our_seq);
+    let before = h.engine.info(h.now, c.handle).unwrap();
+    assert!(before.in_recovery);
+    set_congestion(&mut h, &c, CongestionAlgorithm::NewReno);
+    let during = h.engine.info(h.now, c.handle).unwrap();
+    assert!(during.in_recovery);
+    assert_eq!((during.congestion, during.ssthresh), (CongestionAlgorithm::NewReno, before.ssthresh));
+    // The repair arrives: the episode ends at the threshold CUBIC chose.
+    h.advance(RTT);
+    send!(h, ACK, seq = c.peer_seq, ack = seg_start(&c, 10));
+    let after = h.engine.info(h.now, c.handle).unwrap();
+    assert!(!after.in_recovery);
+    assert_eq!(after.cwnd, before.ssthresh);
+    assert_eq!((after.unacked, h.engine.stats().timeouts), (0, 0));
+}
+
+#[test]
+fn buffer_sizes_cannot_change_on_a_live_connection() {
+    let mut h = Harness::with_config(sack_config());
+    let c = sack_open(&mut h, None);
+    let opts = h.engine.socket_options(c.handle).unwrap();
+    for bigger in [
+        SocketOptions { recv_buffer: opts.recv_buffer * 2, nodelay: true, ..opts },
+        SocketOptions { send_buffer: opts.send_buffer / 2, nodelay: true, ..opts },
+    ] {
+        let err = h.engine.set_socket_options(h.now, c.handle, bigger).unwrap_err();
+        assert_eq!(err, linerate_stack::Error::BufferResize);
+        assert!(err.to_string().contains("listen or connect"), "{err}");
+    }
+    assert_eq!(h.engine.socket_options(c.handle).unwrap(), opts, "nothing changed");
+}
+
+#[test]
+fn pacing_switches_on_and_off_without_resetting_the_controller() {
+    let mut h = Harness::with_config(sack_config());
+    let c = sack_open(&mut h, None);
+    write_segments(&mut h, &c, 10);
+    h.advance(RTT);
+    send!(h, ACK, seq = c.peer_seq, ack = seg_start(&c, 10));
+    let before = h.engine.info(h.now, c.handle).unwrap();
+    assert_eq!(before.pacing_rate, None);
+    let opts = SocketOptions { pacing: true, ..h.engine.socket_options(c.handle).unwrap() };
+    h.engine.set_socket_options(h.now, c.handle, opts).unwrap();
+    let paced = h.engine.info(h.now, c.handle).unwrap();
+    // CUBIC keeps its state; its rate is cwnd / srtt · 2 in slow start, at once.
+    assert_eq!(
+        (paced.congestion, paced.cwnd, paced.ssthresh),
+        (before.congestion, before.cwnd, before.ssthresh)
+    );
+    let expected = u64::from(before.cwnd) * 1000 / RTT.as_millis() * 2;
+    assert_eq!(paced.pacing_rate, Some(expected));
+    let c10 = Conn { our_seq: seg_start(&c, 10), ..c };
+    let burst = write_segments(&mut h, &c10, 10);
+    assert!(burst.len() < 10, "paced: {}", burst.len());
+    // Off again: whatever was held goes now.
+    let opts = SocketOptions { pacing: false, ..opts };
+    h.engine.set_socket_options(h.now, c.handle, opts).unwrap();
+    assert_eq!(h.engine.info(h.now, c.handle).unwrap().pacing_rate, None);
+    let rest = std::iter::from_fn(|| h.recv()).count();
+    assert_eq!(burst.len() + rest, 10);
+}
+
+#[test]
+fn a_controller_chosen_before_the_handshake_completes_is_used() {
+    let mut h = Harness::with_config(sack_config());
+    let handle = h.engine.connect(h.now, (PEER_IP, h.peer_port), Some(h.local_port), None).expect("connect");
+    let syn = recv!(h, SYN);
+    let opts =
+        SocketOptions { congestion: CongestionAlgorithm::Bbr, ..h.engine.socket_options(handle).unwrap() };
+    h.engine.set_socket_options(h.now, handle, opts).unwrap();
+    assert_eq!(h.engine.info(h.now, handle).unwrap().congestion, CongestionAlgorithm::Bbr);
+    h.advance(RTT);
+    send!(h, SYN | ACK, seq = 5000u32, ack = syn.seq + 1, mss = Some(1460u16), sack_perm = true);
+    recv!(h, ACK, seq = syn.seq + 1, ack = 5001u32);
+    let info = h.engine.info(h.now, handle).unwrap();
+    assert_eq!((info.congestion, info.bbr_state), (CongestionAlgorithm::Bbr, Some("startup")));
+    assert!(info.pacing_rate.is_some());
+}
+
+#[test]
+fn switching_after_a_timeout_slow_starts_from_the_collapsed_window() {
+    let mut h = Harness::with_config(sack_config());
+    let c = sack_open(&mut h, None);
+    write_segments(&mut h, &c, 10);
+    // Nothing comes back: the tail loss probe, then the RTO.
+    h.advance_to_timeout();
+    assert_eq!(std::iter::from_fn(|| h.recv()).count(), 1, "the probe");
+    while h.engine.stats().timeouts == 0 {
+        h.advance_to_timeout();
+    }
+    recv!(h, ACK, seq = c.our_seq);
+    let before = h.engine.info(h.now, c.handle).unwrap();
+    assert!(before.in_recovery && before.cwnd < before.ssthresh, "{before:?}");
+    set_congestion(&mut h, &c, CongestionAlgorithm::NewReno);
+    let after = h.engine.info(h.now, c.handle).unwrap();
+    assert_eq!((after.cwnd, after.ssthresh, after.in_slow_start), (before.cwnd, before.ssthresh, true));
+    // Everything arrives: slow start grows the window; it does not jump to ssthresh.
+    h.advance(RTT);
+    send!(h, ACK, seq = c.peer_seq, ack = seg_start(&c, 10));
+    let done = h.engine.info(h.now, c.handle).unwrap();
+    assert!(!done.in_recovery);
+    assert!(done.cwnd > before.cwnd && done.cwnd < before.ssthresh, "{} -> {}", before.cwnd, done.cwnd);
+}

@@ -19,7 +19,7 @@
 
 use crate::congestion::window::LossWindow;
 use crate::congestion::{
-    AckEvent, Algorithm, CongestionConfig, CongestionInfo, LossEvent, SentPacket, MAX_CWND,
+    AckEvent, Algorithm, CongestionConfig, CongestionInfo, Handover, LossEvent, SentPacket, MAX_CWND,
 };
 use crate::time::{Duration, Instant};
 
@@ -61,7 +61,17 @@ pub struct Cubic {
 
 impl Cubic {
     pub fn new(config: &CongestionConfig) -> Self {
-        let w = LossWindow::new(config);
+        Self::with_window(LossWindow::new(config))
+    }
+
+    /// CUBIC taking over a live connection (see [`crate::congestion::Handover`]): the epoch
+    /// starts empty (`W_max` unknown), so the first congestion-avoidance ACK starts one at the
+    /// current window, as after Linux's `bictcp_init`.
+    pub fn handover(config: &CongestionConfig, from: &Handover) -> Self {
+        Self::with_window(LossWindow::handover(config, from))
+    }
+
+    fn with_window(w: LossWindow) -> Self {
         let cwnd = f64::from(w.cwnd);
         Cubic {
             w,
@@ -190,6 +200,16 @@ impl Cubic {
     }
 
     /// §4.9: restore cwnd, ssthresh and the whole epoch saved at the reduction.
+    /// RFC 5681 §4.1 slow-start restart on or off (a socket option changed).
+    pub fn set_slow_start_after_idle(&mut self, on: bool) {
+        self.w.set_slow_start_after_idle(on);
+    }
+
+    /// Pacing at `cwnd / srtt` on or off (a socket option changed).
+    pub fn set_pacing(&mut self, on: bool) {
+        self.w.set_pacing(on);
+    }
+
     pub fn on_spurious_congestion_event(&mut self) {
         if self.w.undo() {
             if let Some(epoch) = self.undo_epoch.take() {

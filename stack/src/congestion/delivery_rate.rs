@@ -164,7 +164,7 @@ impl DeliveryRateEstimator {
         let interval = send_elapsed.max(ack_elapsed);
         let delivered = self.delivered.saturating_sub(p.newest.delivered);
         // Intervals shorter than min_rtt come from compressed ACKs and would over-estimate.
-        let trusted = min_rtt.map_or(true, |m| interval >= m);
+        let trusted = min_rtt.is_none_or(|m| interval >= m);
         let delivery_rate = if trusted { rate_from(delivered, interval).unwrap_or(0) } else { 0 };
         Some(RateSample {
             delivery_rate,

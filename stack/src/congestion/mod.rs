@@ -266,6 +266,29 @@ pub struct LossEvent {
     pub is_persistent: bool,
 }
 
+/// The connection state a controller inherits when the algorithm changes on a live connection
+/// (like Linux's `TCP_CONGESTION` on an established socket): the window and threshold are the
+/// connection's, only the algorithm's own state starts fresh. See
+/// [`CongestionController::handover`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Handover {
+    /// Congestion window in use, bytes.
+    pub cwnd: u32,
+    /// Slow-start threshold, bytes ([`MAX_CWND`] while the first slow start runs).
+    pub ssthresh: u32,
+    /// The old controller is reducing inside the engine's recovery episode; the engine will
+    /// call `on_recovery_exit` when the episode ends, so the new controller reduces too.
+    pub in_recovery: bool,
+    /// `snd_nxt - snd_una` and RFC 6675 `pipe` now.
+    pub flight_size: u32,
+    pub in_flight: u32,
+    /// Bytes marked lost and not yet repaired.
+    pub lost_bytes: u32,
+    /// The engine's RTT estimates: they let the new controller pace at once.
+    pub srtt: Option<Duration>,
+    pub min_rtt: Option<Duration>,
+}
+
 /// A snapshot for `ss -ti`-like views.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CongestionInfo {
@@ -313,6 +336,56 @@ impl CongestionController {
             Algorithm::Bbr => CongestionController::Bbr(Bbr::new(config, now)),
         }
     }
+    /// A controller for `config.algorithm` taking over a live connection from `from`.
+    ///
+    /// NewReno and CUBIC keep `cwnd` and `ssthresh` (their epoch, HyStart++ and undo state start
+    /// empty, as Linux's `tcp_reinit_congestion_control` does) and, in recovery, continue the
+    /// reduction with PRR toward that `ssthresh`. BBR starts in Startup from `cwnd` with its
+    /// initial pacing rate taken from `cwnd / srtt` (draft `BBRInitPacingRate`, Linux
+    /// `bbr_init`); in recovery it starts packet conservation for the episode and restores
+    /// `cwnd` when it ends. Its bandwidth and min-RTT filters fill from the next ACKs.
+    pub fn handover(config: &CongestionConfig, now: Instant, from: &Handover) -> Self {
+        match config.algorithm {
+            Algorithm::NewReno => CongestionController::NewReno(NewReno::handover(config, from)),
+            Algorithm::Cubic => CongestionController::Cubic(Cubic::handover(config, from)),
+            Algorithm::Bbr => {
+                let mss = config.effective_mss();
+                let segments = (from.cwnd / mss).max(1);
+                let config = CongestionConfig { initial_window_segments: segments, ..*config };
+                let mut bbr = Bbr::new(&config, now);
+                // An ACK event that delivers nothing: BBR only takes the SRTT from it.
+                let seed = AckEvent {
+                    prior_in_flight: from.in_flight,
+                    in_flight: from.in_flight,
+                    srtt: from.srtt,
+                    min_rtt: from.min_rtt,
+                    ..AckEvent::default()
+                };
+                bbr.on_ack(now, &seed);
+                if from.in_recovery {
+                    let loss = LossEvent {
+                        lost_bytes: from.lost_bytes.max(1),
+                        flight_size: from.flight_size,
+                        in_flight: from.in_flight,
+                        is_persistent: false,
+                    };
+                    bbr.on_congestion_event(now, &loss);
+                }
+                CongestionController::Bbr(bbr)
+            }
+        }
+    }
+    /// What a successor controller inherits from this one (see [`Handover`]); the engine fills
+    /// in the recovery and RTT fields. BBR has no real `ssthresh`: once past Startup its window
+    /// (or `inflight_hi`, if lower) is taken as one, so a loss-based successor continues in
+    /// congestion avoidance instead of slow-starting past the pipe BBR measured.
+    pub fn handover_state(&self) -> Handover {
+        let ssthresh = match self {
+            CongestionController::Bbr(b) if !b.in_slow_start() => b.ssthresh().min(b.cwnd()),
+            c => c.ssthresh(),
+        };
+        Handover { cwnd: self.cwnd(), ssthresh, ..Handover::default() }
+    }
     pub fn algorithm(&self) -> Algorithm {
         match self {
             CongestionController::NewReno(_) => Algorithm::NewReno,
@@ -337,6 +410,22 @@ impl CongestionController {
     }
     pub fn on_spurious_congestion_event(&mut self) {
         dispatch!(self, c => c.on_spurious_congestion_event())
+    }
+    /// Turns RFC 5681 §4.1 slow-start restart on or off (BBR restarts through its own model).
+    pub fn set_slow_start_after_idle(&mut self, on: bool) {
+        match self {
+            CongestionController::NewReno(c) => c.set_slow_start_after_idle(on),
+            CongestionController::Cubic(c) => c.set_slow_start_after_idle(on),
+            CongestionController::Bbr(_) => {}
+        }
+    }
+    /// Turns pacing of the loss-based controllers on or off (BBR always paces).
+    pub fn set_pacing(&mut self, on: bool) {
+        match self {
+            CongestionController::NewReno(c) => c.set_pacing(on),
+            CongestionController::Cubic(c) => c.set_pacing(on),
+            CongestionController::Bbr(_) => {}
+        }
     }
     /// The engine is about to send after a period with nothing in flight; `idle` is the time
     /// since the last transmission and `rto` the current retransmission timeout.
@@ -489,5 +578,99 @@ mod tests {
             assert!(cc.in_slow_start());
             assert_eq!(cc.info().algorithm, algorithm);
         }
+    }
+
+    fn live(cwnd: u32, ssthresh: u32, in_recovery: bool) -> Handover {
+        Handover {
+            cwnd,
+            ssthresh,
+            in_recovery,
+            flight_size: cwnd,
+            in_flight: cwnd / 2,
+            lost_bytes: 3000,
+            srtt: Some(Duration::from_millis(40)),
+            min_rtt: Some(Duration::from_millis(30)),
+        }
+    }
+
+    #[test]
+    fn loss_based_handover_keeps_the_window_and_paces_at_once() {
+        for algorithm in [Algorithm::NewReno, Algorithm::Cubic] {
+            let config = CongestionConfig { pacing: true, ..CongestionConfig::new(algorithm, 1000) };
+            let cc = CongestionController::handover(&config, Instant::ZERO, &live(80_000, 60_000, false));
+            assert_eq!(cc.algorithm(), algorithm);
+            assert_eq!((cc.cwnd(), cc.ssthresh()), (80_000, 60_000));
+            assert!(!cc.in_slow_start() && !cc.in_recovery());
+            // cwnd / srtt · 1.2 from the handed-over SRTT, without waiting for an ACK.
+            assert_eq!(cc.pacing_rate(), Some(2_400_000));
+            let unpaced = CongestionConfig::new(algorithm, 1000);
+            let cc = CongestionController::handover(&unpaced, Instant::ZERO, &live(80_000, MAX_CWND, false));
+            assert!(cc.in_slow_start() && cc.pacing_rate().is_none());
+        }
+    }
+
+    #[test]
+    fn loss_based_handover_in_recovery_ends_at_ssthresh() {
+        let mut cc = CongestionController::handover(
+            &CongestionConfig::new(Algorithm::Cubic, 1000),
+            Instant::ZERO,
+            &live(50_000, 35_000, true),
+        );
+        assert!(cc.in_recovery());
+        // PRR: each ACK in recovery sets cwnd = pipe + sndcnt, never more than ssthresh allows.
+        let ack = AckEvent {
+            newly_acked_bytes: 1000,
+            prior_in_flight: 25_000,
+            in_flight: 24_000,
+            ..AckEvent::default()
+        };
+        cc.on_ack(Instant::from_millis(10), &ack);
+        assert!(cc.cwnd() <= 35_000 && cc.in_recovery());
+        cc.on_recovery_exit(Instant::from_millis(50));
+        assert_eq!((cc.cwnd(), cc.in_recovery()), (35_000, false));
+        // Nothing to undo: the reduction belonged to the previous controller.
+        cc.on_spurious_congestion_event();
+        assert_eq!(cc.cwnd(), 35_000);
+    }
+
+    #[test]
+    fn bbr_handover_starts_from_the_window_and_always_paces() {
+        let config = CongestionConfig::new(Algorithm::Bbr, 1000);
+        let cc = CongestionController::handover(&config, Instant::ZERO, &live(80_000, 60_000, false));
+        assert_eq!(cc.cwnd(), 80_000);
+        assert_eq!(cc.info().bbr_state, Some("startup"));
+        // Draft BBRInitPacingRate: 2.77 · cwnd / srtt (80 KB over 40 ms).
+        let rate = cc.pacing_rate().unwrap();
+        assert!((5_400_000..=5_600_000).contains(&rate), "{rate}");
+        // In recovery: packet conservation now, the window back when the episode ends.
+        let mut cc = CongestionController::handover(&config, Instant::ZERO, &live(80_000, 60_000, true));
+        assert!(cc.in_recovery());
+        assert_eq!(cc.cwnd(), 41_000, "in flight + 1 MSS");
+        cc.on_recovery_exit(Instant::from_millis(50));
+        assert_eq!(cc.cwnd(), 80_000);
+    }
+
+    #[test]
+    fn bbr_past_startup_hands_its_window_over_as_ssthresh() {
+        let bbr = CongestionController::new(&CongestionConfig::new(Algorithm::Bbr, 1000), Instant::ZERO);
+        // In Startup BBR has not measured the pipe: a successor keeps slow-starting.
+        assert_eq!(bbr.handover_state().ssthresh, MAX_CWND);
+        let cubic = CongestionController::new(&CongestionConfig::new(Algorithm::Cubic, 1000), Instant::ZERO);
+        assert_eq!(
+            cubic.handover_state(),
+            Handover { cwnd: 10_000, ssthresh: MAX_CWND, ..Handover::default() }
+        );
+        // A flat delivery rate ends Startup after three rounds; then the window is the threshold.
+        let mut flow = crate::congestion::test_util::Flow::new(bbr, 1000);
+        for _ in 0..12 {
+            flow.round_with(Duration::from_millis(20), 20, 1);
+        }
+        assert!(!flow.cc.in_slow_start(), "{:?}", flow.cc.info());
+        let state = flow.cc.handover_state();
+        assert_eq!(state.cwnd, flow.cc.cwnd());
+        assert!(state.ssthresh <= state.cwnd, "{state:?}");
+        let cubic =
+            CongestionController::handover(&CongestionConfig::new(Algorithm::Cubic, 1000), flow.now, &state);
+        assert!(!cubic.in_slow_start(), "congestion avoidance from BBR's window");
     }
 }

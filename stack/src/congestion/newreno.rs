@@ -11,7 +11,9 @@
 //! **Promises:** cwnd in `[2·MSS, MAX_CWND]`; never panics.
 
 use crate::congestion::window::LossWindow;
-use crate::congestion::{AckEvent, Algorithm, CongestionConfig, CongestionInfo, LossEvent, SentPacket};
+use crate::congestion::{
+    AckEvent, Algorithm, CongestionConfig, CongestionInfo, Handover, LossEvent, SentPacket,
+};
 use crate::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -24,6 +26,11 @@ pub struct NewReno {
 impl NewReno {
     pub fn new(config: &CongestionConfig) -> Self {
         NewReno { w: LossWindow::new(config), bytes_acked: 0 }
+    }
+
+    /// NewReno taking over a live connection (see [`crate::congestion::Handover`]).
+    pub fn handover(config: &CongestionConfig, from: &Handover) -> Self {
+        NewReno { w: LossWindow::handover(config, from), bytes_acked: 0 }
     }
 
     pub fn on_packet_sent(&mut self, _now: Instant, packet: &SentPacket) {
@@ -75,6 +82,16 @@ impl NewReno {
         self.bytes_acked = 0;
         // FlightSize is not known here; the window in use is the best stand-in (Linux too).
         self.w.on_rto(u64::from(self.w.cwnd / 2));
+    }
+
+    /// RFC 5681 §4.1 slow-start restart on or off (a socket option changed).
+    pub fn set_slow_start_after_idle(&mut self, on: bool) {
+        self.w.set_slow_start_after_idle(on);
+    }
+
+    /// Pacing at `cwnd / srtt` on or off (a socket option changed).
+    pub fn set_pacing(&mut self, on: bool) {
+        self.w.set_pacing(on);
     }
 
     pub fn on_spurious_congestion_event(&mut self) {

@@ -11,6 +11,11 @@
 //! default, Linux's `tcp_tso_autosize` rule): at high rates pacing then never limits a fast link,
 //! at low rates it spreads single segments.
 //!
+//! **Timer granularity.** Releases come from a timer wheel that may deliver them up to one tick
+//! late ([`Pacer::set_timer_granularity`]). The catch-up allowance is therefore at least one
+//! tick: the lateness costs no sending time, so a flow paced at any rate keeps that rate and
+//! leaves in bursts of about one tick's worth of data (or one burst, whichever is larger).
+//!
 //! **Promises:** saturating arithmetic only; never panics; a zero rate is treated as "no pacing"
 //! rather than "never send".
 
@@ -26,13 +31,26 @@ pub struct Pacer {
     next_departure: Instant,
     mss: u32,
     max_burst: u32,
+    /// How late the timer that delivers releases may be (the engine's wheel tick).
+    granularity: Duration,
 }
 
 impl Pacer {
     /// An unpaced pacer for segments of `mss` bytes; bursts never exceed `max_burst` bytes.
     pub fn new(mss: u32, max_burst: u32) -> Self {
         let mss = mss.max(1);
-        Pacer { rate: None, next_departure: Instant::ZERO, mss, max_burst: max_burst.max(2 * mss) }
+        Pacer {
+            rate: None,
+            next_departure: Instant::ZERO,
+            mss,
+            max_burst: max_burst.max(2 * mss),
+            granularity: Duration::ZERO,
+        }
+    }
+
+    /// Releases are delivered by a timer of this granularity (see the module docs).
+    pub fn set_timer_granularity(&mut self, tick: Duration) {
+        self.granularity = tick;
     }
 
     /// Sets the rate (from the controller's `pacing_rate()` after each ACK); `None` or zero
@@ -61,8 +79,9 @@ impl Pacer {
     /// Records a transmission of `bytes` at `now`.
     pub fn on_sent(&mut self, now: Instant, bytes: u32) {
         let Some(rate) = self.rate else { return };
-        // A sender that was idle or slow may catch up by one burst, no more (the EDT "slack").
-        let slack = Self::time_to_send(u64::from(self.burst()), rate);
+        // A sender that was idle, slow or woken late may catch up by one burst or one timer
+        // tick, no more (the EDT "slack").
+        let slack = Self::time_to_send(u64::from(self.burst()), rate).max(self.granularity);
         let base = self.next_departure.max(now - slack);
         self.next_departure = base + Self::time_to_send(u64::from(bytes), rate);
     }
@@ -157,6 +176,34 @@ mod tests {
             n += 1;
         }
         assert!(n <= 3, "{n} packets after a long idle");
+    }
+
+    #[test]
+    fn releases_delivered_a_tick_late_lose_no_sending_time() {
+        // 10 Gbit/s with a 1 ms timer: the 64 KiB burst is 52 us, far below one tick.
+        let tick = Duration::from_millis(1);
+        let rate = 1_250_000_000;
+        let mut sent_by_tick = Vec::new();
+        for granularity in [Duration::ZERO, tick] {
+            let mut p = Pacer::new(MSS, 65536);
+            p.set_rate(Some(rate));
+            p.set_timer_granularity(granularity);
+            let mut now = Instant::from_millis(1);
+            let mut sent = 0u64;
+            for _ in 0..100 {
+                while p.can_send(now) {
+                    p.on_sent(now, MSS);
+                    sent += u64::from(MSS);
+                }
+                // The wheel rounds the release up to the next tick.
+                now += tick;
+            }
+            sent_by_tick.push(sent);
+        }
+        // Without the granularity only one burst per tick leaves (0.5 Gbit/s); with it, the rate.
+        assert!(sent_by_tick[0] < 70_000 * 100, "{sent_by_tick:?}");
+        let expected = rate / 10;
+        assert!(sent_by_tick[1].abs_diff(expected) < expected / 50, "{sent_by_tick:?}");
     }
 
     #[test]

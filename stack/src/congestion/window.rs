@@ -12,7 +12,7 @@
 
 use crate::congestion::hystart::{HyStart, Verdict};
 use crate::congestion::{
-    burst_for_rate, clamp_window, rate_from, scale, AckEvent, CongestionConfig, Prr, RoundCounter,
+    burst_for_rate, clamp_window, rate_from, scale, AckEvent, CongestionConfig, Handover, Prr, RoundCounter,
     SentPacket, MAX_CWND,
 };
 use crate::time::Duration;
@@ -83,6 +83,36 @@ impl LossWindow {
             burst_cap: config.burst_cap(),
             slow_start_after_idle: config.slow_start_after_idle,
         }
+    }
+
+    /// The window machinery of a controller taking over a live connection: `cwnd`, `ssthresh`
+    /// and the RTT estimates carry over; HyStart++ runs only if the first slow start still
+    /// does; a recovery episode in progress continues with PRR toward `ssthresh` (RFC 6937
+    /// restarted at this point); nothing can be undone.
+    pub fn handover(config: &CongestionConfig, from: &Handover) -> Self {
+        let mut w = LossWindow::new(config);
+        w.set_cwnd(u64::from(from.cwnd));
+        w.ssthresh = clamp_window(u64::from(from.ssthresh), w.min_cwnd());
+        if w.ssthresh < MAX_CWND {
+            w.end_slow_start();
+        }
+        w.srtt = from.srtt;
+        w.min_rtt = from.min_rtt;
+        w.max_in_flight = from.in_flight;
+        if from.in_recovery {
+            w.end_slow_start();
+            w.prr.enter(from.flight_size.max(from.in_flight));
+            w.in_recovery = true;
+        }
+        w
+    }
+
+    pub fn set_slow_start_after_idle(&mut self, on: bool) {
+        self.slow_start_after_idle = on;
+    }
+
+    pub fn set_pacing(&mut self, on: bool) {
+        self.pacing = on;
     }
 
     pub fn min_cwnd(&self) -> u32 {

@@ -428,9 +428,16 @@ impl Engine {
         Ok(self.conn(h)?.opts)
     }
 
-    /// Changes socket options. Buffer sizes are fixed once a connection exists (they were
-    /// allocated under the memory cap) and the congestion controller is chosen at creation;
-    /// the other options apply immediately.
+    /// Changes socket options on a live connection; they apply at once. A new `congestion`
+    /// or `pacing` choice switches the controller the way Linux's `TCP_CONGESTION` does on an
+    /// established socket: the new controller takes over the window, threshold, recovery
+    /// episode and RTT estimates (`Connection::update_congestion`), and `info` shows it.
+    ///
+    /// Buffer sizes are fixed once a connection exists: both buffers and the loss-recovery
+    /// records were allocated and counted against `memory_limit` at creation, and the receive
+    /// window already auto-tunes up to `recv_buffer`. A different `send_buffer` or
+    /// `recv_buffer` is refused with [`Error::BufferResize`] and nothing changes; choose the
+    /// sizes at `listen`/`connect`.
     pub fn set_socket_options(
         &mut self,
         now: Instant,
@@ -438,13 +445,11 @@ impl Engine {
         opts: SocketOptions,
     ) -> Result<(), Error> {
         let conn = self.conn_mut(h)?;
-        let keep = conn.opts;
-        conn.opts = SocketOptions {
-            send_buffer: keep.send_buffer,
-            recv_buffer: keep.recv_buffer,
-            congestion: keep.congestion,
-            ..opts
-        };
+        if opts.send_buffer != conn.opts.send_buffer || opts.recv_buffer != conn.opts.recv_buffer {
+            return Err(Error::BufferResize);
+        }
+        conn.opts = opts;
+        conn.update_congestion(now);
         if opts.quickack && conn.unacked_bytes > 0 {
             conn.ack_now = true;
         }

@@ -197,6 +197,10 @@ pub enum Error {
     MemoryLimit,
     #[error("invalid address: the remote must be a unicast IPv4 address and port must be non-zero")]
     InvalidAddress,
+    #[error(
+        "buffer sizes are fixed once a connection exists; set send_buffer/recv_buffer at listen or connect"
+    )]
+    BufferResize,
     #[error("connection failed: {0}")]
     Connection(#[from] ConnectionError),
 }

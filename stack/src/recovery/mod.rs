@@ -328,7 +328,7 @@ impl LossRecovery {
             let echo = if matches!(how, Delivery::Acked { .. }) { tsecr } else { None };
             rack.on_delivered(now, rec, echo, min_rtt);
             // Karn (RFC 6298 §3): only never-retransmitted segments time the path.
-            if rec.retransmits == 0 && sample.map_or(true, |(t, _)| t < rec.last_sent) {
+            if rec.retransmits == 0 && sample.is_none_or(|(t, _)| t < rec.last_sent) {
                 sample = Some((rec.last_sent, now.saturating_duration_since(rec.last_sent)));
             }
             on_delivered(&rec.snapshot);
@@ -386,7 +386,7 @@ impl LossRecovery {
         let mut out = TimeoutOutcome::default();
         match kind {
             RecoveryTimer::Rack => {
-                if self.rack_timer.map_or(true, |t| t > now) {
+                if self.rack_timer.is_none_or(|t| t > now) {
                     return out;
                 }
                 self.rack_timer = None;

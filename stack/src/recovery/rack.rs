@@ -85,7 +85,7 @@ impl Rack {
         if rec.retransmits == 0 && self.fack.is_some_and(|f| rec.end() < f) {
             self.reordering_seen = true;
         }
-        if self.fack.map_or(true, |f| f < rec.end()) {
+        if self.fack.is_none_or(|f| f < rec.end()) {
             self.fack = Some(rec.end());
         }
         let rtt = now.saturating_duration_since(rec.last_sent);
@@ -104,7 +104,7 @@ impl Rack {
             }
         }
         self.rtt = rtt;
-        if self.xmit_ts.map_or(true, |t| sent_after(rec.last_sent, rec.end(), t, self.end_seq)) {
+        if self.xmit_ts.is_none_or(|t| sent_after(rec.last_sent, rec.end(), t, self.end_seq)) {
             self.xmit_ts = Some(rec.last_sent);
             self.end_seq = rec.end();
         }
@@ -260,5 +260,66 @@ impl Tlp {
             return TlpVerdict::NoLoss;
         }
         TlpVerdict::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recovery::{LossRecovery, RecoveryConfig, RecoveryTimer, SentSegment};
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    #[test]
+    fn pto_is_two_srtt_plus_the_delayed_ack_for_one_segment() {
+        // RFC 8985 §7.2.
+        assert_eq!(Tlp::pto(None, false, MS(200)), Duration::from_secs(1));
+        assert_eq!(Tlp::pto(Some(MS(50)), false, MS(200)), MS(100));
+        assert_eq!(Tlp::pto(Some(MS(50)), true, MS(200)), MS(300));
+        assert_eq!(Tlp::pto(Some(Duration::from_micros(100)), false, MS(200)), MIN_PTO);
+    }
+
+    #[test]
+    fn pto_never_fires_after_the_rto_would() {
+        let mut lr = LossRecovery::new(RecoveryConfig::default(), SeqNumber(1000));
+        let t0 = Instant::from_millis(1_000);
+        lr.rtt_mut().on_sample(t0, MS(50));
+        let seg = |seq: u32| SentSegment { seq: SeqNumber(seq), len: 1000, ..SentSegment::default() };
+        lr.on_sent(t0, &seg(1000)).unwrap();
+        // One segment: 2·SRTT + WCDelAckT = 300 ms, capped by the RTO deadline.
+        let rto = lr.rtt().rto();
+        assert!(rto < MS(300), "{rto:?}");
+        assert_eq!(lr.next_timer(), Some((t0 + rto, RecoveryTimer::Tlp)));
+        // A second segment 10 ms later: 2·SRTT from then, still within the RTO.
+        lr.on_sent(t0 + MS(10), &seg(2000)).unwrap();
+        assert_eq!(lr.next_timer(), Some((t0 + MS(110), RecoveryTimer::Tlp)));
+        // The probe goes out: the RTO, not a second PTO, guards the flight (§7.3).
+        let out = lr.on_timeout(t0 + MS(110), RecoveryTimer::Tlp);
+        assert_eq!(out.probe, Some(Some((SeqNumber(2000), 1000))));
+        let probe = SentSegment { is_retransmit: true, ..seg(2000) };
+        lr.on_sent(t0 + MS(110), &probe).unwrap();
+        assert_eq!(lr.next_timer(), Some((t0 + MS(110) + rto, RecoveryTimer::Rto)));
+        assert_eq!(lr.tlp().end_seq, Some(SeqNumber(3000)));
+    }
+
+    #[test]
+    fn tlp_episode_verdicts_follow_rfc_8985_section_7_4() {
+        let end = SeqNumber(5000);
+        let probe = |is_retrans| Tlp { end_seq: Some(end), is_retrans, probe_pending: false };
+        // Below the probe's end: nothing decided.
+        assert_eq!(probe(true).on_ack(SeqNumber(4000), false, true), TlpVerdict::Pending);
+        // A probe of new data cannot hide a loss.
+        assert_eq!(probe(false).on_ack(end, false, true), TlpVerdict::NoLoss);
+        // A D-SACK for the probe: both copies arrived.
+        assert_eq!(probe(true).on_ack(end, true, false), TlpVerdict::NoLoss);
+        // A pure duplicate at the end: both copies arrived, the D-SACK was lost.
+        assert_eq!(probe(true).on_ack(end, false, false), TlpVerdict::NoLoss);
+        // The cumulative ACK reaches the end with progress: wait for the next one (as Linux).
+        assert_eq!(probe(true).on_ack(end, false, true), TlpVerdict::Pending);
+        // Beyond the end without a D-SACK: the probe repaired a loss.
+        let mut tlp = probe(true);
+        assert_eq!(tlp.on_ack(end + 1000, false, true), TlpVerdict::LossRepaired);
+        assert_eq!(tlp.end_seq, None, "one verdict per episode");
+        assert_eq!(tlp.on_ack(end + 2000, false, true), TlpVerdict::Pending);
     }
 }

@@ -81,7 +81,7 @@ impl RttEstimator {
         let expired = self
             .min_rtt
             .is_some_and(|(_, at)| now.saturating_duration_since(at) > self.config.min_rtt_window);
-        if self.min_rtt.map_or(true, |(m, _)| r <= m) || expired {
+        if self.min_rtt.is_none_or(|(m, _)| r <= m) || expired {
             self.min_rtt = Some((r, now));
         }
     }

@@ -4,9 +4,12 @@
 //! should go out now (SYN, SYN-ACK, a tail loss probe, a retransmission chosen by loss recovery,
 //! new data, FIN, a window/keepalive probe, or a bare ACK), or nothing. Data and retransmissions
 //! fit in `cwnd - pipe` (RFC 6675 §5; the loss-based controllers set `cwnd = pipe + sndcnt`
-//! during recovery, which is how PRR, RFC 6937, sizes sending) and wait while pacing holds them. The engine builds the frame straight into the device's buffer (header with
-//! `emit_header`, payload copied from the send buffer with a one-pass checksum) and then calls
-//! [`Connection::on_segment_sent`], so a full TX ring changes nothing and nothing is lost.
+//! during recovery, which is how PRR, RFC 6937, sizes sending). Every data-bearing segment,
+//! the tail loss probe included, waits while pacing holds the connection; only the probe may
+//! exceed `cwnd` (RFC 8985 §7.3). The engine builds the frame straight into the device's
+//! buffer (header with `emit_header`, payload copied from the send buffer with a one-pass
+//! checksum) and then calls [`Connection::on_segment_sent`], so a full TX ring changes nothing
+//! and nothing is lost.
 //!
 //! Sender-side silly-window avoidance and Nagle (RFC 9293 §3.8.6.2.1, RFC 896): a segment
 //! shorter than the effective MSS goes out only if it carries the last queued byte and nothing is
@@ -73,14 +76,17 @@ impl Connection {
             }
             State::TimeWait => self.ack_now.then(|| ack(self.snd_nxt)),
             _ => {
-                if let Some(p) = self.plan_tail_probe() {
-                    return Some(p);
-                }
+                // Everything carrying data waits for the pacing release, the tail loss probe
+                // included: RFC 8985 §7.3 lets the probe ignore cwnd, not the pacer (Linux sends
+                // it through the same paced transmit path). The `Pacing` timer ends the hold.
                 if !self.pacing_hold {
+                    if let Some(p) = self.plan_tail_probe() {
+                        return Some(p);
+                    }
                     if let Some(p) = self.plan_retransmission() {
                         return Some(p);
                     }
-                    if let Some(p) = self.plan_new_data(self.cwnd_room()) {
+                    if let Some(p) = self.plan_new_data(self.cwnd_room(), true) {
                         return Some(p);
                     }
                 }
@@ -108,10 +114,11 @@ impl Connection {
     }
 
     /// RFC 8985 §7.3: the probe is a new segment when the receive window allows (whatever the
-    /// congestion window says), else the highest outstanding segment again.
+    /// congestion window or Nagle say, as Linux's probe does), else the highest outstanding
+    /// segment again. The caller has already checked the pacer.
     fn plan_tail_probe(&self) -> Option<SegmentPlan> {
         let probe = self.tlp_probe?;
-        if let Some(p) = self.plan_new_data(u32::MAX) {
+        if let Some(p) = self.plan_new_data(u32::MAX, false) {
             return Some(p);
         }
         let (seq, len) = probe?;
@@ -150,8 +157,8 @@ impl Connection {
     }
 
     /// New data (or the FIN) at SND.NXT within `room` bytes of congestion window and the peer's
-    /// receive window, with Nagle and sender-side SWS avoidance.
-    fn plan_new_data(&self, room: u32) -> Option<SegmentPlan> {
+    /// receive window, with Nagle and sender-side SWS avoidance when `nagle` is set.
+    fn plan_new_data(&self, room: u32, nagle: bool) -> Option<SegmentPlan> {
         if self.recovery.is_full() {
             return None;
         }
@@ -173,7 +180,8 @@ impl Connection {
         }
         let idle = self.snd_nxt == self.snd_una;
         let last = len == unsent;
-        let send = len == self.snd_mss
+        let send = !nagle
+            || len == self.snd_mss
             || last && (self.opts.nodelay || idle || self.fin_queued)
             || self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2
             || idle && !last;

@@ -17,13 +17,19 @@
 //!
 //! PRR (RFC 6937) lives inside the loss-based controllers (`cwnd = pipe + sndcnt` on each ACK in
 //! recovery); the output path sends while `pipe < cwnd`, so PRR sizes sending in recovery.
+//! The controller can be replaced on a live connection ([`Connection::update_congestion`], the
+//! `TCP_CONGESTION` switch): the successor inherits the window, threshold, recovery episode and
+//! RTT estimates. The tail loss probe waits for the pacer like every segment; it is exempt
+//! only from cwnd (RFC 8985 §7.3).
 //! Peers without SACK get RFC 6675-style duplicate-ACK counting through emulated SACK blocks
 //! (one segment per duplicate ACK, as Linux's "Reno SACK" does) and DupThresh loss marking.
 
 use super::config::{SocketOptions, TcpConfig};
 use super::connection::Connection;
 use super::timers::TimerKind;
-use crate::congestion::{AckEvent, CongestionConfig, CongestionController, LossEvent, Pacer, SentPacket};
+use crate::congestion::{
+    AckEvent, CongestionConfig, CongestionController, Handover, LossEvent, Pacer, SentPacket,
+};
 use crate::recovery::{LossDetection, RecoveryConfig, RecoveryTimer, RttConfig, SegmentRecord, SentSegment};
 use crate::stats::Stats;
 use crate::time::{Duration, Instant};
@@ -34,7 +40,7 @@ const STORE_MSS: usize = 536;
 /// Spare records for writes shorter than the MSS and the FIN.
 const STORE_SLACK: usize = 32;
 
-/// The engine's default timer-wheel tick: pacing holds shorter than this are not worth a timer.
+/// The engine's default timer-wheel tick: how late a pacing release may be delivered.
 const PACING_GRANULARITY: Duration = Duration::from_millis(1);
 
 /// What the recovery timer asked of the connection.
@@ -101,10 +107,51 @@ impl Connection {
         self.cc_config.slow_start_after_idle = self.opts.slow_start_after_idle;
         self.cc = CongestionController::new(&self.cc_config, now);
         self.pacer = Pacer::new(self.snd_mss, self.cc_config.pacing_burst_max);
+        self.pacer.set_timer_granularity(PACING_GRANULARITY);
         self.pacer.set_rate(self.cc.pacing_rate());
         if !self.sack_ok {
             // Emulated SACK blocks carry no timing RACK could use: count duplicates instead.
             self.recovery.set_loss_detection(LossDetection::DupThresh);
+        }
+    }
+
+    /// Applies changed congestion-control options (`opts` already updated). Pacing and
+    /// slow-start restart switch in place. A different algorithm switches like Linux's
+    /// `TCP_CONGESTION` on a live socket: before the handshake completes the controller is
+    /// simply rebuilt (`reset_congestion` rebuilds it again for the negotiated MSS); afterwards
+    /// the new controller takes over the connection's window, threshold, recovery episode and
+    /// RTT estimates ([`CongestionController::handover`]). The pacer keeps its departure time
+    /// and takes the controller's rate; BBR always paces.
+    pub fn update_congestion(&mut self, now: Instant) {
+        self.cc_config.pacing = self.opts.pacing;
+        self.cc_config.slow_start_after_idle = self.opts.slow_start_after_idle;
+        self.cc.set_pacing(self.opts.pacing);
+        self.cc.set_slow_start_after_idle(self.opts.slow_start_after_idle);
+        if self.cc.algorithm() != self.opts.congestion {
+            self.cc_config.algorithm = self.opts.congestion;
+            self.cc = if self.state.is_synchronized() {
+                let rtt = self.recovery.rtt();
+                // A reduction in progress continues; after an RTO (the old controller is no
+                // longer reducing) the successor slow-starts from the collapsed window.
+                let from = Handover {
+                    in_recovery: self.recovery.in_recovery() && self.cc.in_recovery(),
+                    flight_size: self.flight_size(),
+                    in_flight: self.recovery.pipe(),
+                    lost_bytes: self.recovery.scoreboard().lost_bytes(),
+                    srtt: rtt.srtt(),
+                    min_rtt: rtt.min_rtt(),
+                    ..self.cc.handover_state()
+                };
+                CongestionController::handover(&self.cc_config, now, &from)
+            } else {
+                CongestionController::new(&self.cc_config, now)
+            };
+        }
+        self.pacer.set_rate(self.cc.pacing_rate());
+        if self.pacer.rate().is_none() && self.pacing_hold {
+            // Pacing switched off: nothing is held any more.
+            self.on_pacing_timer();
+            self.timers.stop(TimerKind::Pacing);
         }
     }
 
@@ -162,10 +209,10 @@ impl Connection {
             self.rate.on_app_limited(after);
         }
         self.pacer.on_sent(now, len);
-        // A release due within one timer tick goes now: the wheel could not wake us sooner, and
-        // waiting a whole tick per burst would cap a fast link at one burst per tick. The pacer
-        // keeps its departure times, so the average rate holds; bursts stay about one tick long.
-        if let Some(at) = self.pacer.next_release().filter(|&t| t > now + PACING_GRANULARITY) {
+        // Any later release waits for the `Pacing` timer. The wheel delivers it up to one tick
+        // late, and the pacer lets the sender catch up by that tick (its granularity), so a fast
+        // link is not capped at one burst per tick and bursts stay about one tick long.
+        if let Some(at) = self.pacer.next_release().filter(|&t| t > now) {
             self.pacing_hold = true;
             self.timers.set(TimerKind::Pacing, at);
             stats.pacing_delayed += 1;
@@ -293,6 +340,11 @@ impl Connection {
             }
         }
         self.pacer.set_rate(self.cc.pacing_rate());
+        if self.pacing_hold && self.pacer.can_send(now) {
+            // The release passed between timer ticks: the ACK is the transmit opportunity.
+            self.on_pacing_timer();
+            self.timers.stop(TimerKind::Pacing);
+        }
         self.next_rtx = None;
         self.refresh_retransmission();
     }
@@ -332,7 +384,11 @@ impl Connection {
             }
             RecoveryTimer::Tlp => {
                 if let Some(probe) = out.probe {
-                    let unsent = self.sndbuf.end_seq() - self.snd_nxt > 0 || self.fin_queued;
+                    // RFC 8985 §7.3: new data if the receive window allows, else the last
+                    // segment; with neither there is no probe, and the RTO guards the flight.
+                    let rwnd_open = (self.snd_una + self.snd_wnd) - self.snd_nxt > 0;
+                    let unsent = self.sndbuf.end_seq() - self.snd_nxt > 0 && rwnd_open
+                        || self.fin_queued && self.snd_nxt == self.sndbuf.end_seq();
                     if probe.is_some() || unsent {
                         self.tlp_probe = Some(probe);
                     }
