@@ -93,6 +93,7 @@
 //! bound the number of timers (one or a few per connection, and connections are bounded).
 
 mod chunks;
+mod removals;
 mod slab;
 mod slots;
 mod sweep;
@@ -106,6 +107,7 @@ use core::fmt;
 use crate::time::{Duration, Instant};
 
 use self::chunks::{ChunkPool, Item, CHUNK_ITEMS};
+use self::removals::Removals;
 use self::slab::Slab;
 use self::slots::{slot_for, slot_start, Slots, FLAT_SLOTS, SLOTS};
 use self::tick::TickDivisor;
@@ -151,6 +153,9 @@ pub struct TimerWheel<T> {
     slots: Slots,
     /// Storage of the slots' item lists.
     pool: ChunkPool,
+    /// Slot counter updates owed by cancels and reschedules, applied before the counters are
+    /// read (see `removals.rs`).
+    removals: Removals,
 }
 
 impl<T> TimerWheel<T> {
@@ -170,6 +175,7 @@ impl<T> TimerWheel<T> {
             slab: Slab::with_capacity(capacity),
             slots: Slots::new(),
             pool: ChunkPool::with_capacity(chunks_for(capacity)),
+            removals: Removals::new(),
         }
     }
 
@@ -193,7 +199,7 @@ impl<T> TimerWheel<T> {
     pub fn cancel(&mut self, handle: TimerHandle) -> Option<T> {
         let tick = self.slab.get(handle.index, handle.generation)?.tick;
         let value = self.slab.free(handle.index)?;
-        self.leave_slot(tick);
+        self.leave_slot_later(tick);
         Some(value)
     }
 
@@ -210,7 +216,7 @@ impl<T> TimerWheel<T> {
         let item = Item { index: handle.index, stamp: entry.stamp };
         // Placed before leaving the old slot: if it is the same slot, it never looks empty.
         self.place(item, tick);
-        self.leave_slot(old_tick);
+        self.leave_slot_later(old_tick);
         true
     }
 
@@ -242,6 +248,9 @@ impl<T> TimerWheel<T> {
     /// Removes and returns the earliest timer due at `now`, in the order defined in the module
     /// docs, or `None` when nothing (more) is due. Call repeatedly to drain.
     pub fn poll_expired(&mut self, now: Instant) -> Option<(TimerHandle, T)> {
+        if !self.removals.is_empty() {
+            self.flush_removals();
+        }
         let now_tick = self.tick.now_tick(now);
         loop {
             let Some((level, slot)) = self.slots.earliest() else {
@@ -319,6 +328,7 @@ impl<T> TimerWheel<T> {
         self.slab.clear();
         self.slots.clear();
         self.pool.clear();
+        self.removals.clear();
     }
 
     /// Appends `item`, whose entry expires at `tick`, to the slot that tick belongs in.
@@ -329,17 +339,30 @@ impl<T> TimerWheel<T> {
         self.slots.add(flat, tick);
     }
 
-    /// Uncounts a live timer with expiry `tick` from its slot, whose item for it is now garbage;
-    /// frees the slot's storage if no live timer is left in it, or compacts it if garbage
-    /// dominates. The slot is not stored: by the cursor invariant it is `slot_for(cursor, tick)`.
+    /// Queues the uncounting of a live timer with expiry `tick` from its slot, whose item for it
+    /// is now garbage. The slot is not stored: by the cursor invariant it is
+    /// `slot_for(cursor, tick)`, and the cursor does not move before the queue is applied.
     #[inline]
-    fn leave_slot(&mut self, tick: u64) {
-        let flat = slot_for(self.cursor, tick);
-        if self.slots.remove_live(flat, tick) {
-            self.pool.release(&mut self.slots.lists[flat]);
-            self.slots.reset(flat);
-        } else {
-            self.compact_if_mostly_garbage(flat);
+    fn leave_slot_later(&mut self, tick: u64) {
+        if self.removals.push(slot_for(self.cursor, tick), tick) {
+            self.flush_removals();
+        }
+    }
+
+    /// Applies the queued removals: uncounts each timer, frees a slot's storage when its last
+    /// live timer has left, then compacts the slots where garbage dominates. Compaction comes
+    /// last because it recounts a slot from its items, which would count a queued removal twice.
+    fn flush_removals(&mut self) {
+        let (queue, len) = self.removals.take();
+        for removal in &queue[..len] {
+            let flat = removal.flat as usize;
+            if self.slots.remove_live(flat, removal.tick) {
+                self.pool.release(&mut self.slots.lists[flat]);
+                self.slots.reset(flat);
+            }
+        }
+        for removal in &queue[..len] {
+            self.compact_if_mostly_garbage(removal.flat as usize);
         }
     }
 
@@ -352,17 +375,26 @@ impl<T> TimerWheel<T> {
     }
 
     fn next_expiry_tick(&self) -> Option<u64> {
-        let (level, slot) = self.slots.earliest()?;
-        let start = slot_start(self.cursor, level, slot);
-        if level == 0 {
-            return Some(start);
+        // Slots that look occupied only because their last live timers' removals are queued.
+        let mut emptied = [0_u64; slots::LEVELS];
+        loop {
+            let (level, slot) = self.slots.earliest_except(&emptied)?;
+            let flat = level * SLOTS + slot;
+            if !self.removals.is_empty() && self.removals.count_for(flat) == self.slots.live(flat) {
+                emptied[level] |= 1 << slot;
+                continue;
+            }
+            let start = slot_start(self.cursor, level, slot);
+            if level == 0 {
+                return Some(start);
+            }
+            let known = self.slots.known_min(flat).filter(|&min| !self.removals.removes_tick(flat, min));
+            return Some(known.unwrap_or_else(|| {
+                let min = self.rescan_min(flat, start);
+                self.slots.remember_min(flat, min);
+                min
+            }));
         }
-        let flat = level * SLOTS + slot;
-        Some(self.slots.known_min(flat).unwrap_or_else(|| {
-            let min = self.rescan_min(flat, start);
-            self.slots.remember_min(flat, min);
-            min
-        }))
     }
 
     /// The expiry tick for `deadline`: rounded up, and never before the cursor.

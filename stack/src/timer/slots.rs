@@ -100,6 +100,21 @@ impl Slots {
         Some((level, slot))
     }
 
+    /// Like [`earliest`](Self::earliest), ignoring the slots whose bits are set in `except`.
+    #[inline]
+    pub(crate) fn earliest_except(&self, except: &[u64; LEVELS]) -> Option<(usize, usize)> {
+        let mut levels = self.levels;
+        while levels != 0 {
+            let level = levels.trailing_zeros() as usize;
+            let occupied = self.occupied[level] & !except[level];
+            if occupied != 0 {
+                return Some((level, occupied.trailing_zeros() as usize));
+            }
+            levels &= levels - 1;
+        }
+        None
+    }
+
     #[inline]
     pub(crate) fn live(&self, flat: usize) -> u32 {
         self.live[flat]
