@@ -77,7 +77,7 @@ impl ChunkPool {
     }
 
     /// Appends `item` to `list`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, list: &mut ItemList, item: Item) {
         if list.tail != NIL && usize::from(list.tail_len) < CHUNK_ITEMS {
             self.chunks[list.tail as usize].items[usize::from(list.tail_len)] = item;
@@ -150,6 +150,50 @@ impl ChunkPool {
             list.head_pos = 0;
         }
         end - start
+    }
+
+    /// Keeps the items of `list` that `keep` selects, in order, packed from the front; frees the
+    /// chunks left empty. `keep` gets each chunk's share of the items and returns a bitmask of
+    /// the ones to keep. Returns how many were kept. Touches no other list.
+    pub(crate) fn retain(&mut self, list: &mut ItemList, mut keep: impl FnMut(&[Item]) -> u32) -> u32 {
+        if list.head == NIL {
+            return 0;
+        }
+        // The write position never passes the read position, so packing in place is safe.
+        let (mut write_chunk, mut write_pos, mut kept) = (list.head, 0, 0);
+        let (mut read_chunk, mut read_start) = (list.head, usize::from(list.head_pos));
+        loop {
+            let read_end = if read_chunk == list.tail { usize::from(list.tail_len) } else { CHUNK_ITEMS };
+            let items = self.chunks[read_chunk as usize].items;
+            let mut mask = keep(&items[read_start..read_end]);
+            while mask != 0 {
+                let item = items[read_start + mask.trailing_zeros() as usize];
+                mask &= mask - 1;
+                if write_pos == CHUNK_ITEMS {
+                    write_chunk = self.chunks[write_chunk as usize].next;
+                    write_pos = 0;
+                }
+                self.chunks[write_chunk as usize].items[write_pos] = item;
+                write_pos += 1;
+                kept += 1;
+            }
+            if read_chunk == list.tail {
+                break;
+            }
+            read_chunk = self.chunks[read_chunk as usize].next;
+            read_start = 0;
+        }
+        if kept == 0 {
+            self.release(list);
+            return 0;
+        }
+        if write_chunk != list.tail {
+            let first_unused = self.chunks[write_chunk as usize].next;
+            self.chunks[list.tail as usize].next = self.free;
+            self.free = first_unused;
+        }
+        *list = ItemList { head: list.head, tail: write_chunk, head_pos: 0, tail_len: write_pos as u16 };
+        kept
     }
 
     /// Calls `f` with each chunk's share of `list`'s items, front to back.
@@ -240,6 +284,33 @@ mod tests {
             pool.push(&mut list, item(i));
         }
         assert_eq!(pool.chunks.len(), grown);
+    }
+
+    #[test]
+    fn retain_packs_in_order_and_frees_emptied_chunks() {
+        let mut pool = ChunkPool::with_capacity(0);
+        let mut list = ItemList::EMPTY;
+        for i in 0..50 {
+            pool.push(&mut list, item(i));
+        }
+        pool.pop_front(&mut list);
+        let kept = pool.retain(&mut list, |items| {
+            items.iter().enumerate().fold(0, |mask, (i, it)| mask | u32::from(it.index % 3 == 0) << i)
+        });
+        let want: Vec<Item> = (1..50).filter(|i| i % 3 == 0).map(item).collect();
+        assert_eq!(kept as usize, want.len());
+        let mut got = Vec::new();
+        pool.for_each(&list, |items| got.extend_from_slice(items));
+        assert_eq!(got, want);
+        // 16 items fit in two chunks; the other two went back to the pool.
+        let grown = pool.chunks.len();
+        let mut other = ItemList::EMPTY;
+        for i in 0..30 {
+            pool.push(&mut other, item(i));
+        }
+        assert_eq!(pool.chunks.len(), grown, "freed chunks are reused");
+        assert_eq!(pool.retain(&mut list, |_| 0), 0);
+        assert!(list.is_empty());
     }
 
     #[test]

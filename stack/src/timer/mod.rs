@@ -24,44 +24,49 @@
 //! A wheel slot is a FIFO array of *items* `(entry index, stamp)`, kept in 128-byte chunks from
 //! a shared pool (`chunks.rs`). The entry holds its current stamp, bumped whenever the timer is
 //! placed in a slot and when it is freed; an item whose stamp no longer matches is *garbage*.
-//! So cancel touches only the timer's entry (free it, bump its stamp) plus per-slot counters,
-//! and reschedule does the same and appends a fresh item to the new slot: neither reads or
-//! writes another timer, so each costs one cache miss at a million timers, where a doubly
-//! linked list also had to reach both neighbours. Garbage is dropped when its slot is swept
-//! (expired or cascaded), all at once when the slot's last live timer leaves, and otherwise by
-//! compacting a slot whose garbage exceeds twice its live timers plus two chunks. Every slot
-//! counts its live timers, and its occupancy bit means "holds a live timer", so garbage never
-//! makes [`next_expiry`](TimerWheel::next_expiry) early.
+//! So cancel frees the timer's entry (which bumps the stamp) and reschedule rewrites the entry
+//! and appends a fresh item to its new slot: neither reads or writes another timer, so each
+//! costs one cache miss at a million timers, where a doubly linked list also had to reach both
+//! neighbours. Each slot counts its live timers and its occupancy bit means "holds a live
+//! timer", so garbage never makes [`next_expiry`](TimerWheel::next_expiry) early; the counter
+//! updates a cancel or reschedule owes its old slot are queued (up to 32, `removals.rs`) and
+//! applied before anything reads them, so that consecutive operations do not wait on each
+//! other's misses. Garbage goes when its slot is swept (expired or cascaded), all at once when
+//! the slot's last live timer leaves, and otherwise by compacting a slot whose items exceed
+//! three times its live timers plus two chunks (30 items).
 //!
 //! # Memory layout
 //!
 //! One 32-byte entry per timer (tick, generation, stamp and the value, for values up to 12
 //! bytes): everything a cancel or reschedule reads is one cache line. Items are 8 bytes; a slot
-//! holds at most `3 × live + 30` of them, so the pool needs at most about `live / 5 + 4 × 704`
-//! chunks, which [`with_capacity`](TimerWheel::with_capacity) reserves. Walks over a slot load
-//! the entries of a whole chunk at once, so their misses overlap. At a million timers the
-//! entries are 32 MB and the pool up to 26 MB; [`TimerWheel::memory_regions`] lets a driver back
-//! them with huge pages (e.g. `madvise(MADV_HUGEPAGE)` right after `with_capacity`, before the
-//! first insert touches them), which `stack` itself cannot do since it makes no syscalls.
+//! holds at most `3 × live + 30` of them, so the pool needs at most `live / 5 + 4 × 704` chunks,
+//! which [`with_capacity`](TimerWheel::with_capacity) reserves. Walks over a slot issue the
+//! entry loads of a whole chunk at once, so their misses overlap. At a million timers the
+//! entries are 32 MB and the pool at most 26 MB (about 9 MB in use when garbage is light);
+//! [`TimerWheel::memory_regions`] lets a driver back them with huge pages (e.g.
+//! `madvise(MADV_HUGEPAGE)` right after `with_capacity`, before the first insert touches them),
+//! which `stack` itself cannot do since it makes no syscalls.
 //!
 //! # Complexity
 //!
-//! - [`insert`](TimerWheel::insert), [`cancel`](TimerWheel::cancel),
-//!   [`reschedule`](TimerWheel::reschedule), [`get`](TimerWheel::get),
-//!   [`deadline`](TimerWheel::deadline): O(1) (cancel and reschedule amortised, see below).
-//! - [`poll_expired`](TimerWheel::poll_expired): O(1) per yielded timer plus O(1) per cascade
-//!   step; each timer is cascaded at most `LEVELS - 1` times over its life (in practice 0–3).
-//!   A poll that yields nothing is O(1) amortised.
-//! - [`next_expiry`](TimerWheel::next_expiry): O(1). Each slot keeps its smallest expiry tick,
-//!   kept exact by inserts and cascades; only after a cancel or reschedule removed a higher-level
-//!   slot's earliest timer does the next call scan that one slot (O(items in it)) and remember
-//!   the result. Expiring timers never causes a scan.
-//! - Cancel and reschedule may compact one slot: O(items in it), amortised O(1) since at least
-//!   two thirds of what it walks is garbage that earlier operations left.
+//! - [`insert`](TimerWheel::insert), [`get`](TimerWheel::get),
+//!   [`deadline`](TimerWheel::deadline): O(1). [`cancel`](TimerWheel::cancel),
+//!   [`reschedule`](TimerWheel::reschedule): O(1) amortised; every 32nd applies the queued
+//!   counter updates (O(32)), and one may compact a slot: O(items in it), amortised O(1) since
+//!   at least two thirds of what it walks is garbage that earlier operations left.
+//! - [`poll_expired`](TimerWheel::poll_expired): O(1) per yielded timer plus O(1) per cascaded
+//!   or dropped item; each timer is cascaded at most `LEVELS - 1` times over its life (in
+//!   practice 0–3), and each garbage item is dropped once. A poll that yields nothing is O(1)
+//!   amortised.
+//! - [`next_expiry`](TimerWheel::next_expiry): O(1) when no removal is queued, else O(32) per
+//!   slot it has to look past. Each slot keeps its smallest live expiry tick, exact after
+//!   inserts and cascades; only after a cancel or reschedule removed a higher-level slot's
+//!   earliest timer does the next call scan that one slot (O(items in it)) and remember the
+//!   result. Expiring timers never causes a scan.
 //! - No allocation while at most `capacity` timers are live after
 //!   [`with_capacity`](TimerWheel::with_capacity), for any mix of operations; without a
 //!   reservation, none once the slab and pool reached their high-water marks. The slot tables are
-//!   fixed arrays (~20 KiB).
+//!   fixed arrays (~21 KiB).
 //!
 //! # Ordering guarantee
 //!
@@ -77,7 +82,10 @@
 //! 2. `poll_expired(now)` returns the due timer with the smallest `(k, s)`, and `None` when no
 //!    timer is due. Timers in the same tick therefore come out in schedule order (FIFO), not by
 //!    their exact nanosecond deadlines; a rescheduled timer counts as scheduled at the
-//!    reschedule, even if its tick is unchanged.
+//!    reschedule, even if its tick is unchanged. (One exception, by design of the 32-bit
+//!    stamps: a timer rescheduled 2^32 times while one of its old items sat unswept in its
+//!    current slot may take that item's place among same-tick timers; it still fires exactly
+//!    once, in its tick. See `sweep.rs`.)
 //! 3. The cursor only moves forward: to the tick of each timer `poll_expired` returns, and to
 //!    `floor(now / tick)` (or `u64::MAX` for `Instant::MAX`) when a poll finds nothing more due.
 //!    A timer scheduled into the past is thus never ordered before a timer already yielded.
@@ -267,7 +275,7 @@ impl<T> TimerWheel<T> {
             self.cursor = start;
             if level > 0 {
                 // The cursor is now this slot's start: its timers move down a level or more.
-                self.replace_slot(level * SLOTS + slot);
+                self.cascade(level * SLOTS + slot);
             } else if let Some(expired) = self.pop_due(slot) {
                 return Some(expired);
             }
@@ -332,7 +340,7 @@ impl<T> TimerWheel<T> {
     }
 
     /// Appends `item`, whose entry expires at `tick`, to the slot that tick belongs in.
-    #[inline]
+    #[inline(always)]
     fn place(&mut self, item: Item, tick: u64) {
         let flat = slot_for(self.cursor, tick);
         self.pool.push(&mut self.slots.lists[flat], item);
@@ -342,7 +350,7 @@ impl<T> TimerWheel<T> {
     /// Queues the uncounting of a live timer with expiry `tick` from its slot, whose item for it
     /// is now garbage. The slot is not stored: by the cursor invariant it is
     /// `slot_for(cursor, tick)`, and the cursor does not move before the queue is applied.
-    #[inline]
+    #[inline(always)]
     fn leave_slot_later(&mut self, tick: u64) {
         if self.removals.push(slot_for(self.cursor, tick), tick) {
             self.flush_removals();
@@ -370,7 +378,7 @@ impl<T> TimerWheel<T> {
     fn compact_if_mostly_garbage(&mut self, flat: usize) {
         let (items, live) = (u64::from(self.slots.items(flat)), u64::from(self.slots.live(flat)));
         if items > (1 + GARBAGE_RATIO) * live + GARBAGE_SLACK {
-            self.replace_slot(flat);
+            self.compact_slot(flat);
         }
     }
 

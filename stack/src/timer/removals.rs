@@ -36,7 +36,7 @@ impl Removals {
     }
 
     /// Queues a removal; returns true if the queue is now full and must be applied.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, flat: usize, tick: u64) -> bool {
         self.queue[self.len] = Removal { tick, flat: flat as u32 };
         self.len += 1;

@@ -132,7 +132,7 @@ impl Slots {
     }
 
     /// Counts a live timer with expiry `tick` just pushed onto slot `flat`'s list.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn add(&mut self, flat: usize, tick: u64) {
         self.items[flat] += 1;
         self.live[flat] += 1;
@@ -159,6 +159,12 @@ impl Slots {
             self.min_exact[level].store(exact & !(1 << (flat % SLOTS)), Relaxed);
         }
         self.live[flat] == 0
+    }
+
+    /// Records that slot `flat`'s list now holds `items` items (after a compaction).
+    #[inline]
+    pub(crate) fn set_items(&mut self, flat: usize, items: u32) {
+        self.items[flat] = items;
     }
 
     /// Counts an item taken off the front of slot `flat`'s list.

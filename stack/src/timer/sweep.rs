@@ -1,5 +1,5 @@
-//! Walking a slot's items: expiring the front of a level-0 slot, re-placing a whole slot
-//! (cascade and compaction are the same walk), and rescanning a slot for its earliest timer.
+//! Walking a slot's items: expiring the front of a level-0 slot, cascading a whole slot,
+//! compacting one in place, and rescanning one for its earliest timer.
 //!
 //! Owns: the rule that decides whether an item is live, and the batching that keeps these walks
 //! from paying one cache miss after another. Promises: every walk keeps item order (so schedule
@@ -66,13 +66,12 @@ impl<T> TimerWheel<T> {
         }
     }
 
-    /// Re-places every live timer of slot `flat` relative to the cursor, dropping its garbage.
-    /// After the cursor moved to a higher-level slot's start this is a cascade (each timer moves
-    /// down at least one level, into slots that are empty since every lower level was); with the
-    /// cursor elsewhere it is a compaction (each timer lands back in `flat`). Either way the walk
+    /// Re-places every live timer of slot `flat` relative to the cursor, dropping its garbage:
+    /// the cascade, called once the cursor moved to a higher-level slot's start (each timer moves
+    /// down at least one level, into slots that are empty since every lower level was). The walk
     /// goes front to back and appends, so schedule order within a tick is kept. Each timer gets
     /// a new stamp, so a stale item with a wrapped stamp can never be placed twice.
-    pub(super) fn replace_slot(&mut self, flat: usize) {
+    pub(super) fn cascade(&mut self, flat: usize) {
         let shift = (flat / SLOTS) as u32 * SLOT_BITS;
         let start = slot_start(self.cursor, flat / SLOTS, flat % SLOTS);
         let mut list = self.slots.detach(flat);
@@ -103,6 +102,27 @@ impl<T> TimerWheel<T> {
                 self.pool.push(&mut self.slots.lists[to], moved);
                 self.slots.add(to, tick);
             }
+        }
+    }
+
+    /// Drops the garbage of slot `flat`, keeping its live items in order where they are. Reads
+    /// entries but writes none, and leaves the slot's live count and minimum as they were (its
+    /// set of live timers does not change).
+    pub(super) fn compact_slot(&mut self, flat: usize) {
+        let shift = (flat / SLOTS) as u32 * SLOT_BITS;
+        let start = slot_start(self.cursor, flat / SLOTS, flat % SLOTS);
+        let entries = &self.slab.entries;
+        let kept = self.pool.retain(&mut self.slots.lists[flat], |items| {
+            let mut live = 0_u32;
+            for (i, &item) in items.iter().enumerate() {
+                let entry = entries.get(item.index as usize);
+                live |= u32::from(entry.is_some_and(|e| is_live(e, item, shift, start))) << i;
+            }
+            live
+        });
+        self.slots.set_items(flat, kept);
+        if kept == 0 {
+            self.slots.reset(flat);
         }
     }
 
