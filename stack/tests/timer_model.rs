@@ -4,11 +4,10 @@
 //! time advances from one nanosecond to years (and the end of time); after every operation the
 //! wheel and the model must agree on every expiration, its order, `len` and `next_expiry`.
 //!
-//! The wheel removes lazily (a cancelled or moved timer leaves a garbage item in its slot, and
-//! counter updates are queued), so schedules also restart timers by small steps (TCP's RTO
-//! restart: mostly the same slot, sometimes the same tick) and churn one timer many times
-//! without time moving, which piles garbage into a slot until it is compacted; `next_expiry` is
-//! checked after every single reschedule of a churn, while removals are still queued.
+//! Schedules also restart timers by small steps (TCP's RTO restart: mostly the same slot,
+//! sometimes the same tick) and churn one timer many times without time moving, checking
+//! `next_expiry` after every single reschedule of a churn: what a wheel that removes lazily
+//! (garbage left in slots, compaction, deferred counter updates) would have to survive.
 //!
 //! Deterministic: proptest runs from a fixed seed and prints the minimal failing schedule.
 
@@ -341,11 +340,11 @@ impl XorShift {
     }
 }
 
-/// A crafted schedule that must compact: a few hundred far timers in a handful of wide slots,
-/// each churned a hundred times while time stands still, then some cancels, then everything
-/// drained in order.
+/// A crafted schedule of heavy churn: a few hundred far timers in a handful of wide slots, each
+/// churned a hundred times while time stands still (a lazily removing wheel must compact
+/// here), then some cancels, then everything drained in order.
 #[test]
-fn wheel_matches_heap_model_through_compaction() {
+fn wheel_matches_heap_model_through_heavy_churn() {
     let mut rng = XorShift(0x636f_6d70_6163_7421);
     let far = |rng: &mut XorShift| Span { bits: 36 + (rng.next() % 3) as u32, raw: rng.next() };
     let mut ops: Vec<Op> = (0..300).map(|_| Op::Insert(When::Future(far(&mut rng)))).collect();

@@ -15,58 +15,37 @@
 //! slot, that slot's timers are *cascaded*: re-placed relative to the new cursor, which moves
 //! each of them down at least one level. A timer is cascaded at most once per level.
 //!
-//! Timers are stored in a slab (`u32` indices, a free list, a generation per entry). A
-//! [`TimerHandle`] is (index, generation); a handle whose timer fired or was cancelled no longer
-//! resolves (every method given it returns `None` / `false`), even if its entry was reused.
-//!
-//! # Lazy removal
-//!
-//! A wheel slot is a FIFO array of *items* `(entry index, stamp)`, kept in 128-byte chunks from
-//! a shared pool (`chunks.rs`). The entry holds its current stamp, bumped whenever the timer is
-//! placed in a slot and when it is freed; an item whose stamp no longer matches is *garbage*.
-//! So cancel frees the timer's entry (which bumps the stamp) and reschedule rewrites the entry
-//! and appends a fresh item to its new slot: neither reads or writes another timer, so each
-//! costs one cache miss at a million timers, where a doubly linked list also had to reach both
-//! neighbours. Each slot counts its live timers and its occupancy bit means "holds a live
-//! timer", so garbage never makes [`next_expiry`](TimerWheel::next_expiry) early; the counter
-//! updates a cancel or reschedule owes its old slot are queued (up to 32, `removals.rs`) and
-//! applied before anything reads them, so that consecutive operations do not wait on each
-//! other's misses. Garbage goes when its slot is swept (expired or cascaded), all at once when
-//! the slot's last live timer leaves, and otherwise by compacting a slot whose items exceed
-//! three times its live timers plus two chunks (30 items).
+//! Timers are stored in a slab (`u32` indices, a free list, a generation per entry); each wheel
+//! slot is a FIFO list doubly linked through the entries by index, so cancel unlinks in O(1)
+//! without `unsafe`. A [`TimerHandle`] is (index, generation); a handle whose timer fired or was
+//! cancelled no longer resolves (every method given it returns `None` / `false`), even if its
+//! entry was reused.
 //!
 //! # Memory layout
 //!
-//! One 32-byte entry per timer (tick, generation, stamp and the value, for values up to 12
-//! bytes): everything a cancel or reschedule reads is one cache line. Items are 8 bytes; a slot
-//! holds at most `3 × live + 30` of them, so the pool needs at most `live / 5 + 4 × 704` chunks,
-//! which [`with_capacity`](TimerWheel::with_capacity) reserves. Walks over a slot issue the
-//! entry loads of a whole chunk at once, so their misses overlap. At a million timers the
-//! entries are 32 MB and the pool at most 26 MB (about 9 MB in use when garbage is light);
-//! [`TimerWheel::memory_regions`] lets a driver back them with huge pages (e.g.
-//! `madvise(MADV_HUGEPAGE)` right after `with_capacity`, before the first insert touches them),
-//! which `stack` itself cannot do since it makes no syscalls.
+//! The slab is three parallel arrays: a 16-byte link per entry (prev, next and expiry tick; the
+//! slot is recomputed from the tick and the cursor), a 4-byte generation per entry, and the
+//! values. Cancel and reschedule read a generation and three links (the entry's and its two
+//! neighbours'), plus the value a cancel returns; cascades read only links. At a million timers the links are 16 MB, so what limits
+//! random cancels is cache and TLB misses; [`TimerWheel::memory_regions`] lets a driver back the
+//! reserved arrays with huge pages (e.g. `madvise(MADV_HUGEPAGE)` right after
+//! [`with_capacity`](TimerWheel::with_capacity), before the first insert touches them), which
+//! `stack` itself cannot do since it makes no syscalls.
 //!
 //! # Complexity
 //!
-//! - [`insert`](TimerWheel::insert), [`get`](TimerWheel::get),
-//!   [`deadline`](TimerWheel::deadline): O(1). [`cancel`](TimerWheel::cancel),
-//!   [`reschedule`](TimerWheel::reschedule): O(1) amortised; every 32nd applies the queued
-//!   counter updates (O(32)), and one may compact a slot: O(items in it), amortised O(1) since
-//!   at least two thirds of what it walks is garbage that earlier operations left.
-//! - [`poll_expired`](TimerWheel::poll_expired): O(1) per yielded timer plus O(1) per cascaded
-//!   or dropped item; each timer is cascaded at most `LEVELS - 1` times over its life (in
-//!   practice 0–3), and each garbage item is dropped once. A poll that yields nothing is O(1)
-//!   amortised.
-//! - [`next_expiry`](TimerWheel::next_expiry): O(1) when no removal is queued, else O(32) per
-//!   slot it has to look past. Each slot keeps its smallest live expiry tick, exact after
-//!   inserts and cascades; only after a cancel or reschedule removed a higher-level slot's
-//!   earliest timer does the next call scan that one slot (O(items in it)) and remember the
-//!   result. Expiring timers never causes a scan.
-//! - No allocation while at most `capacity` timers are live after
-//!   [`with_capacity`](TimerWheel::with_capacity), for any mix of operations; without a
-//!   reservation, none once the slab and pool reached their high-water marks. The slot tables are
-//!   fixed arrays (~21 KiB).
+//! - [`insert`](TimerWheel::insert), [`cancel`](TimerWheel::cancel),
+//!   [`reschedule`](TimerWheel::reschedule), [`get`](TimerWheel::get),
+//!   [`deadline`](TimerWheel::deadline): O(1).
+//! - [`poll_expired`](TimerWheel::poll_expired): O(1) per yielded timer plus O(1) per cascade
+//!   step; each timer is cascaded at most `LEVELS - 1` times over its life (in practice 0–3).
+//!   A poll that yields nothing is O(1) amortised.
+//! - [`next_expiry`](TimerWheel::next_expiry): O(1). Each slot keeps its smallest expiry tick,
+//!   kept exact by inserts and cascades; only after a cancel or reschedule removed a higher-level
+//!   slot's earliest timer does the next call scan that one slot (O(timers in it)) and remember
+//!   the result. Expiring timers never causes a scan.
+//! - No allocation once the slab has grown to the peak number of live timers (reserve it with
+//!   [`with_capacity`](TimerWheel::with_capacity)); the slot tables are fixed arrays (~11 KiB).
 //!
 //! # Ordering guarantee
 //!
@@ -82,10 +61,7 @@
 //! 2. `poll_expired(now)` returns the due timer with the smallest `(k, s)`, and `None` when no
 //!    timer is due. Timers in the same tick therefore come out in schedule order (FIFO), not by
 //!    their exact nanosecond deadlines; a rescheduled timer counts as scheduled at the
-//!    reschedule, even if its tick is unchanged. (One exception, by design of the 32-bit
-//!    stamps: a timer rescheduled 2^32 times while one of its old items sat unswept in its
-//!    current slot may take that item's place among same-tick timers; it still fires exactly
-//!    once, in its tick. See `sweep.rs`.)
+//!    reschedule, even if its tick is unchanged.
 //! 3. The cursor only moves forward: to the tick of each timer `poll_expired` returns, and to
 //!    `floor(now / tick)` (or `u64::MAX` for `Instant::MAX`) when a poll finds nothing more due.
 //!    A timer scheduled into the past is thus never ordered before a timer already yielded.
@@ -100,11 +76,8 @@
 //! going backwards, which simply yields nothing new). It does not bound its own size: callers
 //! bound the number of timers (one or a few per connection, and connections are bounded).
 
-mod chunks;
-mod removals;
 mod slab;
 mod slots;
-mod sweep;
 mod tick;
 
 #[cfg(test)]
@@ -114,19 +87,9 @@ use core::fmt;
 
 use crate::time::{Duration, Instant};
 
-use self::chunks::{ChunkPool, Item, CHUNK_ITEMS};
-use self::removals::Removals;
-use self::slab::Slab;
-use self::slots::{slot_for, slot_start, Slots, FLAT_SLOTS, SLOTS};
+use self::slab::{Link, Slab, NIL};
+use self::slots::{slot_for, slot_start, Slots};
 use self::tick::TickDivisor;
-
-/// A slot is compacted once its garbage exceeds `GARBAGE_RATIO` times its live timers plus
-/// [`GARBAGE_SLACK`]: the bound on memory (items per slot at most `(1 + GARBAGE_RATIO) × live +
-/// GARBAGE_SLACK`) against the amortised cost of compaction (it reads every item's entry, about
-/// `(1 + 1 / GARBAGE_RATIO)` entry reads per garbage item reclaimed).
-const GARBAGE_RATIO: u64 = 2;
-/// See [`GARBAGE_RATIO`]: two chunks' worth, so small slots are never compacted for a few items.
-const GARBAGE_SLACK: u64 = 2 * CHUNK_ITEMS as u64;
 
 /// Configuration of a [`TimerWheel`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,11 +122,6 @@ pub struct TimerWheel<T> {
     cursor: u64,
     slab: Slab<T>,
     slots: Slots,
-    /// Storage of the slots' item lists.
-    pool: ChunkPool,
-    /// Slot counter updates owed by cancels and reschedules, applied before the counters are
-    /// read (see `removals.rs`).
-    removals: Removals,
 }
 
 impl<T> TimerWheel<T> {
@@ -172,9 +130,7 @@ impl<T> TimerWheel<T> {
         Self::with_capacity(config, now, 0)
     }
 
-    /// An empty wheel with room for `capacity` live timers: nothing allocates while at most that
-    /// many are live, whatever the mix of operations (the chunk pool is reserved for the worst
-    /// case of garbage the compaction rule allows).
+    /// An empty wheel with room for `capacity` timers before the slab reallocates.
     pub fn with_capacity(config: WheelConfig, now: Instant, capacity: usize) -> Self {
         let tick = TickDivisor::new(config.tick.as_nanos());
         TimerWheel {
@@ -182,8 +138,6 @@ impl<T> TimerWheel<T> {
             cursor: tick.now_tick(now),
             slab: Slab::with_capacity(capacity),
             slots: Slots::new(),
-            pool: ChunkPool::with_capacity(chunks_for(capacity)),
-            removals: Removals::new(),
         }
     }
 
@@ -195,20 +149,20 @@ impl<T> TimerWheel<T> {
     #[inline]
     pub fn insert(&mut self, deadline: Instant, value: T) -> TimerHandle {
         let tick = self.expiry_tick(deadline);
-        let (index, generation, stamp) = self.slab.alloc(tick, value);
-        self.place(Item { index, stamp }, tick);
+        let (index, generation) = self.slab.alloc(tick, value);
+        self.slots.push_back(&mut self.slab.links, index, slot_for(self.cursor, tick));
         TimerHandle { index, generation }
     }
 
     /// Removes the timer and returns its value, or `None` if the handle is stale (the timer
-    /// already fired or was cancelled). Reads and writes only the timer's entry: its slot item
-    /// is left behind as garbage (see the module docs).
+    /// already fired or was cancelled).
     #[inline]
     pub fn cancel(&mut self, handle: TimerHandle) -> Option<T> {
-        let tick = self.slab.get(handle.index, handle.generation)?.tick;
-        let value = self.slab.free(handle.index)?;
-        self.leave_slot_later(tick);
-        Some(value)
+        if !self.slab.live(handle.index, handle.generation) {
+            return None;
+        }
+        self.unlink(handle.index);
+        self.slab.free(handle.index)
     }
 
     /// Moves the timer to a new `deadline` (earlier or later), keeping its handle and value.
@@ -216,15 +170,12 @@ impl<T> TimerWheel<T> {
     #[inline]
     pub fn reschedule(&mut self, handle: TimerHandle, deadline: Instant) -> bool {
         let tick = self.expiry_tick(deadline);
-        let Some(entry) = self.slab.get_mut(handle.index, handle.generation) else {
+        if !self.slab.live(handle.index, handle.generation) {
             return false;
-        };
-        let old_tick = core::mem::replace(&mut entry.tick, tick);
-        entry.stamp = entry.stamp.wrapping_add(1);
-        let item = Item { index: handle.index, stamp: entry.stamp };
-        // Placed before leaving the old slot: if it is the same slot, it never looks empty.
-        self.place(item, tick);
-        self.leave_slot_later(old_tick);
+        }
+        self.unlink(handle.index);
+        self.slab.links[handle.index as usize].tick = tick;
+        self.slots.push_back(&mut self.slab.links, handle.index, slot_for(self.cursor, tick));
         true
     }
 
@@ -232,19 +183,20 @@ impl<T> TimerWheel<T> {
     /// deadline scheduled in the past). `None` if the handle is stale.
     #[inline]
     pub fn deadline(&self, handle: TimerHandle) -> Option<Instant> {
-        self.slab.get(handle.index, handle.generation).map(|entry| self.tick_instant(entry.tick))
+        let live = self.slab.live(handle.index, handle.generation);
+        live.then(|| self.tick_instant(self.slab.links[handle.index as usize].tick))
     }
 
     /// The timer's value, or `None` if the handle is stale.
     #[inline]
     pub fn get(&self, handle: TimerHandle) -> Option<&T> {
-        self.slab.get(handle.index, handle.generation)?.value.as_ref()
+        self.slab.value(handle.index, handle.generation)
     }
 
     /// The timer's value, mutably, or `None` if the handle is stale.
     #[inline]
     pub fn get_mut(&mut self, handle: TimerHandle) -> Option<&mut T> {
-        self.slab.get_mut(handle.index, handle.generation)?.value.as_mut()
+        self.slab.value_mut(handle.index, handle.generation)
     }
 
     /// The instant the earliest timer is due (its tick-rounded deadline), or `None` if empty.
@@ -256,9 +208,6 @@ impl<T> TimerWheel<T> {
     /// Removes and returns the earliest timer due at `now`, in the order defined in the module
     /// docs, or `None` when nothing (more) is due. Call repeatedly to drain.
     pub fn poll_expired(&mut self, now: Instant) -> Option<(TimerHandle, T)> {
-        if !self.removals.is_empty() {
-            self.flush_removals();
-        }
         let now_tick = self.tick.now_tick(now);
         loop {
             let Some((level, slot)) = self.slots.earliest() else {
@@ -273,12 +222,10 @@ impl<T> TimerWheel<T> {
                 return None;
             }
             self.cursor = start;
-            if level > 0 {
-                // The cursor is now this slot's start: its timers move down a level or more.
-                self.cascade(level * SLOTS + slot);
-            } else if let Some(expired) = self.pop_due(slot) {
-                return Some(expired);
+            if level == 0 {
+                return Some(self.pop_front(slot));
             }
+            self.cascade(level * slots::SLOTS + slot);
         }
     }
 
@@ -305,18 +252,17 @@ impl<T> TimerWheel<T> {
         self.slab.len() == 0
     }
 
-    /// Timers the wheel can hold before it reallocates: the slab's capacity (the chunk pool
-    /// is reserved to match, see [`with_capacity`](Self::with_capacity)).
+    /// Timers the slab can hold before it reallocates.
     pub fn capacity(&self) -> usize {
         self.slab.capacity()
     }
 
     /// Where the timer storage lives: the address ranges (`start..end`, capacity included) of
-    /// the entry array and the chunk pool. The hook for a driver that wants them on huge pages:
+    /// the three arrays the slab reserved. The hook for a driver that wants them on huge pages:
     /// advise the kernel over these ranges after [`with_capacity`](Self::with_capacity) and
     /// before inserting. The ranges change only if the wheel grows past its capacity.
-    pub fn memory_regions(&self) -> [core::ops::Range<usize>; 2] {
-        [self.slab.region(), self.pool.region()]
+    pub fn memory_regions(&self) -> [core::ops::Range<usize>; 3] {
+        self.slab.regions()
     }
 
     /// The configured tick (after replacing zero by 1 ns).
@@ -335,74 +281,44 @@ impl<T> TimerWheel<T> {
     pub fn clear(&mut self) {
         self.slab.clear();
         self.slots.clear();
-        self.pool.clear();
-        self.removals.clear();
     }
 
-    /// Appends `item`, whose entry expires at `tick`, to the slot that tick belongs in.
-    #[inline(always)]
-    fn place(&mut self, item: Item, tick: u64) {
-        let flat = slot_for(self.cursor, tick);
-        self.pool.push(&mut self.slots.lists[flat], item);
-        self.slots.add(flat, tick);
-    }
-
-    /// Queues the uncounting of a live timer with expiry `tick` from its slot, whose item for it
-    /// is now garbage. The slot is not stored: by the cursor invariant it is
-    /// `slot_for(cursor, tick)`, and the cursor does not move before the queue is applied.
-    #[inline(always)]
-    fn leave_slot_later(&mut self, tick: u64) {
-        if self.removals.push(slot_for(self.cursor, tick), tick) {
-            self.flush_removals();
-        }
-    }
-
-    /// Applies the queued removals: uncounts each timer, frees a slot's storage when its last
-    /// live timer has left, then compacts the slots where garbage dominates. Compaction comes
-    /// last because it recounts a slot from its items, which would count a queued removal twice.
-    fn flush_removals(&mut self) {
-        let (queue, len) = self.removals.take();
-        for removal in &queue[..len] {
-            let flat = removal.flat as usize;
-            if self.slots.remove_live(flat, removal.tick) {
-                self.pool.release(&mut self.slots.lists[flat]);
-                self.slots.reset(flat);
-            }
-        }
-        for removal in &queue[..len] {
-            self.compact_if_mostly_garbage(removal.flat as usize);
-        }
-    }
-
+    /// Removes the first timer of level-0 slot `slot`; the cursor is already at its tick.
     #[inline]
-    fn compact_if_mostly_garbage(&mut self, flat: usize) {
-        let (items, live) = (u64::from(self.slots.items(flat)), u64::from(self.slots.live(flat)));
-        if items > (1 + GARBAGE_RATIO) * live + GARBAGE_SLACK {
-            self.compact_slot(flat);
+    fn pop_front(&mut self, slot: usize) -> (TimerHandle, T) {
+        let index = self.slots.head(slot);
+        self.slots.remove(&mut self.slab.links, index, slot);
+        let generation = self.slab.generation(index);
+        let value = self.slab.free(index).expect("a listed entry is live");
+        (TimerHandle { index, generation }, value)
+    }
+
+    /// Re-places every timer of the higher-level slot `flat` relative to the cursor, which has
+    /// just moved to that slot's start. Walking the list front to back and appending keeps
+    /// schedule order within each tick; the target slots are empty (all lower levels were).
+    fn cascade(&mut self, flat: usize) {
+        let mut index = self.slots.take(flat);
+        while index != NIL {
+            let Link { next, tick, .. } = self.slab.links[index as usize];
+            self.slots.push_back(&mut self.slab.links, index, slot_for(self.cursor, tick));
+            index = next;
         }
+    }
+
+    /// Removes live entry `index` from its slot list. The slot is not stored: by the cursor
+    /// invariant it is `slot_for(cursor, tick)`.
+    #[inline]
+    fn unlink(&mut self, index: u32) {
+        let flat = slot_for(self.cursor, self.slab.links[index as usize].tick);
+        self.slots.remove(&mut self.slab.links, index, flat);
     }
 
     fn next_expiry_tick(&self) -> Option<u64> {
-        // Slots that look occupied only because their last live timers' removals are queued.
-        let mut emptied = [0_u64; slots::LEVELS];
-        loop {
-            let (level, slot) = self.slots.earliest_except(&emptied)?;
-            let flat = level * SLOTS + slot;
-            if !self.removals.is_empty() && self.removals.count_for(flat) == self.slots.live(flat) {
-                emptied[level] |= 1 << slot;
-                continue;
-            }
-            let start = slot_start(self.cursor, level, slot);
-            if level == 0 {
-                return Some(start);
-            }
-            let known = self.slots.known_min(flat).filter(|&min| !self.removals.removes_tick(flat, min));
-            return Some(known.unwrap_or_else(|| {
-                let min = self.rescan_min(flat, start);
-                self.slots.remember_min(flat, min);
-                min
-            }));
+        let (level, slot) = self.slots.earliest()?;
+        if level == 0 {
+            return Some(slot_start(self.cursor, 0, slot));
         }
+        Some(self.slots.min_tick(&self.slab.links, level * slots::SLOTS + slot))
     }
 
     /// The expiry tick for `deadline`: rounded up, and never before the cursor.
@@ -415,19 +331,6 @@ impl<T> TimerWheel<T> {
     fn tick_instant(&self, tick: u64) -> Instant {
         self.tick.instant(tick)
     }
-}
-
-/// Chunks needed for `live` timers in the worst case: per occupied slot at most
-/// `(1 + GARBAGE_RATIO) × live + GARBAGE_SLACK` items (the compaction rule, checked after every
-/// operation that can create garbage), spread over two partial chunks at the ends; one more
-/// slot's worth for the slot being re-placed. Zero for zero.
-fn chunks_for(live: usize) -> usize {
-    if live == 0 {
-        return 0;
-    }
-    let occupied = (live + 1).min(FLAT_SLOTS) as u64;
-    let items = (1 + GARBAGE_RATIO) * live as u64 + occupied * GARBAGE_SLACK;
-    usize::try_from(items / CHUNK_ITEMS as u64 + 2 * occupied).unwrap_or(usize::MAX)
 }
 
 impl<T> fmt::Debug for TimerWheel<T> {

@@ -1,13 +1,12 @@
-//! The wheel's geometry and the bookkeeping of its slots.
+//! The wheel's geometry and its slot lists.
 //!
-//! Owns: the 11 levels × 64 slots, each slot's item list (see `chunks.rs`), its count of live
-//! timers and of items (live plus garbage), one occupancy bitmap per level, one bitmap of
-//! non-empty levels, and each slot's smallest expiry tick. Promises: a slot's occupancy bit is
-//! set iff it holds a live timer (garbage alone never makes a slot look occupied); `earliest`
-//! is O(1); `known_min` is exact whenever it answers (it does unless the slot's minimum was
-//! removed since it was last computed; the wheel then rescans that slot once and remembers the
-//! result). Must not: decide where a timer goes (that is [`slot_for`], called by the wheel) or
-//! touch entries.
+//! Owns: the 11 levels × 64 slots, each slot a FIFO list of entry indices (doubly linked through
+//! the entries' `prev`/`next`), one occupancy bitmap per level, one bitmap of non-empty levels,
+//! and each slot's smallest expiry tick. Promises: `push_back`, `remove` and `earliest` are O(1)
+//! and allocation-free; list order within a slot is append order; `min_tick` is exact, and O(1)
+//! unless the slot's minimum was removed since it was last computed (then one scan of that slot,
+//! remembered). Must not: decide where a timer goes (that is [`slot_for`], called by the wheel)
+//! or touch entry values.
 //!
 //! Geometry: a tick `t` and the wheel's cursor `c` (with `t >= c`) share every bit above the
 //! highest bit in which they differ. That bit's 6-bit digit selects the level
@@ -17,7 +16,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::chunks::ItemList;
+use super::slab::{Link, NIL};
 
 /// log2 of the slots per level.
 pub(crate) const SLOT_BITS: u32 = 6;
@@ -48,48 +47,39 @@ pub(crate) fn slot_start(cursor: u64, level: usize, slot: usize) -> u64 {
     upper | ((slot as u64) << digit_shift)
 }
 
-/// Flat slots: `LEVELS * SLOTS`.
-pub(crate) const FLAT_SLOTS: usize = LEVELS * SLOTS;
-
-/// Per-slot lists and counters, and the occupancy bitmaps.
+/// Heads, tails and occupancy of every slot.
 #[derive(Debug)]
 pub(crate) struct Slots {
-    /// Each slot's items, in schedule order.
-    pub(crate) lists: [ItemList; FLAT_SLOTS],
-    /// Live timers per slot. Zero iff the slot's list is empty: the wheel releases the list
-    /// (garbage and all) when the last live timer leaves.
-    live: [u32; FLAT_SLOTS],
-    /// Items per slot, live ones plus garbage.
-    items: [u32; FLAT_SLOTS],
-    /// Bit `s` of `occupied[l]` is set iff slot `s` of level `l` holds a live timer.
+    heads: [u32; LEVELS * SLOTS],
+    tails: [u32; LEVELS * SLOTS],
+    /// Bit `s` of `occupied[l]` is set iff slot `s` of level `l` is non-empty.
     occupied: [u64; LEVELS],
     /// Bit `l` is set iff `occupied[l] != 0`.
     levels: u32,
-    /// Per occupied slot: a lower bound of its live timers' expiry ticks, exact iff the slot's
-    /// bit is set in `min_exact`. Adding a timer keeps it exact; removing the minimum makes it a
-    /// bound until the wheel rescans. Atomics (relaxed: plain loads and stores) only so that a
-    /// rescan, reached through `&self`, can remember its result without making the wheel
-    /// `!Sync`; a lost race between two readers merely clears a bit, which costs a rescan.
-    mins: [AtomicU64; FLAT_SLOTS],
+    /// Per non-empty slot: a lower bound of its expiry ticks, exact iff the slot's bit is set in
+    /// `min_exact`. Inserts keep it exact; removing the minimum makes it a bound until
+    /// `min_tick` rescans. Atomics (relaxed: plain loads and stores) only so that `min_tick`,
+    /// reached through `&self`, can remember its scan without making the wheel `!Sync`; a lost
+    /// race between two readers merely clears a bit, which costs a rescan.
+    mins: [AtomicU64; LEVELS * SLOTS],
     min_exact: [AtomicU64; LEVELS],
 }
 
 impl Slots {
     pub(crate) fn new() -> Self {
         Slots {
-            lists: [ItemList::EMPTY; FLAT_SLOTS],
-            live: [0; FLAT_SLOTS],
-            items: [0; FLAT_SLOTS],
+            heads: [NIL; LEVELS * SLOTS],
+            tails: [NIL; LEVELS * SLOTS],
             occupied: [0; LEVELS],
             levels: 0,
-            mins: [const { AtomicU64::new(0) }; FLAT_SLOTS],
+            mins: [const { AtomicU64::new(0) }; LEVELS * SLOTS],
             min_exact: [const { AtomicU64::new(0) }; LEVELS],
         }
     }
 
-    /// The lowest level holding a live timer and its lowest such slot. Because every tick in
-    /// level `l` is earlier than every tick in level `l + 1`, and slots within a level never
-    /// wrap (see the module docs), this slot holds the earliest timers of the wheel.
+    /// The lowest non-empty level and its lowest non-empty slot. Because every tick in level `l`
+    /// is earlier than every tick in level `l + 1`, and slots within a level never wrap (see the
+    /// module docs), this slot holds the earliest timers of the wheel.
     #[inline]
     pub(crate) fn earliest(&self) -> Option<(usize, usize)> {
         if self.levels == 0 {
@@ -100,112 +90,93 @@ impl Slots {
         Some((level, slot))
     }
 
-    /// Like [`earliest`](Self::earliest), ignoring the slots whose bits are set in `except`.
     #[inline]
-    pub(crate) fn earliest_except(&self, except: &[u64; LEVELS]) -> Option<(usize, usize)> {
-        let mut levels = self.levels;
-        while levels != 0 {
-            let level = levels.trailing_zeros() as usize;
-            let occupied = self.occupied[level] & !except[level];
-            if occupied != 0 {
-                return Some((level, occupied.trailing_zeros() as usize));
-            }
-            levels &= levels - 1;
+    pub(crate) fn head(&self, flat: usize) -> u32 {
+        self.heads[flat]
+    }
+
+    /// The smallest expiry tick in the non-empty slot `flat`. O(1), or O(entries in the slot)
+    /// the first time after that slot's minimum was removed.
+    pub(crate) fn min_tick(&self, links: &[Link], flat: usize) -> u64 {
+        let (level, bit) = (flat / SLOTS, 1_u64 << (flat % SLOTS));
+        let exact = self.min_exact[level].load(Relaxed);
+        if exact & bit != 0 {
+            return self.mins[flat].load(Relaxed);
         }
-        None
+        let mut min = u64::MAX;
+        let mut index = self.heads[flat];
+        while let Some(link) = links.get(index as usize) {
+            min = min.min(link.tick);
+            index = link.next;
+        }
+        self.mins[flat].store(min, Relaxed);
+        self.min_exact[level].store(self.min_exact[level].load(Relaxed) | bit, Relaxed);
+        min
     }
 
+    /// Appends entry `index` (its tick already set) to the list of slot `flat`.
     #[inline]
-    pub(crate) fn live(&self, flat: usize) -> u32 {
-        self.live[flat]
-    }
-
-    #[inline]
-    pub(crate) fn items(&self, flat: usize) -> u32 {
-        self.items[flat]
-    }
-
-    /// Every slot's item count (for the memory bound's tests).
-    #[cfg(test)]
-    pub(crate) fn total_items(&self) -> u64 {
-        self.items.iter().map(|&n| u64::from(n)).sum()
-    }
-
-    /// Counts a live timer with expiry `tick` just pushed onto slot `flat`'s list.
-    #[inline(always)]
-    pub(crate) fn add(&mut self, flat: usize, tick: u64) {
-        self.items[flat] += 1;
-        self.live[flat] += 1;
-        if self.live[flat] == 1 {
+    pub(crate) fn push_back(&mut self, links: &mut [Link], index: u32, flat: usize) {
+        let tail = self.tails[flat];
+        let link = &mut links[index as usize];
+        link.prev = tail;
+        link.next = NIL;
+        let tick = link.tick;
+        if tail == NIL {
+            self.heads[flat] = index;
             self.mark_occupied(flat);
             self.mins[flat].store(tick, Relaxed);
             self.set_exact(flat);
-        } else if tick < self.mins[flat].load(Relaxed) {
-            // Below an inexact bound is below every live tick in the slot: exact again.
-            self.mins[flat].store(tick, Relaxed);
-            self.set_exact(flat);
+        } else {
+            links[tail as usize].next = index;
+            // Below an inexact bound is below every tick in the slot: exact again.
+            if tick < self.mins[flat].load(Relaxed) {
+                self.mins[flat].store(tick, Relaxed);
+                self.set_exact(flat);
+            }
         }
+        self.tails[flat] = index;
     }
 
-    /// Uncounts a live timer with expiry `tick` that left slot `flat` (its item stays, as
-    /// garbage). Returns true if the slot holds no live timer any more: the caller must then
-    /// release its list and call [`reset`](Self::reset).
+    /// Unlinks entry `index` from the list of slot `flat`, which holds it.
     #[inline]
-    pub(crate) fn remove_live(&mut self, flat: usize, tick: u64) -> bool {
-        self.live[flat] -= 1;
-        if tick == self.mins[flat].load(Relaxed) {
+    pub(crate) fn remove(&mut self, links: &mut [Link], index: u32, flat: usize) {
+        let link = links[index as usize];
+        let (prev, next) = (link.prev, link.next);
+        if link.tick == self.mins[flat].load(Relaxed) {
             let level = flat / SLOTS;
             let exact = self.min_exact[level].load(Relaxed);
             self.min_exact[level].store(exact & !(1 << (flat % SLOTS)), Relaxed);
         }
-        self.live[flat] == 0
+        if prev == NIL {
+            self.heads[flat] = next;
+        } else {
+            links[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.tails[flat] = prev;
+        } else {
+            links[next as usize].prev = prev;
+        }
+        if prev == NIL && next == NIL {
+            self.mark_empty(flat);
+        }
     }
 
-    /// Records that slot `flat`'s list now holds `items` items (after a compaction).
+    /// Detaches the whole list of slot `flat` and returns its head; the entries keep their
+    /// `next` links so the caller can walk them.
     #[inline]
-    pub(crate) fn set_items(&mut self, flat: usize, items: u32) {
-        self.items[flat] = items;
+    pub(crate) fn take(&mut self, flat: usize) -> u32 {
+        let head = self.heads[flat];
+        if head != NIL {
+            self.heads[flat] = NIL;
+            self.tails[flat] = NIL;
+            self.mark_empty(flat);
+        }
+        head
     }
 
-    /// Counts an item taken off the front of slot `flat`'s list.
-    #[inline]
-    pub(crate) fn popped(&mut self, flat: usize) {
-        self.items[flat] -= 1;
-    }
-
-    /// Marks slot `flat` empty: no live timer, no item. Its list must have been released or
-    /// detached.
-    #[inline]
-    pub(crate) fn reset(&mut self, flat: usize) {
-        debug_assert!(self.lists[flat].is_empty());
-        self.live[flat] = 0;
-        self.items[flat] = 0;
-        self.mark_empty(flat);
-    }
-
-    /// Takes slot `flat`'s whole list and marks the slot empty.
-    #[inline]
-    pub(crate) fn detach(&mut self, flat: usize) -> ItemList {
-        let list = core::mem::replace(&mut self.lists[flat], ItemList::EMPTY);
-        self.reset(flat);
-        list
-    }
-
-    /// The smallest live expiry tick of occupied slot `flat`, if it is known exactly.
-    #[inline]
-    pub(crate) fn known_min(&self, flat: usize) -> Option<u64> {
-        let exact = self.min_exact[flat / SLOTS].load(Relaxed) & 1 << (flat % SLOTS) != 0;
-        exact.then(|| self.mins[flat].load(Relaxed))
-    }
-
-    /// Remembers `min`, found by a rescan, as slot `flat`'s exact minimum.
-    pub(crate) fn remember_min(&self, flat: usize, min: u64) {
-        self.mins[flat].store(min, Relaxed);
-        let level = flat / SLOTS;
-        self.min_exact[level].store(self.min_exact[level].load(Relaxed) | 1 << (flat % SLOTS), Relaxed);
-    }
-
-    /// Empties every slot (the caller clears the chunk pool).
+    /// Empties every slot.
     pub(crate) fn clear(&mut self) {
         *self = Slots::new();
     }

@@ -1,7 +1,6 @@
 //! Edge cases of the timer wheel. The randomized comparison against a binary-heap model lives in
 //! `stack/tests/timer_model.rs`.
 
-use self::chunks::CHUNK_ITEMS;
 use super::*;
 
 const TICK_NS: u64 = 4_000;
@@ -322,79 +321,4 @@ fn next_expiry_stays_exact_after_cancelling_near_minimum_ticks() {
     assert_eq!(wheel.cancel(first), Some(1));
     assert_eq!(wheel.next_expiry(), Some(ns((base + 3) * TICK_NS)));
     assert_eq!(drain(&mut wheel, ns((base + 3) * TICK_NS)), [3]);
-}
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
-#[test]
-fn garbage_stays_bounded_and_the_pool_never_outgrows_its_reservation() {
-    // The cursor never moves, so nothing is ever swept: only compaction reclaims the garbage
-    // that cancels and reschedules leave behind.
-    const LIVE: usize = 2_000;
-    let mut wheel = TimerWheel::with_capacity(WheelConfig::default(), Instant::ZERO, LIVE);
-    let reserved = wheel.pool.capacity();
-    let mut rng = XorShift(0x5eed_1234_5678_9abc);
-    // 4 µs to ~4.6 h: levels 0 to 5.
-    let deadline = |rng: &mut XorShift| ns((TICK_NS << (rng.next() % 22)) | (rng.next() % 4_096));
-    let mut handles: Vec<TimerHandle> =
-        (0..LIVE).map(|i| wheel.insert(deadline(&mut rng), i as u32)).collect();
-    let bound = 3 * LIVE as u64 + (slots::FLAT_SLOTS * CHUNK_ITEMS * 2) as u64;
-    for round in 0..60_000 {
-        let i = rng.next() as usize % LIVE;
-        match rng.next() % 3 {
-            0 => assert!(wheel.reschedule(handles[i], deadline(&mut rng))),
-            // A TCP-style restart: a little later, usually in the same slot.
-            1 => {
-                let later = wheel.deadline(handles[i]).unwrap() + Duration::from_micros(rng.next() % 64);
-                assert!(wheel.reschedule(handles[i], later));
-            }
-            _ => {
-                assert_eq!(wheel.cancel(handles[i]), Some(i as u32));
-                handles[i] = wheel.insert(deadline(&mut rng), i as u32);
-            }
-        }
-        if round % 500 == 0 {
-            let items = wheel.slots.total_items();
-            assert!(items <= bound, "round {round}: {items} items for {LIVE} live timers");
-        }
-    }
-    assert_eq!(wheel.len(), LIVE);
-    assert_eq!(wheel.pool.capacity(), reserved, "the chunk pool reallocated");
-    // Everything still fires, once, in order.
-    let mut expected: Vec<(Instant, u32)> =
-        handles.iter().map(|&h| (wheel.deadline(h).unwrap(), *wheel.get(h).unwrap())).collect();
-    expected.sort_by_key(|&(at, _)| at);
-    let mut fired = Vec::new();
-    while let Some(at) = wheel.next_expiry() {
-        wheel.expire(at, |_, v| fired.push((at, v)));
-    }
-    let times: Vec<Instant> = fired.iter().map(|&(at, _)| at).collect();
-    assert_eq!(times, expected.iter().map(|&(at, _)| at).collect::<Vec<_>>());
-    assert_eq!(fired.len(), LIVE);
-    assert_eq!(wheel.pool.capacity(), reserved);
-}
-
-#[test]
-fn a_slot_emptied_by_cancels_is_released_and_skipped_by_next_expiry() {
-    let mut wheel = wheel_at(Instant::ZERO);
-    let early: Vec<_> = (0..100).map(|i| wheel.insert(ns((5_000 + i) * TICK_NS), i as u32)).collect();
-    let late = wheel.insert(secs(10), 1_000);
-    for h in early {
-        assert!(wheel.cancel(h).is_some());
-    }
-    // Some of those removals are still queued: next_expiry must see through them.
-    assert!(!wheel.removals.is_empty());
-    assert_eq!(wheel.next_expiry(), wheel.deadline(late));
-    assert_eq!(drain(&mut wheel, secs(9)), Vec::<u32>::new());
-    assert_eq!(wheel.slots.total_items(), 1, "the emptied slot's garbage went with it");
-    assert_eq!(drain(&mut wheel, secs(10)), [1_000]);
 }
