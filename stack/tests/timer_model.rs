@@ -4,6 +4,11 @@
 //! time advances from one nanosecond to years (and the end of time); after every operation the
 //! wheel and the model must agree on every expiration, its order, `len` and `next_expiry`.
 //!
+//! Schedules also restart timers by small steps (TCP's RTO restart: mostly the same slot,
+//! sometimes the same tick) and churn one timer many times without time moving, checking
+//! `next_expiry` after every single reschedule of a churn: what a wheel that removes lazily
+//! (garbage left in slots, compaction, deferred counter updates) would have to survive.
+//!
 //! Deterministic: proptest runs from a fixed seed and prints the minimal failing schedule.
 
 use std::cmp::Reverse;
@@ -128,6 +133,11 @@ enum Op {
     EndOfTime,
     /// Checks `get` and `deadline` of the `pick`-th timer.
     Query(usize),
+    /// Moves the `pick`-th timer later by a small span (TCP's RTO restart on an ACK).
+    Restart(usize, Span),
+    /// Reschedules the `pick`-th timer `count` times, alternating between two nearby deadlines
+    /// `span` from now, without polling: garbage piles up in one or two slots.
+    Churn(usize, usize, Span),
 }
 
 fn span(max_bits: u32) -> impl Strategy<Value = Span> {
@@ -152,6 +162,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (span(48), 0..4_usize).prop_map(|(s, n)| Op::AdvancePartial(s, n)),
         2 => Just(Op::WakeAtNextExpiry),
         1 => any::<usize>().prop_map(Op::Query),
+        3 => (any::<usize>(), span(22)).prop_map(|(pick, s)| Op::Restart(pick, s)),
+        1 => (any::<usize>(), 1..100_usize, span(40)).prop_map(|(pick, n, s)| Op::Churn(pick, n, s)),
         // Rare: after it, every deadline is due at once.
         1 => prop_oneof![39 => span(20).prop_map(Op::Advance), 1 => Just(Op::EndOfTime)],
     ]
@@ -199,6 +211,27 @@ fn run(tick: u64, start: Span, ops: &[Op]) -> Result<(), TestCaseError> {
                 let moved = wheel.reschedule(handles[id], Instant::from_nanos(deadline));
                 prop_assert_eq!(moved, live, "step {}: reschedule", step);
             }
+            Op::Restart(pick, s) if !handles.is_empty() => {
+                let id = pick % handles.len();
+                if let Some(current) = model.deadline(id) {
+                    let deadline = current.as_nanos().saturating_add(s.nanos());
+                    model.schedule(id, deadline);
+                    prop_assert!(wheel.reschedule(handles[id], Instant::from_nanos(deadline)));
+                }
+            }
+            Op::Churn(pick, count, s) if !handles.is_empty() => {
+                let id = pick % handles.len();
+                for i in 0..count {
+                    let deadline = now.saturating_add(s.nanos()).saturating_add((i % 2) as u64 * tick);
+                    let live = model.live.contains_key(&id);
+                    if live {
+                        model.schedule(id, deadline);
+                    }
+                    let moved = wheel.reschedule(handles[id], Instant::from_nanos(deadline));
+                    prop_assert_eq!(moved, live, "step {} churn {}: reschedule", step, i);
+                    prop_assert_eq!(wheel.next_expiry(), model.next_expiry(), "step {} churn {}", step, i);
+                }
+            }
             Op::Query(pick) if !handles.is_empty() => {
                 let id = pick % handles.len();
                 let live = model.live.contains_key(&id);
@@ -223,7 +256,7 @@ fn run(tick: u64, start: Span, ops: &[Op]) -> Result<(), TestCaseError> {
                 now = u64::MAX;
                 drain_limit = usize::MAX;
             }
-            Op::Cancel(_) | Op::Reschedule(..) | Op::Query(_) => {}
+            Op::Cancel(_) | Op::Reschedule(..) | Op::Query(_) | Op::Restart(..) | Op::Churn(..) => {}
         }
         let mut taken = 0;
         while taken < drain_limit {
@@ -277,13 +310,15 @@ fn wheel_matches_heap_model_with_many_live_timers() {
         let ops: Vec<Op> = (0..6_000)
             .map(|_| {
                 let when = When::Future(Span { bits: 20 + (rng.next() % 24) as u32, raw: rng.next() });
-                match rng.next() % 16 {
+                match rng.next() % 20 {
                     0..=7 => Op::Insert(when),
-                    8 => Op::Cancel(rng.next() as usize),
+                    8 | 16 => Op::Cancel(rng.next() as usize),
                     9 | 10 => Op::Reschedule(rng.next() as usize, when),
                     11 => Op::Query(rng.next() as usize),
                     12 => Op::AdvancePartial(Span { bits: 30, raw: rng.next() }, 3),
                     13 => Op::WakeAtNextExpiry,
+                    17 | 18 => Op::Restart(rng.next() as usize, Span { bits: 22, raw: rng.next() }),
+                    19 => Op::Churn(rng.next() as usize, 50, Span { bits: 34, raw: rng.next() }),
                     _ => Op::Advance(Span { bits: 20 + (rng.next() % 20) as u32, raw: rng.next() }),
                 }
             })
@@ -302,5 +337,24 @@ impl XorShift {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
+    }
+}
+
+/// A crafted schedule of heavy churn: a few hundred far timers in a handful of wide slots, each
+/// churned a hundred times while time stands still (a lazily removing wheel must compact
+/// here), then some cancels, then everything drained in order.
+#[test]
+fn wheel_matches_heap_model_through_heavy_churn() {
+    let mut rng = XorShift(0x636f_6d70_6163_7421);
+    let far = |rng: &mut XorShift| Span { bits: 36 + (rng.next() % 3) as u32, raw: rng.next() };
+    let mut ops: Vec<Op> = (0..300).map(|_| Op::Insert(When::Future(far(&mut rng)))).collect();
+    for _ in 0..60 {
+        ops.push(Op::Churn(rng.next() as usize, 99, far(&mut rng)));
+        ops.push(Op::Restart(rng.next() as usize, Span { bits: 16, raw: rng.next() }));
+    }
+    ops.extend((0..100).map(|_| Op::Cancel(rng.next() as usize)));
+    ops.extend((0..400).map(|_| Op::WakeAtNextExpiry));
+    if let Err(e) = run(4_000, Span { bits: 40, raw: rng.next() }, &ops) {
+        panic!("{e}");
     }
 }
