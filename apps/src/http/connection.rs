@@ -21,6 +21,11 @@ use linerate_stack::time::Instant;
 use std::io::Write;
 use std::sync::Arc;
 
+/// Room reserved for a decoded request path, so typical paths never grow it.
+const TYPICAL_PATH_BYTES: usize = 128;
+/// Room reserved for pending response bytes: a response head (~250 bytes) or a short error body.
+const TYPICAL_OUT_BYTES: usize = 512;
+
 /// The next thing a transport should send.
 #[derive(Debug, Clone, Copy)]
 pub enum Output<'a> {
@@ -164,9 +169,9 @@ impl HttpConnection {
         HttpConnection {
             site,
             head: HeadBuffer::new(),
-            path: Vec::new(),
+            path: Vec::with_capacity(TYPICAL_PATH_BYTES),
             phase: Phase::Head,
-            out: Vec::new(),
+            out: Vec::with_capacity(TYPICAL_OUT_BYTES),
             out_pos: 0,
             body: None,
             close_after_output: false,

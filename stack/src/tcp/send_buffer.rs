@@ -108,6 +108,12 @@ impl SendBuffer {
         self.head = (self.head + n) % self.buf.len();
         self.len -= n;
         self.head_seq += n as u32;
+        if self.len == 0 {
+            // Bytes are addressed from `head_seq`, so an empty ring may restart at offset 0:
+            // request/response traffic then reuses the same few cache-hot pages instead of
+            // walking (and first-touch faulting) the whole ring.
+            self.head = 0;
+        }
         n
     }
 
