@@ -136,7 +136,8 @@ enum Phase {
 /// A file range being sent.
 #[derive(Debug)]
 struct BodyCursor {
-    file: FileBody,
+    /// Shared with the site's open-file cache and other responses of the same file.
+    file: Arc<FileBody>,
     offset: u64,
     remaining: u64,
 }
@@ -439,7 +440,7 @@ impl HttpConnection {
     }
 
     fn respond_file(&mut self, now: Instant, req: &RequestHead<'_>, reply: Reply) {
-        let file = match self.site.root().open_file(&self.path) {
+        let file = match self.site.files().open(self.site.root(), &self.path, now) {
             Ok(file) => file,
             Err(e) => return self.respond_simple(now, Status(e.status()), reply, ContentRange::None),
         };
@@ -529,7 +530,10 @@ impl HttpConnection {
     }
 
     fn commit_upload(&mut self, now: Instant, upload: Upload, reply: Reply) {
-        let status = match upload.commit() {
+        let committed = upload.commit();
+        // Even a failed commit may have replaced the file: never serve the old one from cache.
+        self.site.files().invalidate_all();
+        let status = match committed {
             Ok(true) => Status::CREATED,
             Ok(false) => Status::NO_CONTENT,
             Err(e) => Status(e.status()),
