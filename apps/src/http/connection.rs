@@ -21,6 +21,11 @@ use linerate_stack::time::Instant;
 use std::io::Write;
 use std::sync::Arc;
 
+/// Room reserved for a decoded request path, so typical paths never grow it.
+const TYPICAL_PATH_BYTES: usize = 128;
+/// Room reserved for pending response bytes: a response head (~250 bytes) or a short error body.
+const TYPICAL_OUT_BYTES: usize = 512;
+
 /// The next thing a transport should send.
 #[derive(Debug, Clone, Copy)]
 pub enum Output<'a> {
@@ -131,7 +136,8 @@ enum Phase {
 /// A file range being sent.
 #[derive(Debug)]
 struct BodyCursor {
-    file: FileBody,
+    /// Shared with the site's open-file cache and other responses of the same file.
+    file: Arc<FileBody>,
     offset: u64,
     remaining: u64,
 }
@@ -164,9 +170,9 @@ impl HttpConnection {
         HttpConnection {
             site,
             head: HeadBuffer::new(),
-            path: Vec::new(),
+            path: Vec::with_capacity(TYPICAL_PATH_BYTES),
             phase: Phase::Head,
-            out: Vec::new(),
+            out: Vec::with_capacity(TYPICAL_OUT_BYTES),
             out_pos: 0,
             body: None,
             close_after_output: false,
@@ -434,7 +440,7 @@ impl HttpConnection {
     }
 
     fn respond_file(&mut self, now: Instant, req: &RequestHead<'_>, reply: Reply) {
-        let file = match self.site.root().open_file(&self.path) {
+        let file = match self.site.files().open(self.site.root(), &self.path, now) {
             Ok(file) => file,
             Err(e) => return self.respond_simple(now, Status(e.status()), reply, ContentRange::None),
         };
@@ -524,7 +530,10 @@ impl HttpConnection {
     }
 
     fn commit_upload(&mut self, now: Instant, upload: Upload, reply: Reply) {
-        let status = match upload.commit() {
+        let committed = upload.commit();
+        // Even a failed commit may have replaced the file: never serve the old one from cache.
+        self.site.files().invalidate_all();
+        let status = match committed {
             Ok(true) => Status::CREATED,
             Ok(false) => Status::NO_CONTENT,
             Err(e) => Status(e.status()),

@@ -15,6 +15,7 @@
 pub mod chunked;
 pub mod connection;
 pub mod date;
+pub mod file_cache;
 pub mod files;
 pub mod parse;
 pub mod response;
@@ -59,6 +60,10 @@ pub struct HttpConfig {
     /// progress is only noticed at the next deadline check, so a keep-alive connection left idle
     /// after a response closes one to two `idle_timeout`s after its last request.
     pub idle_timeout: Duration,
+    /// How long an opened file is served again without re-opening it (see
+    /// [`file_cache`]): a file changed outside the server is seen at most this late. Zero
+    /// re-opens for every request.
+    pub open_file_ttl: Duration,
 }
 
 impl Default for HttpConfig {
@@ -69,6 +74,7 @@ impl Default for HttpConfig {
             max_upload_bytes: 1 << 30,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            open_file_ttl: Duration::from_secs(1),
         }
     }
 }
@@ -81,6 +87,7 @@ pub struct Site {
     config: HttpConfig,
     unix_nanos_at_zero: u64,
     upload_seq: AtomicU64,
+    files: file_cache::OpenFileCache,
 }
 
 impl Site {
@@ -88,7 +95,8 @@ impl Site {
     /// `Instant::ZERO` of the clock the transport will pass as `now`; it is the only wall-clock
     /// input, so tests can pin every `Date` header.
     pub fn new(root: Root, config: HttpConfig, unix_nanos_at_zero: u64) -> Self {
-        Site { root, config, unix_nanos_at_zero, upload_seq: AtomicU64::new(0) }
+        let files = file_cache::OpenFileCache::new(config.open_file_ttl);
+        Site { root, config, unix_nanos_at_zero, upload_seq: AtomicU64::new(0), files }
     }
 
     /// Opens `root` with the default resolution mode and builds a site.
@@ -102,6 +110,11 @@ impl Site {
 
     pub fn root(&self) -> &Root {
         &self.root
+    }
+
+    /// Files opened recently, shared by every connection.
+    pub fn files(&self) -> &file_cache::OpenFileCache {
+        &self.files
     }
 
     /// Unix seconds at monotonic instant `now`.

@@ -191,3 +191,11 @@ fn random_heads_never_panic() {
         let _ = case;
     }
 }
+
+#[test]
+fn token_characters_are_exactly_rfc_9110s() {
+    for b in 0..=255u8 {
+        let expected = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        assert_eq!(is_tchar(b), expected, "byte {b:#04x}");
+    }
+}

@@ -15,10 +15,14 @@ pub struct SlotBits {
 }
 
 impl SlotBits {
-    /// `len` bits, all clear.
+    /// `len` bits, all clear. Zero bits allocate nothing (every query then answers "none").
     pub fn new(len: usize) -> Self {
-        let mut levels = Vec::new();
-        let mut bits = len.max(1);
+        if len == 0 {
+            return SlotBits { levels: Vec::new(), len: 0, count: 0 };
+        }
+        // At most 4 levels up to 2^24 bits; reserving them avoids regrowing the outer vector.
+        let mut levels = Vec::with_capacity(4);
+        let mut bits = len;
         loop {
             let words = bits.div_ceil(64);
             levels.push(vec![0u64; words]);

@@ -111,7 +111,7 @@ impl Scoreboard {
     /// An empty scoreboard for `capacity` records, sender MSS `smss`, first sequence `snd_una`.
     pub fn new(capacity: usize, smss: u32, snd_una: SeqNumber) -> Self {
         let store = SegmentStore::new(capacity);
-        let capacity = store.capacity();
+        let allocated = store.allocated();
         Scoreboard {
             store,
             smss: smss.max(1),
@@ -124,7 +124,7 @@ impl Scoreboard {
             sacked_segments: 0,
             lost_bytes: 0,
             retrans_bytes: 0,
-            lost_pending: SlotBits::new(capacity.max(1)),
+            lost_pending: SlotBits::new(allocated),
             top_sacked: [None; DUP_THRESH as usize],
             dupthresh_scanned: snd_una,
             counters: ScoreboardCounters::default(),
@@ -207,7 +207,9 @@ impl Scoreboard {
             self.dupthresh_scanned = seq;
             self.high_rxt = seq;
         }
-        self.store.push(seq, len, now, tsval, snapshot)?;
+        if let Some(moved) = self.store.push(seq, len, now, tsval, snapshot)? {
+            self.lost_pending = moved.bits(&self.lost_pending);
+        }
         self.outstanding_bytes += u64::from(len);
         self.high_data = seq + len;
         Ok(())

@@ -1,16 +1,26 @@
 //! The sender's per-segment records: the metadata half of the retransmission queue.
 //!
 //! **Owns** one [`SegmentRecord`] per transmitted segment between `snd_una` and `snd_nxt`, in
-//! sequence order, in a ring allocated once at construction. Segments are appended at `snd_nxt`
-//! and released from the front as `snd_una` advances; records are never split or merged (a
-//! cumulative ACK that lands inside a segment trims its front, which keeps the count bounded by
-//! what the sender chose to send). Each record also sits on a *transmission-order* list (slot
-//! links inside the ring, no allocation) that RACK walks from the oldest transmission.
+//! sequence order, in a ring. Segments are appended at `snd_nxt` and released from the front as
+//! `snd_una` advances; records are never split or merged (a cumulative ACK that lands inside a
+//! segment trims its front, which keeps the count bounded by what the sender chose to send).
+//! Each record also sits on a *transmission-order* list (slot links inside the ring, no
+//! allocation) that RACK walks from the oldest transmission.
 //!
-//! **Promises:** no allocation after [`SegmentStore::new`]; `push` fails with
-//! [`StoreFull`] instead of growing (the sender then simply stops sending new data); lookup by
-//! sequence number is a binary search, O(log n); every other operation is O(1). No method panics
-//! on any argument.
+//! **Sizing:** the ring is allocated at the first push, with [`INITIAL_RECORDS`] (enough for an
+//! initial window and a FIN), and doubles when a push finds it full, up to the bound given to
+//! [`SegmentStore::new`]. A
+//! short connection that sends one response never pays for the records a 1 MiB window would
+//! need (allocating and initialising ~220 KB per connection was 40 % of a short-connection
+//! server's CPU). Growing unrolls the ring so the front lands in slot 0; the slot indices of
+//! live records change, and [`SegmentStore::push`] returns the [`Relocation`] so holders of
+//! slot-indexed state (the scoreboard's lost bits) can follow.
+//!
+//! **Promises:** allocation only when growing, at most 1 + log2(bound / [`INITIAL_RECORDS`]) times
+//! per store, O(records) each (amortised O(1) per push); `push` fails with [`StoreFull`] at the
+//! bound instead of growing (the sender then simply stops sending new data); lookup by sequence
+//! number is a binary search, O(log n); every other operation is O(1). No method panics on any
+//! argument.
 //!
 //! **Does not** hold payload bytes (the engine's send buffer does) or decide anything about loss.
 
@@ -23,6 +33,26 @@ use crate::wire::SeqNumber;
 
 /// Marks no slot on the transmission-order list.
 const NIL: u32 = u32::MAX;
+
+/// Records a store allocates at first: an initial window of 10 segments (RFC 6928) plus a FIN
+/// and a few small writes.
+pub const INITIAL_RECORDS: usize = 16;
+
+/// What an unused slot holds.
+fn blank() -> SegmentRecord {
+    SegmentRecord {
+        start: SeqNumber(0),
+        len: 0,
+        first_sent: Instant::ZERO,
+        last_sent: Instant::ZERO,
+        last_tsval: None,
+        retransmits: 0,
+        snapshot: PacketSnapshot::default(),
+        state: SegmentState::default(),
+        prev: NIL,
+        next: NIL,
+    }
+}
 
 /// The store is at capacity: stop sending new data until an ACK frees a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -84,10 +114,13 @@ impl SegmentRecord {
     }
 }
 
-/// Fixed-capacity ring of [`SegmentRecord`]s in sequence order.
+/// A growable, bounded ring of [`SegmentRecord`]s in sequence order.
 #[derive(Debug, Clone)]
 pub struct SegmentStore {
+    /// The ring; its length is the number of records allocated so far.
     slots: Vec<SegmentRecord>,
+    /// Most records the ring may grow to.
+    bound: usize,
     /// Slot of the first (lowest-sequence) record.
     head: usize,
     /// `start` of the record in each slot, kept apart so the binary search touches 4 bytes per
@@ -102,34 +135,28 @@ pub struct SegmentStore {
 }
 
 impl SegmentStore {
-    /// A store holding at most `capacity` records (at least 1), allocated now and never grown.
-    /// A good size is the send buffer divided by the MSS, plus a few for small writes.
+    /// A store holding at most `capacity` records (at least 1). Allocates nothing until the
+    /// first push, which allocates [`INITIAL_RECORDS`] (or `capacity` if smaller); grows on demand.
+    /// A good bound is the send buffer divided by the MSS, plus a few for small writes.
     pub fn new(capacity: usize) -> Self {
-        let blank = SegmentRecord {
-            start: SeqNumber(0),
-            len: 0,
-            first_sent: Instant::ZERO,
-            last_sent: Instant::ZERO,
-            last_tsval: None,
-            retransmits: 0,
-            snapshot: PacketSnapshot::default(),
-            state: SegmentState::default(),
-            prev: NIL,
-            next: NIL,
-        };
-        let capacity = capacity.clamp(1, NIL as usize - 1);
         SegmentStore {
-            slots: vec![blank; capacity],
-            starts: vec![0; capacity],
+            slots: Vec::new(),
+            bound: capacity.clamp(1, NIL as usize - 1),
+            starts: Vec::new(),
             head: 0,
-            unsacked: SlotBits::new(capacity),
+            unsacked: SlotBits::new(0),
             len: 0,
             oldest_tx: NIL,
             newest_tx: NIL,
         }
     }
 
+    /// Most records the store can hold.
     pub fn capacity(&self) -> usize {
+        self.bound
+    }
+    /// Records allocated so far (slot indices are below this).
+    pub fn allocated(&self) -> usize {
         self.slots.len()
     }
     pub fn len(&self) -> usize {
@@ -138,8 +165,9 @@ impl SegmentStore {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+    /// At the bound: a push would fail.
     pub fn is_full(&self) -> bool {
-        self.len == self.slots.len()
+        self.len >= self.bound
     }
 
     fn slot(&self, pos: usize) -> usize {
@@ -180,6 +208,7 @@ impl SegmentStore {
     }
 
     /// Appends a freshly sent segment at the tail, newest on the transmission-order list.
+    /// Grows the ring first if every allocated slot is live; then returns how slots moved.
     pub fn push(
         &mut self,
         start: SeqNumber,
@@ -187,10 +216,11 @@ impl SegmentStore {
         now: Instant,
         tsval: Option<u32>,
         snapshot: PacketSnapshot,
-    ) -> Result<(), StoreFull> {
+    ) -> Result<Option<Relocation>, StoreFull> {
         if self.is_full() {
             return Err(StoreFull { capacity: self.capacity() });
         }
+        let moved = (self.len == self.slots.len()).then(|| self.grow());
         let s = self.slot(self.len);
         self.slots[s] = SegmentRecord {
             start,
@@ -208,7 +238,29 @@ impl SegmentStore {
         self.len += 1;
         self.unsacked.insert(s);
         self.link_newest(s);
-        Ok(())
+        Ok(moved)
+    }
+
+    /// Doubles the ring (from [`INITIAL_RECORDS`], up to the bound), unrolled so the front record
+    /// lands in slot 0. Only called when every slot is live, so the unrolled ring is exactly the
+    /// records in order.
+    fn grow(&mut self) -> Relocation {
+        let old_len = self.slots.len();
+        let new_len = old_len.saturating_mul(2).max(INITIAL_RECORDS).min(self.bound);
+        let moved = Relocation { head: self.head, old_len, new_len };
+        self.slots.rotate_left(self.head);
+        self.starts.rotate_left(self.head);
+        for rec in &mut self.slots {
+            rec.prev = moved.link(rec.prev);
+            rec.next = moved.link(rec.next);
+        }
+        self.slots.resize(new_len, blank());
+        self.starts.resize(new_len, 0);
+        self.unsacked = moved.bits(&self.unsacked);
+        self.oldest_tx = moved.link(self.oldest_tx);
+        self.newest_tx = moved.link(self.newest_tx);
+        self.head = 0;
+        moved
     }
 
     /// Removes and returns the first record (its links are dropped).
@@ -385,6 +437,46 @@ impl SegmentStore {
     }
 }
 
+/// How a growing ring moved its slots: old slot `s` is now slot `(s - head) mod old_len`, and
+/// there are `new_len` slots. Holders of slot-indexed state must apply it.
+#[must_use = "slot-indexed state must follow the records to their new slots"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Relocation {
+    head: usize,
+    old_len: usize,
+    new_len: usize,
+}
+
+impl Relocation {
+    /// Where old slot `slot` now is.
+    pub fn slot(&self, slot: usize) -> usize {
+        if slot >= self.head {
+            slot - self.head
+        } else {
+            slot + self.old_len - self.head
+        }
+    }
+
+    fn link(&self, link: u32) -> u32 {
+        if link == NIL {
+            NIL
+        } else {
+            self.slot(link as usize) as u32
+        }
+    }
+
+    /// `bits` over the old slots, moved to the new slots (and the new length).
+    pub fn bits(&self, bits: &SlotBits) -> SlotBits {
+        let mut out = SlotBits::new(self.new_len);
+        let mut from = 0;
+        while let Some(s) = bits.next_set(from, self.old_len) {
+            out.insert(self.slot(s));
+            from = s + 1;
+        }
+        out
+    }
+}
+
 /// Distance of `seq` from `base` in sequence space (callers keep it within one window).
 pub(crate) fn offset(seq: SeqNumber, base: SeqNumber) -> u32 {
     seq.0.wrapping_sub(base.0)
@@ -469,5 +561,68 @@ mod tests {
         assert_eq!(store.front().map(|r| (r.start.0, r.len)), Some((14, 6)));
         assert_eq!(store.position_of(SeqNumber(13)), None);
         assert_eq!(store.position_of(SeqNumber(14)), Some(0));
+    }
+    #[test]
+    fn growing_a_wrapped_ring_keeps_order_links_and_slot_marks() {
+        let mut store = SegmentStore::new(40);
+        assert_eq!((store.allocated(), store.capacity()), (0, 40), "nothing before the first push");
+        for i in 0..INITIAL_RECORDS as u32 {
+            push(&mut store, i * 10, 10, u64::from(i));
+        }
+        for _ in 0..5 {
+            store.pop_front();
+        }
+        for i in INITIAL_RECORDS as u32..INITIAL_RECORDS as u32 + 5 {
+            push(&mut store, i * 10, 10, u64::from(i));
+        }
+        assert!(store.slot_of(store.len() - 1) < store.slot_of(0), "the ring wraps");
+        let s = store.slot_of(2);
+        store.relink_newest(s);
+        store.set_sacked(4);
+        store.set_sacked(12);
+        let mut lost = SlotBits::new(store.allocated());
+        for pos in [1, 7, 14] {
+            lost.insert(store.slot_of(pos));
+        }
+        let lost_starts = |store: &SegmentStore, bits: &SlotBits| {
+            let mut out = Vec::new();
+            let mut pos = 0;
+            while let Some(p) = store.next_marked(bits, pos) {
+                out.push(store.get(p).unwrap().start.0);
+                pos = p + 1;
+            }
+            out
+        };
+        // Links are slot indices and change; everything else must not.
+        let records = |store: &SegmentStore| {
+            store.iter().map(|r| (r.start, r.len, r.first_sent, r.state)).collect::<Vec<_>>()
+        };
+        let before = (tx_order(&store), records(&store), lost_starts(&store, &lost));
+        let moved = store
+            .push(SeqNumber(210), 10, Instant::from_millis(21), None, PacketSnapshot::default())
+            .unwrap()
+            .expect("a full ring grows");
+        let lost = moved.bits(&lost);
+        assert_eq!(store.allocated(), 2 * INITIAL_RECORDS);
+        let (mut tx, mut expected, marks) = before;
+        tx.push(210);
+        assert_eq!(tx_order(&store), tx);
+        expected.push((SeqNumber(210), 10, Instant::from_millis(21), SegmentState::default()));
+        assert_eq!(records(&store), expected);
+        assert_eq!(lost_starts(&store, &lost), marks);
+        let mut steps = 0;
+        assert_eq!(store.next_unsacked(4, &mut steps), 5);
+        assert_eq!(store.next_unsacked(12, &mut steps), 13);
+        for (i, rec) in expected.iter().enumerate() {
+            assert_eq!(store.position_of(rec.0 + 3), Some(i));
+        }
+        // Grows once more, to the bound, then refuses.
+        let mut next = 220;
+        while !store.is_full() {
+            push(&mut store, next, 10, 30);
+            next += 10;
+        }
+        assert_eq!((store.len(), store.allocated()), (40, 40));
+        assert!(store.push(SeqNumber(next), 10, Instant::ZERO, None, PacketSnapshot::default()).is_err());
     }
 }

@@ -98,6 +98,7 @@ impl RecvBuffer {
         out[first..n].copy_from_slice(&self.buf[..n - first]);
         self.head = (self.head + n) % cap;
         self.len -= n;
+        self.rewind_if_empty();
         n
     }
 
@@ -114,7 +115,16 @@ impl RecvBuffer {
         let used = consume(&self.buf[self.head..self.head + piece]).min(piece);
         self.head = (self.head + used) % cap;
         self.len -= used;
+        self.rewind_if_empty();
         used
+    }
+
+    /// With nothing stored (in order or not), the ring may restart at offset 0, so small
+    /// requests keep landing in the same cache-hot bytes instead of walking the whole ring.
+    fn rewind_if_empty(&mut self) {
+        if self.len == 0 && self.nranges == 0 {
+            self.head = 0;
+        }
     }
 
     /// Stores segment data starting at `seq`, advancing `rcv_nxt` over whatever becomes in order.

@@ -268,6 +268,12 @@ impl SendBuffer {
     fn drop_ring_bytes(&mut self, n: usize) {
         self.ring_head = (self.ring_head + n) % self.ring.len();
         self.ring_len -= n;
+        if self.ring_len == 0 {
+            // Ring bytes are addressed through `ring_head`, so an empty ring may restart at
+            // offset 0: request/response traffic then reuses the same few cache-hot pages
+            // instead of walking (and first-touch faulting) the whole ring.
+            self.ring_head = 0;
+        }
     }
 
     /// The stored bytes `[seq, seq + len)` as contiguous pieces in stream order (the ring may
