@@ -375,15 +375,9 @@ fn write_tcp_frame(
     b: &[u8],
     offload: bool,
 ) {
-    let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
-    eth.emit(&mut frame);
-    let rest = &mut buf[ETHERNET_HEADER_LEN..];
-    let mut packet = Ipv4Packet::new_unchecked(&mut rest[..]);
-    ip.emit(&mut packet, ChecksumMode::Compute);
-    let tcp_buf = &mut rest[Ipv4Repr::HEADER_LEN..];
-    let hlen = tcp.header_len();
-    let (header, payload) = tcp_buf.split_at_mut(hlen);
-    let mut sum: Checksum = tcp.emit_header(header, ip.src_addr, ip.dst_addr, a.len() + b.len());
+    let mut sum = write_tcp_headers(buf, eth, ip, tcp, a.len() + b.len());
+    let tcp_buf = &mut buf[ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN..];
+    let (header, payload) = tcp_buf.split_at_mut(tcp.header_len());
     let (pa, pb) = payload.split_at_mut(a.len());
     if offload {
         pa.copy_from_slice(a);
@@ -393,4 +387,28 @@ fn write_tcp_frame(
     sum.copy_from(pa, a);
     sum.copy_from(&mut pb[..b.len()], b);
     wire::tcp::finish_checksum(header, sum);
+}
+
+/// Writes the Ethernet, IPv4 and TCP headers of a frame (TCP checksum field zero) and returns
+/// the TCP checksum of pseudo-header and header, to be continued with the payload. Data
+/// segments (timestamps or no options) take the fixed-layout writer; anything else the general
+/// emitters. Both write the same bytes.
+fn write_tcp_headers(
+    buf: &mut [u8],
+    eth: &EthernetRepr,
+    ip: &Ipv4Repr,
+    tcp: &TcpRepr<'_>,
+    payload_len: usize,
+) -> Checksum {
+    if let Some(sum) = wire::emit_tcp_data_headers(buf, eth, ip, tcp, payload_len) {
+        return sum;
+    }
+    let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
+    eth.emit(&mut frame);
+    let rest = &mut buf[ETHERNET_HEADER_LEN..];
+    let mut packet = Ipv4Packet::new_unchecked(&mut rest[..]);
+    ip.emit(&mut packet, ChecksumMode::Compute);
+    let tcp_buf = &mut rest[Ipv4Repr::HEADER_LEN..];
+    let header = &mut tcp_buf[..tcp.header_len()];
+    tcp.emit_header(header, ip.src_addr, ip.dst_addr, payload_len)
 }
