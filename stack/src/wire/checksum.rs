@@ -126,11 +126,13 @@ pub fn update(old_checksum: u16, old_field: u16, new_field: u16) -> u16 {
 }
 
 /// Folds a wide one's complement sum into 16 bits with end-around carries.
-fn fold(mut sum: u64) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
+/// Four fixed steps instead of a loop: 64 → 33 → 18 → 17 → 16 bits at most.
+#[inline]
+fn fold(sum: u64) -> u16 {
+    let sum = (sum & 0xffff_ffff) + (sum >> 32);
+    let sum = (sum & 0xffff) + (sum >> 16);
+    let sum = (sum & 0xffff) + (sum >> 16);
+    ((sum & 0xffff) + (sum >> 16)) as u16
 }
 
 /// The folded sum of `data` as big-endian 16-bit words (a final odd byte is the high half of a

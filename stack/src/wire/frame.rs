@@ -11,7 +11,7 @@
 //!
 //! Never panics, never allocates.
 
-use super::checksum::{checksum, Checksum};
+use super::checksum::Checksum;
 use super::ethernet::HEADER_LEN as ETHERNET_HEADER_LEN;
 use super::tcp::{TcpRepr, Timestamps};
 use super::{EthernetRepr, IpProtocol, Ipv4Repr};
@@ -50,54 +50,75 @@ pub fn emit_tcp_data_headers(
 
 #[inline(always)]
 fn emit<const N: usize>(
-    out: &mut [u8; N],
+    h: &mut [u8; N],
     eth: &EthernetRepr,
     ip: &Ipv4Repr,
     tcp: &TcpRepr<'_>,
     ts: Option<Timestamps>,
     payload_len: usize,
 ) -> Option<Checksum> {
-    let mut h = [0u8; N];
+    // Every byte of `h` is written below (the device buffer may hold an older frame).
     h[0..6].copy_from_slice(&eth.dst_addr.0);
     h[6..12].copy_from_slice(&eth.src_addr.0);
     h[12..14].copy_from_slice(&u16::from(eth.ethertype).to_be_bytes());
 
     let ipv4 = ETHERNET_HEADER_LEN;
-    h[ipv4] = 0x45;
-    h[ipv4 + 1] = ip.dscp_ecn;
     // `buffer_len() <= u16::MAX` was checked by the caller.
-    h[ipv4 + 2..ipv4 + 4].copy_from_slice(&(ip.buffer_len() as u16).to_be_bytes());
-    h[ipv4 + 4..ipv4 + 6].copy_from_slice(&ip.ident.to_be_bytes());
-    h[ipv4 + 6] = if ip.dont_frag { 0x40 } else { 0 };
-    h[ipv4 + 8] = ip.ttl;
-    h[ipv4 + 9] = u8::from(ip.protocol);
-    h[ipv4 + 12..ipv4 + 16].copy_from_slice(&ip.src_addr.0);
-    h[ipv4 + 16..ipv4 + 20].copy_from_slice(&ip.dst_addr.0);
-    let ip_sum = checksum(&h[ipv4..ipv4 + IPV4_HEADER_LEN]);
-    h[ipv4 + 10..ipv4 + 12].copy_from_slice(&ip_sum.to_be_bytes());
+    let [len_hi, len_lo] = (ip.buffer_len() as u16).to_be_bytes();
+    let [id_hi, id_lo] = ip.ident.to_be_bytes();
+    let df = if ip.dont_frag { 0x40 } else { 0 };
+    let mut ip_header =
+        [0x45, ip.dscp_ecn, len_hi, len_lo, id_hi, id_lo, df, 0, ip.ttl, u8::from(ip.protocol), 0, 0];
+    let [s0, s1, s2, s3] = ip.src_addr.0;
+    let [d0, d1, d2, d3] = ip.dst_addr.0;
+    let addresses = [s0, s1, s2, s3, d0, d1, d2, d3];
+    let ip_sum = !fold_words(words_sum(&ip_header) + words_sum(&addresses));
+    ip_header[10..12].copy_from_slice(&ip_sum.to_be_bytes());
+    h[ipv4..ipv4 + 12].copy_from_slice(&ip_header);
+    h[ipv4 + 12..ipv4 + 20].copy_from_slice(&addresses);
 
     let t = ipv4 + IPV4_HEADER_LEN;
     let tcp_header_len = N - t;
-    h[t..t + 2].copy_from_slice(&tcp.src_port.to_be_bytes());
-    h[t + 2..t + 4].copy_from_slice(&tcp.dst_port.to_be_bytes());
-    h[t + 4..t + 8].copy_from_slice(&tcp.seq_number.0.to_be_bytes());
-    h[t + 8..t + 12].copy_from_slice(&tcp.ack_number.0.to_be_bytes());
-    h[t + 12] = ((tcp_header_len / 4) as u8) << 4;
-    h[t + 13] = tcp.flags.0;
-    h[t + 14..t + 16].copy_from_slice(&tcp.window_len.to_be_bytes());
-    h[t + 18..t + 20].copy_from_slice(&tcp.urgent_pointer.to_be_bytes());
+    let mut fixed = [0u8; TCP_HEADER_LEN];
+    fixed[0..2].copy_from_slice(&tcp.src_port.to_be_bytes());
+    fixed[2..4].copy_from_slice(&tcp.dst_port.to_be_bytes());
+    fixed[4..8].copy_from_slice(&tcp.seq_number.0.to_be_bytes());
+    fixed[8..12].copy_from_slice(&tcp.ack_number.0.to_be_bytes());
+    fixed[12] = ((tcp_header_len / 4) as u8) << 4;
+    fixed[13] = tcp.flags.0;
+    fixed[14..16].copy_from_slice(&tcp.window_len.to_be_bytes());
+    fixed[18..20].copy_from_slice(&tcp.urgent_pointer.to_be_bytes());
+    h[t..t + TCP_HEADER_LEN].copy_from_slice(&fixed);
+    let mut words = words_sum(&fixed);
     if let Some(ts) = ts {
-        let o = t + TCP_HEADER_LEN;
-        h[o..o + 4].copy_from_slice(&[1, 1, 8, 10]);
-        h[o + 4..o + 8].copy_from_slice(&ts.tsval.to_be_bytes());
-        h[o + 8..o + 12].copy_from_slice(&ts.tsecr.to_be_bytes());
+        let mut option = [1, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0];
+        option[4..8].copy_from_slice(&ts.tsval.to_be_bytes());
+        option[8..12].copy_from_slice(&ts.tsecr.to_be_bytes());
+        h[t + TCP_HEADER_LEN..].copy_from_slice(&option[..N - t - TCP_HEADER_LEN]);
+        words += words_sum(&option);
     }
     let mut sum = Checksum::new();
-    sum.add_pseudo_header(ip.src_addr, ip.dst_addr, IpProtocol::Tcp, 0);
+    // The pseudo-header addresses are the same bytes as in the IPv4 header.
+    sum.add_u16(fold_words(words_sum(&addresses) + words));
+    sum.add_u16(u16::from(u8::from(IpProtocol::Tcp)));
     sum.add_u32((tcp_header_len + payload_len) as u32);
-    sum.add_bytes(&h[t..]);
-    *out = h;
     Some(sum)
+}
+
+/// The sum of `bytes` (a multiple of 4 long) as big-endian 32-bit words: congruent modulo 0xffff
+/// to the sum of its 16-bit words. Fixed sizes, so the loop unrolls into a few loads and adds.
+#[inline(always)]
+fn words_sum<const N: usize>(bytes: &[u8; N]) -> u64 {
+    bytes.chunks_exact(4).map(|w| u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]))).sum()
+}
+
+/// Folds a sum of a few 32-bit words into 16 bits with end-around carries (RFC 1071 §2(C)).
+#[inline(always)]
+fn fold_words(sum: u64) -> u16 {
+    let sum = (sum & 0xffff_ffff) + (sum >> 32);
+    let sum = (sum & 0xffff) + (sum >> 16);
+    let sum = (sum & 0xffff) + (sum >> 16);
+    ((sum & 0xffff) + (sum >> 16)) as u16
 }
 
 #[cfg(test)]
