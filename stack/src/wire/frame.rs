@@ -11,7 +11,7 @@
 //!
 //! Never panics, never allocates.
 
-use super::checksum::Checksum;
+use super::checksum::{fold, Checksum};
 use super::ethernet::HEADER_LEN as ETHERNET_HEADER_LEN;
 use super::tcp::{TcpRepr, Timestamps};
 use super::{EthernetRepr, IpProtocol, Ipv4Repr};
@@ -72,7 +72,7 @@ fn emit<const N: usize>(
     let [s0, s1, s2, s3] = ip.src_addr.0;
     let [d0, d1, d2, d3] = ip.dst_addr.0;
     let addresses = [s0, s1, s2, s3, d0, d1, d2, d3];
-    let ip_sum = !fold_words(words_sum(&ip_header) + words_sum(&addresses));
+    let ip_sum = !fold(words_sum(&ip_header) + words_sum(&addresses));
     ip_header[10..12].copy_from_slice(&ip_sum.to_be_bytes());
     h[ipv4..ipv4 + 12].copy_from_slice(&ip_header);
     h[ipv4 + 12..ipv4 + 20].copy_from_slice(&addresses);
@@ -99,7 +99,7 @@ fn emit<const N: usize>(
     }
     let mut sum = Checksum::new();
     // The pseudo-header addresses are the same bytes as in the IPv4 header.
-    sum.add_u16(fold_words(words_sum(&addresses) + words));
+    sum.add_u16(fold(words_sum(&addresses) + words));
     sum.add_u16(u16::from(u8::from(IpProtocol::Tcp)));
     sum.add_u32((tcp_header_len + payload_len) as u32);
     Some(sum)
@@ -110,15 +110,6 @@ fn emit<const N: usize>(
 #[inline(always)]
 fn words_sum<const N: usize>(bytes: &[u8; N]) -> u64 {
     bytes.chunks_exact(4).map(|w| u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]))).sum()
-}
-
-/// Folds a sum of a few 32-bit words into 16 bits with end-around carries (RFC 1071 §2(C)).
-#[inline(always)]
-fn fold_words(sum: u64) -> u16 {
-    let sum = (sum & 0xffff_ffff) + (sum >> 32);
-    let sum = (sum & 0xffff) + (sum >> 16);
-    let sum = (sum & 0xffff) + (sum >> 16);
-    ((sum & 0xffff) + (sum >> 16)) as u16
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use core::fmt;
 
-use super::checksum::checksum;
+use super::checksum::header_checksum;
 use super::field::{read_u16, write_array, write_u16, write_u8};
 use super::{ChecksumMode, Result, WireError};
 
@@ -195,7 +195,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
     /// True if the header (options included) sums to zero (RFC 791 §3.1, "Header Checksum").
     pub fn verify_checksum(&self) -> bool {
-        checksum(&self.buffer.as_ref()[..self.header_len()]) == 0
+        header_checksum(&self.buffer.as_ref()[..self.header_len()]) == 0
     }
 }
 
@@ -253,7 +253,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.set_checksum(0);
         let header_len = self.header_len_or_zero();
         let data = self.buffer.as_ref();
-        let sum = checksum(&data[..header_len.min(data.len())]);
+        let sum = header_checksum(&data[..header_len.min(data.len())]);
         self.set_checksum(sum);
     }
     /// The payload after the IHL-sized header, up to the end of the buffer; empty if too short.
@@ -320,7 +320,7 @@ impl Ipv4Repr {
     /// fixed-size array: no bounds checks, same checks and errors in the same order as `parse`.
     #[inline]
     fn parse_without_options(h: &[u8; MIN_HEADER_LEN], checksum_mode: ChecksumMode) -> Result<Self> {
-        if checksum_mode == ChecksumMode::Compute && checksum(h) != 0 {
+        if checksum_mode == ChecksumMode::Compute && header_checksum(h) != 0 {
             return Err(WireError::BadChecksum);
         }
         let field = |at: usize| u16::from_be_bytes([h[at], h[at + 1]]);
@@ -398,7 +398,7 @@ mod fast_path_tests {
                 }
                 if fix_sum {
                     h[CHECKSUM..CHECKSUM + 2].copy_from_slice(&[0, 0]);
-                    let sum = checksum(&h);
+                    let sum = crate::wire::checksum(&h);
                     h[CHECKSUM..CHECKSUM + 2].copy_from_slice(&sum.to_be_bytes());
                 }
                 let mut v = h.to_vec();

@@ -113,7 +113,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         sum.add_pseudo_header(src, dst, IpProtocol::Tcp, 0);
         // The length may exceed u16 only in a bogus buffer, which then fails the check.
         sum.add_u32(data.len() as u32);
-        sum.add_bytes(&data[..self.header_len()]);
+        sum.add_header(&data[..self.header_len()]);
         sum
     }
 }
