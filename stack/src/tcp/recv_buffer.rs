@@ -149,7 +149,9 @@ impl RecvBuffer {
         let at = (self.head + self.len) % cap;
         let first = data.len().min(cap - at);
         sum.copy_from(&mut self.buf[at..at + first], &data[..first]);
-        sum.copy_from(&mut self.buf[..data.len() - first], &data[first..]);
+        if first < data.len() {
+            sum.copy_from(&mut self.buf[..data.len() - first], &data[first..]);
+        }
         self.staged = Some(Staged { seq, at, len: data.len() });
         true
     }
