@@ -267,6 +267,9 @@ impl TcpOptions {
 
     /// Bytes the emitted options take: a multiple of 4, at most 40.
     pub fn emitted_len(&self) -> usize {
+        if self.sack_blocks.is_empty() {
+            return self.len_without_sack();
+        }
         let blocks = self.sack_blocks_that_fit();
         self.len_without_sack() + if blocks > 0 { 4 + 8 * blocks } else { 0 }
     }
