@@ -113,20 +113,71 @@ impl Engine {
             self.stats.in_errs += 1;
             return;
         };
-        let seg = match TcpRepr::parse(&pkt, ip.src_addr, ip.dst_addr, self.checksum_mode()) {
+        let tuple = FourTuple { local: (ip.dst_addr, pkt.dst_port()), remote: (ip.src_addr, pkt.src_port()) };
+        let index = self.flows.lookup(&tuple);
+        let mut mode = self.checksum_mode();
+        if let (ChecksumMode::Compute, Some(i)) = (mode, index) {
+            match self.verify_into_ring(i, &pkt, ip) {
+                Some(true) => mode = ChecksumMode::Skip,
+                Some(false) => {
+                    self.stats.in_csum_errors += 1;
+                    return self.stats.in_errs += 1;
+                }
+                None => {}
+            }
+        }
+        let seg = match TcpRepr::parse(&pkt, ip.src_addr, ip.dst_addr, mode) {
             Ok(seg) => seg,
             Err(WireError::BadChecksum) => {
                 self.stats.in_csum_errors += 1;
                 return self.stats.in_errs += 1;
             }
-            Err(_) => return self.stats.in_errs += 1,
+            Err(_) => {
+                self.discard_staged(index);
+                return self.stats.in_errs += 1;
+            }
         };
         if !ip.src_addr.is_unicast() || seg.src_port == 0 || seg.dst_port == 0 {
+            self.discard_staged(index);
             self.stats.in_errs += 1;
             return;
         }
-        let tuple = FourTuple { local: (ip.dst_addr, seg.dst_port), remote: (ip.src_addr, seg.src_port) };
-        self.dispatch_segment(now, src_mac, tuple, &seg);
+        match index {
+            Some(i) => {
+                self.segment_to_connection(now, src_mac, i, tuple, &seg);
+                self.discard_staged(index);
+            }
+            None => self.segment_without_connection(now, src_mac, tuple, &seg),
+        }
+    }
+
+    /// The fused receive path: for in-order data on a connection, verifies the TCP checksum
+    /// while copying the payload into the receive ring's free space (one pass over the payload
+    /// instead of a verify pass and a copy pass). `Some(true)`: verified and staged, the
+    /// connection's `insert` commits it without another copy; `Some(false)`: bad checksum, the
+    /// readable contents and RCV.NXT are untouched; `None`: not applicable, verify as usual.
+    fn verify_into_ring(&mut self, index: u32, pkt: &TcpPacket<&[u8]>, ip: &Ipv4Repr) -> Option<bool> {
+        let conn = self.slots[index as usize].conn.as_deref_mut()?;
+        let payload = pkt.payload_ref();
+        if payload.is_empty() || !conn.state.can_receive_data() || pkt.seq_number() != conn.rcv_nxt {
+            return None;
+        }
+        let mut sum = pkt.header_sum(ip.src_addr, ip.dst_addr);
+        if !conn.rcvbuf.stage(conn.rcv_nxt, payload, &mut sum) {
+            return None;
+        }
+        let good = sum.finish() == 0;
+        if !good {
+            conn.rcvbuf.discard_staged();
+        }
+        Some(good)
+    }
+
+    /// Staged bytes belong to exactly one segment: forget them once it has been processed.
+    fn discard_staged(&mut self, index: Option<u32>) {
+        if let Some(conn) = index.and_then(|i| self.slots[i as usize].conn.as_deref_mut()) {
+            conn.rcvbuf.discard_staged();
+        }
     }
 
     fn dispatch_segment(
@@ -139,6 +190,17 @@ impl Engine {
         if let Some(index) = self.flows.lookup(&tuple) {
             return self.segment_to_connection(now, src_mac, index, tuple, seg);
         }
+        self.segment_without_connection(now, src_mac, tuple, seg);
+    }
+
+    /// LISTEN (RFC 9293 §3.10.7.2) or CLOSED (§3.10.7.1).
+    fn segment_without_connection(
+        &mut self,
+        now: Instant,
+        src_mac: EthernetAddress,
+        tuple: FourTuple,
+        seg: &TcpRepr<'_>,
+    ) {
         match self.listener_for(tuple.local.1) {
             Some(lid) => self.segment_to_listener(now, src_mac, lid, tuple, seg),
             None => {

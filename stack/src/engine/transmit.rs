@@ -390,15 +390,9 @@ fn write_tcp_frame<'p>(
     payload_len: usize,
     offload: bool,
 ) {
-    let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
-    eth.emit(&mut frame);
-    let rest = &mut buf[ETHERNET_HEADER_LEN..];
-    let mut packet = Ipv4Packet::new_unchecked(&mut rest[..]);
-    ip.emit(&mut packet, ChecksumMode::Compute);
-    let tcp_buf = &mut rest[Ipv4Repr::HEADER_LEN..];
-    let hlen = tcp.header_len();
-    let (header, out) = tcp_buf.split_at_mut(hlen);
-    let mut sum: Checksum = tcp.emit_header(header, ip.src_addr, ip.dst_addr, payload_len);
+    let mut sum = write_tcp_headers(buf, eth, ip, tcp, payload_len);
+    let tcp_buf = &mut buf[ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN..];
+    let (header, out) = tcp_buf.split_at_mut(tcp.header_len());
     let mut at = 0;
     for piece in payload {
         let dst = &mut out[at..at + piece.len()];
@@ -432,4 +426,28 @@ fn write_reset_over(buf: &mut [u8], eth: &EthernetRepr, ip: &Ipv4Repr, data: &Tc
     };
     let ip = Ipv4Repr { payload_len: tcp.header_len(), ..*ip };
     write_tcp_frame(buf, eth, &ip, &tcp, [], 0, false);
+}
+
+/// Writes the Ethernet, IPv4 and TCP headers of a frame (TCP checksum field zero) and returns
+/// the TCP checksum of pseudo-header and header, to be continued with the payload. Data
+/// segments (timestamps or no options) take the fixed-layout writer; anything else the general
+/// emitters. Both write the same bytes.
+fn write_tcp_headers(
+    buf: &mut [u8],
+    eth: &EthernetRepr,
+    ip: &Ipv4Repr,
+    tcp: &TcpRepr<'_>,
+    payload_len: usize,
+) -> Checksum {
+    if let Some(sum) = wire::emit_tcp_data_headers(buf, eth, ip, tcp, payload_len) {
+        return sum;
+    }
+    let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
+    eth.emit(&mut frame);
+    let rest = &mut buf[ETHERNET_HEADER_LEN..];
+    let mut packet = Ipv4Packet::new_unchecked(&mut rest[..]);
+    ip.emit(&mut packet, ChecksumMode::Compute);
+    let tcp_buf = &mut rest[Ipv4Repr::HEADER_LEN..];
+    let header = &mut tcp_buf[..tcp.header_len()];
+    tcp.emit_header(header, ip.src_addr, ip.dst_addr, payload_len)
 }

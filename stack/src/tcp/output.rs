@@ -207,7 +207,8 @@ impl Connection {
         // RFC 6691: options and data together must fit the path MSS; SACK blocks give way.
         let budget =
             self.snd_mss as usize + if self.ts.is_some() { TIMESTAMP_OPTION_LEN as usize } else { 0 };
-        if !syn && plan.len > 0 && plan.len as usize + options.emitted_len() > budget {
+        let with_sack = !options.sack_blocks.is_empty();
+        if !syn && with_sack && plan.len > 0 && plan.len as usize + options.emitted_len() > budget {
             options.sack_blocks = SackBlocks::new();
         }
         let window_len = self.window_field(syn);

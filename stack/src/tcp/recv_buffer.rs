@@ -6,8 +6,14 @@
 //! free)`, so out-of-order data always lies inside what the window could have offered; at most
 //! [`MAX_OOO_RANGES`] ranges are tracked — a segment that would need another range is dropped and
 //! reported (it was never SACKed, so dropping it is not reneging).
+//!
+//! Staging ([`RecvBuffer::stage`]) lets the input path verify a segment's checksum while copying
+//! its payload into the ring, one pass instead of two: the bytes land in free space at RCV.NXT,
+//! where nothing is readable, and become readable only through a later [`RecvBuffer::insert`]
+//! of the same segment, which then skips its own copy. A segment that fails the checksum is
+//! simply never inserted.
 
-use crate::wire::{SackBlock, SackBlocks, SeqNumber};
+use crate::wire::{Checksum, SackBlock, SackBlocks, SeqNumber};
 
 /// Out-of-order ranges tracked at once (Linux has no fixed limit, but bounds memory instead).
 pub const MAX_OOO_RANGES: usize = 16;
@@ -44,6 +50,16 @@ pub struct RecvBuffer {
     ranges: [OooRange; MAX_OOO_RANGES],
     nranges: usize,
     stamp: u32,
+    /// Bytes copied by [`RecvBuffer::stage`] into free space but not yet inserted:
+    /// (their sequence number, ring position, length). Only ever used by the `insert` right after.
+    staged: Option<Staged>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Staged {
+    seq: SeqNumber,
+    at: usize,
+    len: usize,
 }
 
 impl RecvBuffer {
@@ -61,6 +77,7 @@ impl RecvBuffer {
             ranges: [OooRange::default(); MAX_OOO_RANGES],
             nranges: 0,
             stamp: 0,
+            staged: None,
         }
     }
 
@@ -127,8 +144,36 @@ impl RecvBuffer {
         }
     }
 
+    /// Copies the in-order payload `data` starting at `seq` (= RCV.NXT) into free space and adds
+    /// it to `sum` in the same pass. Nothing becomes readable: an `insert` of the same bytes
+    /// commits them without copying again; any other call forgets them.
+    ///
+    /// Returns false, copying and summing nothing, when the bytes cannot be staged: empty, more
+    /// than the free space, or out-of-order data is held (which staging could overwrite).
+    pub fn stage(&mut self, seq: SeqNumber, data: &[u8], sum: &mut Checksum) -> bool {
+        self.staged = None;
+        if data.is_empty() || data.len() > self.free() || self.nranges > 0 {
+            return false;
+        }
+        let cap = self.buf.len();
+        let at = (self.head + self.len) % cap;
+        let first = data.len().min(cap - at);
+        sum.copy_from(&mut self.buf[at..at + first], &data[..first]);
+        if first < data.len() {
+            sum.copy_from(&mut self.buf[..data.len() - first], &data[first..]);
+        }
+        self.staged = Some(Staged { seq, at, len: data.len() });
+        true
+    }
+
+    /// Forgets staged bytes (their segment was dropped); the readable contents are unchanged.
+    pub fn discard_staged(&mut self) {
+        self.staged = None;
+    }
+
     /// Stores segment data starting at `seq`, advancing `rcv_nxt` over whatever becomes in order.
     pub fn insert(&mut self, rcv_nxt: &mut SeqNumber, seq: SeqNumber, data: &[u8]) -> InsertOutcome {
+        let staged = self.staged.take();
         let mut out = InsertOutcome::default();
         let end = seq + data.len() as u32;
         if data.is_empty() {
@@ -164,7 +209,12 @@ impl RecvBuffer {
             }
             out.out_of_order = true;
         }
-        self.copy_in(self.len + off, data);
+        let at = (self.head + self.len) % self.buf.len();
+        let already_there =
+            off == 0 && staged.is_some_and(|s| s.seq == seq && s.at == at && s.len >= data.len());
+        if !already_there {
+            self.copy_in(self.len + off, data);
+        }
         if off == 0 {
             self.len += data.len();
             *rcv_nxt = end;
@@ -261,6 +311,7 @@ impl RecvBuffer {
         self.head = 0;
         self.len = 0;
         self.nranges = 0;
+        self.staged = None;
         core::mem::take(&mut self.buf)
     }
 }
@@ -373,5 +424,58 @@ mod tests {
         assert!(b.insert(&mut nxt, SeqNumber(5000), b"x").dropped);
         // adjacent data still merges into an existing range
         assert!(b.insert(&mut nxt, SeqNumber(11), b"y").out_of_order);
+    }
+
+    fn contents(b: &mut RecvBuffer) -> Vec<u8> {
+        let mut out = vec![0u8; b.len()];
+        b.read(&mut out);
+        out
+    }
+
+    #[test]
+    fn staged_bytes_across_the_wrap_become_readable_only_through_insert() {
+        let mut b = RecvBuffer::new(8);
+        let mut nxt = SeqNumber(0);
+        b.insert(&mut nxt, SeqNumber(0), b"abcdef");
+        let mut out = [0u8; 5];
+        b.read(&mut out); // head at 5, "f" readable, free space wraps
+        let mut sum = Checksum::new();
+        assert!(b.stage(nxt, b"ghijk", &mut sum));
+        let mut reference = Checksum::new();
+        reference.add_bytes(b"ghijk");
+        assert_eq!(sum.finish(), reference.finish(), "staging sums what it copies");
+        assert_eq!(b.len(), 1, "staged bytes are not readable");
+        let o = b.insert(&mut nxt, SeqNumber(6), b"ghijk");
+        assert_eq!(o.advanced, 5);
+        assert_eq!(contents(&mut b), b"fghijk");
+    }
+
+    #[test]
+    fn discarded_staging_is_never_committed() {
+        let mut b = RecvBuffer::new(16);
+        let mut nxt = SeqNumber(100);
+        assert!(b.stage(nxt, b"wrong", &mut Checksum::new()));
+        b.discard_staged();
+        assert_eq!(b.len(), 0);
+        b.insert(&mut nxt, SeqNumber(100), b"right");
+        assert_eq!(contents(&mut b), b"right");
+        // A stage at another sequence number does not stand in for the insert either.
+        assert!(b.stage(SeqNumber(1), b"wrong", &mut Checksum::new()));
+        b.insert(&mut nxt, SeqNumber(105), b"again");
+        assert_eq!(contents(&mut b), b"again");
+    }
+
+    #[test]
+    fn staging_refuses_when_out_of_order_data_or_too_little_room() {
+        let mut b = RecvBuffer::new(8);
+        let mut nxt = SeqNumber(0);
+        let mut sum = Checksum::new();
+        assert!(!b.stage(nxt, b"123456789", &mut sum));
+        assert!(!b.stage(nxt, b"", &mut sum));
+        b.insert(&mut nxt, SeqNumber(2), b"cd");
+        assert!(!b.stage(nxt, b"xy", &mut sum), "would overwrite held out-of-order bytes");
+        assert_eq!(sum.finish(), Checksum::new().finish(), "nothing summed when refused");
+        b.insert(&mut nxt, SeqNumber(0), b"ab");
+        assert_eq!(contents(&mut b), b"abcd");
     }
 }

@@ -67,7 +67,7 @@ impl From<EtherType> for u16 {
 const DST: usize = 0;
 const SRC: usize = 6;
 const ETHERTYPE: usize = 12;
-const HEADER_LEN: usize = 14;
+pub(super) const HEADER_LEN: usize = 14;
 
 /// A read/write view of an Ethernet II frame.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@
 
 use core::fmt;
 
-use super::checksum::checksum;
+use super::checksum::header_checksum;
 use super::field::{read_u16, write_array, write_u16, write_u8};
 use super::{ChecksumMode, Result, WireError};
 
@@ -195,7 +195,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
     /// True if the header (options included) sums to zero (RFC 791 §3.1, "Header Checksum").
     pub fn verify_checksum(&self) -> bool {
-        checksum(&self.buffer.as_ref()[..self.header_len()]) == 0
+        header_checksum(&self.buffer.as_ref()[..self.header_len()]) == 0
     }
 }
 
@@ -253,7 +253,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.set_checksum(0);
         let header_len = self.header_len_or_zero();
         let data = self.buffer.as_ref();
-        let sum = checksum(&data[..header_len.min(data.len())]);
+        let sum = header_checksum(&data[..header_len.min(data.len())]);
         self.set_checksum(sum);
     }
     /// The payload after the IHL-sized header, up to the end of the buffer; empty if too short.
@@ -294,6 +294,16 @@ impl Ipv4Repr {
     /// returns `Err(Fragmented)` once everything else has been checked.
     pub fn parse<T: AsRef<[u8]>>(packet: &Ipv4Packet<T>, checksum: ChecksumMode) -> Result<Self> {
         packet.check_len()?;
+        if let Some(header) = packet.buffer.as_ref().first_chunk::<MIN_HEADER_LEN>() {
+            if header[VER_IHL] == 0x45 {
+                return Self::parse_without_options(header, checksum);
+            }
+        }
+        Self::parse_general(packet, checksum)
+    }
+
+    /// `parse` for any header length (options skipped).
+    fn parse_general<T: AsRef<[u8]>>(packet: &Ipv4Packet<T>, checksum: ChecksumMode) -> Result<Self> {
         if packet.version() != 4 {
             return Err(WireError::Malformed);
         }
@@ -304,6 +314,30 @@ impl Ipv4Repr {
             return Err(WireError::Fragmented);
         }
         Ok(Self::from_header_fields(packet))
+    }
+
+    /// The common case, version 4 without options (the first byte is 0x45), decoded from a
+    /// fixed-size array: no bounds checks, same checks and errors in the same order as `parse`.
+    #[inline]
+    fn parse_without_options(h: &[u8; MIN_HEADER_LEN], checksum_mode: ChecksumMode) -> Result<Self> {
+        if checksum_mode == ChecksumMode::Compute && header_checksum(h) != 0 {
+            return Err(WireError::BadChecksum);
+        }
+        let field = |at: usize| u16::from_be_bytes([h[at], h[at + 1]]);
+        let flags_frag = field(FLAGS_FRAG);
+        if flags_frag & (FLAG_MF | FRAG_OFFSET_MASK) != 0 {
+            return Err(WireError::Fragmented);
+        }
+        Ok(Ipv4Repr {
+            src_addr: Ipv4Address([h[SRC], h[SRC + 1], h[SRC + 2], h[SRC + 3]]),
+            dst_addr: Ipv4Address([h[DST], h[DST + 1], h[DST + 2], h[DST + 3]]),
+            protocol: h[PROTOCOL].into(),
+            payload_len: usize::from(field(TOTAL_LEN)).saturating_sub(MIN_HEADER_LEN),
+            ttl: h[TTL],
+            dscp_ecn: h[DSCP_ECN],
+            ident: field(IDENT),
+            dont_frag: flags_frag & FLAG_DF != 0,
+        })
     }
 
     /// Decodes the fields of a header whose length was already validated, ignoring fragments and
@@ -344,6 +378,46 @@ impl Ipv4Repr {
         match checksum {
             ChecksumMode::Compute => packet.fill_checksum(),
             ChecksumMode::Skip => packet.set_checksum(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A 20-byte header starting 0x45 with random fields, total length and checksum made
+    /// consistent or not, then random payload.
+    fn header_like() -> impl Strategy<Value = Vec<u8>> {
+        (any::<[u8; 20]>(), proptest::collection::vec(any::<u8>(), 0..40), any::<bool>(), any::<bool>())
+            .prop_map(|(mut h, payload, fix_len, fix_sum)| {
+                h[VER_IHL] = 0x45;
+                if fix_len {
+                    h[TOTAL_LEN..TOTAL_LEN + 2].copy_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
+                }
+                if fix_sum {
+                    h[CHECKSUM..CHECKSUM + 2].copy_from_slice(&[0, 0]);
+                    let sum = crate::wire::checksum(&h);
+                    h[CHECKSUM..CHECKSUM + 2].copy_from_slice(&sum.to_be_bytes());
+                }
+                let mut v = h.to_vec();
+                v.extend_from_slice(&payload);
+                v
+            })
+    }
+
+    proptest! {
+        /// The option-less shortcut gives the same result (value or error) as the general parse.
+        #[test]
+        fn fast_path_matches_the_general_parse(
+            bytes in prop_oneof![header_like(), proptest::collection::vec(any::<u8>(), 0..80)],
+            verify in any::<bool>(),
+        ) {
+            let mode = if verify { ChecksumMode::Compute } else { ChecksumMode::Skip };
+            let packet = Ipv4Packet::new_unchecked(&bytes[..]);
+            let general = packet.check_len().and_then(|()| Ipv4Repr::parse_general(&packet, mode));
+            prop_assert_eq!(Ipv4Repr::parse(&packet, mode), general);
         }
     }
 }

@@ -27,6 +27,7 @@
 mod arp;
 mod checksum;
 mod ethernet;
+mod frame;
 mod icmp;
 mod ipv4;
 mod pretty;
@@ -35,6 +36,7 @@ pub mod tcp;
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use checksum::{checksum, update, Checksum};
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
+pub use frame::emit_tcp_data_headers;
 pub use icmp::{DstUnreachable, IcmpQuote, Icmpv4Packet, Icmpv4Repr, TimeExceeded};
 pub use ipv4::{IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr};
 pub use pretty::{pretty_frame, PrettyFrame};

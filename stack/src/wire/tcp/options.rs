@@ -233,6 +233,23 @@ impl TcpOptions {
     /// Decodes an options area (the bytes between the fixed header and the data offset).
     #[inline]
     pub fn parse(options: &[u8]) -> Result<Self> {
+        // Nearly every segment of a connection with timestamps carries exactly NOP, NOP, TS
+        // (RFC 7323 Appendix A): decode that layout without walking the list.
+        if let [KIND_NOP, KIND_NOP, KIND_TIMESTAMPS, 10, ts @ ..] = options {
+            if let Ok(ts) = <[u8; 8]>::try_from(ts) {
+                let [a, b, c, d, e, f, g, h] = ts;
+                let timestamps = Timestamps {
+                    tsval: u32::from_be_bytes([a, b, c, d]),
+                    tsecr: u32::from_be_bytes([e, f, g, h]),
+                };
+                return Ok(TcpOptions { timestamps: Some(timestamps), ..TcpOptions::default() });
+            }
+        }
+        Self::parse_list(options)
+    }
+
+    /// The general parse: walks every option.
+    fn parse_list(options: &[u8]) -> Result<Self> {
         let mut out = TcpOptions::default();
         for option in TcpOptionIter::new(options) {
             match option? {
@@ -250,6 +267,9 @@ impl TcpOptions {
 
     /// Bytes the emitted options take: a multiple of 4, at most 40.
     pub fn emitted_len(&self) -> usize {
+        if self.sack_blocks.is_empty() {
+            return self.len_without_sack();
+        }
         let blocks = self.sack_blocks_that_fit();
         self.len_without_sack() + if blocks > 0 { 4 + 8 * blocks } else { 0 }
     }
@@ -350,5 +370,31 @@ impl Writer<'_> {
         self.put([KIND_TIMESTAMPS, 10]);
         self.put(ts.tsval.to_be_bytes());
         self.put(ts.tsecr.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn nop_nop_ts() -> impl Strategy<Value = Vec<u8>> {
+        (any::<[u8; 8]>(), 0usize..4, any::<u8>()).prop_map(|(ts, extra, fill)| {
+            let mut v = vec![KIND_NOP, KIND_NOP, KIND_TIMESTAMPS, 10];
+            v.extend_from_slice(&ts);
+            v.extend(std::iter::repeat_n(fill, extra * 4));
+            v
+        })
+    }
+
+    proptest! {
+        /// The NOP, NOP, TS shortcut decodes exactly what the general walk decodes, and any
+        /// other layout (trailing options, random bytes) still goes through the walk.
+        #[test]
+        fn fast_path_matches_the_general_walk(
+            bytes in prop_oneof![nop_nop_ts(), proptest::collection::vec(any::<u8>(), 0..=40)]
+        ) {
+            prop_assert_eq!(TcpOptions::parse(&bytes), TcpOptions::parse_list(&bytes));
+        }
     }
 }

@@ -98,13 +98,23 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
     /// True if the segment and the IPv4 pseudo-header sum to zero (RFC 9293 §3.1).
     pub fn verify_checksum(&self, src: Ipv4Address, dst: Ipv4Address) -> bool {
+        let mut sum = self.header_sum(src, dst);
+        sum.add_bytes(self.payload());
+        sum.finish() == 0
+    }
+
+    /// The running checksum of the pseudo-header and the header with its options (RFC 9293
+    /// §3.1), to be continued with the payload: the receive path adds the payload while copying
+    /// it ([`Checksum::copy_from`]) and the segment is good iff the finished sum is 0. The header
+    /// length is a multiple of 4, so the payload starts on a word boundary.
+    pub fn header_sum(&self, src: Ipv4Address, dst: Ipv4Address) -> Checksum {
         let data = self.buffer.as_ref();
         let mut sum = Checksum::new();
         sum.add_pseudo_header(src, dst, IpProtocol::Tcp, 0);
         // The length may exceed u16 only in a bogus buffer, which then fails the check.
         sum.add_u32(data.len() as u32);
-        sum.add_bytes(data);
-        sum.finish() == 0
+        sum.add_header(&data[..self.header_len()]);
+        sum
     }
 }
 

@@ -121,7 +121,7 @@ impl<'a> TcpRepr<'a> {
         let tcp_len = header_len + payload_len;
         sum.add_pseudo_header(src, dst, IpProtocol::Tcp, 0);
         sum.add_u32(tcp_len as u32);
-        sum.add_bytes(&header[..header_len.min(header.len())]);
+        sum.add_header(&header[..header_len.min(header.len())]);
         sum
     }
 }

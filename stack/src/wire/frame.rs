@@ -1,0 +1,257 @@
+//! The transmit fast path for the headers of a TCP data segment: Ethernet II, a 20-byte IPv4
+//! header and a TCP header whose only option is timestamps (RFC 7323 Appendix A layout:
+//! NOP, NOP, TS) or that has no options. That is every segment of a bulk transfer.
+//!
+//! The general emitters go field by field through the views' setters and the options writer and
+//! then sum the written bytes; here each header is assembled in a fixed-size array (no bounds
+//! checks, no option walk) and stored with one copy. The output is byte-identical to
+//! `EthernetRepr::emit` + `Ipv4Repr::emit` + `TcpRepr::emit_header` (property-tested below);
+//! anything else (SYN options, SACK blocks, MSS, Fast Open, a short buffer) returns `None` and the
+//! caller uses the general emitters.
+//!
+//! Never panics, never allocates.
+
+use super::checksum::{fold, Checksum};
+use super::ethernet::HEADER_LEN as ETHERNET_HEADER_LEN;
+use super::tcp::{TcpRepr, Timestamps};
+use super::{EthernetRepr, IpProtocol, Ipv4Repr};
+
+const IPV4_HEADER_LEN: usize = 20;
+const TCP_HEADER_LEN: usize = 20;
+/// NOP, NOP, kind 8, length 10, TSval, TSecr.
+const TIMESTAMPS_LEN: usize = 12;
+const WITH_TIMESTAMPS: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + TCP_HEADER_LEN + TIMESTAMPS_LEN;
+const WITHOUT_OPTIONS: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + TCP_HEADER_LEN;
+
+/// Writes the Ethernet, IPv4 (checksum filled) and TCP headers (checksum field zero) at the
+/// start of `buf` and returns the TCP checksum so far (pseudo-header for a payload of
+/// `payload_len` bytes, plus the header), to be continued with the payload as
+/// `TcpRepr::emit_header`'s result is. `None`, with nothing written, when the segment's options
+/// are not timestamps-only or none, or `buf` is shorter than the headers.
+pub fn emit_tcp_data_headers(
+    buf: &mut [u8],
+    eth: &EthernetRepr,
+    ip: &Ipv4Repr,
+    tcp: &TcpRepr<'_>,
+    payload_len: usize,
+) -> Option<Checksum> {
+    let o = &tcp.options;
+    if o.mss.is_some() || o.window_scale.is_some() || o.sack_permitted || !o.sack_blocks.is_empty() {
+        return None;
+    }
+    if o.fast_open_cookie.is_some() || ip.buffer_len() > usize::from(u16::MAX) {
+        return None;
+    }
+    match o.timestamps {
+        Some(ts) => emit::<WITH_TIMESTAMPS>(buf.first_chunk_mut()?, eth, ip, tcp, Some(ts), payload_len),
+        None => emit::<WITHOUT_OPTIONS>(buf.first_chunk_mut()?, eth, ip, tcp, None, payload_len),
+    }
+}
+
+#[inline(always)]
+fn emit<const N: usize>(
+    h: &mut [u8; N],
+    eth: &EthernetRepr,
+    ip: &Ipv4Repr,
+    tcp: &TcpRepr<'_>,
+    ts: Option<Timestamps>,
+    payload_len: usize,
+) -> Option<Checksum> {
+    // Every byte of `h` is written below (the device buffer may hold an older frame).
+    h[0..6].copy_from_slice(&eth.dst_addr.0);
+    h[6..12].copy_from_slice(&eth.src_addr.0);
+    h[12..14].copy_from_slice(&u16::from(eth.ethertype).to_be_bytes());
+
+    let ipv4 = ETHERNET_HEADER_LEN;
+    // `buffer_len() <= u16::MAX` was checked by the caller.
+    let [len_hi, len_lo] = (ip.buffer_len() as u16).to_be_bytes();
+    let [id_hi, id_lo] = ip.ident.to_be_bytes();
+    let df = if ip.dont_frag { 0x40 } else { 0 };
+    let mut ip_header =
+        [0x45, ip.dscp_ecn, len_hi, len_lo, id_hi, id_lo, df, 0, ip.ttl, u8::from(ip.protocol), 0, 0];
+    let [s0, s1, s2, s3] = ip.src_addr.0;
+    let [d0, d1, d2, d3] = ip.dst_addr.0;
+    let addresses = [s0, s1, s2, s3, d0, d1, d2, d3];
+    let ip_sum = !fold(words_sum(&ip_header) + words_sum(&addresses));
+    ip_header[10..12].copy_from_slice(&ip_sum.to_be_bytes());
+    h[ipv4..ipv4 + 12].copy_from_slice(&ip_header);
+    h[ipv4 + 12..ipv4 + 20].copy_from_slice(&addresses);
+
+    let t = ipv4 + IPV4_HEADER_LEN;
+    let tcp_header_len = N - t;
+    let mut fixed = [0u8; TCP_HEADER_LEN];
+    fixed[0..2].copy_from_slice(&tcp.src_port.to_be_bytes());
+    fixed[2..4].copy_from_slice(&tcp.dst_port.to_be_bytes());
+    fixed[4..8].copy_from_slice(&tcp.seq_number.0.to_be_bytes());
+    fixed[8..12].copy_from_slice(&tcp.ack_number.0.to_be_bytes());
+    fixed[12] = ((tcp_header_len / 4) as u8) << 4;
+    fixed[13] = tcp.flags.0;
+    fixed[14..16].copy_from_slice(&tcp.window_len.to_be_bytes());
+    fixed[18..20].copy_from_slice(&tcp.urgent_pointer.to_be_bytes());
+    h[t..t + TCP_HEADER_LEN].copy_from_slice(&fixed);
+    let mut words = words_sum(&fixed);
+    if let Some(ts) = ts {
+        let mut option = [1, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0];
+        option[4..8].copy_from_slice(&ts.tsval.to_be_bytes());
+        option[8..12].copy_from_slice(&ts.tsecr.to_be_bytes());
+        h[t + TCP_HEADER_LEN..].copy_from_slice(&option[..N - t - TCP_HEADER_LEN]);
+        words += words_sum(&option);
+    }
+    let mut sum = Checksum::new();
+    // The pseudo-header addresses are the same bytes as in the IPv4 header.
+    sum.add_u16(fold(words_sum(&addresses) + words));
+    sum.add_u16(u16::from(u8::from(IpProtocol::Tcp)));
+    sum.add_u32((tcp_header_len + payload_len) as u32);
+    Some(sum)
+}
+
+/// The sum of `bytes` (a multiple of 4 long) as big-endian 32-bit words: congruent modulo 0xffff
+/// to the sum of its 16-bit words. Fixed sizes, so the loop unrolls into a few loads and adds.
+#[inline(always)]
+fn words_sum<const N: usize>(bytes: &[u8; N]) -> u64 {
+    bytes.chunks_exact(4).map(|w| u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]))).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::tcp::{finish_checksum, SackBlock, SackBlocks, SeqNumber, TcpFlags, TcpOptions};
+    use crate::wire::{ChecksumMode, EtherType, EthernetAddress, EthernetFrame, Ipv4Address, Ipv4Packet};
+    use proptest::prelude::*;
+
+    /// The general emitters, as the transmit path used them before this module.
+    fn general(
+        buf: &mut [u8],
+        eth: &EthernetRepr,
+        ip: &Ipv4Repr,
+        tcp: &TcpRepr<'_>,
+        payload_len: usize,
+    ) -> Checksum {
+        eth.emit(&mut EthernetFrame::new_unchecked(&mut buf[..]));
+        let rest = &mut buf[ETHERNET_HEADER_LEN..];
+        ip.emit(&mut Ipv4Packet::new_unchecked(&mut rest[..]), ChecksumMode::Compute);
+        let header = &mut rest[IPV4_HEADER_LEN..IPV4_HEADER_LEN + tcp.header_len()];
+        tcp.emit_header(header, ip.src_addr, ip.dst_addr, payload_len)
+    }
+
+    prop_compose! {
+        fn segment()(
+            macs in any::<([u8; 6], [u8; 6])>(),
+            addrs in any::<([u8; 4], [u8; 4])>(),
+            ports in any::<(u16, u16)>(),
+            numbers in any::<(u32, u32)>(),
+            flags in any::<u8>(),
+            window in any::<u16>(),
+            urgent in any::<u16>(),
+            ts in proptest::option::of(any::<(u32, u32)>()),
+            ip_fields in any::<(u16, u8, u8, bool)>(),
+            payload_len in 0usize..1500,
+            extra in 0u8..4,
+        ) -> (EthernetRepr, Ipv4Repr, TcpRepr<'static>, usize) {
+            let mut options = TcpOptions {
+                timestamps: ts.map(|(tsval, tsecr)| Timestamps { tsval, tsecr }),
+                ..TcpOptions::default()
+            };
+            // Now and then an option the fast path must refuse.
+            match extra {
+                1 => options.mss = Some(1460),
+                2 => {
+                    let mut blocks = SackBlocks::new();
+                    blocks.push(SackBlock { left: SeqNumber(numbers.0), right: SeqNumber(numbers.1) });
+                    options.sack_blocks = blocks;
+                }
+                _ => {}
+            }
+            let tcp = TcpRepr {
+                src_port: ports.0,
+                dst_port: ports.1,
+                seq_number: SeqNumber(numbers.0),
+                ack_number: SeqNumber(numbers.1),
+                flags: TcpFlags(flags),
+                window_len: window,
+                urgent_pointer: urgent,
+                options,
+                payload: &[],
+            };
+            let (ident, ttl, dscp_ecn, dont_frag) = ip_fields;
+            let ip = Ipv4Repr {
+                src_addr: Ipv4Address(addrs.0),
+                dst_addr: Ipv4Address(addrs.1),
+                protocol: IpProtocol::Tcp,
+                payload_len: tcp.header_len() + payload_len,
+                ttl,
+                dscp_ecn,
+                ident,
+                dont_frag,
+            };
+            let eth = EthernetRepr {
+                src_addr: EthernetAddress(macs.0),
+                dst_addr: EthernetAddress(macs.1),
+                ethertype: EtherType::Ipv4,
+            };
+            (eth, ip, tcp, payload_len)
+        }
+    }
+
+    proptest! {
+        /// Byte-identical headers and the same checksum, once finished over the same payload,
+        /// as the general emitters; refused (buffer untouched) exactly when options other than
+        /// timestamps are present.
+        #[test]
+        fn fast_headers_match_the_general_emitters((eth, ip, tcp, payload_len) in segment(), fill in any::<u8>()) {
+            let total = ETHERNET_HEADER_LEN + ip.buffer_len();
+            let payload: Vec<u8> = (0..payload_len).map(|i| (i as u8) ^ fill).collect();
+            let mut fast = vec![fill; total];
+            let mut slow = vec![fill; total];
+            let simple = tcp.options.mss.is_none() && tcp.options.sack_blocks.is_empty();
+            let got = emit_tcp_data_headers(&mut fast, &eth, &ip, &tcp, payload_len);
+            prop_assert_eq!(got.is_some(), simple);
+            let Some(mut fast_sum) = got else {
+                prop_assert!(fast.iter().all(|&b| b == fill));
+                return Ok(());
+            };
+            let mut slow_sum = general(&mut slow, &eth, &ip, &tcp, payload_len);
+            let start = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN;
+            let header_end = start + tcp.header_len();
+            fast_sum.add_bytes(&payload);
+            slow_sum.add_bytes(&payload);
+            finish_checksum(&mut fast[start..header_end], fast_sum);
+            finish_checksum(&mut slow[start..header_end], slow_sum);
+            prop_assert_eq!(&fast[..header_end], &slow[..header_end]);
+        }
+    }
+
+    #[test]
+    fn short_buffer_is_refused() {
+        let tcp = TcpRepr {
+            src_port: 1,
+            dst_port: 2,
+            seq_number: SeqNumber(3),
+            ack_number: SeqNumber(4),
+            flags: TcpFlags::ACK,
+            window_len: 5,
+            urgent_pointer: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        };
+        let ip = Ipv4Repr {
+            src_addr: Ipv4Address::new(198, 18, 0, 1),
+            dst_addr: Ipv4Address::new(198, 18, 0, 2),
+            protocol: IpProtocol::Tcp,
+            payload_len: 20,
+            ttl: 64,
+            dscp_ecn: 0,
+            ident: 7,
+            dont_frag: true,
+        };
+        let eth = EthernetRepr {
+            src_addr: EthernetAddress([2, 0, 0, 0, 0, 1]),
+            dst_addr: EthernetAddress([2, 0, 0, 0, 0, 2]),
+            ethertype: EtherType::Ipv4,
+        };
+        let mut buf = [0u8; WITHOUT_OPTIONS - 1];
+        assert!(emit_tcp_data_headers(&mut buf, &eth, &ip, &tcp, 0).is_none());
+        let mut buf = [0u8; WITHOUT_OPTIONS];
+        assert!(emit_tcp_data_headers(&mut buf, &eth, &ip, &tcp, 0).is_some());
+    }
+}
