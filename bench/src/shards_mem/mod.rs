@@ -93,12 +93,13 @@ const SETUPS: [Setup; 7] = [
     },
 ];
 
-/// (1-shard, 2-shard) setup indices whose ratio is the figure.
-const RATIOS: [(&str, usize, usize); 4] = [
-    ("short connections, passive opens", 0, 1),
-    ("bulk", 2, 3),
-    ("short connections, active opens", 4, 5),
-    ("short connections, active opens, every reply handed off", 4, 6),
+/// (label, base setup, compared setup): the ratios the bench reports.
+const RATIOS: [(&str, usize, usize); 5] = [
+    ("short connections, passive opens: 2 shards / 1", 0, 1),
+    ("bulk: 2 shards / 1", 2, 3),
+    ("short connections, active opens: 2 shards / 1", 4, 5),
+    ("short connections, active opens, every reply handed off: 2 shards / 1", 4, 6),
+    ("2 shards, active opens: every reply handed off / replies on the home queue", 5, 6),
 ];
 
 /// One sample of one setup.
@@ -115,6 +116,8 @@ struct Sample {
     errors: u64,
     /// Loop iterations per second, all shards.
     iterations_per_sec: f64,
+    /// Length of the measured window.
+    secs: f64,
 }
 
 const SHARD_IP: Ipv4Address = Ipv4Address::new(198, 18, 0, 1);
@@ -133,6 +136,7 @@ pub fn run(cfg: &InMemoryBench) -> anyhow::Result<String> {
     );
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); SETUPS.len()];
     let mut loads = Vec::new();
+    println!("  pinning (core_affinity, checked with sched_getcpu in each shard): 1 shard: shard 0 on core 1; 2 shards: shard 0 on core 0, shard 1 on core 1");
     for rep in 0..cfg.repetitions {
         let load = loadavg();
         println!("  rep {}/{} (load average {load})", rep + 1, cfg.repetitions);
@@ -175,8 +179,8 @@ fn engine_config(ip: Ipv4Address, last_mac_byte: u8, seed: u64, client: bool) ->
     c
 }
 
-/// The shards of a setup and the counters of each shard's client side.
-type Built = (Vec<EngineShard<PeerLink, ShardSide>>, Vec<Arc<LoadCells>>);
+/// The shards of a setup, the counters of each shard's client side, and each shard's own.
+type Built = (Vec<EngineShard<PeerLink, ShardSide>>, Vec<Arc<LoadCells>>, Vec<Arc<LoadCells>>);
 
 /// Builds the shards of `setup` and the counters of each shard's client side.
 fn build(setup: &Setup, cfg: &InMemoryBench) -> anyhow::Result<Built> {
@@ -193,6 +197,7 @@ fn build(setup: &Setup, cfg: &InMemoryBench) -> anyhow::Result<Built> {
     let now = MonotonicClock::new().now();
     let mut works = Vec::with_capacity(n);
     let mut client_cells = Vec::with_capacity(n);
+    let mut shard_cells = Vec::with_capacity(n);
     for i in 0..n {
         let seed = 1 + i as u64;
         let active = matches!(setup.workload, Workload::ActiveShort { .. });
@@ -201,6 +206,7 @@ fn build(setup: &Setup, cfg: &InMemoryBench) -> anyhow::Result<Built> {
         let mut shard_engine = Engine::new(shard_cfg, now);
         let mut peer_engine = Engine::new(engine_config(PEER_IP, 2, 100 + seed, !active), now);
         let cells = Arc::new(LoadCells::default());
+        shard_cells.push(cells.clone());
         let peer_cells = Arc::new(LoadCells::default());
         let max = shard_engine.config().max_connections;
         let (app, role) = match setup.workload {
@@ -230,10 +236,10 @@ fn build(setup: &Setup, cfg: &InMemoryBench) -> anyhow::Result<Built> {
             links.next().context("one mesh end per shard")?,
             steering.router(i),
             steering.opener(i),
-            ShardSide { app, cells },
+            ShardSide { app, cells, cpu_seen: false },
         ));
     }
-    Ok((works, client_cells))
+    Ok((works, client_cells, shard_cells))
 }
 
 /// Totals of the client counters and of the shards' published stats at one moment.
@@ -248,11 +254,21 @@ struct Reading {
     iterations: u64,
 }
 
+/// CPU time (user + system) of every thread of this process so far, in seconds.
+fn process_cpu_secs() -> f64 {
+    // SAFETY: rusage is plain data that the kernel fills in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 fn read(runtime: &ShardRuntime<ShardStats<roles::Counts>>, cells: &[Arc<LoadCells>]) -> Reading {
     let sum = |f: fn(&LoadCells) -> u64| cells.iter().map(|c| f(c)).sum::<u64>();
     Reading {
         at: WallInstant::now(),
-        cpu: crate::sys::tree_cpu_secs(std::process::id()),
+        cpu: process_cpu_secs(),
         completed: sum(|c| c.completed.load(Ordering::Relaxed)),
         bytes: sum(|c| c.bytes.load(Ordering::Relaxed)),
         errors: sum(|c| c.errors.load(Ordering::Relaxed)),
@@ -264,7 +280,7 @@ fn read(runtime: &ShardRuntime<ShardStats<roles::Counts>>, cells: &[Arc<LoadCell
 /// Runs `setup` on `cores` (one per shard; `setup.cores` in the bench).
 fn measure(setup: &Setup, cores: &[usize], cfg: &InMemoryBench) -> anyhow::Result<Sample> {
     anyhow::ensure!(cores.len() == setup.cores.len(), "one core per shard");
-    let (works, cells) = build(setup, cfg)?;
+    let (works, cells, shard_cells) = build(setup, cfg)?;
     let config = RuntimeConfig {
         handle_signals: false,
         drain_deadline: Duration::from_millis(20),
@@ -279,8 +295,14 @@ fn measure(setup: &Setup, cores: &[usize], cfg: &InMemoryBench) -> anyhow::Resul
     let b = read(&runtime, &cells);
     runtime.request_stop();
     let joined = runtime.join().map_err(|e| anyhow::anyhow!("{e}"))?;
-    for s in &joined.shards {
-        anyhow::ensure!(s.core == cores[s.shard], "shard {} ran on core {}", s.shard, s.core);
+    for (s, cell) in joined.shards.iter().zip(&shard_cells) {
+        let seen = cell.cpu.load(Ordering::Relaxed);
+        anyhow::ensure!(
+            s.core == cores[s.shard] && seen == cores[s.shard] as u64,
+            "shard {} was to run on core {} but ran on {seen}",
+            s.shard,
+            cores[s.shard]
+        );
     }
     let secs = (b.at - a.at).as_secs_f64();
     Ok(Sample {
@@ -291,6 +313,7 @@ fn measure(setup: &Setup, cores: &[usize], cfg: &InMemoryBench) -> anyhow::Resul
         rx_frames: b.stats.shard.rx_frames - a.stats.shard.rx_frames,
         errors: b.errors,
         iterations_per_sec: (b.iterations - a.iterations) as f64 / secs,
+        secs,
     })
 }
 
@@ -302,43 +325,57 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn table(cfg: &InMemoryBench, samples: &[Vec<Sample>], loads: &[String]) -> String {
     let med = |i: usize, f: &dyn Fn(&Sample) -> f64| median(samples[i].iter().map(f).collect());
     let mut out = format!(
-        "In-memory shards: each shard pinned to its core with its own peer engine on the same core; {} concurrent short connections or {} downloads per shard; {} repetition(s) of {:.1} s, 1 and 2 shards interleaved; load average per repetition {}.\n\n",
+        "In-memory shards: each shard pinned (core_affinity) to its core with its own peer engine stepped by the same thread; {} concurrent short connections or {} downloads per shard; {} repetition(s) of {:.1} s, 1 and 2 shards interleaved; load average (1 min) at each repetition: {}.\n\n",
         cfg.concurrency,
         cfg.flows,
         cfg.repetitions,
         cfg.secs,
         loads.join(", ")
     );
-    out += "| setup (cores) | conn/s | Gbit/s | cores used | frames handed off per s | handed off / received | loop iterations/s | errors |\n|---|---|---|---|---|---|---|---|\n";
+    out += "| setup (shard → core) | conn/s | Gbit/s | cores used | CPU µs/conn (s/GB) | frames handed off/s | handed off / received | loop iterations/s | errors |\n|---|---|---|---|---|---|---|---|---|\n";
     for (i, setup) in SETUPS.iter().enumerate() {
-        let cores: Vec<String> = setup.cores.iter().map(usize::to_string).collect();
-        let handed = med(i, &|s| s.handed_off as f64 / cfg.secs);
-        let share = med(i, &|s| s.handed_off as f64 / (s.rx_frames.max(1)) as f64);
+        let pins: Vec<String> = setup.cores.iter().enumerate().map(|(s, c)| format!("{s}→{c}")).collect();
         let errors: u64 = samples[i].iter().map(|s| s.errors).sum();
+        let cpu = if setup.workload == Workload::PassiveBulk {
+            format!("({:.2})", med(i, &|s| s.cores_used / (s.gbit_per_sec / 8.0)))
+        } else {
+            format!("{:.1}", med(i, &|s| s.cores_used / s.conn_per_sec * 1e6))
+        };
         out += &format!(
-            "| {} ({}) | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.0} | {errors} |\n",
+            "| {} ({}) | {:.0} | {:.2} | {:.2} | {cpu} | {:.0} | {:.2} | {:.0} | {errors} |\n",
             setup.label,
-            cores.join(","),
+            pins.join(" "),
             med(i, &|s| s.conn_per_sec),
             med(i, &|s| s.gbit_per_sec),
             med(i, &|s| s.cores_used),
-            handed,
-            share,
+            med(i, &|s| s.handed_off as f64 / s.secs),
+            med(i, &|s| s.handed_off as f64 / (s.rx_frames.max(1)) as f64),
             med(i, &|s| s.iterations_per_sec),
         );
     }
-    out += "\n| ratio | median of per-repetition ratios | range | per core-second |\n|---|---|---|---|\n";
-    for (label, one, two) in RATIOS {
-        let metric = |s: &Sample| if one == 2 { s.gbit_per_sec } else { s.conn_per_sec };
+    out +=
+        "\n| ratio | median of per-repetition ratios | range | same, per CPU-second |\n|---|---|---|---|\n";
+    for (label, base, other) in RATIOS {
+        let metric = |s: &Sample| {
+            if SETUPS[base].workload == Workload::PassiveBulk {
+                s.gbit_per_sec
+            } else {
+                s.conn_per_sec
+            }
+        };
         let ratios: Vec<f64> =
-            samples[one].iter().zip(&samples[two]).map(|(a, b)| metric(b) / metric(a)).collect();
+            samples[base].iter().zip(&samples[other]).map(|(a, b)| metric(b) / metric(a)).collect();
         let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        // Work per CPU-second: the ratio the design would give if each shard had its core to
-        // itself (1.0 = no per-shard cost from having a second shard).
-        let per_core = med(two, &|s| metric(s) / s.cores_used) / med(one, &|s| metric(s) / s.cores_used);
-        out +=
-            &format!("| {label}: 2 / 1 | **{:.2}×** | {lo:.2}–{hi:.2} | {per_core:.2} |\n", median(ratios));
+        // Work per CPU-second: what the ratio would be if the machine's other load did not
+        // take CPU from the shards (for 2 / 1: 2.0 = no per-shard cost from a second shard).
+        let per_cpu = |i: usize| med(i, &|s| metric(s) / s.cores_used);
+        let scale = SETUPS[other].cores.len() as f64 / SETUPS[base].cores.len() as f64;
+        out += &format!(
+            "| {label} | **{:.2}×** | {lo:.2}–{hi:.2} | {:.2}× |\n",
+            median(ratios),
+            per_cpu(other) / per_cpu(base) * scale
+        );
     }
     out
 }

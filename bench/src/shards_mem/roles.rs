@@ -49,6 +49,8 @@ pub struct LoadCells {
     pub errors: AtomicU64,
     /// Connections the server accepted.
     pub accepted: AtomicU64,
+    /// The CPU the shard's thread found itself on at its first poll (the pinning, observed).
+    pub cpu: AtomicU64,
 }
 
 /// Plain counters kept by the driving thread and published into [`LoadCells`] (and, for the
@@ -402,12 +404,18 @@ pub enum BenchApp {
 pub struct ShardSide {
     pub app: BenchApp,
     pub cells: std::sync::Arc<LoadCells>,
+    /// The CPU was recorded in `cells`.
+    pub cpu_seen: bool,
 }
 
 impl ShardApp for ShardSide {
     type Stats = Counts;
 
     fn poll(&mut self, cx: &mut AppContext<'_>) -> AppPoll {
+        if !self.cpu_seen {
+            self.cpu_seen = true;
+            self.cells.cpu.store(crate::sys::current_cpu() as u64, Ordering::Relaxed);
+        }
         let busy = match &mut self.app {
             BenchApp::Server(s) => {
                 let busy = s.poll(cx.engine, cx.now);
