@@ -38,8 +38,10 @@ pub const SHORT_RESPONSE_LEN: usize = SHORT_HEADER.len() + 1024;
 /// `serve` does from the page cache).
 static PATTERN: [u8; 16 * 1024] = [b'x'; 16 * 1024];
 
-/// Counters of one side, shared with the main thread. One writer (the shard's thread).
+/// Counters of one side, shared with the main thread. One writer (the shard's thread). Aligned
+/// to two cache lines so two shards' cells never share one (the stores are every poll).
 #[derive(Debug, Default)]
+#[repr(align(128))]
 pub struct LoadCells {
     /// Short connections completed (whole response read, then closed).
     pub completed: AtomicU64,
