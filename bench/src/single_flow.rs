@@ -153,6 +153,11 @@ fn receive(link: &LinkOptions, core: usize, progress: &Progress, stop: &AtomicBo
         progress.tx_kicks.store(stats.tx_kicks, Ordering::Relaxed);
         progress.rx_wakeups.store(stats.rx_wakeups, Ordering::Relaxed);
     }
+    // Where lost data went: the socket's own drops (full rx ring, empty fill ring) or the link.
+    println!(
+        "    engine receiver: {} frames dropped by the kernel at our AF_XDP socket",
+        b.nic.kernel_drops()
+    );
     Ok(())
 }
 
