@@ -5,7 +5,7 @@
 //! The parts, by job: [`topology`] places servers and clients (netns lab or real NIC plus a
 //! peer), [`servers`] starts and meters the servers under test, [`load`] is every client-side
 //! job, [`raw`], [`http_scenarios`] and [`engine`] are the scenarios ([`shards`], 1 vs 2 server
-//! shards, runs on its own as `linerate-bench shards`), [`recorder`] and
+//! shards, runs on its own as `linerate-bench shards`; [`shards_mem`] is its `--in-memory` mode), [`recorder`] and
 //! [`results`] hold the numbers, [`report`] writes JSON, Markdown and SVG. [`run`] ties them.
 
 pub mod config;
@@ -18,6 +18,7 @@ pub mod report;
 pub mod results;
 pub mod servers;
 pub mod shards;
+pub mod shards_mem;
 pub mod single_flow;
 pub mod sys;
 pub mod topology;

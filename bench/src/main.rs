@@ -120,6 +120,11 @@ struct ShardArgs {
     /// The linerate binary (default: <workspace>/target/release/linerate).
     #[arg(long)]
     linerate: Option<PathBuf>,
+    /// Measure the shard runtime alone: each shard's queue is an in-memory link to a peer
+    /// engine on the shard's own core (no lab, no kernel clients); `--concurrency` and
+    /// `--flows` are per shard, `--secs` per sample, `--bulk-mib` unused.
+    #[arg(long)]
+    in_memory: bool,
 }
 
 fn config(a: &RunArgs) -> BenchConfig {
@@ -180,6 +185,16 @@ fn run(a: &RunArgs) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Run(a) => run(&a),
+        Cmd::Shards(a) if a.in_memory => {
+            let cfg = linerate_bench::shards_mem::InMemoryBench {
+                repetitions: a.reps.max(1),
+                secs: a.secs.clamp(0.1, 60.0),
+                concurrency: a.concurrency.max(1),
+                flows: a.flows.max(1),
+            };
+            println!("{}", linerate_bench::shards_mem::run(&cfg)?);
+            Ok(())
+        }
         Cmd::Shards(a) => {
             let cfg = linerate_bench::shards::ShardBench {
                 linerate_bin: a

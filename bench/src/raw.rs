@@ -83,6 +83,12 @@ pub fn measure(
     stop.store(true, Ordering::Relaxed);
     let reflector_dev = reflector.join().map_err(|_| anyhow::anyhow!("reflector thread panicked"))?;
     let (samples, gen_dev) = generated??;
+    let r = reflector_dev.stats();
+    println!(
+        "    reflector I/O per frame (whole run): {:.3} sendto, {:.3} rx wakeups",
+        r.tx_kicks as f64 / r.tx_frames.max(1) as f64,
+        r.rx_wakeups as f64 / r.rx_frames.max(1) as f64
+    );
     for dev in [&gen_dev, &reflector_dev] {
         dev.check_frame_accounting().map_err(|e| anyhow::anyhow!("frame accounting: {e}"))?;
     }
@@ -96,11 +102,19 @@ fn generate(dev: &mut AfXdpDevice, spec: FlowSpec, secs: f64) -> RawSample {
         g.step(dev, true);
     }
     let (received0, start, cpu0) = (g.received, Instant::now(), crate::sys::thread_cpu_secs());
+    let io0 = dev.stats();
     while start.elapsed().as_secs_f64() < secs {
         g.step(dev, true);
     }
     let (frames, elapsed) = ((g.received - received0) as f64, start.elapsed().as_secs_f64());
     let generator_cpu_share = (crate::sys::thread_cpu_secs() - cpu0) / elapsed;
+    let io1 = dev.stats();
+    println!(
+        "    {} B generator I/O per reflected frame: {:.3} sendto, {:.3} rx wakeups",
+        spec.frame_len,
+        (io1.tx_kicks - io0.tx_kicks) as f64 / frames.max(1.0),
+        (io1.rx_wakeups - io0.rx_wakeups) as f64 / frames.max(1.0),
+    );
     let drain = Instant::now();
     while !g.settled() && drain.elapsed() < Duration::from_millis(200) {
         g.step(dev, false);

@@ -8,6 +8,7 @@
 //! On a 2-core machine the client therefore shares cores with the shards in both setups (and
 //! with the veth softirq work, which runs on the sending CPU): the ratio measures what the whole
 //! machine does with one vs. two shards, not the shards alone. Prints a Markdown table.
+//! `linerate-bench shards --in-memory` ([`crate::shards_mem`]) measures the shards alone.
 //!
 //! Must not: touch anything outside the lab it builds (removed on drop).
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use linerate_app::bypass::{Bypass, LinkOptions};
-use linerate_driver::afxdp::XdpMode;
+use linerate_driver::afxdp::{AfXdpDevice, DeviceStats, XdpMode};
 use linerate_driver::lab::{netns_command, Lab};
 use linerate_stack::engine::Event;
 use linerate_stack::tcp::SocketOptions;
@@ -43,7 +43,39 @@ pub struct FlowSample {
 struct Progress {
     bytes: AtomicU64,
     frames: AtomicU64,
+    /// The receiver's transmitted frames (ACKs), tx kicks (`sendto`) and rx wakeups.
+    acks: AtomicU64,
+    tx_kicks: AtomicU64,
+    rx_wakeups: AtomicU64,
     listening: AtomicBool,
+}
+
+/// Sum of the device counters of every queue of a bypass link.
+fn device_stats(b: &Bypass) -> DeviceStats {
+    b.nic.queues().iter().map(AfXdpDevice::stats).fold(DeviceStats::default(), |a, s| DeviceStats {
+        rx_frames: a.rx_frames + s.rx_frames,
+        tx_frames: a.tx_frames + s.tx_frames,
+        tx_kicks: a.tx_kicks + s.tx_kicks,
+        rx_wakeups: a.rx_wakeups + s.rx_wakeups,
+        ..a
+    })
+}
+
+/// Syscalls and ACKs per data frame over the measured window, printed with the sample: the
+/// engine path should kick no more often than the reflector does per frame.
+fn print_io(sender: (DeviceStats, DeviceStats), receiver: [(u64, u64); 4]) {
+    let (s0, s1) = sender;
+    let [data, acks, kicks, wakeups] = receiver.map(|(a, b)| (b - a) as f64);
+    let data = data.max(1.0);
+    println!(
+        "    engine I/O per data frame: sender {:.3} sendto, {:.3} rx wakeups, {:.3} frames out; receiver {:.3} ACKs, {:.3} sendto, {:.3} rx wakeups",
+        (s1.tx_kicks - s0.tx_kicks) as f64 / data,
+        (s1.rx_wakeups - s0.rx_wakeups) as f64 / data,
+        (s1.tx_frames - s0.tx_frames) as f64 / data,
+        acks / data,
+        kicks / data,
+        wakeups / data,
+    );
 }
 
 fn options(lab: &Lab, app_side: bool) -> LinkOptions {
@@ -115,9 +147,17 @@ fn receive(link: &LinkOptions, core: usize, progress: &Progress, stop: &AtomicBo
         }
         b.transmit(now);
         progress.bytes.store(bytes, Ordering::Relaxed);
-        let frames: u64 = b.nic.queues().iter().map(|q| q.stats().rx_frames).sum();
-        progress.frames.store(frames, Ordering::Relaxed);
+        let stats = device_stats(&b);
+        progress.frames.store(stats.rx_frames, Ordering::Relaxed);
+        progress.acks.store(stats.tx_frames, Ordering::Relaxed);
+        progress.tx_kicks.store(stats.tx_kicks, Ordering::Relaxed);
+        progress.rx_wakeups.store(stats.rx_wakeups, Ordering::Relaxed);
     }
+    // Where lost data went: the socket's own drops (full rx ring, empty fill ring) or the link.
+    println!(
+        "    engine receiver: {} frames dropped by the kernel at our AF_XDP socket",
+        b.nic.kernel_drops()
+    );
     Ok(())
 }
 
@@ -134,6 +174,11 @@ fn send(link: &LinkOptions, core: usize, secs: f64, progress: &Progress) -> anyh
     let data = vec![0x5au8; 256 * 1024];
     let start = Instant::now();
     let mut mark: Option<(Instant, u64, u64)> = None;
+    let receiver_io = || {
+        [&progress.frames, &progress.acks, &progress.tx_kicks, &progress.rx_wakeups]
+            .map(|c| c.load(Ordering::Relaxed))
+    };
+    let (mut sender0, mut receiver0) = (DeviceStats::default(), [0u64; 4]);
     let sample = loop {
         let now = b.clock.now();
         b.receive(now);
@@ -156,11 +201,14 @@ fn send(link: &LinkOptions, core: usize, secs: f64, progress: &Progress) -> anyh
                 let (bytes, frames) = counters();
                 anyhow::ensure!(bytes > 0, "nothing arrived during the warm-up: {:?}", b.engine.stats());
                 mark = Some((Instant::now(), bytes, frames));
+                (sender0, receiver0) = (device_stats(&b), receiver_io());
             }
             Some((t0, b0, f0)) if t0.elapsed().as_secs_f64() >= secs => {
                 let (bytes, frames) = counters();
                 let dt = t0.elapsed().as_secs_f64();
                 let (db, df) = ((bytes - b0) as f64, (frames - f0) as f64);
+                let receiver1 = receiver_io();
+                print_io((sender0, device_stats(&b)), core::array::from_fn(|i| (receiver0[i], receiver1[i])));
                 break FlowSample {
                     goodput_gbit: db * 8.0 / dt / 1e9,
                     mpps: Some(df / dt / 1e6),
