@@ -37,11 +37,13 @@
 //! no allocation; all arithmetic saturating or clamped f64.
 
 mod filters;
+mod loss_filter;
 mod state;
 #[cfg(test)]
 mod tests;
 
 use filters::{ExtraAcked, MaxBwFilter, Rng};
+use loss_filter::{queue_slack, BackgroundLoss};
 
 use crate::congestion::{
     burst_for_rate, bytes_in, clamp_window, rate_from, scale, AckEvent, Algorithm, CongestionConfig,
@@ -132,6 +134,8 @@ pub struct Bbr {
     /// `probe_rtt_min_delay` was older than `PROBE_RTT_INTERVAL` when this ACK arrived.
     probe_rtt_expired: bool,
     extra_acked: ExtraAcked,
+    /// Background (non-congestive) loss rate; see `loss_filter`.
+    background_loss: BackgroundLoss,
 
     // Rounds and per-round congestion signals.
     round: RoundCounter,
@@ -149,6 +153,8 @@ pub struct Bbr {
     in_flight: u64,
     /// The sender used the whole window during this or the previous round.
     cwnd_limited: [bool; 2],
+    /// An RTT sample of this / the previous round crossed a standing queue.
+    queue_seen: [bool; 2],
     max_in_flight_since_ack: u64,
 
     // Startup full-pipe detection (also reused in ProbeBW_UP).
@@ -208,6 +214,7 @@ impl Bbr {
             probe_rtt_min_stamp: now,
             probe_rtt_expired: false,
             extra_acked: ExtraAcked::new(now),
+            background_loss: BackgroundLoss::new(config.bbr_tolerate_random_loss, mss),
             round: RoundCounter::default(),
             round_start: false,
             rounds_since_bw_probe: 0,
@@ -221,6 +228,7 @@ impl Bbr {
             delivered: 0,
             in_flight: 0,
             cwnd_limited: [false; 2],
+            queue_seen: [false; 2],
             max_in_flight_since_ack: 0,
             filled_pipe: false,
             full_bw: 0,
@@ -332,6 +340,9 @@ impl Bbr {
         if ack.ece {
             self.ece_in_round = self.ece_in_round.saturating_add(rs.newly_acked);
         }
+        let queue_free = self.is_queue_free(rs.rtt);
+        self.queue_seen[0] |= !queue_free;
+        self.background_loss.on_ack(queue_free, rs.newly_acked, rs.newly_lost);
         if rs.newly_lost > 0 {
             self.loss_in_round = true;
             self.lossy_acks_in_round = self.lossy_acks_in_round.saturating_add(1);
@@ -343,6 +354,10 @@ impl Bbr {
         if !self.loss_round_start {
             return;
         }
+        // Only loss beyond what the path's background loss explains counts as congestion (with
+        // no background loss, any loss does, as in the draft).
+        let round_volume = self.lost_in_round.saturating_add(self.delivered_in_round);
+        self.loss_in_round = self.lost_in_round > self.background_loss.allowance(round_volume);
         let ecn_too_high = self.ece_in_round as f64 > ECN_THRESH * self.delivered_in_round as f64;
         if ecn_too_high {
             self.loss_in_round = true;
@@ -365,6 +380,7 @@ impl Bbr {
         if self.round_start {
             self.rounds_since_bw_probe = self.rounds_since_bw_probe.saturating_add(1);
             self.cwnd_limited = [false, self.cwnd_limited[0]];
+            self.queue_seen = [false, self.queue_seen[0]];
             if self.in_recovery && self.round.count > self.recovery_round {
                 // Draft: packet conservation lasts one round of recovery.
                 self.packet_conservation = false;
@@ -379,8 +395,17 @@ impl Bbr {
         }
     }
 
+    /// Draft `IsInflightTooHigh`, on the loss beyond the background allowance.
     fn is_inflight_too_high(&self, rs: &RateSample) -> bool {
-        rs.lost > 0 && rs.lost as f64 > rs.tx_in_flight as f64 * LOSS_THRESH
+        let excess = rs.lost.saturating_sub(self.background_loss.allowance(rs.tx_in_flight));
+        excess > 0 && excess as f64 > rs.tx_in_flight as f64 * LOSS_THRESH
+    }
+
+    /// The RTT sample crossed no standing queue: within `queue_slack` of `min_rtt`.
+    fn is_queue_free(&self, rtt: Duration) -> bool {
+        let Some(min_rtt) = self.min_rtt else { return false };
+        let rate = if self.max_bw.best() > 0 { self.max_bw.best() } else { self.pacing_rate };
+        rtt <= min_rtt + queue_slack(min_rtt, self.send_quantum(), rate)
     }
 
     /// Draft `BBRHandleInflightTooHigh`.
