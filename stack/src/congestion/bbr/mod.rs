@@ -31,7 +31,20 @@
 //! estimator).
 //!
 //! Not implemented: `BBRInflightHiFromLostPacket` (the exact in-flight at the 2% crossing),
-//! the `ack_phase` bookkeeping beyond its effect on `bw_probe_samples`, an EWMA ECN alpha.
+//! the `ack_phase` bookkeeping beyond its effect on `bw_probe_samples`, an EWMA ECN alpha, and
+//! the later drafts' changes (-03 to -06: Drain gain 0.5 with a 3-round limit, precautionary
+//! probing, undo of `bw_lo`/`inflight_hi` on spurious recovery).
+//!
+//! Deviations, each bounded and for a measured reason (issue #4's random-loss targets):
+//! - **Random-loss tolerance** (`loss_filter.rs`): the draft's loss tests (Startup high-loss exit,
+//!   `IsInflightTooHigh`, the per-round `bw_lo`/`inflight_lo` cut) see only the loss beyond the
+//!   path's background loss rate, estimated on ACKs that crossed no standing queue. With no such
+//!   loss the behaviour is the draft's; `CongestionConfig::bbr_tolerate_random_loss = false`
+//!   restores it everywhere. Without it BBR keeps 3 % of a 100 Mbit/s link at 5 % random loss.
+//! - **Full-bandwidth test in recovery**: a round in loss recovery (packet conservation holds the
+//!   window) counts toward the plateau only once an RTT sample of this or the previous round
+//!   shows a queue; otherwise random loss would end Startup at a tiny window, and without the
+//!   queue exception ProbeBW_UP under random loss would only end when the buffer overflows.
 //!
 //! **Promises:** cwnd in `[4·MSS, MAX_CWND]`, pacing rate in `[1, u64::MAX]` bytes/s, no panics,
 //! no allocation; all arithmetic saturating or clamped f64.
