@@ -38,9 +38,11 @@
 //! Deviations, each bounded and for a measured reason (issue #4's random-loss targets):
 //! - **Random-loss tolerance** (`loss_filter.rs`): the draft's loss tests (Startup high-loss exit,
 //!   `IsInflightTooHigh`, the per-round `bw_lo`/`inflight_lo` cut) see only the loss beyond the
-//!   path's background loss rate, estimated on ACKs that crossed no standing queue. With no such
-//!   loss the behaviour is the draft's; `CongestionConfig::bbr_tolerate_random_loss = false`
-//!   restores it everywhere. Without it BBR keeps 3 % of a 100 Mbit/s link at 5 % random loss.
+//!   path's background loss rate, estimated on rounds whose RTT samples showed no standing
+//!   queue. With no such loss the behaviour is the draft's; `CongestionConfig::
+//!   bbr_tolerate_random_loss = false` restores it everywhere. Without it BBR keeps 3 % of a
+//!   100 Mbit/s link at 5 % random loss; with it, several flows sharing a busy queue can learn
+//!   each other's drops as background (measured cost in docs/PERFORMANCE.md).
 //! - **Full-bandwidth test in recovery**: a round in loss recovery (packet conservation holds the
 //!   window) counts toward the plateau only once an RTT sample of this or the previous round
 //!   shows a queue; otherwise random loss would end Startup at a tiny window, and without the
@@ -353,9 +355,8 @@ impl Bbr {
         if ack.ece {
             self.ece_in_round = self.ece_in_round.saturating_add(rs.newly_acked);
         }
-        let queue_free = self.is_queue_free(rs.rtt);
-        self.queue_seen[0] |= !queue_free;
-        self.background_loss.on_ack(queue_free, rs.newly_acked, rs.newly_lost);
+        self.queue_seen[0] |= !self.is_queue_free(rs.rtt);
+        self.background_loss.on_ack(rs.newly_acked, rs.newly_lost);
         if rs.newly_lost > 0 {
             self.loss_in_round = true;
             self.lossy_acks_in_round = self.lossy_acks_in_round.saturating_add(1);
@@ -393,6 +394,8 @@ impl Bbr {
         if self.round_start {
             self.rounds_since_bw_probe = self.rounds_since_bw_probe.saturating_add(1);
             self.cwnd_limited = [false, self.cwnd_limited[0]];
+            let queue_free = !(self.queue_seen[0] || self.queue_seen[1]);
+            self.background_loss.end_round(queue_free);
             self.queue_seen = [false, self.queue_seen[0]];
             if self.in_recovery && self.round.count > self.recovery_round {
                 // Draft: packet conservation lasts one round of recovery.
@@ -416,9 +419,13 @@ impl Bbr {
 
     /// The RTT sample crossed no standing queue: within `queue_slack` of `min_rtt`.
     fn is_queue_free(&self, rtt: Duration) -> bool {
-        let Some(min_rtt) = self.min_rtt else { return false };
+        // Before any sample, this one is the minimum.
+        self.min_rtt.map_or(true, |min_rtt| rtt <= min_rtt + self.queue_slack())
+    }
+
+    fn queue_slack(&self) -> Duration {
         let rate = if self.max_bw.best() > 0 { self.max_bw.best() } else { self.pacing_rate };
-        rtt <= min_rtt + queue_slack(min_rtt, self.send_quantum(), rate)
+        queue_slack(self.min_rtt.unwrap_or(Duration::ZERO), self.send_quantum(), rate)
     }
 
     /// Draft `BBRHandleInflightTooHigh`.
@@ -473,6 +480,11 @@ impl Bbr {
         let min_rtt_expired = now > self.min_rtt_stamp + MIN_RTT_FILTER_LEN;
         if let Some(d) = self.probe_rtt_min_delay {
             if self.min_rtt.map_or(true, |m| d < m) || min_rtt_expired {
+                if self.min_rtt.is_some_and(|m| d + self.queue_slack() < m) {
+                    // The old minimum included a standing queue: rounds judged queue-free
+                    // against it were not, and their loss may have been congestive.
+                    self.background_loss.reset();
+                }
                 self.min_rtt = Some(d);
                 self.min_rtt_stamp = self.probe_rtt_min_stamp;
             }
