@@ -315,3 +315,21 @@ fn startup_rides_through_random_loss_while_bandwidth_grows() {
     }
     assert_eq!(d.bbr.inflight_hi(), None);
 }
+
+#[test]
+fn a_lower_min_rtt_discards_background_learned_against_the_old_one() {
+    // The flow started into a standing queue: every sample is 80 ms, min_rtt 80 ms, and the
+    // loss it sees looks queue-free.
+    let mut d = Driver::new();
+    for i in 0..6 {
+        for j in 0..5 {
+            let lost = if j == 0 { u64::from(MSS) } else { 0 };
+            d.ack(Ack { rate: RATE << i, rtt: QUEUED_RTT, lost, new_round: j == 0, ..Ack::default() });
+        }
+    }
+    assert!(d.bbr.background_loss.rate() > 0.0);
+    // The queue drains: the true 50 ms shows, so those rounds were not queue-free after all.
+    d.ack(Ack { rate: RATE << 5, rtt: RTT, ..Ack::default() });
+    assert_eq!(d.bbr.min_rtt(), Some(RTT));
+    assert_eq!(d.bbr.background_loss.rate(), 0.0);
+}
