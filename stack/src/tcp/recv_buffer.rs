@@ -16,7 +16,11 @@
 use crate::wire::{Checksum, SackBlock, SackBlocks, SeqNumber};
 
 /// Out-of-order ranges tracked at once (Linux has no fixed limit, but bounds memory instead).
-pub const MAX_OOO_RANGES: usize = 16;
+/// Every random loss in flight opens one range: 5 % loss on a 100 Mbit/s × 200 ms path keeps
+/// about 100 open, and a segment that needs one more is dropped (so is everything after it
+/// until a hole fills), which a sender sees as a burst of hundreds of losses. 256 ranges cost
+/// 3 KiB per connection.
+pub const MAX_OOO_RANGES: usize = 256;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct OooRange {

@@ -35,10 +35,13 @@ impl Bbr {
     /// `BBRCheckFullBWReached`: the pipe is full once `max_bw` grew less than 25% over three
     /// non-app-limited rounds. Also runs in ProbeBW_UP (after `reset_full_bw`) to end the probe.
     pub(super) fn check_full_bw_reached(&mut self, rs: &RateSample) {
-        // A round spent in loss recovery was limited by the sender's window reduction, not by
-        // the pipe: like an app-limited round it says nothing about a bandwidth plateau (without
-        // this, one random loss in Startup ends it at a tiny window).
-        if self.full_bw_now || !self.round_start || rs.is_app_limited || self.in_recovery {
+        // A round spent in loss recovery without any sign of a queue was limited by the
+        // sender's loss response (packet conservation), not by the pipe: like an app-limited
+        // round it says nothing about a bandwidth plateau (without this, random loss ends Startup
+        // at a tiny window). Once a queue shows, the pipe is full and the round counts, as in
+        // the draft (otherwise ProbeBW_UP under random loss only ends when the buffer overflows).
+        let sender_limited = self.in_recovery && !(self.queue_seen[0] || self.queue_seen[1]);
+        if self.full_bw_now || !self.round_start || rs.is_app_limited || sender_limited {
             return;
         }
         let max_bw = self.max_bw.best();
@@ -61,7 +64,8 @@ impl Bbr {
             return;
         }
         let total = self.lost_in_round.saturating_add(self.delivered_in_round);
-        let loss_rate_high = self.lost_in_round as f64 > LOSS_THRESH * total as f64;
+        let excess = self.lost_in_round.saturating_sub(self.background_loss.allowance(total));
+        let loss_rate_high = excess as f64 > LOSS_THRESH * total as f64;
         if self.loss_in_round && self.lossy_acks_in_round >= STARTUP_FULL_LOSS_COUNT && loss_rate_high {
             self.filled_pipe = true;
             let bdp = self.bdp_multiple(self.max_bw.best(), 1.0);

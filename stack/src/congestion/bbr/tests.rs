@@ -6,6 +6,8 @@ use super::*;
 const MSS: u32 = 1000;
 const RATE: u64 = 10_000_000;
 const RTT: Duration = Duration::from_millis(50);
+/// An RTT sample that crossed a standing queue (30 ms over `RTT`): what congestive loss comes with.
+const QUEUED_RTT: Duration = Duration::from_millis(80);
 
 struct Driver {
     bbr: Bbr,
@@ -40,7 +42,15 @@ impl Default for Ack {
 
 impl Driver {
     fn new() -> Self {
-        let config = CongestionConfig { seed: 42, ..CongestionConfig::new(Algorithm::Bbr, MSS) };
+        Driver::with_random_loss_tolerance(true)
+    }
+
+    fn with_random_loss_tolerance(tolerate: bool) -> Self {
+        let config = CongestionConfig {
+            seed: 42,
+            bbr_tolerate_random_loss: tolerate,
+            ..CongestionConfig::new(Algorithm::Bbr, MSS)
+        };
         let now = Instant::from_millis(1000);
         Driver { bbr: Bbr::new(&config, now), now, delivered: 0 }
     }
@@ -77,13 +87,28 @@ impl Driver {
 
     /// Startup with a constant delivery rate: full bandwidth after three flat rounds.
     fn to_probe_bw() -> Self {
-        let mut d = Driver::new();
+        Driver::new().into_probe_bw()
+    }
+
+    fn into_probe_bw(mut self) -> Self {
+        let d = &mut self;
         for _ in 0..5 {
             d.ack(Ack::default());
         }
         // DOWN finds in-flight below one BDP and moves straight on to CRUISE.
         assert_eq!(d.bbr.state(), State::ProbeBwCruise);
-        d
+        self
+    }
+
+    /// `rounds` rounds of 5 queue-free ACKs of 10 segments each at `rate`, one segment lost on
+    /// every `every`-th ACK: random loss at about `1 / (10 · every)`.
+    fn random_loss_rounds(&mut self, rounds: usize, every: usize, rate: u64) {
+        for r in 0..rounds {
+            for i in 0..5 {
+                let lost = if (r * 5 + i) % every == 0 { u64::from(MSS) } else { 0 };
+                self.ack(Ack { rate, lost, new_round: i == 0, ..Ack::default() });
+            }
+        }
     }
 }
 
@@ -172,10 +197,10 @@ fn loss_above_two_percent_while_probing_sets_inflight_hi_and_stops_the_probe() {
     assert_eq!(d.bbr.state(), State::ProbeBwUp);
     assert_eq!(d.bbr.inflight_hi(), None);
     // 1% loss: below the threshold, nothing happens.
-    d.ack(Ack { lost: 4_000, new_round: false, ..Ack::default() });
+    d.ack(Ack { lost: 4_000, rtt: QUEUED_RTT, new_round: false, ..Ack::default() });
     assert_eq!((d.bbr.state(), d.bbr.inflight_hi()), (State::ProbeBwUp, None));
     // 5% of what was in flight: too high.
-    d.ack(Ack { lost: 20_000, new_round: false, ..Ack::default() });
+    d.ack(Ack { lost: 20_000, rtt: QUEUED_RTT, new_round: false, ..Ack::default() });
     assert!(matches!(d.bbr.state(), State::ProbeBwDown | State::ProbeBwCruise), "{:?}", d.bbr.state());
     assert_eq!(d.bbr.inflight_hi(), Some(400_000));
     assert!(d.bbr.cwnd() <= 400_000);
@@ -186,7 +211,7 @@ fn loss_round_outside_probing_cuts_bw_lo_by_beta() {
     let mut d = Driver::to_probe_bw();
     d.bbr.start_probe_bw_cruise();
     d.ack(Ack { rate: RATE / 2, new_round: true, ..Ack::default() });
-    d.ack(Ack { rate: RATE / 2, lost: 1_000, new_round: false, ..Ack::default() });
+    d.ack(Ack { rate: RATE / 2, lost: 1_000, rtt: QUEUED_RTT, new_round: false, ..Ack::default() });
     assert_eq!(d.bbr.bw(), RATE, "lower bounds move once per loss round");
     d.ack(Ack { rate: RATE / 2, new_round: true, ..Ack::default() });
     // bw_lo = max(bw_latest = 5 MB/s, 0.7 × 10 MB/s).
@@ -219,4 +244,92 @@ fn rto_collapses_to_four_segments_and_undo_restores() {
     assert_eq!(d.bbr.cwnd(), 4 * MSS);
     d.bbr.on_spurious_congestion_event();
     assert_eq!(d.bbr.cwnd(), before);
+}
+
+#[test]
+fn random_loss_without_a_queue_leaves_the_model_alone() {
+    // About 1% loss (one segment in every tenth ACK of ten), every RTT sample at min_rtt.
+    // The delivery rate dips to 60% meanwhile: the draft would follow it down.
+    let mut d = Driver::to_probe_bw();
+    d.random_loss_rounds(8, 10, RATE * 6 / 10);
+    assert!(d.bbr.state().is_probe_bw(), "{:?}", d.bbr.state());
+    assert_eq!(d.bbr.bw(), RATE, "no bw_lo cut for loss the background explains");
+    assert_eq!(d.bbr.inflight_hi(), None);
+}
+
+#[test]
+fn the_draft_loss_response_cuts_on_the_same_random_loss() {
+    let mut d = Driver::with_random_loss_tolerance(false).into_probe_bw();
+    d.random_loss_rounds(8, 10, RATE * 6 / 10);
+    // Every loss round outside probing: bw_lo = max(bw_latest, 0.7 · bw_lo) → 6 MB/s.
+    assert_eq!(d.bbr.state(), State::ProbeBwCruise);
+    assert_eq!(d.bbr.bw(), RATE * 6 / 10);
+}
+
+#[test]
+fn congestive_loss_above_the_background_still_cuts() {
+    let mut d = Driver::to_probe_bw();
+    d.random_loss_rounds(8, 10, RATE);
+    assert_eq!((d.bbr.state(), d.bbr.bw()), (State::ProbeBwCruise, RATE));
+    // A round at half the rate with 20% loss, reported by ACKs that crossed a queue.
+    for i in 0..5 {
+        d.ack(Ack {
+            rate: RATE / 2,
+            lost: 2 * u64::from(MSS),
+            rtt: QUEUED_RTT,
+            new_round: i == 0,
+            ..Ack::default()
+        });
+    }
+    d.ack(Ack { rate: RATE / 2, ..Ack::default() });
+    assert_eq!(d.bbr.bw(), 7_000_000, "bw_lo = max(5 MB/s, 0.7 × 10 MB/s)");
+}
+
+#[test]
+fn background_loss_does_not_end_a_probe_but_excess_loss_does() {
+    // About 5% background loss learned while cruising.
+    let mut d = Driver::to_probe_bw();
+    d.random_loss_rounds(40, 2, RATE);
+    d.bbr.start_probe_bw_refill();
+    d.ack(Ack::default());
+    assert_eq!(d.bbr.state(), State::ProbeBwUp);
+    // 5% of in flight lost, with a queue: what the background explains, the probe goes on.
+    d.ack(Ack { lost: 20_000, rtt: QUEUED_RTT, new_round: false, ..Ack::default() });
+    assert_eq!((d.bbr.state(), d.bbr.inflight_hi()), (State::ProbeBwUp, None));
+    // 15%: well above background + 2%: too high.
+    d.ack(Ack { lost: 60_000, rtt: QUEUED_RTT, new_round: false, ..Ack::default() });
+    assert!(matches!(d.bbr.state(), State::ProbeBwDown | State::ProbeBwCruise), "{:?}", d.bbr.state());
+    assert_eq!(d.bbr.inflight_hi(), Some(400_000));
+}
+
+#[test]
+fn startup_rides_through_random_loss_while_bandwidth_grows() {
+    let mut d = Driver::new();
+    for i in 0..8 {
+        // 5% loss every round, on ACKs that saw no queue, while the delivery rate doubles.
+        for j in 0..20 {
+            let lost = if j % 2 == 0 { u64::from(MSS) } else { 0 };
+            d.ack(Ack { rate: RATE << i, lost, new_round: j == 0, ..Ack::default() });
+        }
+        assert_eq!(d.bbr.state(), State::Startup, "round {i}");
+    }
+    assert_eq!(d.bbr.inflight_hi(), None);
+}
+
+#[test]
+fn a_lower_min_rtt_discards_background_learned_against_the_old_one() {
+    // The flow started into a standing queue: every sample is 80 ms, min_rtt 80 ms, and the
+    // loss it sees looks queue-free.
+    let mut d = Driver::new();
+    for i in 0..6 {
+        for j in 0..5 {
+            let lost = if j == 0 { u64::from(MSS) } else { 0 };
+            d.ack(Ack { rate: RATE << i, rtt: QUEUED_RTT, lost, new_round: j == 0, ..Ack::default() });
+        }
+    }
+    assert!(d.bbr.background_loss.rate() > 0.0);
+    // The queue drains: the true 50 ms shows, so those rounds were not queue-free after all.
+    d.ack(Ack { rate: RATE << 5, rtt: RTT, ..Ack::default() });
+    assert_eq!(d.bbr.min_rtt(), Some(RTT));
+    assert_eq!(d.bbr.background_loss.rate(), 0.0);
 }
