@@ -70,7 +70,7 @@ fn check_windows(pcap: &[u8], recv_buffer: u32, hint: &str) {
                     assert!(grew >= threshold, "silly window update: right edge +{grew}; {hint}");
                 }
             }
-            if right_edge.map_or(true, |old| edge - old > 0) {
+            if right_edge.is_none_or(|old| edge - old > 0) {
                 right_edge = Some(edge);
             }
         } else {

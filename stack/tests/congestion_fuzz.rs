@@ -270,7 +270,7 @@ impl Harness {
         prop_assert!(self.cc.send_quantum() > 0);
         let info = self.cc.info();
         prop_assert_eq!(info.cwnd, cwnd);
-        prop_assert!(info.pacing_gain.map_or(true, f64::is_finite));
+        prop_assert!(info.pacing_gain.is_none_or(f64::is_finite));
         Ok(())
     }
 }

@@ -202,7 +202,7 @@ impl Sender {
     fn on_ack(&mut self, now: Instant, id: u64, warmup_end: Instant) {
         let Some(front) = self.segs.front().map(|s| s.id) else { return };
         let Some(index) = id.checked_sub(front).map(|i| i as usize) else { return };
-        if self.segs.get(index).map_or(true, |s| s.state != SegState::InFlight) {
+        if self.segs.get(index).is_none_or(|s| s.state != SegState::InFlight) {
             return; // Already declared lost: a spurious loss, the data still arrived.
         }
         let prior_in_flight = self.in_flight;

@@ -220,7 +220,7 @@ proptest! {
                      src in ip(), dst in ip()) {
         let repr = tcp_repr(&fields, &payload);
         let options_len = repr.options.emitted_len();
-        prop_assert!(options_len <= 40 && options_len % 4 == 0, "options len {}", options_len);
+        prop_assert!(options_len <= 40 && options_len.is_multiple_of(4), "options len {}", options_len);
         let mut buf = vec![0u8; repr.buffer_len()];
         repr.emit(&mut TcpPacket::new_unchecked(&mut buf), src, dst, ChecksumMode::Compute);
         let packet = TcpPacket::new_checked(&buf[..]).unwrap();

@@ -29,7 +29,7 @@ impl Progress {
 
     pub fn add(&mut self, bytes: u64) {
         self.done += bytes;
-        if self.enabled && self.last_draw.map_or(true, |t| t.elapsed() >= REDRAW) {
+        if self.enabled && self.last_draw.is_none_or(|t| t.elapsed() >= REDRAW) {
             self.draw();
         }
     }

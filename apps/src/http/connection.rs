@@ -462,7 +462,7 @@ impl HttpConnection {
             return self.emit(&head, reply);
         }
         let (mut first, mut len) = (0, file.len());
-        let range_applies = req.if_range.map_or(true, |v| etag.if_range_holds(v, modified));
+        let range_applies = req.if_range.is_none_or(|v| etag.if_range_holds(v, modified));
         if let (Method::Get, RangeRequest::Single(range), true) = (req.method, req.range, range_applies) {
             let Some((f, l)) = range.resolve(file.len()) else {
                 let unsatisfied = ContentRange::Unsatisfied { total: file.len() };

@@ -26,7 +26,7 @@ impl UmemArea {
     pub(crate) fn new(frame_size: u32, frame_count: u32, try_huge: bool) -> Result<Self, AfXdpError> {
         let len = frame_size as usize * frame_count as usize;
         let base_flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE;
-        let attempts: &[(i32, bool)] = if try_huge && len % HUGE_PAGE == 0 {
+        let attempts: &[(i32, bool)] = if try_huge && len.is_multiple_of(HUGE_PAGE) {
             &[(libc::MAP_HUGETLB, true), (0, false)]
         } else {
             &[(0, false)]

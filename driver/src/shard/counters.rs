@@ -16,7 +16,7 @@ const ENGINE_WORDS: usize = size_of::<Stats>() / 8;
 
 // `Stats` is documented as `repr(C)` with only `u64` fields; these catch a field of another
 // width (which would add padding or change the word count).
-const _: () = assert!(size_of::<Stats>() % 8 == 0 && align_of::<Stats>() == 8);
+const _: () = assert!(size_of::<Stats>().is_multiple_of(8) && align_of::<Stats>() == 8);
 
 /// The engine's [`Stats`] as plain words, so it can cross threads through the seqlock.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -48,7 +48,7 @@ impl Checksum {
     /// a whole number of 32-bit words.
     #[inline]
     pub fn add_header(&mut self, data: &[u8]) {
-        if self.odd || data.len() % 4 != 0 {
+        if self.odd || !data.len().is_multiple_of(4) {
             return self.add_bytes(data);
         }
         let words: u64 =

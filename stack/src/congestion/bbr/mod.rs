@@ -420,7 +420,7 @@ impl Bbr {
     /// The RTT sample crossed no standing queue: within `queue_slack` of `min_rtt`.
     fn is_queue_free(&self, rtt: Duration) -> bool {
         // Before any sample, this one is the minimum.
-        self.min_rtt.map_or(true, |min_rtt| rtt <= min_rtt + self.queue_slack())
+        self.min_rtt.is_none_or(|min_rtt| rtt <= min_rtt + self.queue_slack())
     }
 
     fn queue_slack(&self) -> Duration {
@@ -472,14 +472,14 @@ impl Bbr {
     fn update_min_rtt(&mut self, now: Instant, rtt: Option<Duration>) {
         self.probe_rtt_expired = now > self.probe_rtt_min_stamp + PROBE_RTT_INTERVAL;
         if let Some(rtt) = rtt {
-            if self.probe_rtt_min_delay.map_or(true, |d| rtt < d) || self.probe_rtt_expired {
+            if self.probe_rtt_min_delay.is_none_or(|d| rtt < d) || self.probe_rtt_expired {
                 self.probe_rtt_min_delay = Some(rtt);
                 self.probe_rtt_min_stamp = now;
             }
         }
         let min_rtt_expired = now > self.min_rtt_stamp + MIN_RTT_FILTER_LEN;
         if let Some(d) = self.probe_rtt_min_delay {
-            if self.min_rtt.map_or(true, |m| d < m) || min_rtt_expired {
+            if self.min_rtt.is_none_or(|m| d < m) || min_rtt_expired {
                 if self.min_rtt.is_some_and(|m| d + self.queue_slack() < m) {
                     // The old minimum included a standing queue: rounds judged queue-free
                     // against it were not, and their loss may have been congestive.
