@@ -78,23 +78,33 @@ fn stats_while_a_download_runs() {
     assert!(text.contains("bytes_acked:") && text.contains("cwnd:"), "{text}");
     assert!(text.lines().any(|l| l.split_whitespace().eq(["passive_opens", "1"])), "{text}");
 
-    let json = stdout_of(&linerate(&["stats", "--socket", sock, "--json"]), "linerate stats --json");
     let check = "import json,sys\nd=json.load(sys.stdin)\nc=[x for s in d['shards'] for x in s['connections']]\n\
                  e=[x for x in c if x['state']=='ESTAB']\n\
                  assert len(d['shards'])==2 and sum(s['app']['accepted'] for s in d['shards'])==1, d\n\
                  assert d['totals']['passive_opens']==1, d['totals']\n\
                  assert len(e)==1 and e[0]['bytes_acked']>=1048576 and e[0]['remote'].startswith('198.18.0.1:'), c\n\
                  print('ok')";
-    let mut py = Command::new("python3")
-        .args(["-c", check])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(py.stdin.as_mut().unwrap(), json.as_bytes()).unwrap();
-    let py = py.wait_with_output().unwrap();
-    assert!(py.status.success(), "JSON check failed: {}\n{json}", String::from_utf8_lossy(&py.stderr));
+    // Snapshots are published once per interval, so the JSON can lag the curl file by a few
+    // hundred KiB: ask again (bounded) until it shows the first MiB acknowledged.
+    let start = Instant::now();
+    loop {
+        let json = stdout_of(&linerate(&["stats", "--socket", sock, "--json"]), "linerate stats --json");
+        let mut py = Command::new("python3")
+            .args(["-c", check])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(py.stdin.as_mut().unwrap(), json.as_bytes()).unwrap();
+        let py = py.wait_with_output().unwrap();
+        if py.status.success() {
+            break;
+        }
+        let error = String::from_utf8_lossy(&py.stderr);
+        assert!(start.elapsed() < Duration::from_secs(10), "JSON check failed: {error}\n{json}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     let watch = linerate(&["stats", "--socket", sock, "--watch", "--count", "3", "--interval", "0.1"]);
     let watch = stdout_of(&watch, "linerate stats --watch");
