@@ -116,18 +116,25 @@ fn timed(section: impl FnOnce()) -> WallDuration {
     thread_cpu_time().saturating_sub(start)
 }
 
+/// Runs `iters` operations as timed chunks of at most `CHUNK`: `chunk(n)` prepares `n`
+/// operations untimed, times them (with [`timed`]), tidies up untimed and returns the time.
+fn chunked(iters: u64, mut chunk: impl FnMut(usize) -> WallDuration) -> WallDuration {
+    let mut total = WallDuration::ZERO;
+    let mut left = iters as usize;
+    while left > 0 {
+        let n = left.min(CHUNK);
+        total += chunk(n);
+        left -= n;
+    }
+    total
+}
+
 fn thread_cpu_time() -> WallDuration {
     let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `now` is a valid, writable timespec; this clock exists on every Linux.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
     assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
     WallDuration::new(now.tv_sec as u64, now.tv_nsec as u32)
-}
-
-fn bench_insert(c: &mut Criterion) {
-    for size in SIZES {
-        bench_insert_at(c, size);
-    }
 }
 
 fn bench_insert_at(c: &mut Criterion, size: (usize, bool)) {
@@ -137,12 +144,9 @@ fn bench_insert_at(c: &mut Criterion, size: (usize, bool)) {
     let mut fresh = Vec::with_capacity(CHUNK);
     c.bench_function(&name("insert", size), |b| {
         b.iter_custom(|iters| {
-            let mut total = WallDuration::ZERO;
-            let mut left = iters as usize;
-            while left > 0 {
-                let n = left.min(CHUNK);
+            chunked(iters, |n| {
                 let deadlines: Vec<Instant> = (0..n).map(|_| now + rng.delay()).collect();
-                total += timed(|| {
+                let spent = timed(|| {
                     for (i, &deadline) in deadlines.iter().enumerate() {
                         fresh.push(wheel.insert(deadline, i as u64));
                     }
@@ -150,17 +154,10 @@ fn bench_insert_at(c: &mut Criterion, size: (usize, bool)) {
                 for handle in fresh.drain(..) {
                     wheel.cancel(handle);
                 }
-                left -= n;
-            }
-            total
+                spent
+            })
         })
     });
-}
-
-fn bench_cancel(c: &mut Criterion) {
-    for size in SIZES {
-        bench_cancel_at(c, size);
-    }
 }
 
 fn bench_cancel_at(c: &mut Criterion, size: (usize, bool)) {
@@ -170,14 +167,11 @@ fn bench_cancel_at(c: &mut Criterion, size: (usize, bool)) {
     let (mut wheel, mut handles) = full_wheel(&mut rng, now, size);
     c.bench_function(&name("cancel", size), |b| {
         b.iter_custom(|iters| {
-            let mut total = WallDuration::ZERO;
-            let mut left = iters as usize;
-            while left > 0 {
-                let n = left.min(CHUNK);
+            chunked(iters, |n| {
                 let picks: Vec<usize> = (0..n).map(|_| rng.next() as usize % live).collect();
                 // Gathered untimed: a caller holds its handle, the lookup is not the wheel's cost.
                 let victims: Vec<TimerHandle> = picks.iter().map(|&pick| handles[pick]).collect();
-                total += timed(|| {
+                let spent = timed(|| {
                     for &handle in &victims {
                         black_box(wheel.cancel(handle));
                     }
@@ -187,17 +181,10 @@ fn bench_cancel_at(c: &mut Criterion, size: (usize, bool)) {
                     wheel.cancel(handles[pick]);
                     handles[pick] = wheel.insert(now + rng.delay(), pick as u64);
                 }
-                left -= n;
-            }
-            total
+                spent
+            })
         })
     });
-}
-
-fn bench_reschedule(c: &mut Criterion) {
-    for size in SIZES {
-        bench_reschedule_at(c, size);
-    }
 }
 
 fn bench_reschedule_at(c: &mut Criterion, size: (usize, bool)) {
@@ -207,43 +194,29 @@ fn bench_reschedule_at(c: &mut Criterion, size: (usize, bool)) {
     let (mut wheel, handles) = full_wheel(&mut rng, now, size);
     c.bench_function(&name("reschedule", size), |b| {
         b.iter_custom(|iters| {
-            let mut total = WallDuration::ZERO;
-            let mut left = iters as usize;
-            while left > 0 {
-                let n = left.min(CHUNK);
+            chunked(iters, |n| {
                 let moves: Vec<(TimerHandle, Instant)> =
                     (0..n).map(|_| (handles[rng.next() as usize % live], now + rng.delay())).collect();
-                total += timed(|| {
+                timed(|| {
                     for &(handle, deadline) in &moves {
                         black_box(wheel.reschedule(handle, deadline));
                     }
-                });
-                left -= n;
-            }
-            total
+                })
+            })
         })
     });
 }
 
 /// One iteration = one timer fired, in a driver loop that jumps time to `next_expiry` whenever
 /// nothing is due (so the cost of cascades and of `next_expiry` is included).
-fn bench_expire(c: &mut Criterion) {
-    for size in SIZES {
-        bench_expire_at(c, size);
-    }
-}
-
 fn bench_expire_at(c: &mut Criterion, size: (usize, bool)) {
     let mut rng = Rng(0x4567_89ab_cdef_1234);
     let mut now = Instant::from_millis(1_000);
     let (mut wheel, _) = full_wheel(&mut rng, now, size);
     c.bench_function(&name("expire", size), |b| {
         b.iter_custom(|iters| {
-            let mut total = WallDuration::ZERO;
-            let mut left = iters as usize;
-            while left > 0 {
-                let n = left.min(CHUNK);
-                total += timed(|| {
+            chunked(iters, |n| {
+                let spent = timed(|| {
                     let mut fired = 0;
                     while fired < n {
                         match wheel.poll_expired(now) {
@@ -258,18 +231,10 @@ fn bench_expire_at(c: &mut Criterion, size: (usize, bool)) {
                 for i in 0..n {
                     wheel.insert(now + rng.delay(), i as u64);
                 }
-                left -= n;
-            }
-            total
+                spent
+            })
         })
     });
-}
-
-fn bench_chained(c: &mut Criterion) {
-    for size in SIZES {
-        bench_cancel_chained_at(c, size);
-        bench_reschedule_chained_at(c, size);
-    }
 }
 
 /// Like `cancel`, but each cancel's victim index depends on the previous cancel's result.
@@ -281,13 +246,10 @@ fn bench_cancel_chained_at(c: &mut Criterion, size: (usize, bool)) {
     let zero = black_box(0_usize);
     c.bench_function(&name("cancel chained", size), |b| {
         b.iter_custom(|iters| {
-            let mut total = WallDuration::ZERO;
-            let mut left = iters as usize;
-            while left > 0 {
-                let n = left.min(CHUNK);
+            chunked(iters, |n| {
                 let picks: Vec<usize> = (0..n).map(|_| rng.next() as usize % live).collect();
                 let victims: Vec<TimerHandle> = picks.iter().map(|&pick| handles[pick]).collect();
-                total += timed(|| {
+                let spent = timed(|| {
                     let mut i = 0;
                     for _ in 0..n {
                         // `value & zero` is 0, but only once the cancel has returned the value.
@@ -299,9 +261,8 @@ fn bench_cancel_chained_at(c: &mut Criterion, size: (usize, bool)) {
                     wheel.cancel(handles[pick]);
                     handles[pick] = wheel.insert(now + rng.delay(), pick as u64);
                 }
-                left -= n;
-            }
-            total
+                spent
+            })
         })
     });
 }
@@ -315,31 +276,20 @@ fn bench_reschedule_chained_at(c: &mut Criterion, size: (usize, bool)) {
     let zero = black_box(0_usize);
     c.bench_function(&name("reschedule chained", size), |b| {
         b.iter_custom(|iters| {
-            let mut total = WallDuration::ZERO;
-            let mut left = iters as usize;
-            while left > 0 {
-                let n = left.min(CHUNK);
+            chunked(iters, |n| {
                 let moves: Vec<(TimerHandle, Instant)> =
                     (0..n).map(|_| (handles[rng.next() as usize % live], now + rng.delay())).collect();
-                total += timed(|| {
+                timed(|| {
                     let mut i = 0;
                     for _ in 0..n {
                         let (handle, deadline) = moves[i];
                         let moved = wheel.reschedule(handle, deadline);
                         i += 1 + (usize::from(moved) & zero);
                     }
-                });
-                left -= n;
-            }
-            total
+                })
+            })
         })
     });
-}
-
-fn bench_restart(c: &mut Criterion) {
-    for size in SIZES {
-        bench_restart_at(c, size);
-    }
 }
 
 /// TCP's RTO restart: a random live timer moves 10 µs–1 ms later.
@@ -352,10 +302,7 @@ fn bench_restart_at(c: &mut Criterion, size: (usize, bool)) {
     let mut deadlines: Vec<Instant> = handles.iter().map(|&h| wheel.deadline(h).expect("live")).collect();
     c.bench_function(&name("restart", size), |b| {
         b.iter_custom(|iters| {
-            let mut total = WallDuration::ZERO;
-            let mut left = iters as usize;
-            while left > 0 {
-                let n = left.min(CHUNK);
+            chunked(iters, |n| {
                 let moves: Vec<(TimerHandle, Instant)> = (0..n)
                     .map(|_| {
                         let pick = rng.next() as usize % live;
@@ -363,25 +310,34 @@ fn bench_restart_at(c: &mut Criterion, size: (usize, bool)) {
                         (handles[pick], deadlines[pick])
                     })
                     .collect();
-                total += timed(|| {
+                timed(|| {
                     for &(handle, deadline) in &moves {
                         black_box(wheel.reschedule(handle, deadline));
                     }
-                });
-                left -= n;
-            }
-            total
+                })
+            })
         })
     });
 }
 
-criterion_group!(
-    benches,
-    bench_insert,
-    bench_cancel,
-    bench_reschedule,
-    bench_restart,
-    bench_chained,
-    bench_expire
-);
+/// Every operation at every size.
+fn bench_all_sizes(c: &mut Criterion) {
+    type Op = fn(&mut Criterion, (usize, bool));
+    let ops: [Op; 7] = [
+        bench_insert_at,
+        bench_cancel_at,
+        bench_reschedule_at,
+        bench_restart_at,
+        bench_cancel_chained_at,
+        bench_reschedule_chained_at,
+        bench_expire_at,
+    ];
+    for op in ops {
+        for size in SIZES {
+            op(c, size);
+        }
+    }
+}
+
+criterion_group!(benches, bench_all_sizes);
 criterion_main!(benches);
