@@ -39,10 +39,16 @@ struct Wire {
 }
 
 impl Wire {
-    fn push(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) {
+    /// `Device::transmit` onto this direction: a frame of `len` bytes filled by `fill`, or
+    /// `None` when it is larger than the link's frames.
+    fn transmit<R>(&mut self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> Option<R> {
+        if len > FRAME {
+            return None;
+        }
         let mut buf = self.free.pop().unwrap_or_else(|| Box::new([0u8; FRAME]));
-        fill(&mut buf[..len]);
+        let result = fill(&mut buf[..len]);
         self.queued.push_back((buf, len));
+        Some(result)
     }
 }
 
@@ -74,12 +80,7 @@ impl Device for PeerPort<'_> {
         usize::MAX
     }
     fn transmit<R, F: FnOnce(&mut [u8]) -> R>(&mut self, _now: Instant, len: usize, fill: F) -> Option<R> {
-        if len > FRAME {
-            return None;
-        }
-        let mut result = None;
-        self.out.push(len, |buf| result = Some(fill(buf)));
-        result
+        self.out.transmit(len, fill)
     }
     fn flush(&mut self, _now: Instant) {}
 }
@@ -167,12 +168,7 @@ impl Device for PeerLink {
     }
 
     fn transmit<R, F: FnOnce(&mut [u8]) -> R>(&mut self, _now: Instant, len: usize, fill: F) -> Option<R> {
-        if len > FRAME {
-            return None;
-        }
-        let mut result = None;
-        self.to_peer.push(len, |buf| result = Some(fill(buf)));
-        result
+        self.to_peer.transmit(len, fill)
     }
 
     fn flush(&mut self, _now: Instant) {}
