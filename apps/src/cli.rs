@@ -89,6 +89,12 @@ pub struct ServeFlags {
     /// paced) or newreno.
     #[arg(long, default_value = "cubic", value_parser = ["cubic", "bbr", "newreno"])]
     pub cc: String,
+    /// BBR's response to random loss: `tolerate` counts as congestion only the loss beyond the
+    /// path's background loss rate; `congestion` treats every loss as congestion, exactly as
+    /// draft-ietf-ccwg-bbr (the better choice where many flows share a bottleneck and random
+    /// loss is rare; see docs/PERFORMANCE.md).
+    #[arg(long, default_value = "tolerate", value_parser = ["tolerate", "congestion"])]
+    pub bbr_random_loss: String,
     #[arg(long, default_value = "info", value_parser = ["error", "warn", "info", "debug"])]
     pub log_level: String,
     /// After SIGINT/SIGTERM, how long in-flight responses may take to finish (seconds).
@@ -116,6 +122,11 @@ pub struct ServeFlags {
 }
 
 impl ServeFlags {
+    /// `--bbr-random-loss` as the socket option `bbr_tolerate_random_loss`.
+    pub fn bbr_tolerate_random_loss(&self) -> bool {
+        self.bbr_random_loss == "tolerate"
+    }
+
     /// The HTTP behaviour these flags ask for.
     pub fn http_config(&self) -> anyhow::Result<crate::http::HttpConfig> {
         use linerate_stack::time::Duration;
@@ -262,6 +273,21 @@ mod tests {
         assert_eq!(parse_cores("0,4-6").unwrap(), vec![0, 4, 5, 6]);
         assert!(parse_cores("3-1").is_err());
         assert!(parse_cores("x").is_err());
+    }
+
+    #[test]
+    fn bbr_random_loss_flag() {
+        let serve = |extra: &[&str]| {
+            let base = ["linerate", "serve", "--iface", "veth0", "--ip", "198.18.0.2/24"];
+            match Cli::try_parse_from(base.iter().chain(extra)).map(|c| c.command) {
+                Ok(Command::Serve(f)) => Ok(f.bbr_tolerate_random_loss()),
+                Ok(_) => unreachable!(),
+                Err(e) => Err(e),
+            }
+        };
+        assert!(serve(&[]).unwrap(), "tolerant by default");
+        assert!(!serve(&["--bbr-random-loss", "congestion"]).unwrap());
+        assert!(serve(&["--bbr-random-loss", "maybe"]).is_err());
     }
 
     #[test]

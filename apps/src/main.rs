@@ -33,6 +33,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 syn_cookies: f.syncookies.parse().map_err(|e| anyhow::anyhow!("--syncookies: {e}"))?,
                 fast_open: f.tfo,
                 congestion: f.cc.parse()?,
+                bbr_tolerate_random_loss: f.bbr_tolerate_random_loss(),
                 control_socket: f.control_socket.clone(),
             };
             serve::run(&opts)

@@ -28,6 +28,8 @@ use linerate_stack::congestion::Algorithm;
 use linerate_stack::time::{Duration, Instant};
 
 const RATE_BPS: u64 = 100_000_000;
+/// Drop-tail queue of the bottleneck, in bandwidth-delay products.
+const QUEUE_BDP: f64 = 1.0;
 const LOSSES: [f64; 4] = [0.0, 0.001, 0.01, 0.05];
 const RTTS_MS: [u64; 2] = [50, 200];
 /// "Within a factor 1.5 of Mathis", both ways.
@@ -72,7 +74,7 @@ fn window(rtt: Duration) -> (Instant, Instant) {
 fn run_case(case: &Case) -> Outcome {
     let name = format!("cc_goodput_{}_{}ms_{}", case.algorithm, case.rtt.as_millis(), case.loss);
     let run = SimRun::new(&name, case.seed);
-    let mut fwd = bottleneck(RATE_BPS, case.rtt, 1.0);
+    let mut fwd = bottleneck(RATE_BPS, case.rtt, QUEUE_BDP);
     if case.loss > 0.0 {
         fwd = fwd.loss(LossModel::Bernoulli { p: case.loss });
     }
@@ -174,9 +176,14 @@ fn check_bounds(case: &Case, o: &Outcome) -> Result<(), String> {
 /// RTT in ms, loss in %). They are still pinned exactly by the snapshot, so any change shows; a
 /// cell listed here that starts meeting its target fails the test until it is removed, so the
 /// list stays true.
-/// - CUBIC at 200 ms / 0.1 %: *above* the band — CUBIC's response function beats Reno's on long
-///   paths by design (RFC 9438 §5: its concave/convex growth is not Reno-friendly once the BDP
-///   is large; the RFC predicts about 1.45 × Mathis there and the cell measures ~1.6 ×).
+/// - CUBIC at 200 ms / 0.1 %: *above* the band, as its specification predicts. CUBIC's
+///   response function beats Reno's once the BDP is large (RFC 9438 §5.1): the closed form for
+///   a deterministic loss rate gives 1.45 × Mathis here (`rfc_vs_mathis`), and the same
+///   algorithm under this cell's Bernoulli loss averages 1.71 × in the round-by-round model
+///   (`model_vs_mathis`; random loss spreads the loss intervals, and CUBIC's window grows
+///   faster than linearly in a long one). The engine measures 1.59 × here and 1.65 × averaged
+///   over six seeds and 120 s each (docs/PERFORMANCE.md), so 1.5 × Mathis is below what a
+///   correct RFC 9438 sender does at this BDP.
 ///
 /// BBR meets every cell since its loss response separates random from congestive loss (see
 /// `stack/src/congestion/bbr/loss_filter.rs`); with `bbr_tolerate_random_loss = false` (the
@@ -189,6 +196,23 @@ fn known_miss(case: &Case) -> bool {
             && rtt_ms == case.rtt.as_millis()
             && (loss_pct - case.loss * 100.0).abs() < 1e-9
     })
+}
+
+/// What the controller's own specification predicts for the cell, as a ratio to the Mathis
+/// bound: the closed form (NewReno: Mathis itself; CUBIC: RFC 9438 §5.1, deterministic loss)
+/// and the round-by-round model under this cell's Bernoulli loss ([`response_model_bps`]).
+/// BBR has neither ("-").
+fn predicted_vs_mathis(case: &Case) -> (String, String) {
+    let link = payload_capacity_bps(RATE_BPS);
+    let mathis = mathis_bps(case.rtt, case.loss, link);
+    let closed_form = match case.algorithm {
+        Algorithm::NewReno => mathis,
+        Algorithm::Cubic => rfc9438_bps(case.rtt, case.loss, link),
+        Algorithm::Bbr => return ("-".to_owned(), "-".to_owned()),
+    };
+    let model = response_model_bps(case.algorithm, case.rtt, case.loss, RATE_BPS, QUEUE_BDP, case.seed)
+        .map_or_else(|| "-".to_owned(), |bps| format!("{:.2}", bps / mathis));
+    (format!("{:.2}", closed_form / mathis), model)
 }
 
 #[test]
@@ -207,14 +231,15 @@ fn goodput_under_loss_per_controller() {
 
     let link = payload_capacity_bps(RATE_BPS);
     let mut table = String::from(
-        "# controller rtt_ms loss% seed  goodput_mbps  mathis_mbps  vs_mathis  vs_link(1-p)  retrans  timeouts  queue_drops  loss_drops  max_cwnd_kb  max_pacing_mbps  max_bw_mbps\n",
+        "# controller rtt_ms loss% seed  goodput_mbps  mathis_mbps  vs_mathis  rfc_vs_mathis  model_vs_mathis  vs_link(1-p)  retrans  timeouts  queue_drops  loss_drops  max_cwnd_kb  max_pacing_mbps  max_bw_mbps\n",
     );
     let mut failures = Vec::new();
     for (case, o) in cases.iter().zip(&outcomes) {
         let mathis = mathis_bps(case.rtt, case.loss, link);
+        let (rfc, model) = predicted_vs_mathis(case);
         writeln!(
             table,
-            "{:<12} {:>6} {:>5.1} {:>5} {:>13.2} {:>12.2} {:>10.2} {:>13.2} {:>8} {:>9} {:>12} {:>11} {:>12} {:>16.2} {:>12.2}",
+            "{:<12} {:>6} {:>5.1} {:>5} {:>13.2} {:>12.2} {:>10.2} {:>14} {:>16} {:>13.2} {:>8} {:>9} {:>12} {:>11} {:>12} {:>16.2} {:>12.2}",
             case.algorithm.name(),
             case.rtt.as_millis(),
             case.loss * 100.0,
@@ -222,6 +247,8 @@ fn goodput_under_loss_per_controller() {
             o.goodput_bps / 1e6,
             mathis / 1e6,
             o.goodput_bps / mathis,
+            rfc,
+            model,
             o.goodput_bps / (link * (1.0 - case.loss)),
             o.retrans,
             o.timeouts,

@@ -13,19 +13,17 @@ fn rto_retransmits_with_exponential_backoff() {
     let c = h.active_open();
     h.engine.write(h.now, c.handle, b"data").unwrap();
     recv!(h, ACK | PSH, seq = c.our_seq);
-    // The handshake gave an RTT sample of 0 → RTO = min RTO 200 ms. The first expiry is the
-    // tail loss probe (PTO capped by the RTO, RFC 8985 §7.2), which resends the segment.
-    assert_eq!(h.advance_to_timeout().as_millis(), 200);
-    recv!(h, ACK | PSH, seq = c.our_seq, payload = b"data".to_vec());
-    assert_eq!(h.engine.stats().tlp_probes, 1);
+    // The handshake gave an RTT sample of 0 → RTO = min RTO 200 ms. The peer did not permit
+    // SACK, so there is no tail loss probe (RFC 8985 §4 requires SACK): every expiry is an RTO.
     let mut waits = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..5 {
         waits.push(h.advance_to_timeout().as_millis());
         recv!(h, ACK | PSH, seq = c.our_seq, payload = b"data".to_vec());
     }
-    assert_eq!(waits, vec![200, 400, 800, 1600]);
+    assert_eq!(waits, vec![200, 400, 800, 1600, 3200]);
+    assert_eq!(h.engine.stats().tlp_probes, 0);
     assert_eq!(h.engine.stats().retrans_segs, 5);
-    assert_eq!(h.engine.stats().timeouts, 4);
+    assert_eq!(h.engine.stats().timeouts, 5);
     // A new ACK restarts the timer without backoff (RFC 6298 §5.3, Karn: no sample).
     send!(h, ACK, seq = c.peer_seq, ack = c.our_seq + 4);
     let info = h.engine.info(h.now, c.handle).unwrap();
@@ -55,8 +53,8 @@ fn connection_times_out_after_r2_retransmissions() {
     let c = h.active_open();
     h.engine.write(h.now, c.handle, b"data").unwrap();
     recv!(h, ACK | PSH);
-    // The tail loss probe first (not counted against R2), then three RTOs.
-    for _ in 0..4 {
+    // Three RTOs (no tail loss probe without SACK, RFC 8985 §4), then the connection gives up.
+    for _ in 0..3 {
         h.advance_to_timeout();
         recv!(h, ACK | PSH);
     }

@@ -91,6 +91,8 @@ pub struct ServeOptions {
     pub fast_open: bool,
     /// Congestion controller of every accepted connection (`--cc`).
     pub congestion: CongestionAlgorithm,
+    /// BBR's random-loss tolerance (`--bbr-random-loss`, [`SocketOptions::bbr_tolerate_random_loss`]).
+    pub bbr_tolerate_random_loss: bool,
     /// The `linerate stats` socket; `None` means [`crate::control::default_socket_path`].
     pub control_socket: Option<PathBuf>,
 }
@@ -195,8 +197,12 @@ fn build_shards(
     control: &ControlServer,
 ) -> anyhow::Result<Vec<EngineShard<crate::bypass::Nic, HttpShard>>> {
     let steering = link.steering();
-    let sockopts =
-        SocketOptions { send_buffer: 1 << 20, congestion: opts.congestion, ..SocketOptions::default() };
+    let sockopts = SocketOptions {
+        send_buffer: 1 << 20,
+        congestion: opts.congestion,
+        bbr_tolerate_random_loss: opts.bbr_tolerate_random_loss,
+        ..SocketOptions::default()
+    };
     let mut links = Mesh::new(parts.len(), HANDOFF_RING).into_iter();
     let mut works = Vec::with_capacity(parts.len());
     for (shard, mut part) in parts.into_iter().enumerate() {

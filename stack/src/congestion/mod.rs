@@ -176,6 +176,10 @@ pub struct CongestionConfig {
     /// see `congestion::bbr` docs). `false` gives the draft's loss response exactly; prefer it
     /// where many flows share a bottleneck and random loss is rare.
     pub bbr_tolerate_random_loss: bool,
+    /// How late the timer that releases paced segments may fire: the engine's timer-wheel tick
+    /// (`EngineConfig::timer_tick`). The pacer lets a sender woken that late catch up by that
+    /// much (see [`Pacer::set_timer_granularity`]).
+    pub pacing_timer_granularity: Duration,
 }
 
 impl Default for CongestionConfig {
@@ -191,6 +195,7 @@ impl Default for CongestionConfig {
             prr_mode: PrrMode::default(),
             seed: 0,
             bbr_tolerate_random_loss: true,
+            pacing_timer_granularity: Duration::from_millis(1),
         }
     }
 }
@@ -348,37 +353,15 @@ impl CongestionController {
     /// empty, as Linux's `tcp_reinit_congestion_control` does) and, in recovery, continue the
     /// reduction with PRR toward that `ssthresh`. BBR starts in Startup from `cwnd` with its
     /// initial pacing rate taken from `cwnd / srtt` (draft `BBRInitPacingRate`, Linux
-    /// `bbr_init`); in recovery it starts packet conservation for the episode and restores
-    /// `cwnd` when it ends. Its bandwidth and min-RTT filters fill from the next ACKs.
+    /// `bbr_init`) and its min-RTT filter seeded from the connection's windowed minimum RTT
+    /// (Linux's `bbr_init` takes `tcp_min_rtt` the same way); in recovery it starts packet
+    /// conservation for the episode and restores `cwnd` when it ends. Its bandwidth filter
+    /// fills from the next ACKs.
     pub fn handover(config: &CongestionConfig, now: Instant, from: &Handover) -> Self {
         match config.algorithm {
             Algorithm::NewReno => CongestionController::NewReno(NewReno::handover(config, from)),
             Algorithm::Cubic => CongestionController::Cubic(Cubic::handover(config, from)),
-            Algorithm::Bbr => {
-                let mss = config.effective_mss();
-                let segments = (from.cwnd / mss).max(1);
-                let config = CongestionConfig { initial_window_segments: segments, ..*config };
-                let mut bbr = Bbr::new(&config, now);
-                // An ACK event that delivers nothing: BBR only takes the SRTT from it.
-                let seed = AckEvent {
-                    prior_in_flight: from.in_flight,
-                    in_flight: from.in_flight,
-                    srtt: from.srtt,
-                    min_rtt: from.min_rtt,
-                    ..AckEvent::default()
-                };
-                bbr.on_ack(now, &seed);
-                if from.in_recovery {
-                    let loss = LossEvent {
-                        lost_bytes: from.lost_bytes.max(1),
-                        flight_size: from.flight_size,
-                        in_flight: from.in_flight,
-                        is_persistent: false,
-                    };
-                    bbr.on_congestion_event(now, &loss);
-                }
-                CongestionController::Bbr(bbr)
-            }
+            Algorithm::Bbr => CongestionController::Bbr(Bbr::handover(config, now, from)),
         }
     }
     /// What a successor controller inherits from this one (see [`Handover`]); the engine fills
@@ -431,6 +414,13 @@ impl CongestionController {
             CongestionController::NewReno(c) => c.set_pacing(on),
             CongestionController::Cubic(c) => c.set_pacing(on),
             CongestionController::Bbr(_) => {}
+        }
+    }
+    /// BBR's random-loss tolerance on or off ([`CongestionConfig::bbr_tolerate_random_loss`]);
+    /// the loss-based controllers have none.
+    pub fn set_bbr_tolerate_random_loss(&mut self, on: bool) {
+        if let CongestionController::Bbr(c) = self {
+            c.set_tolerate_random_loss(on);
         }
     }
     /// The engine is about to send after a period with nothing in flight; `idle` is the time
@@ -654,6 +644,29 @@ mod tests {
         assert_eq!(cc.cwnd(), 41_000, "in flight + 1 MSS");
         cc.on_recovery_exit(Instant::from_millis(50));
         assert_eq!(cc.cwnd(), 80_000);
+    }
+
+    #[test]
+    fn bbr_handover_seeds_its_min_rtt_filter_from_the_connection() {
+        let config = CongestionConfig::new(Algorithm::Bbr, 1000);
+        let mut cc = CongestionController::handover(&config, Instant::ZERO, &live(80_000, 60_000, false));
+        assert_eq!(cc.info().min_rtt, Some(Duration::from_millis(30)), "the engine's min RTT");
+        // The old controller's standing queue shows in the first samples (45 ms): the 30 ms
+        // path minimum stays the estimate, so BBR's BDP is not inflated by 50 %.
+        let mut flow = crate::congestion::test_util::Flow::new(cc, 1000);
+        flow.now = Instant::ZERO;
+        flow.round_with(Duration::from_millis(45), 20, 1);
+        cc = flow.cc;
+        assert_eq!(cc.info().min_rtt, Some(Duration::from_millis(30)));
+        // Nothing to seed from: the first sample becomes the minimum, as before.
+        let unknown = Handover { min_rtt: None, ..live(80_000, 60_000, false) };
+        let mut flow = crate::congestion::test_util::Flow::new(
+            CongestionController::handover(&config, Instant::ZERO, &unknown),
+            1000,
+        );
+        assert_eq!(flow.cc.info().min_rtt, None);
+        flow.round_with(Duration::from_millis(45), 20, 1);
+        assert_eq!(flow.cc.info().min_rtt, Some(Duration::from_millis(45)));
     }
 
     #[test]

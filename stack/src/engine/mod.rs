@@ -442,7 +442,8 @@ impl Engine {
     }
 
     /// Places a new connection in the slab and the flow table.
-    fn insert_connection(&mut self, conn: Connection, app_owned: bool) -> u32 {
+    fn insert_connection(&mut self, mut conn: Connection, app_owned: bool) -> u32 {
+        conn.set_pacing_timer_granularity(self.cfg.timer_tick);
         let tuple = conn.tuple;
         self.memory_used += conn.memory;
         self.live += 1;

@@ -55,7 +55,8 @@ pub enum LossDetection {
     Rack,
     /// RACK plus RFC 6675 DupThresh marking.
     RackAndDupThresh,
-    /// RFC 6675 DupThresh only (no RACK marking; TLP still on if enabled).
+    /// RFC 6675 DupThresh only (no RACK marking; TLP still on if enabled, which needs SACK:
+    /// see [`LossRecovery::set_tail_loss_probes`]).
     DupThresh,
 }
 
@@ -245,6 +246,21 @@ impl LossRecovery {
     /// Switches the loss-detection rules (e.g. DupThresh for a peer without SACK).
     pub fn set_loss_detection(&mut self, rules: LossDetection) {
         self.config.loss_detection = rules;
+    }
+    /// Turns tail loss probes on or off. RFC 8985 §4 requires SACK for RACK-TLP ("the
+    /// connection MUST use selective acknowledgment"): without it a probe's ACK cannot say
+    /// which segment was missing, so the engine turns them off for peers without SACK and the
+    /// RTO repairs tail losses (Linux's `tcp_schedule_loss_probe` also requires `tcp_is_sack`).
+    /// An armed probe timer becomes the retransmission timer.
+    pub fn set_tail_loss_probes(&mut self, on: bool) {
+        self.config.tlp = on;
+        if !on {
+            self.tlp.probe_pending = false;
+            if matches!(self.loss_timer, Some((_, RecoveryTimer::Tlp))) {
+                let rto_at = self.rto_started.map(|start| (start + self.rtt.rto(), RecoveryTimer::Rto));
+                self.loss_timer = rto_at;
+            }
+        }
     }
     /// Everything outstanding must be resent (the path MTU shrank, RFC 1191 §6.5): every
     /// un-SACKed segment is marked lost without touching the timers or the RTO backoff.

@@ -46,6 +46,11 @@ pub struct SocketOptions {
     /// §4.1). Off by default (Linux `tcp_slow_start_after_idle=0`): a reused connection keeps
     /// its window across requests.
     pub slow_start_after_idle: bool,
+    /// BBR only: count as congestion only the loss beyond the path's background (random) loss
+    /// rate, as `linerate serve --bbr-random-loss` chooses. On by default; `false` gives
+    /// draft-ietf-ccwg-bbr's loss response exactly, the better choice where many flows share a
+    /// bottleneck and random loss is rare (see `CongestionConfig::bbr_tolerate_random_loss`).
+    pub bbr_tolerate_random_loss: bool,
 }
 
 impl Default for SocketOptions {
@@ -60,6 +65,7 @@ impl Default for SocketOptions {
             congestion: CongestionAlgorithm::Cubic,
             pacing: false,
             slow_start_after_idle: false,
+            bbr_tolerate_random_loss: true,
         }
     }
 }

@@ -40,9 +40,6 @@ const STORE_MSS: usize = 536;
 /// Spare records for writes shorter than the MSS and the FIN.
 const STORE_SLACK: usize = 32;
 
-/// The engine's default timer-wheel tick: how late a pacing release may be delivered.
-const PACING_GRANULARITY: Duration = Duration::from_millis(1);
-
 /// What the recovery timer asked of the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecoveryTimeout {
@@ -84,6 +81,7 @@ impl Connection {
             initial_window_segments: cfg.initial_window,
             pacing: opts.pacing,
             slow_start_after_idle: opts.slow_start_after_idle,
+            bbr_tolerate_random_loss: opts.bbr_tolerate_random_loss,
             // BBR's PRNG seed: per connection, from values already random (RFC 6528 ISN).
             seed: (u64::from(iss.0) << 32) | u64::from(ts_offset),
             ..CongestionConfig::default()
@@ -105,14 +103,24 @@ impl Connection {
         self.cc_config.algorithm = self.opts.congestion;
         self.cc_config.pacing = self.opts.pacing;
         self.cc_config.slow_start_after_idle = self.opts.slow_start_after_idle;
+        self.cc_config.bbr_tolerate_random_loss = self.opts.bbr_tolerate_random_loss;
         self.cc = CongestionController::new(&self.cc_config, now);
         self.pacer = Pacer::new(self.snd_mss, self.cc_config.pacing_burst_max);
-        self.pacer.set_timer_granularity(PACING_GRANULARITY);
+        self.pacer.set_timer_granularity(self.cc_config.pacing_timer_granularity);
         self.pacer.set_rate(self.cc.pacing_rate());
         if !self.sack_ok {
             // Emulated SACK blocks carry no timing RACK could use: count duplicates instead.
+            // RACK-TLP requires SACK (RFC 8985 §4): tail losses wait for the RTO.
             self.recovery.set_loss_detection(LossDetection::DupThresh);
+            self.recovery.set_tail_loss_probes(false);
         }
+    }
+
+    /// Pacing releases are delivered by the engine's timer wheel, up to one `tick` late (the
+    /// engine calls this with `EngineConfig::timer_tick` when it adopts the connection).
+    pub fn set_pacing_timer_granularity(&mut self, tick: Duration) {
+        self.cc_config.pacing_timer_granularity = tick;
+        self.pacer.set_timer_granularity(tick);
     }
 
     /// Applies changed congestion-control options (`opts` already updated). Pacing and
@@ -127,6 +135,8 @@ impl Connection {
         self.cc_config.slow_start_after_idle = self.opts.slow_start_after_idle;
         self.cc.set_pacing(self.opts.pacing);
         self.cc.set_slow_start_after_idle(self.opts.slow_start_after_idle);
+        self.cc_config.bbr_tolerate_random_loss = self.opts.bbr_tolerate_random_loss;
+        self.cc.set_bbr_tolerate_random_loss(self.opts.bbr_tolerate_random_loss);
         if self.cc.algorithm() != self.opts.congestion {
             self.cc_config.algorithm = self.opts.congestion;
             self.cc = if self.state.is_synchronized() {

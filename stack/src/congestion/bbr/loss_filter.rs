@@ -112,6 +112,18 @@ impl BackgroundLoss {
         }
     }
 
+    /// Switches the tolerance on or off (a socket option changed). Turning it off forgets the
+    /// estimate, so every loss counts again at once, as in the draft.
+    pub fn set_enabled(&mut self, on: bool) {
+        if on != self.enabled {
+            *self = BackgroundLoss::new(on, self.mss as u32);
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// Forgets the estimate: the rounds it came from were judged against a wrong `min_rtt`.
     pub fn reset(&mut self) {
         *self = BackgroundLoss::new(self.enabled, self.mss as u32);

@@ -62,7 +62,7 @@ use loss_filter::{queue_slack, BackgroundLoss};
 
 use crate::congestion::{
     burst_for_rate, bytes_in, clamp_window, rate_from, scale, AckEvent, Algorithm, CongestionConfig,
-    CongestionInfo, LossEvent, RateSample, RoundCounter, SentPacket,
+    CongestionInfo, Handover, LossEvent, RateSample, RoundCounter, SentPacket,
 };
 use crate::time::{Duration, Instant};
 
@@ -275,6 +275,43 @@ impl Bbr {
         let srtt = self.srtt.unwrap_or(Duration::from_millis(1)).max(Duration::from_micros(1));
         let nominal = rate_from(self.initial_cwnd, srtt).unwrap_or(1);
         self.pacing_rate = scale(nominal, STARTUP_PACING_GAIN).max(1);
+    }
+
+    /// BBR taking over a live connection (see [`crate::congestion::Handover`]): Startup from the
+    /// connection's window, the initial pacing rate from its SRTT, and the min-RTT filter (and
+    /// ProbeRTT's) seeded with the connection's windowed minimum RTT, stamped now, as Linux's
+    /// `bbr_init` does with `tcp_min_rtt`. Without the seed the first ACKs would judge queueing
+    /// against nothing and a sample inflated by the old controller's queue would become the
+    /// minimum for the next 10 s. A recovery episode in progress continues with packet
+    /// conservation.
+    pub fn handover(config: &CongestionConfig, now: Instant, from: &Handover) -> Self {
+        let mss = config.effective_mss();
+        let segments = (from.cwnd / mss).max(1);
+        let config = CongestionConfig { initial_window_segments: segments, ..*config };
+        let mut bbr = Bbr::new(&config, now);
+        if let Some(min_rtt) = from.min_rtt {
+            bbr.min_rtt = Some(min_rtt);
+            bbr.probe_rtt_min_delay = Some(min_rtt);
+        }
+        // An ACK event that delivers nothing: BBR only takes the SRTT from it.
+        let seed = AckEvent {
+            prior_in_flight: from.in_flight,
+            in_flight: from.in_flight,
+            srtt: from.srtt,
+            min_rtt: from.min_rtt,
+            ..AckEvent::default()
+        };
+        bbr.on_ack(now, &seed);
+        if from.in_recovery {
+            let loss = LossEvent {
+                lost_bytes: from.lost_bytes.max(1),
+                flight_size: from.flight_size,
+                in_flight: from.in_flight,
+                is_persistent: false,
+            };
+            bbr.on_congestion_event(now, &loss);
+        }
+        bbr
     }
 
     fn min_pipe_cwnd(&self) -> u64 {
@@ -646,6 +683,16 @@ impl Bbr {
         self.full_bw = 0;
         self.full_bw_count = 0;
         self.full_bw_now = false;
+    }
+
+    /// Random-loss tolerance on or off on a live connection (see `loss_filter`); off restores
+    /// the draft's loss response from the next ACK.
+    pub fn set_tolerate_random_loss(&mut self, on: bool) {
+        self.background_loss.set_enabled(on);
+    }
+
+    pub fn tolerates_random_loss(&self) -> bool {
+        self.background_loss.is_enabled()
     }
 
     /// Draft "Restarting From Idle": the configured slow-start restart does not apply to BBR.

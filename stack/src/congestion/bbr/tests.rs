@@ -267,6 +267,18 @@ fn the_draft_loss_response_cuts_on_the_same_random_loss() {
 }
 
 #[test]
+fn switching_the_tolerance_off_on_a_live_flow_restores_the_draft_response() {
+    let mut d = Driver::to_probe_bw();
+    d.random_loss_rounds(8, 10, RATE * 6 / 10);
+    assert_eq!(d.bbr.bw(), RATE, "tolerated");
+    // The socket option changes: the learned background is forgotten, the same loss now cuts.
+    d.bbr.set_tolerate_random_loss(false);
+    assert!(!d.bbr.tolerates_random_loss());
+    d.random_loss_rounds(8, 10, RATE * 6 / 10);
+    assert_eq!(d.bbr.bw(), RATE * 6 / 10);
+}
+
+#[test]
 fn congestive_loss_above_the_background_still_cuts() {
     let mut d = Driver::to_probe_bw();
     d.random_loss_rounds(8, 10, RATE);
