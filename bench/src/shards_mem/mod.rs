@@ -49,6 +49,13 @@ pub struct InMemoryBench {
     pub concurrency: u32,
     /// Bulk downloads per shard.
     pub flows: u32,
+    /// Run only the setups whose label contains this text.
+    pub only: Option<String>,
+    /// The core of the 1-shard setups (1 by default; 0 lets two bench processes, one per core,
+    /// show what the machine alone does to two independent shards).
+    pub one_shard_core: usize,
+    /// `RuntimeConfig::retain_freed_memory` of every sample (false: glibc's default trimming).
+    pub retain_freed_memory: bool,
 }
 
 /// What runs on the shards.
@@ -136,7 +143,12 @@ pub fn run(cfg: &InMemoryBench) -> anyhow::Result<String> {
     );
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); SETUPS.len()];
     let mut loads = Vec::new();
-    println!("  pinning (core_affinity, checked with sched_getcpu in each shard): 1 shard: shard 0 on core 1; 2 shards: shard 0 on core 0, shard 1 on core 1");
+    let wanted = |i: usize| cfg.only.as_ref().is_none_or(|only| SETUPS[i].label.contains(only.as_str()));
+    anyhow::ensure!((0..SETUPS.len()).any(wanted), "--only {:?} matches no setup", cfg.only);
+    println!(
+        "  pinning (core_affinity, checked with sched_getcpu in each shard): 1 shard: shard 0 on core {}; 2 shards: shard 0 on core 0, shard 1 on core 1",
+        cfg.one_shard_core
+    );
     for rep in 0..cfg.repetitions {
         let load = loadavg();
         println!("  rep {}/{} (load average {load})", rep + 1, cfg.repetitions);
@@ -149,8 +161,10 @@ pub fn run(cfg: &InMemoryBench) -> anyhow::Result<String> {
                 pair.swap(0, 1);
             }
         }
-        for i in order {
-            let s = measure(&SETUPS[i], SETUPS[i].cores, cfg)?;
+        for i in order.into_iter().filter(|&i| wanted(i)) {
+            let one = [cfg.one_shard_core];
+            let cores = if SETUPS[i].cores.len() == 1 { &one[..] } else { SETUPS[i].cores };
+            let s = measure(&SETUPS[i], cores, cfg)?;
             println!(
                 "    {:<52} {:>8.0} conn/s {:>6.2} Gbit/s  cores used {:.2}  handed off {}  errors {}",
                 SETUPS[i].label, s.conn_per_sec, s.gbit_per_sec, s.cores_used, s.handed_off, s.errors
@@ -286,6 +300,7 @@ fn measure(setup: &Setup, cores: &[usize], cfg: &InMemoryBench) -> anyhow::Resul
         drain_deadline: Duration::from_millis(20),
         close_deadline: Duration::from_millis(20),
         time_wait_deadline: Duration::from_millis(20),
+        retain_freed_memory: cfg.retain_freed_memory,
         ..RuntimeConfig::default()
     };
     let runtime = ShardRuntime::start_each(config, cores, works)?;
@@ -333,8 +348,10 @@ fn table(cfg: &InMemoryBench, samples: &[Vec<Sample>], loads: &[String]) -> Stri
         loads.join(", ")
     );
     out += "| setup (shard → core) | conn/s | Gbit/s | cores used | CPU µs/conn (s/GB) | frames handed off/s | handed off / received | loop iterations/s | errors |\n|---|---|---|---|---|---|---|---|---|\n";
-    for (i, setup) in SETUPS.iter().enumerate() {
-        let pins: Vec<String> = setup.cores.iter().enumerate().map(|(s, c)| format!("{s}→{c}")).collect();
+    for (i, setup) in SETUPS.iter().enumerate().filter(|(i, _)| !samples[*i].is_empty()) {
+        let one = [cfg.one_shard_core];
+        let cores = if setup.cores.len() == 1 { &one[..] } else { setup.cores };
+        let pins: Vec<String> = cores.iter().enumerate().map(|(s, c)| format!("{s}→{c}")).collect();
         let errors: u64 = samples[i].iter().map(|s| s.errors).sum();
         let cpu = if setup.workload == Workload::PassiveBulk {
             format!("({:.2})", med(i, &|s| s.cores_used / (s.gbit_per_sec / 8.0)))
@@ -356,6 +373,9 @@ fn table(cfg: &InMemoryBench, samples: &[Vec<Sample>], loads: &[String]) -> Stri
     out +=
         "\n| ratio | median of per-repetition ratios | range | same, per CPU-second |\n|---|---|---|---|\n";
     for (label, base, other) in RATIOS {
+        if samples[base].is_empty() || samples[other].is_empty() {
+            continue;
+        }
         let metric = |s: &Sample| {
             if SETUPS[base].workload == Workload::PassiveBulk {
                 s.gbit_per_sec
@@ -390,7 +410,15 @@ mod tests {
     #[test]
     fn every_workload_makes_progress_and_only_forced_replies_cross_shards() {
         let core = core_affinity::get_core_ids().unwrap_or_default().first().map_or(0, |c| c.id);
-        let cfg = InMemoryBench { repetitions: 1, secs: 0.3, concurrency: 8, flows: 2 };
+        let cfg = InMemoryBench {
+            repetitions: 1,
+            secs: 0.3,
+            concurrency: 8,
+            flows: 2,
+            only: None,
+            one_shard_core: core,
+            retain_freed_memory: true,
+        };
         for setup in &SETUPS {
             let cores = vec![core; setup.cores.len()];
             let s = measure(setup, &cores, &cfg).unwrap();

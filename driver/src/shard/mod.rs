@@ -11,6 +11,7 @@
 //! * [`stats`]: per-shard counters published by the shard and read by anyone without stopping it.
 //! * [`steering`]: which shard owns a flow (RSS Toeplitz hash, port partition for hand-off).
 //! * [`clock`]: the monotonic OS clock the loop reads once per iteration.
+//! * [`heap`]: the allocator setting that keeps each shard's freed memory in its own arena.
 //! * [`engine_shard`]: the production work — one engine per shard over its own queues, with
 //!   frame hand-off ([`handoff`]), queue/port placement ([`placement`]) and the published
 //!   counters ([`counters`]); the application plugs in as a [`ShardApp`].
@@ -19,6 +20,7 @@ pub mod clock;
 pub mod counters;
 pub mod engine_shard;
 pub mod handoff;
+pub mod heap;
 pub mod mesh;
 pub mod placement;
 pub mod ring;
