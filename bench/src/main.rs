@@ -128,8 +128,8 @@ struct ShardArgs {
     /// `--in-memory` only: run just the setups whose label contains this text (e.g. "passive").
     #[arg(long)]
     only: Option<String>,
-    /// `--in-memory` only: the core of the 1-shard setups (default 1); running two such
-    /// processes at once, one per core, tells the machine's own slowdown from the shards'.
+    /// `--in-memory` only: the core of the 1-shard setups (default: 1 and 0 alternating per
+    /// repetition); two such processes at once, one per core, show the machine's own scaling.
     #[arg(long)]
     one_shard_core: Option<usize>,
     /// `--in-memory` only: leave glibc's heap trimming on (the shards' default turns it off);
@@ -203,7 +203,7 @@ fn main() -> anyhow::Result<()> {
                 concurrency: a.concurrency.max(1),
                 flows: a.flows.max(1),
                 only: a.only,
-                one_shard_core: a.one_shard_core.unwrap_or(1),
+                one_shard_core: a.one_shard_core,
                 retain_freed_memory: !a.default_heap,
             };
             println!("{}", linerate_bench::shards_mem::run(&cfg)?);
