@@ -3,15 +3,17 @@
 //!
 //! Why: glibc already gives each shard thread an arena of its own (no allocator lock is shared
 //! between shards), but by default it returns the free top of an arena to the kernel as soon as
-//! 128 KiB of it are free (`madvise(MADV_DONTNEED)`) and takes it back with `mprotect` and one page
-//! fault per 4 KiB touched. The engine allocates per connection (each connection is boxed), so a
-//! shard crossed that line every few connections. Those kernel calls are the one thing two shards
-//! of one process share on the connection path: `mprotect` takes the process's memory-map lock
-//! for writing, and `madvise` sends a TLB-shootdown interrupt to every other core running the
-//! process, i.e. to the other shards. Measured with `linerate-bench shards --in-memory` (short
-//! passive connections, see docs/PERFORMANCE.md "Shards"): about 0.25 page faults, 0.01 `madvise`
-//! and 0.01–0.02 `mprotect` per connection, 10–17 % of the shard's CPU in the kernel; with the
-//! heap kept, none on the connection path.
+//! 128 KiB of it are free (`madvise(MADV_DONTNEED)`) and faults the pages in again, one per 4 KiB,
+//! when it grows back. The engine allocates per connection (each connection is boxed), so a shard
+//! crossed that line every hundred connections or so. Those kernel calls are the one thing two
+//! shards of one process share on the connection path: page faults and `madvise` take the
+//! process's memory-map lock, and `madvise` sends a TLB-shootdown interrupt to every other core
+//! running the process, i.e. to the other shards. Measured with `linerate-bench shards
+//! --in-memory` (short passive connections, steady state; docs/PERFORMANCE.md "Shards"): 0.27
+//! page faults and 0.009 `madvise` per connection with one shard, 0.36 and 0.009 with two, where
+//! the TLB flushes per connection double (0.0095 to 0.019); 7–9 % of the process's CPU was
+//! kernel time. With the heap kept: no page fault or syscall per connection (the counts stay at
+//! their start-up values however long the run), about 1 % kernel time.
 //!
 //! Promises: [`retain_freed_memory`] is cheap and idempotent, changes only allocator thresholds
 //! (never frees or moves memory), and is a no-op where the C library is not glibc. The memory a
