@@ -492,7 +492,29 @@ fn table(cfg: &InMemoryBench, samples: &[Vec<Sample>], loads: &[String]) -> Stri
             per_cpu(other) / per_cpu(base) * scale
         );
     }
-    out
+    out + &starved_note(samples)
+}
+
+/// A warning when the machine did not give the shards their cores (median CPU per shard below
+/// 90 %): the wall-time ratios then measure the scheduler's share, not the shards.
+fn starved_note(samples: &[Vec<Sample>]) -> String {
+    let starved: Vec<String> = SETUPS
+        .iter()
+        .zip(samples)
+        .filter(|(_, s)| !s.is_empty())
+        .filter_map(|(setup, s)| {
+            let per_shard = median(s.iter().map(|x| x.cores_used).collect()) / setup.cores.len() as f64;
+            (per_shard < 0.9)
+                .then(|| format!("{} ({:.0} % of a core per shard)", setup.label, per_shard * 100.0))
+        })
+        .collect();
+    if starved.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\nThe shards did not get their cores: {}. Other load took the rest, so the wall-time ratios measure the scheduler; the per-CPU-second column does not depend on it. Rerun on idle cores for the wall-time figure.\n",
+        starved.join("; ")
+    )
 }
 
 #[cfg(test)]
