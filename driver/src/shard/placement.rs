@@ -166,7 +166,7 @@ const IN_USE_ATTEMPTS: usize = 64;
 impl ActiveOpener {
     /// Opens a connection to `remote` from a port whose flow this shard owns. A bounded search:
     /// at most the ephemeral range once (about N hashes per port found, N = shards), and at most
-    /// [`IN_USE_ATTEMPTS`] ports found busy. Fails with [`EngineError::NoEphemeralPorts`] when
+    /// 64 ports found busy. Fails with [`EngineError::NoEphemeralPorts`] when
     /// this shard's share of the ports for `remote` is used up.
     pub fn connect(
         &mut self,
