@@ -125,6 +125,17 @@ struct ShardArgs {
     /// `--flows` are per shard, `--secs` per sample, `--bulk-mib` unused.
     #[arg(long)]
     in_memory: bool,
+    /// `--in-memory` only: run just the setups whose label contains this text (e.g. "passive").
+    #[arg(long)]
+    only: Option<String>,
+    /// `--in-memory` only: the core of the 1-shard setups (default: 1 and 0 alternating per
+    /// repetition); two such processes at once, one per core, show the machine's own scaling.
+    #[arg(long)]
+    one_shard_core: Option<usize>,
+    /// `--in-memory` only: leave glibc's heap trimming on (the shards' default turns it off);
+    /// shows what per-connection page faults and `madvise` cost.
+    #[arg(long)]
+    default_heap: bool,
 }
 
 fn config(a: &RunArgs) -> BenchConfig {
@@ -191,6 +202,9 @@ fn main() -> anyhow::Result<()> {
                 secs: a.secs.clamp(0.1, 60.0),
                 concurrency: a.concurrency.max(1),
                 flows: a.flows.max(1),
+                only: a.only,
+                one_shard_core: a.one_shard_core,
+                retain_freed_memory: !a.default_heap,
             };
             println!("{}", linerate_bench::shards_mem::run(&cfg)?);
             Ok(())

@@ -82,6 +82,43 @@ impl LinerateCaps {
 pub struct RunningServer {
     pub kind: ServerKind,
     child: Child,
+    /// `linerate serve`'s control socket, removed after the server stops.
+    _control: Option<ControlSocket>,
+}
+
+/// A control-socket path of its own for one `linerate serve` run, so that concurrent bench runs
+/// (or a bench next to a server started by hand) never collide on the default path under
+/// `/run/linerate`, which depends only on the interface and port. Removes the socket file when
+/// dropped, in case the server was killed before it could.
+#[derive(Debug)]
+pub struct ControlSocket(PathBuf);
+
+/// Longest path a Unix socket address holds (`sun_path` is 108 bytes with the NUL).
+const SUN_PATH_MAX: usize = 107;
+
+impl ControlSocket {
+    /// A path unique to this process and call, inside `dir` (the run's scratch directory), or
+    /// in the system temp directory if `dir` is too deep for a socket address.
+    pub fn new_in(dir: &Path) -> ControlSocket {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("linerate-{}-{n}.sock", std::process::id());
+        let path = dir.join(&name);
+        if path.as_os_str().len() <= SUN_PATH_MAX {
+            return ControlSocket(path);
+        }
+        ControlSocket(std::env::temp_dir().join(name))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ControlSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Everything a server start needs.
@@ -108,13 +145,16 @@ impl RunningServer {
         let log = std::fs::File::create(env.work.join(format!("{}.log", kind.label())))?;
         let mut cmd = env.topology.server_command("taskset");
         cmd.args(["-c", &core]);
+        let mut control = None;
         match kind {
             ServerKind::Linerate => {
+                let socket = ControlSocket::new_in(env.work);
                 #[rustfmt::skip]
                 cmd.arg(&env.linerate.bin).args([
                     "serve", "--iface", &env.topology.server_iface(), "--ip", &env.topology.server_cidr(),
                     "--port", &PORT.to_string(), "--cores", &core, "--xdp-mode", env.xdp_mode,
-                ]).arg("--root").arg(env.root);
+                ]).arg("--root").arg(env.root).arg("--control-socket").arg(socket.path());
+                control = Some(socket);
             }
             ServerKind::Nginx => {
                 let conf = write_nginx_conf(env)?;
@@ -133,7 +173,7 @@ impl RunningServer {
             .stderr(log)
             .spawn()
             .with_context(|| format!("cannot start {}", kind.label()))?;
-        let mut server = RunningServer { kind, child };
+        let mut server = RunningServer { kind, child, _control: control };
         if kind == ServerKind::Linerate {
             let line = server.first_line(Duration::from_secs(10))?;
             println!("    linerate: {line}");
@@ -236,4 +276,25 @@ pub fn write_test_file(dir: &Path, name: &str, len: u64) -> anyhow::Result<()> {
     }
     f.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_linerate_run_gets_its_own_control_socket() {
+        let dir = std::env::temp_dir();
+        let (a, b) = (ControlSocket::new_in(&dir), ControlSocket::new_in(&dir));
+        assert_ne!(a.path(), b.path());
+        assert!(a.path().starts_with(&dir));
+        assert!(a.path().to_string_lossy().contains(&std::process::id().to_string()));
+        let deep = dir.join("d".repeat(120));
+        let c = ControlSocket::new_in(&deep);
+        assert!(c.path().as_os_str().len() <= SUN_PATH_MAX, "{}", c.path().display());
+        std::fs::write(c.path(), b"").unwrap();
+        let path = c.path().to_owned();
+        drop(c);
+        assert!(!path.exists(), "the socket file is removed on drop");
+    }
 }

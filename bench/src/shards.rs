@@ -18,7 +18,7 @@ use anyhow::Context;
 use linerate_driver::lab::{netns_run, LabConfig, LabGuard};
 
 use crate::load::{HttpLoad, LoadJob, LoadResult};
-use crate::servers::write_test_file;
+use crate::servers::{write_test_file, ControlSocket};
 use crate::topology::Topology;
 
 /// Knobs of the shard run.
@@ -95,12 +95,15 @@ fn one_setup(
     root: &std::path::Path,
     cores: &str,
 ) -> anyhow::Result<Sample> {
+    let control = ControlSocket::new_in(&std::env::temp_dir());
     let mut server = topology
         .server_command(&cfg.linerate_bin.to_string_lossy())
         .args(["serve", "--iface", &topology.server_iface(), "--ip", &topology.server_cidr(), "--port", "80"])
         .args(["--cores", cores, "--xdp-mode", "native", "--log-level", "error", "--drain-timeout", "2"])
         .arg("--root")
         .arg(root)
+        .arg("--control-socket")
+        .arg(control.path())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .context("cannot start linerate serve")?;

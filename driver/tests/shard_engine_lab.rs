@@ -202,7 +202,7 @@ fn four_shards_serve_a_thousand_kernel_connections_and_hand_off_active_open_repl
     for s in &stats.shards {
         assert!(s.work.app.accepted > 0, "shard {} served no connection: RSS spread is broken", s.shard);
         assert!(s.work.shard.rx_frames > 0, "shard {} received nothing on its queue", s.shard);
-        assert_eq!(s.work.shard.opens_partitioned, ECHO_CONNECTIONS_PER_SHARD as u64);
+        assert_eq!(s.work.shard.opens_steered, ECHO_CONNECTIONS_PER_SHARD as u64);
     }
     assert!(total.shard.handed_off > 0, "replies to active opens should land on other shards' queues");
     assert_eq!(total.shard.handoff_ring_full, 0);

@@ -1,11 +1,11 @@
-//! RSS steering: Toeplitz against the Microsoft RSS verification suite, source-port choice, port
-//! partition, and reading the RSS setup of devices that have none.
+//! RSS steering: Toeplitz (bit loop and table) against the Microsoft RSS verification suite, and
+//! reading the RSS setup of devices that have none. Port choice and routing by flow owner:
+//! tests/shard_ports.rs.
 
 use std::net::Ipv4Addr;
 
 use linerate_driver::shard::steering::{
-    choose_source_port, hash_ipv4_tcp, read_rss, toeplitz_hash, PortPartition, RssConfig, RssError,
-    RSS_KEY_LEN,
+    hash_ipv4_tcp, read_rss, toeplitz_hash, RssError, ToeplitzTable, RSS_KEY_LEN,
 };
 
 /// The key of the Microsoft RSS verification suite.
@@ -55,6 +55,7 @@ fn toeplitz_matches_the_microsoft_ipv4_tcp_vectors() {
             with_tcp,
             "{src}:{src_port} -> {dst}:{dst_port}"
         );
+        assert_eq!(ToeplitzTable::new(&MS_KEY).hash_ipv4_tcp(src, dst, src_port, dst_port), with_tcp);
         let mut input = [0u8; 8];
         input[..4].copy_from_slice(&src.octets());
         input[4..].copy_from_slice(&dst.octets());
@@ -68,68 +69,6 @@ fn toeplitz_never_panics_on_short_keys_or_long_inputs() {
     // A 4-byte key covers only the first input bit's window; later bits see zeros shifted in.
     assert_eq!(toeplitz_hash(&[0x80, 0, 0, 0], &[0x80]), 0x8000_0000);
     let _ = toeplitz_hash(&MS_KEY, &[0xa5; 1000]);
-}
-
-fn four_queue_config() -> RssConfig {
-    // 128 entries spread round-robin over 4 queues, like `ethtool -X dev equal 4`.
-    RssConfig { key: MS_KEY.to_vec(), indirection: (0..128).map(|i| i % 4).collect() }
-}
-
-#[test]
-fn choose_source_port_lands_on_the_requested_queue() {
-    let rss = four_queue_config();
-    let local = Ipv4Addr::new(198, 18, 0, 1);
-    let remote = Ipv4Addr::new(198, 18, 0, 2);
-    for want in 0..4 {
-        for start in [32768u16, 40000, 60999] {
-            let port = choose_source_port(local, remote, 80, want, &rss, 32768..=60999, start)
-                .unwrap_or_else(|| panic!("no port for queue {want} from {start}"));
-            assert!((32768..=60999).contains(&port));
-            // What the NIC computes for the reply (source = the peer).
-            let hash = hash_ipv4_tcp(&MS_KEY, remote, local, 80, port);
-            assert_eq!(rss.queue_for_hash(hash), Some(want));
-            // The search starts at `start` and moves up: every port skipped was on another queue.
-            let mut p = start;
-            while p != port {
-                assert_ne!(rss.queue_for_flow(local, p, remote, 80), Some(want));
-                p = if p == 60999 { 32768 } else { p + 1 };
-            }
-        }
-    }
-}
-
-#[test]
-fn choose_source_port_is_bounded_when_no_port_fits() {
-    let rss = four_queue_config();
-    let (local, remote) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
-    assert_eq!(choose_source_port(local, remote, 80, 9, &rss, 1000..=60000, 5000), None);
-    let empty = RssConfig { key: MS_KEY.to_vec(), indirection: vec![] };
-    assert_eq!(choose_source_port(local, remote, 80, 0, &empty, 1000..=2000, 1500), None);
-    #[allow(clippy::reversed_empty_ranges)]
-    let reversed = 2000..=1000;
-    assert_eq!(choose_source_port(local, remote, 80, 0, &rss, reversed, 1500), None);
-    // The full port range wraps without overflow.
-    assert!(choose_source_port(local, remote, 80, 3, &rss, 0..=u16::MAX, u16::MAX).is_some());
-}
-
-#[test]
-fn port_partition_tells_the_owner_from_the_port() {
-    // 28233 ports: 7058 per shard and one left over at the top.
-    let partition = PortPartition::new(32768..=61000, 4).unwrap();
-    for shard in 0..4 {
-        let ports = partition.ports_of(shard);
-        assert_eq!(ports.clone().count(), 7058);
-        for port in [*ports.start(), *ports.end()] {
-            assert_eq!(partition.owner_of(port), Some(shard));
-        }
-    }
-    assert_eq!(partition.owner_of(80), None, "listener ports belong to nobody");
-    assert_eq!(partition.owner_of(60999), Some(3));
-    assert_eq!(partition.owner_of(61000), None, "the leftover top port belongs to nobody");
-    assert_eq!(partition.owner_of(u16::MAX), None);
-    assert!(partition.ports_of(4).is_empty());
-    assert!(PortPartition::new(10..=12, 4).is_err());
-    assert!(PortPartition::new(10..=12, 0).is_err());
 }
 
 #[test]
@@ -188,7 +127,7 @@ fn reading_rss_from_a_veth_says_unsupported() {
     let result = in_netns(&netns, || read_rss("lrv0"));
     match result {
         Err(error @ RssError::Unsupported(_)) => {
-            assert!(error.to_string().contains("port-partition hand-off"), "{error}");
+            assert!(error.to_string().contains("handed off"), "{error}");
         }
         other => panic!("expected Unsupported for a veth, got {other:?}"),
     }

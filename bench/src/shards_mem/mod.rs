@@ -49,6 +49,13 @@ pub struct InMemoryBench {
     pub concurrency: u32,
     /// Bulk downloads per shard.
     pub flows: u32,
+    /// Run only the setups whose label contains this text.
+    pub only: Option<String>,
+    /// The core of the 1-shard setups; `None` alternates between core 1 (even repetitions) and
+    /// core 0 (odd ones), so that whatever else runs on one of the cores biases neither side.
+    pub one_shard_core: Option<usize>,
+    /// `RuntimeConfig::retain_freed_memory` of every sample (false: glibc's default trimming).
+    pub retain_freed_memory: bool,
 }
 
 /// What runs on the shards.
@@ -69,37 +76,61 @@ struct Setup {
     label: &'static str,
     workload: Workload,
     cores: &'static [usize],
+    /// Each shard in a runtime of its own (no mesh, no steering): two single-shard processes'
+    /// worth of work in one, the machine's own scaling without anything shards share.
+    independent: bool,
 }
 
-const SETUPS: [Setup; 7] = [
-    Setup { label: "short, passive, 1 shard", workload: Workload::PassiveShort, cores: &[1] },
-    Setup { label: "short, passive, 2 shards", workload: Workload::PassiveShort, cores: &[0, 1] },
-    Setup { label: "bulk, 1 shard", workload: Workload::PassiveBulk, cores: &[1] },
-    Setup { label: "bulk, 2 shards", workload: Workload::PassiveBulk, cores: &[0, 1] },
+const SETUPS: [Setup; 8] = [
+    Setup {
+        label: "short, passive, 1 shard",
+        workload: Workload::PassiveShort,
+        cores: &[1],
+        independent: false,
+    },
+    Setup {
+        label: "short, passive, 2 shards",
+        workload: Workload::PassiveShort,
+        cores: &[0, 1],
+        independent: false,
+    },
+    Setup { label: "bulk, 1 shard", workload: Workload::PassiveBulk, cores: &[1], independent: false },
+    Setup { label: "bulk, 2 shards", workload: Workload::PassiveBulk, cores: &[0, 1], independent: false },
     Setup {
         label: "short, active, 1 shard",
         workload: Workload::ActiveShort { crossed: false },
         cores: &[1],
+        independent: false,
     },
     Setup {
         label: "short, active, 2 shards",
         workload: Workload::ActiveShort { crossed: false },
         cores: &[0, 1],
+        independent: false,
     },
     Setup {
         label: "short, active, 2 shards, replies to the other shard",
         workload: Workload::ActiveShort { crossed: true },
         cores: &[0, 1],
+        independent: false,
+    },
+    Setup {
+        label: "short, passive, 2 independent 1-shard runtimes",
+        workload: Workload::PassiveShort,
+        cores: &[0, 1],
+        independent: true,
     },
 ];
 
 /// (label, base setup, compared setup): the ratios the bench reports.
-const RATIOS: [(&str, usize, usize); 5] = [
+const RATIOS: [(&str, usize, usize); 7] = [
     ("short connections, passive opens: 2 shards / 1", 0, 1),
     ("bulk: 2 shards / 1", 2, 3),
     ("short connections, active opens: 2 shards / 1", 4, 5),
     ("short connections, active opens, every reply handed off: 2 shards / 1", 4, 6),
     ("2 shards, active opens: every reply handed off / replies on the home queue", 5, 6),
+    ("short connections, passive opens: 2 independent runtimes / 1 shard (the machine alone)", 0, 7),
+    ("short connections, passive opens: 2 shards / 2 independent runtimes (what shards share)", 7, 1),
 ];
 
 /// One sample of one setup.
@@ -118,6 +149,9 @@ struct Sample {
     iterations_per_sec: f64,
     /// Length of the measured window.
     secs: f64,
+    /// Connections completed from start to stop, warm-up and shutdown included (the
+    /// denominator for instruction counts of the whole process, e.g. under callgrind).
+    lifetime_completed: u64,
 }
 
 const SHARD_IP: Ipv4Address = Ipv4Address::new(198, 18, 0, 1);
@@ -136,7 +170,12 @@ pub fn run(cfg: &InMemoryBench) -> anyhow::Result<String> {
     );
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); SETUPS.len()];
     let mut loads = Vec::new();
-    println!("  pinning (core_affinity, checked with sched_getcpu in each shard): 1 shard: shard 0 on core 1; 2 shards: shard 0 on core 0, shard 1 on core 1");
+    let wanted = |i: usize| cfg.only.as_ref().is_none_or(|only| SETUPS[i].label.contains(only.as_str()));
+    anyhow::ensure!((0..SETUPS.len()).any(wanted), "--only {:?} matches no setup", cfg.only);
+    println!(
+        "  pinning (core_affinity, checked with sched_getcpu in each shard): 1 shard: shard 0 on core {}; 2 shards: shard 0 on core 0, shard 1 on core 1",
+        one_shard_pin(cfg)
+    );
     for rep in 0..cfg.repetitions {
         let load = loadavg();
         println!("  rep {}/{} (load average {load})", rep + 1, cfg.repetitions);
@@ -149,17 +188,27 @@ pub fn run(cfg: &InMemoryBench) -> anyhow::Result<String> {
                 pair.swap(0, 1);
             }
         }
-        for i in order {
-            let s = measure(&SETUPS[i], SETUPS[i].cores, cfg)?;
+        for i in order.into_iter().filter(|&i| wanted(i)) {
+            let one = [cfg.one_shard_core.unwrap_or(if rep % 2 == 0 { 1 } else { 0 })];
+            let cores = if SETUPS[i].cores.len() == 1 { &one[..] } else { SETUPS[i].cores };
+            let s = measure(&SETUPS[i], cores, cfg)?;
             println!(
-                "    {:<52} {:>8.0} conn/s {:>6.2} Gbit/s  cores used {:.2}  handed off {}  errors {}",
-                SETUPS[i].label, s.conn_per_sec, s.gbit_per_sec, s.cores_used, s.handed_off, s.errors
+                "    {:<52} {:>8.0} conn/s {:>6.2} Gbit/s  cores used {:.2}  handed off {}  errors {}  (whole run: {} connections)",
+                SETUPS[i].label, s.conn_per_sec, s.gbit_per_sec, s.cores_used, s.handed_off, s.errors, s.lifetime_completed
             );
             samples[i].push(s);
         }
     }
     loads.push(loadavg());
     Ok(table(cfg, &samples, &loads))
+}
+
+/// Where the 1-shard setups run, for the report.
+fn one_shard_pin(cfg: &InMemoryBench) -> String {
+    match cfg.one_shard_core {
+        Some(core) => core.to_string(),
+        None => "1 and 0, alternating per repetition".into(),
+    }
 }
 
 /// The 1-minute load average from /proc/loadavg.
@@ -180,29 +229,39 @@ fn engine_config(ip: Ipv4Address, last_mac_byte: u8, seed: u64, client: bool) ->
 }
 
 /// The shards of a setup, the counters of each shard's client side, and each shard's own.
-type Built = (Vec<EngineShard<PeerLink, ShardSide>>, Vec<Arc<LoadCells>>, Vec<Arc<LoadCells>>);
+type Built = (Vec<Shard>, Vec<Arc<LoadCells>>, Vec<Arc<LoadCells>>);
+
+/// One shard of the bench.
+type Shard = EngineShard<PeerLink, ShardSide>;
 
 /// Builds the shards of `setup` and the counters of each shard's client side.
 fn build(setup: &Setup, cfg: &InMemoryBench) -> anyhow::Result<Built> {
     let n = setup.cores.len();
-    let mode =
-        if n == 1 { SteeringMode::Single } else { SteeringMode::HandOff { reason: "in-memory link".into() } };
-    let steering = Steering::new(n, n as u32, mode)?;
+    // Shards per runtime: independent shards each get a single-shard runtime of their own.
+    let per = if setup.independent { 1 } else { n };
+    let mode = if per == 1 {
+        SteeringMode::Single
+    } else {
+        SteeringMode::HandOff { reason: "in-memory link".into() }
+    };
+    let steering = Steering::new(per, per as u32, mode)?;
     let crossed = matches!(setup.workload, Workload::ActiveShort { crossed: true });
     // Queue ring `j` is read by shard `j`; peer `i` writes to ring `dest(i)`.
     let (mut producers, consumers): (Vec<_>, Vec<_>) =
         (0..n).map(|_| ring::channel::<HandOffFrame>(QUEUE_RING)).map(|(p, c)| (Some(p), c)).unzip();
     let mut consumers = consumers.into_iter();
-    let mut links = Mesh::new(n, HANDOFF_RING).into_iter();
+    let mut links = (0..n / per).flat_map(|_| Mesh::new(per, HANDOFF_RING)).collect::<Vec<_>>().into_iter();
     let now = MonotonicClock::new().now();
     let mut works = Vec::with_capacity(n);
     let mut client_cells = Vec::with_capacity(n);
     let mut shard_cells = Vec::with_capacity(n);
     for i in 0..n {
         let seed = 1 + i as u64;
+        // The shard's index inside its runtime.
+        let local = i % per;
         let active = matches!(setup.workload, Workload::ActiveShort { .. });
         let mut shard_cfg = engine_config(SHARD_IP, 1, seed, active);
-        shard_cfg.ephemeral_ports = steering.ephemeral_ports_of(i);
+        shard_cfg.ephemeral_ports = steering.ephemeral_ports_of(local);
         let mut shard_engine = Engine::new(shard_cfg, now);
         let mut peer_engine = Engine::new(engine_config(PEER_IP, 2, 100 + seed, !active), now);
         let cells = Arc::new(LoadCells::default());
@@ -234,8 +293,8 @@ fn build(setup: &Setup, cfg: &InMemoryBench) -> anyhow::Result<Built> {
             shard_engine,
             device,
             links.next().context("one mesh end per shard")?,
-            steering.router(i),
-            steering.opener(i),
+            steering.router(local),
+            steering.opener(local),
             ShardSide { app, cells, cpu_seen: false },
         ));
     }
@@ -264,17 +323,55 @@ fn process_cpu_secs() -> f64 {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
-fn read(runtime: &ShardRuntime<ShardStats<roles::Counts>>, cells: &[Arc<LoadCells>]) -> Reading {
+type Runtime = ShardRuntime<ShardStats<roles::Counts>>;
+
+fn read(runtimes: &[Runtime], cells: &[Arc<LoadCells>]) -> Reading {
     let sum = |f: fn(&LoadCells) -> u64| cells.iter().map(|c| f(c)).sum::<u64>();
+    let mut stats = ShardStats::default();
+    for runtime in runtimes {
+        stats += runtime.work_stats();
+    }
     Reading {
         at: WallInstant::now(),
         cpu: process_cpu_secs(),
         completed: sum(|c| c.completed.load(Ordering::Relaxed)),
         bytes: sum(|c| c.bytes.load(Ordering::Relaxed)),
         errors: sum(|c| c.errors.load(Ordering::Relaxed)),
-        stats: runtime.work_stats(),
-        iterations: runtime.loop_stats().iterations,
+        stats,
+        iterations: runtimes.iter().map(|r| r.loop_stats().iterations).sum(),
     }
+}
+
+/// Starts the shards: one runtime for all, or one per shard for independent setups.
+fn start(
+    setup: &Setup,
+    config: RuntimeConfig,
+    cores: &[usize],
+    works: Vec<Shard>,
+) -> anyhow::Result<Vec<Runtime>> {
+    if !setup.independent {
+        return Ok(vec![ShardRuntime::start_each(config, cores, works)?]);
+    }
+    let mut runtimes = Vec::with_capacity(works.len());
+    for (work, &core) in works.into_iter().zip(cores) {
+        match ShardRuntime::start_each(config, &[core], vec![work]) {
+            Ok(runtime) => runtimes.push(runtime),
+            Err(e) => {
+                for runtime in runtimes {
+                    runtime.request_stop();
+                    let _ = runtime.join();
+                }
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(runtimes)
+}
+
+/// Warm-up before the measured window: long enough for the engines' tables and the buffer pool
+/// to reach their steady state (fresh memory faults in at first), at least half a second.
+fn warm_up_secs(secs: f64) -> f64 {
+    (secs / 5.0).max(0.5)
 }
 
 /// Runs `setup` on `cores` (one per shard; `setup.cores` in the bench).
@@ -286,22 +383,26 @@ fn measure(setup: &Setup, cores: &[usize], cfg: &InMemoryBench) -> anyhow::Resul
         drain_deadline: Duration::from_millis(20),
         close_deadline: Duration::from_millis(20),
         time_wait_deadline: Duration::from_millis(20),
+        retain_freed_memory: cfg.retain_freed_memory,
         ..RuntimeConfig::default()
     };
-    let runtime = ShardRuntime::start_each(config, cores, works)?;
-    std::thread::sleep(std::time::Duration::from_secs_f64(cfg.secs / 5.0));
-    let a = read(&runtime, &cells);
+    let runtimes = start(setup, config, cores, works)?;
+    std::thread::sleep(std::time::Duration::from_secs_f64(warm_up_secs(cfg.secs)));
+    let a = read(&runtimes, &cells);
     std::thread::sleep(std::time::Duration::from_secs_f64(cfg.secs));
-    let b = read(&runtime, &cells);
-    runtime.request_stop();
-    let joined = runtime.join().map_err(|e| anyhow::anyhow!("{e}"))?;
-    for (s, cell) in joined.shards.iter().zip(&shard_cells) {
+    let b = read(&runtimes, &cells);
+    runtimes.iter().for_each(Runtime::request_stop);
+    let mut ran_on = Vec::with_capacity(cores.len());
+    for runtime in runtimes {
+        let joined = runtime.join().map_err(|e| anyhow::anyhow!("{e}"))?;
+        ran_on.extend(joined.shards.iter().map(|s| s.core));
+    }
+    let lifetime_completed = cells.iter().map(|c| c.completed.load(Ordering::Relaxed)).sum();
+    for (shard, (cell, &core)) in shard_cells.iter().zip(cores).enumerate() {
         let seen = cell.cpu.load(Ordering::Relaxed);
         anyhow::ensure!(
-            s.core == cores[s.shard] && seen == cores[s.shard] as u64,
-            "shard {} was to run on core {} but ran on {seen}",
-            s.shard,
-            cores[s.shard]
+            ran_on.get(shard) == Some(&core) && seen == core as u64,
+            "shard {shard} was to run on core {core} but ran on {seen}"
         );
     }
     let secs = (b.at - a.at).as_secs_f64();
@@ -314,6 +415,7 @@ fn measure(setup: &Setup, cores: &[usize], cfg: &InMemoryBench) -> anyhow::Resul
         errors: b.errors,
         iterations_per_sec: (b.iterations - a.iterations) as f64 / secs,
         secs,
+        lifetime_completed,
     })
 }
 
@@ -325,21 +427,31 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn table(cfg: &InMemoryBench, samples: &[Vec<Sample>], loads: &[String]) -> String {
     let med = |i: usize, f: &dyn Fn(&Sample) -> f64| median(samples[i].iter().map(f).collect());
     let mut out = format!(
-        "In-memory shards: each shard pinned (core_affinity) to its core with its own peer engine stepped by the same thread; {} concurrent short connections or {} downloads per shard; {} repetition(s) of {:.1} s, 1 and 2 shards interleaved; load average (1 min) at each repetition: {}.\n\n",
+        "In-memory shards: each shard pinned (core_affinity) to its core with its own peer engine stepped by the same thread; {} concurrent short connections or {} downloads per shard; {} repetition(s) of {:.1} s after {:.1} s of warm-up, 1 and 2 shards interleaved (the pair's order alternating), 1 shard on core {}; heap {}; load average (1 min) at each repetition: {}.\n\n",
         cfg.concurrency,
         cfg.flows,
         cfg.repetitions,
         cfg.secs,
+        warm_up_secs(cfg.secs),
+        one_shard_pin(cfg),
+        if cfg.retain_freed_memory { "kept by the shards (the default)" } else { "glibc's default trimming (--default-heap)" },
         loads.join(", ")
     );
-    out += "| setup (shard → core) | conn/s | Gbit/s | cores used | CPU µs/conn (s/GB) | frames handed off/s | handed off / received | loop iterations/s | errors |\n|---|---|---|---|---|---|---|---|---|\n";
-    for (i, setup) in SETUPS.iter().enumerate() {
-        let pins: Vec<String> = setup.cores.iter().enumerate().map(|(s, c)| format!("{s}→{c}")).collect();
+    out += "| setup (shard → core) | conn/s | Gbit/s | cores used | CPU µs/conn (range) or (s/GB) | frames handed off/s | handed off / received | loop iterations/s | errors |\n|---|---|---|---|---|---|---|---|---|\n";
+    for (i, setup) in SETUPS.iter().enumerate().filter(|(i, _)| !samples[*i].is_empty()) {
+        let pins: Vec<String> = if setup.cores.len() == 1 {
+            vec![format!("0→{}", one_shard_pin(cfg))]
+        } else {
+            setup.cores.iter().enumerate().map(|(s, c)| format!("{s}→{c}")).collect()
+        };
         let errors: u64 = samples[i].iter().map(|s| s.errors).sum();
         let cpu = if setup.workload == Workload::PassiveBulk {
             format!("({:.2})", med(i, &|s| s.cores_used / (s.gbit_per_sec / 8.0)))
         } else {
-            format!("{:.1}", med(i, &|s| s.cores_used / s.conn_per_sec * 1e6))
+            let per_conn: Vec<f64> = samples[i].iter().map(|s| s.cores_used / s.conn_per_sec * 1e6).collect();
+            let lo = per_conn.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = per_conn.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            format!("{:.1} ({lo:.1}–{hi:.1})", median(per_conn))
         };
         out += &format!(
             "| {} ({}) | {:.0} | {:.2} | {:.2} | {cpu} | {:.0} | {:.2} | {:.0} | {errors} |\n",
@@ -356,6 +468,9 @@ fn table(cfg: &InMemoryBench, samples: &[Vec<Sample>], loads: &[String]) -> Stri
     out +=
         "\n| ratio | median of per-repetition ratios | range | same, per CPU-second |\n|---|---|---|---|\n";
     for (label, base, other) in RATIOS {
+        if samples[base].is_empty() || samples[other].is_empty() {
+            continue;
+        }
         let metric = |s: &Sample| {
             if SETUPS[base].workload == Workload::PassiveBulk {
                 s.gbit_per_sec
@@ -377,7 +492,29 @@ fn table(cfg: &InMemoryBench, samples: &[Vec<Sample>], loads: &[String]) -> Stri
             per_cpu(other) / per_cpu(base) * scale
         );
     }
-    out
+    out + &starved_note(samples)
+}
+
+/// A warning when the machine did not give the shards their cores (median CPU per shard below
+/// 90 %): the wall-time ratios then measure the scheduler's share, not the shards.
+fn starved_note(samples: &[Vec<Sample>]) -> String {
+    let starved: Vec<String> = SETUPS
+        .iter()
+        .zip(samples)
+        .filter(|(_, s)| !s.is_empty())
+        .filter_map(|(setup, s)| {
+            let per_shard = median(s.iter().map(|x| x.cores_used).collect()) / setup.cores.len() as f64;
+            (per_shard < 0.9)
+                .then(|| format!("{} ({:.0} % of a core per shard)", setup.label, per_shard * 100.0))
+        })
+        .collect();
+    if starved.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\nThe shards did not get their cores: {}. Other load took the rest, so the wall-time ratios measure the scheduler; the per-CPU-second column does not depend on it. Rerun on idle cores for the wall-time figure.\n",
+        starved.join("; ")
+    )
 }
 
 #[cfg(test)]
@@ -390,7 +527,15 @@ mod tests {
     #[test]
     fn every_workload_makes_progress_and_only_forced_replies_cross_shards() {
         let core = core_affinity::get_core_ids().unwrap_or_default().first().map_or(0, |c| c.id);
-        let cfg = InMemoryBench { repetitions: 1, secs: 0.3, concurrency: 8, flows: 2 };
+        let cfg = InMemoryBench {
+            repetitions: 1,
+            secs: 0.3,
+            concurrency: 8,
+            flows: 2,
+            only: None,
+            one_shard_core: Some(core),
+            retain_freed_memory: true,
+        };
         for setup in &SETUPS {
             let cores = vec![core; setup.cores.len()];
             let s = measure(setup, &cores, &cfg).unwrap();

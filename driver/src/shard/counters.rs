@@ -76,10 +76,11 @@ pub struct ShardCounters {
     pub handoff_received: u64,
     /// ARP replies copied to the other shards (one per destination shard).
     pub arp_copies: u64,
-    /// Active opens from a port whose replies hash to this shard (RSS known).
+    /// Active opens from a port whose flow this shard owns (replies hash to it: by the NIC's
+    /// hash with RSS, by ours with hand-off).
     pub opens_steered: u64,
-    /// Active opens from a port of this shard's slice without an RSS guarantee.
-    pub opens_partitioned: u64,
+    /// Active opens of a single shard, from any free port the engine picked.
+    pub opens_any_port: u64,
 }
 
 impl AddAssign for ShardCounters {
@@ -91,7 +92,7 @@ impl AddAssign for ShardCounters {
         self.handoff_received += o.handoff_received;
         self.arp_copies += o.arp_copies;
         self.opens_steered += o.opens_steered;
-        self.opens_partitioned += o.opens_partitioned;
+        self.opens_any_port += o.opens_any_port;
     }
 }
 

@@ -7,7 +7,7 @@
 //! ([`EngineShard::poll`]):
 //!
 //! 1. receive a burst from the shard's queues; each frame is routed — processed here, handed to
-//!    the shard that owns its local port, or (ARP replies) processed here and copied to all;
+//!    the shard that opened its flow, or (ARP replies) processed here and copied to all;
 //! 2. take what other shards handed to this one;
 //! 3. fire the engine's due timers;
 //! 4. run the application (accepts, reads, writes, connects) through an [`AppContext`];
@@ -126,7 +126,7 @@ impl AppContext<'_> {
         let (handle, choice) = self.opener.connect(self.engine, self.now, remote, opts)?;
         match choice {
             PortChoice::Steered => self.counters.opens_steered += 1,
-            PortChoice::Partitioned => self.counters.opens_partitioned += 1,
+            PortChoice::Any => self.counters.opens_any_port += 1,
         }
         Ok(handle)
     }
@@ -152,7 +152,7 @@ pub struct EngineShard<D, A> {
 impl<D: ShardDevice, A: ShardApp> EngineShard<D, A> {
     /// Assembles a shard. `links`, `router` and `opener` must all be shard `router.shard()`'s
     /// (from [`super::Mesh::new`] and [`super::placement::Steering`]), and the engine's
-    /// `ephemeral_ports` that shard's slice (`Steering::ephemeral_ports_of`).
+    /// `ephemeral_ports` the range the steering uses (`Steering::ephemeral_ports_of`).
     pub fn new(
         engine: Engine,
         device: D,

@@ -9,8 +9,10 @@
 //! * [`ring`] and [`mesh`]: bounded SPSC rings, one per ordered pair of shards, for the rare
 //!   messages that must cross shards (hand-off of misdirected frames, control).
 //! * [`stats`]: per-shard counters published by the shard and read by anyone without stopping it.
-//! * [`steering`]: which shard owns a flow (RSS Toeplitz hash, port partition for hand-off).
+//! * [`steering`]: the NIC's RSS (Toeplitz) hash and reading it from the device;
+//!   [`ownership`]: which shard owns an active-open flow (the one its replies hash to).
 //! * [`clock`]: the monotonic OS clock the loop reads once per iteration.
+//! * [`heap`]: the allocator setting that keeps each shard's freed memory in its own arena.
 //! * [`engine_shard`]: the production work — one engine per shard over its own queues, with
 //!   frame hand-off ([`handoff`]), queue/port placement ([`placement`]) and the published
 //!   counters ([`counters`]); the application plugs in as a [`ShardApp`].
@@ -19,7 +21,9 @@ pub mod clock;
 pub mod counters;
 pub mod engine_shard;
 pub mod handoff;
+pub mod heap;
 pub mod mesh;
+pub mod ownership;
 pub mod placement;
 pub mod ring;
 pub mod run_loop;
@@ -35,6 +39,7 @@ pub use counters::{EngineCounters, ShardCounters, ShardStats};
 pub use engine_shard::{AppContext, AppPoll, EngineShard, ShardApp, ShardDevice};
 pub use handoff::{FlowRouter, HandOffFrame, Route, HANDOFF_FRAME_MAX};
 pub use mesh::{LinkStats, Mesh, ShardLinks};
+pub use ownership::FlowOwners;
 pub use placement::{ActiveOpener, PlacementError, PortChoice, Steering, SteeringMode};
 pub use run_loop::LoopStats;
 pub use runtime::{

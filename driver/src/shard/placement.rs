@@ -1,13 +1,13 @@
-//! Placing shards on an interface: which queues each shard reads, which ports it opens
-//! connections from, and how it picks a source port so the replies come back to it.
+//! Placing shards on an interface: which queues each shard reads, and which source port a
+//! shard opens a connection from so that the replies come back to it.
 //!
 //! Owns the start-up decision ([`Steering::detect`]): with a readable Toeplitz key and
-//! indirection table (a real multi-queue NIC), active opens pick a source port whose reply hash
-//! lands on one of the opener's queues ([`SteeringMode::Rss`]); without (veth, virtio), replies
-//! land wherever the peer's kernel sends them and the receiving shard hands them to the opener
-//! ([`SteeringMode::HandOff`]). In both modes shard `i` opens connections only from slice `i` of
-//! the ephemeral range ([`PortPartition`]), so the owner of any frame is a pure function of its
-//! local port and hand-off is always a correct safety net (with RSS it simply never fires).
+//! indirection table (a real multi-queue NIC), the owner of an active-open flow is the shard
+//! whose queue the NIC hashes its replies to ([`SteeringMode::Rss`]); without (veth, virtio) the
+//! same rule runs with our own key, and the shard that receives a reply hands it to the owner
+//! ([`SteeringMode::HandOff`]). Either way every shard may use the whole ephemeral range and
+//! [`ActiveOpener`] picks, per destination, a port whose flow it owns ([`FlowOwners`]): about
+//! 1/N of the range per destination and shard.
 //!
 //! Queues are dealt round-robin: shard `i` reads every queue `q` with `q % shards == i`.
 //!
@@ -22,9 +22,11 @@ use linerate_stack::time::Instant;
 use linerate_stack::wire::Ipv4Address;
 
 use super::handoff::FlowRouter;
-use super::steering::{choose_source_port, read_rss, PartitionError, PortPartition, RssConfig};
+use super::ownership::FlowOwners;
+use super::steering::{read_rss, RssConfig};
 
-/// The ephemeral range split among shards (Linux's default `ip_local_port_range`).
+/// The ephemeral range every shard opens connections from (Linux's default
+/// `ip_local_port_range`). Listening ports must lie outside it (see [`super::ownership`]).
 pub const EPHEMERAL_PORTS: (u16, u16) = (32768, 60999);
 
 /// How replies to active opens reach the opening shard.
@@ -35,8 +37,8 @@ pub enum SteeringMode {
     /// The NIC's Toeplitz key and indirection table are known: source ports are chosen so
     /// replies hash to the opener's queue.
     Rss(RssConfig),
-    /// RSS unknown (the reason is kept for the start-up line): misdirected frames are handed to
-    /// the owner of their local port over the mesh.
+    /// RSS unknown (the reason is kept for the start-up line): source ports are chosen by our
+    /// own hash, and replies that land on another shard are handed to the owner over the mesh.
     HandOff { reason: String },
 }
 
@@ -45,7 +47,8 @@ pub enum SteeringMode {
 pub struct Steering {
     shards: usize,
     queues: u32,
-    partition: Option<PortPartition>,
+    /// The owner rule; `None` with a single shard.
+    owners: Option<FlowOwners>,
     mode: SteeringMode,
 }
 
@@ -56,8 +59,6 @@ pub enum PlacementError {
     TooFewQueues { shards: usize, queues: u32 },
     #[error("no shards: the core list is empty")]
     NoShards,
-    #[error(transparent)]
-    Ports(#[from] PartitionError),
 }
 
 impl Steering {
@@ -72,6 +73,7 @@ impl Steering {
     }
 
     /// Places `shards` shards on `queues` queues with an explicit mode (tests, or a known NIC).
+    /// An RSS mode with an empty indirection table falls back to hand-off.
     pub fn new(shards: usize, queues: u32, mode: SteeringMode) -> Result<Self, PlacementError> {
         if shards == 0 {
             return Err(PlacementError::NoShards);
@@ -80,10 +82,20 @@ impl Steering {
             return Err(PlacementError::TooFewQueues { shards, queues });
         }
         if shards == 1 {
-            return Ok(Steering { shards, queues, partition: None, mode: SteeringMode::Single });
+            return Ok(Steering { shards, queues, owners: None, mode: SteeringMode::Single });
         }
-        let partition = PortPartition::new(EPHEMERAL_PORTS.0..=EPHEMERAL_PORTS.1, shards)?;
-        Ok(Steering { shards, queues, partition: Some(partition), mode })
+        let ports = EPHEMERAL_PORTS.0..=EPHEMERAL_PORTS.1;
+        let (owners, mode) = match mode {
+            SteeringMode::Rss(rss) => match FlowOwners::rss(&rss, shards, ports.clone()) {
+                Some(owners) => (owners, SteeringMode::Rss(rss)),
+                None => (
+                    FlowOwners::software(shards, ports),
+                    SteeringMode::HandOff { reason: "the RSS indirection table is empty".into() },
+                ),
+            },
+            other => (FlowOwners::software(shards, ports), other),
+        };
+        Ok(Steering { shards, queues, owners: Some(owners), mode })
     }
 
     pub fn shards(&self) -> usize {
@@ -108,61 +120,54 @@ impl Steering {
         (0..self.queues).filter(|q| *q as usize % self.shards == shard).collect()
     }
 
-    /// The `EngineConfig::ephemeral_ports` of shard `shard`: its slice of the range.
-    pub fn ephemeral_ports_of(&self, shard: usize) -> (u16, u16) {
-        match self.partition {
-            Some(p) => {
-                let ports = p.ports_of(shard);
-                (*ports.start(), *ports.end())
-            }
-            None => EPHEMERAL_PORTS,
-        }
+    /// The `EngineConfig::ephemeral_ports` of shard `shard`: the whole range for every shard
+    /// (the opener, not the engine, decides which port a flow uses; see [`ActiveOpener`]).
+    pub fn ephemeral_ports_of(&self, _shard: usize) -> (u16, u16) {
+        EPHEMERAL_PORTS
     }
 
     /// The frame router of shard `shard`.
     pub fn router(&self, shard: usize) -> FlowRouter {
-        FlowRouter::new(shard, self.partition)
+        FlowRouter::new(shard, self.owners.clone())
     }
 
     /// The active-open port chooser of shard `shard`.
     pub fn opener(&self, shard: usize) -> ActiveOpener {
-        let rss = match &self.mode {
-            SteeringMode::Rss(rss) => Some((rss.clone(), self.queues_of(shard))),
-            _ => None,
-        };
-        let (first, last) = self.ephemeral_ports_of(shard);
-        ActiveOpener { rss, first, last, next: first }
+        ActiveOpener { owners: self.owners.clone(), me: shard, next: EPHEMERAL_PORTS.0 }
     }
 }
 
 /// One shard's active opens: picks the source port.
 #[derive(Debug, Clone)]
 pub struct ActiveOpener {
-    /// The key/table and this shard's queues, when RSS is known.
-    rss: Option<(RssConfig, Vec<u32>)>,
-    /// This shard's port slice.
-    first: u16,
-    last: u16,
-    /// Where the next RSS port search starts (spreads ports over the slice).
+    /// The owner rule; `None` with a single shard (any free port will do).
+    owners: Option<FlowOwners>,
+    /// This shard's index.
+    me: usize,
+    /// Where the next port search starts: ports are used round-robin, so the port tried first
+    /// is the one whose last connection ended longest ago (most likely out of TIME-WAIT).
     next: u16,
 }
 
 /// How [`ActiveOpener::connect`] chose the port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PortChoice {
-    /// A port whose replies hash to this shard's queue.
+    /// A port whose flow this shard owns (its replies hash to this shard: by the NIC's hash
+    /// with RSS, by ours with hand-off).
     Steered,
-    /// A port of this shard's slice chosen by the engine (hand-off delivers misdirected replies).
-    Partitioned,
+    /// A single shard: the engine picked any free ephemeral port.
+    Any,
 }
 
-/// How many steered candidate ports are tried when the engine says one is in use.
-const STEERED_ATTEMPTS: usize = 8;
+/// Ports the search may find in use (a connection or TIME-WAIT to the same destination) before
+/// it gives up: ports are used round-robin, so many in a row means the shard's share is spent.
+const IN_USE_ATTEMPTS: usize = 64;
 
 impl ActiveOpener {
-    /// Opens a connection to `remote` from a port this shard owns. With RSS, the port's reply
-    /// hash lands on this shard's queue; otherwise (or if no such port is free) the engine picks
-    /// from the shard's slice. A bounded search: at most the slice once per attempt.
+    /// Opens a connection to `remote` from a port whose flow this shard owns. A bounded search:
+    /// at most the ephemeral range once (about N hashes per port found, N = shards), and at most
+    /// 64 ports found busy. Fails with [`EngineError::NoEphemeralPorts`] when
+    /// this shard's share of the ports for `remote` is used up.
     pub fn connect(
         &mut self,
         engine: &mut Engine,
@@ -170,23 +175,36 @@ impl ActiveOpener {
         remote: (Ipv4Address, u16),
         opts: Option<SocketOptions>,
     ) -> Result<(ConnectionHandle, PortChoice), EngineError> {
-        if let Some((rss, queues)) = &self.rss {
-            let local = Ipv4Addr::from(engine.config().addr.0);
-            let remote_ip = Ipv4Addr::from(remote.0 .0);
-            for _ in 0..STEERED_ATTEMPTS {
-                let found = queues.iter().find_map(|&q| {
-                    choose_source_port(local, remote_ip, remote.1, q, rss, self.first..=self.last, self.next)
-                });
-                let Some(port) = found else { break };
-                self.next = if port >= self.last { self.first } else { port + 1 };
-                match engine.connect(now, remote, Some(port), opts) {
-                    Ok(handle) => return Ok((handle, PortChoice::Steered)),
-                    Err(EngineError::AddressInUse) => continue,
-                    Err(e) => return Err(e),
+        let Some(owners) = &self.owners else {
+            return engine.connect(now, remote, None, opts).map(|h| (h, PortChoice::Any));
+        };
+        let local = Ipv4Addr::from(engine.config().addr.0);
+        let remote_ip = Ipv4Addr::from(remote.0 .0);
+        let ports = owners.ports();
+        let (first, last) = (*ports.start(), *ports.end());
+        let span = u32::from(last - first) + 1;
+        let start = if ports.contains(&self.next) { u32::from(self.next - first) } else { 0 };
+        let mut in_use = 0;
+        for i in 0..span {
+            let port = first + ((start + i) % span) as u16;
+            if owners.owner(local, port, remote_ip, remote.1) != Some(self.me) {
+                continue;
+            }
+            match engine.connect(now, remote, Some(port), opts) {
+                Ok(handle) => {
+                    self.next = if port >= last { first } else { port + 1 };
+                    return Ok((handle, PortChoice::Steered));
                 }
+                Err(EngineError::AddressInUse) => {
+                    in_use += 1;
+                    if in_use >= IN_USE_ATTEMPTS {
+                        break;
+                    }
+                }
+                Err(e) => return Err(e),
             }
         }
-        engine.connect(now, remote, None, opts).map(|h| (h, PortChoice::Partitioned))
+        Err(EngineError::NoEphemeralPorts)
     }
 }
 
@@ -196,13 +214,14 @@ mod tests {
     use crate::shard::steering::RSS_KEY_LEN;
 
     #[test]
-    fn queues_are_dealt_round_robin_and_ports_partitioned() {
+    fn queues_are_dealt_round_robin_and_every_shard_has_the_whole_port_range() {
         let s = Steering::new(2, 4, SteeringMode::HandOff { reason: "veth".into() }).unwrap();
         assert_eq!(s.queues_of(0), vec![0, 2]);
         assert_eq!(s.queues_of(1), vec![1, 3]);
-        let (a, b) = (s.ephemeral_ports_of(0), s.ephemeral_ports_of(1));
-        assert_eq!(a.0, EPHEMERAL_PORTS.0);
-        assert_eq!(a.1 + 1, b.0);
+        assert_eq!(s.ephemeral_ports_of(0), EPHEMERAL_PORTS);
+        assert_eq!(s.ephemeral_ports_of(1), EPHEMERAL_PORTS);
+        let empty = SteeringMode::Rss(RssConfig { key: vec![1; 40], indirection: vec![] });
+        assert_eq!(Steering::new(2, 2, empty).unwrap().mode_name(), "hand-off");
         assert!(matches!(
             Steering::new(5, 4, SteeringMode::Single),
             Err(PlacementError::TooFewQueues { .. })
@@ -231,7 +250,8 @@ mod tests {
             let port = engine.info(Instant::ZERO, h).unwrap().tuple.local.1;
             let queue = rss.queue_for_flow(Ipv4Addr::from(ours.0), port, Ipv4Addr::new(198, 18, 0, 1), 7000);
             assert_eq!(queue, Some(2));
-            assert_eq!(steering.router(0).owner_of_port(port), Some(2));
+            let remote_ip = Ipv4Addr::new(198, 18, 0, 1);
+            assert_eq!(steering.router(0).owner_of(Ipv4Addr::from(ours.0), port, remote_ip, 7000), Some(2));
         }
     }
 }

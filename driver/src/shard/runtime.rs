@@ -17,6 +17,7 @@ use std::thread::JoinHandle;
 
 use linerate_stack::time::Duration;
 
+use super::heap;
 use super::run_loop::{run_shard, LoopStats, ShardPublishers};
 use super::signal;
 use super::stats::{stats_cell, sum, StatsReader};
@@ -41,6 +42,10 @@ pub struct RuntimeConfig {
     pub time_wait_deadline: Duration,
     /// Install SIGINT/SIGTERM handlers that start the shutdown.
     pub handle_signals: bool,
+    /// Keep freed heap memory in each shard's arena instead of returning it to the kernel
+    /// ([`super::heap`]): otherwise per-connection allocations cost page faults and syscalls
+    /// that interrupt the other shards. A process-wide allocator setting, applied at start.
+    pub retain_freed_memory: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -53,6 +58,7 @@ impl Default for RuntimeConfig {
             close_deadline: Duration::from_secs(1),
             time_wait_deadline: Duration::from_secs(2),
             handle_signals: true,
+            retain_freed_memory: true,
         }
     }
 }
@@ -173,6 +179,9 @@ impl<S: super::stats::Pod + Default + core::ops::AddAssign> ShardRuntime<S> {
         F: FnMut(usize) -> W,
     {
         check_cores(cores)?;
+        if config.retain_freed_memory {
+            heap::retain_freed_memory();
+        }
         if config.handle_signals {
             signal::install_shutdown_handlers().map_err(StartError::Signals)?;
         }

@@ -1,24 +1,19 @@
-//! Which shard a flow belongs to: RSS (Toeplitz) hashing, and the port-partition fallback.
+//! The hash a NIC spreads frames with: RSS (Toeplitz), and reading a device's RSS setup.
 //!
 //! # Design
 //!
-//! Each shard owns one NIC receive queue. The NIC spreads arriving frames over the queues with
-//! RSS: a Toeplitz hash of the IPv4 4-tuple under a secret key, then an indirection table maps
-//! the hash to a queue. So:
+//! Each shard owns one or more NIC receive queues. The NIC spreads arriving frames over the
+//! queues with RSS: a Toeplitz hash of the IPv4 4-tuple under a key, then an indirection table
+//! maps the hash to a queue. So:
 //!
 //! * **Passive opens** need nothing from us: the SYN lands on some queue, that queue's shard
 //!   owns the connection, and every later frame of the flow hashes to the same queue.
 //! * **Active opens** must pick a local port such that the *replies* (source = the peer, so the
 //!   hash input is `remote_ip, local_ip, remote_port, local_port`) land on the opener's queue.
-//!   When the key and table can be read from the device ([`read_rss`]), [`choose_source_port`]
-//!   searches the ephemeral range for such a port (a bounded search: with Q queues about Q
-//!   hashes on average, never more than the range's size).
-//! * **When RSS cannot be read** (veth, virtio without RSS, a non-Toeplitz hash function) the
-//!   fallback is hand-off: each shard opens connections only from its own slice of the ephemeral
-//!   range ([`PortPartition`]); a frame that arrives on another shard's queue has a destination
-//!   port in that slice, so the receiving shard learns the owner from the port alone
-//!   ([`PortPartition::owner_of`]) and forwards the frame over the [mesh](super::mesh). Frames for
-//!   ports outside the partition (listeners) stay where they landed.
+//!   When the key and table can be read from the device ([`read_rss`]), that is the NIC's own
+//!   hash; when they cannot (veth, virtio without RSS, a non-Toeplitz function) the same rule
+//!   runs with a key of our own and replies that land elsewhere are handed to the owner.
+//!   [`super::ownership`] applies the rule; this module only hashes and reads the device.
 //!
 //! Promises: hashing never panics on any key or input length (missing key bits count as zero);
 //! the ioctl path reports unsupported devices as [`RssError::Unsupported`], never guesses.
@@ -26,7 +21,6 @@
 
 use std::io;
 use std::net::Ipv4Addr;
-use std::ops::RangeInclusive;
 
 /// Length of the RSS key most NICs use (and the Microsoft verification suite's).
 pub const RSS_KEY_LEN: usize = 40;
@@ -92,80 +86,53 @@ impl RssConfig {
     }
 }
 
-/// Finds a local port in `port_range`, trying `start` first and then upwards (wrapping inside
-/// the range), such that the peer's replies to `local_ip:port` land on `want_queue`. Tries each
-/// port of the range at most once; `None` if no port qualifies (e.g. the queue is not in the
-/// table). `start` outside the range starts at the range's beginning.
-pub fn choose_source_port(
-    local_ip: Ipv4Addr,
-    remote_ip: Ipv4Addr,
-    remote_port: u16,
-    want_queue: u32,
-    rss: &RssConfig,
-    port_range: RangeInclusive<u16>,
-    start: u16,
-) -> Option<u16> {
-    let (first, last) = (*port_range.start(), *port_range.end());
-    if first > last {
-        return None;
-    }
-    let span = u32::from(last - first) + 1;
-    let offset = if port_range.contains(&start) { u32::from(start - first) } else { 0 };
-    (0..span)
-        .map(|i| first + ((offset + i) % span) as u16)
-        .find(|&port| rss.queue_for_flow(local_ip, port, remote_ip, remote_port) == Some(want_queue))
+/// The Toeplitz hash of the 12-byte IPv4/TCP input, one table lookup per input byte.
+///
+/// The hash is linear over GF(2): the hash of an input is the XOR of the hashes of its bytes
+/// each in place with the others zero. So a 12 × 256 table of `u32` (12 KiB) built once from the
+/// key turns the 96-step bit loop of [`toeplitz_hash`] into 12 loads and XORs, cheap enough to
+/// run per received frame and per candidate port.
+#[derive(Clone)]
+pub struct ToeplitzTable {
+    /// `bytes[i][b]`: the hash of an input that is zero except for byte `i`, which is `b`.
+    bytes: Box<[[u32; 256]; IPV4_TCP_INPUT]>,
 }
 
-/// The ephemeral port range split into one contiguous slice per shard, for hand-off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortPartition {
-    /// First port of shard 0's slice.
-    first: u16,
-    /// Ports per shard; ports past `first + shards * per_shard` belong to nobody.
-    per_shard: u16,
-    /// Number of shards.
-    shards: usize,
+/// Bytes of the IPv4/TCP hash input: source and destination address, then ports.
+const IPV4_TCP_INPUT: usize = 12;
+
+impl core::fmt::Debug for ToeplitzTable {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ToeplitzTable").finish_non_exhaustive()
+    }
 }
 
-/// Why a [`PortPartition`] cannot be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot split ports {first}..={last} among {shards} shards: need at least one port per shard")]
-pub struct PartitionError {
-    pub first: u16,
-    pub last: u16,
-    pub shards: usize,
-}
-
-impl PortPartition {
-    /// Splits `range` among `shards` shards; leftover ports at the top are left unused.
-    pub fn new(range: RangeInclusive<u16>, shards: usize) -> Result<Self, PartitionError> {
-        let (first, last) = (*range.start(), *range.end());
-        let error = PartitionError { first, last, shards };
-        if shards == 0 || first > last {
-            return Err(error);
+impl ToeplitzTable {
+    /// Precomputes the table of `key` (missing key bits count as zero, as in [`toeplitz_hash`]).
+    pub fn new(key: &[u8]) -> Self {
+        let mut bytes = Box::new([[0u32; 256]; IPV4_TCP_INPUT]);
+        let mut input = [0u8; IPV4_TCP_INPUT];
+        for (i, row) in bytes.iter_mut().enumerate() {
+            // Linearity again: the hash of each single bit, XORed over the bits of `b`.
+            let mut bit_hash = [0u32; 8];
+            for (bit, hash) in bit_hash.iter_mut().enumerate() {
+                input[i] = 0x80 >> bit;
+                *hash = toeplitz_hash(key, &input);
+            }
+            input[i] = 0;
+            for (b, entry) in row.iter_mut().enumerate() {
+                *entry = (0..8).filter(|bit| b & (0x80 >> bit) != 0).fold(0, |h, bit| h ^ bit_hash[bit]);
+            }
         }
-        let span = usize::from(last - first) + 1;
-        let per_shard = span / shards;
-        if per_shard == 0 {
-            return Err(error);
-        }
-        Ok(PortPartition { first, per_shard: per_shard as u16, shards })
+        ToeplitzTable { bytes }
     }
 
-    /// The shard owning `local_port`, or `None` if the port is outside every slice (listeners).
-    pub fn owner_of(&self, local_port: u16) -> Option<usize> {
-        let index = usize::from(local_port.checked_sub(self.first)?) / usize::from(self.per_shard);
-        (index < self.shards).then_some(index)
-    }
-
-    /// The ports shard `shard` opens connections from (empty for an unknown shard).
-    pub fn ports_of(&self, shard: usize) -> RangeInclusive<u16> {
-        if shard >= self.shards {
-            #[allow(clippy::reversed_empty_ranges)]
-            return 1..=0;
-        }
-        let start = self.first + (shard as u16) * self.per_shard;
-        start..=start + (self.per_shard - 1)
+    /// Same value as [`hash_ipv4_tcp`] with this table's key.
+    #[inline]
+    pub fn hash_ipv4_tcp(&self, src: Ipv4Addr, dst: Ipv4Addr, src_port: u16, dst_port: u16) -> u32 {
+        let (s, d, sp, dp) = (src.octets(), dst.octets(), src_port.to_be_bytes(), dst_port.to_be_bytes());
+        let input = [s[0], s[1], s[2], s[3], d[0], d[1], d[2], d[3], sp[0], sp[1], dp[0], dp[1]];
+        input.iter().zip(self.bytes.iter()).fold(0, |h, (&byte, row)| h ^ row[usize::from(byte)])
     }
 }
 
@@ -176,9 +143,9 @@ pub enum RssError {
     BadName(String),
     #[error("no network interface named {0:?}")]
     NoSuchDevice(String),
-    #[error("{0} does not expose an RSS key and indirection table (e.g. veth); use port-partition hand-off")]
+    #[error("{0} does not expose an RSS key and indirection table (e.g. veth); replies to active opens are handed off between shards")]
     Unsupported(String),
-    #[error("{ifname} hashes with function {hfunc:#x} / input transform {input_xfrm:#x}, not plain Toeplitz; use port-partition hand-off")]
+    #[error("{ifname} hashes with function {hfunc:#x} / input transform {input_xfrm:#x}, not plain Toeplitz; replies to active opens are handed off between shards")]
     NotToeplitz { ifname: String, hfunc: u8, input_xfrm: u8 },
     #[error("reading the RSS setup of {ifname} failed: {source}")]
     Io { ifname: String, source: io::Error },
