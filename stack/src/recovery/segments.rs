@@ -263,17 +263,18 @@ impl SegmentStore {
         moved
     }
 
-    /// Removes and returns the first record (its links are dropped).
-    pub(crate) fn pop_front(&mut self) -> Option<SegmentRecord> {
+    /// Removes the first record (its links are dropped); false if there was none. Callers
+    /// read the record first (`front`): returning it would copy it once more per ACKed segment.
+    pub(crate) fn pop_front(&mut self) -> bool {
         if self.len == 0 {
-            return None;
+            return false;
         }
         let s = self.head;
         self.unlink(s);
         self.unsacked.remove(s);
         self.head = self.slot(1);
         self.len -= 1;
-        Some(self.slots[s])
+        true
     }
 
     /// Position of the record containing `seq`, if any. O(log n).
