@@ -209,6 +209,8 @@ impl SegmentStore {
 
     /// Appends a freshly sent segment at the tail, newest on the transmission-order list.
     /// Grows the ring first if every allocated slot is live; then returns how slots moved.
+    /// Inlined into the caller, so the record is written once instead of copied through layers.
+    #[inline]
     pub fn push(
         &mut self,
         start: SeqNumber,
