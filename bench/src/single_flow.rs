@@ -56,6 +56,8 @@ fn device_stats(b: &Bypass) -> DeviceStats {
         rx_frames: a.rx_frames + s.rx_frames,
         tx_frames: a.tx_frames + s.tx_frames,
         tx_kicks: a.tx_kicks + s.tx_kicks,
+        tx_kicks_again: a.tx_kicks_again + s.tx_kicks_again,
+        tx_kicks_stalled: a.tx_kicks_stalled + s.tx_kicks_stalled,
         rx_wakeups: a.rx_wakeups + s.rx_wakeups,
         ..a
     })
@@ -68,8 +70,10 @@ fn print_io(sender: (DeviceStats, DeviceStats), receiver: [(u64, u64); 4]) {
     let [data, acks, kicks, wakeups] = receiver.map(|(a, b)| (b - a) as f64);
     let data = data.max(1.0);
     println!(
-        "    engine I/O per data frame: sender {:.3} sendto, {:.3} rx wakeups, {:.3} frames out; receiver {:.3} ACKs, {:.3} sendto, {:.3} rx wakeups",
+        "    engine I/O per data frame: sender {:.3} sendto ({:.3} EAGAIN, {:.3} of them moved nothing), {:.3} rx wakeups, {:.3} frames out; receiver {:.3} ACKs, {:.3} sendto, {:.3} rx wakeups",
         (s1.tx_kicks - s0.tx_kicks) as f64 / data,
+        (s1.tx_kicks_again - s0.tx_kicks_again) as f64 / data,
+        (s1.tx_kicks_stalled - s0.tx_kicks_stalled) as f64 / data,
         (s1.rx_wakeups - s0.rx_wakeups) as f64 / data,
         (s1.tx_frames - s0.tx_frames) as f64 / data,
         acks / data,

@@ -131,6 +131,12 @@ pub struct DeviceStats {
     /// Transmit requests refused: no free frame, full tx ring, or too long.
     pub tx_refused: u64,
     pub tx_kicks: u64,
+    /// Kicks the kernel answered with EAGAIN/EBUSY: it stopped with descriptors left (its
+    /// per-call budget, or the driver pushed back) and was kicked again.
+    pub tx_kicks_again: u64,
+    /// Of those, kicks after which the kernel had taken nothing from the tx ring (the driver
+    /// pushed back): each cost a syscall and an skb built and freed for nothing.
+    pub tx_kicks_stalled: u64,
     /// Kicks the kernel answered with an unexpected error.
     pub tx_kick_errors: u64,
     pub rx_wakeups: u64,
@@ -283,12 +289,23 @@ impl AfXdpDevice {
         // Copy mode sends a bounded batch per kick, so a burst may need a few; bound the loop.
         let max_kicks = self.socket.tx.size() / 16 + 2;
         for _ in 0..max_kicks {
-            if self.socket.tx.outstanding() == 0 || !self.socket.tx.needs_wakeup() {
+            let before = self.socket.tx.outstanding();
+            if before == 0 || !self.socket.tx.needs_wakeup() {
                 break;
             }
             self.stats.tx_kicks += 1;
             match self.socket.kick_tx() {
-                Ok(true) => self.reclaim_completions(), // the completion ring may be what stopped it
+                Ok(true) => {
+                    self.stats.tx_kicks_again += 1;
+                    let progressed = self.socket.tx.outstanding() < before;
+                    // The completion ring may be what stopped it.
+                    self.reclaim_completions();
+                    if !progressed {
+                        // The driver refused (e.g. veth's peer ring is full). Kicked again
+                        // anyway: nothing else would send these frames if no later flush came.
+                        self.stats.tx_kicks_stalled += 1;
+                    }
+                }
                 Ok(false) => break,
                 Err(_) => {
                     self.stats.tx_kick_errors += 1;

@@ -113,6 +113,15 @@ impl XskSocket {
                 "setting SO_BUSY_POLL_BUDGET",
             )?;
         }
+        if !zero_copy {
+            // Copy mode builds and sends at most this many frames per `sendto` and answers EAGAIN
+            // when more are queued: with the default (32), every flush of a 64-frame burst cost
+            // two kicks, the first one "failing". Older kernels refuse the option (ENOPROTOOPT)
+            // and keep 32; the kick loop copes either way, so the answer is ignored.
+            let budget: u32 = s.ring_size;
+            let _ =
+                setsockopt(&fd, libc::SOL_XDP, sys::XDP_MAX_TX_SKB_BUDGET, &budget, "raising the tx budget");
+        }
         let off = mmap_offsets(&fd)?;
         let raw = fd.as_raw_fd();
         let map_err = |e: io::Error| AfXdpError::os("mapping an AF_XDP ring", e);

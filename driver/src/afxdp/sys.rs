@@ -29,6 +29,9 @@ pub(crate) const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
 pub(crate) const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
 
 // asm-generic/socket.h; libc exports these for some targets only.
+/// `SOL_XDP` option (Linux 6.17+, `include/uapi/linux/if_xdp.h`): how many tx descriptors one
+/// copy-mode `sendto` may hand to the driver, 32 (the default) up to the tx ring size.
+pub(crate) const XDP_MAX_TX_SKB_BUDGET: libc::c_int = 9;
 pub(crate) const SO_BUSY_POLL: libc::c_int = 46;
 pub(crate) const SO_PREFER_BUSY_POLL: libc::c_int = 69;
 pub(crate) const SO_BUSY_POLL_BUDGET: libc::c_int = 70;

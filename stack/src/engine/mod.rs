@@ -256,6 +256,9 @@ pub struct Engine {
     buffers: BufferPool,
     ip_ident: u16,
     rx_checksum_verified: bool,
+    /// The established connection whose `after_update` is postponed while a run of its
+    /// segments is received (see `receive.rs`); run before anything else touches the engine.
+    deferred_update: Option<u32>,
     handshake: handshake::Handshake,
 }
 
@@ -292,6 +295,7 @@ impl Engine {
             buffers: BufferPool::new(cfg.memory_limit / IDLE_BUFFER_SHARE),
             ip_ident: 0,
             rx_checksum_verified: false,
+            deferred_update: None,
             handshake: handshake::Handshake::new(&cfg.handshake, now),
             cfg,
         }
@@ -587,6 +591,9 @@ impl Engine {
 
     /// Removes a connection completely: flow entry, timer, memory, slot.
     fn free(&mut self, index: u32) {
+        if self.deferred_update == Some(index) {
+            self.deferred_update = None;
+        }
         let slot = &mut self.slots[index as usize];
         let Some(mut conn) = slot.conn.take() else { return };
         if let Some((h, _)) = slot.timer.take() {

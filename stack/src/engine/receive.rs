@@ -2,6 +2,14 @@
 //! (RFC 9293 §3.10.7.2, in `handshake.rs`) or the closed-port reset rule (§3.10.7.1).
 //!
 //! Every frame is parsed in place; nothing here allocates. Every drop bumps one counter.
+//!
+//! Runs of segments (GRO-like): when consecutive frames of a receive burst belong to one
+//! ESTABLISHED connection, each still goes through the full input path, but the engine's
+//! per-connection bookkeeping (`after_update`: send timers, the wheel entry, ready list, events)
+//! runs once when the run ends — at the next frame for anything else, or at the end of
+//! [`Engine::receive_from`] / [`Engine::receive`] — instead of once per segment. Nothing the
+//! next segment of the run reads depends on it: the deferral is taken only while the connection
+//! stays ESTABLISHED, belongs to no listener and is already counted as established.
 
 use super::transmit::Reply;
 use super::Engine;
@@ -18,11 +26,25 @@ impl Engine {
     /// Takes up to `budget` frames from `device` and processes them.
     pub fn receive_from<D: Device>(&mut self, now: Instant, device: &mut D, budget: usize) -> usize {
         self.rx_checksum_verified = device.capabilities().rx_checksum_verified;
-        device.receive(now, budget, |frame| self.receive(now, frame))
+        let n = device.receive(now, budget, |frame| self.receive_frame(now, frame));
+        self.finish_deferred_update(now);
+        n
     }
 
     /// Processes one received Ethernet frame.
     pub fn receive(&mut self, now: Instant, frame: &mut [u8]) {
+        self.receive_frame(now, frame);
+        self.finish_deferred_update(now);
+    }
+
+    /// Ends a run of segments: the postponed bookkeeping of its connection runs now.
+    pub(super) fn finish_deferred_update(&mut self, now: Instant) {
+        if let Some(index) = self.deferred_update.take() {
+            self.after_update(index, now);
+        }
+    }
+
+    fn receive_frame(&mut self, now: Instant, frame: &mut [u8]) {
         let Ok(eth) = EthernetFrame::new_checked(&frame[..]) else {
             self.stats.eth_drops += 1;
             return;
@@ -49,6 +71,7 @@ impl Engine {
     }
 
     fn receive_arp(&mut self, now: Instant, bytes: &[u8]) {
+        self.finish_deferred_update(now);
         self.stats.arp_in += 1;
         let Ok(pkt) = ArpPacket::new_checked(bytes) else { return };
         let Ok(arp) = ArpRepr::parse(&pkt) else { return };
@@ -102,7 +125,10 @@ impl Engine {
         }
         match ip.protocol {
             IpProtocol::Tcp => self.receive_tcp(now, src_mac, &ip, pkt.payload()),
-            IpProtocol::Icmp => self.receive_icmp(now, src_mac, &ip, pkt.payload()),
+            IpProtocol::Icmp => {
+                self.finish_deferred_update(now);
+                self.receive_icmp(now, src_mac, &ip, pkt.payload())
+            }
             _ => self.stats.ip_in_unknown_protos += 1,
         }
     }
@@ -201,6 +227,7 @@ impl Engine {
         tuple: FourTuple,
         seg: &TcpRepr<'_>,
     ) {
+        self.finish_deferred_update(now);
         match self.listener_for(tuple.local.1) {
             Some(lid) => self.segment_to_listener(now, src_mac, lid, tuple, seg),
             None => {
@@ -233,6 +260,9 @@ impl Engine {
         tuple: FourTuple,
         seg: &TcpRepr<'_>,
     ) {
+        if self.deferred_update.is_some_and(|d| d != index) {
+            self.finish_deferred_update(now);
+        }
         let slot = &mut self.slots[index as usize];
         let Some(conn) = slot.conn.as_deref_mut() else { return };
         if let (State::SynReceived, Some(lid)) = (conn.state, conn.listener) {
@@ -265,7 +295,23 @@ impl Engine {
                 return self.dispatch_segment(now, src_mac, tuple, seg);
             }
         }
-        self.after_update(index, now);
+        if action == InputAction::None && fast_open_client.is_none() && self.run_may_continue(index) {
+            self.deferred_update = Some(index);
+        } else {
+            if self.deferred_update == Some(index) {
+                self.deferred_update = None;
+            }
+            self.after_update(index, now);
+        }
+    }
+
+    /// Whether `after_update` may wait for the end of this connection's run of segments: it
+    /// stays ESTABLISHED, has no listener to report to and is already counted, so the update
+    /// would only refresh timers, the ready list and events, which the next segment never reads.
+    fn run_may_continue(&self, index: u32) -> bool {
+        let slot = &self.slots[index as usize];
+        slot.counted_estab
+            && slot.conn.as_deref().is_some_and(|c| c.state == State::Established && c.listener.is_none())
     }
 
     /// Our MSS: MTU minus the IPv4 and TCP headers (RFC 9293 §3.7.1).

@@ -7,16 +7,24 @@
 //! whose lent chunk went bad during the copy is rewritten as a RST and the connection is reset
 //! (see `tcp/send_source.rs`). A device that refuses a buffer stops the round; the connection
 //! stays ready and nothing it planned is marked sent.
+//!
+//! Bursts (GSO-like): consecutive data segments of one connection in one poll share their
+//! header. After the first, `Connection::continues_burst` says whether the previous header with
+//! SEQ and flags patched is what `header_for` would build (options, window), and the frame headers are copied from
+//! a [`DataHeaderTemplate`] with the IPv4 identification, SEQ, flags and both checksums patched.
+//! Every segment is still planned and recorded on its own, so loss recovery sees no difference;
+//! the frames are byte-identical to the ones the per-segment path builds.
 
 use super::{Engine, ARP_RETRY, ICMP_ECHO_MAX};
 use crate::device::{Device, ETHERNET_HEADER_LEN};
 use crate::neighbor::NeighborLookup;
+use crate::tcp::output::{SegmentKind, SegmentPlan};
 use crate::tcp::FourTuple;
 use crate::time::Instant;
 use crate::wire::{
-    self, ArpOperation, ArpPacket, ArpRepr, Checksum, ChecksumMode, EtherType, EthernetAddress,
-    EthernetFrame, EthernetRepr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, SeqNumber, TcpFlags,
-    TcpOptions, TcpRepr,
+    self, ArpOperation, ArpPacket, ArpRepr, Checksum, ChecksumMode, DataHeaderTemplate, EtherType,
+    EthernetAddress, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, SeqNumber,
+    TcpFlags, TcpOptions, TcpRepr,
 };
 
 /// A frame the engine owes someone, independent of any connection.
@@ -161,23 +169,44 @@ impl Engine {
         device: &mut D,
     ) -> (ConnOutcome, usize) {
         let mut sent = 0;
+        let caps = device.capabilities();
+        let (src_mac, offload) = (self.cfg.mac, caps.tx_checksum_offload);
+        let device_mss = caps.mtu.saturating_sub(40) as u32;
+        let mut route = None;
+        let mut burst: Option<Burst> = None;
         loop {
             let Some(plan) = self.slots[index as usize].conn.as_ref().and_then(|c| c.plan_segment()) else {
                 return (ConnOutcome::Idle, sent);
             };
-            let Some(mac) = self.route(now, index) else { return (ConnOutcome::NoRoute, sent) };
+            let mac = match route {
+                Some(mac) => mac,
+                None => match self.route(now, index) {
+                    Some(mac) => *route.insert(mac),
+                    None => return (ConnOutcome::NoRoute, sent),
+                },
+            };
             let ident = self.next_ident();
-            let caps = device.capabilities();
-            let (src_mac, offload) = (self.cfg.mac, caps.tx_checksum_offload);
             let Some(conn) = self.slots[index as usize].conn.as_deref_mut() else {
                 return (ConnOutcome::Idle, sent);
             };
-            let header = conn.header_for(&plan, now);
-            let tcp_len = header.header_len() + plan.len as usize;
-            let device_mss = caps.mtu.saturating_sub(40) as u32;
+            let b = match burst.as_mut() {
+                Some(b) if conn.continues_burst(&b.plan, &b.header, &plan) => {
+                    b.plan = plan;
+                    b.header.seq_number = plan.seq;
+                    b.header.flags = plan.flags;
+                    b
+                }
+                _ => {
+                    let header = conn.header_for(&plan, now);
+                    let header_len = header.header_len();
+                    burst.insert(Burst { plan, header, header_len, template: None })
+                }
+            };
+            let tcp_len = b.header_len + plan.len as usize;
             if Ipv4Repr::HEADER_LEN + tcp_len > caps.mtu && plan.len > 0 && device_mss < conn.snd_mss {
                 // The device carries less than our configured MTU: segment for the device.
                 conn.set_path_mss(device_mss);
+                burst = None;
                 continue;
             }
             let ip = Ipv4Repr {
@@ -196,23 +225,31 @@ impl Engine {
             let mut payload = conn.sndbuf.pieces(data_seq, plan.len as usize);
             let total = ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN + tcp_len;
             let reset_seq = conn.snd_nxt;
+            let headers = match b.template.as_ref() {
+                Some(template) => HeaderSource::Template(template),
+                None if plan.kind == SegmentKind::Data => HeaderSource::BuildAndKeep,
+                None => HeaderSource::Build,
+            };
+            let header = &b.header;
             let done = device.transmit(now, total, |buf| {
-                write_tcp_frame(buf, &eth, &ip, &header, &mut payload, plan.len as usize, offload);
+                let frame = TcpFrame { eth: &eth, ip: &ip, tcp: header, tcp_header_len: b.header_len };
+                let kept = write_tcp_frame(buf, &frame, headers, &mut payload, plan.len as usize, offload);
                 // Lent memory can go bad while it is copied (a file truncated under its mapping
                 // reads as zeros): checked after the copy, and such a frame leaves as a RST.
                 let intact = payload.intact();
                 if !intact {
-                    write_reset_over(buf, &eth, &ip, &header, reset_seq);
+                    write_reset_over(buf, &eth, &ip, header, reset_seq);
                 }
-                intact
+                (intact, kept)
             });
             match done {
                 None => return (ConnOutcome::DeviceFull, sent),
-                Some(false) => {
+                Some((false, _)) => {
                     self.reset_for_lost_source(now, index);
                     return (ConnOutcome::Idle, sent + 1);
                 }
-                Some(true) => {}
+                Some((true, Some(template))) => b.template = Some(template),
+                Some((true, None)) => {}
             }
             conn.on_segment_sent(&plan, now, &mut self.stats);
             sent += 1;
@@ -316,7 +353,10 @@ impl Engine {
         };
         let eth = EthernetRepr { src_addr: our_mac, dst_addr: dst, ethertype: EtherType::Ipv4 };
         let total = ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN + tcp.header_len();
-        let ok = device.transmit(now, total, |buf| write_tcp_frame(buf, &eth, &ip, &tcp, [], 0, false));
+        let ok = device.transmit(now, total, |buf| {
+            let frame = TcpFrame { eth: &eth, ip: &ip, tcp: &tcp, tcp_header_len: tcp.header_len() };
+            write_tcp_frame(buf, &frame, HeaderSource::Build, [], 0, false);
+        });
         if ok.is_some() {
             self.stats.out_segs += 1;
         }
@@ -379,20 +419,64 @@ impl Engine {
     }
 }
 
+/// The previous segment one connection sent in this poll: where a burst continues from.
+struct Burst {
+    plan: SegmentPlan,
+    header: TcpRepr<'static>,
+    header_len: usize,
+    /// Its frame headers, when it was a data segment the fixed-layout writer could build.
+    template: Option<DataHeaderTemplate>,
+}
+
+/// How a frame's headers are written.
+#[derive(Clone, Copy)]
+enum HeaderSource<'t> {
+    /// From the reprs.
+    Build,
+    /// From the reprs, keeping them as the template for the burst's next segments.
+    BuildAndKeep,
+    /// Copied from the previous segment's, with identification, SEQ and flags patched.
+    Template(&'t DataHeaderTemplate),
+}
+
+/// The headers of one TCP frame.
+struct TcpFrame<'a> {
+    eth: &'a EthernetRepr,
+    ip: &'a Ipv4Repr,
+    tcp: &'a TcpRepr<'a>,
+    /// `tcp.header_len()`, computed once per burst.
+    tcp_header_len: usize,
+}
+
 /// Writes a whole TCP/IPv4/Ethernet frame: headers, then the `payload_len` payload bytes
-/// (`payload`'s pieces in order) copied with the checksum computed in the same pass.
+/// (`payload`'s pieces in order) copied with the checksum computed in the same pass. Returns
+/// the headers as a template when `headers` asked to keep them and the fixed-layout writer
+/// could build them.
 fn write_tcp_frame<'p>(
     buf: &mut [u8],
-    eth: &EthernetRepr,
-    ip: &Ipv4Repr,
-    tcp: &TcpRepr<'_>,
+    frame: &TcpFrame<'_>,
+    headers: HeaderSource<'_>,
     payload: impl IntoIterator<Item = &'p [u8]>,
     payload_len: usize,
     offload: bool,
-) {
-    let mut sum = write_tcp_headers(buf, eth, ip, tcp, payload_len);
+) -> Option<DataHeaderTemplate> {
+    let (eth, ip, tcp) = (frame.eth, frame.ip, frame.tcp);
+    let patched = match headers {
+        HeaderSource::Template(t) => t.write(buf, ip.ident, tcp.seq_number, tcp.flags, payload_len),
+        _ => None,
+    };
+    let (mut sum, kept) = match (patched, headers) {
+        (Some(sum), _) => (sum, None),
+        (None, HeaderSource::BuildAndKeep) => {
+            match DataHeaderTemplate::emit(buf, eth, ip, tcp, payload_len) {
+                Some((sum, template)) => (sum, Some(template)),
+                None => (write_tcp_headers(buf, eth, ip, tcp, payload_len), None),
+            }
+        }
+        (None, _) => (write_tcp_headers(buf, eth, ip, tcp, payload_len), None),
+    };
     let tcp_buf = &mut buf[ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN..];
-    let (header, out) = tcp_buf.split_at_mut(tcp.header_len());
+    let (header, out) = tcp_buf.split_at_mut(frame.tcp_header_len);
     let mut at = 0;
     for piece in payload {
         let dst = &mut out[at..at + piece.len()];
@@ -406,6 +490,7 @@ fn write_tcp_frame<'p>(
     if !offload {
         wire::tcp::finish_checksum(header, sum);
     }
+    kept
 }
 
 /// Overwrites a data frame already built in `buf` with a bare RST for the same connection
@@ -425,7 +510,8 @@ fn write_reset_over(buf: &mut [u8], eth: &EthernetRepr, ip: &Ipv4Repr, data: &Tc
         ..*data
     };
     let ip = Ipv4Repr { payload_len: tcp.header_len(), ..*ip };
-    write_tcp_frame(buf, eth, &ip, &tcp, [], 0, false);
+    let frame = TcpFrame { eth, ip: &ip, tcp: &tcp, tcp_header_len: tcp.header_len() };
+    write_tcp_frame(buf, &frame, HeaderSource::Build, [], 0, false);
 }
 
 /// Writes the Ethernet, IPv4 and TCP headers of a frame (TCP checksum field zero) and returns

@@ -44,35 +44,54 @@ impl SlotBits {
     }
 
     pub fn insert(&mut self, i: usize) {
-        if i >= self.len || self.contains(i) {
+        if i >= self.len {
             return;
         }
+        // The leaf word first: a ring fills its slots in order, so the summary levels change
+        // only when a word becomes non-empty (once per 64 inserts).
+        let Some(word) = self.levels.first_mut().and_then(|l| l.get_mut(i / 64)) else { return };
+        let bit = 1u64 << (i % 64);
+        if *word & bit != 0 {
+            return;
+        }
+        let was_empty = *word == 0;
+        *word |= bit;
         self.count += 1;
-        let mut idx = i;
-        for level in self.levels.iter_mut() {
-            let word = &mut level[idx / 64];
-            let was_empty = *word == 0;
-            *word |= 1 << (idx % 64);
-            if !was_empty {
-                break;
+        if was_empty {
+            let mut idx = i / 64;
+            for level in self.levels.iter_mut().skip(1) {
+                let word = &mut level[idx / 64];
+                let was_empty = *word == 0;
+                *word |= 1 << (idx % 64);
+                if !was_empty {
+                    break;
+                }
+                idx /= 64;
             }
-            idx /= 64;
         }
     }
 
     pub fn remove(&mut self, i: usize) {
-        if !self.contains(i) {
+        if i >= self.len {
             return;
         }
+        let Some(word) = self.levels.first_mut().and_then(|l| l.get_mut(i / 64)) else { return };
+        let bit = 1u64 << (i % 64);
+        if *word & bit == 0 {
+            return;
+        }
+        *word &= !bit;
         self.count -= 1;
-        let mut idx = i;
-        for level in self.levels.iter_mut() {
-            let word = &mut level[idx / 64];
-            *word &= !(1 << (idx % 64));
-            if *word != 0 {
-                break;
+        if *word == 0 {
+            let mut idx = i / 64;
+            for level in self.levels.iter_mut().skip(1) {
+                let word = &mut level[idx / 64];
+                *word &= !(1 << (idx % 64));
+                if *word != 0 {
+                    break;
+                }
+                idx /= 64;
             }
-            idx /= 64;
         }
     }
 

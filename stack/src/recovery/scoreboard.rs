@@ -194,6 +194,7 @@ impl Scoreboard {
 
     /// Records a new segment sent at `snd_nxt` (must start at [`Self::high_data`]; a segment
     /// starting elsewhere is appended anyway and moves HighData, the engine being the authority).
+    #[inline]
     pub fn on_new_segment(
         &mut self,
         now: Instant,

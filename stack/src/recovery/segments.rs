@@ -209,6 +209,8 @@ impl SegmentStore {
 
     /// Appends a freshly sent segment at the tail, newest on the transmission-order list.
     /// Grows the ring first if every allocated slot is live; then returns how slots moved.
+    /// Inlined into the caller, so the record is written once instead of copied through layers.
+    #[inline]
     pub fn push(
         &mut self,
         start: SeqNumber,
@@ -263,17 +265,18 @@ impl SegmentStore {
         moved
     }
 
-    /// Removes and returns the first record (its links are dropped).
-    pub(crate) fn pop_front(&mut self) -> Option<SegmentRecord> {
+    /// Removes the first record (its links are dropped); false if there was none. Callers
+    /// read the record first (`front`): returning it would copy it once more per ACKed segment.
+    pub(crate) fn pop_front(&mut self) -> bool {
         if self.len == 0 {
-            return None;
+            return false;
         }
         let s = self.head;
         self.unlink(s);
         self.unsacked.remove(s);
         self.head = self.slot(1);
         self.len -= 1;
-        Some(self.slots[s])
+        true
     }
 
     /// Position of the record containing `seq`, if any. O(log n).

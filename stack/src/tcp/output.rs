@@ -225,6 +225,23 @@ impl Connection {
         }
     }
 
+    /// Whether `prev`, the header [`Connection::header_for`] built for `prev_plan` (already
+    /// passed to [`Connection::on_segment_sent`]) in the same poll — same `now`, nothing received
+    /// since — is, with SEQ and flags replaced by `plan`'s, the header `header_for` would build
+    /// for `plan`. Data segments of such a burst (GSO-like) differ only there: the ACK, the
+    /// window (RCV.ADV already moved) and the timestamps are the same. False when anything else
+    /// could differ (another length, not plain data, SACK or D-SACK information to report).
+    pub fn continues_burst(&self, prev_plan: &SegmentPlan, prev: &TcpRepr<'_>, plan: &SegmentPlan) -> bool {
+        let data = |p: &SegmentPlan| p.kind == SegmentKind::Data && p.flags.ack() && !p.flags.syn();
+        let sack_pending = self.sack_ok && (self.dsack.is_some() || self.rcvbuf.has_out_of_order());
+        data(prev_plan)
+            && data(plan)
+            && plan.len == prev_plan.len
+            && plan.len > 0
+            && !sack_pending
+            && prev.options.sack_blocks.is_empty()
+    }
+
     /// Bookkeeping once the segment of `plan` is in the device's queue.
     pub fn on_segment_sent(&mut self, plan: &SegmentPlan, now: Instant, stats: &mut Stats) {
         self.counters.segs_out += 1;

@@ -13,7 +13,7 @@
 
 use super::checksum::{fold, Checksum};
 use super::ethernet::HEADER_LEN as ETHERNET_HEADER_LEN;
-use super::tcp::{TcpRepr, Timestamps};
+use super::tcp::{SeqNumber, TcpFlags, TcpRepr, Timestamps};
 use super::{EthernetRepr, IpProtocol, Ipv4Repr};
 
 const IPV4_HEADER_LEN: usize = 20;
@@ -103,6 +103,93 @@ fn emit<const N: usize>(
     sum.add_u16(u16::from(u8::from(IpProtocol::Tcp)));
     sum.add_u32((tcp_header_len + payload_len) as u32);
     Some(sum)
+}
+
+/// The headers of one connection's data segments, kept after the first segment of a burst
+/// (GSO-like) so that the rest of the burst copies them instead of assembling them again.
+///
+/// Within a burst every segment has the same addresses, ports, ACK, window, options and payload
+/// length; only the IPv4 identification, the sequence number and the flags change. The stored
+/// sums leave those three fields out, and [`DataHeaderTemplate::write`] adds them back (RFC 1624
+/// incremental update), so its output is byte-identical to [`emit_tcp_data_headers`] with the
+/// new fields (property-tested below).
+#[derive(Clone, Copy, Debug)]
+pub struct DataHeaderTemplate {
+    bytes: [u8; WITH_TIMESTAMPS],
+    len: usize,
+    payload_len: usize,
+    /// IPv4 header sum without the identification (folded, never zero: it holds 0x4500).
+    ip_sum: u64,
+    /// Pseudo-header and TCP header sum without the sequence number and the flags.
+    tcp_sum: Checksum,
+}
+
+const IDENT_AT: usize = ETHERNET_HEADER_LEN + 4;
+const IP_CHECKSUM_AT: usize = ETHERNET_HEADER_LEN + 10;
+const SEQ_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 4;
+const FLAGS_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 13;
+
+impl DataHeaderTemplate {
+    /// Writes the headers as [`emit_tcp_data_headers`] does (same result, same `None` cases)
+    /// and keeps them as the template for the burst's next segments.
+    pub fn emit(
+        buf: &mut [u8],
+        eth: &EthernetRepr,
+        ip: &Ipv4Repr,
+        tcp: &TcpRepr<'_>,
+        payload_len: usize,
+    ) -> Option<(Checksum, Self)> {
+        let sum = emit_tcp_data_headers(buf, eth, ip, tcp, payload_len)?;
+        let len = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + tcp.header_len();
+        let mut bytes = [0u8; WITH_TIMESTAMPS];
+        bytes[..len].copy_from_slice(buf.get(..len)?);
+        // One's complement subtraction is addition of the complement.
+        let stored = u16::from_be_bytes([bytes[IP_CHECKSUM_AT], bytes[IP_CHECKSUM_AT + 1]]);
+        let ip_sum = u64::from(fold(u64::from(!stored) + u64::from(!ip.ident)));
+        let mut tcp_sum = sum;
+        tcp_sum.add_u16(!(tcp.seq_number.0 >> 16) as u16);
+        tcp_sum.add_u16(!(tcp.seq_number.0 as u16));
+        tcp_sum.add_u16(!u16::from(tcp.flags.0));
+        Some((sum, DataHeaderTemplate { bytes, len, payload_len, ip_sum, tcp_sum }))
+    }
+
+    /// Writes the headers of the next segment of the burst (identification `ident`, sequence
+    /// number `seq`, `flags`, `payload_len` bytes of payload, which must be the template's) and
+    /// returns the TCP checksum so far, as [`emit_tcp_data_headers`] does. `None`, with nothing
+    /// written, for another payload length or a short buffer.
+    pub fn write(
+        &self,
+        buf: &mut [u8],
+        ident: u16,
+        seq: SeqNumber,
+        flags: TcpFlags,
+        payload_len: usize,
+    ) -> Option<Checksum> {
+        if payload_len != self.payload_len {
+            return None;
+        }
+        if self.len == WITH_TIMESTAMPS {
+            self.patch::<WITH_TIMESTAMPS>(buf.first_chunk_mut()?, ident, seq, flags);
+        } else {
+            self.patch::<WITHOUT_OPTIONS>(buf.first_chunk_mut()?, ident, seq, flags);
+        }
+        let mut sum = self.tcp_sum;
+        sum.add_u32(seq.0);
+        sum.add_u16(u16::from(flags.0));
+        Some(sum)
+    }
+
+    /// Fixed sizes, so the copy is a few vector moves and the stores need no bounds checks.
+    #[inline(always)]
+    fn patch<const N: usize>(&self, h: &mut [u8; N], ident: u16, seq: SeqNumber, flags: TcpFlags) {
+        let Some(bytes) = self.bytes.first_chunk::<N>() else { return };
+        *h = *bytes;
+        h[IDENT_AT..IDENT_AT + 2].copy_from_slice(&ident.to_be_bytes());
+        let ip_checksum = !fold(self.ip_sum + u64::from(ident));
+        h[IP_CHECKSUM_AT..IP_CHECKSUM_AT + 2].copy_from_slice(&ip_checksum.to_be_bytes());
+        h[SEQ_AT..SEQ_AT + 4].copy_from_slice(&seq.0.to_be_bytes());
+        h[FLAGS_AT] = flags.0;
+    }
 }
 
 /// The sum of `bytes` (a multiple of 4 long) as big-endian 32-bit words: congruent modulo 0xffff
@@ -218,6 +305,42 @@ mod tests {
             finish_checksum(&mut fast[start..header_end], fast_sum);
             finish_checksum(&mut slow[start..header_end], slow_sum);
             prop_assert_eq!(&fast[..header_end], &slow[..header_end]);
+        }
+    }
+
+    proptest! {
+        /// A template patched with another identification, SEQ and flags writes the same bytes
+        /// and the same checksum (finished over the same payload) as the fixed-layout writer
+        /// given those fields; another payload length or a short buffer is refused.
+        #[test]
+        fn template_matches_the_writer(
+            (eth, ip, tcp, payload_len) in segment(),
+            next in any::<(u16, u32, u8)>(),
+            fill in any::<u8>(),
+        ) {
+            let total = ETHERNET_HEADER_LEN + ip.buffer_len();
+            let mut first = vec![fill; total];
+            let Some((_, template)) = DataHeaderTemplate::emit(&mut first, &eth, &ip, &tcp, payload_len) else {
+                prop_assert!(emit_tcp_data_headers(&mut first, &eth, &ip, &tcp, payload_len).is_none());
+                return Ok(());
+            };
+            let (ident, seq, flags) = (next.0, SeqNumber(next.1), TcpFlags(next.2));
+            let ip2 = Ipv4Repr { ident, ..ip };
+            let tcp2 = TcpRepr { seq_number: seq, flags, ..tcp };
+            let payload: Vec<u8> = (0..payload_len).map(|i| (i as u8).wrapping_mul(7) ^ fill).collect();
+            let mut patched = vec![fill; total];
+            let mut written = vec![fill.wrapping_add(1); total];
+            let mut patched_sum = template.write(&mut patched, ident, seq, flags, payload_len).unwrap();
+            let mut written_sum = emit_tcp_data_headers(&mut written, &eth, &ip2, &tcp2, payload_len).unwrap();
+            patched_sum.add_bytes(&payload);
+            written_sum.add_bytes(&payload);
+            let start = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN;
+            let header_end = start + tcp.header_len();
+            finish_checksum(&mut patched[start..header_end], patched_sum);
+            finish_checksum(&mut written[start..header_end], written_sum);
+            prop_assert_eq!(&patched[..header_end], &written[..header_end]);
+            prop_assert!(template.write(&mut patched, ident, seq, flags, payload_len + 1).is_none());
+            prop_assert!(template.write(&mut patched[..header_end - 1], ident, seq, flags, payload_len).is_none());
         }
     }
 
