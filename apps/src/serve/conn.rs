@@ -7,8 +7,8 @@
 //! connections left" really means every response was delivered.
 //!
 //! File bodies go through [`BodyPath`] (see `body.rs`): large ones are lent to the engine from
-//! a mapping, ranges the prefetcher reported resident; small ones are `pread` into the send
-//! ring. A write refused for lack of space leaves the engine owing us a `Writable` event, and a
+//! a mapping, ranges the prefetcher reported resident; small ones are read into the send ring
+//! from the page cache (the prefetcher reads uncached ones in first). A write refused for lack of space leaves the engine owing us a `Writable` event, and a
 //! prefetcher answer pumps the connection too: those are what wake it again.
 
 use super::body::{BodyPath, Wrote};

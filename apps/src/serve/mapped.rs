@@ -1,7 +1,8 @@
 //! Read-only file mappings lent to the engine as send data, made safe against truncation.
 //!
 //! **Owns** [`FileMap`] (one `mmap(PROT_READ, MAP_SHARED)` of a response's file, a
-//! [`SendSource`] the engine copies straight into NIC frames) and the process-wide SIGBUS guard.
+//! [`SendSource`] the engine copies straight into NIC frames; its page locks are `pagelock.rs`'s)
+//! and the process-wide SIGBUS guard.
 //!
 //! **Why a guard:** a file truncated while mapped makes every read of the lost pages raise
 //! SIGBUS, which kills the process. The guard is a SIGBUS handler (`SA_SIGINFO`, only
@@ -16,8 +17,11 @@
 //!
 //! **Promises:** registration and lookup are lock-free and allocation-free (a static array of
 //! [`MAX_MAPPINGS`] slots); a full registry makes [`FileMap::new`] fail (the caller then uses
-//! `pread`), it never maps unguarded. The mapping is unmapped when the last `Arc` is dropped
-//! (the connection's, the engine's send buffer's, or the prefetcher's).
+//! `pread`), it never maps unguarded. When the last `Arc` of a [`FileMap`] is dropped (the
+//! connection's, the engine's send buffer's, or the prefetcher's) its [`Mapping`] moves to the
+//! prefetch thread ([`FileMap::retire_to`]), which unmaps it: `munmap` and its TLB shootdown
+//! stay off the shard. The registry slot is freed only after the unmap, wherever it runs, so
+//! the guard covers the region for as long as it is mapped.
 //!
 //! **Must not** be read for pages that are not resident: a page-cache miss is a disk wait on
 //! the reading thread. The shard only lends ranges the prefetcher reported resident

@@ -31,7 +31,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::os::unix::thread::JoinHandleExt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -216,6 +216,8 @@ pub struct Prefetcher {
     done: Option<Receiver<Done>>,
     thread: Option<JoinHandle<()>>,
     shared: Arc<IoCounters>,
+    /// Set when the prefetcher is dropped: the thread stops after its current job.
+    stop: Arc<AtomicBool>,
     /// Jobs sent that will be answered and are not yet.
     outstanding: usize,
     next_token: u64,
@@ -227,7 +229,13 @@ impl Prefetcher {
         let (job_tx, job_rx) = mpsc::sync_channel::<Job>(QUEUE);
         let (done_tx, done_rx) = mpsc::sync_channel::<Done>(QUEUE);
         let shared = Arc::new(IoCounters::default());
-        let worker = Worker { done: done_tx, counters: shared.clone(), budget: config.lock_budget };
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = Worker {
+            done: done_tx,
+            counters: shared.clone(),
+            budget: config.lock_budget,
+            stop: stop.clone(),
+        };
         let thread = std::thread::Builder::new().name(name).spawn(move || worker.run(&job_rx))?;
         let prefetcher = Prefetcher {
             counts: FileCounters::default(),
@@ -235,6 +243,7 @@ impl Prefetcher {
             done: Some(done_rx),
             thread: Some(thread),
             shared,
+            stop,
             outstanding: 0,
             next_token: 0,
         };
@@ -325,8 +334,11 @@ impl Prefetcher {
 
 impl Drop for Prefetcher {
     fn drop(&mut self) {
-        // Without the answer queue a thread waiting to answer stops; a thread waiting for work
-        // gets `Stop` (mappings still alive hold senders, so the queue alone never closes).
+        // Without the answer queue a thread waiting to answer stops; a busy thread sees `stop`
+        // after its job (not the whole queue); a thread waiting for work gets `Stop` (mappings
+        // still alive hold senders, so the queue alone never closes). The send cannot hang:
+        // the thread either takes it or has dropped the queue.
+        self.stop.store(true, Ordering::Relaxed);
         self.done = None;
         if let Some(tx) = self.jobs.take() {
             let _ = tx.send(Job::Stop);
@@ -366,6 +378,7 @@ struct Worker {
     done: SyncSender<Done>,
     counters: Arc<IoCounters>,
     budget: u64,
+    stop: Arc<AtomicBool>,
 }
 
 impl Worker {
@@ -373,6 +386,9 @@ impl Worker {
         let mut scratch = Vec::new();
         let mut buf = vec![0u8; READ_SCRATCH];
         while let Ok(job) = jobs.recv() {
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
             let answer = match job {
                 Job::Stop => return,
                 Job::Populate(r) => self.populate(r, &mut scratch),
