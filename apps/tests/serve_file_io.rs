@@ -132,14 +132,22 @@ fn allowed_cpus() -> Vec<usize> {
 /// The CPU list the kernel allows the server's prefetch thread of shard 0.
 fn prefetch_thread_cpus(server: &Server) -> String {
     let tasks = format!("/proc/{}/task", server.child.id());
-    for task in std::fs::read_dir(tasks).unwrap().flatten() {
-        if std::fs::read_to_string(task.path().join("comm")).unwrap_or_default().trim() == "lr-prefetch-0" {
-            let status = std::fs::read_to_string(task.path().join("status")).unwrap();
-            let line = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:"));
-            return line.unwrap().trim().to_owned();
+    let mut found = None;
+    // A thread names itself once it runs: look until it has.
+    wait_for("the lr-prefetch-0 thread", Duration::from_secs(10), || {
+        for task in std::fs::read_dir(&tasks).unwrap().flatten() {
+            if std::fs::read_to_string(task.path().join("comm")).unwrap_or_default().trim() == "lr-prefetch-0"
+            {
+                let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+                found = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                    .map(|v| v.trim().to_owned());
+            }
         }
-    }
-    panic!("no lr-prefetch-0 thread in the server");
+        found.is_some()
+    });
+    found.unwrap()
 }
 
 /// `0-1,3`-style list as the kernel prints it, for a sorted CPU list.

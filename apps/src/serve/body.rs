@@ -59,8 +59,10 @@ pub enum BodyPath {
 }
 
 /// A body read into the send ring.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ReadBody {
+    /// The file (device, inode) and the body's end offset, as for [`MappedBody`].
+    body: ((u64, u64), u64),
     /// The read-ahead this body waits for.
     waiting: Option<u64>,
     /// A read-ahead could not be queued: the shard's sweep pumps the body again.
@@ -119,7 +121,7 @@ impl BodyPath {
         let stale = match self {
             BodyPath::Undecided => true,
             BodyPath::Mapped(m) => m.body != (file.identity(), offset + len),
-            BodyPath::Read(_) => false,
+            BodyPath::Read(r) => r.body != (file.identity(), offset + len),
         };
         if stale {
             *self = Self::choose(prefetch, file, offset, len);
@@ -140,7 +142,14 @@ impl BodyPath {
     }
 
     fn choose(prefetch: &Prefetcher, file: &FileBody, offset: u64, len: u64) -> BodyPath {
-        let read = BodyPath::Read(ReadBody::default());
+        let read = BodyPath::Read(ReadBody {
+            body: (file.identity(), offset + len),
+            waiting: None,
+            retry: false,
+            deferrals: 0,
+            stuck_at: 0,
+            blocking: false,
+        });
         if len < MAP_MIN {
             return read;
         }

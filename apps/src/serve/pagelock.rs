@@ -179,4 +179,47 @@ mod tests {
         drop(map);
         std::fs::remove_file(path).unwrap();
     }
+
+    /// Drops CAP_IPC_LOCK from this thread's effective set (capabilities are per thread), so
+    /// RLIMIT_MEMLOCK applies to it as to an unprivileged server.
+    fn drop_ipc_lock() {
+        const CAP_IPC_LOCK: u32 = 14;
+        let mut header = [0x2008_0522u32, 0]; // _LINUX_CAPABILITY_VERSION_3, this thread
+        let mut data = [0u32; 6]; // two {effective, permitted, inheritable}
+                                  // SAFETY: capget/capset with a v3 header and room for two data structs.
+        unsafe {
+            assert_eq!(libc::syscall(libc::SYS_capget, header.as_mut_ptr(), data.as_mut_ptr()), 0);
+            data[0] &= !(1 << CAP_IPC_LOCK);
+            assert_eq!(libc::syscall(libc::SYS_capset, header.as_mut_ptr(), data.as_ptr()), 0);
+        }
+    }
+
+    #[test]
+    fn a_refused_mlock_is_reported_and_leaves_nothing_locked() {
+        let (path, map) = mapped("refused", 64 * PAGE);
+        let gauge = AtomicU64::new(0);
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: reading and lowering (then restoring) our own soft limit.
+        unsafe { assert_eq!(libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit), 0) };
+        let low = libc::rlimit { rlim_cur: PAGE as libc::rlim_t, ..limit };
+        let outcome = std::thread::scope(|s| {
+            s.spawn(|| {
+                drop_ipc_lock();
+                // SAFETY: as above. Threads that keep CAP_IPC_LOCK are not limited by it.
+                unsafe { assert_eq!(libc::setrlimit(libc::RLIMIT_MEMLOCK, &low), 0) };
+                let outcome = lock_window(&map, 0, 16 * PAGE, u64::MAX, &gauge);
+                // SAFETY: as above.
+                unsafe { assert_eq!(libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit), 0) };
+                outcome
+            })
+            .join()
+            .unwrap()
+        });
+        assert!(matches!(outcome, LockOutcome::Refused(_)), "{outcome:?}");
+        assert_eq!((gauge.load(Ordering::Relaxed), map.locked.bytes()), (0, 0));
+        // The mapping is still usable and lockable by a thread that may lock.
+        assert!(matches!(lock_window(&map, 0, 16 * PAGE, u64::MAX, &gauge), LockOutcome::Locked { .. }));
+        drop(map);
+        std::fs::remove_file(path).unwrap();
+    }
 }

@@ -141,17 +141,21 @@ fn the_thread_runs_on_the_io_cores_only() {
     let name = "lr-pftest-pin";
     let _p =
         Prefetcher::spawn(name.into(), &PrefetchConfig { io_cores: vec![core], lock_budget: 0 }).unwrap();
+    // The thread names itself once it runs, which may be after `spawn` returns.
     let mut found = None;
-    for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let task = task.unwrap().path();
-        if std::fs::read_to_string(task.join("comm")).unwrap_or_default().trim() == name {
-            let status = std::fs::read_to_string(task.join("status")).unwrap();
-            found = status
-                .lines()
-                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-                .map(|v| v.trim().to_owned());
+    until("the named thread", || {
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let task = task.path();
+            if std::fs::read_to_string(task.join("comm")).unwrap_or_default().trim() == name {
+                let status = std::fs::read_to_string(task.join("status")).unwrap_or_default();
+                found = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                    .map(|v| v.trim().to_owned());
+            }
         }
-    }
+        found.is_some()
+    });
     assert_eq!(found, Some(core.to_string()));
     let bad = Prefetcher::spawn(
         "lr-pftest-bad".into(),
