@@ -5,9 +5,9 @@
 //! [`MAP_MIN`] bytes are mapped ([`FileMap`]) and lent to the engine
 //! ([`Engine::write_external`]): the engine copies them from the page cache straight into NIC
 //! frames, the one copy, with the checksum summed on the way, and reads them again for
-//! retransmissions. Only ranges reported resident are lent, so the shard never waits for the
-//! disk: the first window is checked with `mincore` when the response starts (a cached file
-//! starts at once), and the [`Prefetcher`] locks (or, past its budget, populates) the windows
+//! retransmissions. The [`Prefetcher`] makes the mapping (no `mmap` on the shard) and checks
+//! the first window with `mincore` (a cached file starts as soon as the mapping arrives). Only
+//! ranges reported resident are lent, so the shard never waits for the disk: the prefetcher locks (or, past its budget, populates) the windows
 //! from the start of the body on, at most [`LOOKAHEAD`] bytes beyond the send position,
 //! [`WINDOW`] bytes per request. Locked pages stay resident for retransmissions too; every
 //! [`WINDOW`] bytes the body tells the prefetcher how far the engine has released the file
@@ -26,7 +26,7 @@
 
 use super::mapped::FileMap;
 use super::nowait::{read_at_nowait, NoWaitRead};
-use super::prefetch::{Done, Prefetcher, Request};
+use super::prefetch::{Done, FileCounters, Prefetcher, Request};
 use crate::http::FileBody;
 use linerate_stack::engine::{ConnectionHandle, Engine, Error};
 use linerate_stack::tcp::{ExternalChunk, SendSource};
@@ -55,7 +55,20 @@ pub enum BodyPath {
     Undecided,
     /// Read into the send ring with `pread`.
     Read(ReadBody),
+    /// Waiting for the prefetcher to map the file.
+    Mapping(PendingMap),
     Mapped(MappedBody),
+}
+
+/// A body whose mapping the prefetcher is making.
+#[derive(Debug)]
+pub struct PendingMap {
+    /// The file (device, inode) and the body's end offset, as for [`MappedBody`].
+    body: ((u64, u64), u64),
+    /// The body's first byte.
+    offset: u64,
+    /// The [`Done::Map`] that answers.
+    token: u64,
 }
 
 /// A body read into the send ring.
@@ -122,17 +135,16 @@ impl BodyPath {
             BodyPath::Undecided => true,
             BodyPath::Mapped(m) => m.body != (file.identity(), offset + len),
             BodyPath::Read(r) => r.body != (file.identity(), offset + len),
+            BodyPath::Mapping(p) => p.body != (file.identity(), offset + len),
         };
         if stale {
-            *self = Self::choose(prefetch, file, offset, len);
-            match self {
-                BodyPath::Mapped(_) => prefetch.counts.lent += 1,
-                _ => prefetch.counts.read += 1,
-            }
+            *self = Self::choose(h, prefetch, file, offset, len);
         }
         let wrote = match self {
             BodyPath::Mapped(m) => m.write(now, engine, h, prefetch, offset, len, room),
             BodyPath::Read(r) => r.write(now, engine, h, prefetch, file, offset, len, room),
+            // The prefetcher's answer pumps us again.
+            BodyPath::Mapping(_) => Wrote::Taken(Ok(0), 0),
             BodyPath::Undecided => Wrote::Failed,
         };
         if let Wrote::Failed = wrote {
@@ -141,42 +153,23 @@ impl BodyPath {
         wrote
     }
 
-    fn choose(prefetch: &Prefetcher, file: &FileBody, offset: u64, len: u64) -> BodyPath {
-        let read = BodyPath::Read(ReadBody {
-            body: (file.identity(), offset + len),
-            waiting: None,
-            retry: false,
-            deferrals: 0,
-            stuck_at: 0,
-            blocking: false,
-        });
-        if len < MAP_MIN {
-            return read;
-        }
-        let Ok(size) = usize::try_from(file.len()) else { return read };
-        match FileMap::new(file, size) {
-            Ok(map) => {
-                let map = Arc::new(match prefetch.retirer() {
-                    Some(retire) => map.retire_to(retire),
-                    None => map,
-                });
-                // A cached file starts at once; the prefetcher takes over from there.
-                let first = map.resident_prefix(offset as usize, WINDOW, &mut Vec::new()) as u64;
-                let resident_to = offset + first;
-                BodyPath::Mapped(MappedBody {
-                    map,
-                    body: (file.identity(), offset + len),
-                    resident_to,
-                    // The first window is asked for too, although resident: to lock it.
-                    requested_to: offset,
-                    in_flight: 0,
-                    failed: false,
-                    written_to: offset,
-                    released_to: offset,
-                })
+    /// Reads a short body; asks the prefetcher to map a long one (read it if that cannot be
+    /// queued).
+    fn choose(
+        h: ConnectionHandle,
+        prefetch: &mut Prefetcher,
+        file: &FileBody,
+        offset: u64,
+        len: u64,
+    ) -> BodyPath {
+        let body = (file.identity(), offset + len);
+        if len >= MAP_MIN {
+            if let Some(token) = prefetch.map(h, file, offset) {
+                return BodyPath::Mapping(PendingMap { body, offset, token });
             }
-            Err(_) => read,
         }
+        prefetch.counts.read += 1;
+        BodyPath::Read(ReadBody::new(body))
     }
 
     /// The body ended (all of it queued, or the connection gave up on it).
@@ -185,8 +178,21 @@ impl BodyPath {
     }
 
     /// Takes a prefetcher answer; false if it was for another body (ignored).
-    pub fn on_prefetched(&mut self, done: &Done) -> bool {
-        match (self, done) {
+    pub fn on_prefetched(&mut self, done: &Done, counts: &mut FileCounters) -> bool {
+        match (&mut *self, done) {
+            (BodyPath::Mapping(p), Done::Map { token, map, resident, .. }) if p.token == *token => {
+                *self = match map {
+                    Some(map) => {
+                        counts.lent += 1;
+                        BodyPath::Mapped(MappedBody::new(map.clone(), p.body, p.offset, *resident as u64))
+                    }
+                    None => {
+                        counts.read += 1;
+                        BodyPath::Read(ReadBody::new(p.body))
+                    }
+                };
+                true
+            }
             (BodyPath::Read(r), Done::Read { token, .. }) if r.waiting == Some(*token) => {
                 r.waiting = None;
                 true
@@ -215,12 +221,28 @@ impl BodyPath {
         match self {
             BodyPath::Mapped(m) => m.in_flight == 0 && m.requested_to == m.resident_to && !m.failed,
             BodyPath::Read(r) => r.retry,
-            BodyPath::Undecided => false,
+            BodyPath::Mapping(_) | BodyPath::Undecided => false,
         }
     }
 }
 
 impl MappedBody {
+    /// A body `body` from `offset` lent from `map`, of which `resident` bytes are cached.
+    fn new(map: Arc<FileMap>, body: ((u64, u64), u64), offset: u64, resident: u64) -> MappedBody {
+        let resident_to = offset + resident;
+        MappedBody {
+            map,
+            body,
+            resident_to,
+            // The first window is asked for too, although resident: to lock it.
+            requested_to: offset,
+            in_flight: 0,
+            failed: false,
+            written_to: offset,
+            released_to: offset,
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn write(
         &mut self,
@@ -287,6 +309,10 @@ impl MappedBody {
 }
 
 impl ReadBody {
+    fn new(body: ((u64, u64), u64)) -> ReadBody {
+        ReadBody { body, waiting: None, retry: false, deferrals: 0, stuck_at: 0, blocking: false }
+    }
+
     /// Reads straight into the send ring, at most the free space, so no file byte is read that
     /// cannot be queued; bytes not in the page cache are handed to the prefetcher first.
     #[allow(clippy::too_many_arguments)]

@@ -12,7 +12,7 @@
 //! prefetcher answer pumps the connection too: those are what wake it again.
 
 use super::body::{BodyPath, Wrote};
-use super::prefetch::{Done, Prefetcher};
+use super::prefetch::{Done, FileCounters, Prefetcher};
 use crate::http::{HttpConnection, Output, Site};
 use linerate_stack::engine::{ConnectionHandle, Engine, Error};
 use linerate_stack::tcp::State;
@@ -99,8 +99,8 @@ impl Conn {
 
     /// Takes the prefetcher's answer for this connection's body; true if it was for it (pump
     /// next).
-    pub fn on_prefetched(&mut self, done: &Done) -> bool {
-        self.body.on_prefetched(done)
+    pub fn on_prefetched(&mut self, done: &Done, counts: &mut FileCounters) -> bool {
+        self.body.on_prefetched(done, counts)
     }
 
     /// A mapped body whose prefetch request found the queue full (the sweep pumps it again).

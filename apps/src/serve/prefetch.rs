@@ -4,6 +4,9 @@
 //! **Owns** the thread (pinned to `--io-cores`), its bounded job queue and answer queue, and the
 //! shard's file counters. The shard queues jobs with `try_send` (never blocks; a full queue is
 //! retried later or, for an unmap, done where it is):
+//! - map: a large body starts; the thread maps the file ([`FileMap::new`]: `mmap`, which takes
+//!   the process's address-space lock for writing, and the scan of the guard registry), checks
+//!   with `mincore` how much of the first window is cached, and answers [`Done::Map`].
 //! - [`Request`]: bring a mapped range in. The thread locks it ([`pagelock::lock_window`],
 //!   `mlock`: read in, mapped into our page tables and unevictable until released) while the
 //!   shard's budget allows, otherwise only populates it ([`FileMap::populate`],
@@ -61,8 +64,19 @@ pub struct ReadAhead {
     len: usize,
 }
 
+/// Map `file` (`len` bytes) for connection `conn` and check how much is resident from `offset`.
+#[derive(Debug)]
+struct MapJob {
+    conn: ConnectionHandle,
+    token: u64,
+    file: File,
+    len: usize,
+    offset: u64,
+}
+
 #[derive(Debug)]
 enum Job {
+    Map(MapJob),
     Populate(Request),
     ReadAhead(ReadAhead),
     /// The engine holds no byte of `map` before `upto` any more.
@@ -93,12 +107,15 @@ pub enum Done {
     },
     /// The range of read-ahead `token` was read (or the read failed: the retry finds out).
     Read { conn: ConnectionHandle, token: u64 },
+    /// The mapping asked for as `token` (`None`: it could not be made; read the body instead),
+    /// with `resident` bytes from the body's start in the page cache.
+    Map { conn: ConnectionHandle, token: u64, map: Option<Arc<FileMap>>, resident: usize },
 }
 
 impl Done {
     pub fn conn(&self) -> ConnectionHandle {
         match self {
-            Done::Mapped { conn, .. } | Done::Read { conn, .. } => *conn,
+            Done::Mapped { conn, .. } | Done::Read { conn, .. } | Done::Map { conn, .. } => *conn,
         }
     }
 }
@@ -230,11 +247,13 @@ impl Prefetcher {
         let (done_tx, done_rx) = mpsc::sync_channel::<Done>(QUEUE);
         let shared = Arc::new(IoCounters::default());
         let stop = Arc::new(AtomicBool::new(false));
+        let retire = Retirer { jobs: job_tx.clone(), counters: shared.clone() };
         let worker = Worker {
             done: done_tx,
             counters: shared.clone(),
             budget: config.lock_budget,
             stop: stop.clone(),
+            retire,
         };
         let thread = std::thread::Builder::new().name(name).spawn(move || worker.run(&job_rx))?;
         let prefetcher = Prefetcher {
@@ -288,6 +307,20 @@ impl Prefetcher {
         Some(token)
     }
 
+    /// Queues the mapping of `file` for a body starting at `offset` (`mmap`, the guard
+    /// registry and the first `mincore` stay off the shard); returns the token its
+    /// [`Done::Map`] will carry, or `None` (queue full, no descriptor left: read the body).
+    pub fn map(&mut self, conn: ConnectionHandle, file: &FileBody, offset: u64) -> Option<u64> {
+        let tx = self.jobs.as_ref()?;
+        let len = usize::try_from(file.len()).ok()?;
+        let file = File::from(file.as_fd().try_clone_to_owned().ok()?);
+        let token = self.next_token;
+        tx.try_send(Job::Map(MapJob { conn, token, file, len, offset })).ok()?;
+        self.next_token += 1;
+        self.outstanding += 1;
+        Some(token)
+    }
+
     /// Tells the thread the engine holds no byte of `map` before `upto` any more; false if the
     /// queue is full (ask again later).
     pub fn release(&mut self, map: &Arc<FileMap>, upto: usize) -> bool {
@@ -295,7 +328,8 @@ impl Prefetcher {
         tx.try_send(Job::Release { map: map.clone(), upto }).is_ok()
     }
 
-    /// What each mapping of this shard unmaps through.
+    /// What a mapping made elsewhere should unmap through (this thread's own mappings already
+    /// do).
     pub fn retirer(&self) -> Option<Retirer> {
         Some(Retirer { jobs: self.jobs.clone()?, counters: self.shared.clone() })
     }
@@ -379,6 +413,8 @@ struct Worker {
     counters: Arc<IoCounters>,
     budget: u64,
     stop: Arc<AtomicBool>,
+    /// Given to the mappings this thread makes.
+    retire: Retirer,
 }
 
 impl Worker {
@@ -391,6 +427,7 @@ impl Worker {
             }
             let answer = match job {
                 Job::Stop => return,
+                Job::Map(m) => self.map(m, &mut scratch),
                 Job::Populate(r) => self.populate(r, &mut scratch),
                 Job::ReadAhead(r) => read_ahead(r, &mut buf),
                 Job::Release { map, upto } => {
@@ -408,6 +445,20 @@ impl Worker {
                 return;
             }
         }
+    }
+
+    /// Maps the file (guarded, unmapped through this thread) and checks the first window.
+    fn map(&self, m: MapJob, scratch: &mut Vec<u8>) -> Done {
+        let (map, resident) = match FileMap::new(&m.file, m.len) {
+            Ok(map) => {
+                let map = Arc::new(map.retire_to(self.retire.clone()));
+                let start = usize::try_from(m.offset).unwrap_or(usize::MAX);
+                let resident = map.resident_prefix(start, super::body::WINDOW, scratch);
+                (Some(map), resident)
+            }
+            Err(_) => (None, 0),
+        };
+        Done::Map { conn: m.conn, token: m.token, map, resident }
     }
 
     /// Locks the range if the budget allows, else populates it; then reports what is resident.

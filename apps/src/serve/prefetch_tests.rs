@@ -163,3 +163,36 @@ fn the_thread_runs_on_the_io_cores_only() {
     );
     assert!(bad.is_err(), "a CPU that does not exist is an error");
 }
+
+#[test]
+fn mappings_are_made_on_the_prefetch_thread_or_refused() {
+    let dir = Dir::new("map");
+    drop(dir.cold_file("big", 3 * MIB));
+    drop(dir.cold_file("empty", 0));
+    std::fs::read(dir.0.join("big")).unwrap(); // cached now
+    let root = Root::open(&dir.0, ResolveMode::default()).unwrap();
+    let mut p = spawn("lr-pftest-map", u64::MAX);
+    let big = root.open_file(b"/big").unwrap();
+    let token = p.map(CONN, &big, 100).unwrap();
+    let map = match next_done(&mut p) {
+        Done::Map { conn, token: t, map: Some(map), resident } => {
+            assert_eq!((conn, t, map.len()), (CONN, token, 3 * MIB));
+            assert_eq!(resident, super::super::body::WINDOW, "the first window from the body's start");
+            map
+        }
+        other => panic!("unexpected answer {other:?}"),
+    };
+    let mut direct = vec![0u8; 4096];
+    big.read_at(MIB as u64, &mut direct).unwrap();
+    assert_eq!(&linerate_stack::tcp::SendSource::bytes(&*map)[MIB..MIB + 4096], &direct[..]);
+    // Dropped here, unmapped there.
+    drop(map);
+    until("the unmap", || p.counters().unmaps_off_shard == 1);
+    // An empty file cannot be mapped: the answer says so and the body is read instead.
+    let empty = root.open_file(b"/empty").unwrap();
+    let token = p.map(CONN, &empty, 0).unwrap();
+    match next_done(&mut p) {
+        Done::Map { token: t, map: None, .. } => assert_eq!(t, token),
+        other => panic!("unexpected answer {other:?}"),
+    }
+}

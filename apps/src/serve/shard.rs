@@ -136,7 +136,7 @@ impl HttpShard {
             any = true;
             let h = done.conn();
             let Some(conn) = self.conns.get_mut(h.index as usize).and_then(Option::as_mut) else { continue };
-            if conn.handle == h && conn.on_prefetched(&done) {
+            if conn.handle == h && conn.on_prefetched(&done, &mut self.prefetch.counts) {
                 self.pump(now, engine, h);
             }
         }
