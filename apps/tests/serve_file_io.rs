@@ -8,7 +8,8 @@
 //! - the prefetch thread runs on `--io-cores` (by default the CPUs the shards do not use), as
 //!   the startup line says and the kernel's view of the thread confirms.
 //!
-//! Run as root (veth lab; `mlock` beyond RLIMIT_MEMLOCK needs CAP_IPC_LOCK).
+//! Run as root (veth lab; `mlock` beyond RLIMIT_MEMLOCK needs CAP_IPC_LOCK), with TMPDIR on a
+//! disk-backed file system (files are dropped from the page cache with `POSIX_FADV_DONTNEED`).
 
 mod serve_support;
 
@@ -50,6 +51,16 @@ fn file_counters(server: &Server) -> impl Fn(&str) -> u64 {
 
 /// Flushes `path` to disk and drops it from the page cache.
 fn evict(path: &Path) {
+    const TMPFS_MAGIC: libc::c_long = 0x0102_1994;
+    // SAFETY: statfs fills the zeroed struct for a NUL-terminated path.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::statfs(c.as_ptr(), &mut fs) }, 0);
+    assert_ne!(
+        fs.f_type as libc::c_long, TMPFS_MAGIC,
+        "{path:?} is on tmpfs, whose pages cannot be dropped: set TMPDIR to a disk-backed directory"
+    );
     let f = std::fs::File::open(path).unwrap();
     f.sync_all().unwrap();
     // SAFETY: a valid descriptor; advice only.
