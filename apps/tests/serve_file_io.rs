@@ -5,6 +5,9 @@
 //! - large bodies are locked in memory while they are sent, the locked-bytes gauge stays within
 //!   one connection's window during a download and returns to zero afterwards, and every
 //!   mapping is unmapped by the prefetch thread (`unmaps_off_shard`, none inline);
+//! - a request whose file is not in the open-file cache is opened (`openat2`, `statx`) by the
+//!   prefetch thread, which counts it (`opens_off_shard`), with the same answers as before
+//!   (200, 404 for a missing file or a symlink out of the root, index files, keep-alive after);
 //! - the prefetch thread runs on `--io-cores` (by default the CPUs the shards do not use), as
 //!   the startup line says and the kernel's view of the thread confirms.
 //!
@@ -128,6 +131,39 @@ fn large_bodies_are_locked_while_sent_then_unlocked_and_unmapped_off_the_shard()
     assert_eq!(counters("unmaps_inline"), 0);
     assert_eq!(counters("lock_failed"), 0, "mlock refused (not root?)");
     assert_eq!(counters("bodies_cut"), 0);
+}
+
+#[test]
+fn request_files_are_opened_by_the_prefetch_thread() {
+    let env = Env::new("opens", |c| c, &[("a", 5_000), ("b", 70_000)]);
+    std::fs::create_dir(env.root.path().join("dir")).unwrap();
+    std::fs::write(env.root.path().join("dir/index.html"), b"<p>index</p>").unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", env.root.path().join("escape")).unwrap();
+    // One keep-alive connection, each request a cache miss: the connection waits for each open
+    // and goes on with the next request afterwards.
+    let urls: Vec<String> = ["a", "missing", "escape", "dir/", "b"].iter().map(|p| env.url(p)).collect();
+    let mut args = vec!["-w", "%{http_code} %{size_download} %{num_connects}\\n"];
+    for url in &urls {
+        args.extend(["-o", "/dev/null", url]);
+    }
+    let out = env.curl(&args);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, ["200 5000 1", "404 14 0", "404 14 0", "200 12 0", "200 70000 0"], "{out}");
+    env.download_matches("b");
+    // Refused by the parser: no open at all.
+    let traversal = env.curl(&["--path-as-is", "-o", "/dev/null", "-w", "%{http_code}", &env.url("../a")]);
+    assert_eq!(traversal, "400");
+
+    // Snapshots are published periodically: wait for one that has the latest requests.
+    let mut counters = file_counters(&env.server);
+    wait_for("the counters of every response", Duration::from_secs(10), || {
+        counters = file_counters(&env.server);
+        counters("bodies_read") + counters("bodies_lent") == 4 && counters("opens_off_shard") >= 5
+    });
+    let opens = counters("opens_off_shard");
+    eprintln!("opens_off_shard {opens} for 6 file requests");
+    // Five misses, and the repeated `b` opens again only if the cache's one-second trust ran out.
+    assert!((5..=6).contains(&opens), "opens_off_shard {opens}, want 5 or 6");
 }
 
 /// CPUs this process may run on.

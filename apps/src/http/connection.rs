@@ -13,7 +13,8 @@
 //! a clock, never blocks on the network and never panics on any input.
 
 use super::chunked::ChunkedDecoder;
-use super::files::{FileBody, Upload};
+use super::file_cache::{Lookup, Miss};
+use super::files::{FileBody, FileError, Upload};
 use super::parse::{parse_head, BodyFraming, HeadBuffer, Method, RangeRequest, RequestHead, Version};
 use super::response::{ConnectionField, ContentRange, ResponseHead, Status};
 use super::Site;
@@ -142,6 +143,14 @@ struct BodyCursor {
     remaining: u64,
 }
 
+/// A GET or HEAD whose file was not in the open-file cache, waiting for the transport to open
+/// it elsewhere ([`HttpConnection::pending_open`], [`HttpConnection::on_opened`]). The request
+/// head stays in the head buffer and is parsed again when the answer comes.
+#[derive(Debug)]
+struct PendingOpen {
+    miss: Miss,
+}
+
 /// One HTTP/1.1 connection.
 #[derive(Debug)]
 pub struct HttpConnection {
@@ -162,6 +171,9 @@ pub struct HttpConnection {
     output_progress: bool,
     requests: u64,
     aborted: bool,
+    /// Cache misses are left to the transport to open ([`HttpConnection::defer_opens`]).
+    defer_opens: bool,
+    pending_open: Option<PendingOpen>,
 }
 
 impl HttpConnection {
@@ -182,7 +194,41 @@ impl HttpConnection {
             output_progress: false,
             requests: 0,
             aborted: false,
+            defer_opens: false,
+            pending_open: None,
         }
+    }
+
+    /// From now on a request whose file is not in the open-file cache does not open it here:
+    /// the connection waits ([`pending_open`](Self::pending_open) names the path) until the
+    /// transport opens it, on a thread that may wait for the disk, and hands the result to
+    /// [`on_opened`](Self::on_opened). Meanwhile no further input is consumed.
+    pub fn defer_opens(&mut self) {
+        self.defer_opens = true;
+    }
+
+    /// The decoded request path waiting to be opened with [`crate::http::Root::open_file`],
+    /// if any.
+    pub fn pending_open(&self) -> Option<&[u8]> {
+        self.pending_open.as_ref().map(|_| &self.path[..])
+    }
+
+    /// The outcome of opening [`pending_open`](Self::pending_open)'s path; the response then
+    /// proceeds exactly as if the file had been opened inline. Ignored if nothing is pending
+    /// (the connection was aborted meanwhile).
+    pub fn on_opened(&mut self, now: Instant, opened: Result<FileBody, FileError>) {
+        let Some(pending) = self.pending_open.take() else { return };
+        self.last_activity = now;
+        let head = std::mem::take(&mut self.head);
+        // The head parsed when it arrived, and parsing is a pure function of its bytes.
+        if let Ok(req) = parse_head(head.bytes(), &self.site.config().limits, &mut self.path) {
+            let reply = Reply::from_request(&req);
+            let file = opened.map(|f| self.site.files().fill(pending.miss, &self.path, f));
+            self.respond_with(now, &req, reply, file);
+        }
+        self.head = head;
+        self.head.clear();
+        self.check_drained();
     }
 
     /// Feeds received bytes; returns how many were consumed. Bytes are left unconsumed while a
@@ -371,8 +417,9 @@ impl HttpConnection {
         self.body.is_some()
     }
 
+    /// A response is owed: bytes or a body to hand out, or a file being opened for one.
     fn has_output(&self) -> bool {
-        self.out_pos < self.out.len() || self.body.is_some()
+        self.out_pos < self.out.len() || self.body.is_some() || self.pending_open.is_some()
     }
 
     fn check_drained(&mut self) {
@@ -387,6 +434,7 @@ impl HttpConnection {
         self.out.clear();
         self.out_pos = 0;
         self.body = None;
+        self.pending_open = None;
         self.closed = true;
         self.aborted = true;
     }
@@ -399,7 +447,9 @@ impl HttpConnection {
             Err(e) => self.fail(now, Status(e.status())),
         }
         self.head = head;
-        self.head.clear();
+        if self.pending_open.is_none() {
+            self.head.clear();
+        }
     }
 
     fn dispatch(&mut self, now: Instant, req: &RequestHead<'_>) {
@@ -440,7 +490,28 @@ impl HttpConnection {
     }
 
     fn respond_file(&mut self, now: Instant, req: &RequestHead<'_>, reply: Reply) {
-        let file = match self.site.files().open(self.site.root(), &self.path, now) {
+        let file = match self.site.files().lookup(&self.path, now) {
+            Lookup::Hit(file) => Ok(file),
+            Lookup::Miss(miss) if self.defer_opens => {
+                self.pending_open = Some(PendingOpen { miss });
+                return;
+            }
+            Lookup::Miss(miss) => {
+                self.site.root().open_file(&self.path).map(|f| self.site.files().fill(miss, &self.path, f))
+            }
+        };
+        self.respond_with(now, req, reply, file);
+    }
+
+    /// The response to a GET or HEAD once its file is open (or failed to open).
+    fn respond_with(
+        &mut self,
+        now: Instant,
+        req: &RequestHead<'_>,
+        reply: Reply,
+        file: Result<Arc<FileBody>, FileError>,
+    ) {
+        let file = match file {
             Ok(file) => file,
             Err(e) => return self.respond_simple(now, Status(e.status()), reply, ContentRange::None),
         };

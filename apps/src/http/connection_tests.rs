@@ -478,3 +478,118 @@ fn random_streams_are_survived() {
     let names = dir_names(&t.root().join("up"));
     assert!(names.iter().all(|n| !n.starts_with(".linerate-upload-")), "{names:?}");
 }
+
+/// Like [`exchange`], on a connection that defers its opens: each pending open is done here,
+/// as the transport's I/O thread would, and counted. Checks that nothing more is read while an
+/// open is pending.
+fn exchange_deferred(conn: &mut HttpConnection, site: &Site, now: Instant, input: &[u8]) -> (Vec<u8>, u32) {
+    let mut pending = input;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 7];
+    let mut opens = 0;
+    loop {
+        let used = conn.on_bytes(now, pending);
+        pending = &pending[used..];
+        let mut answered = false;
+        if let Some(opened) = conn.pending_open().map(|path| site.root().open_file(path)) {
+            assert_eq!(conn.on_bytes(now, pending), 0, "input read while an open is pending");
+            assert!(matches!(conn.peek_output(), Output::Idle), "output before the open");
+            opens += 1;
+            conn.on_opened(now, opened);
+            answered = true;
+        }
+        let mut wrote = 0;
+        loop {
+            let n = conn.poll_output(&mut buf);
+            if n == 0 {
+                break;
+            }
+            wrote += n;
+            out.extend_from_slice(&buf[..n]);
+        }
+        if (used == 0 && wrote == 0 && !answered) || conn.wants_close() {
+            return (out, opens);
+        }
+    }
+}
+
+#[test]
+fn deferred_opens_answer_byte_for_byte_like_inline_opens() {
+    let t = TempRoot::new();
+    t.write("inside.txt", b"inside");
+    t.write("dir/index.html", b"<p>index</p>");
+    t.write("empty/.keep", b"");
+    std::fs::write(t.0.join("secret"), b"outside the root").unwrap();
+    std::os::unix::fs::symlink("../secret", t.root().join("escape")).unwrap();
+    std::os::unix::fs::symlink("inside.txt", t.root().join("alias")).unwrap();
+    let streams = [
+        "GET /inside.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /missing HTTP/1.1\r\nHost: x\r\n\r\nHEAD /dir/ HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /escape HTTP/1.1\r\nHost: x\r\n\r\nGET /alias HTTP/1.1\r\nHost: x\r\n\r\nGET /empty/ HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /../secret HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /inside.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=2-4\r\n\r\nGET /inside.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=9-\r\n\r\n",
+        "GET /inside.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /alias HTTP/1.0\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /inside.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /alias HTTP/1.1\r\nHost: x\r\n\r\n",
+    ];
+    let mut statuses = Vec::new();
+    for stream in streams {
+        // Fresh sites: both connections see an empty open-file cache.
+        let inline_site = site(&t.root());
+        let mut inline = HttpConnection::new(inline_site, Instant::ZERO);
+        let expected = exchange(&mut inline, Instant::from_millis(5), stream.as_bytes());
+        let deferred_site = site(&t.root());
+        let mut deferred = HttpConnection::new(deferred_site.clone(), Instant::ZERO);
+        deferred.defer_opens();
+        let (got, opens) =
+            exchange_deferred(&mut deferred, &deferred_site, Instant::from_millis(5), stream.as_bytes());
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&expected), "{stream:?}");
+        assert_eq!(deferred.wants_close(), inline.wants_close(), "{stream:?}");
+        let misses = deferred_site.files().stats().misses;
+        assert_eq!(u64::from(opens), misses, "every miss, and only misses, deferred: {stream:?}");
+        let heads: Vec<bool> = stream.split("\r\n\r\n").map(|r| r.starts_with("HEAD")).collect();
+        statuses.extend(responses(&got, &heads).iter().map(|r| r.status));
+    }
+    // The streams cover success, ranges, refusals and a parse error.
+    statuses.sort_unstable();
+    statuses.dedup();
+    assert_eq!(statuses, [200, 206, 400, 404, 416]);
+    // A second request for a cached file is answered at once, without an open.
+    let s = site(&t.root());
+    let mut conn = HttpConnection::new(s.clone(), Instant::ZERO);
+    conn.defer_opens();
+    let twice = "GET /inside.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /inside.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+    let (out, opens) = exchange_deferred(&mut conn, &s, Instant::from_millis(5), twice.as_bytes());
+    assert_eq!(opens, 1);
+    let r = responses(&out, &[]);
+    assert_eq!((r.len(), r[1].status, r[1].body.as_slice()), (2, 200, &b"inside"[..]));
+}
+
+#[test]
+fn a_pending_open_survives_eof_and_is_dropped_by_timeouts() {
+    let t = TempRoot::new();
+    t.write("a", b"aaa");
+    t.write("b", b"bbb");
+    let s = site(&t.root());
+    // The client half-closes right after its request: the answer still goes out.
+    let mut conn = HttpConnection::new(s.clone(), Instant::ZERO);
+    conn.defer_opens();
+    let request = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_eq!(conn.on_bytes(Instant::ZERO, request), request.len());
+    conn.on_eof();
+    assert!(!conn.wants_close(), "closed with a response owed");
+    let path = conn.pending_open().unwrap().to_vec();
+    conn.on_opened(Instant::from_millis(1), s.root().open_file(&path));
+    let mut buf = [0u8; 512];
+    let n = conn.poll_output(&mut buf);
+    let r = responses(&buf[..n], &[]);
+    assert_eq!((r[0].status, r[0].body.as_slice()), (200, &b"aaa"[..]));
+    assert!(conn.wants_close());
+    // An open that never comes back: the idle timeout aborts, and a late answer is ignored.
+    let mut stuck = HttpConnection::new(s.clone(), Instant::ZERO);
+    stuck.defer_opens();
+    stuck.on_bytes(Instant::ZERO, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(stuck.pending_open(), Some(&b"/b"[..]), "/a is cached now, /b is not");
+    stuck.on_timeout(Instant::ZERO + s.config().idle_timeout);
+    assert!(stuck.wants_close() && stuck.was_aborted() && stuck.pending_open().is_none());
+    stuck.on_opened(Instant::ZERO + s.config().idle_timeout, s.root().open_file(b"/b"));
+    assert_eq!(stuck.poll_output(&mut buf), 0);
+}

@@ -292,7 +292,7 @@ fn report(stats: &RuntimeStats<ServeStats>) {
          transmit refusals {}; SYN cookies sent {} validated {} failed {}; Fast Open accepted {} \
          fell back {}; frames handed off {} (ring full {}); bodies lent {} read {} cut short {}; \
          reads deferred {} blocking {}; bytes locked {} (now {}), not locked: over budget {} refused {}; \
-         unmaps off shard {} inline {}",
+         unmaps off shard {} inline {}; files opened off shard {}",
         total.app.accepted,
         total.app.requests,
         s.in_segs,
@@ -322,6 +322,7 @@ fn report(stats: &RuntimeStats<ServeStats>) {
         total.app.files.lock_failed,
         total.app.files.unmaps_off_shard,
         total.app.files.unmaps_inline,
+        total.app.files.opens_off_shard,
     );
     if stats.shards.len() < 2 {
         return;

@@ -14,6 +14,9 @@
 //!   [`Done::Mapped`]. The shard lends only ranges reported resident.
 //! - [`ReadAhead`]: a `pread` body found its next bytes not cached (`RWF_NOWAIT` refused); the
 //!   thread reads them into the page cache and answers [`Done::Read`], and the shard retries.
+//! - open: a request's file was not in the open-file cache; the thread resolves and opens it
+//!   ([`crate::http::Root::open_file`]: `openat2` and `statx`, which read the directory and the inode from
+//!   the disk when they are cold) and answers [`Done::Open`]; the connection waits meanwhile.
 //! - release: the engine let go of a mapped body's bytes before some offset; unlock them.
 //! - unmap: a mapping's last reference dropped ([`Retirer`]); `munmap` it here (with its TLB
 //!   shootdown across the process's threads) and account its locked bytes.
@@ -27,7 +30,7 @@
 
 use super::mapped::{FileMap, Mapping};
 use super::pagelock::{self, LockOutcome};
-use crate::http::FileBody;
+use crate::http::{FileBody, FileError, Site};
 use linerate_stack::engine::ConnectionHandle;
 use std::fs::File;
 use std::io;
@@ -74,8 +77,18 @@ struct MapJob {
     offset: u64,
 }
 
+/// Open `path` under `site`'s root for connection `conn`.
+#[derive(Debug)]
+struct OpenJob {
+    conn: ConnectionHandle,
+    token: u64,
+    site: Arc<Site>,
+    path: Box<[u8]>,
+}
+
 #[derive(Debug)]
 enum Job {
+    Open(OpenJob),
     Map(MapJob),
     Populate(Request),
     ReadAhead(ReadAhead),
@@ -110,12 +123,17 @@ pub enum Done {
     /// The mapping asked for as `token` (`None`: it could not be made; read the body instead),
     /// with `resident` bytes from the body's start in the page cache.
     Map { conn: ConnectionHandle, token: u64, map: Option<Arc<FileMap>>, resident: usize },
+    /// The file asked for as `token`, opened (or why not).
+    Open { conn: ConnectionHandle, token: u64, opened: Result<FileBody, FileError> },
 }
 
 impl Done {
     pub fn conn(&self) -> ConnectionHandle {
         match self {
-            Done::Mapped { conn, .. } | Done::Read { conn, .. } | Done::Map { conn, .. } => *conn,
+            Done::Mapped { conn, .. }
+            | Done::Read { conn, .. }
+            | Done::Map { conn, .. }
+            | Done::Open { conn, .. } => *conn,
         }
     }
 }
@@ -147,11 +165,14 @@ pub struct FileCounters {
     pub unmaps_off_shard: u64,
     /// Mappings unmapped where they dropped (queue full, or after the prefetcher stopped).
     pub unmaps_inline: u64,
+    /// Request files opened by the prefetch thread (open-file cache misses; the shard opens
+    /// none itself).
+    pub opens_off_shard: u64,
 }
 
 impl FileCounters {
     /// `(name, value)` of every counter, for rendering.
-    pub fn fields(&self) -> [(&'static str, u64); 11] {
+    pub fn fields(&self) -> [(&'static str, u64); 12] {
         [
             ("bodies_lent", self.lent),
             ("bodies_read", self.read),
@@ -164,6 +185,7 @@ impl FileCounters {
             ("lock_failed", self.lock_failed),
             ("unmaps_off_shard", self.unmaps_off_shard),
             ("unmaps_inline", self.unmaps_inline),
+            ("opens_off_shard", self.opens_off_shard),
         ]
     }
 }
@@ -181,6 +203,7 @@ impl core::ops::AddAssign for FileCounters {
         self.lock_failed += o.lock_failed;
         self.unmaps_off_shard += o.unmaps_off_shard;
         self.unmaps_inline += o.unmaps_inline;
+        self.opens_off_shard += o.opens_off_shard;
     }
 }
 
@@ -193,6 +216,7 @@ struct IoCounters {
     lock_failed: AtomicU64,
     unmaps_off_shard: AtomicU64,
     unmaps_inline: AtomicU64,
+    opens_off_shard: AtomicU64,
 }
 
 /// Hands dropped mappings to the prefetch thread to unmap (given to each [`FileMap`]).
@@ -321,6 +345,20 @@ impl Prefetcher {
         Some(token)
     }
 
+    /// Queues the open of request path `path` under `site`'s root; returns the token its
+    /// [`Done::Open`] will carry, or `None` if the queue is full (the caller tries again later).
+    pub fn open(&mut self, conn: ConnectionHandle, site: &Arc<Site>, path: &[u8]) -> Option<u64> {
+        let tx = self.jobs.as_ref()?;
+        let token = self.next_token;
+        // A copy of the path per cache miss: the miss is about to cost a thread hop and two
+        // system calls anyway, and hits (the steady state) allocate nothing.
+        let job = OpenJob { conn, token, site: site.clone(), path: path.into() };
+        tx.try_send(Job::Open(job)).ok()?;
+        self.next_token += 1;
+        self.outstanding += 1;
+        Some(token)
+    }
+
     /// Tells the thread the engine holds no byte of `map` before `upto` any more; false if the
     /// queue is full (ask again later).
     pub fn release(&mut self, map: &Arc<FileMap>, upto: usize) -> bool {
@@ -361,6 +399,7 @@ impl Prefetcher {
             lock_failed: get(&s.lock_failed),
             unmaps_off_shard: get(&s.unmaps_off_shard),
             unmaps_inline: get(&s.unmaps_inline),
+            opens_off_shard: get(&s.opens_off_shard),
             ..self.counts
         }
     }
@@ -427,6 +466,11 @@ impl Worker {
             }
             let answer = match job {
                 Job::Stop => return,
+                Job::Open(o) => {
+                    let opened = o.site.root().open_file(&o.path);
+                    self.counters.opens_off_shard.fetch_add(1, Ordering::Relaxed);
+                    Done::Open { conn: o.conn, token: o.token, opened }
+                }
                 Job::Map(m) => self.map(m, &mut scratch),
                 Job::Populate(r) => self.populate(r, &mut scratch),
                 Job::ReadAhead(r) => read_ahead(r, &mut buf),

@@ -11,7 +11,7 @@
 //! deadline left; `TimeWait` is the engine's (closing connections run out).
 
 use super::conn::{Conn, Step};
-use super::prefetch::{FileCounters, Prefetcher};
+use super::prefetch::{Done, FileCounters, Prefetcher};
 use super::LogLevel;
 use crate::control::{AppCounters, ControlPublisher};
 use crate::http::Site;
@@ -136,7 +136,14 @@ impl HttpShard {
             any = true;
             let h = done.conn();
             let Some(conn) = self.conns.get_mut(h.index as usize).and_then(Option::as_mut) else { continue };
-            if conn.handle == h && conn.on_prefetched(&done, &mut self.prefetch.counts) {
+            if conn.handle != h {
+                continue;
+            }
+            let wake = match done {
+                Done::Open { token, opened, .. } => conn.on_opened(now, token, opened),
+                done => conn.on_prefetched(&done, &mut self.prefetch.counts),
+            };
+            if wake {
                 self.pump(now, engine, h);
             }
         }
