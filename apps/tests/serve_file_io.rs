@@ -8,6 +8,8 @@
 //! - a request whose file is not in the open-file cache is opened (`openat2`, `statx`) by the
 //!   prefetch thread, which counts it (`opens_off_shard`), with the same answers as before
 //!   (200, 404 for a missing file or a symlink out of the root, index files, keep-alive after);
+//! - an upload's create, writes and commit run on the prefetch thread (`upload_jobs`), at most
+//!   `UPLOAD_BUFFERS` buffers waiting at once (`upload_buffers_peak`), stored byte for byte;
 //! - the prefetch thread runs on `--io-cores` (by default the CPUs the shards do not use), as
 //!   the startup line says and the kernel's view of the thread confirms.
 //!
@@ -164,6 +166,28 @@ fn request_files_are_opened_by_the_prefetch_thread() {
     eprintln!("opens_off_shard {opens} for 6 file requests");
     // Five misses, and the repeated `b` opens again only if the cache's one-second trust ran out.
     assert!((5..=6).contains(&opens), "opens_off_shard {opens}, want 5 or 6");
+}
+
+#[test]
+fn uploads_are_written_by_the_prefetch_thread_within_a_bounded_queue() {
+    let env = Env::new("upq", |c| c, &[("src", 6 * MIB)]);
+    let src = env.root.path().join("src");
+    let code =
+        env.curl(&["-o", "/dev/null", "-w", "%{http_code}", "-T", src.to_str().unwrap(), &env.url("dst")]);
+    assert_eq!(code, "201");
+    assert_eq!(sha256(&env.root.path().join("dst")).unwrap(), sha256(&src).unwrap(), "stored upload differs");
+    let mut counters = file_counters(&env.server);
+    // Create + commit + one write per received piece (16 KiB at most each).
+    let least = 2 + 6 * MIB / (16 * 1024);
+    wait_for("the upload's counters", Duration::from_secs(10), || {
+        counters = file_counters(&env.server);
+        counters("upload_jobs") >= least
+    });
+    let (jobs, peak) = (counters("upload_jobs"), counters("upload_buffers_peak"));
+    eprintln!("6 MiB upload: upload_jobs {jobs}, upload_buffers_peak {peak}");
+    assert!((1..=linerate_app::http::UPLOAD_BUFFERS as u64).contains(&peak), "peak {peak}");
+    let names: Vec<_> = std::fs::read_dir(env.root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 2, "a temporary file was left: {names:?}");
 }
 
 /// CPUs this process may run on.

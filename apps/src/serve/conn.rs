@@ -17,7 +17,7 @@
 
 use super::body::{BodyPath, Wrote};
 use super::prefetch::{Done, FileCounters, Prefetcher};
-use crate::http::{FileBody, FileError, HttpConnection, Output, Site};
+use crate::http::{FileBody, FileError, HttpConnection, Output, Site, UploadAnswer};
 use linerate_stack::engine::{ConnectionHandle, Engine, Error};
 use linerate_stack::tcp::State;
 use linerate_stack::time::{Duration, Instant};
@@ -61,7 +61,7 @@ impl Conn {
     pub fn new(handle: ConnectionHandle, site: Arc<Site>, now: Instant) -> Self {
         let mut http = HttpConnection::new(site.clone(), now);
         // `openat2`/`statx` of a cold directory or inode read the disk: never on the shard.
-        http.defer_opens();
+        http.defer_file_io();
         Conn {
             handle,
             http,
@@ -128,9 +128,31 @@ impl Conn {
         true
     }
 
+    /// Takes the prefetcher's answer to one of this connection's upload jobs (pump next).
+    pub fn on_upload_answer(&mut self, now: Instant, answer: UploadAnswer) {
+        self.http.on_upload_answer(now, answer);
+    }
+
+    /// Most upload buffers this connection had waiting at once.
+    pub fn most_upload_buffers(&self) -> usize {
+        self.http.most_upload_buffers()
+    }
+
     /// Prefetch work found the queue full (the sweep pumps the connection again).
     pub fn wants_prefetch(&self) -> bool {
-        self.body.wants_prefetch() || (self.http.pending_open().is_some() && self.open_token.is_none())
+        self.body.wants_prefetch()
+            || (self.http.pending_open().is_some() && self.open_token.is_none())
+            || self.http.has_upload_jobs()
+    }
+
+    /// Hands the HTTP core's upload jobs to the prefetch thread, in order, while it takes them.
+    fn queue_upload_jobs(&mut self, prefetch: &mut Prefetcher) {
+        while let Some(job) = self.http.take_upload_job() {
+            if let Err(job) = prefetch.upload(self.handle, &self.site, job) {
+                self.http.return_upload_job(job);
+                return;
+            }
+        }
     }
 
     /// Queues the open the HTTP core waits for, unless it is queued already.
@@ -178,8 +200,9 @@ impl Conn {
                 Ok(wrote) => progress |= wrote,
                 Err(()) => return self.abort(now, engine),
             }
-            // Waits for the answer, which pumps the connection again.
+            // Waits for the answers, which pump the connection again.
             self.queue_open(prefetch);
+            self.queue_upload_jobs(prefetch);
             if self.http.wants_close() {
                 return self.begin_close(now, engine, self.http.was_aborted());
             }

@@ -292,7 +292,7 @@ fn report(stats: &RuntimeStats<ServeStats>) {
          transmit refusals {}; SYN cookies sent {} validated {} failed {}; Fast Open accepted {} \
          fell back {}; frames handed off {} (ring full {}); bodies lent {} read {} cut short {}; \
          reads deferred {} blocking {}; bytes locked {} (now {}), not locked: over budget {} refused {}; \
-         unmaps off shard {} inline {}; files opened off shard {}",
+         unmaps off shard {} inline {}; files opened off shard {}; upload jobs off shard {} (buffers at most {})",
         total.app.accepted,
         total.app.requests,
         s.in_segs,
@@ -323,6 +323,8 @@ fn report(stats: &RuntimeStats<ServeStats>) {
         total.app.files.unmaps_off_shard,
         total.app.files.unmaps_inline,
         total.app.files.opens_off_shard,
+        total.app.files.upload_jobs,
+        total.app.files.upload_buffers_peak,
     );
     if stats.shards.len() < 2 {
         return;

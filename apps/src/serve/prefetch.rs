@@ -17,6 +17,10 @@
 //! - open: a request's file was not in the open-file cache; the thread resolves and opens it
 //!   ([`crate::http::Root::open_file`]: `openat2` and `statx`, which read the directory and the inode from
 //!   the disk when they are cold) and answers [`Done::Open`]; the connection waits meanwhile.
+//! - upload: a PUT's temporary file is created, written (`write` may wait for dirty-page
+//!   throttling), committed (`fdatasync`, `renameat`) or abandoned (`unlinkat`) here, in the
+//!   order the connection asked ([`UploadJob`]); answers are [`Done::Upload`]. An upload whose
+//!   connection let go of it is deleted at the next job or within [`ABANDON_CHECK`].
 //! - release: the engine let go of a mapped body's bytes before some offset; unlock them.
 //! - unmap: a mapping's last reference dropped ([`Retirer`]); `munmap` it here (with its TLB
 //!   shootdown across the process's threads) and account its locked bytes.
@@ -30,8 +34,10 @@
 
 use super::mapped::{FileMap, Mapping};
 use super::pagelock::{self, LockOutcome};
-use crate::http::{FileBody, FileError, Site};
+use crate::http::files::Upload;
+use crate::http::{FileBody, FileError, Site, UploadAnswer, UploadJob};
 use linerate_stack::engine::ConnectionHandle;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
@@ -40,10 +46,14 @@ use std::os::unix::thread::JoinHandleExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
+use std::sync::Weak;
 use std::thread::JoinHandle;
+use std::time::Duration as StdDuration;
 
 /// Jobs (and answers) waiting at once, per shard.
 pub const QUEUE: usize = 1024;
+/// How often the thread looks for uploads abandoned while it had nothing else to do.
+pub const ABANDON_CHECK: StdDuration = StdDuration::from_secs(1);
 /// The read-ahead thread reads through a buffer this large.
 const READ_SCRATCH: usize = 64 * 1024;
 
@@ -89,6 +99,11 @@ struct OpenJob {
 #[derive(Debug)]
 enum Job {
     Open(OpenJob),
+    Upload {
+        conn: ConnectionHandle,
+        site: Arc<Site>,
+        job: UploadJob,
+    },
     Map(MapJob),
     Populate(Request),
     ReadAhead(ReadAhead),
@@ -125,6 +140,8 @@ pub enum Done {
     Map { conn: ConnectionHandle, token: u64, map: Option<Arc<FileMap>>, resident: usize },
     /// The file asked for as `token`, opened (or why not).
     Open { conn: ConnectionHandle, token: u64, opened: Result<FileBody, FileError> },
+    /// What an upload job did.
+    Upload { conn: ConnectionHandle, answer: UploadAnswer },
 }
 
 impl Done {
@@ -133,7 +150,8 @@ impl Done {
             Done::Mapped { conn, .. }
             | Done::Read { conn, .. }
             | Done::Map { conn, .. }
-            | Done::Open { conn, .. } => *conn,
+            | Done::Open { conn, .. }
+            | Done::Upload { conn, .. } => *conn,
         }
     }
 }
@@ -168,11 +186,15 @@ pub struct FileCounters {
     /// Request files opened by the prefetch thread (open-file cache misses; the shard opens
     /// none itself).
     pub opens_off_shard: u64,
+    /// Upload jobs (create, write, commit) done by the prefetch thread.
+    pub upload_jobs: u64,
+    /// Most write buffers one upload had waiting at once (at most `http::UPLOAD_BUFFERS`).
+    pub upload_buffers_peak: u64,
 }
 
 impl FileCounters {
     /// `(name, value)` of every counter, for rendering.
-    pub fn fields(&self) -> [(&'static str, u64); 12] {
+    pub fn fields(&self) -> [(&'static str, u64); 14] {
         [
             ("bodies_lent", self.lent),
             ("bodies_read", self.read),
@@ -186,6 +208,8 @@ impl FileCounters {
             ("unmaps_off_shard", self.unmaps_off_shard),
             ("unmaps_inline", self.unmaps_inline),
             ("opens_off_shard", self.opens_off_shard),
+            ("upload_jobs", self.upload_jobs),
+            ("upload_buffers_peak", self.upload_buffers_peak),
         ]
     }
 }
@@ -204,6 +228,8 @@ impl core::ops::AddAssign for FileCounters {
         self.unmaps_off_shard += o.unmaps_off_shard;
         self.unmaps_inline += o.unmaps_inline;
         self.opens_off_shard += o.opens_off_shard;
+        self.upload_jobs += o.upload_jobs;
+        self.upload_buffers_peak = self.upload_buffers_peak.max(o.upload_buffers_peak);
     }
 }
 
@@ -217,6 +243,7 @@ struct IoCounters {
     unmaps_off_shard: AtomicU64,
     unmaps_inline: AtomicU64,
     opens_off_shard: AtomicU64,
+    upload_jobs: AtomicU64,
 }
 
 /// Hands dropped mappings to the prefetch thread to unmap (given to each [`FileMap`]).
@@ -359,6 +386,27 @@ impl Prefetcher {
         Some(token)
     }
 
+    /// Queues an upload job of connection `conn`; gives it back if the queue is full.
+    pub fn upload(
+        &mut self,
+        conn: ConnectionHandle,
+        site: &Arc<Site>,
+        job: UploadJob,
+    ) -> Result<(), UploadJob> {
+        let Some(tx) = &self.jobs else { return Err(job) };
+        match tx.try_send(Job::Upload { conn, site: site.clone(), job }) {
+            Ok(()) => {
+                self.outstanding += 1;
+                Ok(())
+            }
+            Err(
+                TrySendError::Full(Job::Upload { job, .. })
+                | TrySendError::Disconnected(Job::Upload { job, .. }),
+            ) => Err(job),
+            Err(_) => unreachable!("try_send gives back the job it was given"),
+        }
+    }
+
     /// Tells the thread the engine holds no byte of `map` before `upto` any more; false if the
     /// queue is full (ask again later).
     pub fn release(&mut self, map: &Arc<FileMap>, upto: usize) -> bool {
@@ -400,6 +448,7 @@ impl Prefetcher {
             unmaps_off_shard: get(&s.unmaps_off_shard),
             unmaps_inline: get(&s.unmaps_inline),
             opens_off_shard: get(&s.opens_off_shard),
+            upload_jobs: get(&s.upload_jobs),
             ..self.counts
         }
     }
@@ -460,12 +509,28 @@ impl Worker {
     fn run(self, jobs: &Receiver<Job>) {
         let mut scratch = Vec::new();
         let mut buf = vec![0u8; READ_SCRATCH];
-        while let Ok(job) = jobs.recv() {
+        let mut uploads = Uploads::default();
+        loop {
+            let job = if uploads.is_empty() {
+                jobs.recv().map_err(|_| false)
+            } else {
+                jobs.recv_timeout(ABANDON_CHECK).map_err(|e| e == mpsc::RecvTimeoutError::Timeout)
+            };
+            uploads.drop_abandoned();
+            let job = match job {
+                Ok(job) => job,
+                Err(true) => continue,
+                Err(false) => return,
+            };
             if self.stop.load(Ordering::Relaxed) {
                 return;
             }
             let answer = match job {
                 Job::Stop => return,
+                Job::Upload { conn, site, job } => {
+                    self.counters.upload_jobs.fetch_add(1, Ordering::Relaxed);
+                    Done::Upload { conn, answer: uploads.run(&site, job) }
+                }
                 Job::Open(o) => {
                     let opened = o.site.root().open_file(&o.path);
                     self.counters.opens_off_shard.fetch_add(1, Ordering::Relaxed);
@@ -530,6 +595,45 @@ impl Worker {
         }
         let resident = if failed { 0 } else { r.map.resident_prefix(start, r.len, scratch) };
         Done::Mapped { conn: r.conn, map: r.map, offset: r.offset, resident, failed }
+    }
+}
+
+/// The uploads the thread holds, by id; each is deleted when dropped before its commit.
+#[derive(Default)]
+struct Uploads {
+    open: HashMap<u64, (Upload, Weak<u64>)>,
+}
+
+impl Uploads {
+    fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// Deletes the uploads whose connections let go of them.
+    fn drop_abandoned(&mut self) {
+        self.open.retain(|_, (_, alive)| alive.strong_count() > 0);
+    }
+
+    fn run(&mut self, site: &Site, job: UploadJob) -> UploadAnswer {
+        match job {
+            UploadJob::Begin { id, path, alive } => {
+                let result = site.root().begin_upload(&path, id).map(|upload| {
+                    self.open.insert(id, (upload, alive));
+                });
+                UploadAnswer::Begun { id, result }
+            }
+            UploadJob::Write { id, data } => {
+                let ok = self.open.get_mut(&id).is_some_and(|(u, _)| u.write_all(&data).is_ok());
+                UploadAnswer::Written { id, buf: data, ok }
+            }
+            UploadJob::Commit { id } => {
+                let result = match self.open.remove(&id) {
+                    Some((upload, _)) => upload.commit(),
+                    None => Err(FileError::NotFound),
+                };
+                UploadAnswer::Committed { id, result }
+            }
+        }
     }
 }
 

@@ -141,6 +141,13 @@ impl HttpShard {
             }
             let wake = match done {
                 Done::Open { token, opened, .. } => conn.on_opened(now, token, opened),
+                Done::Upload { answer, .. } => {
+                    conn.on_upload_answer(now, answer);
+                    let peak = conn.most_upload_buffers() as u64;
+                    let counts = &mut self.prefetch.counts;
+                    counts.upload_buffers_peak = counts.upload_buffers_peak.max(peak);
+                    true
+                }
                 done => conn.on_prefetched(&done, &mut self.prefetch.counts),
             };
             if wake {
