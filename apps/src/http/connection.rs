@@ -9,8 +9,15 @@
 //! Promises: responses leave in request order (RFC 9112 §9.3.2) because the next pipelined head
 //! is not even read until the current response has been handed out — unread bytes are left to
 //! the transport, which is the natural back-pressure of a TCP receive window. Memory is bounded:
-//! one head buffer of at most `max_head_bytes`, one response head, one open file. It never reads
-//! a clock, never blocks on the network and never panics on any input.
+//! one head buffer of at most `max_head_bytes`, one response head, one open file, and with
+//! deferred file I/O at most [`UPLOAD_BUFFERS`] upload buffers. It never reads a clock, never
+//! blocks on the network and never panics on any input.
+//!
+//! File work may stay here (inline: the kernel-socket server) or be deferred to the transport
+//! ([`HttpConnection::defer_file_io`]: `linerate serve`, whose shard must never wait for the
+//! disk): an open-file cache miss or an upload's create/write/commit becomes a request the
+//! transport runs on another thread, and the connection waits for its answer. Both give the
+//! same responses.
 
 use super::chunked::ChunkedDecoder;
 pub use super::deferred::{UploadAnswer, UploadJob};

@@ -598,10 +598,19 @@ impl Worker {
     }
 }
 
+/// An upload the thread holds.
+struct HeldUpload {
+    upload: Upload,
+    /// Dead once the connection let go of the upload.
+    alive: Weak<u64>,
+    /// A write failed: the commit must fail too (the connection may have sent it already).
+    failed: bool,
+}
+
 /// The uploads the thread holds, by id; each is deleted when dropped before its commit.
 #[derive(Default)]
 struct Uploads {
-    open: HashMap<u64, (Upload, Weak<u64>)>,
+    open: HashMap<u64, HeldUpload>,
 }
 
 impl Uploads {
@@ -611,24 +620,31 @@ impl Uploads {
 
     /// Deletes the uploads whose connections let go of them.
     fn drop_abandoned(&mut self) {
-        self.open.retain(|_, (_, alive)| alive.strong_count() > 0);
+        self.open.retain(|_, held| held.alive.strong_count() > 0);
     }
 
     fn run(&mut self, site: &Site, job: UploadJob) -> UploadAnswer {
         match job {
             UploadJob::Begin { id, path, alive } => {
                 let result = site.root().begin_upload(&path, id).map(|upload| {
-                    self.open.insert(id, (upload, alive));
+                    self.open.insert(id, HeldUpload { upload, alive, failed: false });
                 });
                 UploadAnswer::Begun { id, result }
             }
             UploadJob::Write { id, data } => {
-                let ok = self.open.get_mut(&id).is_some_and(|(u, _)| u.write_all(&data).is_ok());
+                let ok = self.open.get_mut(&id).is_some_and(|held| {
+                    held.failed = held.failed || held.upload.write_all(&data).is_err();
+                    !held.failed
+                });
                 UploadAnswer::Written { id, buf: data, ok }
             }
             UploadJob::Commit { id } => {
                 let result = match self.open.remove(&id) {
-                    Some((upload, _)) => upload.commit(),
+                    // Dropped uncommitted: the temporary file is deleted.
+                    Some(held) if held.failed => {
+                        Err(FileError::Io(io::Error::other("an earlier write of the upload failed")))
+                    }
+                    Some(held) => held.upload.commit(),
                     None => Err(FileError::NotFound),
                 };
                 UploadAnswer::Committed { id, result }
