@@ -273,6 +273,12 @@ impl HttpConnection {
         });
     }
 
+    /// True while a response waits for deferred file work (an open, an upload's create or
+    /// commit): the connection is not idle even though it has nothing to send.
+    pub fn awaits_file_io(&self) -> bool {
+        self.awaiting.is_some()
+    }
+
     /// The next upload job for the transport, in order. Give it back with
     /// [`return_upload_job`](Self::return_upload_job) if it cannot be queued now.
     pub fn take_upload_job(&mut self) -> Option<UploadJob> {

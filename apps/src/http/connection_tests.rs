@@ -703,6 +703,7 @@ fn a_deferred_upload_stops_reading_when_its_buffers_are_in_use() {
     // The head, then nothing until the temporary file exists.
     at += conn.on_bytes(Instant::ZERO, &req[..1000]);
     assert_eq!(conn.on_bytes(Instant::ZERO, &req[at..1000]), 0, "body read before the file exists");
+    assert!(conn.awaits_file_io());
     let begin = conn.take_upload_job().unwrap();
     assert!(matches!(begin, UploadJob::Begin { .. }));
     let answer = io.run(&s, begin);

@@ -87,7 +87,7 @@ impl Conn {
         self.closing_since.is_none()
             && self.start == self.end
             && matches!(self.http.peek_output(), Output::Idle)
-            && self.http.pending_open().is_none()
+            && !self.http.awaits_file_io()
     }
 
     /// Our FIN is out; the connection waits for its acknowledgment.
