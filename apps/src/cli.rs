@@ -85,6 +85,10 @@ pub struct ServeFlags {
     /// CPU list, e.g. 2 or 2,3 or 2-5: one shard (engine + NIC queues) per CPU.
     #[arg(long)]
     pub cores: Option<String>,
+    /// CPU list for the file prefetch threads (disk reads, page locking, unmapping) [default:
+    /// the CPUs not in --cores, unpinned if none is left].
+    #[arg(long)]
+    pub io_cores: Option<String>,
     /// Congestion control of accepted connections: cubic (RFC 9438), bbr (BBRv3, always
     /// paced) or newreno.
     #[arg(long, default_value = "cubic", value_parser = ["cubic", "bbr", "newreno"])]
@@ -246,9 +250,18 @@ impl LinkFlags {
 
 /// Parses a CPU list: `2`, `2,3`, `2-5`, `0,4-6`.
 pub fn parse_cores(s: &str) -> anyhow::Result<Vec<usize>> {
+    parse_cpu_list("--cores", s)
+}
+
+/// Parses `--io-cores` (a CPU list like `--cores`).
+pub fn parse_io_cores(s: &str) -> anyhow::Result<Vec<usize>> {
+    parse_cpu_list("--io-cores", s)
+}
+
+fn parse_cpu_list(flag: &str, s: &str) -> anyhow::Result<Vec<usize>> {
     let mut cores = Vec::new();
     for part in s.split(',') {
-        let bad = || format!("--cores {s:?}: expected a list like 2 or 2,3 or 2-5");
+        let bad = || format!("{flag} {s:?}: expected a list like 2 or 2,3 or 2-5");
         match part.split_once('-') {
             Some((a, b)) => {
                 let (a, b): (usize, usize) = (a.parse().with_context(bad)?, b.parse().with_context(bad)?);
@@ -273,6 +286,8 @@ mod tests {
         assert_eq!(parse_cores("0,4-6").unwrap(), vec![0, 4, 5, 6]);
         assert!(parse_cores("3-1").is_err());
         assert!(parse_cores("x").is_err());
+        assert_eq!(parse_io_cores("1,3").unwrap(), vec![1, 3]);
+        assert!(parse_io_cores("1-").unwrap_err().to_string().starts_with("--io-cores"));
     }
 
     #[test]

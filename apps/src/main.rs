@@ -27,6 +27,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 port: f.port,
                 root: f.root.clone(),
                 cores,
+                io_cores: f.io_cores.as_deref().map(cli::parse_io_cores).transpose()?,
                 http: f.http_config()?,
                 drain_timeout: Duration::from_secs(f.drain_timeout),
                 log_level: serve::LogLevel::parse(&f.log_level)?,

@@ -52,6 +52,8 @@ pub struct AppCounters {
     pub accepted: u64,
     /// HTTP requests completed on connections that have finished.
     pub requests: u64,
+    /// File bodies and the prefetch thread's work (`serve::prefetch`).
+    pub files: crate::serve::prefetch::FileCounters,
 }
 
 /// One shard's state at one instant.

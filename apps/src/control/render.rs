@@ -114,11 +114,15 @@ pub fn text(shards: &[&ShardSnapshot]) -> String {
     out.push('\n');
     for s in shards {
         let a = &s.app;
-        let _ = writeln!(
+        let _ = write!(
             out,
             "shard {}: open {} accepted {} requests {} dropped_snapshots {}",
             s.shard, a.open, a.accepted, a.requests, s.dropped_snapshots
         );
+        for (name, value) in a.files.fields() {
+            let _ = write!(out, " {name} {value}");
+        }
+        out.push('\n');
     }
     out.push('\n');
     for (name, value) in counters(&total(shards)) {
@@ -139,7 +143,7 @@ pub fn json(shards: &[&ShardSnapshot]) -> String {
         let _ = write!(
             out,
             "{{\"shard\":{},\"uptime_us\":{},\"dropped_snapshots\":{},\"rows_omitted\":{},\
-             \"app\":{{\"open\":{},\"accepted\":{},\"requests\":{}}},\"stats\":",
+             \"app\":{{\"open\":{},\"accepted\":{},\"requests\":{}",
             s.shard,
             s.uptime.as_micros(),
             s.dropped_snapshots,
@@ -148,6 +152,10 @@ pub fn json(shards: &[&ShardSnapshot]) -> String {
             a.accepted,
             a.requests
         );
+        for (name, value) in a.files.fields() {
+            let _ = write!(out, ",\"{name}\":{value}");
+        }
+        out.push_str("},\"stats\":");
         json_counters(&mut out, &s.stats);
         out.push_str(",\"connections\":[");
         for (j, c) in s.conns.iter().enumerate() {

@@ -46,7 +46,7 @@ fn publishes_through_the_socket() {
     let mut shard1 = server.publisher(1);
     let now = Instant::ZERO + Duration::from_millis(5);
     assert!(shard0.due(now));
-    let app = AppCounters { open: 1, accepted: 4, requests: 10 };
+    let app = AppCounters { open: 1, accepted: 4, requests: 10, ..AppCounters::default() };
     shard0.publish(now, &e, [h], app);
     assert!(!shard0.due(now + Duration::from_millis(1)), "publishing is rate-limited");
     assert!(shard0.due(now + PUBLISH_INTERVAL));

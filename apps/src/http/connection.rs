@@ -9,11 +9,21 @@
 //! Promises: responses leave in request order (RFC 9112 §9.3.2) because the next pipelined head
 //! is not even read until the current response has been handed out — unread bytes are left to
 //! the transport, which is the natural back-pressure of a TCP receive window. Memory is bounded:
-//! one head buffer of at most `max_head_bytes`, one response head, one open file. It never reads
-//! a clock, never blocks on the network and never panics on any input.
+//! one head buffer of at most `max_head_bytes`, one response head, one open file, and with
+//! deferred file I/O at most [`UPLOAD_BUFFERS`] upload buffers. It never reads a clock, never
+//! blocks on the network and never panics on any input.
+//!
+//! File work may stay here (inline: the kernel-socket server) or be deferred to the transport
+//! ([`HttpConnection::defer_file_io`]: `linerate serve`, whose shard must never wait for the
+//! disk): an open-file cache miss or an upload's create/write/commit becomes a request the
+//! transport runs on another thread, and the connection waits for its answer. Both give the
+//! same responses.
 
 use super::chunked::ChunkedDecoder;
-use super::files::{FileBody, Upload};
+pub use super::deferred::{UploadAnswer, UploadJob};
+use super::deferred::{UploadIo, UPLOAD_BUFFERS};
+use super::file_cache::{Lookup, Miss};
+use super::files::{FileBody, FileError, Upload};
 use super::parse::{parse_head, BodyFraming, HeadBuffer, Method, RangeRequest, RequestHead, Version};
 use super::response::{ConnectionField, ContentRange, ResponseHead, Status};
 use super::Site;
@@ -81,6 +91,15 @@ enum Sink {
         upload: Upload,
         reply: Reply,
     },
+    /// An upload whose file work is done by the transport ([`UploadJob`]).
+    Deferred {
+        id: u64,
+        /// Held while the upload is wanted; dropping it abandons the upload.
+        _alive: Arc<u64>,
+        reply: Reply,
+        /// Write jobs queued or not answered yet.
+        in_flight: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -92,13 +111,18 @@ struct BodyReader {
 
 enum BodyStep {
     More,
+    /// The upload's buffers are all in use: read no more until one comes back.
+    Blocked,
     Done,
     Failed(Status),
 }
 
 impl BodyReader {
     /// Consumes body bytes from `data`; returns how many and what happened.
-    fn feed(&mut self, data: &[u8], limit: u64) -> (usize, BodyStep) {
+    fn feed(&mut self, data: &[u8], limit: u64, io: &mut UploadIo) -> (usize, BodyStep) {
+        if matches!(self.sink, Sink::Deferred { in_flight, .. } if in_flight >= UPLOAD_BUFFERS) {
+            return (0, BodyStep::Blocked);
+        }
         let (used, chunk, done) = match &mut self.framing {
             Framing::Length { remaining } => {
                 let take = usize::try_from(*remaining).unwrap_or(usize::MAX).min(data.len());
@@ -114,10 +138,21 @@ impl BodyReader {
         if self.received > limit {
             return (data.len(), BodyStep::Failed(Status::PAYLOAD_TOO_LARGE));
         }
-        if let Sink::Upload { upload, .. } = &mut self.sink {
-            if upload.write_all(chunk).is_err() {
-                return (data.len(), BodyStep::Failed(Status::INTERNAL_ERROR));
+        match &mut self.sink {
+            Sink::Upload { upload, .. } => {
+                if upload.write_all(chunk).is_err() {
+                    return (data.len(), BodyStep::Failed(Status::INTERNAL_ERROR));
+                }
             }
+            Sink::Deferred { id, in_flight, .. } if !chunk.is_empty() => {
+                let mut buf = io.spare.pop().unwrap_or_default();
+                buf.clear();
+                buf.extend_from_slice(chunk);
+                io.jobs.push_back(UploadJob::Write { id: *id, data: buf });
+                *in_flight += 1;
+                io.most_in_flight = io.most_in_flight.max(*in_flight);
+            }
+            Sink::Deferred { .. } | Sink::Discard => {}
         }
         (used, if done { BodyStep::Done } else { BodyStep::More })
     }
@@ -142,6 +177,23 @@ struct BodyCursor {
     remaining: u64,
 }
 
+/// Where an upload's bytes go once its temporary file exists.
+enum UploadSink {
+    Inline(Upload),
+    Deferred { id: u64, alive: Arc<u64> },
+}
+
+/// What a connection with deferred file I/O waits for before it can answer.
+#[derive(Debug)]
+enum Awaiting {
+    /// The file of a GET or HEAD (not in the open-file cache).
+    Open(Miss),
+    /// The temporary file of a PUT; the body is read once it exists.
+    UploadBegin { id: u64, alive: Arc<u64> },
+    /// The commit of a complete upload.
+    UploadCommit { id: u64, _alive: Arc<u64>, reply: Reply },
+}
+
 /// One HTTP/1.1 connection.
 #[derive(Debug)]
 pub struct HttpConnection {
@@ -162,6 +214,13 @@ pub struct HttpConnection {
     output_progress: bool,
     requests: u64,
     aborted: bool,
+    /// File work that may wait for the disk is left to the transport
+    /// ([`HttpConnection::defer_file_io`]).
+    defer_file_io: bool,
+    /// Set while the response waits for deferred file work. The request head stays in the
+    /// head buffer meanwhile and is parsed again when the answer comes.
+    awaiting: Option<Awaiting>,
+    upload_io: UploadIo,
 }
 
 impl HttpConnection {
@@ -182,7 +241,124 @@ impl HttpConnection {
             output_progress: false,
             requests: 0,
             aborted: false,
+            defer_file_io: false,
+            awaiting: None,
+            upload_io: UploadIo::default(),
         }
+    }
+
+    /// From now on file work that may wait for the disk is left to the transport, to do on a
+    /// thread that may block: a request whose file is not in the open-file cache waits
+    /// ([`pending_open`](Self::pending_open) names the path) until the transport hands the
+    /// result to [`on_opened`](Self::on_opened); an upload's create, writes and commit become
+    /// [`UploadJob`]s. Meanwhile no further input is consumed.
+    pub fn defer_file_io(&mut self) {
+        self.defer_file_io = true;
+    }
+
+    /// The decoded request path waiting to be opened with [`crate::http::Root::open_file`],
+    /// if any.
+    pub fn pending_open(&self) -> Option<&[u8]> {
+        matches!(self.awaiting, Some(Awaiting::Open(_))).then_some(&self.path[..])
+    }
+
+    /// The outcome of opening [`pending_open`](Self::pending_open)'s path; the response then
+    /// proceeds exactly as if the file had been opened inline. Ignored if nothing is pending
+    /// (the connection was aborted meanwhile).
+    pub fn on_opened(&mut self, now: Instant, opened: Result<FileBody, FileError>) {
+        let Some(Awaiting::Open(miss)) = self.awaiting.take() else { return };
+        self.resume(now, |conn, req, reply| {
+            let file = opened.map(|f| conn.site.files().fill(miss, &conn.path, f));
+            conn.respond_with(now, req, reply, file);
+        });
+    }
+
+    /// True while a response waits for deferred file work (an open, an upload's create or
+    /// commit): the connection is not idle even though it has nothing to send.
+    pub fn awaits_file_io(&self) -> bool {
+        self.awaiting.is_some()
+    }
+
+    /// The next upload job for the transport, in order. Give it back with
+    /// [`return_upload_job`](Self::return_upload_job) if it cannot be queued now.
+    pub fn take_upload_job(&mut self) -> Option<UploadJob> {
+        self.upload_io.jobs.pop_front()
+    }
+
+    /// Puts back a job [`take_upload_job`](Self::take_upload_job) gave out (the transport's
+    /// queue was full); it is given out again first.
+    pub fn return_upload_job(&mut self, job: UploadJob) {
+        self.upload_io.jobs.push_front(job);
+    }
+
+    /// Upload jobs waiting to be taken.
+    pub fn has_upload_jobs(&self) -> bool {
+        !self.upload_io.jobs.is_empty()
+    }
+
+    /// Most upload write buffers this connection had in use at once (at most
+    /// [`UPLOAD_BUFFERS`]).
+    pub fn most_upload_buffers(&self) -> usize {
+        self.upload_io.most_in_flight
+    }
+
+    /// The outcome of an [`UploadJob`]. Answers for an upload this connection gave up are
+    /// ignored.
+    pub fn on_upload_answer(&mut self, now: Instant, answer: UploadAnswer) {
+        self.last_activity = now;
+        match answer {
+            UploadAnswer::Written { id, buf, ok } => {
+                if self.upload_io.spare.len() < UPLOAD_BUFFERS {
+                    self.upload_io.spare.push(buf);
+                }
+                let mut failed = false;
+                if let Phase::Body(BodyReader { sink: Sink::Deferred { id: mine, in_flight, .. }, .. }) =
+                    &mut self.phase
+                {
+                    if *mine == id {
+                        *in_flight -= 1;
+                        failed = !ok;
+                    }
+                }
+                if failed {
+                    self.body_failed(now, Status::INTERNAL_ERROR);
+                }
+            }
+            UploadAnswer::Begun { id, result } => {
+                let Some(Awaiting::UploadBegin { id: mine, alive }) = self.awaiting.take() else { return };
+                if mine != id {
+                    self.awaiting = Some(Awaiting::UploadBegin { id: mine, alive });
+                    return;
+                }
+                let sink = result.map(|()| UploadSink::Deferred { id, alive });
+                self.resume(now, |conn, req, reply| conn.continue_upload(now, req, reply, sink));
+            }
+            UploadAnswer::Committed { id, result } => {
+                match self.awaiting.take() {
+                    Some(Awaiting::UploadCommit { id: mine, reply, .. }) if mine == id => {
+                        self.upload_committed(now, result, reply);
+                    }
+                    other => self.awaiting = other,
+                }
+                self.check_drained();
+            }
+        }
+    }
+
+    /// Parses the waiting request head again and goes on with `then`.
+    fn resume(&mut self, now: Instant, then: impl FnOnce(&mut Self, &RequestHead<'_>, Reply)) {
+        self.last_activity = now;
+        let head = std::mem::take(&mut self.head);
+        // The head parsed when it arrived, and parsing is a pure function of its bytes.
+        if let Ok(req) = parse_head(head.bytes(), &self.site.config().limits, &mut self.path) {
+            let reply = Reply::from_request(&req);
+            then(self, &req, reply);
+        }
+        self.head = head;
+        if self.awaiting.is_none() {
+            self.head.clear();
+        }
+        self.check_drained();
     }
 
     /// Feeds received bytes; returns how many were consumed. Bytes are left unconsumed while a
@@ -199,10 +375,11 @@ impl HttpConnection {
                 Phase::Closing => return input.len(),
                 Phase::Body(reader) => {
                     let limit = self.site.config().max_upload_bytes;
-                    let (used, step) = reader.feed(&input[consumed..], limit);
+                    let (used, step) = reader.feed(&input[consumed..], limit, &mut self.upload_io);
                     consumed += used;
                     match step {
                         BodyStep::More => {}
+                        BodyStep::Blocked => break,
                         BodyStep::Done => self.finish_body(now),
                         BodyStep::Failed(status) => self.body_failed(now, status),
                     }
@@ -235,7 +412,11 @@ impl HttpConnection {
     /// The peer will send nothing more (FIN). Call it only once every byte received before the
     /// FIN has been consumed by `on_bytes`.
     pub fn on_eof(&mut self) {
-        // An unfinished upload is dropped here, which deletes its temporary file.
+        // An unfinished upload is dropped here, which deletes its temporary file (a deferred
+        // one's is deleted by the transport, and its unwritten buffers are not written).
+        if matches!(self.phase, Phase::Body(_)) {
+            self.upload_io.jobs.retain(|j| !matches!(j, UploadJob::Write { .. }));
+        }
         self.phase = Phase::Closing;
         self.head_started = None;
         self.close_after_output = true;
@@ -371,8 +552,9 @@ impl HttpConnection {
         self.body.is_some()
     }
 
+    /// A response is owed: bytes or a body to hand out, or a file being opened for one.
     fn has_output(&self) -> bool {
-        self.out_pos < self.out.len() || self.body.is_some()
+        self.out_pos < self.out.len() || self.body.is_some() || self.awaiting.is_some()
     }
 
     fn check_drained(&mut self) {
@@ -387,6 +569,9 @@ impl HttpConnection {
         self.out.clear();
         self.out_pos = 0;
         self.body = None;
+        // Dropping a deferred upload's token abandons it.
+        self.awaiting = None;
+        self.upload_io.jobs.clear();
         self.closed = true;
         self.aborted = true;
     }
@@ -399,7 +584,9 @@ impl HttpConnection {
             Err(e) => self.fail(now, Status(e.status())),
         }
         self.head = head;
-        self.head.clear();
+        if self.awaiting.is_none() {
+            self.head.clear();
+        }
     }
 
     fn dispatch(&mut self, now: Instant, req: &RequestHead<'_>) {
@@ -440,7 +627,28 @@ impl HttpConnection {
     }
 
     fn respond_file(&mut self, now: Instant, req: &RequestHead<'_>, reply: Reply) {
-        let file = match self.site.files().open(self.site.root(), &self.path, now) {
+        let file = match self.site.files().lookup(&self.path, now) {
+            Lookup::Hit(file) => Ok(file),
+            Lookup::Miss(miss) if self.defer_file_io => {
+                self.awaiting = Some(Awaiting::Open(miss));
+                return;
+            }
+            Lookup::Miss(miss) => {
+                self.site.root().open_file(&self.path).map(|f| self.site.files().fill(miss, &self.path, f))
+            }
+        };
+        self.respond_with(now, req, reply, file);
+    }
+
+    /// The response to a GET or HEAD once its file is open (or failed to open).
+    fn respond_with(
+        &mut self,
+        now: Instant,
+        req: &RequestHead<'_>,
+        reply: Reply,
+        file: Result<Arc<FileBody>, FileError>,
+    ) {
+        let file = match file {
             Ok(file) => file,
             Err(e) => return self.respond_simple(now, Status(e.status()), reply, ContentRange::None),
         };
@@ -488,8 +696,29 @@ impl HttpConnection {
             self.respond_simple(now, Status::PAYLOAD_TOO_LARGE, reply, ContentRange::None);
             return self.stop_reading();
         }
-        let upload = match self.site.root().begin_upload(&self.path, self.site.next_upload_id()) {
-            Ok(upload) => upload,
+        let id = self.site.next_upload_id();
+        if self.defer_file_io {
+            let alive = Arc::new(id);
+            let job =
+                UploadJob::Begin { id, path: self.path.as_slice().into(), alive: Arc::downgrade(&alive) };
+            self.upload_io.jobs.push_back(job);
+            self.awaiting = Some(Awaiting::UploadBegin { id, alive });
+            return;
+        }
+        let sink = self.site.root().begin_upload(&self.path, id).map(UploadSink::Inline);
+        self.continue_upload(now, req, reply, sink);
+    }
+
+    /// A PUT once its temporary file exists (or could not be made): reads the body into it.
+    fn continue_upload(
+        &mut self,
+        now: Instant,
+        req: &RequestHead<'_>,
+        reply: Reply,
+        sink: Result<UploadSink, FileError>,
+    ) {
+        let sink = match sink {
+            Ok(sink) => sink,
             Err(e) => {
                 let has_body = req.body != BodyFraming::None;
                 let reply = Reply { keep_alive: reply.keep_alive && !has_body, ..reply };
@@ -500,8 +729,17 @@ impl HttpConnection {
                 return;
             }
         };
+        let sink = match sink {
+            UploadSink::Inline(upload) => Sink::Upload { upload, reply },
+            UploadSink::Deferred { id, alive } => Sink::Deferred { id, _alive: alive, reply, in_flight: 0 },
+        };
+        if req.body != BodyFraming::None && matches!(self.phase, Phase::Closing) {
+            // The peer finished sending while the file was being made, without the body: an
+            // incomplete upload, dropped here as it would have been inline.
+            return;
+        }
         let framing = match req.body {
-            BodyFraming::None => return self.commit_upload(now, upload, reply),
+            BodyFraming::None => return self.commit_upload(now, sink),
             BodyFraming::Length(n) => Framing::Length { remaining: n },
             BodyFraming::Chunked => Framing::Chunked(ChunkedDecoder::new()),
         };
@@ -509,28 +747,41 @@ impl HttpConnection {
             // §10.1.1: tell the client to send the body now that we know we will accept it.
             self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
-        self.phase = Phase::Body(BodyReader { framing, sink: Sink::Upload { upload, reply }, received: 0 });
+        self.phase = Phase::Body(BodyReader { framing, sink, received: 0 });
     }
 
     fn finish_body(&mut self, now: Instant) {
         if let Phase::Body(reader) = std::mem::replace(&mut self.phase, Phase::Head) {
-            if let Sink::Upload { upload, reply } = reader.sink {
-                self.commit_upload(now, upload, reply);
-            }
+            self.commit_upload(now, reader.sink);
         }
     }
 
     fn body_failed(&mut self, now: Instant, status: Status) {
-        // Replacing the phase drops any upload, deleting its temporary file.
+        // Replacing the phase drops any upload, deleting its temporary file (a deferred one is
+        // deleted by the transport once its token is gone).
         match std::mem::replace(&mut self.phase, Phase::Closing) {
-            Phase::Body(BodyReader { sink: Sink::Upload { .. }, .. }) => self.fail(now, status),
+            Phase::Body(BodyReader { sink: Sink::Upload { .. } | Sink::Deferred { .. }, .. }) => {
+                self.upload_io.jobs.retain(|j| !matches!(j, UploadJob::Write { .. }));
+                self.fail(now, status)
+            }
             // The request was answered already; all we can do is stop.
             _ => self.stop_reading(),
         }
     }
 
-    fn commit_upload(&mut self, now: Instant, upload: Upload, reply: Reply) {
-        let committed = upload.commit();
+    /// Commits a complete upload (a deferred one: asks the transport to, and waits).
+    fn commit_upload(&mut self, now: Instant, sink: Sink) {
+        match sink {
+            Sink::Upload { upload, reply } => self.upload_committed(now, upload.commit(), reply),
+            Sink::Deferred { id, _alive, reply, .. } => {
+                self.upload_io.jobs.push_back(UploadJob::Commit { id });
+                self.awaiting = Some(Awaiting::UploadCommit { id, _alive, reply });
+            }
+            Sink::Discard => {}
+        }
+    }
+
+    fn upload_committed(&mut self, now: Instant, committed: Result<bool, FileError>, reply: Reply) {
         // Even a failed commit may have replaced the file: never serve the old one from cache.
         self.site.files().invalidate_all();
         let status = match committed {

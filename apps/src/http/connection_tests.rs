@@ -478,3 +478,277 @@ fn random_streams_are_survived() {
     let names = dir_names(&t.root().join("up"));
     assert!(names.iter().all(|n| !n.starts_with(".linerate-upload-")), "{names:?}");
 }
+
+/// Like [`exchange`], on a connection that defers its opens: each pending open is done here,
+/// as the transport's I/O thread would, and counted. Checks that nothing more is read while an
+/// open is pending.
+fn exchange_deferred(conn: &mut HttpConnection, site: &Site, now: Instant, input: &[u8]) -> (Vec<u8>, u32) {
+    let mut pending = input;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 7];
+    let mut opens = 0;
+    loop {
+        let used = conn.on_bytes(now, pending);
+        pending = &pending[used..];
+        let mut answered = false;
+        if let Some(opened) = conn.pending_open().map(|path| site.root().open_file(path)) {
+            assert_eq!(conn.on_bytes(now, pending), 0, "input read while an open is pending");
+            assert!(matches!(conn.peek_output(), Output::Idle), "output before the open");
+            opens += 1;
+            conn.on_opened(now, opened);
+            answered = true;
+        }
+        let mut wrote = 0;
+        loop {
+            let n = conn.poll_output(&mut buf);
+            if n == 0 {
+                break;
+            }
+            wrote += n;
+            out.extend_from_slice(&buf[..n]);
+        }
+        if (used == 0 && wrote == 0 && !answered) || conn.wants_close() {
+            return (out, opens);
+        }
+    }
+}
+
+#[test]
+fn deferred_opens_answer_byte_for_byte_like_inline_opens() {
+    let t = TempRoot::new();
+    t.write("inside.txt", b"inside");
+    t.write("dir/index.html", b"<p>index</p>");
+    t.write("empty/.keep", b"");
+    std::fs::write(t.0.join("secret"), b"outside the root").unwrap();
+    std::os::unix::fs::symlink("../secret", t.root().join("escape")).unwrap();
+    std::os::unix::fs::symlink("inside.txt", t.root().join("alias")).unwrap();
+    let streams = [
+        "GET /inside.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /missing HTTP/1.1\r\nHost: x\r\n\r\nHEAD /dir/ HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /escape HTTP/1.1\r\nHost: x\r\n\r\nGET /alias HTTP/1.1\r\nHost: x\r\n\r\nGET /empty/ HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /../secret HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /inside.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=2-4\r\n\r\nGET /inside.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=9-\r\n\r\n",
+        "GET /inside.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /alias HTTP/1.0\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /inside.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /alias HTTP/1.1\r\nHost: x\r\n\r\n",
+    ];
+    let mut statuses = Vec::new();
+    for stream in streams {
+        // Fresh sites: both connections see an empty open-file cache.
+        let inline_site = site(&t.root());
+        let mut inline = HttpConnection::new(inline_site, Instant::ZERO);
+        let expected = exchange(&mut inline, Instant::from_millis(5), stream.as_bytes());
+        let deferred_site = site(&t.root());
+        let mut deferred = HttpConnection::new(deferred_site.clone(), Instant::ZERO);
+        deferred.defer_file_io();
+        let (got, opens) =
+            exchange_deferred(&mut deferred, &deferred_site, Instant::from_millis(5), stream.as_bytes());
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&expected), "{stream:?}");
+        assert_eq!(deferred.wants_close(), inline.wants_close(), "{stream:?}");
+        let misses = deferred_site.files().stats().misses;
+        assert_eq!(u64::from(opens), misses, "every miss, and only misses, deferred: {stream:?}");
+        let heads: Vec<bool> = stream.split("\r\n\r\n").map(|r| r.starts_with("HEAD")).collect();
+        statuses.extend(responses(&got, &heads).iter().map(|r| r.status));
+    }
+    // The streams cover success, ranges, refusals and a parse error.
+    statuses.sort_unstable();
+    statuses.dedup();
+    assert_eq!(statuses, [200, 206, 400, 404, 416]);
+    // A second request for a cached file is answered at once, without an open.
+    let s = site(&t.root());
+    let mut conn = HttpConnection::new(s.clone(), Instant::ZERO);
+    conn.defer_file_io();
+    let twice = "GET /inside.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /inside.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+    let (out, opens) = exchange_deferred(&mut conn, &s, Instant::from_millis(5), twice.as_bytes());
+    assert_eq!(opens, 1);
+    let r = responses(&out, &[]);
+    assert_eq!((r.len(), r[1].status, r[1].body.as_slice()), (2, 200, &b"inside"[..]));
+}
+
+#[test]
+fn a_pending_open_survives_eof_and_is_dropped_by_timeouts() {
+    let t = TempRoot::new();
+    t.write("a", b"aaa");
+    t.write("b", b"bbb");
+    let s = site(&t.root());
+    // The client half-closes right after its request: the answer still goes out.
+    let mut conn = HttpConnection::new(s.clone(), Instant::ZERO);
+    conn.defer_file_io();
+    let request = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_eq!(conn.on_bytes(Instant::ZERO, request), request.len());
+    conn.on_eof();
+    assert!(!conn.wants_close(), "closed with a response owed");
+    let path = conn.pending_open().unwrap().to_vec();
+    conn.on_opened(Instant::from_millis(1), s.root().open_file(&path));
+    let mut buf = [0u8; 512];
+    let n = conn.poll_output(&mut buf);
+    let r = responses(&buf[..n], &[]);
+    assert_eq!((r[0].status, r[0].body.as_slice()), (200, &b"aaa"[..]));
+    assert!(conn.wants_close());
+    // An open that never comes back: the idle timeout aborts, and a late answer is ignored.
+    let mut stuck = HttpConnection::new(s.clone(), Instant::ZERO);
+    stuck.defer_file_io();
+    stuck.on_bytes(Instant::ZERO, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(stuck.pending_open(), Some(&b"/b"[..]), "/a is cached now, /b is not");
+    stuck.on_timeout(Instant::ZERO + s.config().idle_timeout);
+    assert!(stuck.wants_close() && stuck.was_aborted() && stuck.pending_open().is_none());
+    stuck.on_opened(Instant::ZERO + s.config().idle_timeout, s.root().open_file(b"/b"));
+    assert_eq!(stuck.poll_output(&mut buf), 0);
+}
+
+/// Does a deferring connection's upload jobs the way the serve transport's I/O thread does.
+#[derive(Default)]
+struct UploadThread {
+    open: std::collections::HashMap<u64, (crate::http::files::Upload, std::sync::Weak<u64>)>,
+}
+
+impl UploadThread {
+    fn run(&mut self, site: &Site, job: UploadJob) -> UploadAnswer {
+        self.open.retain(|_, (_, alive)| alive.strong_count() > 0);
+        match job {
+            UploadJob::Begin { id, path, alive } => {
+                let result = site.root().begin_upload(&path, id).map(|u| {
+                    self.open.insert(id, (u, alive));
+                });
+                UploadAnswer::Begun { id, result }
+            }
+            UploadJob::Write { id, data } => {
+                let ok = self.open.get_mut(&id).is_some_and(|(u, _)| u.write_all(&data).is_ok());
+                UploadAnswer::Written { id, buf: data, ok }
+            }
+            UploadJob::Commit { id } => {
+                let result = self.open.remove(&id).map_or(Err(FileError::NotFound), |(u, _)| u.commit());
+                UploadAnswer::Committed { id, result }
+            }
+        }
+    }
+
+    /// Runs every queued job of `conn` and hands the answers back; true if there was any.
+    fn drain(&mut self, site: &Site, conn: &mut HttpConnection, now: Instant) -> bool {
+        let mut any = false;
+        while let Some(job) = conn.take_upload_job() {
+            let answer = self.run(site, job);
+            conn.on_upload_answer(now, answer);
+            any = true;
+        }
+        any
+    }
+}
+
+/// A PUT through a deferring connection whose jobs are done at once, input in 100-byte pieces.
+fn put_deferred(s: &Arc<Site>, io: &mut UploadThread, path: &str, extra: &str, body: &[u8]) -> Vec<u8> {
+    let mut conn = HttpConnection::new(s.clone(), Instant::ZERO);
+    conn.defer_file_io();
+    let mut req = format!("PUT {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n").into_bytes();
+    req.extend_from_slice(body);
+    let (mut pending, mut out, mut buf) = (&req[..], Vec::new(), [0u8; 64]);
+    loop {
+        let used = conn.on_bytes(Instant::ZERO, &pending[..pending.len().min(100)]);
+        pending = &pending[used..];
+        let answered = io.drain(s, &mut conn, Instant::ZERO);
+        let mut wrote = 0;
+        while let n @ 1.. = conn.poll_output(&mut buf) {
+            out.extend_from_slice(&buf[..n]);
+            wrote += n;
+        }
+        if (used == 0 && wrote == 0 && !answered) || conn.wants_close() {
+            return out;
+        }
+    }
+}
+
+#[test]
+fn deferred_uploads_answer_like_inline_ones() {
+    let body: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let cases: [(&str, String, &[u8]); 6] = [
+        ("/up/f.bin", format!("Content-Length: {}\r\nExpect: 100-continue\r\n", body.len()), &body),
+        ("/up/f.bin", "Transfer-Encoding: chunked\r\n".into(), b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"),
+        ("/up/g", "Transfer-Encoding: chunked\r\n".into(), b"3\r\nabcXX"),
+        ("/nodir/f", "Content-Length: 1\r\n".into(), b"x"),
+        ("/up", "Content-Length: 1\r\n".into(), b"x"),
+        ("/empty", String::new(), b""),
+    ];
+    let (inline_root, deferred_root) = (TempRoot::new(), TempRoot::new());
+    for t in [&inline_root, &deferred_root] {
+        std::fs::create_dir(t.root().join("up")).unwrap();
+    }
+    let (si, sd) = (site(&inline_root.root()), site(&deferred_root.root()));
+    let mut io = UploadThread::default();
+    for (path, extra, body) in &cases {
+        let mut conn = HttpConnection::new(si.clone(), Instant::ZERO);
+        let mut req = format!("PUT {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n").into_bytes();
+        req.extend_from_slice(body);
+        let expected = exchange(&mut conn, Instant::ZERO, &req);
+        let got = put_deferred(&sd, &mut io, path, extra, body);
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&expected), "{path} {extra:?}");
+    }
+    io.open.retain(|_, (_, alive)| alive.strong_count() > 0);
+    assert!(io.open.is_empty(), "an upload was left open");
+    for dir in ["up", "."] {
+        assert_eq!(dir_names(&deferred_root.root().join(dir)), dir_names(&inline_root.root().join(dir)));
+    }
+    assert_eq!(std::fs::read(deferred_root.root().join("up/f.bin")).unwrap(), b"abcde");
+}
+
+#[test]
+fn a_deferred_upload_stops_reading_when_its_buffers_are_in_use() {
+    let t = TempRoot::new();
+    let s = site(&t.root());
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    let mut req =
+        format!("PUT /big HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    req.extend_from_slice(&body);
+    let mut conn = HttpConnection::new(s.clone(), Instant::ZERO);
+    conn.defer_file_io();
+    let mut io = UploadThread::default();
+    let mut at = 0;
+    // The head, then nothing until the temporary file exists.
+    at += conn.on_bytes(Instant::ZERO, &req[..1000]);
+    assert_eq!(conn.on_bytes(Instant::ZERO, &req[at..1000]), 0, "body read before the file exists");
+    assert!(conn.awaits_file_io());
+    let begin = conn.take_upload_job().unwrap();
+    assert!(matches!(begin, UploadJob::Begin { .. }));
+    let answer = io.run(&s, begin);
+    conn.on_upload_answer(Instant::ZERO, answer);
+    // Without answers, exactly UPLOAD_BUFFERS pieces are taken, then the input stalls.
+    let mut held = Vec::new();
+    while let n @ 1.. = conn.on_bytes(Instant::ZERO, &req[at..(at + 1000).min(req.len())]) {
+        at += n;
+        held.extend(std::iter::from_fn(|| conn.take_upload_job()));
+        assert!(held.len() <= UPLOAD_BUFFERS);
+    }
+    assert_eq!(held.len(), UPLOAD_BUFFERS);
+    // One buffer back: one more piece.
+    let answer = io.run(&s, held.remove(0));
+    conn.on_upload_answer(Instant::ZERO, answer);
+    let n = conn.on_bytes(Instant::ZERO, &req[at..at + 1000]);
+    assert_eq!(n, 1000);
+    at += n;
+    held.extend(std::iter::from_fn(|| conn.take_upload_job()));
+    for job in held.drain(..) {
+        let answer = io.run(&s, job);
+        conn.on_upload_answer(Instant::ZERO, answer);
+    }
+    while at < req.len() {
+        at += conn.on_bytes(Instant::ZERO, &req[at..(at + 1000).min(req.len())]);
+        io.drain(&s, &mut conn, Instant::ZERO);
+    }
+    assert_eq!(conn.most_upload_buffers(), UPLOAD_BUFFERS);
+    let mut out = [0u8; 256];
+    let n = conn.poll_output(&mut out);
+    assert_eq!(responses(&out[..n], &[])[0].status, 201);
+    assert!(std::fs::read(t.root().join("big")).unwrap() == body, "the stored file differs");
+    assert_eq!(dir_names(&t.root()), ["big"]);
+    // Cut off mid-body: the upload is let go (its temporary file is deleted by the thread).
+    let mut conn = HttpConnection::new(s.clone(), Instant::ZERO);
+    conn.defer_file_io();
+    conn.on_bytes(Instant::ZERO, &req[..1000]);
+    io.drain(&s, &mut conn, Instant::ZERO);
+    conn.on_bytes(Instant::ZERO, &req[..0]);
+    assert!(conn.on_bytes(Instant::ZERO, &req[1000..3000]) > 0);
+    conn.on_eof();
+    assert!(!conn.has_upload_jobs(), "unwritten buffers of a dropped upload are not written");
+    assert!(conn.wants_close());
+    io.open.retain(|_, (_, alive)| alive.strong_count() > 0);
+    assert!(io.open.is_empty());
+    assert_eq!(dir_names(&t.root()), ["big"]);
+    assert!(std::fs::read(t.root().join("big")).unwrap() == body);
+}

@@ -18,7 +18,9 @@
 //! the cache. Never panics: a poisoned lock counts as a miss.
 //!
 //! **Does not** resolve paths itself: every open goes through [`Root::open_file`], which keeps
-//! the confinement to the root.
+//! the confinement to the root. [`OpenFileCache::lookup`] and [`OpenFileCache::fill`] split a
+//! miss in two so the open can run on another thread (`linerate serve` opens on the shard's
+//! prefetch thread, so a cold directory or inode never stalls the packet loop).
 
 use super::files::{FileBody, FileError, Root};
 use linerate_stack::time::{Duration, Instant};
@@ -34,6 +36,21 @@ struct Entry {
     file: Arc<FileBody>,
     opened: Instant,
     generation: u64,
+}
+
+/// What [`OpenFileCache::lookup`] found.
+#[derive(Debug)]
+pub enum Lookup {
+    Hit(Arc<FileBody>),
+    Miss(Miss),
+}
+
+/// A lookup that found nothing trusted: carries what [`OpenFileCache::fill`] needs to cache the
+/// file once it is open.
+#[derive(Debug, Clone, Copy)]
+pub struct Miss {
+    generation: u64,
+    opened: Instant,
 }
 
 /// Cache counters.
@@ -69,31 +86,55 @@ impl OpenFileCache {
     /// The file a decoded request path names: the cached one if still trusted at `now`,
     /// otherwise freshly opened through `root` (and cached).
     pub fn open(&self, root: &Root, path: &[u8], now: Instant) -> Result<Arc<FileBody>, FileError> {
-        if self.ttl == Duration::ZERO {
-            return root.open_file(path).map(Arc::new);
+        match self.lookup(path, now) {
+            Lookup::Hit(file) => Ok(file),
+            Lookup::Miss(miss) => Ok(self.fill(miss, path, root.open_file(path)?)),
         }
-        let bucket = &self.buckets[bucket_of(path)];
+    }
+
+    /// The cached file for `path` if still trusted at `now`; otherwise a [`Miss`] to open it
+    /// elsewhere (another thread) and hand back to [`OpenFileCache::fill`]. Makes no system call.
+    pub fn lookup(&self, path: &[u8], now: Instant) -> Lookup {
         let generation = self.generation.load(Ordering::Acquire);
-        if let Ok(slot) = bucket.lock() {
+        let miss = Miss { generation, opened: now };
+        if self.ttl == Duration::ZERO {
+            return Lookup::Miss(miss);
+        }
+        if let Ok(slot) = self.buckets[bucket_of(path)].lock() {
             if let Some(e) = slot.as_ref() {
                 let fresh = now.saturating_duration_since(e.opened) < self.ttl && now >= e.opened;
                 if fresh && e.generation == generation && *e.path == *path {
                     self.hits.fetch_add(1, Ordering::Relaxed);
-                    return Ok(e.file.clone());
+                    return Lookup::Hit(e.file.clone());
                 }
             }
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
-        let file = Arc::new(root.open_file(path)?);
-        if let Ok(mut slot) = bucket.lock() {
-            let entry = Entry { path: path.into(), file: file.clone(), opened: now, generation };
+        Lookup::Miss(miss)
+    }
+
+    /// Caches `file`, opened for `path` after `miss`, and returns it shared. The entry dates
+    /// from the lookup (before the open), and an invalidation since the lookup leaves it stale:
+    /// a file opened before an upload committed is never served after it from the cache.
+    pub fn fill(&self, miss: Miss, path: &[u8], file: FileBody) -> Arc<FileBody> {
+        let file = Arc::new(file);
+        if self.ttl == Duration::ZERO {
+            return file;
+        }
+        if let Ok(mut slot) = self.buckets[bucket_of(path)].lock() {
+            let entry = Entry {
+                path: path.into(),
+                file: file.clone(),
+                opened: miss.opened,
+                generation: miss.generation,
+            };
             // Whatever was there is dropped after the lock is released (closing a file is a
             // system call): swap it out first.
             let old = slot.replace(entry);
             drop(slot);
             drop(old);
         }
-        Ok(file)
+        file
     }
 
     /// Forgets every entry (lazily): call after changing a file under the root.
@@ -205,5 +246,23 @@ mod tests {
             let f = cache.open(&root, path.as_bytes(), Instant::ZERO).unwrap();
             assert_eq!(read_all(&f), i.to_string().as_bytes(), "never another path's file");
         }
+    }
+
+    #[test]
+    fn an_open_that_straddles_an_invalidation_is_not_trusted() {
+        let t = TempRoot::new("split");
+        std::fs::write(t.0.join("a"), b"old").unwrap();
+        let root = Root::open(&t.0, ResolveMode::default()).unwrap();
+        let cache = OpenFileCache::new(Duration::from_secs(60));
+        let Lookup::Miss(miss) = cache.lookup(b"/a", Instant::ZERO) else { panic!("empty cache hit") };
+        let old = root.open_file(b"/a").unwrap();
+        // An upload commits while the open is on its way back.
+        cache.invalidate_all();
+        let served = cache.fill(miss, b"/a", old);
+        assert_eq!(read_all(&served), b"old", "the request that asked still gets what it opened");
+        assert!(matches!(cache.lookup(b"/a", Instant::ZERO), Lookup::Miss(_)), "but it is not cached");
+        let Lookup::Miss(miss) = cache.lookup(b"/a", Instant::ZERO) else { unreachable!() };
+        cache.fill(miss, b"/a", root.open_file(b"/a").unwrap());
+        assert!(matches!(cache.lookup(b"/a", Instant::from_millis(1)), Lookup::Hit(_)));
     }
 }

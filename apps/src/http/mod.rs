@@ -15,12 +15,14 @@
 pub mod chunked;
 pub mod connection;
 pub mod date;
+pub mod deferred;
 pub mod file_cache;
 pub mod files;
 pub mod parse;
 pub mod response;
 
 pub use connection::{HttpConnection, Output};
+pub use deferred::{UploadAnswer, UploadJob, UPLOAD_BUFFERS};
 pub use files::{FileBody, FileError, ResolveMode, Root};
 
 use linerate_stack::time::Duration;

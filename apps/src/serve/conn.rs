@@ -6,14 +6,18 @@
 //! keep discarding input, and release the handle once our FIN is acknowledged, so "no
 //! connections left" really means every response was delivered.
 //!
+//! A request whose file is not in the open-file cache waits, without reading further input,
+//! while the prefetch thread opens it ([`Conn::on_opened`] takes the answer).
+//!
 //! File bodies go through [`BodyPath`] (see `body.rs`): large ones are lent to the engine from
-//! a mapping, ranges the prefetcher reported resident; small ones are `pread` into the send
-//! ring. A write refused for lack of space leaves the engine owing us a `Writable` event, and a
-//! prefetcher answer pumps the connection too: those are what wake it again.
+//! a mapping, ranges the prefetcher reported resident; small ones are read into the send ring
+//! from the page cache (the prefetcher reads uncached ones in first). A write refused for lack
+//! of space leaves the engine owing us a `Writable` event, and a prefetcher answer pumps the
+//! connection too: those are what wake it again.
 
 use super::body::{BodyPath, Wrote};
-use super::prefetch::{Done, Prefetcher};
-use crate::http::{HttpConnection, Output, Site};
+use super::prefetch::{Done, FileCounters, Prefetcher};
+use crate::http::{FileBody, FileError, HttpConnection, Output, Site, UploadAnswer};
 use linerate_stack::engine::{ConnectionHandle, Engine, Error};
 use linerate_stack::tcp::State;
 use linerate_stack::time::{Duration, Instant};
@@ -47,13 +51,22 @@ pub struct Conn {
     closing_since: Option<Instant>,
     /// The current response body's path into the engine.
     body: BodyPath,
+    /// For queueing the opens of request files on the prefetch thread.
+    site: Arc<Site>,
+    /// The prefetcher's token for the open the HTTP core waits for, once queued.
+    open_token: Option<u64>,
 }
 
 impl Conn {
     pub fn new(handle: ConnectionHandle, site: Arc<Site>, now: Instant) -> Self {
+        let mut http = HttpConnection::new(site.clone(), now);
+        // `openat2`/`statx` of a cold directory or inode read the disk: never on the shard.
+        http.defer_file_io();
         Conn {
             handle,
-            http: HttpConnection::new(site, now),
+            http,
+            site,
+            open_token: None,
             inbuf: vec![0u8; INBUF].into_boxed_slice(),
             start: 0,
             end: 0,
@@ -74,6 +87,7 @@ impl Conn {
         self.closing_since.is_none()
             && self.start == self.end
             && matches!(self.http.peek_output(), Output::Idle)
+            && !self.http.awaits_file_io()
     }
 
     /// Our FIN is out; the connection waits for its acknowledgment.
@@ -99,13 +113,56 @@ impl Conn {
 
     /// Takes the prefetcher's answer for this connection's body; true if it was for it (pump
     /// next).
-    pub fn on_prefetched(&mut self, done: &Done) -> bool {
-        self.body.on_prefetched(done)
+    pub fn on_prefetched(&mut self, done: &Done, counts: &mut FileCounters) -> bool {
+        self.body.on_prefetched(done, counts)
     }
 
-    /// A mapped body whose prefetch request found the queue full (the sweep pumps it again).
+    /// Takes the prefetcher's answer to this connection's open; true if it was the one
+    /// awaited (pump next).
+    pub fn on_opened(&mut self, now: Instant, token: u64, opened: Result<FileBody, FileError>) -> bool {
+        if self.open_token != Some(token) {
+            return false;
+        }
+        self.open_token = None;
+        self.http.on_opened(now, opened);
+        true
+    }
+
+    /// Takes the prefetcher's answer to one of this connection's upload jobs (pump next).
+    pub fn on_upload_answer(&mut self, now: Instant, answer: UploadAnswer) {
+        self.http.on_upload_answer(now, answer);
+    }
+
+    /// Most upload buffers this connection had waiting at once.
+    pub fn most_upload_buffers(&self) -> usize {
+        self.http.most_upload_buffers()
+    }
+
+    /// Prefetch work found the queue full (the sweep pumps the connection again).
     pub fn wants_prefetch(&self) -> bool {
         self.body.wants_prefetch()
+            || (self.http.pending_open().is_some() && self.open_token.is_none())
+            || self.http.has_upload_jobs()
+    }
+
+    /// Hands the HTTP core's upload jobs to the prefetch thread, in order, while it takes them.
+    fn queue_upload_jobs(&mut self, prefetch: &mut Prefetcher) {
+        while let Some(job) = self.http.take_upload_job() {
+            if let Err(job) = prefetch.upload(self.handle, &self.site, job) {
+                self.http.return_upload_job(job);
+                return;
+            }
+        }
+    }
+
+    /// Queues the open the HTTP core waits for, unless it is queued already.
+    fn queue_open(&mut self, prefetch: &mut Prefetcher) {
+        if self.open_token.is_some() {
+            return;
+        }
+        if let Some(path) = self.http.pending_open() {
+            self.open_token = prefetch.open(self.handle, &self.site, path);
+        }
     }
 
     /// Starts closing now even though the HTTP core has nothing pending (server drain).
@@ -143,6 +200,9 @@ impl Conn {
                 Ok(wrote) => progress |= wrote,
                 Err(()) => return self.abort(now, engine),
             }
+            // Waits for the answers, which pump the connection again.
+            self.queue_open(prefetch);
+            self.queue_upload_jobs(prefetch);
             if self.http.wants_close() {
                 return self.begin_close(now, engine, self.http.was_aborted());
             }

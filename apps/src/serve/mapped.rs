@@ -1,7 +1,8 @@
 //! Read-only file mappings lent to the engine as send data, made safe against truncation.
 //!
 //! **Owns** [`FileMap`] (one `mmap(PROT_READ, MAP_SHARED)` of a response's file, a
-//! [`SendSource`] the engine copies straight into NIC frames) and the process-wide SIGBUS guard.
+//! [`SendSource`] the engine copies straight into NIC frames; its page locks are `pagelock.rs`'s)
+//! and the process-wide SIGBUS guard.
 //!
 //! **Why a guard:** a file truncated while mapped makes every read of the lost pages raise
 //! SIGBUS, which kills the process. The guard is a SIGBUS handler (`SA_SIGINFO`, only
@@ -16,13 +17,18 @@
 //!
 //! **Promises:** registration and lookup are lock-free and allocation-free (a static array of
 //! [`MAX_MAPPINGS`] slots); a full registry makes [`FileMap::new`] fail (the caller then uses
-//! `pread`), it never maps unguarded. The mapping is unmapped when the last `Arc` is dropped
-//! (the connection's, the engine's send buffer's, or the prefetcher's).
+//! `pread`), it never maps unguarded. When the last `Arc` of a [`FileMap`] is dropped (the
+//! connection's, the engine's send buffer's, or the prefetcher's) its [`Mapping`] moves to the
+//! prefetch thread ([`FileMap::retire_to`]), which unmaps it: `munmap` and its TLB shootdown
+//! stay off the shard. The registry slot is freed only after the unmap, wherever it runs, so
+//! the guard covers the region for as long as it is mapped.
 //!
 //! **Must not** be read for pages that are not resident: a page-cache miss is a disk wait on
 //! the reading thread. The shard only lends ranges the prefetcher reported resident
 //! ([`super::prefetch`]).
 
+use super::pagelock::LockedSpan;
+use super::prefetch::Retirer;
 use linerate_stack::tcp::SendSource;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
@@ -120,12 +126,57 @@ extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
     }
 }
 
-/// A guarded read-only mapping of `len` bytes of a file.
+/// A guarded read-only mapping: the raw region and its registry slot. Dropping it unmaps the
+/// region and only then frees the slot (so the guard never maps a zero page into address space
+/// someone else may reuse). Moving it to another thread moves the unmap there ([`super::prefetch`]
+/// unmaps off the shard).
 #[derive(Debug)]
-pub struct FileMap {
+pub struct Mapping {
     ptr: *const u8,
     len: usize,
     slot: usize,
+}
+
+// SAFETY: the region is read-only and owned by this value alone; unmapping it from any thread
+// is fine.
+unsafe impl Send for Mapping {}
+// SAFETY: shared reads of read-only memory.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Nothing mapped: what a [`FileMap`] leaves behind when its mapping moved out.
+    const EMPTY: Mapping = Mapping { ptr: ptr::null(), len: 0, slot: usize::MAX };
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        if self.len == 0 {
+            return;
+        }
+        // SAFETY: our own mapping, unmapped once (also drops any page locks on it); the slot is
+        // freed only afterwards.
+        unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
+        SLOTS[self.slot].start.store(0, Ordering::Release);
+    }
+}
+
+/// A guarded read-only mapping of `len` bytes of a file, lent to the engine as send data.
+#[derive(Debug)]
+pub struct FileMap {
+    mapping: Mapping,
+    /// The page-locked part (written by the prefetch thread only, `pagelock.rs`).
+    pub(super) locked: LockedSpan,
+    /// Where the mapping goes to be unmapped when the last reference drops; `None`: unmapped
+    /// by whichever thread drops it.
+    retire: Option<Retirer>,
 }
 
 // SAFETY: the mapping is read-only and lives until drop; the pointer is never written through.
@@ -156,20 +207,30 @@ impl FileMap {
         s.len.store(len, Ordering::Relaxed);
         s.poisoned.store(false, Ordering::Relaxed);
         s.start.store(ptr as usize, Ordering::Release);
-        Ok(FileMap { ptr: ptr as *const u8, len, slot })
+        Ok(FileMap {
+            mapping: Mapping { ptr: ptr as *const u8, len, slot },
+            locked: LockedSpan::default(),
+            retire: None,
+        })
+    }
+
+    /// Unmaps through `retire` (off this thread) when the last reference drops.
+    pub fn retire_to(mut self, retire: Retirer) -> FileMap {
+        self.retire = Some(retire);
+        self
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        self.mapping.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.mapping.len == 0
     }
 
     /// Marks the mapping bad (e.g. the prefetcher found the file shorter than promised).
     pub fn poison(&self) {
-        SLOTS[self.slot].poisoned.store(true, Ordering::Release);
+        SLOTS[self.mapping.slot].poisoned.store(true, Ordering::Release);
     }
 
     /// Asks the kernel to read `[offset, offset + len)` in and map it into our page tables,
@@ -182,7 +243,7 @@ impl FileMap {
         }
         loop {
             // SAFETY: the range lies inside our live mapping.
-            let at = unsafe { self.ptr.add(start) } as *mut libc::c_void;
+            let at = unsafe { self.mapping.ptr.add(start) } as *mut libc::c_void;
             // SAFETY: as above; madvise only reads the range in.
             if unsafe { libc::madvise(at, len, libc::MADV_POPULATE_READ) } == 0 {
                 return Ok(());
@@ -197,17 +258,57 @@ impl FileMap {
         // Kernels before 5.14: start readahead, then touch one byte per page (a truncation
         // during the touch is caught by the guard and shows as `is_intact() == false`).
         // SAFETY: as above.
-        unsafe { libc::madvise(self.ptr.add(start) as *mut libc::c_void, len, libc::MADV_WILLNEED) };
+        unsafe { libc::madvise(self.mapping.ptr.add(start) as *mut libc::c_void, len, libc::MADV_WILLNEED) };
         let page = PAGE_SIZE.load(Ordering::Relaxed);
         for at in (start..start + len).step_by(page) {
             // SAFETY: inside the mapping; a volatile read so the touch is not optimised away.
-            unsafe { ptr::read_volatile(self.ptr.add(at)) };
+            unsafe { ptr::read_volatile(self.mapping.ptr.add(at)) };
         }
         if self.is_intact() {
             Ok(())
         } else {
             Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file truncated while mapped"))
         }
+    }
+
+    /// Locks the page-aligned `[start, end)` (from [`FileMap::page_span`]) into memory, reading
+    /// it in first: `mlock(2)`, which blocks this thread like [`FileMap::populate`]. On failure
+    /// (RLIMIT_MEMLOCK, EPERM, or part of the range beyond the end of the file) nothing stays
+    /// locked.
+    pub fn lock_pages(&self, start: usize, end: usize) -> io::Result<()> {
+        if start >= end || end > self.mapping.len {
+            return Ok(());
+        }
+        // SAFETY: the range lies inside our live mapping.
+        let at = unsafe { self.mapping.ptr.add(start) } as *const libc::c_void;
+        // SAFETY: as above; mlock only changes how the pages are kept.
+        if unsafe { libc::mlock(at, end - start) } == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        // mlock marks the whole range before it faults pages in, so a failure part-way leaves
+        // it marked: undo that.
+        self.unlock_pages(start, end);
+        Err(err)
+    }
+
+    /// Unlocks the page-aligned `[start, end)` (the pages stay cached; they may be evicted).
+    pub fn unlock_pages(&self, start: usize, end: usize) {
+        if start >= end || end > self.mapping.len {
+            return;
+        }
+        // SAFETY: the range lies inside our live mapping.
+        let at = unsafe { self.mapping.ptr.add(start) } as *const libc::c_void;
+        // SAFETY: as above. It cannot fail for a range inside a mapping of ours.
+        unsafe { libc::munlock(at, end - start) };
+    }
+
+    /// The page-aligned span `[start, end)` covering `[offset, offset + len)`, clipped to the
+    /// mapping (`end` may be the mapping's unaligned end).
+    pub fn page_span(&self, offset: usize, len: usize) -> (usize, usize) {
+        let (start, span) = self.page_range(offset, len);
+        let page = PAGE_SIZE.load(Ordering::Relaxed);
+        (start, (start + span).next_multiple_of(page).min(self.mapping.len))
     }
 
     /// How many bytes from `offset` (up to `len`) are resident in the page cache now
@@ -222,8 +323,9 @@ impl FileMap {
         scratch.clear();
         scratch.resize(span.div_ceil(page), 0);
         // SAFETY: the range lies inside our mapping and `scratch` has one byte per page.
-        let r =
-            unsafe { libc::mincore(self.ptr.add(start) as *mut libc::c_void, span, scratch.as_mut_ptr()) };
+        let r = unsafe {
+            libc::mincore(self.mapping.ptr.add(start) as *mut libc::c_void, span, scratch.as_mut_ptr())
+        };
         if r != 0 {
             return 0;
         }
@@ -234,7 +336,7 @@ impl FileMap {
     /// The page-aligned span covering `[offset, offset + len)`, clipped to the mapping.
     fn page_range(&self, offset: usize, len: usize) -> (usize, usize) {
         let page = PAGE_SIZE.load(Ordering::Relaxed);
-        let end = offset.saturating_add(len).min(self.len);
+        let end = offset.saturating_add(len).min(self.mapping.len);
         let start = offset.min(end) & !(page - 1);
         (start, end - start)
     }
@@ -244,20 +346,23 @@ impl SendSource for FileMap {
     fn bytes(&self) -> &[u8] {
         // SAFETY: `ptr` maps `len` readable bytes until drop. Pages lost to a truncation read
         // as zeros (the guard), which `is_intact` reports.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+        unsafe { std::slice::from_raw_parts(self.mapping.ptr, self.mapping.len) }
     }
 
     fn is_intact(&self) -> bool {
-        !SLOTS[self.slot].poisoned.load(Ordering::Acquire)
+        !SLOTS[self.mapping.slot].poisoned.load(Ordering::Acquire)
     }
 }
 
 impl Drop for FileMap {
     fn drop(&mut self) {
-        // SAFETY: our own mapping, unmapped once; the slot is freed only afterwards, so the
-        // guard never maps a zero page into address space someone else may reuse.
-        unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
-        SLOTS[self.slot].start.store(0, Ordering::Release);
+        let mapping = std::mem::replace(&mut self.mapping, Mapping::EMPTY);
+        let locked = self.locked.bytes();
+        match &self.retire {
+            Some(retire) => retire.retire(mapping, locked),
+            // Unmapped here; nobody accounts for locks on a mapping without a prefetcher.
+            None => drop(mapping),
+        }
     }
 }
 

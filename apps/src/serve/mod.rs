@@ -10,8 +10,10 @@
 //!
 //! File bodies ([`body`]): 64 KiB and more are mapped ([`mapped`], guarded against truncation)
 //! and lent to the engine, which copies them once, straight into NIC frames; each shard has a
-//! prefetch thread ([`prefetch`]) that brings the ranges in ahead of sending, so disk waits stay
-//! off the packet loop. Shorter bodies are `pread` into the send ring.
+//! prefetch thread ([`prefetch`], on the `--io-cores`) that locks the ranges in ahead of sending
+//! ([`pagelock`], within a budget) and unmaps finished mappings, so disk waits, page faults and
+//! `munmap` stay off the packet loop. Shorter bodies are read into the send ring without waiting
+//! for the disk ([`nowait`]); uncached ones are read in by the prefetch thread first.
 //!
 //! Live counters: [`ServeHandle`] (given to an optional observer before the shards start) reads
 //! every shard's engine, hand-off and HTTP counters lock-free while they run, e.g. for a stats
@@ -25,6 +27,8 @@
 pub mod body;
 pub mod conn;
 pub mod mapped;
+pub mod nowait;
+pub mod pagelock;
 pub mod prefetch;
 pub mod shard;
 
@@ -38,7 +42,7 @@ use linerate_driver::shard::{
 use linerate_stack::tcp::listener::{FastOpenListen, ListenerHandshake, SynCookieMode};
 use linerate_stack::tcp::{CongestionAlgorithm, SocketOptions};
 use linerate_stack::time::{Clock, Duration};
-use prefetch::Prefetcher;
+use prefetch::{PrefetchConfig, Prefetcher};
 use shard::{HttpCounters, HttpShard};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -82,6 +86,9 @@ pub struct ServeOptions {
     /// One shard per entry, pinned to that CPU (a CPU may repeat); empty: one shard on the
     /// first CPU this process may use.
     pub cores: Vec<usize>,
+    /// CPUs the prefetch threads run on (`--io-cores`); `None`: the CPUs this process may use
+    /// that are not in `cores` (unpinned if there are none).
+    pub io_cores: Option<Vec<usize>>,
     pub http: HttpConfig,
     pub drain_timeout: Duration,
     pub log_level: LogLevel,
@@ -142,6 +149,7 @@ pub fn run_observed(opts: &ServeOptions, observe: impl FnOnce(&ServeHandle<'_>))
         [] => vec![first_allowed_core()?],
         cores => cores.to_vec(),
     };
+    let io_cores = io_cores(opts.io_cores.as_deref(), &cores)?;
     let clock = MonotonicClock::new();
     let unix_at_zero = crate::bypass::clock::unix_nanos_at_monotonic_zero();
     let (link, parts) = ShardedLink::open(&opts.link, cores.len(), clock.now(), unix_at_zero)?;
@@ -153,9 +161,14 @@ pub fn run_observed(opts: &ServeOptions, observe: impl FnOnce(&ServeHandle<'_>))
         crate::control::default_socket_path(opts.link.netns.as_deref(), &opts.link.iface, opts.port)
     });
     let control = ControlServer::start(&control_path, cores.len())?;
-    let startup =
-        format!("{} control {}", startup_line(opts, &link, &parts, &cores), control.path().display());
-    let works = build_shards(opts, &link, parts, &site, &control)?;
+    let startup = format!(
+        "{} io-cores {} control {}",
+        startup_line(opts, &link, &parts, &cores),
+        cpu_list(&io_cores),
+        control.path().display()
+    );
+    let prefetch = PrefetchConfig { io_cores, lock_budget: pagelock::LOCK_BUDGET };
+    let works = build_shards(opts, &link, parts, &site, &control, &prefetch)?;
     let config = RuntimeConfig { drain_deadline: opts.drain_timeout, ..RuntimeConfig::default() };
     let runtime = ShardRuntime::start_each(config, &cores, works)?;
     println!("{startup}");
@@ -168,6 +181,29 @@ pub fn run_observed(opts: &ServeOptions, observe: impl FnOnce(&ServeHandle<'_>))
         report(&stats);
     }
     Ok(())
+}
+
+/// The prefetch threads' CPUs: the ones asked for (each must be allowed), or by default the
+/// allowed ones no shard uses; empty means unpinned.
+fn io_cores(asked: Option<&[usize]>, shard_cores: &[usize]) -> anyhow::Result<Vec<usize>> {
+    let allowed = core_ids();
+    match asked {
+        Some(cores) => match cores.iter().find(|c| !allowed.contains(c)) {
+            Some(c) => {
+                anyhow::bail!("--io-cores: this process may not run on CPU {c} (allowed: {allowed:?})")
+            }
+            None => Ok(cores.to_vec()),
+        },
+        None => Ok(allowed.into_iter().filter(|c| !shard_cores.contains(c)).collect()),
+    }
+}
+
+/// `0,2,3` for a CPU list, or `unpinned` for none.
+fn cpu_list(cores: &[usize]) -> String {
+    if cores.is_empty() {
+        return "unpinned".to_owned();
+    }
+    cores.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
 }
 
 fn first_allowed_core() -> anyhow::Result<usize> {
@@ -195,6 +231,7 @@ fn build_shards(
     parts: Vec<ShardParts>,
     site: &Arc<Site>,
     control: &ControlServer,
+    prefetch: &PrefetchConfig,
 ) -> anyhow::Result<Vec<EngineShard<crate::bypass::Nic, HttpShard>>> {
     let steering = link.steering();
     let sockopts = SocketOptions {
@@ -215,8 +252,9 @@ fn build_shards(
             fast_open: opts.fast_open.then(FastOpenListen::default),
         };
         part.engine.set_listener_handshake(listener, handshake)?;
-        let prefetcher = Prefetcher::spawn(format!("lr-prefetch-{shard}"))
-            .context("cannot start the file prefetch thread")?;
+        let prefetcher = Prefetcher::spawn(format!("lr-prefetch-{shard}"), prefetch).with_context(|| {
+            format!("cannot start the file prefetch thread on --io-cores {}", cpu_list(&prefetch.io_cores))
+        })?;
         let app = HttpShard::new(site.clone(), listener, opts.log_level, prefetcher)
             .with_control(control.publisher(shard));
         let links = links.next().context("one mesh end per shard")?;
@@ -258,7 +296,9 @@ fn report(stats: &RuntimeStats<ServeStats>) {
         "linerate serve: stopped after {} connections, {} requests; segments in {} out {} retransmitted {} \
          (fast retransmits {}, timeouts {}); listen drops {} (overflows {}), memory refusals {}, \
          transmit refusals {}; SYN cookies sent {} validated {} failed {}; Fast Open accepted {} \
-         fell back {}; frames handed off {} (ring full {}); bodies lent {} read {} cut short {}",
+         fell back {}; frames handed off {} (ring full {}); bodies lent {} read {} cut short {}; \
+         reads deferred {} blocking {}; bytes locked {} (now {}), not locked: over budget {} refused {}; \
+         unmaps off shard {} inline {}; files opened off shard {}; upload jobs off shard {} (buffers at most {})",
         total.app.accepted,
         total.app.requests,
         s.in_segs,
@@ -277,9 +317,20 @@ fn report(stats: &RuntimeStats<ServeStats>) {
         s.tfo_passive_fail,
         total.shard.handed_off,
         total.shard.handoff_ring_full,
-        total.app.bodies_lent,
-        total.app.bodies_read,
-        total.app.bodies_cut,
+        total.app.files.lent,
+        total.app.files.read,
+        total.app.files.cut,
+        total.app.files.reads_deferred,
+        total.app.files.reads_blocking,
+        total.app.files.locked_total,
+        total.app.files.locked_bytes,
+        total.app.files.lock_over_budget,
+        total.app.files.lock_failed,
+        total.app.files.unmaps_off_shard,
+        total.app.files.unmaps_inline,
+        total.app.files.opens_off_shard,
+        total.app.files.upload_jobs,
+        total.app.files.upload_buffers_peak,
     );
     if stats.shards.len() < 2 {
         return;

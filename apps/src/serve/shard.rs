@@ -11,7 +11,7 @@
 //! deadline left; `TimeWait` is the engine's (closing connections run out).
 
 use super::conn::{Conn, Step};
-use super::prefetch::Prefetcher;
+use super::prefetch::{Done, FileCounters, Prefetcher};
 use super::LogLevel;
 use crate::control::{AppCounters, ControlPublisher};
 use crate::http::Site;
@@ -37,15 +37,11 @@ pub struct HttpCounters {
     pub open: u64,
     /// Connections aborted by the shutdown because the drain deadline passed.
     pub aborted_at_shutdown: u64,
-    /// Response bodies lent to the engine from a file mapping.
-    pub bodies_lent: u64,
-    /// Response bodies `pread` into the send ring (short ones, or the mapping failed).
-    pub bodies_read: u64,
-    /// Bodies cut short (the file shrank or failed under the response; connection aborted).
-    pub bodies_cut: u64,
+    /// How response bodies went into the engine, and the prefetch thread's work for them.
+    pub files: FileCounters,
 }
 
-// SAFETY: repr(C), u64 fields only.
+// SAFETY: repr(C), u64 fields only (`FileCounters` is repr(C) u64s too).
 unsafe impl Pod for HttpCounters {}
 
 impl core::ops::AddAssign for HttpCounters {
@@ -54,9 +50,7 @@ impl core::ops::AddAssign for HttpCounters {
         self.requests += o.requests;
         self.open += o.open;
         self.aborted_at_shutdown += o.aborted_at_shutdown;
-        self.bodies_lent += o.bodies_lent;
-        self.bodies_read += o.bodies_read;
-        self.bodies_cut += o.bodies_cut;
+        self.files += o.files;
     }
 }
 
@@ -104,7 +98,8 @@ impl HttpShard {
     fn publish_control(&mut self, now: Instant, engine: &Engine) {
         let Some(control) = self.control.as_mut().filter(|c| c.due(now)) else { return };
         let c = &self.counters;
-        let app = AppCounters { open: c.open, accepted: c.accepted, requests: c.requests };
+        let files = self.prefetch.counters();
+        let app = AppCounters { open: c.open, accepted: c.accepted, requests: c.requests, files };
         control.publish(now, engine, self.conns.iter().flatten().map(|c| c.handle), app);
     }
 
@@ -139,9 +134,23 @@ impl HttpShard {
         let mut any = false;
         while let Some(done) = self.prefetch.poll_done() {
             any = true;
-            let h = done.conn;
+            let h = done.conn();
             let Some(conn) = self.conns.get_mut(h.index as usize).and_then(Option::as_mut) else { continue };
-            if conn.handle == h && conn.on_prefetched(&done) {
+            if conn.handle != h {
+                continue;
+            }
+            let wake = match done {
+                Done::Open { token, opened, .. } => conn.on_opened(now, token, opened),
+                Done::Upload { answer, .. } => {
+                    conn.on_upload_answer(now, answer);
+                    let peak = conn.most_upload_buffers() as u64;
+                    let counts = &mut self.prefetch.counts;
+                    counts.upload_buffers_peak = counts.upload_buffers_peak.max(peak);
+                    true
+                }
+                done => conn.on_prefetched(&done, &mut self.prefetch.counts),
+            };
+            if wake {
                 self.pump(now, engine, h);
             }
         }
@@ -256,7 +265,6 @@ impl ShardApp for HttpShard {
     }
 
     fn stats(&self) -> HttpCounters {
-        let b = self.prefetch.counts;
-        HttpCounters { bodies_lent: b.lent, bodies_read: b.read, bodies_cut: b.cut, ..self.counters }
+        HttpCounters { files: self.prefetch.counters(), ..self.counters }
     }
 }

@@ -1,0 +1,95 @@
+//! Reading a file without waiting for the disk: `preadv2(2)` with `RWF_NOWAIT`.
+//!
+//! **Owns** [`read_at_nowait`], the shard's only way to read a response body into its send
+//! ring. The kernel copies what the page cache holds and refuses (`EAGAIN`) instead of starting
+//! a read from the disk and sleeping on it, so the caller can hand the disk wait to its
+//! prefetch thread and come back later.
+//!
+//! **Promises:** never reads past the length the response promised (like
+//! [`FileBody::read_at`]); a short count means only part of the range was cached.
+
+use crate::http::FileBody;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+
+/// What [`read_at_nowait`] found.
+#[derive(Debug)]
+pub enum NoWaitRead {
+    /// Bytes copied (0: the end of the file, or nothing asked).
+    Read(usize),
+    /// The first bytes are not in the page cache; reading them would wait for the disk.
+    NotCached,
+    /// The file system cannot read without waiting (`EOPNOTSUPP`): use a plain `pread`.
+    Unsupported,
+    Failed(io::Error),
+}
+
+/// Copies the cached bytes of `file` from `offset` into `dst`, never waiting for the disk.
+pub fn read_at_nowait(file: &FileBody, offset: u64, dst: &mut [u8]) -> NoWaitRead {
+    let left = usize::try_from(file.len().saturating_sub(offset)).unwrap_or(usize::MAX);
+    let n = dst.len().min(left);
+    if n == 0 {
+        return NoWaitRead::Read(0);
+    }
+    let Ok(at) = libc::off_t::try_from(offset) else { return NoWaitRead::Read(0) };
+    let iov = libc::iovec { iov_base: dst.as_mut_ptr().cast(), iov_len: n };
+    let fd = file.as_fd().as_raw_fd();
+    loop {
+        // SAFETY: one iovec over `n` writable bytes of `dst`, which outlives the call.
+        let r = unsafe { libc::preadv2(fd, &iov, 1, at, libc::RWF_NOWAIT) };
+        if r >= 0 {
+            return NoWaitRead::Read(r as usize);
+        }
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => NoWaitRead::NotCached,
+            Some(libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS) => NoWaitRead::Unsupported,
+            _ => NoWaitRead::Failed(err),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{ResolveMode, Root};
+    use std::io::Write;
+
+    /// Writes `bytes` to `dir/name`, flushes them to disk and drops them from the page cache.
+    fn cold_file(dir: &std::path::Path, name: &str, bytes: &[u8]) {
+        let path = dir.join(name);
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(bytes).unwrap();
+        f.sync_all().unwrap();
+        // SAFETY: a valid descriptor; advice only.
+        let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(rc, 0);
+    }
+
+    #[test]
+    fn a_cold_range_is_refused_and_a_warm_one_read_within_the_promised_length() {
+        let dir = std::env::temp_dir().join(format!("linerate-nowait-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bytes: Vec<u8> = (0..40_000u32).map(|i| (i % 253) as u8).collect();
+        cold_file(&dir, "cold", &bytes);
+        let root = Root::open(&dir, ResolveMode::default()).unwrap();
+        let file = root.open_file(b"/cold").unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        match read_at_nowait(&file, 0, &mut buf) {
+            NoWaitRead::NotCached => {}
+            other => panic!("a file just dropped from the page cache read as {other:?}"),
+        }
+        // A blocking read brings it in; then the same read succeeds without waiting.
+        assert_eq!(file.read_at(0, &mut buf).unwrap(), bytes.len());
+        match read_at_nowait(&file, 100, &mut buf) {
+            NoWaitRead::Read(n) => assert_eq!(&buf[..n], &bytes[100..100 + n]),
+            other => panic!("a cached file read as {other:?}"),
+        }
+        // Never past the length promised at open, even if the file grows.
+        std::fs::OpenOptions::new().append(true).open(dir.join("cold")).unwrap().write_all(b"more").unwrap();
+        assert!(matches!(read_at_nowait(&file, 39_990, &mut buf), NoWaitRead::Read(10)));
+        assert!(matches!(read_at_nowait(&file, 40_000, &mut buf), NoWaitRead::Read(0)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
