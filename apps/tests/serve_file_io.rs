@@ -13,8 +13,9 @@
 //! - the prefetch thread runs on `--io-cores` (by default the CPUs the shards do not use), as
 //!   the startup line says and the kernel's view of the thread confirms.
 //!
-//! Run as root (veth lab; `mlock` beyond RLIMIT_MEMLOCK needs CAP_IPC_LOCK), with TMPDIR on a
-//! disk-backed file system (files are dropped from the page cache with `POSIX_FADV_DONTNEED`).
+//! Run as root (veth lab; `mlock` beyond RLIMIT_MEMLOCK needs CAP_IPC_LOCK). The served files
+//! live under `target/tmp` (see `serve_support::TempDir`), which must be a disk-backed file system:
+//! files are dropped from the page cache with `POSIX_FADV_DONTNEED`.
 
 mod serve_support;
 
@@ -64,7 +65,7 @@ fn evict(path: &Path) {
     assert_eq!(unsafe { libc::statfs(c.as_ptr(), &mut fs) }, 0);
     assert_ne!(
         fs.f_type as libc::c_long, TMPFS_MAGIC,
-        "{path:?} is on tmpfs, whose pages cannot be dropped: set TMPDIR to a disk-backed directory"
+        "{path:?} is on tmpfs, whose pages cannot be dropped: build with the target directory on a disk-backed file system"
     );
     let f = std::fs::File::open(path).unwrap();
     f.sync_all().unwrap();

@@ -23,12 +23,14 @@ pub fn lab_name(tag: &str) -> String {
     format!("t{}-{}-{n}", &tag[..tag.len().min(8)], std::process::id())
 }
 
-/// A directory removed on drop.
+/// A directory removed on drop. It lives under Cargo's per-target scratch directory
+/// (`target/tmp`), not `TMPDIR`: that keeps it on the disk the build is on, since tests that
+/// drop file pages from the page cache (`serve_file_io`) cannot do so on a tmpfs `/tmp`.
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("linerate-test-{name}"));
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("linerate-test-{name}"));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path)
