@@ -185,9 +185,14 @@ impl<T: Copy> TimerWheel<T> {
     #[inline]
     pub fn insert(&mut self, deadline: Instant, value: T) -> TimerHandle {
         let tick = self.expiry_tick(deadline);
+        let was_empty = self.slab.len == 0;
         let (index, generation) = self.slab.alloc(tick, value);
         self.slots.push_back(&mut self.slab.entries, index, slot_for(self.cursor, tick));
-        self.settle();
+        // A live timer only adds a holder where it lands, so the earliest slot can only be
+        // unsettled if no timer was live before (zombies may then lead the wheel).
+        if was_empty {
+            self.settle();
+        }
         TimerHandle { index, generation }
     }
 
