@@ -19,6 +19,15 @@
 //! staying in its slot. The bench keeps its own copy of every deadline (as the engine does in
 //! its connection slot) so computing the new deadline never touches the wheel's memory.
 //!
+//! `restart, time moving` is the same pattern with the clock running, so that whatever a wheel
+//! defers at restart time (re-filing a timer postponed in place) is paid inside the timed
+//! section: each timer has its own RTO (log-uniform 200 ms–2 s), a restart re-arms a random
+//! timer at `now + rto`, time advances 1 µs per restart (at 1 M timers each is restarted about
+//! once a second, so the shorter RTOs often fire first) and the wheel is drained after each
+//! chunk of restarts (the expiries, cascades and re-files are timed; re-arming fired timers is
+//! not). One iteration is one restart plus its share of the expiry work; the bench prints how
+//! many expiries that share was.
+//!
 //! At one million timers each operation is also measured with the wheel's arrays on transparent
 //! huge pages (`madvise(MADV_HUGEPAGE)` over `TimerWheel::memory_regions`, as a driver would do),
 //! labelled "huge pages"; the AnonHugePages the process got is printed so a run where the kernel
@@ -50,6 +59,12 @@ impl Rng {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
+    }
+
+    /// Log-uniform retransmission timeout in [200 ms, 2 s).
+    fn rto(&mut self) -> Duration {
+        let exponent = (self.next() % 1_000) as f64 / 1_000.0;
+        Duration::from_nanos((200_000_000.0 * 10_f64.powf(exponent)) as u64)
     }
 
     /// Log-uniform delay in [10 µs, ~120 s).
@@ -320,14 +335,62 @@ fn bench_restart_at(c: &mut Criterion, size: (usize, bool)) {
     });
 }
 
+/// TCP's RTO restart with time moving: each restart re-arms a random timer one period from now,
+/// time advances 1 µs per restart, and the expiry work that follows (including anything the
+/// wheel deferred at restart time) is timed too.
+fn bench_restart_moving_at(c: &mut Criterion, size: (usize, bool)) {
+    let live = size.0;
+    let mut rng = Rng(0x89ab_cdef_1234_5678);
+    let mut now = Instant::from_millis(1_000);
+    let periods: Vec<Duration> = (0..live).map(|_| rng.rto()).collect();
+    let mut wheel = TimerWheel::with_capacity(WheelConfig::default(), now, live + CHUNK);
+    if size.1 {
+        advise_huge_pages(&wheel);
+    }
+    let mut handles: Vec<TimerHandle> =
+        periods.iter().enumerate().map(|(i, &p)| wheel.insert(now + p, i as u64)).collect();
+    let mut fired = Vec::with_capacity(CHUNK);
+    let (mut restarts, mut expiries) = (0_u64, 0_u64);
+    c.bench_function(&name("restart, time moving", size), |b| {
+        b.iter_custom(|iters| {
+            chunked(iters, |n| {
+                let moves: Vec<(TimerHandle, Instant)> = (0..n)
+                    .map(|k| {
+                        let pick = rng.next() as usize % live;
+                        (handles[pick], now + Duration::from_micros(k as u64) + periods[pick])
+                    })
+                    .collect();
+                let end = now + Duration::from_micros(n as u64);
+                let spent = timed(|| {
+                    for &(handle, deadline) in &moves {
+                        black_box(wheel.reschedule(handle, deadline));
+                    }
+                    while let Some((_, pick)) = wheel.poll_expired(end) {
+                        fired.push(pick);
+                    }
+                });
+                now = end;
+                restarts += n as u64;
+                expiries += fired.len() as u64;
+                for pick in fired.drain(..) {
+                    handles[pick as usize] = wheel.insert(now + periods[pick as usize], pick);
+                }
+                spent
+            })
+        })
+    });
+    eprintln!("restart, time moving: {expiries} expiries for {restarts} restarts");
+}
+
 /// Every operation at every size.
 fn bench_all_sizes(c: &mut Criterion) {
     type Op = fn(&mut Criterion, (usize, bool));
-    let ops: [Op; 7] = [
+    let ops: [Op; 8] = [
         bench_insert_at,
         bench_cancel_at,
         bench_reschedule_at,
         bench_restart_at,
+        bench_restart_moving_at,
         bench_cancel_chained_at,
         bench_reschedule_chained_at,
         bench_expire_at,

@@ -38,7 +38,8 @@ const JAIN_TARGET: f64 = 0.9;
 ///   the drop goes to whichever flow grows faster at that moment, not in proportion to the
 ///   frames each sends. Over 20-30 s the smaller flow loses 2.6 frames per 10,000 and the larger
 ///   0.4 (65/30 Mbit/s); the shares oscillate with a period of about a minute. Paced, or with
-///   30 µs of jitter, the per-frame loss rates even out and so do the shares (extra rows).
+///   30 µs of jitter, the per-frame loss rates mostly even out and so do the shares (extra
+///   rows; how timers due in the same tick are ordered is enough to move them).
 const KNOWN_MISSES: [(Algorithm, Algorithm); 1] = [(Algorithm::Cubic, Algorithm::Cubic)];
 
 #[derive(Debug, Clone, Copy)]

@@ -1,13 +1,16 @@
 //! The timer wheel against a naive model: a `BinaryHeap` keyed by the ordering guarantee written
-//! in `linerate_stack::timer` (expiry tick `max(ceil(deadline / tick), cursor)`, then schedule
-//! sequence). Random schedules mix inserts, cancels, reschedules, partial and full drains and
+//! in `linerate_stack::timer` (expiry tick `max(ceil(deadline / tick), cursor)`; ties in any
+//! order). Random schedules mix inserts, cancels, reschedules, partial and full drains and
 //! time advances from one nanosecond to years (and the end of time); after every operation the
-//! wheel and the model must agree on every expiration, its order, `len` and `next_expiry`.
+//! wheel and the model must agree on every expiration (a due timer of the earliest tick, each
+//! exactly once, a cancelled one never), `len`, the cursor (never moving back), and
+//! `next_expiry` (exact: a driver sleeping until it never wakes for nothing).
 //!
 //! Schedules also restart timers by small steps (TCP's RTO restart: mostly the same slot,
-//! sometimes the same tick) and churn one timer many times without time moving, checking
-//! `next_expiry` after every single reschedule of a churn: what a wheel that removes lazily
-//! (garbage left in slots, compaction, deferred counter updates) would have to survive.
+//! sometimes the same tick, always postponed in place), pull them back by small steps (inside
+//! the filed slot or before it), and churn one timer many times without time moving, checking
+//! `next_expiry` after every single reschedule of a churn. Zombies (cancelled, still linked)
+//! must stay within the wheel's allowance: a quarter of the peak number of live timers, or 64.
 //!
 //! Deterministic: proptest runs from a fixed seed and prints the minimal failing schedule.
 
@@ -24,6 +27,8 @@ struct Model {
     tick: u64,
     cursor: u64,
     seq: u64,
+    /// Highest number of live timers so far (bounds the zombies).
+    peak: usize,
     /// Live timer id -> (expiry tick, schedule sequence).
     live: HashMap<usize, (u64, u64)>,
     /// Every schedule ever made; entries that no longer match `live` are skipped.
@@ -34,7 +39,7 @@ impl Model {
     fn new(tick: u64, start: u64) -> Self {
         let tick = tick.max(1);
         let cursor = if start == u64::MAX { u64::MAX } else { start / tick };
-        Model { tick, cursor, seq: 0, live: HashMap::new(), heap: BinaryHeap::new() }
+        Model { tick, cursor, seq: 0, peak: 0, live: HashMap::new(), heap: BinaryHeap::new() }
     }
 
     fn schedule(&mut self, id: usize, deadline: u64) {
@@ -42,6 +47,7 @@ impl Model {
         self.seq += 1;
         self.live.insert(id, (key, self.seq));
         self.heap.push(Reverse((key, self.seq, id)));
+        self.peak = self.peak.max(self.live.len());
     }
 
     fn cancel(&mut self, id: usize) -> bool {
@@ -58,19 +64,33 @@ impl Model {
         None
     }
 
-    fn poll(&mut self, now: u64) -> Option<usize> {
-        let now_tick = if now == u64::MAX { u64::MAX } else { now / self.tick };
-        match self.earliest() {
-            Some((key, id)) if key <= now_tick => {
-                self.heap.pop();
-                self.live.remove(&id);
-                self.cursor = key;
-                Some(id)
-            }
-            _ => {
+    fn now_tick(&self, now: u64) -> u64 {
+        if now == u64::MAX {
+            u64::MAX
+        } else {
+            now / self.tick
+        }
+    }
+
+    /// Checks what the wheel's `poll_expired(now)` returned: `None` iff nothing is due, else a
+    /// live timer due at the earliest due tick (ties in any order); then applies it.
+    fn poll(&mut self, now: u64, got: Option<usize>) -> Result<(), String> {
+        let now_tick = self.now_tick(now);
+        let due = self.earliest().filter(|&(key, _)| key <= now_tick).map(|(key, _)| key);
+        match (got, due) {
+            (None, None) => {
                 self.cursor = self.cursor.max(now_tick);
-                None
+                Ok(())
             }
+            (Some(id), Some(min)) => match self.live.remove(&id) {
+                Some((key, _)) if key == min => {
+                    self.cursor = key;
+                    Ok(())
+                }
+                Some((key, _)) => Err(format!("fired {id} of tick {key} before tick {min}")),
+                None => Err(format!("fired {id}, which is not live")),
+            },
+            (got, due) => Err(format!("fired {got:?} while the earliest due tick is {due:?}")),
         }
     }
 
@@ -138,6 +158,9 @@ enum Op {
     /// Reschedules the `pick`-th timer `count` times, alternating between two nearby deadlines
     /// `span` from now, without polling: garbage piles up in one or two slots.
     Churn(usize, usize, Span),
+    /// Moves the `pick`-th timer earlier by a small span: inside its filed slot (postponed in
+    /// place, the slot's bound must drop) or before it (moved at once).
+    PullBack(usize, Span),
 }
 
 fn span(max_bits: u32) -> impl Strategy<Value = Span> {
@@ -164,6 +187,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::Query),
         3 => (any::<usize>(), span(22)).prop_map(|(pick, s)| Op::Restart(pick, s)),
         1 => (any::<usize>(), 1..100_usize, span(40)).prop_map(|(pick, n, s)| Op::Churn(pick, n, s)),
+        2 => (any::<usize>(), span(30)).prop_map(|(pick, s)| Op::PullBack(pick, s)),
         // Rare: after it, every deadline is due at once.
         1 => prop_oneof![39 => span(20).prop_map(Op::Advance), 1 => Just(Op::EndOfTime)],
     ]
@@ -219,6 +243,15 @@ fn run(tick: u64, start: Span, ops: &[Op]) -> Result<(), TestCaseError> {
                     prop_assert!(wheel.reschedule(handles[id], Instant::from_nanos(deadline)));
                 }
             }
+            Op::PullBack(pick, s) if !handles.is_empty() => {
+                let id = pick % handles.len();
+                if let Some(current) = model.deadline(id) {
+                    let deadline = current.as_nanos().saturating_sub(s.nanos());
+                    model.schedule(id, deadline);
+                    prop_assert!(wheel.reschedule(handles[id], Instant::from_nanos(deadline)));
+                    prop_assert_eq!(wheel.deadline(handles[id]), model.deadline(id), "step {}", step);
+                }
+            }
             Op::Churn(pick, count, s) if !handles.is_empty() => {
                 let id = pick % handles.len();
                 for i in 0..count {
@@ -229,7 +262,7 @@ fn run(tick: u64, start: Span, ops: &[Op]) -> Result<(), TestCaseError> {
                     }
                     let moved = wheel.reschedule(handles[id], Instant::from_nanos(deadline));
                     prop_assert_eq!(moved, live, "step {} churn {}: reschedule", step, i);
-                    prop_assert_eq!(wheel.next_expiry(), model.next_expiry(), "step {} churn {}", step, i);
+                    check_next_expiry(&wheel, &mut model, step)?;
                 }
             }
             Op::Query(pick) if !handles.is_empty() => {
@@ -256,13 +289,21 @@ fn run(tick: u64, start: Span, ops: &[Op]) -> Result<(), TestCaseError> {
                 now = u64::MAX;
                 drain_limit = usize::MAX;
             }
-            Op::Cancel(_) | Op::Reschedule(..) | Op::Query(_) | Op::Restart(..) | Op::Churn(..) => {}
+            Op::Cancel(_)
+            | Op::Reschedule(..)
+            | Op::Query(_)
+            | Op::Restart(..)
+            | Op::Churn(..)
+            | Op::PullBack(..) => {}
         }
         let mut taken = 0;
         while taken < drain_limit {
+            let before = wheel.advanced_to();
             let got = wheel.poll_expired(Instant::from_nanos(now));
-            let want = model.poll(now);
-            prop_assert_eq!(got.map(|(_, id)| id), want, "step {}: poll at {}", step, now);
+            prop_assert!(wheel.advanced_to() >= before, "step {}: the cursor moved back", step);
+            if let Err(e) = model.poll(now, got.map(|(_, id)| id)) {
+                return Err(TestCaseError::fail(format!("step {step}: poll at {now}: {e}")));
+            }
             match got {
                 Some((handle, id)) => prop_assert_eq!(handle, handles[id], "step {}: handle", step),
                 None => break,
@@ -280,8 +321,16 @@ fn check_agreement(
     step: usize,
 ) -> Result<(), TestCaseError> {
     prop_assert_eq!(wheel.len(), model.live.len(), "step {}: len", step);
-    prop_assert_eq!(wheel.next_expiry(), model.next_expiry(), "step {}: next_expiry", step);
+    check_next_expiry(wheel, model, step)?;
     prop_assert_eq!(wheel.advanced_to(), model.instant_of(model.cursor), "step {}: cursor", step);
+    let allowance = (model.peak / 4).max(64);
+    prop_assert!(wheel.zombies() <= allowance, "step {}: {} zombies", step, wheel.zombies());
+    Ok(())
+}
+
+/// `next_expiry` is exactly the earliest live timer's rounded deadline.
+fn check_next_expiry(wheel: &TimerWheel<usize>, model: &mut Model, step: usize) -> Result<(), TestCaseError> {
+    prop_assert_eq!(wheel.next_expiry(), model.next_expiry(), "step {}: next_expiry", step);
     Ok(())
 }
 

@@ -7,78 +7,108 @@
 //! **up** to a whole tick, its *expiry tick*. The wheel keeps a *cursor*: the tick it has
 //! advanced to. Timers live in 11 levels of 64 slots; level 0 slots hold one tick each, a level
 //! `L` slot spans `64^L` ticks, so the levels together cover every `u64` tick (4 µs ticks reach
-//! 2.3 million years; 1 ns ticks reach the end of [`Instant`]) with no overflow list. A timer goes
-//! to the level of the highest 6-bit digit in which its expiry tick differs from the cursor (the
-//! design of tokio's wheel), so level 0 holds the next ≤ 64 ticks and a 60 s TIME_WAIT at 4 µs
-//! sits in level 3. Each level has a `u64` occupancy bitmap and the wheel a bitmap of non-empty
-//! levels, so the earliest slot is two `trailing_zeros`. When the cursor reaches a higher-level
-//! slot, that slot's timers are *cascaded*: re-placed relative to the new cursor, which moves
-//! each of them down at least one level. A timer is cascaded at most once per level.
+//! 2.3 million years; 1 ns ticks reach the end of [`Instant`]) with no overflow list. A timer is
+//! *filed* in the level of the highest 6-bit digit in which its expiry tick differs from the
+//! cursor (the design of tokio's wheel), so level 0 holds the next ≤ 64 ticks and a 60 s
+//! TIME_WAIT at 4 µs sits in level 3. Each level has a `u64` occupancy bitmap and the wheel a
+//! bitmap of non-empty levels, so the earliest slot is two `trailing_zeros`. When the cursor
+//! reaches a higher-level slot, that slot's timers are *cascaded*: re-filed relative to the new
+//! cursor, which moves each of them down at least one level.
 //!
 //! Timers are stored in a slab (`u32` indices, a free list, a generation per entry); each wheel
-//! slot is a FIFO list doubly linked through the entries by index, so cancel unlinks in O(1)
-//! without `unsafe`. A [`TimerHandle`] is (index, generation); a handle whose timer fired or was
-//! cancelled no longer resolves (every method given it returns `None` / `false`), even if its
-//! entry was reused.
+//! slot is a list doubly linked through the entries by index, without `unsafe`. A
+//! [`TimerHandle`] is (index, generation); a handle whose timer fired or was cancelled no longer
+//! resolves (every method given it returns `None` / `false`), even if its entry was reused.
+//!
+//! ## Postponing in place, cancelling lazily
+//!
+//! At a million timers what an operation costs is the cache lines it touches, and unlinking
+//! from a list touches three (the entry and both neighbours). So the two common operations do
+//! not unlink:
+//!
+//! - **Postpone in place.** A [`reschedule`](TimerWheel::reschedule) to a tick at or after the
+//!   start of the slot the timer is filed in (TCP's RTO restart on every ACK is the typical
+//!   case: it moves the deadline later) only rewrites the entry's expiry tick; the entry stays
+//!   in its slot. When the cursor reaches that slot (expiry or cascade), the wheel sees the
+//!   later tick and re-files the entry then, once, however many times it was postponed: the
+//!   cost moves from the random access of the reschedule to the slot walk, which reads the
+//!   entry anyway. Only a move to before the filed slot's start unlinks and re-files at once.
+//! - **Cancel lazily.** [`cancel`](TimerWheel::cancel) kills the entry (its handles go stale,
+//!   the value is returned) and leaves it linked as a *zombie*. A slot walk frees the zombies
+//!   it meets; when more than a quarter as many zombies as live timers wait (at least 64), the
+//!   cancel unlinks a batch of 32 of them with their cache misses overlapped (see
+//!   `zombies.rs`). Zombies never fire and are never counted in [`len`](TimerWheel::len).
+//!
+//! Each slot keeps a lower bound of its live entries' ticks and how many live entries sit at
+//! exactly that bound. While a timer is live, the earliest non-empty slot always has one at its
+//! bound, so [`next_expiry`](TimerWheel::next_expiry) stays exact: when an operation takes the
+//! last such timer away (it fires, or is postponed or cancelled), the wheel *settles* at once:
+//! it cleans the earliest slot (frees its zombies, re-files its postponed entries relative to
+//! the cursor, recounts the rest) without moving the cursor, until the earliest slot has a
+//! live timer at its bound. Only operations on the earliest slot's earliest timers pay for it.
 //!
 //! # Memory layout
 //!
-//! The slab is three parallel arrays: a 16-byte link per entry (prev, next and expiry tick; the
-//! slot is recomputed from the tick and the cursor), a 4-byte generation per entry, and the
-//! values. Cancel and reschedule read a generation and three links (the entry's and its two
-//! neighbours'), plus the value a cancel returns; cascades read only links. At a million timers the links are 16 MB, so what limits
-//! random cancels is cache and TLB misses; [`TimerWheel::memory_regions`] lets a driver back the
-//! reserved arrays with huge pages (e.g. `madvise(MADV_HUGEPAGE)` right after
-//! [`with_capacity`](TimerWheel::with_capacity), before the first insert touches them), which
-//! `stack` itself cannot do since it makes no syscalls.
+//! One 32-byte entry per timer holds everything an operation on it needs: list links, expiry
+//! tick, generation, the slot it is filed in, and the value (so `T` must be `Copy` and should
+//! be at most 8 bytes; a larger one makes entries 64 bytes). Validating a handle, postponing,
+//! cancelling and reading the value are all one cache line. At a million timers the entries are
+//! 32 MB (plus up to a quarter more for zombies), so random operations pay cache and TLB
+//! misses; [`TimerWheel::memory_regions`] lets a driver back the reserved arrays with huge pages
+//! (e.g. `madvise(MADV_HUGEPAGE)` right after [`with_capacity`](TimerWheel::with_capacity),
+//! before the first insert touches them), which `stack` itself cannot do since it makes no
+//! syscalls.
 //!
 //! # Complexity
 //!
-//! - [`insert`](TimerWheel::insert), [`cancel`](TimerWheel::cancel),
-//!   [`reschedule`](TimerWheel::reschedule), [`get`](TimerWheel::get),
-//!   [`deadline`](TimerWheel::deadline): O(1).
-//! - [`poll_expired`](TimerWheel::poll_expired): O(1) per yielded timer plus O(1) per cascade
-//!   step; each timer is cascaded at most `LEVELS - 1` times over its life (in practice 0–3).
-//!   A poll that yields nothing is O(1) amortised.
-//! - [`next_expiry`](TimerWheel::next_expiry): O(1). Each slot keeps its smallest expiry tick,
-//!   kept exact by inserts and cascades; only after a cancel or reschedule removed a higher-level
-//!   slot's earliest timer does the next call scan that one slot (O(timers in it)) and remember
-//!   the result. Expiring timers never causes a scan.
-//! - No allocation once the slab has grown to the peak number of live timers (reserve it with
-//!   [`with_capacity`](TimerWheel::with_capacity)); the slot tables are fixed arrays (~11 KiB).
+//! - [`insert`](TimerWheel::insert), [`reschedule`](TimerWheel::reschedule),
+//!   [`get`](TimerWheel::get), [`deadline`](TimerWheel::deadline),
+//!   [`next_expiry`](TimerWheel::next_expiry): O(1).
+//! - [`cancel`](TimerWheel::cancel): O(1); one cancel in 32 beyond the zombie allowance also
+//!   unlinks a batch of 32 zombies.
+//! - [`poll_expired`](TimerWheel::poll_expired): O(1) per yielded timer plus O(1) per entry a
+//!   slot walk meets (cascaded, re-filed after a postponement, or a zombie freed); each timer is
+//!   cascaded at most once per level between two schedules, and re-filed at most once per
+//!   postponement it had.
+//! - Settling (any mutating call): O(1) unless the call removed the last live timer at the
+//!   earliest slot's bound; then O(entries of the slots it cleans), as a rescan of that slot.
+//! - No allocation once the slab has grown to its high-water mark (live timers plus zombies;
+//!   [`with_capacity`](TimerWheel::with_capacity) reserves `capacity` plus the zombie allowance
+//!   for it); the slot tables are fixed arrays (~17 KiB).
 //!
 //! # Ordering guarantee
 //!
 //! Let `tick` be the configured tick in ns and `c` the cursor ([`TimerWheel::advanced_to`]).
-//! Scheduling a timer (by `insert` or `reschedule`) with deadline `d` gives it the key
-//! `(k, s)` where `k = max(ceil(d / tick), c)` and `s` is a counter that every `insert` and
-//! `reschedule` increments. Then:
+//! Scheduling a timer (by `insert` or `reschedule`) with deadline `d` gives it the expiry tick
+//! `k = max(ceil(d / tick), c)`. Then:
 //!
 //! 1. A timer is due at `now` iff `k * tick <= now` (exact integer arithmetic; a `k * tick` that
 //!    overflows `u64` is due only at `now == Instant::MAX`). So a timer never fires before its
 //!    deadline, and fires at the first poll whose `now` is at or after the deadline rounded up
 //!    to the tick. A deadline already in the past is due at the cursor, i.e. at the next poll.
-//! 2. `poll_expired(now)` returns the due timer with the smallest `(k, s)`, and `None` when no
-//!    timer is due. Timers in the same tick therefore come out in schedule order (FIFO), not by
-//!    their exact nanosecond deadlines; a rescheduled timer counts as scheduled at the
-//!    reschedule, even if its tick is unchanged.
+//! 2. `poll_expired(now)` returns a due timer with the smallest `k`, and `None` when no timer is
+//!    due. Timers of the same tick come out in an order that is deterministic (a function of
+//!    the calls made) but otherwise unspecified: a postponed timer joins its new tick when the
+//!    wheel re-files it, not when it was rescheduled.
 //! 3. The cursor only moves forward: to the tick of each timer `poll_expired` returns, and to
 //!    `floor(now / tick)` (or `u64::MAX` for `Instant::MAX`) when a poll finds nothing more due.
 //!    A timer scheduled into the past is thus never ordered before a timer already yielded.
-//! 4. [`next_expiry`](TimerWheel::next_expiry) is exactly `min(k) * tick` (saturating at
-//!    [`Instant::MAX`]): a driver that sleeps until it and then polls neither misses a timer nor
-//!    wakes early for nothing.
+//! 4. [`next_expiry`](TimerWheel::next_expiry) is exactly `min(k) * tick` over live timers
+//!    (saturating at [`Instant::MAX`]), `None` when none is live: a driver that sleeps until it
+//!    and then polls neither misses a timer nor wakes early for nothing.
 //!
 //! # Must not
 //!
 //! Read a clock (`now` is always passed in), use `unsafe`, allocate per operation once grown,
-//! fire a timer early, or panic on any deadline or `now` (including [`Instant::MAX`] and `now`
-//! going backwards, which simply yields nothing new). It does not bound its own size: callers
-//! bound the number of timers (one or a few per connection, and connections are bounded).
+//! fire a timer early or a cancelled one at all, or panic on any deadline or `now` (including
+//! [`Instant::MAX`] and `now` going backwards, which simply yields nothing new). It does not
+//! bound its own number of live timers: callers do (one or a few per connection, and
+//! connections are bounded); it does bound its zombies.
 
 mod slab;
 mod slots;
 mod tick;
+mod zombies;
 
 #[cfg(test)]
 mod tests;
@@ -87,9 +117,10 @@ use core::fmt;
 
 use crate::time::{Duration, Instant};
 
-use self::slab::{Link, Slab, NIL};
+use self::slab::{Slab, NIL};
 use self::slots::{slot_for, slot_start, Slots};
 use self::tick::TickDivisor;
+use self::zombies::{allowance, Zombies};
 
 /// Configuration of a [`TimerWheel`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,27 +148,32 @@ pub struct TimerHandle {
 pub struct TimerWheel<T> {
     /// Tick length and the instant <-> tick conversions.
     tick: TickDivisor,
-    /// The cursor: every stored expiry tick is `>= cursor`, and each timer sits in the slot
-    /// `slot_for(cursor, tick)`.
+    /// The cursor: every slot the wheel holds entries in starts at or after it (so every live
+    /// expiry tick is `>= cursor`), and each entry sits in the slot `slot_for(cursor, t)` of the
+    /// tick `t` it was filed with.
     cursor: u64,
     slab: Slab<T>,
     slots: Slots,
+    zombies: Zombies,
 }
 
-impl<T> TimerWheel<T> {
+impl<T: Copy> TimerWheel<T> {
     /// An empty wheel whose cursor starts at `now`.
     pub fn new(config: WheelConfig, now: Instant) -> Self {
         Self::with_capacity(config, now, 0)
     }
 
-    /// An empty wheel with room for `capacity` timers before the slab reallocates.
+    /// An empty wheel with room for `capacity` live timers (plus the zombies they may leave)
+    /// before the slab reallocates.
     pub fn with_capacity(config: WheelConfig, now: Instant, capacity: usize) -> Self {
         let tick = TickDivisor::new(config.tick.as_nanos());
+        let zombies = if capacity == 0 { 0 } else { allowance(capacity) + 1 };
         TimerWheel {
             tick,
             cursor: tick.now_tick(now),
-            slab: Slab::with_capacity(capacity),
+            slab: Slab::with_capacity(capacity.saturating_add(zombies)),
             slots: Slots::new(),
+            zombies: Zombies::with_capacity(zombies),
         }
     }
 
@@ -145,37 +181,59 @@ impl<T> TimerWheel<T> {
     /// the next poll).
     ///
     /// # Panics
-    /// If `u32::MAX - 1` timers are already live (the handle index space is exhausted).
+    /// If `u32::MAX - 1` entries are in use (the handle index space is exhausted).
     #[inline]
     pub fn insert(&mut self, deadline: Instant, value: T) -> TimerHandle {
         let tick = self.expiry_tick(deadline);
+        let was_empty = self.slab.len == 0;
         let (index, generation) = self.slab.alloc(tick, value);
-        self.slots.push_back(&mut self.slab.links, index, slot_for(self.cursor, tick));
+        self.slots.push_back(&mut self.slab.entries, index, slot_for(self.cursor, tick));
+        // A live timer only adds a holder where it lands, so the earliest slot can only be
+        // unsettled if no timer was live before (zombies may then lead the wheel).
+        if was_empty {
+            self.settle();
+        }
         TimerHandle { index, generation }
     }
 
-    /// Removes the timer and returns its value, or `None` if the handle is stale (the timer
-    /// already fired or was cancelled).
+    /// Cancels the timer and returns its value, or `None` if the handle is stale (the timer
+    /// already fired or was cancelled). Writes only the timer's entry, which stays linked as a
+    /// zombie (see the module docs); now and then also unlinks a batch of older zombies.
     #[inline]
     pub fn cancel(&mut self, handle: TimerHandle) -> Option<T> {
-        if !self.slab.live(handle.index, handle.generation) {
-            return None;
+        let entry = self.slab.live(handle.index, handle.generation)?;
+        self.slots.leave(entry.flat as usize, entry.tick);
+        let value = self.slab.kill(handle.index);
+        self.zombies.bury(&mut self.slab.entries, handle.index);
+        if self.zombies.len() > allowance(self.slab.len as usize) {
+            self.reclaim_zombies();
         }
-        self.unlink(handle.index);
-        self.slab.free(handle.index)
+        self.settle();
+        Some(value)
     }
 
     /// Moves the timer to a new `deadline` (earlier or later), keeping its handle and value.
-    /// Counts as a fresh schedule for same-tick ordering. Returns `false` if the handle is stale.
+    /// Returns `false` if the handle is stale. A move to at or after the start of the slot the
+    /// timer is filed in (any later deadline, typically) only rewrites its expiry tick.
     #[inline]
     pub fn reschedule(&mut self, handle: TimerHandle, deadline: Instant) -> bool {
         let tick = self.expiry_tick(deadline);
-        if !self.slab.live(handle.index, handle.generation) {
+        let Some(entry) = self.slab.live_mut(handle.index, handle.generation) else {
             return false;
+        };
+        let (flat, old) = (entry.flat as usize, entry.tick);
+        entry.tick = tick;
+        let filed_start = slot_start(self.cursor, flat / slots::SLOTS, flat % slots::SLOTS);
+        if tick >= filed_start {
+            // The slot is reached no later than `tick`: the walk that reaches it re-files the
+            // entry if it is then still later.
+            self.slots.retick(flat, old, tick);
+        } else {
+            self.slots.leave(flat, old);
+            self.slots.remove(&mut self.slab.entries, handle.index);
+            self.slots.push_back(&mut self.slab.entries, handle.index, slot_for(self.cursor, tick));
         }
-        self.unlink(handle.index);
-        self.slab.links[handle.index as usize].tick = tick;
-        self.slots.push_back(&mut self.slab.links, handle.index, slot_for(self.cursor, tick));
+        self.settle();
         true
     }
 
@@ -183,30 +241,35 @@ impl<T> TimerWheel<T> {
     /// deadline scheduled in the past). `None` if the handle is stale.
     #[inline]
     pub fn deadline(&self, handle: TimerHandle) -> Option<Instant> {
-        let live = self.slab.live(handle.index, handle.generation);
-        live.then(|| self.tick_instant(self.slab.links[handle.index as usize].tick))
+        self.slab.live(handle.index, handle.generation).map(|entry| self.tick_instant(entry.tick))
     }
 
     /// The timer's value, or `None` if the handle is stale.
     #[inline]
     pub fn get(&self, handle: TimerHandle) -> Option<&T> {
-        self.slab.value(handle.index, handle.generation)
+        self.slab.live(handle.index, handle.generation).map(|entry| &entry.value)
     }
 
     /// The timer's value, mutably, or `None` if the handle is stale.
     #[inline]
     pub fn get_mut(&mut self, handle: TimerHandle) -> Option<&mut T> {
-        self.slab.value_mut(handle.index, handle.generation)
+        self.slab.live_mut(handle.index, handle.generation).map(|entry| &mut entry.value)
     }
 
-    /// The instant the earliest timer is due (its tick-rounded deadline), or `None` if empty.
-    /// See the module docs for the cost.
+    /// The instant the earliest timer is due (its tick-rounded deadline), or `None` if no
+    /// timer is live. O(1): the wheel keeps its earliest slot's minimum exact (see `settle`).
     pub fn next_expiry(&self) -> Option<Instant> {
-        self.next_expiry_tick().map(|tick| self.tick_instant(tick))
+        if self.slab.len == 0 {
+            return None;
+        }
+        let (level, slot) = self.slots.earliest()?;
+        let flat = level * slots::SLOTS + slot;
+        debug_assert!(self.slots.is_exact(flat), "the earliest slot is settled");
+        Some(self.tick_instant(self.slots.min_tick(flat)))
     }
 
-    /// Removes and returns the earliest timer due at `now`, in the order defined in the module
-    /// docs, or `None` when nothing (more) is due. Call repeatedly to drain.
+    /// Removes and returns a timer due at `now` with the earliest tick (see the module docs),
+    /// or `None` when nothing (more) is due. Call repeatedly to drain.
     pub fn poll_expired(&mut self, now: Instant) -> Option<(TimerHandle, T)> {
         let now_tick = self.tick.now_tick(now);
         loop {
@@ -216,16 +279,20 @@ impl<T> TimerWheel<T> {
             };
             let start = slot_start(self.cursor, level, slot);
             if start > now_tick {
-                // Every timer is at or after `start`, so moving the cursor up to `now_tick` keeps
-                // each one in the level and slot it already occupies.
+                // Every entry is filed at or after `start`, so moving the cursor up to
+                // `now_tick` keeps each one in the level and slot it already occupies.
                 self.cursor = self.cursor.max(now_tick);
+                self.settle();
                 return None;
             }
             self.cursor = start;
             if level == 0 {
-                return Some(self.pop_front(slot));
+                if let Some(fired) = self.pop_front(slot) {
+                    return Some(fired);
+                }
+            } else {
+                self.cascade(level * slots::SLOTS + slot);
             }
-            self.cascade(level * slots::SLOTS + slot);
         }
     }
 
@@ -241,28 +308,34 @@ impl<T> TimerWheel<T> {
         fired
     }
 
-    /// Live timers.
+    /// Live timers (zombies excluded).
     #[inline]
     pub fn len(&self) -> usize {
-        self.slab.len()
+        self.slab.len as usize
     }
 
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.slab.len() == 0
+        self.slab.len == 0
     }
 
-    /// Timers the slab can hold before it reallocates.
+    /// Cancelled timers still linked in their slots, waiting to be freed. At most a quarter of
+    /// the peak number of live timers (or 64). For tests and statistics.
+    pub fn zombies(&self) -> usize {
+        self.zombies.len()
+    }
+
+    /// Entries the slab can hold (live timers plus zombies) before it reallocates.
     pub fn capacity(&self) -> usize {
         self.slab.capacity()
     }
 
     /// Where the timer storage lives: the address ranges (`start..end`, capacity included) of
-    /// the three arrays the slab reserved. The hook for a driver that wants them on huge pages:
+    /// the entries and of the zombie list. The hook for a driver that wants them on huge pages:
     /// advise the kernel over these ranges after [`with_capacity`](Self::with_capacity) and
     /// before inserting. The ranges change only if the wheel grows past its capacity.
-    pub fn memory_regions(&self) -> [core::ops::Range<usize>; 3] {
-        self.slab.regions()
+    pub fn memory_regions(&self) -> [core::ops::Range<usize>; 2] {
+        [self.slab.region(), self.zombies.region()]
     }
 
     /// The configured tick (after replacing zero by 1 ns).
@@ -276,49 +349,85 @@ impl<T> TimerWheel<T> {
         self.tick_instant(self.cursor)
     }
 
-    /// Cancels every timer, dropping the values; all outstanding handles become stale. Keeps the
-    /// allocation and the cursor. O(capacity).
+    /// Cancels every timer; all outstanding handles become stale. Keeps the allocation and the
+    /// cursor. O(capacity).
     pub fn clear(&mut self) {
         self.slab.clear();
         self.slots.clear();
+        self.zombies.clear();
     }
 
-    /// Removes the first timer of level-0 slot `slot`; the cursor is already at its tick.
+    /// Takes the first entry of level-0 slot `slot`, whose tick the cursor is at: fires it if
+    /// it is due, else frees it (a zombie) or re-files it (postponed) and returns `None`.
     #[inline]
-    fn pop_front(&mut self, slot: usize) -> (TimerHandle, T) {
-        let index = self.slots.head(slot);
-        self.slots.remove(&mut self.slab.links, index, slot);
-        let generation = self.slab.generation(index);
-        let value = self.slab.free(index).expect("a listed entry is live");
-        (TimerHandle { index, generation }, value)
+    fn pop_front(&mut self, slot: usize) -> Option<(TimerHandle, T)> {
+        let index = self.slots.pop_front(&mut self.slab.entries, slot);
+        let entry = &self.slab.entries[index as usize];
+        if !entry.is_live() {
+            self.zombies.exhume(&mut self.slab.entries, index);
+            self.slab.release(index);
+            return None;
+        }
+        if entry.tick > self.cursor {
+            let flat = slot_for(self.cursor, entry.tick);
+            self.slots.push_back(&mut self.slab.entries, index, flat);
+            return None;
+        }
+        self.slots.leave(slot, entry.tick);
+        let value = self.slab.kill(index);
+        let generation = self.slab.entries[index as usize].generation - 1;
+        self.slab.release(index);
+        self.settle();
+        Some((TimerHandle { index, generation }, value))
     }
 
-    /// Re-places every timer of the higher-level slot `flat` relative to the cursor, which has
-    /// just moved to that slot's start. Walking the list front to back and appending keeps
-    /// schedule order within each tick; the target slots are empty (all lower levels were).
+    /// Re-files every live entry of slot `flat` by its expiry tick relative to the cursor, and
+    /// frees its zombies. Called when the cursor has just moved to the start of a higher-level
+    /// slot (a cascade: entries move down) and by `settle_slow` on a slot at or after the
+    /// cursor (entries still in its range go back into it, postponed ones move on).
     fn cascade(&mut self, flat: usize) {
         let mut index = self.slots.take(flat);
         while index != NIL {
-            let Link { next, tick, .. } = self.slab.links[index as usize];
-            self.slots.push_back(&mut self.slab.links, index, slot_for(self.cursor, tick));
+            let entry = &self.slab.entries[index as usize];
+            let (next, tick, live) = (entry.next, entry.tick, entry.is_live());
+            if live {
+                self.slots.push_back(&mut self.slab.entries, index, slot_for(self.cursor, tick));
+            } else {
+                self.zombies.exhume(&mut self.slab.entries, index);
+                self.slab.release(index);
+            }
             index = next;
         }
     }
 
-    /// Removes live entry `index` from its slot list. The slot is not stored: by the cursor
-    /// invariant it is `slot_for(cursor, tick)`.
+    /// Restores what makes [`next_expiry`](Self::next_expiry) exact: while a timer is live, the
+    /// earliest non-empty slot has a live entry at its bound. O(1) when it already has (the
+    /// common case: only an operation on that slot's earliest timers can break it).
     #[inline]
-    fn unlink(&mut self, index: u32) {
-        let flat = slot_for(self.cursor, self.slab.links[index as usize].tick);
-        self.slots.remove(&mut self.slab.links, index, flat);
+    fn settle(&mut self) {
+        if self.slab.len == 0 {
+            return;
+        }
+        if let Some((level, slot)) = self.slots.earliest() {
+            if !self.slots.is_exact(level * slots::SLOTS + slot) {
+                self.settle_slow();
+            }
+        }
     }
 
-    fn next_expiry_tick(&self) -> Option<u64> {
-        let (level, slot) = self.slots.earliest()?;
-        if level == 0 {
-            return Some(slot_start(self.cursor, 0, slot));
+    /// Cleans earliest slots until one has a live entry at its bound: frees their zombies,
+    /// re-files their postponed entries into later slots and recounts what stays. The cursor
+    /// does not move (a slot ahead of it can be cleaned because entries are re-filed relative
+    /// to the cursor), and each entry moved or freed here is work its slot walk would have done.
+    #[inline(never)]
+    fn settle_slow(&mut self) {
+        while let Some((level, slot)) = self.slots.earliest() {
+            let flat = level * slots::SLOTS + slot;
+            if self.slots.is_exact(flat) {
+                return;
+            }
+            self.cascade(flat);
         }
-        Some(self.slots.min_tick(&self.slab.links, level * slots::SLOTS + slot))
     }
 
     /// The expiry tick for `deadline`: rounded up, and never before the cursor.
@@ -333,12 +442,13 @@ impl<T> TimerWheel<T> {
     }
 }
 
-impl<T> fmt::Debug for TimerWheel<T> {
+impl<T: Copy> fmt::Debug for TimerWheel<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimerWheel")
             .field("tick", &self.tick())
             .field("advanced_to", &self.advanced_to())
             .field("len", &self.len())
+            .field("zombies", &self.zombies())
             .field("next_expiry", &self.next_expiry())
             .finish()
     }

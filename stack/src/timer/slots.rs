@@ -1,12 +1,13 @@
 //! The wheel's geometry and its slot lists.
 //!
-//! Owns: the 11 levels × 64 slots, each slot a FIFO list of entry indices (doubly linked through
-//! the entries' `prev`/`next`), one occupancy bitmap per level, one bitmap of non-empty levels,
-//! and each slot's smallest expiry tick. Promises: `push_back`, `remove` and `earliest` are O(1)
-//! and allocation-free; list order within a slot is append order; `min_tick` is exact, and O(1)
-//! unless the slot's minimum was removed since it was last computed (then one scan of that slot,
-//! remembered). Must not: decide where a timer goes (that is [`slot_for`], called by the wheel)
-//! or touch entry values.
+//! Owns: the 11 levels × 64 slots, each slot a list of entry indices (doubly linked through the
+//! entries' `prev`/`next`), one occupancy bitmap per level, one bitmap of non-empty levels, and
+//! per slot a lower bound of its live entries' expiry ticks with the number of live entries at
+//! exactly that bound. Promises: `push_back`, `pop_front`, `remove`, `leave`, `retick` and
+//! `earliest` are O(1) and allocation-free; list order within a slot is append order; each
+//! entry's `flat` names the slot holding it; the bound of a slot is its exact minimum whenever
+//! [`is_exact`](Slots::is_exact) says so. Must not: decide where a timer goes (that is
+//! [`slot_for`], called by the wheel), or read entry values and generations.
 //!
 //! Geometry: a tick `t` and the wheel's cursor `c` (with `t >= c`) share every bit above the
 //! highest bit in which they differ. That bit's 6-bit digit selects the level
@@ -14,9 +15,7 @@
 //! slots hold exactly one tick each; a level-`L` slot spans `64^L` ticks. Eleven levels cover all
 //! 64 bits of a tick (the top level only uses 16 of its slots), so no overflow list is needed.
 
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
-
-use super::slab::{Link, NIL};
+use super::slab::{Entry, NIL, UNLINKED};
 
 /// log2 of the slots per level.
 pub(crate) const SLOT_BITS: u32 = 6;
@@ -56,13 +55,15 @@ pub(crate) struct Slots {
     occupied: [u64; LEVELS],
     /// Bit `l` is set iff `occupied[l] != 0`.
     levels: u32,
-    /// Per non-empty slot: a lower bound of its expiry ticks, exact iff the slot's bit is set in
-    /// `min_exact`. Inserts keep it exact; removing the minimum makes it a bound until
-    /// `min_tick` rescans. Atomics (relaxed: plain loads and stores) only so that `min_tick`,
-    /// reached through `&self`, can remember its scan without making the wheel `!Sync`; a lost
-    /// race between two readers merely clears a bit, which costs a rescan.
-    mins: [AtomicU64; LEVELS * SLOTS],
-    min_exact: [AtomicU64; LEVELS],
+    /// Per non-empty slot: a lower bound of the expiry ticks of its live entries (the smallest
+    /// tick appended or moved into it since it was last empty). Entries postponed, cancelled or
+    /// moved out never raise it: that would need a scan.
+    mins: [u64; LEVELS * SLOTS],
+    /// Per non-empty slot: how many live entries have exactly the tick `mins`, so the bound is
+    /// the slot's exact minimum iff this is non-zero. Kept exact by every caller: `push_back`
+    /// counts, and the wheel reports every live entry that leaves (`leave`) or changes its tick
+    /// in place (`retick`).
+    holders: [u32; LEVELS * SLOTS],
 }
 
 impl Slots {
@@ -72,14 +73,14 @@ impl Slots {
             tails: [NIL; LEVELS * SLOTS],
             occupied: [0; LEVELS],
             levels: 0,
-            mins: [const { AtomicU64::new(0) }; LEVELS * SLOTS],
-            min_exact: [const { AtomicU64::new(0) }; LEVELS],
+            mins: [0; LEVELS * SLOTS],
+            holders: [0; LEVELS * SLOTS],
         }
     }
 
     /// The lowest non-empty level and its lowest non-empty slot. Because every tick in level `l`
     /// is earlier than every tick in level `l + 1`, and slots within a level never wrap (see the
-    /// module docs), this slot holds the earliest timers of the wheel.
+    /// module docs), this slot is the first one the cursor reaches.
     #[inline]
     pub(crate) fn earliest(&self) -> Option<(usize, usize)> {
         if self.levels == 0 {
@@ -90,73 +91,102 @@ impl Slots {
         Some((level, slot))
     }
 
+    /// A lower bound of the expiry ticks of the live entries in the non-empty slot `flat`,
+    /// exact iff [`is_exact`](Self::is_exact). O(1).
     #[inline]
-    pub(crate) fn head(&self, flat: usize) -> u32 {
-        self.heads[flat]
+    pub(crate) fn min_tick(&self, flat: usize) -> u64 {
+        self.mins[flat]
     }
 
-    /// The smallest expiry tick in the non-empty slot `flat`. O(1), or O(entries in the slot)
-    /// the first time after that slot's minimum was removed.
-    pub(crate) fn min_tick(&self, links: &[Link], flat: usize) -> u64 {
-        let (level, bit) = (flat / SLOTS, 1_u64 << (flat % SLOTS));
-        let exact = self.min_exact[level].load(Relaxed);
-        if exact & bit != 0 {
-            return self.mins[flat].load(Relaxed);
-        }
-        let mut min = u64::MAX;
-        let mut index = self.heads[flat];
-        while let Some(link) = links.get(index as usize) {
-            min = min.min(link.tick);
-            index = link.next;
-        }
-        self.mins[flat].store(min, Relaxed);
-        self.min_exact[level].store(self.min_exact[level].load(Relaxed) | bit, Relaxed);
-        min
+    /// Whether `min_tick(flat)` is the tick of some live entry of slot `flat`.
+    #[inline]
+    pub(crate) fn is_exact(&self, flat: usize) -> bool {
+        self.holders[flat] != 0
     }
 
-    /// Appends entry `index` (its tick already set) to the list of slot `flat`.
+    /// Accounts for a live entry of tick `tick` that leaves slot `flat` (fired, cancelled or
+    /// moved out) or stops having that tick.
     #[inline]
-    pub(crate) fn push_back(&mut self, links: &mut [Link], index: u32, flat: usize) {
+    pub(crate) fn leave(&mut self, flat: usize, tick: u64) {
+        if tick == self.mins[flat] {
+            self.holders[flat] -= 1;
+        }
+    }
+
+    /// Accounts for a live entry of slot `flat` whose tick changes in place from `old` to `new`.
+    #[inline]
+    pub(crate) fn retick(&mut self, flat: usize, old: u64, new: u64) {
+        self.leave(flat, old);
+        self.join(flat, new);
+    }
+
+    /// Accounts for a live entry of tick `tick` in the non-empty slot `flat`.
+    #[inline]
+    fn join(&mut self, flat: usize, tick: u64) {
+        let min = self.mins[flat];
+        if tick < min {
+            // Below a lower bound is below every live tick: exact again.
+            self.mins[flat] = tick;
+            self.holders[flat] = 1;
+        } else if tick == min {
+            self.holders[flat] += 1;
+        }
+    }
+
+    /// Appends live entry `index` (its tick already set) to the list of slot `flat`.
+    #[inline]
+    pub(crate) fn push_back<T>(&mut self, entries: &mut [Entry<T>], index: u32, flat: usize) {
         let tail = self.tails[flat];
-        let link = &mut links[index as usize];
-        link.prev = tail;
-        link.next = NIL;
-        let tick = link.tick;
+        let entry = &mut entries[index as usize];
+        entry.prev = tail;
+        entry.next = NIL;
+        entry.flat = flat as u16;
+        let tick = entry.tick;
         if tail == NIL {
             self.heads[flat] = index;
             self.mark_occupied(flat);
-            self.mins[flat].store(tick, Relaxed);
-            self.set_exact(flat);
+            self.mins[flat] = tick;
+            self.holders[flat] = 1;
         } else {
-            links[tail as usize].next = index;
-            // Below an inexact bound is below every tick in the slot: exact again.
-            if tick < self.mins[flat].load(Relaxed) {
-                self.mins[flat].store(tick, Relaxed);
-                self.set_exact(flat);
-            }
+            entries[tail as usize].next = index;
+            self.join(flat, tick);
         }
         self.tails[flat] = index;
     }
 
-    /// Unlinks entry `index` from the list of slot `flat`, which holds it.
+    /// Unlinks the first entry of the non-empty slot `flat` and returns it. The caller accounts
+    /// for it with `leave` if it is live.
     #[inline]
-    pub(crate) fn remove(&mut self, links: &mut [Link], index: u32, flat: usize) {
-        let link = links[index as usize];
-        let (prev, next) = (link.prev, link.next);
-        if link.tick == self.mins[flat].load(Relaxed) {
-            let level = flat / SLOTS;
-            let exact = self.min_exact[level].load(Relaxed);
-            self.min_exact[level].store(exact & !(1 << (flat % SLOTS)), Relaxed);
+    pub(crate) fn pop_front<T>(&mut self, entries: &mut [Entry<T>], flat: usize) -> u32 {
+        let index = self.heads[flat];
+        let next = entries[index as usize].next;
+        self.heads[flat] = next;
+        if next == NIL {
+            self.tails[flat] = NIL;
+            self.mark_empty(flat);
+        } else {
+            entries[next as usize].prev = NIL;
         }
+        entries[index as usize].flat = UNLINKED;
+        index
+    }
+
+    /// Unlinks entry `index` from the slot list that holds it. The caller accounts for it with
+    /// `leave` if it is live.
+    #[inline]
+    pub(crate) fn remove<T>(&mut self, entries: &mut [Entry<T>], index: u32) {
+        let entry = &mut entries[index as usize];
+        let (prev, next, flat) = (entry.prev, entry.next, entry.flat as usize);
+        entry.flat = UNLINKED;
         if prev == NIL {
             self.heads[flat] = next;
         } else {
-            links[prev as usize].next = next;
+            entries[prev as usize].next = next;
         }
         if next == NIL {
             self.tails[flat] = prev;
         } else {
-            links[next as usize].prev = prev;
+            entries[next as usize].prev = prev;
         }
         if prev == NIL && next == NIL {
             self.mark_empty(flat);
@@ -164,7 +194,7 @@ impl Slots {
     }
 
     /// Detaches the whole list of slot `flat` and returns its head; the entries keep their
-    /// `next` links so the caller can walk them.
+    /// `next` links so the caller can walk them (and must re-file or free every one).
     #[inline]
     pub(crate) fn take(&mut self, flat: usize) -> u32 {
         let head = self.heads[flat];
@@ -179,13 +209,6 @@ impl Slots {
     /// Empties every slot.
     pub(crate) fn clear(&mut self) {
         *self = Slots::new();
-    }
-
-    #[inline]
-    fn set_exact(&mut self, flat: usize) {
-        let level = flat / SLOTS;
-        let exact = self.min_exact[level].load(Relaxed);
-        self.min_exact[level].store(exact | 1 << (flat % SLOTS), Relaxed);
     }
 
     #[inline]

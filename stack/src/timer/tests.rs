@@ -15,6 +15,11 @@ fn drain(wheel: &mut TimerWheel<u32>, now: Instant) -> Vec<u32> {
     out
 }
 
+fn sorted(mut values: Vec<u32>) -> Vec<u32> {
+    values.sort_unstable();
+    values
+}
+
 fn ns(n: u64) -> Instant {
     Instant::from_nanos(n)
 }
@@ -52,15 +57,15 @@ fn exact_multiple_of_tick_is_not_rounded() {
 }
 
 #[test]
-fn past_deadlines_fire_at_next_poll_in_schedule_order() {
+fn past_deadlines_fire_at_next_poll() {
     let start = Instant::from_millis(10);
     let mut wheel = wheel_at(start);
     wheel.insert(Instant::from_millis(5), 1);
     wheel.insert(Instant::ZERO, 2);
     wheel.insert(start, 3);
-    // Both past deadlines are due at the cursor, so they tie and keep schedule order.
+    // Both past deadlines are due at the cursor, so all three tie.
     assert_eq!(wheel.next_expiry(), Some(start));
-    assert_eq!(drain(&mut wheel, start), [1, 2, 3]);
+    assert_eq!(sorted(drain(&mut wheel, start)), [1, 2, 3]);
 }
 
 #[test]
@@ -79,17 +84,19 @@ fn past_deadline_is_not_ordered_before_a_timer_already_yielded() {
 }
 
 #[test]
-fn same_tick_ties_fire_in_insertion_order_not_nanosecond_order() {
+fn deadlines_within_one_tick_tie() {
     let mut wheel = wheel_at(Instant::ZERO);
     wheel.insert(ns(TICK_NS), 1);
     wheel.insert(ns(TICK_NS - 1), 2);
     wheel.insert(ns(1), 3);
     wheel.insert(ns(TICK_NS + 1), 4);
-    assert_eq!(drain(&mut wheel, ns(10 * TICK_NS)), [1, 2, 3, 4]);
+    let first_tick = drain(&mut wheel, ns(TICK_NS));
+    assert_eq!(sorted(first_tick), [1, 2, 3], "all due at tick 1, whatever their nanoseconds");
+    assert_eq!(drain(&mut wheel, ns(10 * TICK_NS)), [4]);
 }
 
 #[test]
-fn ties_keep_schedule_order_across_a_cascade() {
+fn ties_meet_in_one_tick_across_a_cascade() {
     let mut wheel = wheel_at(Instant::ZERO);
     // Tick 5000 starts in level 2; a poll just before moves it down to level 1.
     wheel.insert(ns(5_000 * TICK_NS), 1);
@@ -98,7 +105,8 @@ fn ties_keep_schedule_order_across_a_cascade() {
     // Far: inserted in level 2 of the cursor 4990 before cascading; same tick as the others.
     assert_eq!(drain(&mut wheel, ns(4_999 * TICK_NS)), Vec::<u32>::new());
     wheel.insert(ns(5_000 * TICK_NS - 5), 3);
-    assert_eq!(drain(&mut wheel, ns(5_000 * TICK_NS)), [1, 2, 3]);
+    assert_eq!(drain(&mut wheel, ns(5_000 * TICK_NS - 1)), Vec::<u32>::new());
+    assert_eq!(sorted(drain(&mut wheel, ns(5_000 * TICK_NS))), [1, 2, 3]);
 }
 
 #[test]
@@ -116,12 +124,78 @@ fn reschedule_earlier_and_later() {
 }
 
 #[test]
-fn reschedule_within_the_same_tick_moves_to_the_back() {
+fn a_later_deadline_is_postponed_in_place_and_refiled_when_its_slot_is_reached() {
     let mut wheel = wheel_at(Instant::ZERO);
-    let a = wheel.insert(ns(TICK_NS), 1);
-    wheel.insert(ns(TICK_NS), 2);
-    assert!(wheel.reschedule(a, ns(TICK_NS)));
-    assert_eq!(drain(&mut wheel, ns(TICK_NS)), [2, 1]);
+    let a = wheel.insert(ns(10 * TICK_NS), 1);
+    let b = wheel.insert(ns(10 * TICK_NS), 2);
+    assert!(wheel.reschedule(a, ns(20 * TICK_NS)));
+    assert!(wheel.reschedule(a, ns(30 * TICK_NS)), "postponing twice");
+    assert_eq!(wheel.deadline(a), Some(ns(30 * TICK_NS)));
+    assert_eq!(wheel.next_expiry(), Some(ns(10 * TICK_NS)));
+    assert_eq!(wheel.poll_expired(ns(10 * TICK_NS)), Some((b, 2)));
+    // Slot 10 also held `a`, re-filed at tick 30 by the same poll.
+    assert_eq!(wheel.poll_expired(ns(29 * TICK_NS)), None);
+    assert_eq!(wheel.next_expiry(), Some(ns(30 * TICK_NS)));
+    assert_eq!(wheel.poll_expired(ns(30 * TICK_NS)), Some((a, 1)));
+    assert!(wheel.is_empty());
+}
+
+#[test]
+fn postponing_the_earliest_timer_keeps_next_expiry_exact() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    let a = wheel.insert(ns(10 * TICK_NS), 1);
+    assert!(wheel.reschedule(a, ns(25 * TICK_NS)));
+    // Its slot was the earliest and lost its only timer at the bound: cleaned at once, without
+    // moving the cursor.
+    assert_eq!(wheel.next_expiry(), Some(ns(25 * TICK_NS)));
+    assert_eq!(wheel.advanced_to(), Instant::ZERO);
+    let b = wheel.insert(ns(15 * TICK_NS), 2);
+    assert_eq!(wheel.poll_expired(ns(24 * TICK_NS)), Some((b, 2)));
+    assert_eq!(wheel.poll_expired(ns(24 * TICK_NS)), None);
+    assert_eq!(wheel.poll_expired(ns(25 * TICK_NS)), Some((a, 1)));
+}
+
+#[test]
+fn postponing_or_cancelling_a_timer_behind_the_earliest_touches_only_its_entry() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    wheel.insert(ns(10 * TICK_NS), 1);
+    let far = wheel.insert(ns(5_000 * TICK_NS), 2);
+    let other = wheel.insert(ns(5_000 * TICK_NS), 3);
+    let filed = wheel.slab.entries[far.index as usize].flat;
+    assert!(wheel.reschedule(far, ns(7_000 * TICK_NS)));
+    assert_eq!(wheel.slab.entries[far.index as usize].flat, filed, "still filed in its level-2 slot");
+    assert_eq!(wheel.cancel(other), Some(3));
+    assert_eq!(wheel.zombies(), 1, "left linked as a zombie");
+    assert_eq!(wheel.next_expiry(), Some(ns(10 * TICK_NS)));
+    assert_eq!(drain(&mut wheel, ns(10 * TICK_NS)), [1]);
+    // Now the level-2 slot is the earliest; it held no live timer at its bound, so it was
+    // cleaned: the zombie freed, the postponed timer re-filed.
+    assert_eq!(wheel.zombies(), 0);
+    assert_eq!(wheel.next_expiry(), Some(ns(7_000 * TICK_NS)));
+    assert_eq!(drain(&mut wheel, ns(7_000 * TICK_NS)), [2]);
+}
+
+#[test]
+fn postponing_earlier_within_a_wide_slot_lowers_next_expiry() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    // Level 2 (ticks 4096..8191 from a cursor at 0): one slot, filed at 8000.
+    let a = wheel.insert(ns(8_000 * TICK_NS), 1);
+    assert_eq!(wheel.next_expiry(), Some(ns(8_000 * TICK_NS)));
+    // Earlier than the timer's tick but inside its slot: stays put, the bound must drop.
+    assert!(wheel.reschedule(a, ns(5_000 * TICK_NS)));
+    assert_eq!(wheel.next_expiry(), Some(ns(5_000 * TICK_NS)));
+    assert_eq!(drain(&mut wheel, ns(5_000 * TICK_NS - 1)), Vec::<u32>::new());
+    assert_eq!(drain(&mut wheel, ns(5_000 * TICK_NS)), [1]);
+}
+
+#[test]
+fn an_earlier_deadline_before_the_filed_slot_moves_at_once() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    let a = wheel.insert(ns(5_000 * TICK_NS), 1);
+    assert!(wheel.reschedule(a, ns(100 * TICK_NS)));
+    assert_eq!(wheel.next_expiry(), Some(ns(100 * TICK_NS)));
+    assert_eq!(drain(&mut wheel, ns(100 * TICK_NS)), [1]);
+    assert_eq!(wheel.next_expiry(), None);
 }
 
 #[test]
@@ -248,7 +322,7 @@ fn time_wait_of_sixty_seconds_at_four_microsecond_ticks() {
 }
 
 #[test]
-fn next_expiry_is_exact_in_higher_levels_after_cancels() {
+fn next_expiry_stays_exact_after_cancels_and_postponements() {
     let mut wheel = wheel_at(Instant::ZERO);
     // Three timers in the same level-2 slot (ticks 4096..8191).
     let a = wheel.insert(ns(5_000 * TICK_NS), 1);
@@ -257,15 +331,112 @@ fn next_expiry_is_exact_in_higher_levels_after_cancels() {
     assert_eq!(wheel.next_expiry(), Some(ns(4_500 * TICK_NS)));
     wheel.insert(ns(4_400 * TICK_NS), 4);
     assert_eq!(wheel.next_expiry(), Some(ns(4_400 * TICK_NS)));
-    let d = wheel.insert(ns(4_400 * TICK_NS), 5);
-    assert_eq!(wheel.cancel(d), Some(5));
-    assert_eq!(wheel.next_expiry(), Some(ns(4_400 * TICK_NS)), "another timer shares the tick");
-    assert_eq!(drain(&mut wheel, ns(4_400 * TICK_NS)), [4]);
-    assert_eq!(wheel.next_expiry(), Some(ns(4_500 * TICK_NS)));
     assert_eq!(wheel.cancel(b), Some(2));
-    assert_eq!(wheel.next_expiry(), Some(ns(5_000 * TICK_NS)));
     assert!(wheel.reschedule(a, ns(7_000 * TICK_NS)));
+    assert_eq!(wheel.next_expiry(), Some(ns(4_400 * TICK_NS)), "still exact: 4 is live");
+    assert_eq!(drain(&mut wheel, ns(4_400 * TICK_NS)), [4]);
+    // The cascade at 4096 re-filed everything by its real tick: exact again.
     assert_eq!(wheel.next_expiry(), Some(ns(6_000 * TICK_NS)));
+    assert_eq!(wheel.zombies(), 0, "the cascade freed the cancelled timer");
+}
+
+#[test]
+fn cancelling_the_earliest_timers_keeps_next_expiry_exact() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    // Level 4 (ticks 2^24..2^30 from a cursor at 0): three adjacent ticks in one wide slot.
+    let base = 1_u64 << 24;
+    let first = wheel.insert(ns((base + 1) * TICK_NS), 1);
+    let second = wheel.insert(ns((base + 2) * TICK_NS), 2);
+    wheel.insert(ns((base + 3) * TICK_NS), 3);
+    assert_eq!(wheel.cancel(second), Some(2), "not the minimum");
+    assert_eq!(wheel.zombies(), 1);
+    assert_eq!(wheel.next_expiry(), Some(ns((base + 1) * TICK_NS)));
+    assert_eq!(wheel.cancel(first), Some(1));
+    assert_eq!(wheel.next_expiry(), Some(ns((base + 3) * TICK_NS)));
+    assert_eq!(wheel.zombies(), 0, "the rescan of the slot freed both");
+    assert_eq!(drain(&mut wheel, ns((base + 3) * TICK_NS - 1)), Vec::<u32>::new());
+    assert_eq!(drain(&mut wheel, ns((base + 3) * TICK_NS)), [3]);
+}
+
+#[test]
+fn cancelled_timers_never_fire_and_their_zombies_stay_bounded() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let handles: Vec<_> = (0..10_000_u32).map(|i| wheel.insert(ns(next() % (1 << 40)), i)).collect();
+    let mut kept = Vec::new();
+    for (i, &h) in handles.iter().enumerate() {
+        if i % 10 == 3 {
+            kept.push(i as u32);
+        } else {
+            assert_eq!(wheel.cancel(h), Some(i as u32));
+        }
+        assert!(wheel.zombies() <= 2_500, "zombies {} after {} cancels", wheel.zombies(), i);
+    }
+    assert_eq!(wheel.len(), 1_000);
+    assert!(wheel.zombies() >= 64, "cancels leave zombies, not unlinks");
+    assert_eq!(sorted(drain(&mut wheel, Instant::MAX)), kept);
+    assert_eq!(wheel.zombies(), 0, "every slot was walked");
+    assert_eq!(wheel.next_expiry(), None);
+}
+
+#[test]
+fn batched_unlinks_of_neighbouring_zombies_keep_the_lists_intact() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    // Long lists in few slots, and runs of cancels of adjacent entries: batches whose zombies
+    // are each other's neighbours, heads and tails.
+    let handles: Vec<_> =
+        (0..3_000_u32).map(|i| wheel.insert(ns(u64::from(i % 3) * 9_000 * TICK_NS), i)).collect();
+    let mut kept = Vec::new();
+    for (i, &h) in handles.iter().enumerate() {
+        if i % 97 < 90 {
+            wheel.cancel(h);
+        } else {
+            kept.push(i as u32);
+        }
+    }
+    assert!(wheel.zombies() <= 64);
+    for at in [0, 9_000, 18_000] {
+        let fired = drain(&mut wheel, ns(at * TICK_NS));
+        let want: Vec<u32> = kept.iter().copied().filter(|i| u64::from(i % 3) * 9_000 == at).collect();
+        assert_eq!(sorted(fired), want, "tick {at}");
+    }
+    assert!(wheel.is_empty());
+    assert_eq!(wheel.zombies(), 0);
+}
+
+#[test]
+fn a_driver_sleeping_until_next_expiry_wakes_only_to_fire() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    let deadline = |i: u64, round: u64| ns(((i * 37 % 1_000) + 1) * 50 * TICK_NS + round * 7_000 * TICK_NS);
+    let handles: Vec<_> = (0..200_u64).map(|i| wheel.insert(deadline(i, 0), i as u32)).collect();
+    // TCP-like: every timer restarted later a few times (all postponed in place), some
+    // cancelled (zombies).
+    for round in 1..=3_u64 {
+        for (i, &h) in handles.iter().enumerate() {
+            assert!(wheel.reschedule(h, deadline(i as u64, round)));
+        }
+    }
+    for &h in handles.iter().step_by(5) {
+        wheel.cancel(h);
+    }
+    let (mut now, mut wakes, mut fired) = (Instant::ZERO, 0, 0);
+    while let Some(next) = wheel.next_expiry() {
+        assert!(next > now, "next_expiry {next:?} not after the last wake {now:?}");
+        now = next;
+        wakes += 1;
+        let got = drain(&mut wheel, now);
+        assert_eq!(got.len(), 1, "one timer per distinct deadline, at {now:?}");
+        assert_eq!(Some(now), Some(deadline(u64::from(got[0]), 3)));
+        fired += 1;
+    }
+    assert_eq!((wakes, fired), (160, 160));
+    assert_eq!(wheel.zombies(), 0);
 }
 
 #[test]
@@ -305,20 +476,4 @@ fn no_reallocation_once_grown() {
         assert!(wheel.is_empty());
     }
     assert_eq!(wheel.capacity(), capacity);
-}
-
-#[test]
-fn next_expiry_stays_exact_after_cancelling_near_minimum_ticks() {
-    let mut wheel = wheel_at(Instant::ZERO);
-    // Level 4 (ticks 2^24..2^30 from a cursor at 0): three adjacent ticks in one wide slot.
-    let base = 1_u64 << 24;
-    let first = wheel.insert(ns((base + 1) * TICK_NS), 1);
-    let second = wheel.insert(ns((base + 2) * TICK_NS), 2);
-    wheel.insert(ns((base + 3) * TICK_NS), 3);
-    assert_eq!(wheel.next_expiry(), Some(ns((base + 1) * TICK_NS)));
-    assert_eq!(wheel.cancel(second), Some(2), "not the minimum");
-    assert_eq!(wheel.next_expiry(), Some(ns((base + 1) * TICK_NS)));
-    assert_eq!(wheel.cancel(first), Some(1));
-    assert_eq!(wheel.next_expiry(), Some(ns((base + 3) * TICK_NS)));
-    assert_eq!(drain(&mut wheel, ns((base + 3) * TICK_NS)), [3]);
 }
