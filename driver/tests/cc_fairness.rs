@@ -82,7 +82,12 @@ struct Shares {
 }
 
 fn share(case: &Case) -> Shares {
-    let run = SimRun::new(&format!("cc_fairness_{}_{}", case.first, case.second), case.seed);
+    // The variant is part of the name: runs that share a seed must not share a pcap file.
+    let name = match case.is_plain() {
+        true => format!("cc_fairness_{}_{}", case.first, case.second),
+        false => format!("cc_fairness_{}_{}_{}", case.first, case.second, case.variant()),
+    };
+    let run = SimRun::new(&name, case.seed);
     let buffer = 8 << 20;
     let flows = [
         FlowSpec { pacing: case.paced, ..FlowSpec::endless(case.first, 40_001, Instant::ZERO, buffer) },
