@@ -17,29 +17,18 @@
 //! frame → receive ring, receive ring → app) is gone.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use linerate_bench::mem_wire::MemWire;
 use linerate_stack::device::{Capabilities, Device};
 use linerate_stack::engine::{ConnectionHandle, Engine, EngineConfig, Event};
 use linerate_stack::tcp::SocketOptions;
 use linerate_stack::time::{Duration, Instant};
 use linerate_stack::wire::{EthernetAddress, Ipv4Address};
-use std::collections::VecDeque;
 use std::hint::black_box;
-
-const FRAME: usize = 1514;
-
-/// One direction of the in-memory wire.
-/// Buffers are boxed so they move between the two rings by pointer, never by copying 1514 bytes.
-#[allow(clippy::vec_box)]
-#[derive(Default)]
-struct Wire {
-    queued: VecDeque<(Box<[u8; FRAME]>, usize)>,
-    free: Vec<Box<[u8; FRAME]>>,
-}
 
 /// The device view of one end: transmits onto `out`, receives from `inc`.
 struct Port<'a> {
-    out: &'a mut Wire,
-    inc: &'a mut Wire,
+    out: &'a mut MemWire,
+    inc: &'a mut MemWire,
     /// Pretend the NIC verifies and fills checksums (isolates the engine's own cost).
     offload: bool,
 }
@@ -53,27 +42,14 @@ impl Device for Port<'_> {
             tx_checksum_offload: self.offload,
         }
     }
-    fn receive<F: FnMut(&mut [u8])>(&mut self, _now: Instant, budget: usize, mut handle: F) -> usize {
-        let mut n = 0;
-        while n < budget {
-            let Some((mut buf, len)) = self.inc.queued.pop_front() else { break };
-            handle(&mut buf[..len]);
-            self.inc.free.push(buf);
-            n += 1;
-        }
-        n
+    fn receive<F: FnMut(&mut [u8])>(&mut self, _now: Instant, budget: usize, handle: F) -> usize {
+        self.inc.receive(budget, handle)
     }
     fn transmit_capacity(&self) -> usize {
         usize::MAX
     }
     fn transmit<R, F: FnOnce(&mut [u8]) -> R>(&mut self, _now: Instant, len: usize, fill: F) -> Option<R> {
-        if len > FRAME {
-            return None;
-        }
-        let mut buf = self.out.free.pop().unwrap_or_else(|| Box::new([0u8; FRAME]));
-        let r = fill(&mut buf[..len]);
-        self.out.queued.push_back((buf, len));
-        Some(r)
+        self.out.transmit(len, fill)
     }
     fn flush(&mut self, _now: Instant) {}
 }
@@ -81,8 +57,8 @@ impl Device for Port<'_> {
 struct Bench {
     a: Engine,
     b: Engine,
-    ab: Wire,
-    ba: Wire,
+    ab: MemWire,
+    ba: MemWire,
     now: Instant,
     chunk: Vec<u8>,
     sink: Vec<u8>,
@@ -97,8 +73,8 @@ impl Bench {
         Bench {
             a: Engine::new(EngineConfig::new(ip_a, 24, EthernetAddress([2, 0, 0, 0, 0, 1]), 1), now),
             b: Engine::new(EngineConfig::new(ip_b, 24, EthernetAddress([2, 0, 0, 0, 0, 2]), 2), now),
-            ab: Wire::default(),
-            ba: Wire::default(),
+            ab: MemWire::default(),
+            ba: MemWire::default(),
             now,
             chunk: vec![0x5a; 256 * 1024],
             sink: vec![0; 256 * 1024],

@@ -12,6 +12,7 @@ pub mod config;
 pub mod engine;
 pub mod http_scenarios;
 pub mod load;
+pub mod mem_wire;
 pub mod raw;
 pub mod recorder;
 pub mod report;

@@ -16,7 +16,6 @@
 //! staging wire holds at most the peer's own window of frames; buffers are reused), no
 //! allocation once warm. Must not: sleep (an idle shard re-polls at once).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use linerate_driver::shard::ring::{Consumer, Producer};
@@ -26,36 +25,12 @@ use linerate_stack::engine::Engine;
 use linerate_stack::time::{Duration, Instant};
 
 use super::roles::{BareOpener, Client, LoadCells, Server};
-
-/// Largest Ethernet frame on the in-memory link (1500-byte MTU).
-const FRAME: usize = 1514;
-
-/// One direction of the link: queued frames and free buffers, boxed so they move by pointer.
-#[allow(clippy::vec_box)]
-#[derive(Debug, Default)]
-struct Wire {
-    queued: VecDeque<(Box<[u8; FRAME]>, usize)>,
-    free: Vec<Box<[u8; FRAME]>>,
-}
-
-impl Wire {
-    /// `Device::transmit` onto this direction: a frame of `len` bytes filled by `fill`, or
-    /// `None` when it is larger than the link's frames.
-    fn transmit<R>(&mut self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> Option<R> {
-        if len > FRAME {
-            return None;
-        }
-        let mut buf = self.free.pop().unwrap_or_else(|| Box::new([0u8; FRAME]));
-        let result = fill(&mut buf[..len]);
-        self.queued.push_back((buf, len));
-        Some(result)
-    }
-}
+use crate::mem_wire::MemWire;
 
 /// The device view of the peer's end for one engine call.
 struct PeerPort<'a> {
-    out: &'a mut Wire,
-    inc: &'a mut Wire,
+    out: &'a mut MemWire,
+    inc: &'a mut MemWire,
 }
 
 fn capabilities() -> Capabilities {
@@ -66,15 +41,8 @@ impl Device for PeerPort<'_> {
     fn capabilities(&self) -> Capabilities {
         capabilities()
     }
-    fn receive<F: FnMut(&mut [u8])>(&mut self, _now: Instant, budget: usize, mut handle: F) -> usize {
-        let mut n = 0;
-        while n < budget {
-            let Some((mut buf, len)) = self.inc.queued.pop_front() else { break };
-            handle(&mut buf[..len]);
-            self.inc.free.push(buf);
-            n += 1;
-        }
-        n
+    fn receive<F: FnMut(&mut [u8])>(&mut self, _now: Instant, budget: usize, handle: F) -> usize {
+        self.inc.receive(budget, handle)
     }
     fn transmit_capacity(&self) -> usize {
         usize::MAX
@@ -101,9 +69,9 @@ pub struct PeerLink {
     role: Peer,
     cells: Arc<LoadCells>,
     /// Frames the shard transmitted, for the peer.
-    to_peer: Wire,
+    to_peer: MemWire,
     /// Frames the peer transmitted, waiting for room in `out`.
-    staged: Wire,
+    staged: MemWire,
     /// Where the peer's frames go (this shard's or another shard's inbound ring).
     out: Producer<HandOffFrame>,
     /// The frames that reach this shard.
@@ -119,7 +87,7 @@ impl PeerLink {
         out: Producer<HandOffFrame>,
         inbound: Consumer<HandOffFrame>,
     ) -> Self {
-        PeerLink { peer, role, cells, to_peer: Wire::default(), staged: Wire::default(), out, inbound }
+        PeerLink { peer, role, cells, to_peer: MemWire::default(), staged: MemWire::default(), out, inbound }
     }
 
     /// One step of the peer: input, timers, role, output.
@@ -141,14 +109,12 @@ impl PeerLink {
             }
         }
         peer.poll_transmit(now, &mut port);
-        while let Some((buf, len)) = staged.queued.front() {
-            let Some(frame) = HandOffFrame::copy_of(&buf[..*len]) else { break };
+        while let Some(bytes) = staged.front() {
+            let Some(frame) = HandOffFrame::copy_of(bytes) else { break };
             if out.push(frame).is_err() {
                 break;
             }
-            if let Some((buf, _)) = staged.queued.pop_front() {
-                staged.free.push(buf);
-            }
+            staged.discard_front();
         }
     }
 }
