@@ -6,7 +6,9 @@
 //! reproduces it are printed; and when `LINERATE_PCAP_DIR` is set, every run (passing ones too, so
 //! CI can check them with tshark) is captured to `<dir>/<test-name>-<seed>.pcap`.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use super::capture::Capture;
 use super::config::LinkConfig;
@@ -16,6 +18,23 @@ use super::pair::{Endpoint, Pair};
 pub const SEED_ENV: &str = "LINERATE_SEED";
 /// Environment variable naming the directory simulation pcaps are written to.
 pub const PCAP_DIR_ENV: &str = "LINERATE_PCAP_DIR";
+
+/// Pcap files of the runs alive in this process: two runs writing one file at once leave a
+/// corrupt capture (frames of both interleaved), so a second live claim is refused.
+static PCAPS_IN_USE: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+
+/// Claims `path` for one live run; `false` if another live run already holds it.
+fn claim_pcap(path: &std::path::Path) -> bool {
+    let mut in_use = PCAPS_IN_USE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    in_use.get_or_insert_with(HashSet::new).insert(path.to_path_buf())
+}
+
+fn release_pcap(path: &std::path::Path) {
+    let mut in_use = PCAPS_IN_USE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(set) = in_use.as_mut() {
+        set.remove(path);
+    }
+}
 
 /// Guard for one simulation test run.
 #[derive(Debug)]
@@ -29,7 +48,9 @@ impl SimRun {
     /// Starts a run of `test_name` with `default_seed` unless `LINERATE_SEED` says otherwise.
     ///
     /// # Panics
-    /// If `LINERATE_SEED` is set but is not a number (a test setup error worth stopping for).
+    /// If `LINERATE_SEED` is set but is not a number (a test setup error worth stopping for), or
+    /// if another run alive in this process has the same name and seed while pcaps are written
+    /// (both would write one file; give concurrent runs distinct names).
     pub fn new(test_name: &str, default_seed: u64) -> Self {
         let seed = match std::env::var(SEED_ENV) {
             Ok(text) => parse_seed(&text)
@@ -38,6 +59,13 @@ impl SimRun {
         };
         let pcap_path = std::env::var_os(PCAP_DIR_ENV)
             .map(|dir| PathBuf::from(dir).join(format!("{}-{seed}.pcap", sanitize(test_name))));
+        if let Some(path) = &pcap_path {
+            assert!(
+                claim_pcap(path),
+                "two simulation runs alive at once would both write {}: give them distinct names",
+                path.display()
+            );
+        }
         eprintln!("{test_name}: seed={seed}");
         SimRun { name: test_name.to_owned(), seed, pcap_path }
     }
@@ -111,6 +139,9 @@ impl Drop for SimRun {
         if std::thread::panicking() {
             eprintln!("{}", self.reproduce_hint());
         }
+        if let Some(path) = &self.pcap_path {
+            release_pcap(path);
+        }
     }
 }
 
@@ -131,6 +162,16 @@ fn sanitize(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pcap_path_is_held_by_one_live_run_at_a_time() {
+        let path = std::path::Path::new("/nonexistent/linerate-claim-test-1.pcap");
+        assert!(claim_pcap(path));
+        assert!(!claim_pcap(path), "a second live claim must be refused");
+        release_pcap(path);
+        assert!(claim_pcap(path), "released paths can be claimed again");
+        release_pcap(path);
+    }
 
     #[test]
     fn seeds_parse_in_decimal_and_hex() {
