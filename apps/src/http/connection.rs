@@ -247,6 +247,58 @@ impl HttpConnection {
         }
     }
 
+    /// Makes this a new connection accepted at `now`, keeping the buffers' memory (a transport
+    /// that pools its connections allocates nothing per accept). Nothing of the previous
+    /// connection survives: its head, path and pending output are cleared, its file and upload
+    /// references dropped (abandoning a deferred upload, as dropping the connection would).
+    /// [`defer_file_io`](Self::defer_file_io) stays as the transport set it. A buffer that grew
+    /// past its typical size for one odd request is shrunk back, so pooled memory stays small.
+    pub fn reset(&mut self, now: Instant) {
+        // Destructured without `..`: a field added later must be reset here or it fails to build.
+        let HttpConnection {
+            site: _,
+            head,
+            path,
+            phase,
+            out,
+            out_pos,
+            body,
+            close_after_output,
+            closed,
+            head_started,
+            last_activity,
+            output_progress,
+            requests,
+            aborted,
+            defer_file_io: _,
+            awaiting,
+            upload_io,
+        } = self;
+        head.reset();
+        path.clear();
+        path.shrink_to(TYPICAL_PATH_BYTES);
+        *phase = Phase::Head;
+        out.clear();
+        out.shrink_to(TYPICAL_OUT_BYTES);
+        *out_pos = 0;
+        *body = None;
+        *close_after_output = false;
+        *closed = false;
+        *head_started = None;
+        *last_activity = now;
+        *output_progress = false;
+        *requests = 0;
+        *aborted = false;
+        *awaiting = None;
+        // Spare upload buffers are dropped too: uploads are rare, pooled connections many.
+        *upload_io = UploadIo::default();
+    }
+
+    /// The site this connection serves.
+    pub fn site(&self) -> &Arc<Site> {
+        &self.site
+    }
+
     /// From now on file work that may wait for the disk is left to the transport, to do on a
     /// thread that may block: a request whose file is not in the open-file cache waits
     /// ([`pending_open`](Self::pending_open) names the path) until the transport hands the

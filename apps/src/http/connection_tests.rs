@@ -752,3 +752,35 @@ fn a_deferred_upload_stops_reading_when_its_buffers_are_in_use() {
     assert_eq!(dir_names(&t.root()), ["big"]);
     assert!(std::fs::read(t.root().join("big")).unwrap() == body);
 }
+
+#[test]
+fn a_reset_connection_answers_byte_for_byte_like_a_fresh_one() {
+    let t = TempRoot::new();
+    t.write("a", b"first file");
+    t.write("bb", b"the second, longer file");
+    let s = site(&t.root());
+    let now = Instant::from_millis(10);
+    // What a connection may hold when it ends: a partial head, an undrained response, a body
+    // being skipped, a closed connection with a pipelined request behind it.
+    let leftovers = [
+        "GET /a HTTP/1.1\r\nHost: x\r\nX-Long: aaaaaaaaaaaaaaaaaaaa",
+        "GET /bb HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc",
+        "GET /a HTTP/1.0\r\n\r\nGET /bb HTTP/1.1\r\nHost: x\r\n\r\n",
+    ];
+    let requests =
+        ["GET /bb HTTP/1.1\r\nHost: x\r\n\r\n", "GET /a HTTP/1.1\r\nHost: x\r\nRange: bytes=2-4\r\n\r\n"];
+    let mut conn = HttpConnection::new(s.clone(), Instant::ZERO);
+    for leftover in leftovers {
+        for request in requests {
+            conn.on_bytes(Instant::from_millis(1), leftover.as_bytes());
+            conn.reset(now);
+            assert_eq!((conn.requests(), conn.wants_close()), (0, false), "{leftover:?}");
+            assert!(matches!(conn.peek_output(), Output::Idle), "{leftover:?}");
+            let reused = exchange(&mut conn, now, request.as_bytes());
+            let fresh = exchange(&mut HttpConnection::new(s.clone(), now), now, request.as_bytes());
+            assert_eq!(reused, fresh, "after {leftover:?}");
+            assert_eq!(responses(&reused, &[]).len(), 1, "after {leftover:?}");
+        }
+    }
+}

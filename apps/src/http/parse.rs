@@ -180,6 +180,12 @@ impl HeadBuffer {
         self.seen_request_line = false;
     }
 
+    /// Forgets the head, and gives back memory beyond a typical head's (for pooled connections).
+    pub fn reset(&mut self) {
+        self.clear();
+        self.buf.shrink_to(TYPICAL_HEAD_BYTES);
+    }
+
     /// Takes bytes from `input` up to the end of the head. Returns (consumed, head complete).
     /// Bytes after the blank line that ends the head are left unconsumed.
     pub fn push(&mut self, input: &[u8], limits: &HttpLimits) -> Result<(usize, bool), ParseError> {

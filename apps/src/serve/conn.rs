@@ -6,6 +6,12 @@
 //! keep discarding input, and release the handle once our FIN is acknowledged, so "no
 //! connections left" really means every response was delivered.
 //!
+//! A finished connection is not freed: [`Conn::retire`] drops what belonged to it and keeps
+//! its buffers, and [`Conn::reopen`] gives them to the next accepted connection (the shard's
+//! pool, `shard.rs`), so a connection's life cycle allocates nothing in steady state. The
+//! staging buffer is not zeroed again on reuse: only bytes `engine.read` wrote since (the
+//! `start..end` window) are ever looked at.
+//!
 //! A request whose file is not in the open-file cache waits, without reading further input,
 //! while the prefetch thread opens it ([`Conn::on_opened`] takes the answer).
 //!
@@ -51,21 +57,19 @@ pub struct Conn {
     closing_since: Option<Instant>,
     /// The current response body's path into the engine.
     body: BodyPath,
-    /// For queueing the opens of request files on the prefetch thread.
-    site: Arc<Site>,
     /// The prefetcher's token for the open the HTTP core waits for, once queued.
     open_token: Option<u64>,
 }
 
 impl Conn {
-    pub fn new(handle: ConnectionHandle, site: Arc<Site>, now: Instant) -> Self {
+    /// A connection with buffers of its own (the pool had none to give).
+    pub fn new(handle: ConnectionHandle, site: &Arc<Site>, now: Instant) -> Self {
         let mut http = HttpConnection::new(site.clone(), now);
         // `openat2`/`statx` of a cold directory or inode read the disk: never on the shard.
         http.defer_file_io();
         Conn {
             handle,
             http,
-            site,
             open_token: None,
             inbuf: vec![0u8; INBUF].into_boxed_slice(),
             start: 0,
@@ -75,6 +79,38 @@ impl Conn {
             closing_since: None,
             body: BodyPath::default(),
         }
+    }
+
+    /// Takes over a newly accepted connection with this one's buffers; nothing of the
+    /// previous connection remains (see [`Conn::retire`]).
+    pub fn reopen(&mut self, handle: ConnectionHandle, now: Instant) {
+        self.retire(now);
+        self.handle = handle;
+    }
+
+    /// Forgets the connection (its requests, response, file mappings, awaited opens and
+    /// uploads) but keeps the buffers for [`Conn::reopen`].
+    pub fn retire(&mut self, now: Instant) {
+        // Destructured without `..`: a field added later must be reset here or it fails to build.
+        let Conn {
+            handle: _,
+            http,
+            inbuf: _,
+            start,
+            end,
+            read_eof,
+            eof_delivered,
+            closing_since,
+            body,
+            open_token,
+        } = self;
+        http.reset(now);
+        (*start, *end) = (0, 0);
+        *read_eof = false;
+        *eof_delivered = false;
+        *closing_since = None;
+        body.finish();
+        *open_token = None;
     }
 
     /// Requests parsed so far.
@@ -148,7 +184,7 @@ impl Conn {
     /// Hands the HTTP core's upload jobs to the prefetch thread, in order, while it takes them.
     fn queue_upload_jobs(&mut self, prefetch: &mut Prefetcher) {
         while let Some(job) = self.http.take_upload_job() {
-            if let Err(job) = prefetch.upload(self.handle, &self.site, job) {
+            if let Err(job) = prefetch.upload(self.handle, self.http.site(), job) {
                 self.http.return_upload_job(job);
                 return;
             }
@@ -161,7 +197,7 @@ impl Conn {
             return;
         }
         if let Some(path) = self.http.pending_open() {
-            self.open_token = prefetch.open(self.handle, &self.site, path);
+            self.open_token = prefetch.open(self.handle, self.http.site(), path);
         }
     }
 

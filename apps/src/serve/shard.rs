@@ -5,6 +5,11 @@
 //! accepted. Each turn: handle the engine's events (accept, pump each connection that has
 //! news), then apply HTTP deadlines (swept every [`SWEEP`]). Publishes [`HttpCounters`].
 //!
+//! Finished connections go to a bounded pool ([`SPARE_CONNS`]) and the next accepts take them
+//! back with their buffers (`conn.rs`): in steady state accepting and finishing a connection
+//! allocates nothing, and touches no shared reference count (a pooled connection keeps the
+//! site reference it was made with).
+//!
 //! Shutdown phases (`linerate_driver::shard::ShutdownPhase`): `Drain` closes the listener (new
 //! SYNs are refused at once rather than left in a backlog nobody reads) and idle keep-alive
 //! connections, and lets responses in flight finish; `CloseListeners` aborts whatever the drain
@@ -22,6 +27,10 @@ use std::sync::Arc;
 
 /// How often HTTP deadlines (header timeout, idle timeout, close linger) are checked.
 const SWEEP: Duration = Duration::from_millis(100);
+/// Finished connections kept for reuse, each with its 16 KiB staging buffer (4 MiB at most per
+/// shard); beyond this they are freed. More than a server's usual concurrency, so a burst of
+/// short connections that ends leaves enough for the next.
+const SPARE_CONNS: usize = 256;
 /// How soon the shard looks again for prefetcher answers while requests are outstanding.
 const PREFETCH_POLL: Duration = Duration::from_micros(100);
 
@@ -59,8 +68,13 @@ impl core::ops::AddAssign for HttpCounters {
 pub struct HttpShard {
     site: Arc<Site>,
     listener: Option<ListenerHandle>,
-    /// Indexed by the engine's connection slot.
-    conns: Vec<Option<Conn>>,
+    /// Indexed by the engine's connection slot. Boxed so that moving one in and out of the
+    /// pool moves a pointer.
+    conns: Vec<Option<Box<Conn>>>,
+    /// Finished connections whose buffers the next accepts reuse (at most [`SPARE_CONNS`]).
+    /// Boxed like the slots, so taking one moves a pointer, not the whole connection.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<Conn>>,
     counters: HttpCounters,
     next_sweep: Instant,
     draining: bool,
@@ -80,6 +94,7 @@ impl HttpShard {
             site,
             listener: Some(listener),
             conns: Vec::new(),
+            spare: Vec::with_capacity(SPARE_CONNS),
             counters: HttpCounters::default(),
             next_sweep: Instant::ZERO,
             draining: false,
@@ -111,10 +126,16 @@ impl HttpShard {
             }
             if let Some(stale) = self.conns[i].take() {
                 // The engine reused the slot, so the old connection is gone: account for it.
-                self.counters.requests += stale.requests();
-                self.counters.open -= 1;
+                self.recycle(now, stale);
             }
-            self.conns[i] = Some(Conn::new(h, self.site.clone(), now));
+            let conn = match self.spare.pop() {
+                Some(mut conn) => {
+                    conn.reopen(h, now);
+                    conn
+                }
+                None => Box::new(Conn::new(h, &self.site, now)),
+            };
+            self.conns[i] = Some(conn);
             self.counters.open += 1;
             self.counters.accepted += 1;
             // Data may have arrived with the handshake's last ACK, before we held the handle.
@@ -126,7 +147,7 @@ impl HttpShard {
         let Some(slot) = self.conns.get_mut(h.index as usize) else { return };
         let Some(conn) = slot.as_mut().filter(|c| c.handle == h) else { return };
         let step = conn.pump(now, engine, &mut self.prefetch);
-        self.settle(h.index as usize, step);
+        self.settle(now, h.index as usize, step);
     }
 
     /// Hands the prefetcher's answers to their connections and pumps them.
@@ -157,16 +178,25 @@ impl HttpShard {
         any
     }
 
-    fn settle(&mut self, i: usize, step: Step) {
+    fn settle(&mut self, now: Instant, i: usize, step: Step) {
         if step != Step::Finished {
             return;
         }
         if let Some(conn) = self.conns[i].take() {
-            self.counters.requests += conn.requests();
-            self.counters.open -= 1;
             if self.log_level >= LogLevel::Debug {
                 eprintln!("linerate serve: connection {i} done after {} request(s)", conn.requests());
             }
+            self.recycle(now, conn);
+        }
+    }
+
+    /// Accounts for a connection that is gone and keeps its buffers if the pool has room.
+    fn recycle(&mut self, now: Instant, mut conn: Box<Conn>) {
+        self.counters.requests += conn.requests();
+        self.counters.open -= 1;
+        if self.spare.len() < SPARE_CONNS {
+            conn.retire(now);
+            self.spare.push(conn);
         }
     }
 
@@ -181,7 +211,7 @@ impl HttpShard {
                 _ if conn.is_closing() || conn.wants_prefetch() => conn.pump(now, engine, &mut self.prefetch),
                 _ => continue,
             };
-            self.settle(i, step);
+            self.settle(now, i, step);
         }
     }
 
@@ -192,7 +222,7 @@ impl HttpShard {
             let Some(conn) = self.conns[i].as_mut() else { continue };
             if conn.is_idle() {
                 let step = conn.close_idle(now, engine);
-                self.settle(i, step);
+                self.settle(now, i, step);
                 any = true;
             }
         }
