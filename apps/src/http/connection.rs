@@ -20,6 +20,7 @@
 //! same responses.
 
 use super::chunked::ChunkedDecoder;
+use super::date::HttpDateMemo;
 pub use super::deferred::{UploadAnswer, UploadJob};
 use super::deferred::{UploadIo, UPLOAD_BUFFERS};
 use super::file_cache::{Lookup, Miss};
@@ -221,6 +222,8 @@ pub struct HttpConnection {
     /// head buffer meanwhile and is parsed again when the answer comes.
     awaiting: Option<Awaiting>,
     upload_io: UploadIo,
+    /// Formatted `Date` and `Last-Modified` values, kept across requests and reuses.
+    dates: HttpDateMemo,
 }
 
 impl HttpConnection {
@@ -244,6 +247,7 @@ impl HttpConnection {
             defer_file_io: false,
             awaiting: None,
             upload_io: UploadIo::default(),
+            dates: HttpDateMemo::default(),
         }
     }
 
@@ -273,6 +277,8 @@ impl HttpConnection {
             defer_file_io: _,
             awaiting,
             upload_io,
+            // A memo of a pure function: right for any connection.
+            dates: _,
         } = self;
         head.reset();
         path.clear();
@@ -874,7 +880,7 @@ impl HttpConnection {
     }
 
     fn emit(&mut self, head: &ResponseHead<'_>, reply: Reply) {
-        head.emit(&mut self.out);
+        head.emit_with(&mut self.out, &mut self.dates);
         if !reply.keep_alive {
             self.close_after_output = true;
         }

@@ -31,6 +31,40 @@ pub fn format_http_date(unix_secs: u64) -> [u8; IMF_FIXDATE_LEN] {
     out
 }
 
+/// The last two HTTP-dates formatted, least recently used replaced first: a response's `Date`
+/// and its file's `Last-Modified` each stay put for a second or longer, so a connection's
+/// responses (and a pooled connection's successors) format almost nothing. A memo of a pure
+/// function: never stale, whatever it is reused for.
+#[derive(Debug, Clone)]
+pub struct HttpDateMemo {
+    entries: [(u64, [u8; IMF_FIXDATE_LEN]); 2],
+    /// The entry to replace next (the one not used last).
+    victim: usize,
+}
+
+impl Default for HttpDateMemo {
+    fn default() -> Self {
+        let epoch = (0, *b"Thu, 01 Jan 1970 00:00:00 GMT");
+        HttpDateMemo { entries: [epoch; 2], victim: 0 }
+    }
+}
+
+impl HttpDateMemo {
+    /// [`format_http_date`] of `unix_secs`.
+    pub fn format(&mut self, unix_secs: u64) -> &[u8; IMF_FIXDATE_LEN] {
+        let i = match self.entries.iter().position(|(secs, _)| *secs == unix_secs) {
+            Some(i) => i,
+            None => {
+                let i = self.victim;
+                self.entries[i] = (unix_secs, format_http_date(unix_secs));
+                i
+            }
+        };
+        self.victim = 1 - i;
+        &self.entries[i].1
+    }
+}
+
 fn put2(dst: &mut [u8], v: u64) {
     dst[0] = b'0' + (v / 10 % 10) as u8;
     dst[1] = b'0' + (v % 10) as u8;
@@ -142,6 +176,20 @@ mod tests {
         assert_eq!(&format_http_date(784_111_777), b"Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(&format_http_date(0), b"Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(&format_http_date(951_782_400), b"Tue, 29 Feb 2000 00:00:00 GMT");
+    }
+
+    #[test]
+    fn the_memo_formats_like_the_function() {
+        let mut memo = HttpDateMemo::default();
+        // Date and Last-Modified interleaved, the Date moving on: every answer must be exact.
+        let mut seen = 0;
+        for now in [1_000_000_000u64, 1_000_000_000, 1_000_000_001, 1_000_000_001, 0, 5, 1_000_000_001] {
+            for secs in [now, 784_111_777] {
+                assert_eq!(memo.format(secs), &format_http_date(secs), "{secs}");
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 14);
     }
 
     #[test]

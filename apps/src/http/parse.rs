@@ -271,19 +271,19 @@ pub fn parse_head<'a>(
 }
 
 fn parse_request_line(line: &[u8]) -> Result<(Method, &[u8], Version), ParseError> {
-    // §3: method SP request-target SP HTTP-version, single spaces, no other whitespace.
-    let mut parts = line.split(|&b| b == b' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(ParseError::BadRequestLine);
-    };
-    if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
+    // §3: method SP request-target SP HTTP-version, single spaces, no other whitespace. One
+    // pass: the method is the token before the first SP, the target the visible characters
+    // before the second (a SP is neither, so any other byte there is refused).
+    let method_len = line.iter().take_while(|&&b| is_tchar(b)).count();
+    if method_len == 0 || line.get(method_len) != Some(&b' ') {
         return Err(ParseError::BadRequestLine);
     }
-    if target.is_empty() || !target.iter().all(|&b| (0x21..0x7f).contains(&b)) {
+    let (method, after) = (&line[..method_len], &line[method_len + 1..]);
+    let target_len = after.iter().take_while(|&&b| (0x21..0x7f).contains(&b)).count();
+    if target_len == 0 || after.get(target_len) != Some(&b' ') {
         return Err(ParseError::BadRequestLine);
     }
+    let (target, version) = (&after[..target_len], &after[target_len + 1..]);
     let version = match version {
         b"HTTP/1.1" => Version::Http11,
         b"HTTP/1.0" => Version::Http10,
@@ -292,6 +292,7 @@ fn parse_request_line(line: &[u8]) -> Result<(Method, &[u8], Version), ParseErro
         {
             return Err(ParseError::UnsupportedVersion)
         }
+        // A SP in the version is refused here too: no version holds one.
         _ => return Err(ParseError::BadRequestLine),
     };
     let method = match method {
@@ -325,20 +326,30 @@ fn is_tchar(b: u8) -> bool {
     TCHAR[usize::from(b)]
 }
 
+/// RFC 9110 §5.5 field-value bytes: HTAB, SP, VCHAR and obs-text (no NUL, CR or other CTL).
+const FIELD_VALUE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = b == 0x09 || b >= 0x20 && b != 0x7f;
+        b += 1;
+    }
+    table
+};
+
 fn split_field(line: &[u8]) -> Result<(&[u8], &[u8]), ParseError> {
-    // §5.2: obs-fold (a line starting with whitespace) is refused rather than unfolded.
-    let colon = line.iter().position(|&b| b == b':').ok_or(ParseError::BadHeader)?;
-    let name = &line[..colon];
-    // §5.1: no whitespace is allowed between the field name and the colon; it must be refused.
-    if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+    // The name is the token before the first colon: a colon is not a token character, so a
+    // name holding anything else (§5.1: even whitespace before the colon; §5.2: obs-fold, a
+    // line starting with whitespace) ends before a colon and is refused.
+    let name_len = line.iter().take_while(|&&b| is_tchar(b)).count();
+    if name_len == 0 || line.get(name_len) != Some(&b':') {
         return Err(ParseError::BadHeader);
     }
-    let value = trim_ows(&line[colon + 1..]);
-    // §5.5: field values may hold HTAB, SP, VCHAR and obs-text; NUL, CR and other CTLs are refused.
-    if !value.iter().all(|&b| b == b'\t' || b >= 0x20 && b != 0x7f) {
+    let value = trim_ows(&line[name_len + 1..]);
+    if !value.iter().all(|&b| FIELD_VALUE[usize::from(b)]) {
         return Err(ParseError::BadHeader);
     }
-    Ok((name, value))
+    Ok((&line[..name_len], value))
 }
 
 fn trim_ows(v: &[u8]) -> &[u8] {
@@ -535,11 +546,12 @@ fn strip_scheme(target: &[u8]) -> Option<&[u8]> {
 fn percent_decode(raw: &[u8], out: &mut Vec<u8>) -> Result<(), ParseError> {
     let mut i = 0;
     while i < raw.len() {
-        let b = raw[i];
-        if b != b'%' {
-            out.push(b);
-            i += 1;
-            continue;
+        // Runs without escapes are copied whole.
+        let run = raw[i..].iter().position(|&b| b == b'%').unwrap_or(raw.len() - i);
+        out.extend_from_slice(&raw[i..i + run]);
+        i += run;
+        if i == raw.len() {
+            break;
         }
         let hex = raw.get(i + 1..i + 3).ok_or(ParseError::BadPath)?;
         let decoded = hex_value(hex[0]).zip(hex_value(hex[1])).ok_or(ParseError::BadPath)?;

@@ -7,7 +7,7 @@
 //! Numbers are written digit by digit rather than through `core::fmt`: a head is built for every
 //! response, and the formatting machinery was most of its cost.
 
-use super::date::format_http_date;
+use super::date::HttpDateMemo;
 
 /// A status code. Reason phrases are fixed here; clients ignore them (RFC 9112 §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,12 +166,18 @@ impl<'a> ResponseHead<'a> {
 
     /// Appends the serialised head, blank line included, to `out`.
     pub fn emit(&self, out: &mut Vec<u8>) {
+        self.emit_with(out, &mut HttpDateMemo::default());
+    }
+
+    /// [`emit`](Self::emit), formatting the dates through `dates` (a connection keeps one, so
+    /// its responses within a second format their `Date` once).
+    pub fn emit_with(&self, out: &mut Vec<u8>, dates: &mut HttpDateMemo) {
         out.extend_from_slice(b"HTTP/1.1 ");
         push_decimal(out, u64::from(self.status.0));
         out.push(b' ');
         out.extend_from_slice(self.status.reason().as_bytes());
         out.extend_from_slice(b"\r\nServer: linerate\r\nDate: ");
-        out.extend_from_slice(&format_http_date(self.date));
+        out.extend_from_slice(dates.format(self.date));
         out.extend_from_slice(b"\r\n");
         if let Some(len) = self.content_length {
             out.extend_from_slice(b"Content-Length: ");
@@ -185,7 +191,7 @@ impl<'a> ResponseHead<'a> {
         }
         if let Some(t) = self.last_modified {
             out.extend_from_slice(b"Last-Modified: ");
-            out.extend_from_slice(&format_http_date(t));
+            out.extend_from_slice(dates.format(t));
             out.extend_from_slice(b"\r\n");
         }
         if let Some(tag) = self.etag {
