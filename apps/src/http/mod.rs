@@ -20,6 +20,7 @@ pub mod file_cache;
 pub mod files;
 pub mod parse;
 pub mod response;
+mod scan;
 
 pub use connection::{HttpConnection, Output};
 pub use deferred::{UploadAnswer, UploadJob, UPLOAD_BUFFERS};

@@ -10,6 +10,7 @@
 //! typed [`ParseError`] that names its status code. It does not touch files or sockets.
 
 use super::date::parse_http_date;
+use super::scan::{find_byte, is_field_value};
 use super::HttpLimits;
 use thiserror::Error;
 
@@ -189,35 +190,45 @@ impl HeadBuffer {
     /// Takes bytes from `input` up to the end of the head. Returns (consumed, head complete).
     /// Bytes after the blank line that ends the head are left unconsumed.
     pub fn push(&mut self, input: &[u8], limits: &HttpLimits) -> Result<(usize, bool), ParseError> {
+        // Lines are checked where they lie (partly buffered, partly in `input`) and the bytes
+        // taken are appended once at the end: one copy per call, not one per line.
+        let base = self.buf.len();
         let mut consumed = 0;
+        let mut complete = false;
         while consumed < input.len() {
             let rest = &input[consumed..];
-            let (take, line_end) = match rest.iter().position(|&b| b == b'\n') {
+            let (take, line_end) = match find_byte(rest, b'\n') {
                 Some(i) => (i + 1, true),
                 None => (rest.len(), false),
             };
-            if self.buf.len() + take > limits.max_head_bytes {
+            if base + consumed + take > limits.max_head_bytes {
+                self.buf.extend_from_slice(&input[..consumed]);
                 return Err(self.overflow_error(limits));
             }
-            self.buf.extend_from_slice(&rest[..take]);
             consumed += take;
-            let line_len = self.buf.len() - self.line_start;
+            let line_len = base + consumed - self.line_start;
             if !self.seen_request_line && line_len > limits.max_request_line + 2 {
                 return Err(ParseError::RequestLineTooLong);
             }
             if !line_end {
                 break;
             }
-            let line = &self.buf[self.line_start..];
-            let blank = line == b"\n" || line == b"\r\n";
-            self.line_start = self.buf.len();
+            // The line ends with the LF just taken: blank if that is all of it, or all but a CR.
+            let first = match self.line_start.checked_sub(base) {
+                None => self.buf[self.line_start],
+                Some(i) => input[i],
+            };
+            let blank = line_len == 1 || (line_len == 2 && first == b'\r');
+            self.line_start = base + consumed;
             if blank && self.seen_request_line {
-                return Ok((consumed, true));
+                complete = true;
+                break;
             }
             // §2.2: empty lines before the request line are skipped, not counted as the line.
             self.seen_request_line |= !blank;
         }
-        Ok((consumed, false))
+        self.buf.extend_from_slice(&input[..consumed]);
+        Ok((consumed, complete))
     }
 
     fn overflow_error(&self, limits: &HttpLimits) -> ParseError {
@@ -231,7 +242,22 @@ impl HeadBuffer {
 
 /// Splits a head into lines without their line terminators (a CR before LF is dropped).
 fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
-    head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+    // Like `split` on LF (the piece after the last LF is a line too), searching a word at a time.
+    let mut rest = Some(head);
+    core::iter::from_fn(move || {
+        let piece = rest?;
+        let line = match find_byte(piece, b'\n') {
+            Some(i) => {
+                rest = Some(&piece[i + 1..]);
+                &piece[..i]
+            }
+            None => {
+                rest = None;
+                piece
+            }
+        };
+        Some(line.strip_suffix(b"\r").unwrap_or(line))
+    })
 }
 
 /// Parses a complete head; the decoded path (always starting with `/`) goes into `path`.
@@ -326,17 +352,6 @@ fn is_tchar(b: u8) -> bool {
     TCHAR[usize::from(b)]
 }
 
-/// RFC 9110 §5.5 field-value bytes: HTAB, SP, VCHAR and obs-text (no NUL, CR or other CTL).
-const FIELD_VALUE: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        table[b] = b == 0x09 || b >= 0x20 && b != 0x7f;
-        b += 1;
-    }
-    table
-};
-
 fn split_field(line: &[u8]) -> Result<(&[u8], &[u8]), ParseError> {
     // The name is the token before the first colon: a colon is not a token character, so a
     // name holding anything else (§5.1: even whitespace before the colon; §5.2: obs-fold, a
@@ -346,7 +361,7 @@ fn split_field(line: &[u8]) -> Result<(&[u8], &[u8]), ParseError> {
         return Err(ParseError::BadHeader);
     }
     let value = trim_ows(&line[name_len + 1..]);
-    if !value.iter().all(|&b| FIELD_VALUE[usize::from(b)]) {
+    if !is_field_value(value) {
         return Err(ParseError::BadHeader);
     }
     Ok((&line[..name_len], value))
@@ -519,10 +534,10 @@ fn decode_target(target: &[u8], method: Method, path: &mut Vec<u8>) -> Result<()
     } else {
         return Err(ParseError::BadPath);
     };
-    if raw.contains(&b'#') {
+    if find_byte(raw, b'#').is_some() {
         return Err(ParseError::BadPath);
     }
-    let raw = raw.split(|&b| b == b'?').next().unwrap_or(raw);
+    let raw = &raw[..find_byte(raw, b'?').unwrap_or(raw.len())];
     percent_decode(raw, path)?;
     // Dot segments would be resolved by a normalising client; any that reach us are an attempt to
     // step outside the root (raw or encoded as %2e), so they are refused outright.
@@ -547,7 +562,7 @@ fn percent_decode(raw: &[u8], out: &mut Vec<u8>) -> Result<(), ParseError> {
     let mut i = 0;
     while i < raw.len() {
         // Runs without escapes are copied whole.
-        let run = raw[i..].iter().position(|&b| b == b'%').unwrap_or(raw.len() - i);
+        let run = find_byte(&raw[i..], b'%').unwrap_or(raw.len() - i);
         out.extend_from_slice(&raw[i..i + run]);
         i += run;
         if i == raw.len() {

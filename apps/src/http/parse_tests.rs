@@ -135,6 +135,24 @@ fn push_stops_at_the_end_of_the_head() {
 }
 
 #[test]
+fn a_head_split_anywhere_is_collected_like_a_whole_one() {
+    let input = b"\r\n\nGET /a%20b HTTP/1.1\r\nHost: h\nX: 1\r\n\r\nGET /next";
+    let mut whole = HeadBuffer::new();
+    let (n, done) = whole.push(input, &limits()).unwrap();
+    assert!(done);
+    for cut in 0..=n {
+        let mut buf = HeadBuffer::new();
+        let (first, done) = buf.push(&input[..cut], &limits()).unwrap();
+        assert_eq!((first, done), (cut, cut == n), "cut {cut}");
+        if !done {
+            let (second, done) = buf.push(&input[cut..], &limits()).unwrap();
+            assert_eq!((first + second, done), (n, true), "cut {cut}");
+        }
+        assert_eq!(buf.bytes(), whole.bytes(), "cut {cut}");
+    }
+}
+
+#[test]
 fn range_syntax() {
     assert_eq!(parse_range(b"bytes=0-9"), RangeRequest::Single(ByteRange::FromTo(0, 9)));
     assert_eq!(parse_range(b"bytes=5-"), RangeRequest::Single(ByteRange::From(5)));
