@@ -713,7 +713,7 @@ impl HttpConnection {
         let etag = file.etag();
         let modified = file.modified_unix_secs();
         let mut head = ResponseHead::new(Status::OK, self.site.unix_secs(now));
-        head.etag = Some(&etag);
+        head.etag = Some(etag);
         head.last_modified = Some(modified);
         head.accept_ranges = true;
         head.connection = reply.connection_field();

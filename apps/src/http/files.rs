@@ -257,6 +257,8 @@ pub struct FileBody {
     content_type: &'static str,
     /// Device and inode: which file this is.
     identity: (u64, u64),
+    /// Made once per open, not per response (a cached file answers many).
+    etag: Etag,
 }
 
 impl FileBody {
@@ -272,6 +274,7 @@ impl FileBody {
             mtime_unix_nanos,
             content_type,
             identity: (meta.dev(), meta.ino()),
+            etag: Etag::new(meta.len(), mtime_unix_nanos),
         })
     }
 
@@ -298,8 +301,9 @@ impl FileBody {
         self.identity
     }
 
-    pub fn etag(&self) -> Etag {
-        Etag::new(self.len, self.mtime_unix_nanos)
+    /// The entity tag of the file as opened (size and modification time).
+    pub fn etag(&self) -> &Etag {
+        &self.etag
     }
 
     /// Copies file bytes starting at `offset` into `dst`; returns how many were copied. Never
