@@ -109,6 +109,16 @@ impl Window {
     }
 }
 
+impl WindowReport {
+    /// The smallest share of the window any watched thread ran: in a two-thread pipeline where
+    /// each thread is busy all the time it runs, the rate scales with it, so `rate / busiest`
+    /// estimates the rate both threads would reach with whole cores (used only to compare two
+    /// paths measured under the same load, never as a figure on its own).
+    pub fn slowest_thread_share(&self) -> Option<f64> {
+        self.threads.iter().map(|t| t.running).filter(|&r| r > 0.0).min_by(f64::total_cmp)
+    }
+}
+
 impl fmt::Display for WindowReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let pct = |x: f64| 100.0 * x;

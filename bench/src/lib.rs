@@ -135,7 +135,7 @@ fn raw_scenario(cfg: &BenchConfig, topology: &Topology, rec: &mut Recorder, note
                     rec.sample(&keys[2 * i], SETUP, s.mpps);
                     rec.sample(&keys[2 * i + 1], SETUP, s.gbit_per_sec);
                     if s.frame_len == 1514 {
-                        reflected_1514 = Some(s.mpps);
+                        reflected_1514 = Some((s.mpps, s.slowest_thread_share));
                     }
                 }
             }
@@ -150,10 +150,18 @@ fn raw_scenario(cfg: &BenchConfig, topology: &Topology, rec: &mut Recorder, note
             engine_mpps = flow.measure_engine(cfg, topology, lab, rec, notes);
         }
         match (engine_mpps, reflected_1514) {
-            (Some(e), Some(r)) if r > 0.0 => {
+            (Some((e, e_cpu)), Some((r, r_cpu))) if r > 0.0 => {
                 let share = 100.0 * e / r;
                 let first = if engine_first { "engine" } else { "reflector" };
-                println!("    pair {rep} ({first} first): engine / reflector = {e:.3} / {r:.3} Mpps = {share:.1} %");
+                // Per CPU-second of the slower thread of each pair: what the ratio would be if
+                // both pairs had got the same share of their cores (a cross-check under load).
+                let per_cpu = match (e_cpu, r_cpu) {
+                    (Some(ec), Some(rc)) => format!(", {:.1} % per CPU-second", share * rc / ec),
+                    _ => String::new(),
+                };
+                println!(
+                    "    pair {rep} ({first} first): engine / reflector = {e:.3} / {r:.3} Mpps = {share:.1} %{per_cpu}"
+                );
                 rec.sample(&flow.share, FlowRows::ENGINE, share);
                 shares.push(share);
             }
@@ -222,7 +230,7 @@ impl FlowRows {
         lab: &linerate_driver::lab::Lab,
         rec: &mut Recorder,
         notes: &mut Vec<String>,
-    ) -> Option<f64> {
+    ) -> Option<(f64, Option<f64>)> {
         let cores = (cfg.client_core, cfg.server_core);
         let secs = cfg.raw_secs.max(1.0);
         // Our receiver takes over the kernel namespace's address while the engine runs.
@@ -239,7 +247,7 @@ impl FlowRows {
                 rec.sample(&self.mpps, Self::ENGINE, mpps);
                 rec.sample(&self.wire, Self::ENGINE, s.wire_gbit.unwrap_or(0.0));
                 rec.sample(&self.goodput, Self::ENGINE, s.goodput_gbit);
-                Some(mpps)
+                Some((mpps, s.slowest_thread_share))
             }
             Err(e) => {
                 let reason = format!("{e:#}");

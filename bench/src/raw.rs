@@ -27,6 +27,9 @@ pub struct RawSample {
     /// Share of one core the generator thread got while measuring: far below 1 means the
     /// machine was busy and the number says more about it than about AF_XDP.
     pub generator_cpu_share: f64,
+    /// The smaller share of the window the generator or the reflector ran (see
+    /// [`crate::cpu_window::WindowReport::slowest_thread_share`]).
+    pub slowest_thread_share: Option<f64>,
 }
 
 fn open(lab: &Lab, app_side: bool, mode: XdpMode) -> anyhow::Result<(XdpProgram, AfXdpDevice)> {
@@ -80,6 +83,11 @@ pub fn measure(
     let specs: Vec<FlowSpec> = sizes.iter().map(|&s| spec(s)).collect();
     let generator = thread::spawn(move || {
         crate::sys::pin_to(client_core)?;
+        // The reflector's thread id, once it has started (it runs until `stop`).
+        let started = Instant::now();
+        while reflector_tid.load(Ordering::Acquire) == 0 && started.elapsed() < Duration::from_secs(2) {
+            thread::yield_now();
+        }
         let watch =
             Watch { reflector_tid: reflector_tid.load(Ordering::Acquire), cores: [client_core, server_core] };
         let samples = specs.iter().map(|s| generate(&mut gen_dev, *s, secs, &watch)).collect::<Vec<_>>();
@@ -122,7 +130,8 @@ fn generate(dev: &mut AfXdpDevice, spec: FlowSpec, secs: f64, watch: &Watch) -> 
     let (frames, elapsed) = ((g.received - received0) as f64, start.elapsed().as_secs_f64());
     let generator_cpu_share = (crate::sys::thread_cpu_secs() - cpu0) / elapsed;
     let io1 = dev.stats();
-    println!("    {} B CPU: {}", spec.frame_len, window.finish());
+    let cpu = window.finish();
+    println!("    {} B CPU: {cpu}", spec.frame_len);
     println!(
         "    {} B generator I/O per reflected frame: {:.3} sendto, {:.3} rx wakeups",
         spec.frame_len,
@@ -139,5 +148,6 @@ fn generate(dev: &mut AfXdpDevice, spec: FlowSpec, secs: f64, watch: &Watch) -> 
         gbit_per_sec: frames * spec.frame_len as f64 * 8.0 / elapsed / 1e9,
         lost: g.lost,
         generator_cpu_share,
+        slowest_thread_share: cpu.slowest_thread_share(),
     }
 }

@@ -21,7 +21,7 @@ use linerate_stack::engine::Event;
 use linerate_stack::tcp::SocketOptions;
 use linerate_stack::wire::Ipv4Address;
 
-use crate::cpu_window::{gettid, Window};
+use crate::cpu_window::{gettid, Window, WindowReport};
 
 const PORT: u16 = 5201;
 const WARMUP: Duration = Duration::from_millis(500);
@@ -38,6 +38,9 @@ pub struct FlowSample {
     /// Frames on the wire (payload plus headers), Gbit/s; comparable with the reflector's.
     pub wire_gbit: Option<f64>,
     pub retransmits: u64,
+    /// The smaller share of the window the sender or the receiver ran (engine only; see
+    /// [`WindowReport::slowest_thread_share`]).
+    pub slowest_thread_share: Option<f64>,
 }
 
 /// What the receiving engine has counted so far, shared with the sender's thread.
@@ -228,14 +231,16 @@ fn send(
                 let (db, df) = ((bytes - b0) as f64, (frames - f0) as f64);
                 let receiver1 = receiver_io();
                 print_io((sender0, device_stats(&b)), core::array::from_fn(|i| (receiver0[i], receiver1[i])));
-                if let Some(w) = &window {
-                    println!("    engine CPU: {}", w.finish());
+                let cpu = window.as_ref().map(Window::finish);
+                if let Some(cpu) = &cpu {
+                    println!("    engine CPU: {cpu}");
                 }
                 break FlowSample {
                     goodput_gbit: db * 8.0 / dt / 1e9,
                     mpps: Some(df / dt / 1e6),
                     wire_gbit: Some((db + df * FRAME_OVERHEAD as f64) * 8.0 / dt / 1e9),
                     retransmits: b.engine.stats().retrans_segs,
+                    slowest_thread_share: cpu.as_ref().and_then(WindowReport::slowest_thread_share),
                 };
             }
             _ => {}
@@ -286,7 +291,13 @@ pub fn kernel(lab: &Lab, secs: f64, cores: (usize, usize)) -> anyhow::Result<Flo
     let received = &v["end"]["sum_received"];
     let bps = received["bits_per_second"].as_f64().context("iperf3: no end.sum_received")?;
     let retransmits = v["end"]["sum_sent"]["retransmits"].as_u64().unwrap_or(0);
-    Ok(FlowSample { goodput_gbit: bps / 1e9, mpps: None, wire_gbit: None, retransmits })
+    Ok(FlowSample {
+        goodput_gbit: bps / 1e9,
+        mpps: None,
+        wire_gbit: None,
+        retransmits,
+        slowest_thread_share: None,
+    })
 }
 
 /// iperf3's server, killed if still running when dropped.
