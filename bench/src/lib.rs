@@ -9,6 +9,7 @@
 //! [`results`] hold the numbers, [`report`] writes JSON, Markdown and SVG. [`run`] ties them.
 
 pub mod config;
+pub mod cpu_window;
 pub mod engine;
 pub mod http_scenarios;
 pub mod load;
@@ -109,20 +110,32 @@ fn raw_scenario(cfg: &BenchConfig, topology: &Topology, rec: &mut Recorder, note
         return;
     };
     let cores = (cfg.client_core, cfg.server_core);
+    let mut shares = Vec::new();
     for rep in 1..=cfg.repetitions {
+        // The reflector and the engine alternate which goes first (ABBA), and the reflector's
+        // 1514 B sample is always next to the engine's: a drift within the run (a neighbour
+        // starting, the host warming up) then biases neither side of the ratio.
+        let engine_first = rep % 2 == 0;
+        let mut engine_mpps = None;
+        if engine_first {
+            engine_mpps = flow.measure_engine(cfg, topology, lab, rec, notes);
+        }
         println!("  rep {rep}/{}: raw AF_XDP reflector", cfg.repetitions);
+        let order: Vec<usize> = if engine_first { vec![1, 0] } else { vec![0, 1] };
+        let ordered: Vec<usize> = order.iter().map(|&i| sizes[i]).collect();
         let mut reflected_1514 = None;
-        match raw::measure(lab, &sizes, cfg.raw_secs, cores) {
+        match raw::measure(lab, &ordered, cfg.raw_secs, cores) {
             Ok(samples) => {
-                for (i, s) in samples.iter().enumerate() {
+                for s in &samples {
                     println!(
                         "    {} B: {:.3} Mpps, {:.2} Gbit/s ({} lost)",
                         s.frame_len, s.mpps, s.gbit_per_sec, s.lost
                     );
+                    let i = sizes.iter().position(|&l| l == s.frame_len).unwrap_or(0);
                     rec.sample(&keys[2 * i], SETUP, s.mpps);
                     rec.sample(&keys[2 * i + 1], SETUP, s.gbit_per_sec);
                     if s.frame_len == 1514 {
-                        reflected_1514 = Some(s.mpps);
+                        reflected_1514 = Some((s.mpps, s.slowest_thread_share));
                     }
                 }
             }
@@ -133,8 +146,88 @@ fn raw_scenario(cfg: &BenchConfig, topology: &Topology, rec: &mut Recorder, note
                 keys.iter().for_each(|k| rec.not_run(k, SETUP, &reason));
             }
         }
-        flow.measure(cfg, topology, lab, reflected_1514, rec, notes);
+        if !engine_first {
+            engine_mpps = flow.measure_engine(cfg, topology, lab, rec, notes);
+        }
+        match (engine_mpps, reflected_1514) {
+            (Some((e, e_cpu)), Some((r, r_cpu))) if r > 0.0 => {
+                let share = 100.0 * e / r;
+                let first = if engine_first { "engine" } else { "reflector" };
+                // Per CPU-second of the slower thread of each pair: what the ratio would be if
+                // both pairs had got the same share of their cores (a cross-check under load).
+                let per_cpu = match (e_cpu, r_cpu) {
+                    (Some(ec), Some(rc)) => format!(", {:.1} % per CPU-second", share * rc / ec),
+                    _ => String::new(),
+                };
+                println!(
+                    "    pair {rep} ({first} first): engine / reflector = {e:.3} / {r:.3} Mpps = {share:.1} %{per_cpu}"
+                );
+                rec.sample(&flow.share, FlowRows::ENGINE, share);
+                let slowest = e_cpu.zip(r_cpu).map(|(ec, rc)| ec.min(rc));
+                shares.push(PairShare { share, slowest_thread: slowest });
+            }
+            (Some(_), _) => {
+                rec.not_run(&flow.share, FlowRows::ENGINE, "no reflector sample in this repetition")
+            }
+            _ => {}
+        }
+        flow.measure_kernel(cfg, topology, lab, rec, notes);
     }
+    if let Some(note) = share_spread(&shares) {
+        println!("  {note}");
+        notes.push(note);
+    }
+}
+
+/// One scenario-1 pair: engine / reflector in percent, and the smallest share of its window
+/// any of the pair's four threads ran (`None` when it could not be read).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PairShare {
+    share: f64,
+    slowest_thread: Option<f64>,
+}
+
+/// A pair whose four threads each ran at least this share of their windows measured the
+/// paths, not the scheduler.
+const UNDISTURBED: f64 = 0.9;
+
+/// The per-pair ratios of scenario 1 with their spread, and the same for the undisturbed pairs
+/// only: the median alone hides whether the target is met in every pair or only on average,
+/// and a pair whose threads waited for their cores says nothing about the target.
+fn share_spread(pairs: &[PairShare]) -> Option<String> {
+    let summary = |shares: &[f64]| -> Option<String> {
+        let median = results::median(shares)?;
+        let (lo, hi) =
+            shares.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &s| (lo.min(s), hi.max(s)));
+        let met = shares.iter().filter(|&&s| s >= 90.0).count();
+        Some(format!("median {median:.1} %, range {lo:.1}–{hi:.1} %, ≥ 90 % in {met} of {}", shares.len()))
+    };
+    let all: Vec<f64> = pairs.iter().map(|p| p.share).collect();
+    let list: Vec<String> = all.iter().map(|s| format!("{s:.1}")).collect();
+    let undisturbed: Vec<f64> = pairs
+        .iter()
+        .filter(|p| p.slowest_thread.is_some_and(|t| t >= UNDISTURBED))
+        .map(|p| p.share)
+        .collect();
+    let clean = match summary(&undisturbed) {
+        Some(s) => format!("pairs whose threads all ran ≥ 90 % of their windows: {s}"),
+        None => {
+            let ran: Vec<f64> = pairs.iter().filter_map(|p| p.slowest_thread).map(|t| 100.0 * t).collect();
+            let (lo, hi) = ran.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+            if ran.is_empty() {
+                "no pair's CPU share could be read".to_owned()
+            } else {
+                format!(
+                    "no pair ran undisturbed (slowest thread ran {lo:.0}–{hi:.0} % of its window): these ratios measure the scheduler, not the target"
+                )
+            }
+        }
+    };
+    Some(format!(
+        "scenario 1 engine / reflector per pair, in repetition order: {} %; {}; {clean}",
+        list.join(", "),
+        summary(&all)?
+    ))
 }
 
 /// The rows of the single-flow comparison (engine vs reflector vs kernel TCP, same link).
@@ -166,15 +259,15 @@ impl FlowRows {
         rec.not_run(&self.goodput, Self::KERNEL, reason);
     }
 
-    fn measure(
+    /// The engine → engine flow; returns its data frame rate (Mpps) when it ran.
+    fn measure_engine(
         &self,
         cfg: &BenchConfig,
         topology: &Topology,
         lab: &linerate_driver::lab::Lab,
-        reflected_1514: Option<f64>,
         rec: &mut Recorder,
         notes: &mut Vec<String>,
-    ) {
+    ) -> Option<(f64, Option<f64>)> {
         let cores = (cfg.client_core, cfg.server_core);
         let secs = cfg.raw_secs.max(1.0);
         // Our receiver takes over the kernel namespace's address while the engine runs.
@@ -191,10 +284,7 @@ impl FlowRows {
                 rec.sample(&self.mpps, Self::ENGINE, mpps);
                 rec.sample(&self.wire, Self::ENGINE, s.wire_gbit.unwrap_or(0.0));
                 rec.sample(&self.goodput, Self::ENGINE, s.goodput_gbit);
-                match reflected_1514 {
-                    Some(r) if r > 0.0 => rec.sample(&self.share, Self::ENGINE, 100.0 * mpps / r),
-                    _ => rec.not_run(&self.share, Self::ENGINE, "no reflector sample in this repetition"),
-                }
+                Some((mpps, s.slowest_thread_share))
             }
             Err(e) => {
                 let reason = format!("{e:#}");
@@ -203,8 +293,22 @@ impl FlowRows {
                 for k in [&self.mpps, &self.wire, &self.share, &self.goodput] {
                     rec.not_run(k, Self::ENGINE, &reason);
                 }
+                None
             }
         }
+    }
+
+    /// The kernel's own TCP (iperf3) on the same link.
+    fn measure_kernel(
+        &self,
+        cfg: &BenchConfig,
+        topology: &Topology,
+        lab: &linerate_driver::lab::Lab,
+        rec: &mut Recorder,
+        notes: &mut Vec<String>,
+    ) {
+        let cores = (cfg.client_core, cfg.server_core);
+        let secs = cfg.raw_secs.max(1.0);
         let kernel =
             topology.kernel_owns_server_ip(true).and_then(|()| single_flow::kernel(lab, secs, cores));
         if let Err(e) = topology.kernel_owns_server_ip(false) {
@@ -289,4 +393,28 @@ fn engine_scenario(cfg: &BenchConfig, rec: &mut Recorder) {
 /// The workspace this binary was built from (for git and cargo), unless told otherwise.
 pub fn default_workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{share_spread, PairShare};
+
+    #[test]
+    fn share_spread_lists_every_pair_and_the_undisturbed_ones() {
+        assert_eq!(share_spread(&[]), None);
+        let pair = |share, slowest| PairShare { share, slowest_thread: slowest };
+        let pairs = [pair(82.5, Some(0.95)), pair(95.0, Some(0.2)), pair(70.2, None), pair(91.5, Some(0.99))];
+        let note = share_spread(&pairs).unwrap();
+        assert!(note.contains(": 82.5, 95.0, 70.2, 91.5 %"), "{note}");
+        assert!(note.contains("median 87.0 %, range 70.2–95.0 %, ≥ 90 % in 2 of 4"), "{note}");
+        assert!(
+            note.contains("≥ 90 % of their windows: median 87.0 %, range 82.5–91.5 %, ≥ 90 % in 1 of 2"),
+            "{note}"
+        );
+        let loaded = share_spread(&[pair(40.0, Some(0.2)), pair(130.0, Some(0.3))]).unwrap();
+        assert!(
+            loaded.contains("no pair ran undisturbed (slowest thread ran 20–30 % of its window)"),
+            "{loaded}"
+        );
+    }
 }

@@ -5,12 +5,14 @@
 //! Promises: both XDP programs are detached when this returns (they drop with the devices);
 //! each size runs for a bounded time plus a 300 ms warm-up and a 200 ms drain.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+
+use crate::cpu_window::{gettid, Window};
 use linerate_driver::afxdp::{interface_mac, AfXdpConfig, AfXdpDevice, XdpMode, XdpProgram};
 use linerate_driver::lab::traffic::{FlowSpec, Generator, Reflector};
 use linerate_driver::lab::Lab;
@@ -25,6 +27,9 @@ pub struct RawSample {
     /// Share of one core the generator thread got while measuring: far below 1 means the
     /// machine was busy and the number says more about it than about AF_XDP.
     pub generator_cpu_share: f64,
+    /// The smaller share of the window the generator or the reflector ran (see
+    /// [`crate::cpu_window::WindowReport::slowest_thread_share`]).
+    pub slowest_thread_share: Option<f64>,
 }
 
 fn open(lab: &Lab, app_side: bool, mode: XdpMode) -> anyhow::Result<(XdpProgram, AfXdpDevice)> {
@@ -53,10 +58,12 @@ pub fn measure(
         interface_mac(lab.app_if())?
     };
     let stop = Arc::new(AtomicBool::new(false));
+    let reflector_tid = Arc::new(AtomicI32::new(0));
     let reflector = {
-        let stop = Arc::clone(&stop);
+        let (stop, tid) = (Arc::clone(&stop), Arc::clone(&reflector_tid));
         thread::spawn(move || {
             let _ = crate::sys::pin_to(server_core);
+            tid.store(gettid(), Ordering::Release);
             let mut r = Reflector::default();
             while !stop.load(Ordering::Relaxed) {
                 r.step(&mut reflector_dev);
@@ -76,7 +83,14 @@ pub fn measure(
     let specs: Vec<FlowSpec> = sizes.iter().map(|&s| spec(s)).collect();
     let generator = thread::spawn(move || {
         crate::sys::pin_to(client_core)?;
-        let samples = specs.iter().map(|s| generate(&mut gen_dev, *s, secs)).collect::<Vec<_>>();
+        // The reflector's thread id, once it has started (it runs until `stop`).
+        let started = Instant::now();
+        while reflector_tid.load(Ordering::Acquire) == 0 && started.elapsed() < Duration::from_secs(2) {
+            thread::yield_now();
+        }
+        let watch =
+            Watch { reflector_tid: reflector_tid.load(Ordering::Acquire), cores: [client_core, server_core] };
+        let samples = specs.iter().map(|s| generate(&mut gen_dev, *s, secs, &watch)).collect::<Vec<_>>();
         anyhow::Ok((samples, gen_dev))
     });
     let generated = generator.join().map_err(|_| anyhow::anyhow!("generator thread panicked"));
@@ -95,7 +109,13 @@ pub fn measure(
     Ok(samples)
 }
 
-fn generate(dev: &mut AfXdpDevice, spec: FlowSpec, secs: f64) -> RawSample {
+/// The reflector's thread and both pinned cores, watched during each measured window.
+struct Watch {
+    reflector_tid: i32,
+    cores: [usize; 2],
+}
+
+fn generate(dev: &mut AfXdpDevice, spec: FlowSpec, secs: f64, watch: &Watch) -> RawSample {
     let mut g = Generator::new(spec, 1024);
     let warmup = Instant::now();
     while warmup.elapsed() < Duration::from_millis(300) {
@@ -103,12 +123,15 @@ fn generate(dev: &mut AfXdpDevice, spec: FlowSpec, secs: f64) -> RawSample {
     }
     let (received0, start, cpu0) = (g.received, Instant::now(), crate::sys::thread_cpu_secs());
     let io0 = dev.stats();
+    let window = Window::start(&[("generator", gettid()), ("reflector", watch.reflector_tid)], &watch.cores);
     while start.elapsed().as_secs_f64() < secs {
         g.step(dev, true);
     }
     let (frames, elapsed) = ((g.received - received0) as f64, start.elapsed().as_secs_f64());
     let generator_cpu_share = (crate::sys::thread_cpu_secs() - cpu0) / elapsed;
     let io1 = dev.stats();
+    let cpu = window.finish();
+    println!("    {} B CPU: {cpu}", spec.frame_len);
     println!(
         "    {} B generator I/O per reflected frame: {:.3} sendto, {:.3} rx wakeups",
         spec.frame_len,
@@ -125,5 +148,6 @@ fn generate(dev: &mut AfXdpDevice, spec: FlowSpec, secs: f64) -> RawSample {
         gbit_per_sec: frames * spec.frame_len as f64 * 8.0 / elapsed / 1e9,
         lost: g.lost,
         generator_cpu_share,
+        slowest_thread_share: cpu.slowest_thread_share(),
     }
 }

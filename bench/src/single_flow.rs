@@ -8,7 +8,7 @@
 //! address only while its own TCP is measured; both engines' XDP programs are detached when
 //! their threads end. Must not: run outside the lab.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -20,6 +20,8 @@ use linerate_driver::lab::{netns_command, Lab};
 use linerate_stack::engine::Event;
 use linerate_stack::tcp::SocketOptions;
 use linerate_stack::wire::Ipv4Address;
+
+use crate::cpu_window::{gettid, Window, WindowReport};
 
 const PORT: u16 = 5201;
 const WARMUP: Duration = Duration::from_millis(500);
@@ -36,6 +38,9 @@ pub struct FlowSample {
     /// Frames on the wire (payload plus headers), Gbit/s; comparable with the reflector's.
     pub wire_gbit: Option<f64>,
     pub retransmits: u64,
+    /// The smaller share of the window the sender or the receiver ran (engine only; see
+    /// [`WindowReport::slowest_thread_share`]).
+    pub slowest_thread_share: Option<f64>,
 }
 
 /// What the receiving engine has counted so far, shared with the sender's thread.
@@ -48,6 +53,8 @@ struct Progress {
     tx_kicks: AtomicU64,
     rx_wakeups: AtomicU64,
     listening: AtomicBool,
+    /// The receiver thread's kernel id (for the CPU window).
+    receiver_tid: AtomicI32,
 }
 
 /// Sum of the device counters of every queue of a bypass link.
@@ -116,7 +123,7 @@ pub fn engine(lab: &Lab, secs: f64, cores: (usize, usize)) -> anyhow::Result<Flo
     // Its own thread: pinning must not stick to the caller (whose children inherit it).
     let sender = {
         let (progress, link) = (Arc::clone(&progress), options(lab, true));
-        thread::spawn(move || send(&link, server_core, secs, &progress))
+        thread::spawn(move || send(&link, (server_core, client_core), secs, &progress))
     };
     let sent = sender.join().map_err(|_| anyhow::anyhow!("sender thread panicked"))?;
     stop.store(true, Ordering::Relaxed);
@@ -127,6 +134,7 @@ pub fn engine(lab: &Lab, secs: f64, cores: (usize, usize)) -> anyhow::Result<Flo
 
 fn receive(link: &LinkOptions, core: usize, progress: &Progress, stop: &AtomicBool) -> anyhow::Result<()> {
     crate::sys::pin_to(core)?;
+    progress.receiver_tid.store(gettid(), Ordering::Release);
     let mut b = Bypass::open(link)?;
     let l = b.engine.listen(PORT, 8, Some(buffers()))?;
     progress.listening.store(true, Ordering::Release);
@@ -165,8 +173,14 @@ fn receive(link: &LinkOptions, core: usize, progress: &Progress, stop: &AtomicBo
     Ok(())
 }
 
-fn send(link: &LinkOptions, core: usize, secs: f64, progress: &Progress) -> anyhow::Result<FlowSample> {
-    crate::sys::pin_to(core)?;
+/// `cores`: the sender's own, then the receiver's.
+fn send(
+    link: &LinkOptions,
+    cores: (usize, usize),
+    secs: f64,
+    progress: &Progress,
+) -> anyhow::Result<FlowSample> {
+    crate::sys::pin_to(cores.0)?;
     let mut b = Bypass::open(link)?;
     let setup_deadline = Instant::now() + Duration::from_secs(5);
     while !progress.listening.load(Ordering::Acquire) {
@@ -183,6 +197,7 @@ fn send(link: &LinkOptions, core: usize, secs: f64, progress: &Progress) -> anyh
             .map(|c| c.load(Ordering::Relaxed))
     };
     let (mut sender0, mut receiver0) = (DeviceStats::default(), [0u64; 4]);
+    let mut window = None;
     let sample = loop {
         let now = b.clock.now();
         b.receive(now);
@@ -206,6 +221,9 @@ fn send(link: &LinkOptions, core: usize, secs: f64, progress: &Progress) -> anyh
                 anyhow::ensure!(bytes > 0, "nothing arrived during the warm-up: {:?}", b.engine.stats());
                 mark = Some((Instant::now(), bytes, frames));
                 (sender0, receiver0) = (device_stats(&b), receiver_io());
+                let threads =
+                    [("sender", gettid()), ("receiver", progress.receiver_tid.load(Ordering::Acquire))];
+                window = Some(Window::start(&threads, &[cores.1, cores.0]));
             }
             Some((t0, b0, f0)) if t0.elapsed().as_secs_f64() >= secs => {
                 let (bytes, frames) = counters();
@@ -213,11 +231,16 @@ fn send(link: &LinkOptions, core: usize, secs: f64, progress: &Progress) -> anyh
                 let (db, df) = ((bytes - b0) as f64, (frames - f0) as f64);
                 let receiver1 = receiver_io();
                 print_io((sender0, device_stats(&b)), core::array::from_fn(|i| (receiver0[i], receiver1[i])));
+                let cpu = window.as_ref().map(Window::finish);
+                if let Some(cpu) = &cpu {
+                    println!("    engine CPU: {cpu}");
+                }
                 break FlowSample {
                     goodput_gbit: db * 8.0 / dt / 1e9,
                     mpps: Some(df / dt / 1e6),
                     wire_gbit: Some((db + df * FRAME_OVERHEAD as f64) * 8.0 / dt / 1e9),
                     retransmits: b.engine.stats().retrans_segs,
+                    slowest_thread_share: cpu.as_ref().and_then(WindowReport::slowest_thread_share),
                 };
             }
             _ => {}
@@ -268,7 +291,13 @@ pub fn kernel(lab: &Lab, secs: f64, cores: (usize, usize)) -> anyhow::Result<Flo
     let received = &v["end"]["sum_received"];
     let bps = received["bits_per_second"].as_f64().context("iperf3: no end.sum_received")?;
     let retransmits = v["end"]["sum_sent"]["retransmits"].as_u64().unwrap_or(0);
-    Ok(FlowSample { goodput_gbit: bps / 1e9, mpps: None, wire_gbit: None, retransmits })
+    Ok(FlowSample {
+        goodput_gbit: bps / 1e9,
+        mpps: None,
+        wire_gbit: None,
+        retransmits,
+        slowest_thread_share: None,
+    })
 }
 
 /// iperf3's server, killed if still running when dropped.

@@ -8,7 +8,7 @@
 //!
 //! 1. receive a burst from the shard's queues; each frame is routed — processed here, handed to
 //!    the shard that opened its flow, or (ARP replies) processed here and copied to all;
-//! 2. take what other shards handed to this one;
+//! 2. take what other shards handed to this one (1 and 2 are one engine receive run);
 //! 3. fire the engine's due timers;
 //! 4. run the application (accepts, reads, writes, connects) through an [`AppContext`];
 //! 5. transmit a burst.
@@ -175,11 +175,14 @@ impl<D: ShardDevice, A: ShardApp> EngineShard<D, A> {
         &self.app
     }
 
-    /// Step 1: a burst from this shard's queues, each frame routed.
+    /// Steps 1 and 2: a burst from this shard's queues, each frame routed, then the frames other
+    /// shards handed to this one, all in one engine receive run (consecutive segments of a
+    /// connection share its bookkeeping, as with `Engine::receive_from`).
     fn receive(&mut self, now: Instant) -> usize {
         let EngineShard { engine, device, links, router, counters, .. } = self;
+        let mut run = engine.receive_run(now);
         let n = device.receive(now, RX_BUDGET, |frame| match router.route(frame) {
-            Route::Local => engine.receive(now, frame),
+            Route::Local => run.receive(frame),
             Route::To(owner) => match HandOffFrame::copy_of(frame) {
                 Some(copy) => match links.send(owner, copy) {
                     Ok(()) => counters.handed_off += 1,
@@ -197,19 +200,13 @@ impl<D: ShardDevice, A: ShardApp> EngineShard<D, A> {
                         }
                     }
                 }
-                engine.receive(now, frame);
+                run.receive(frame);
             }
         });
         counters.rx_frames += n as u64;
-        n
-    }
-
-    /// Step 2: frames other shards handed to this one.
-    fn receive_handed_off(&mut self, now: Instant) -> usize {
-        let engine = &mut self.engine;
-        let n = self.links.drain(|_from, mut frame| engine.receive(now, frame.frame_mut()));
-        self.counters.handoff_received += n as u64;
-        n
+        let handed = links.drain(|_from, mut frame| run.receive(frame.frame_mut()));
+        counters.handoff_received += handed as u64;
+        n + handed
     }
 
     fn app_context<'a>(
@@ -227,7 +224,7 @@ impl<D: ShardDevice, A: ShardApp> ShardWork for EngineShard<D, A> {
 
     fn poll(&mut self, ctx: &mut ShardContext) -> PollOutcome {
         let now = ctx.now();
-        let received = self.receive(now) + self.receive_handed_off(now);
+        let received = self.receive(now);
         if self.engine.next_timeout().is_some_and(|t| t <= now) {
             self.engine.handle_timeout(now);
         }

@@ -1,6 +1,7 @@
 //! The engine: one shard's TCP/IPv4 stack, sans-I/O (quinn-shaped).
 //!
-//! A driver feeds it frames and `now` ([`Engine::receive`] / [`Engine::receive_from`]), lets it
+//! A driver feeds it frames and `now` ([`Engine::receive_from`] for a whole device burst,
+//! [`Engine::receive_run`] when it routes frames itself, [`Engine::receive`] for one), lets it
 //! fill transmit buffers ([`Engine::poll_transmit`]), fires its timers
 //! ([`Engine::handle_timeout`] at [`Engine::next_timeout`]), and the application drives
 //! connections through generation-checked handles ([`api`]) and learns what happened from
@@ -66,6 +67,7 @@ mod transmit;
 
 pub use events::Event;
 pub use handshake::HandshakeConfig;
+pub use receive::ReceiveRun;
 
 use crate::ip::Interface;
 use crate::isn::IsnGenerator;
@@ -352,6 +354,8 @@ impl Engine {
 
     /// Fires every per-connection timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // A receive burst that was leaked instead of dropped ends here at the latest.
+        self.finish_deferred_update(now);
         while let Some(ip) = self.neighbors.poll_retransmit(now) {
             self.queue_arp_request(ip);
         }

@@ -6,10 +6,12 @@
 //! Runs of segments (GRO-like): when consecutive frames of a receive burst belong to one
 //! ESTABLISHED connection, each still goes through the full input path, but the engine's
 //! per-connection bookkeeping (`after_update`: send timers, the wheel entry, ready list, events)
-//! runs once when the run ends — at the next frame for anything else, or at the end of
-//! [`Engine::receive_from`] / [`Engine::receive`] — instead of once per segment. Nothing the
-//! next segment of the run reads depends on it: the deferral is taken only while the connection
-//! stays ESTABLISHED, belongs to no listener and is already counted as established.
+//! runs once when the run ends — at the next frame for anything else, or when the burst ends
+//! ([`Engine::receive_from`] returns, a [`ReceiveRun`] is dropped) — instead of once per
+//! segment. Nothing the next segment of the run reads depends on it: the deferral is taken only
+//! while the connection stays ESTABLISHED, belongs to no listener and is already counted as
+//! established. A driver that routes frames itself (a shard) opens a [`ReceiveRun`] for its
+//! burst; [`Engine::receive`] is a burst of one frame.
 
 use super::transmit::Reply;
 use super::Engine;
@@ -22,6 +24,27 @@ use crate::wire::{
     Ipv4Repr, SeqNumber, TcpPacket, TcpRepr, WireError,
 };
 
+/// One receive burst of an engine, from [`Engine::receive_run`]; ends when dropped. All its
+/// frames share one `now`, like the frames of one `receive_from` call.
+#[derive(Debug)]
+pub struct ReceiveRun<'a> {
+    engine: &'a mut Engine,
+    now: Instant,
+}
+
+impl ReceiveRun<'_> {
+    /// Processes one received Ethernet frame as part of this burst.
+    pub fn receive(&mut self, frame: &mut [u8]) {
+        self.engine.receive_frame(self.now, frame);
+    }
+}
+
+impl Drop for ReceiveRun<'_> {
+    fn drop(&mut self) {
+        self.engine.finish_deferred_update(self.now);
+    }
+}
+
 impl Engine {
     /// Takes up to `budget` frames from `device` and processes them.
     pub fn receive_from<D: Device>(&mut self, now: Instant, device: &mut D, budget: usize) -> usize {
@@ -31,10 +54,19 @@ impl Engine {
         n
     }
 
-    /// Processes one received Ethernet frame.
+    /// Processes one received Ethernet frame (a burst of one: see [`Engine::receive_run`]).
     pub fn receive(&mut self, now: Instant, frame: &mut [u8]) {
         self.receive_frame(now, frame);
         self.finish_deferred_update(now);
+    }
+
+    /// Opens a receive burst: frames given to [`ReceiveRun::receive`] are processed exactly as
+    /// by [`Engine::receive`], except that the bookkeeping of a run of consecutive segments of
+    /// one connection is done once, when the run ends (see the module text). The burst ends
+    /// when the returned value is dropped. For drivers that look at every frame before handing
+    /// it to the engine; a driver that hands over a whole [`Device`] uses `receive_from`.
+    pub fn receive_run(&mut self, now: Instant) -> ReceiveRun<'_> {
+        ReceiveRun { engine: self, now }
     }
 
     /// Ends a run of segments: the postponed bookkeeping of its connection runs now.

@@ -79,6 +79,8 @@ impl Engine {
     /// ends: control frames are never retried, so one the device can never take (too big, say)
     /// cannot block the queue; a lost RST or ARP reply is re-triggered by the peer's retransmission.
     pub fn poll_transmit<D: Device>(&mut self, now: Instant, device: &mut D) -> usize {
+        // A receive burst that was leaked instead of dropped ends here at the latest.
+        self.finish_deferred_update(now);
         let mut sent = 0;
         if !self.transmit_replies(now, device, &mut sent) {
             if sent > 0 {
