@@ -99,6 +99,12 @@ pub struct ServeFlags {
     /// loss is rare; see docs/PERFORMANCE.md).
     #[arg(long, default_value = "tolerate", value_parser = ["tolerate", "congestion"])]
     pub bbr_random_loss: String,
+    /// Pacing of accepted connections: `on` spreads each window over the RTT (NewReno and CUBIC
+    /// at cwnd/srtt x 2 in slow start, x 1.2 after, as Linux under the fq qdisc; evens out
+    /// flows sharing a bottleneck); `off` sends as fast as the ACK clock allows. BBR always
+    /// paces.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    pub pacing: String,
     #[arg(long, default_value = "info", value_parser = ["error", "warn", "info", "debug"])]
     pub log_level: String,
     /// After SIGINT/SIGTERM, how long in-flight responses may take to finish (seconds).
@@ -129,6 +135,11 @@ impl ServeFlags {
     /// `--bbr-random-loss` as the socket option `bbr_tolerate_random_loss`.
     pub fn bbr_tolerate_random_loss(&self) -> bool {
         self.bbr_random_loss == "tolerate"
+    }
+
+    /// `--pacing` as the socket option `pacing`.
+    pub fn pacing(&self) -> bool {
+        self.pacing == "on"
     }
 
     /// The HTTP behaviour these flags ask for.
@@ -303,6 +314,21 @@ mod tests {
         assert!(serve(&[]).unwrap(), "tolerant by default");
         assert!(!serve(&["--bbr-random-loss", "congestion"]).unwrap());
         assert!(serve(&["--bbr-random-loss", "maybe"]).is_err());
+    }
+
+    #[test]
+    fn pacing_flag() {
+        let serve = |extra: &[&str]| {
+            let base = ["linerate", "serve", "--iface", "veth0", "--ip", "198.18.0.2/24"];
+            match Cli::try_parse_from(base.iter().chain(extra)).map(|c| c.command) {
+                Ok(Command::Serve(f)) => Ok(f.pacing()),
+                Ok(_) => unreachable!(),
+                Err(e) => Err(e),
+            }
+        };
+        assert!(serve(&[]).unwrap(), "paced by default");
+        assert!(!serve(&["--pacing", "off"]).unwrap());
+        assert!(serve(&["--pacing", "sometimes"]).is_err());
     }
 
     #[test]

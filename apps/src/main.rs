@@ -35,6 +35,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 fast_open: f.tfo,
                 congestion: f.cc.parse()?,
                 bbr_tolerate_random_loss: f.bbr_tolerate_random_loss(),
+                pacing: f.pacing(),
                 control_socket: f.control_socket.clone(),
             };
             serve::run(&opts)

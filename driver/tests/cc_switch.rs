@@ -60,7 +60,8 @@ fn switch_at(run: &SimRun, pair: &mut Pair<EngineNode, EngineNode>, at: Instant,
         after.in_recovery,
     );
     assert_eq!(after.congestion, to, "{}", run.reproduce_hint());
-    assert_eq!(after.pacing_rate.is_some(), to == Algorithm::Bbr, "only BBR paces here");
+    // Pacing is on by default, so every controller paces from the switch on (from the SRTT).
+    assert!(after.pacing_rate.is_some(), "{to} paces at once: {after:?}");
     assert_eq!(after.in_recovery, before.in_recovery, "the recovery episode carries over");
     received(pair)
 }

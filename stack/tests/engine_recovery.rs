@@ -19,6 +19,14 @@ fn sack_config() -> EngineConfig {
     cfg
 }
 
+/// [`sack_config`] with pacing off (the default is on), for tests that count what one ACK
+/// releases at once.
+fn unpaced_sack_config() -> EngineConfig {
+    let mut cfg = sack_config();
+    cfg.tcp.default_socket.pacing = false;
+    cfg
+}
+
 /// Active open with a 50 ms handshake RTT and SACK permitted by the peer.
 fn sack_open(h: &mut Harness, opts: Option<SocketOptions>) -> Conn {
     let handle = h.engine.connect(h.now, (PEER_IP, h.peer_port), Some(h.local_port), opts).expect("connect");
@@ -182,7 +190,7 @@ fn dsack_undoes_a_spurious_fast_retransmit() {
 
 #[test]
 fn prr_spreads_the_reduction_over_the_recovery_round() {
-    let mut cfg = sack_config();
+    let mut cfg = unpaced_sack_config();
     cfg.tcp.initial_window = 20;
     cfg.tcp.default_socket.congestion = CongestionAlgorithm::NewReno;
     let mut h = Harness::with_config(cfg);
@@ -223,7 +231,10 @@ fn prr_spreads_the_reduction_over_the_recovery_round() {
 
 #[test]
 fn pacing_holds_segments_until_a_deadline_shown_by_next_timeout() {
-    let mut h = Harness::with_config(sack_config());
+    // A window (IW20) larger than the 10-segment restart window, so the pacer has work.
+    let mut cfg = sack_config();
+    cfg.tcp.initial_window = 20;
+    let mut h = Harness::with_config(cfg);
     let opts = SocketOptions { pacing: true, ..SocketOptions::default() };
     let c = sack_open(&mut h, Some(opts));
     // One round trip gives the controller an SRTT, hence a pacing rate (cwnd / srtt · 2).
@@ -233,21 +244,23 @@ fn pacing_holds_segments_until_a_deadline_shown_by_next_timeout() {
     let rate = h.engine.info(h.now, c.handle).unwrap().pacing_rate.expect("paced");
     assert!(rate > 100_000 && rate < 10_000_000, "{rate}");
     let c1 = Conn { our_seq: seg_start(&c, 1), ..c };
-    let burst = write_segments(&mut h, &c1, 10);
-    assert!(!burst.is_empty() && burst.len() < 10, "a burst of a few segments, then a wait: {}", burst.len());
+    // Nothing in flight: the restart window (10 segments, RFC 5681 §4.1) leaves at once, then
+    // a burst of a few segments, then a wait.
+    let burst = write_segments(&mut h, &c1, 20);
+    assert!((10..14).contains(&burst.len()), "restart window + a burst, then a wait: {}", burst.len());
     let deadline = h.engine.next_timeout().expect("pacing timer");
     let gap = deadline - h.now;
     assert!(gap > Duration::ZERO && gap < Duration::from_millis(20), "pacing gap {gap:?}, not the RTO");
     assert!(h.engine.stats().pacing_delayed >= 1);
     let mut total = burst.len();
     let mut waits = 0;
-    while total < 10 {
+    while total < 20 {
         h.advance_to_timeout();
         waits += 1;
         total += std::iter::from_fn(|| h.recv()).count();
         assert!(waits < 20, "pacing must release everything");
     }
-    assert_eq!(total, 10);
+    assert_eq!(total, 20);
     assert!(waits >= 2, "spread over several releases");
     assert_eq!(h.engine.stats().timeouts, 0);
 }
@@ -379,7 +392,7 @@ fn set_congestion(h: &mut Harness, c: &Conn, congestion: CongestionAlgorithm) {
 
 #[test]
 fn congestion_control_switches_on_a_live_connection() {
-    let mut h = Harness::with_config(sack_config());
+    let mut h = Harness::with_config(unpaced_sack_config());
     let c = sack_open(&mut h, None);
     write_segments(&mut h, &c, 10);
     h.advance(RTT);
@@ -466,7 +479,10 @@ fn buffer_sizes_cannot_change_on_a_live_connection() {
 
 #[test]
 fn pacing_switches_on_and_off_without_resetting_the_controller() {
-    let mut h = Harness::with_config(sack_config());
+    // A window (IW20) larger than the 10-segment restart window, so the pacer has work.
+    let mut cfg = unpaced_sack_config();
+    cfg.tcp.initial_window = 20;
+    let mut h = Harness::with_config(cfg);
     let c = sack_open(&mut h, None);
     write_segments(&mut h, &c, 10);
     h.advance(RTT);
@@ -484,14 +500,15 @@ fn pacing_switches_on_and_off_without_resetting_the_controller() {
     let expected = u64::from(before.cwnd) * 1000 / RTT.as_millis() * 2;
     assert_eq!(paced.pacing_rate, Some(expected));
     let c10 = Conn { our_seq: seg_start(&c, 10), ..c };
-    let burst = write_segments(&mut h, &c10, 10);
-    assert!(burst.len() < 10, "paced: {}", burst.len());
+    // Beyond the 10-segment restart window, the pacer holds the rest.
+    let burst = write_segments(&mut h, &c10, 20);
+    assert!(burst.len() < 20, "paced: {}", burst.len());
     // Off again: whatever was held goes now.
     let opts = SocketOptions { pacing: false, ..opts };
     h.engine.set_socket_options(h.now, c.handle, opts).unwrap();
     assert_eq!(h.engine.info(h.now, c.handle).unwrap().pacing_rate, None);
     let rest = std::iter::from_fn(|| h.recv()).count();
-    assert_eq!(burst.len() + rest, 10);
+    assert_eq!(burst.len() + rest, 20);
 }
 
 #[test]

@@ -189,6 +189,8 @@ fn limited_transmit_sends_new_data_on_the_first_two_duplicate_acks() {
 fn cwnd_restarts_from_the_initial_window_after_idle() {
     let mut cfg = test_config();
     cfg.tcp.default_socket.slow_start_after_idle = true;
+    // Counts what leaves at one instant: the window alone must bound it, not the pacer.
+    cfg.tcp.default_socket.pacing = false;
     let mut h = Harness::with_config(cfg);
     let c = h.active_open();
     let mut acked = c.our_seq;

@@ -100,6 +100,8 @@ pub struct ServeOptions {
     pub congestion: CongestionAlgorithm,
     /// BBR's random-loss tolerance (`--bbr-random-loss`, [`SocketOptions::bbr_tolerate_random_loss`]).
     pub bbr_tolerate_random_loss: bool,
+    /// Pacing of every accepted connection (`--pacing`, [`SocketOptions::pacing`]).
+    pub pacing: bool,
     /// The `linerate stats` socket; `None` means [`crate::control::default_socket_path`].
     pub control_socket: Option<PathBuf>,
 }
@@ -238,6 +240,7 @@ fn build_shards(
         send_buffer: 1 << 20,
         congestion: opts.congestion,
         bbr_tolerate_random_loss: opts.bbr_tolerate_random_loss,
+        pacing: opts.pacing,
         ..SocketOptions::default()
     };
     let mut links = Mesh::new(parts.len(), HANDOFF_RING).into_iter();

@@ -25,8 +25,8 @@ pub const PCAP_FRAMES: u64 = 2_000;
 /// The three controllers, in table order.
 pub const CONTROLLERS: [Algorithm; 3] = [Algorithm::NewReno, Algorithm::Cubic, Algorithm::Bbr];
 
-/// Socket options selecting `algorithm` (its default pacing: BBR always paces, the loss-based
-/// controllers do not) with send and receive buffers of `buffer` bytes and Nagle off.
+/// Socket options selecting `algorithm` (with the default pacing: on, and BBR always paces)
+/// with send and receive buffers of `buffer` bytes and Nagle off.
 pub fn socket_options(algorithm: Algorithm, buffer: usize) -> SocketOptions {
     SocketOptions {
         recv_buffer: buffer,
@@ -196,14 +196,22 @@ pub struct FlowSpec {
     /// Bytes to send before closing; `u64::MAX` sends until the run ends.
     pub bytes: u64,
     pub buffer: usize,
-    /// Pace a loss-based controller at `cwnd / srtt` (BBR always paces).
+    /// Pace a loss-based controller at `cwnd / srtt` × 2 or × 1.2 (the default; BBR always
+    /// paces).
     pub pacing: bool,
 }
 
 impl FlowSpec {
     /// An endless flow of `algorithm` from port `local_port`, starting at `start`.
     pub fn endless(algorithm: Algorithm, local_port: u16, start: Instant, buffer: usize) -> Self {
-        FlowSpec { algorithm, start, local_port, bytes: u64::MAX, buffer, pacing: false }
+        FlowSpec {
+            algorithm,
+            start,
+            local_port,
+            bytes: u64::MAX,
+            buffer,
+            pacing: SocketOptions::default().pacing,
+        }
     }
 }
 

@@ -100,6 +100,8 @@ pub const MAX_CWND: u32 = 1 << 30;
 pub const MSS_RANGE: (u32, u32) = (64, 65_535);
 /// Largest burst the pacer and `send_quantum` ever allow (64 KiB, one TSO super-packet).
 pub const DEFAULT_MAX_BURST: u32 = 64 * 1024;
+/// The restart window in segments (RFC 6928's IW10; also what Linux leaves unpaced).
+pub(crate) const RESTART_WINDOW_SEGMENTS: u32 = 10;
 
 /// Which congestion-control algorithm a connection uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -145,8 +147,8 @@ impl FromStr for Algorithm {
     }
 }
 
-/// How a connection's controller is built. `Default` is CUBIC, MSS 1460, IW10, no pacing for the
-/// loss-based controllers, no slow-start restart, HyStart++ on, PRR-SSRB.
+/// How a connection's controller is built. `Default` is CUBIC, MSS 1460, IW10, paced, no
+/// slow-start restart, HyStart++ on, PRR-SSRB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CongestionConfig {
     pub algorithm: Algorithm,
@@ -155,7 +157,7 @@ pub struct CongestionConfig {
     /// Initial window in segments (RFC 6928: 10).
     pub initial_window_segments: u32,
     /// Pace NewReno/CUBIC at `cwnd / srtt` × (2 in slow start, 1.2 after), as Linux does with
-    /// the fq qdisc. BBR always paces whatever this says.
+    /// the fq qdisc. On by default; BBR always paces whatever this says.
     pub pacing: bool,
     /// Cap of the pacer's burst allowance and of `send_quantum`, in bytes.
     pub pacing_burst_max: u32,
@@ -188,7 +190,7 @@ impl Default for CongestionConfig {
             algorithm: Algorithm::default(),
             mss: 1460,
             initial_window_segments: 10,
-            pacing: false,
+            pacing: true,
             pacing_burst_max: DEFAULT_MAX_BURST,
             slow_start_after_idle: false,
             hystart: true,
@@ -439,6 +441,17 @@ impl CongestionController {
     pub fn pacing_rate(&self) -> Option<u64> {
         dispatch!(self, c => c.pacing_rate())
     }
+    /// What the pacer may send back to back when the connection starts sending from nothing in
+    /// flight ([`Pacer::on_restart`]): RFC 5681 §4.1's restart window `min(IW, cwnd)` with
+    /// RFC 6928's IW of ten segments for NewReno and CUBIC; `None` for BBR, which restarts from
+    /// idle through its own model.
+    pub fn restart_window(&self) -> Option<u32> {
+        match self {
+            CongestionController::NewReno(c) => Some(c.restart_window()),
+            CongestionController::Cubic(c) => Some(c.restart_window()),
+            CongestionController::Bbr(_) => None,
+        }
+    }
     /// How many bytes the engine may send back to back (one TSO burst).
     pub fn send_quantum(&self) -> u32 {
         dispatch!(self, c => c.send_quantum())
@@ -592,14 +605,14 @@ mod tests {
     #[test]
     fn loss_based_handover_keeps_the_window_and_paces_at_once() {
         for algorithm in [Algorithm::NewReno, Algorithm::Cubic] {
-            let config = CongestionConfig { pacing: true, ..CongestionConfig::new(algorithm, 1000) };
+            let config = CongestionConfig::new(algorithm, 1000);
             let cc = CongestionController::handover(&config, Instant::ZERO, &live(80_000, 60_000, false));
             assert_eq!(cc.algorithm(), algorithm);
             assert_eq!((cc.cwnd(), cc.ssthresh()), (80_000, 60_000));
             assert!(!cc.in_slow_start() && !cc.in_recovery());
             // cwnd / srtt · 1.2 from the handed-over SRTT, without waiting for an ACK.
             assert_eq!(cc.pacing_rate(), Some(2_400_000));
-            let unpaced = CongestionConfig::new(algorithm, 1000);
+            let unpaced = CongestionConfig { pacing: false, ..CongestionConfig::new(algorithm, 1000) };
             let cc = CongestionController::handover(&unpaced, Instant::ZERO, &live(80_000, MAX_CWND, false));
             assert!(cc.in_slow_start() && cc.pacing_rate().is_none());
         }

@@ -113,6 +113,10 @@ impl NewReno {
     pub fn pacing_rate(&self) -> Option<u64> {
         self.w.pacing_rate()
     }
+    /// See [`CongestionController::restart_window`](super::CongestionController::restart_window).
+    pub fn restart_window(&self) -> u32 {
+        self.w.restart_window()
+    }
     pub fn send_quantum(&self) -> u32 {
         self.w.send_quantum()
     }

@@ -16,6 +16,16 @@
 //! tick: the lateness costs no sending time, so a flow paced at any rate keeps that rate and
 //! leaves in bursts of about one tick's worth of data (or one burst, whichever is larger).
 //!
+//! **Restart window.** When a loss-based connection sends its first data, or sends again after
+//! everything it sent was acknowledged, the engine grants the restart window (RFC 5681 §4.1:
+//! `RW = min(IW, cwnd)`, with RFC 6928's ten segments as IW) with [`Pacer::on_restart`]: that
+//! much may leave back to back at that instant, only the rest is paced. An idle connection's
+//! path queue has drained, and RFC 5681 already bounds a restart burst by RW; without the grant,
+//! a flow that answers requests (its window larger than each response) would spread every
+//! response over up to half an RTT (`cwnd / srtt` × 2 is about the response's own rate). Linux
+//! leaves a connection's first ten segments unpaced for the same reason. BBR restarts from idle
+//! through its own model (paced at its bandwidth estimate) and gets no grant.
+//!
 //! **Promises:** saturating arithmetic only; never panics; a zero rate is treated as "no pacing"
 //! rather than "never send".
 
@@ -33,6 +43,10 @@ pub struct Pacer {
     max_burst: u32,
     /// How late the timer that delivers releases may be (the engine's wheel tick).
     granularity: Duration,
+    /// Bytes that may still leave unpaced, granted by [`Pacer::on_restart`] ...
+    restart_credit: u32,
+    /// ... at this instant only (a grant left over does not carry to later sends).
+    restart_at: Instant,
 }
 
 impl Pacer {
@@ -45,6 +59,8 @@ impl Pacer {
             mss,
             max_burst: max_burst.max(2 * mss),
             granularity: Duration::ZERO,
+            restart_credit: 0,
+            restart_at: Instant::ZERO,
         }
     }
 
@@ -73,12 +89,31 @@ impl Pacer {
 
     /// Whether a packet may leave at `now`.
     pub fn can_send(&self, now: Instant) -> bool {
-        self.rate.is_none() || now >= self.next_departure
+        self.rate.is_none()
+            || (self.restart_credit > 0 && now == self.restart_at)
+            || now >= self.next_departure
+    }
+
+    /// The connection starts sending at `now` from nothing in flight (its first data, or after
+    /// everything was acknowledged): `restart_window` bytes may leave back to back at `now`
+    /// (see the module docs). Call it before the [`Pacer::on_sent`] of the first packet.
+    pub fn on_restart(&mut self, now: Instant, restart_window: u32) {
+        self.restart_credit = restart_window;
+        self.restart_at = now;
     }
 
     /// Records a transmission of `bytes` at `now`.
     pub fn on_sent(&mut self, now: Instant, bytes: u32) {
         let Some(rate) = self.rate else { return };
+        if self.restart_credit > 0 && now != self.restart_at {
+            self.restart_credit = 0;
+        }
+        if self.restart_credit > 0 {
+            // Pacing resumes from the end of the restart burst, with no catch-up before it.
+            self.restart_credit = self.restart_credit.saturating_sub(bytes);
+            self.next_departure = self.next_departure.max(now);
+            return;
+        }
         // A sender that was idle, slow or woken late may catch up by one burst or one timer
         // tick, no more (the EDT "slack").
         let slack = Self::time_to_send(u64::from(self.burst()), rate).max(self.granularity);
@@ -207,6 +242,51 @@ mod tests {
     }
 
     #[test]
+    fn restart_window_leaves_back_to_back_then_pacing_resumes() {
+        // 1.5 MB/s: 1 ms per segment; a restart grants 10 segments.
+        let mut p = Pacer::new(MSS, 65536);
+        p.set_rate(Some(1_500_000));
+        let now = Instant::from_secs_for_test(10);
+        p.on_sent(now, MSS);
+        let later = Instant::from_secs_for_test(11);
+        p.on_restart(later, 10 * MSS);
+        let mut burst = 0;
+        while p.can_send(later) {
+            p.on_sent(later, MSS);
+            burst += 1;
+        }
+        // The grant, plus the one segment the pacer's own catch-up allows.
+        assert_eq!(burst, 11);
+        assert_eq!(p.next_release(), Some(later + Duration::from_millis(1)));
+        // Without a restart, the same pause gives only the usual burst.
+        let mut q = Pacer::new(MSS, 65536);
+        q.set_rate(Some(1_500_000));
+        q.on_sent(now, MSS);
+        let mut n = 0;
+        while q.can_send(later) {
+            q.on_sent(later, MSS);
+            n += 1;
+        }
+        assert!(n <= 3, "{n}");
+        // A grant is for its instant only: what is left of it does not carry over.
+        let mut r = Pacer::new(MSS, 65536);
+        r.set_rate(Some(1_500_000));
+        r.on_sent(now, MSS);
+        r.on_restart(later, 10 * MSS);
+        r.on_sent(later, MSS);
+        let after = later + Duration::from_micros(100);
+        assert!(r.can_send(after), "the pacer's own one-burst catch-up");
+        r.on_sent(after, MSS);
+        r.on_sent(after, MSS);
+        assert!(!r.can_send(after), "no grant left at a later instant");
+        // Unpaced, a grant changes nothing.
+        let mut u = Pacer::new(MSS, 65536);
+        u.on_restart(later, 10 * MSS);
+        u.on_sent(later, MSS);
+        assert_eq!(u.next_release(), None);
+    }
+
+    #[test]
     fn absurd_inputs_saturate() {
         let mut p = Pacer::new(0, 0);
         p.set_rate(Some(1));
@@ -215,6 +295,10 @@ mod tests {
         assert_eq!(p.next_release(), Some(Instant::MAX));
         p.set_rate(Some(u64::MAX));
         p.on_sent(Instant::MAX, 1);
+        p.on_restart(Instant::MAX, u32::MAX);
+        p.on_sent(Instant::MAX, u32::MAX);
+        p.on_sent(Instant::MAX, u32::MAX);
+        assert!(p.can_send(Instant::MAX));
     }
 
     trait ForTest {

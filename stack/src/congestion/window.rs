@@ -13,11 +13,15 @@
 use crate::congestion::hystart::{HyStart, Verdict};
 use crate::congestion::{
     burst_for_rate, clamp_window, rate_from, scale, AckEvent, CongestionConfig, Handover, Prr, RoundCounter,
-    SentPacket, MAX_CWND,
+    SentPacket, MAX_CWND, RESTART_WINDOW_SEGMENTS,
 };
 use crate::time::Duration;
 
-/// Pacing gains relative to `cwnd/srtt` (Linux `tcp_pacing_ss_ratio`/`ca_ratio`).
+/// Pacing gains relative to `cwnd/srtt`, Linux's `tcp_pacing_ss_ratio` (200 %) and
+/// `tcp_pacing_ca_ratio` (120 %) chosen the same way (`cwnd < ssthresh / 2` is slow start). In
+/// slow start the window doubles each round, so the pacer must release twice a round's window
+/// per SRTT to keep up with it; afterwards the ACK clock sets the average rate and the 20 %
+/// headroom only smooths bursts (window growth, compressed ACKs) without ever becoming the limit.
 const PACING_GAIN_SLOW_START: f64 = 2.0;
 const PACING_GAIN_AVOIDANCE: f64 = 1.2;
 /// RFC 3465 §2.2: at most L·SMSS of growth per ACK in slow start.
@@ -284,6 +288,11 @@ impl LossWindow {
         let base = rate_from(u64::from(self.cwnd), srtt.max(Duration::from_micros(1)))?;
         let gain = if self.cwnd < self.ssthresh / 2 { PACING_GAIN_SLOW_START } else { PACING_GAIN_AVOIDANCE };
         Some(scale(base, gain).max(1))
+    }
+
+    /// RFC 5681 §4.1 `RW = min(IW, cwnd)` with IW = 10 segments (RFC 6928).
+    pub fn restart_window(&self) -> u32 {
+        self.cwnd.min(RESTART_WINDOW_SEGMENTS.saturating_mul(self.mss))
     }
 
     pub fn send_quantum(&self) -> u32 {

@@ -40,7 +40,10 @@ pub struct SocketOptions {
     /// Congestion control algorithm (CUBIC by default; NewReno or BBRv3).
     pub congestion: CongestionAlgorithm,
     /// Pace transmissions at the controller's pacing rate, released from the timer wheel
-    /// (earliest departure time, bursts of up to ~1 ms / 64 KiB). BBR always paces.
+    /// (earliest departure time, bursts of up to ~1 ms / 64 KiB). On by default, as Linux paces
+    /// every flow under the fq qdisc: NewReno and CUBIC at `cwnd / srtt` × 2 in slow start and
+    /// × 1.2 after (see `congestion::window`). `false` sends each window as the ACK clock
+    /// allows (`linerate serve --pacing off`). BBR always paces.
     pub pacing: bool,
     /// Restart from the initial window after an idle period longer than the RTO (RFC 5681
     /// §4.1). Off by default (Linux `tcp_slow_start_after_idle=0`): a reused connection keeps
@@ -63,7 +66,7 @@ impl Default for SocketOptions {
             send_buffer: 256 * 1024,
             recv_buffer: 256 * 1024,
             congestion: CongestionAlgorithm::Cubic,
-            pacing: false,
+            pacing: true,
             slow_start_after_idle: false,
             bbr_tolerate_random_loss: true,
         }

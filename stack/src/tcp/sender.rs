@@ -193,12 +193,15 @@ impl Connection {
         stats: &mut Stats,
     ) {
         let pipe = self.recovery.pipe();
-        if !is_retransmit
-            && self.recovery.scoreboard().segments().is_empty()
-            && self.counters.data_segs_out > 0
-        {
-            let idle = now.saturating_duration_since(self.last_data_sent);
-            self.cc.on_idle_restart(now, idle, self.recovery.rtt().rto());
+        if !is_retransmit && self.recovery.scoreboard().segments().is_empty() {
+            if self.counters.data_segs_out > 0 {
+                let idle = now.saturating_duration_since(self.last_data_sent);
+                self.cc.on_idle_restart(now, idle, self.recovery.rtt().rto());
+            }
+            // RFC 5681 §4.1 restart window: min(IW, cwnd) leaves unpaced (not for BBR).
+            if let Some(window) = self.cc.restart_window() {
+                self.pacer.on_restart(now, window);
+            }
         }
         let snapshot = self.rate.on_packet_sent(now, pipe, len);
         let tsval = self.ts.map(|_| self.ts_now(now));
