@@ -279,6 +279,64 @@ impl SegmentStore {
         true
     }
 
+    /// The longest run of *clean* records at the front that `ack` wholly covers: never SACKed,
+    /// lost or retransmitted, not empty, transmitted in sequence order (send times
+    /// non-decreasing) and linked as the oldest transmissions, one after the other. For such a
+    /// run only the first and the newest record matter to RACK and the delivery-rate estimator
+    /// (see [`super::scoreboard`]), and [`Self::pop_run`] releases it in one step. Reads each
+    /// record of the run once; stops at the first that does not qualify.
+    pub(crate) fn clean_run(&self, ack: SeqNumber) -> CleanRun {
+        let mut run = CleanRun::default();
+        let mut expect = self.oldest_tx;
+        let mut prev_sent = (Instant::ZERO, Instant::ZERO);
+        for pos in 0..self.len {
+            let s = self.slot(pos);
+            let rec = &self.slots[s];
+            let clean = rec.retransmits == 0 && rec.state == SegmentState::default() && rec.len > 0;
+            let in_order =
+                s as u32 == expect && rec.last_sent >= prev_sent.0 && rec.snapshot.sent_time >= prev_sent.1;
+            let snapshot_bytes = run.snapshot_bytes.checked_add(rec.snapshot.bytes);
+            let (true, true, Some(snapshot_bytes)) = (clean && in_order, rec.end() <= ack, snapshot_bytes)
+            else {
+                break;
+            };
+            run.segments += 1;
+            run.bytes += rec.len;
+            run.snapshot_bytes = snapshot_bytes;
+            expect = rec.next;
+            prev_sent = (rec.last_sent, rec.snapshot.sent_time);
+        }
+        run
+    }
+
+    /// Releases the first `n` records, which [`Self::clean_run`] found to be the `n` oldest
+    /// transmissions in order: the transmission-order list loses its first `n` entries at once
+    /// and the un-SACKed marks go with one range clear. Leaves the slots as `n` calls to
+    /// [`Self::pop_front`] would.
+    pub(crate) fn pop_run(&mut self, n: usize) {
+        let n = n.min(self.len);
+        let Some(last) = n.checked_sub(1) else { return };
+        let after = self.slots[self.slot(last)].next;
+        for pos in 0..n {
+            let s = self.slot(pos);
+            self.slots[s].prev = NIL;
+            self.slots[s].next = NIL;
+        }
+        self.oldest_tx = after;
+        if after == NIL {
+            self.newest_tx = NIL;
+        } else {
+            self.slots[after as usize].prev = NIL;
+        }
+        let (start, cap) = (self.head, self.slots.len());
+        self.unsacked.remove_range(start, (start + n).min(cap));
+        if start + n > cap {
+            self.unsacked.remove_range(0, start + n - cap);
+        }
+        self.head = self.slot(n);
+        self.len -= n;
+    }
+
     /// Position of the record containing `seq`, if any. O(log n).
     pub fn position_of(&self, seq: SeqNumber) -> Option<usize> {
         let pos = self.first_ending_after(seq);
@@ -438,6 +496,17 @@ impl SegmentStore {
         }
         self.newest_tx = s;
     }
+}
+
+/// A run of clean records at the front of the store (see [`SegmentStore::clean_run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct CleanRun {
+    /// Records in the run (0: the front record is not clean).
+    pub segments: usize,
+    /// Sequence space the run covers.
+    pub bytes: u32,
+    /// Sum of the records' snapshot `bytes` (differs from `bytes` if the front was trimmed).
+    pub snapshot_bytes: u32,
 }
 
 /// How a growing ring moved its slots: old slot `s` is now slot `(s - head) mod old_len`, and
