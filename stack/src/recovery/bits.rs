@@ -43,6 +43,7 @@ impl SlotBits {
         i < self.len && self.levels[0][i / 64] & (1 << (i % 64)) != 0
     }
 
+    #[inline]
     pub fn insert(&mut self, i: usize) {
         if i >= self.len {
             return;
@@ -71,6 +72,7 @@ impl SlotBits {
         }
     }
 
+    #[inline]
     pub fn remove(&mut self, i: usize) {
         if i >= self.len {
             return;

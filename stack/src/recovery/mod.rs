@@ -326,7 +326,9 @@ impl LossRecovery {
     }
 
     /// Records one transmission. New data must start at the store's end (`snd_nxt`);
-    /// `StoreFull` means it was not recorded and must not be sent.
+    /// `StoreFull` means it was not recorded and must not be sent. Inlined into the sender's
+    /// per-segment bookkeeping, so the segment is not copied once more on the way in.
+    #[inline]
     pub fn on_sent(&mut self, now: Instant, seg: &SentSegment) -> Result<(), StoreFull> {
         if seg.is_retransmit {
             let head = self.board.segments().front().is_some_and(|r| not_before(seg.seq + seg.len, r.end()))
