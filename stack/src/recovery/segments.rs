@@ -128,6 +128,13 @@ pub struct SegmentStore {
     starts: Vec<u32>,
     /// Slots holding a live, un-SACKed record: SACKed runs are skipped in O(levels).
     unsacked: SlotBits,
+    /// Slots whose record may not join a clean run ([`Self::clean_run`]): changed since its
+    /// push (SACKed, marked lost, retransmitted, trimmed: every mutable access marks it), or
+    /// pushed out of line (empty, not at the store's end, a snapshot of another length, sent
+    /// earlier than the record pushed before it).
+    dirty: SlotBits,
+    /// End, send time and snapshot send time of the last push.
+    last_push: (SeqNumber, Instant, Instant),
     len: usize,
     /// Oldest and newest transmission (slot indices) of the transmission-order list.
     oldest_tx: u32,
@@ -145,6 +152,8 @@ impl SegmentStore {
             starts: Vec::new(),
             head: 0,
             unsacked: SlotBits::new(0),
+            dirty: SlotBits::new(0),
+            last_push: (SeqNumber(0), Instant::ZERO, Instant::ZERO),
             len: 0,
             oldest_tx: NIL,
             newest_tx: NIL,
@@ -183,9 +192,11 @@ impl SegmentStore {
     pub fn get(&self, pos: usize) -> Option<&SegmentRecord> {
         (pos < self.len).then(|| &self.slots[self.slot(pos)])
     }
+    /// The record at `pos`, to change: it is no longer clean.
     pub(crate) fn get_mut(&mut self, pos: usize) -> Option<&mut SegmentRecord> {
         if pos < self.len {
             let s = self.slot(pos);
+            self.dirty.insert(s);
             Some(&mut self.slots[s])
         } else {
             None
@@ -222,6 +233,13 @@ impl SegmentStore {
         if self.is_full() {
             return Err(StoreFull { capacity: self.capacity() });
         }
+        let (end, sent, snapshot_sent) = self.last_push;
+        let in_line = len > 0
+            && snapshot.bytes == len
+            && start == end
+            && now >= sent
+            && snapshot.sent_time >= snapshot_sent;
+        self.last_push = (start + len, now, snapshot.sent_time);
         let moved = (self.len == self.slots.len()).then(|| self.grow());
         let s = self.slot(self.len);
         self.slots[s] = SegmentRecord {
@@ -239,6 +257,10 @@ impl SegmentStore {
         self.starts[s] = start.0;
         self.len += 1;
         self.unsacked.insert(s);
+        // A free slot's mark is always clear: records leave with theirs cleared.
+        if !in_line {
+            self.dirty.insert(s);
+        }
         self.link_newest(s);
         Ok(moved)
     }
@@ -259,6 +281,7 @@ impl SegmentStore {
         self.slots.resize(new_len, blank());
         self.starts.resize(new_len, 0);
         self.unsacked = moved.bits(&self.unsacked);
+        self.dirty = moved.bits(&self.dirty);
         self.oldest_tx = moved.link(self.oldest_tx);
         self.newest_tx = moved.link(self.newest_tx);
         self.head = 0;
@@ -274,39 +297,30 @@ impl SegmentStore {
         let s = self.head;
         self.unlink(s);
         self.unsacked.remove(s);
+        self.dirty.remove(s);
         self.head = self.slot(1);
         self.len -= 1;
         true
     }
 
     /// The longest run of *clean* records at the front that `ack` wholly covers: never SACKed,
-    /// lost or retransmitted, not empty, transmitted in sequence order (send times
-    /// non-decreasing) and linked as the oldest transmissions, one after the other. For such a
-    /// run only the first and the newest record matter to RACK and the delivery-rate estimator
-    /// (see [`super::scoreboard`]), and [`Self::pop_run`] releases it in one step. Reads each
-    /// record of the run once; stops at the first that does not qualify.
+    /// lost, retransmitted or trimmed, pushed in line (each at the end of the one before, sent
+    /// no earlier, its snapshot of its own length). Such records are the oldest transmissions,
+    /// in order (a record sent before one of them has a lower sequence, so it is in the run
+    /// too, or was retransmitted and is not clean), and only the run's first and newest record
+    /// matter to RACK and the delivery-rate estimator (see [`super::scoreboard`]).
+    /// [`Self::pop_run`] releases it in one step. O(log n): a binary search and a bitmap query.
     pub(crate) fn clean_run(&self, ack: SeqNumber) -> CleanRun {
-        let mut run = CleanRun::default();
-        let mut expect = self.oldest_tx;
-        let mut prev_sent = (Instant::ZERO, Instant::ZERO);
-        for pos in 0..self.len {
-            let s = self.slot(pos);
-            let rec = &self.slots[s];
-            let clean = rec.retransmits == 0 && rec.state == SegmentState::default() && rec.len > 0;
-            let in_order =
-                s as u32 == expect && rec.last_sent >= prev_sent.0 && rec.snapshot.sent_time >= prev_sent.1;
-            let snapshot_bytes = run.snapshot_bytes.checked_add(rec.snapshot.bytes);
-            let (true, true, Some(snapshot_bytes)) = (clean && in_order, rec.end() <= ack, snapshot_bytes)
-            else {
-                break;
-            };
-            run.segments += 1;
-            run.bytes += rec.len;
-            run.snapshot_bytes = snapshot_bytes;
-            expect = rec.next;
-            prev_sent = (rec.last_sent, rec.snapshot.sent_time);
+        let Some(front) = self.front() else { return CleanRun::default() };
+        if self.oldest_tx as usize != self.head {
+            return CleanRun::default();
         }
-        run
+        let covered = self.first_ending_after(ack);
+        let n = self.next_marked(&self.dirty, 0).map_or(covered, |d| d.min(covered));
+        let Some(last) = n.checked_sub(1).and_then(|p| self.get(p)) else { return CleanRun::default() };
+        // In-line records tile the sequence space, each snapshot as long as its record.
+        let bytes = offset(last.end(), front.start);
+        CleanRun { segments: n, bytes, snapshot_bytes: bytes }
     }
 
     /// Releases the first `n` records, which [`Self::clean_run`] found to be the `n` oldest
@@ -382,6 +396,7 @@ impl SegmentStore {
             return;
         }
         let s = self.head;
+        self.dirty.insert(s);
         let rec = &mut self.slots[s];
         let by = by.min(rec.len);
         rec.start += by;
@@ -423,6 +438,7 @@ impl SegmentStore {
             return;
         }
         let s = self.slot(pos);
+        self.dirty.insert(s);
         self.slots[s].state.sacked = true;
         self.unsacked.remove(s);
         self.unlink(s);
@@ -435,7 +451,9 @@ impl SegmentStore {
     pub(crate) fn by_slot(&self, slot: usize) -> &SegmentRecord {
         &self.slots[slot]
     }
+    /// The record in `slot`, to change: it is no longer clean.
     pub(crate) fn by_slot_mut(&mut self, slot: usize) -> &mut SegmentRecord {
+        self.dirty.insert(slot);
         &mut self.slots[slot]
     }
     /// Position of a live slot.
