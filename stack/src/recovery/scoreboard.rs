@@ -5,7 +5,8 @@
 //! (RFC 6675 §2), D-SACK detection (RFC 2883 §4) and the RFC 6675 `IsLost`/`NextSeg` rules.
 //!
 //! **Promises** (the SACK-panic / SACK-slowness class of attacks): one ACK costs
-//! O(blocks · log n) plus O(1) per segment it newly acknowledges or SACKs, and each segment is
+//! O(blocks · log n) plus O(1) per segment it newly acknowledges or SACKs (a run of clean
+//! segments acknowledged together costs O(log n) plus one store per segment), and each segment is
 //! SACKed at most once, so the total is bounded by what was sent. Blocks are validated first:
 //! reversed, empty, beyond `snd_nxt` or below `snd_una` (other than a D-SACK) are ignored and
 //! counted; overlapping ones are merged. A block covering part of a segment does not mark it
