@@ -331,21 +331,21 @@ impl SegmentStore {
         let n = n.min(self.len);
         let Some(last) = n.checked_sub(1) else { return };
         let after = self.slots[self.slot(last)].next;
-        for pos in 0..n {
-            let s = self.slot(pos);
-            self.slots[s].prev = NIL;
-            self.slots[s].next = NIL;
+        // The run occupies at most two contiguous stretches of the ring.
+        let (start, cap) = (self.head, self.slots.len());
+        let (first, wrapped) = (start..(start + n).min(cap), 0..(start + n).saturating_sub(cap));
+        for range in [first, wrapped] {
+            for rec in self.slots.get_mut(range.clone()).into_iter().flatten() {
+                rec.prev = NIL;
+                rec.next = NIL;
+            }
+            self.unsacked.remove_range(range.start, range.end);
         }
         self.oldest_tx = after;
         if after == NIL {
             self.newest_tx = NIL;
         } else {
             self.slots[after as usize].prev = NIL;
-        }
-        let (start, cap) = (self.head, self.slots.len());
-        self.unsacked.remove_range(start, (start + n).min(cap));
-        if start + n > cap {
-            self.unsacked.remove_range(0, start + n - cap);
         }
         self.head = self.slot(n);
         self.len -= n;
