@@ -43,6 +43,7 @@ impl SlotBits {
         i < self.len && self.levels[0][i / 64] & (1 << (i % 64)) != 0
     }
 
+    #[inline]
     pub fn insert(&mut self, i: usize) {
         if i >= self.len {
             return;
@@ -71,6 +72,7 @@ impl SlotBits {
         }
     }
 
+    #[inline]
     pub fn remove(&mut self, i: usize) {
         if i >= self.len {
             return;
@@ -83,15 +85,43 @@ impl SlotBits {
         *word &= !bit;
         self.count -= 1;
         if *word == 0 {
-            let mut idx = i / 64;
-            for level in self.levels.iter_mut().skip(1) {
-                let word = &mut level[idx / 64];
-                *word &= !(1 << (idx % 64));
-                if *word != 0 {
-                    break;
+            self.clear_summary(i / 64);
+        }
+    }
+
+    /// Clears every bit in `from..to` (a run of records released together): one masked store
+    /// per leaf word instead of one `remove` per bit.
+    pub fn remove_range(&mut self, from: usize, to: usize) {
+        let to = to.min(self.len);
+        let mut i = from;
+        while i < to {
+            let w = i / 64;
+            let end = to.min((w + 1) * 64);
+            let span = end - i;
+            let mask = if span == 64 { !0u64 } else { ((1u64 << span) - 1) << (i % 64) };
+            let Some(word) = self.levels.first_mut().and_then(|l| l.get_mut(w)) else { return };
+            let cleared = *word & mask;
+            if cleared != 0 {
+                *word &= !mask;
+                self.count -= cleared.count_ones() as usize;
+                if *word == 0 {
+                    self.clear_summary(w);
                 }
-                idx /= 64;
             }
+            i = end;
+        }
+    }
+
+    /// Leaf word `word` became empty: clear its bit in the levels above, as far as they empty.
+    fn clear_summary(&mut self, word: usize) {
+        let mut idx = word;
+        for level in self.levels.iter_mut().skip(1) {
+            let word = &mut level[idx / 64];
+            *word &= !(1 << (idx % 64));
+            if *word != 0 {
+                break;
+            }
+            idx /= 64;
         }
     }
 
@@ -150,6 +180,11 @@ mod tests {
                     model[i] = false;
                 }
                 let from = ((x >> 20) % len as u64) as usize;
+                if x & (1 << 41) != 0 && x & (1 << 42) != 0 {
+                    let to = from + ((x >> 50) % 200) as usize;
+                    bits.remove_range(from, to);
+                    model[from..to.min(len)].fill(false);
+                }
                 let expect = (from..len).find(|&j| model[j]);
                 assert_eq!(bits.next_set(from, len), expect, "len {len} from {from}");
             }

@@ -24,12 +24,17 @@
 //! D-SACK counts as evidence of reordering for RACK; the PTO is always capped by the RTO
 //! deadline (RFC 8985 §7.2) and a dup ACK never postpones it; SACKed segments are kept (not
 //! reneged) across an RTO; records are never split, so a SACK block covering part of a
-//! segment is counted and ignored.
+//! segment is counted and ignored; a cumulative ACK releases a run of clean records (never
+//! SACKed, lost or retransmitted, sent in order) in one step and reports it once
+//! ([`Delivery::AckedRun`]), which leaves RACK, the RTT sample and the rate estimator exactly
+//! where per-record reports would.
 //!
 //! Driving it: [`LossRecovery::on_sent`] for every transmission; [`LossRecovery::on_ack`] for
 //! every ACK; [`LossRecovery::next_timer`] / [`LossRecovery::on_timeout`] for the one timer
 //! slot; [`LossRecovery::next_retransmission`] before sending new data.
 
+#[cfg(test)]
+mod ack_run_tests;
 mod bits;
 pub mod rack;
 pub mod rtt;
@@ -152,6 +157,48 @@ pub struct TimeoutOutcome {
     /// The PTO fired: send one new segment if the windows allow, else retransmit this one
     /// (the highest-sequence outstanding segment), RFC 8985 §7.3.
     pub probe: Option<Option<(SeqNumber, u32)>>,
+}
+
+/// What the segments one ACK delivers tell RACK, the RTT estimator (the Karn sample: the most
+/// recently sent never-retransmitted segment, with its send time) and the delivery-rate
+/// estimator (through the caller's closure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Deliveries {
+    pub now: Instant,
+    pub tsecr: Option<u32>,
+    pub min_rtt: Option<Duration>,
+    pub sample: Option<(Instant, Duration)>,
+}
+
+impl Deliveries {
+    /// One report of the scoreboard (a record, or a run of clean records).
+    pub(crate) fn on_delivered(
+        &mut self,
+        rack: &mut Rack,
+        rec: &SegmentRecord,
+        how: Delivery,
+        on_delivered: &mut impl FnMut(&PacketSnapshot),
+    ) {
+        // A SACK echoes the older TS.Recent (RFC 7323 §4.3): no timestamp test for it.
+        let echo = if matches!(how, Delivery::Sacked) { None } else { self.tsecr };
+        match how {
+            // A SACKed segment was delivered (and timed) when it was SACKed.
+            Delivery::Acked { was_sacked: true } => return,
+            Delivery::Acked { was_sacked: false } | Delivery::Sacked => {
+                rack.on_delivered(self.now, rec, echo, self.min_rtt);
+                on_delivered(&rec.snapshot);
+            }
+            Delivery::AckedRun { first_end, snapshot_bytes, .. } => {
+                rack.on_delivered_run(self.now, first_end, rec, echo, self.min_rtt);
+                // The estimator keeps the newest snapshot and adds every packet's bytes.
+                on_delivered(&PacketSnapshot { bytes: snapshot_bytes, ..rec.snapshot });
+            }
+        }
+        // Karn (RFC 6298 §3): only never-retransmitted segments time the path.
+        if rec.retransmits == 0 && self.sample.is_none_or(|(t, _)| t < rec.last_sent) {
+            self.sample = Some((rec.last_sent, self.now.saturating_duration_since(rec.last_sent)));
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,7 +329,9 @@ impl LossRecovery {
     }
 
     /// Records one transmission. New data must start at the store's end (`snd_nxt`);
-    /// `StoreFull` means it was not recorded and must not be sent.
+    /// `StoreFull` means it was not recorded and must not be sent. Inlined into the sender's
+    /// per-segment bookkeeping, so the segment is not copied once more on the way in.
+    #[inline]
     pub fn on_sent(&mut self, now: Instant, seg: &SentSegment) -> Result<(), StoreFull> {
         if seg.is_retransmit {
             let head = self.board.segments().front().is_some_and(|r| not_before(seg.seq + seg.len, r.end()))
@@ -320,7 +369,10 @@ impl LossRecovery {
     }
 
     /// Processes one ACK: cumulative `ack`, its SACK blocks and echoed timestamp. Every segment
-    /// newly acknowledged or SACKed is shown to `on_delivered` (for the delivery-rate estimator).
+    /// newly acknowledged or SACKed is shown to `on_delivered` (for the delivery-rate estimator),
+    /// except that a run of clean segments acknowledged together (see [`Delivery::AckedRun`])
+    /// is shown once, as its newest segment's snapshot carrying the whole run's `bytes`: what
+    /// `DeliveryRateEstimator::on_packet_delivered` ends with either way.
     pub fn on_ack(
         &mut self,
         now: Instant,
@@ -332,23 +384,12 @@ impl LossRecovery {
         let prior_in_flight = self.board.pipe();
         // A probe the engine could not send is moot once the peer speaks again.
         self.tlp.probe_pending = false;
-        let min_rtt = self.rtt.min_rtt();
-        let mut sample: Option<(Instant, Duration)> = None;
+        let mut seen = Deliveries { now, tsecr, min_rtt: self.rtt.min_rtt(), sample: None };
         let rack = &mut self.rack;
         let update = self.board.on_ack(ack, sack_blocks, |rec, how| {
-            // A SACKed segment was delivered (and timed) when it was SACKed.
-            if how == (Delivery::Acked { was_sacked: true }) {
-                return;
-            }
-            // A SACK echoes the older TS.Recent (RFC 7323 §4.3): no timestamp test for it.
-            let echo = if matches!(how, Delivery::Acked { .. }) { tsecr } else { None };
-            rack.on_delivered(now, rec, echo, min_rtt);
-            // Karn (RFC 6298 §3): only never-retransmitted segments time the path.
-            if rec.retransmits == 0 && sample.is_none_or(|(t, _)| t < rec.last_sent) {
-                sample = Some((rec.last_sent, now.saturating_duration_since(rec.last_sent)));
-            }
-            on_delivered(&rec.snapshot);
+            seen.on_delivered(rack, rec, how, &mut on_delivered);
         });
+        let sample = seen.sample;
         let mut out = AckOutcome { prior_in_flight, ignored: update.ignored, ..AckOutcome::default() };
         if update.ignored {
             out.in_flight = prior_in_flight;

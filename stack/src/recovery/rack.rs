@@ -110,6 +110,24 @@ impl Rack {
         }
     }
 
+    /// Steps 1 and 2 for a run of never-retransmitted segments cumulatively acknowledged
+    /// together, in sequence and send-time order: `first_end` ends the first, `newest` is the
+    /// last. Equal to [`Self::on_delivered`] on each in turn: only the first can be below FACK
+    /// (reordering), and FACK, RACK.rtt and `xmit_ts` end at the newest's values.
+    pub fn on_delivered_run(
+        &mut self,
+        now: Instant,
+        first_end: SeqNumber,
+        newest: &SegmentRecord,
+        tsecr: Option<u32>,
+        min_rtt: Option<Duration>,
+    ) {
+        if self.fack.is_some_and(|f| first_end < f) {
+            self.reordering_seen = true;
+        }
+        self.on_delivered(now, newest, tsecr, min_rtt);
+    }
+
     /// Step 4, first half: D-SACK driven widening of the reordering window, once per round,
     /// decaying after 16 recoveries without one.
     pub fn update_reo_wnd(

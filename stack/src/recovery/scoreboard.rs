@@ -5,7 +5,8 @@
 //! (RFC 6675 §2), D-SACK detection (RFC 2883 §4) and the RFC 6675 `IsLost`/`NextSeg` rules.
 //!
 //! **Promises** (the SACK-panic / SACK-slowness class of attacks): one ACK costs
-//! O(blocks · log n) plus O(1) per segment it newly acknowledges or SACKs, and each segment is
+//! O(blocks · log n) plus O(1) per segment it newly acknowledges or SACKs (a run of clean
+//! segments acknowledged together costs O(log n) plus one store per segment), and each segment is
 //! SACKed at most once, so the total is bounded by what was sent. Blocks are validated first:
 //! reversed, empty, beyond `snd_nxt` or below `snd_una` (other than a D-SACK) are ignored and
 //! counted; overlapping ones are merged. A block covering part of a segment does not mark it
@@ -46,6 +47,14 @@ pub enum Delivery {
     Acked { was_sacked: bool },
     /// Newly SACKed.
     Sacked,
+    /// A run of `segments` clean records (never SACKed, lost or retransmitted, sent in
+    /// sequence order) cumulatively acknowledged together; the record shown is the newest of
+    /// the run. `first_end` is the end of the run's first record and `snapshot_bytes` the sum
+    /// of the run's snapshot `bytes`. Delivering the run's records one by one to RACK and the
+    /// delivery-rate estimator ends in the same state as delivering the first and the newest
+    /// (sequence and send time both grow along the run, and each keeps a maximum), and the
+    /// Karn sample is the newest's.
+    AckedRun { segments: u32, first_end: SeqNumber, snapshot_bytes: u32 },
 }
 
 /// The scoreboard's summary of one ACK.
@@ -400,6 +409,18 @@ impl Scoreboard {
         blocks: &[SackBlock],
         mut on_delivered: impl FnMut(&SegmentRecord, Delivery),
     ) -> ScoreboardUpdate {
+        self.apply_ack(ack, blocks, &mut on_delivered, Self::advance_una)
+    }
+
+    /// [`Self::on_ack`] with the cumulative part done by `advance` (the tests compare the
+    /// fast path with releasing every record through [`Self::release_front`]).
+    pub(crate) fn apply_ack<F: FnMut(&SegmentRecord, Delivery)>(
+        &mut self,
+        ack: SeqNumber,
+        blocks: &[SackBlock],
+        mut on_delivered: &mut F,
+        advance: impl FnOnce(&mut Self, SeqNumber, &mut ScoreboardUpdate, &mut F),
+    ) -> ScoreboardUpdate {
         self.last_ack_work = 0;
         let mut update = ScoreboardUpdate::default();
         if ack > self.high_data {
@@ -410,7 +431,7 @@ impl Scoreboard {
         let ack = self.snd_una.max(ack);
         let mut ranges = [(0u32, 0u32); 4];
         let n = self.validate_blocks(ack, blocks, &mut ranges, &mut update);
-        self.advance_una(ack, &mut update, &mut on_delivered);
+        advance(self, ack, &mut update, on_delivered);
         for &(l, r) in &ranges[..n] {
             self.sack_range(ack + l, ack + r, &mut update, &mut on_delivered);
         }
@@ -467,27 +488,71 @@ impl Scoreboard {
         merged
     }
 
-    /// Releases the records below `ack`, trimming a record `ack` falls inside.
-    fn advance_una(
+    /// Releases the records below `ack`, trimming a record `ack` falls inside. Runs of clean
+    /// records go in one step each ([`Self::release_clean_run`]), the rest one by one.
+    fn advance_una<F: FnMut(&SegmentRecord, Delivery)>(
+        &mut self,
+        ack: SeqNumber,
+        update: &mut ScoreboardUpdate,
+        on_delivered: &mut F,
+    ) {
+        while self.release_clean_run(ack, update, on_delivered)
+            || self.release_front(ack, update, on_delivered)
+        {}
+        self.finish_advance(ack, update);
+    }
+
+    /// The cumulative-ACK fast path: releases the run of clean records at the front that `ack`
+    /// covers, with one byte-counter update, one list/bitmap update and one delivery report
+    /// ([`Delivery::AckedRun`]) instead of one each per record. Clean records are on no
+    /// lost/pending list and count only in the outstanding bytes. False if the run is shorter
+    /// than two records (the general path is as cheap for one).
+    fn release_clean_run(
         &mut self,
         ack: SeqNumber,
         update: &mut ScoreboardUpdate,
         on_delivered: &mut impl FnMut(&SegmentRecord, Delivery),
-    ) {
-        while let Some(front) = self.store.front().copied() {
-            self.last_ack_work += 1;
-            if front.end() <= ack && front.len > 0 || front.len == 0 && front.start < ack {
-                let slot = self.store.slot_of(0);
-                self.clear_pending(slot);
-                self.forget_bytes(&front, front.len);
-                if front.state.sacked {
-                    self.sacked_segments -= 1;
-                    update.acked_after_sack += front.len;
-                }
-                self.store.pop_front();
-                update.newly_acked += front.len;
-                on_delivered(&front, Delivery::Acked { was_sacked: front.state.sacked });
-            } else if front.start < ack {
+    ) -> bool {
+        let run = self.store.clean_run(ack);
+        if run.segments < 2 {
+            return false;
+        }
+        let (Some(first), Some(last)) = (self.store.front(), self.store.get(run.segments - 1)) else {
+            return false;
+        };
+        let (first_end, last) = (first.end(), *last);
+        self.last_ack_work += run.segments as u64;
+        self.outstanding_bytes = self.outstanding_bytes.saturating_sub(u64::from(run.bytes));
+        self.store.pop_run(run.segments);
+        update.newly_acked += run.bytes;
+        let segments = u32::try_from(run.segments).unwrap_or(u32::MAX);
+        on_delivered(&last, Delivery::AckedRun { segments, first_end, snapshot_bytes: run.snapshot_bytes });
+        true
+    }
+
+    /// Releases the front record if `ack` covers it (true), or trims it if `ack` falls inside it.
+    pub(crate) fn release_front(
+        &mut self,
+        ack: SeqNumber,
+        update: &mut ScoreboardUpdate,
+        on_delivered: &mut impl FnMut(&SegmentRecord, Delivery),
+    ) -> bool {
+        let Some(front) = self.store.front().copied() else { return false };
+        self.last_ack_work += 1;
+        if front.end() <= ack && front.len > 0 || front.len == 0 && front.start < ack {
+            let slot = self.store.slot_of(0);
+            self.clear_pending(slot);
+            self.forget_bytes(&front, front.len);
+            if front.state.sacked {
+                self.sacked_segments -= 1;
+                update.acked_after_sack += front.len;
+            }
+            self.store.pop_front();
+            update.newly_acked += front.len;
+            on_delivered(&front, Delivery::Acked { was_sacked: front.state.sacked });
+            true
+        } else {
+            if front.start < ack {
                 let d = offset_u32(ack, front.start).min(front.len);
                 self.forget_bytes(&front, d);
                 if front.state.sacked {
@@ -495,11 +560,13 @@ impl Scoreboard {
                 }
                 self.store.trim_front(d);
                 update.newly_acked += d;
-                break;
-            } else {
-                break;
             }
+            false
         }
+    }
+
+    /// `snd_una` moves to `ack` once the records below it are gone.
+    pub(crate) fn finish_advance(&mut self, ack: SeqNumber, update: &mut ScoreboardUpdate) {
         if self.store.is_empty() && self.snd_una < ack {
             update.newly_acked = update.newly_acked.max(offset_u32(ack, self.snd_una));
         }

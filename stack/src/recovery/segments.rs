@@ -128,6 +128,13 @@ pub struct SegmentStore {
     starts: Vec<u32>,
     /// Slots holding a live, un-SACKed record: SACKed runs are skipped in O(levels).
     unsacked: SlotBits,
+    /// Slots whose record may not join a clean run ([`Self::clean_run`]): changed since its
+    /// push (SACKed, marked lost, retransmitted, trimmed: every mutable access marks it), or
+    /// pushed out of line (empty, not at the store's end, a snapshot of another length, sent
+    /// earlier than the record pushed before it).
+    dirty: SlotBits,
+    /// End, send time and snapshot send time of the last push.
+    last_push: (SeqNumber, Instant, Instant),
     len: usize,
     /// Oldest and newest transmission (slot indices) of the transmission-order list.
     oldest_tx: u32,
@@ -145,6 +152,8 @@ impl SegmentStore {
             starts: Vec::new(),
             head: 0,
             unsacked: SlotBits::new(0),
+            dirty: SlotBits::new(0),
+            last_push: (SeqNumber(0), Instant::ZERO, Instant::ZERO),
             len: 0,
             oldest_tx: NIL,
             newest_tx: NIL,
@@ -183,9 +192,11 @@ impl SegmentStore {
     pub fn get(&self, pos: usize) -> Option<&SegmentRecord> {
         (pos < self.len).then(|| &self.slots[self.slot(pos)])
     }
+    /// The record at `pos`, to change: it is no longer clean.
     pub(crate) fn get_mut(&mut self, pos: usize) -> Option<&mut SegmentRecord> {
         if pos < self.len {
             let s = self.slot(pos);
+            self.dirty.insert(s);
             Some(&mut self.slots[s])
         } else {
             None
@@ -222,6 +233,13 @@ impl SegmentStore {
         if self.is_full() {
             return Err(StoreFull { capacity: self.capacity() });
         }
+        let (end, sent, snapshot_sent) = self.last_push;
+        let in_line = len > 0
+            && snapshot.bytes == len
+            && start == end
+            && now >= sent
+            && snapshot.sent_time >= snapshot_sent;
+        self.last_push = (start + len, now, snapshot.sent_time);
         let moved = (self.len == self.slots.len()).then(|| self.grow());
         let s = self.slot(self.len);
         self.slots[s] = SegmentRecord {
@@ -239,6 +257,10 @@ impl SegmentStore {
         self.starts[s] = start.0;
         self.len += 1;
         self.unsacked.insert(s);
+        // A free slot's mark is always clear: records leave with theirs cleared.
+        if !in_line {
+            self.dirty.insert(s);
+        }
         self.link_newest(s);
         Ok(moved)
     }
@@ -259,6 +281,7 @@ impl SegmentStore {
         self.slots.resize(new_len, blank());
         self.starts.resize(new_len, 0);
         self.unsacked = moved.bits(&self.unsacked);
+        self.dirty = moved.bits(&self.dirty);
         self.oldest_tx = moved.link(self.oldest_tx);
         self.newest_tx = moved.link(self.newest_tx);
         self.head = 0;
@@ -274,9 +297,58 @@ impl SegmentStore {
         let s = self.head;
         self.unlink(s);
         self.unsacked.remove(s);
+        self.dirty.remove(s);
         self.head = self.slot(1);
         self.len -= 1;
         true
+    }
+
+    /// The longest run of *clean* records at the front that `ack` wholly covers: never SACKed,
+    /// lost, retransmitted or trimmed, pushed in line (each at the end of the one before, sent
+    /// no earlier, its snapshot of its own length). Such records are the oldest transmissions,
+    /// in order (a record sent before one of them has a lower sequence, so it is in the run
+    /// too, or was retransmitted and is not clean), and only the run's first and newest record
+    /// matter to RACK and the delivery-rate estimator (see [`super::scoreboard`]).
+    /// [`Self::pop_run`] releases it in one step. O(log n): a binary search and a bitmap query.
+    pub(crate) fn clean_run(&self, ack: SeqNumber) -> CleanRun {
+        let Some(front) = self.front() else { return CleanRun::default() };
+        if self.oldest_tx as usize != self.head {
+            return CleanRun::default();
+        }
+        let covered = self.first_ending_after(ack);
+        let n = self.next_marked(&self.dirty, 0).map_or(covered, |d| d.min(covered));
+        let Some(last) = n.checked_sub(1).and_then(|p| self.get(p)) else { return CleanRun::default() };
+        // In-line records tile the sequence space, each snapshot as long as its record.
+        let bytes = offset(last.end(), front.start);
+        CleanRun { segments: n, bytes, snapshot_bytes: bytes }
+    }
+
+    /// Releases the first `n` records, which [`Self::clean_run`] found to be the `n` oldest
+    /// transmissions in order: the transmission-order list loses its first `n` entries at once
+    /// and the un-SACKed marks go with one range clear. Leaves the slots as `n` calls to
+    /// [`Self::pop_front`] would.
+    pub(crate) fn pop_run(&mut self, n: usize) {
+        let n = n.min(self.len);
+        let Some(last) = n.checked_sub(1) else { return };
+        let after = self.slots[self.slot(last)].next;
+        // The run occupies at most two contiguous stretches of the ring.
+        let (start, cap) = (self.head, self.slots.len());
+        let (first, wrapped) = (start..(start + n).min(cap), 0..(start + n).saturating_sub(cap));
+        for range in [first, wrapped] {
+            for rec in self.slots.get_mut(range.clone()).into_iter().flatten() {
+                rec.prev = NIL;
+                rec.next = NIL;
+            }
+            self.unsacked.remove_range(range.start, range.end);
+        }
+        self.oldest_tx = after;
+        if after == NIL {
+            self.newest_tx = NIL;
+        } else {
+            self.slots[after as usize].prev = NIL;
+        }
+        self.head = self.slot(n);
+        self.len -= n;
     }
 
     /// Position of the record containing `seq`, if any. O(log n).
@@ -324,6 +396,7 @@ impl SegmentStore {
             return;
         }
         let s = self.head;
+        self.dirty.insert(s);
         let rec = &mut self.slots[s];
         let by = by.min(rec.len);
         rec.start += by;
@@ -365,6 +438,7 @@ impl SegmentStore {
             return;
         }
         let s = self.slot(pos);
+        self.dirty.insert(s);
         self.slots[s].state.sacked = true;
         self.unsacked.remove(s);
         self.unlink(s);
@@ -377,7 +451,9 @@ impl SegmentStore {
     pub(crate) fn by_slot(&self, slot: usize) -> &SegmentRecord {
         &self.slots[slot]
     }
+    /// The record in `slot`, to change: it is no longer clean.
     pub(crate) fn by_slot_mut(&mut self, slot: usize) -> &mut SegmentRecord {
+        self.dirty.insert(slot);
         &mut self.slots[slot]
     }
     /// Position of a live slot.
@@ -438,6 +514,17 @@ impl SegmentStore {
         }
         self.newest_tx = s;
     }
+}
+
+/// A run of clean records at the front of the store (see [`SegmentStore::clean_run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct CleanRun {
+    /// Records in the run (0: the front record is not clean).
+    pub segments: usize,
+    /// Sequence space the run covers.
+    pub bytes: u32,
+    /// Sum of the records' snapshot `bytes` (differs from `bytes` if the front was trimmed).
+    pub snapshot_bytes: u32,
 }
 
 /// How a growing ring moved its slots: old slot `s` is now slot `(s - head) mod old_len`, and
