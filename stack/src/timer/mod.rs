@@ -59,6 +59,12 @@
 //! before the first insert touches them), which `stack` itself cannot do since it makes no
 //! syscalls.
 //!
+//! A caller that knows ahead which timers it will touch can overlap those misses:
+//! [`prefetch`](TimerWheel::prefetch) starts loading one entry (issue it when the connection is
+//! first looked at, act on the timer later), and [`cancel_batch`](TimerWheel::cancel_batch) /
+//! [`reschedule_batch`](TimerWheel::reschedule_batch) prefetch the lines of the operations a
+//! few places ahead while applying them in order (see `batch.rs`).
+//!
 //! # Complexity
 //!
 //! - [`insert`](TimerWheel::insert), [`reschedule`](TimerWheel::reschedule),
@@ -99,12 +105,14 @@
 //!
 //! # Must not
 //!
-//! Read a clock (`now` is always passed in), use `unsafe`, allocate per operation once grown,
+//! Read a clock (`now` is always passed in), use `unsafe` (except the prefetch instruction in
+//! `batch.rs`, which cannot fault and writes nothing), allocate per operation once grown,
 //! fire a timer early or a cancelled one at all, or panic on any deadline or `now` (including
 //! [`Instant::MAX`] and `now` going backwards, which simply yields nothing new). It does not
 //! bound its own number of live timers: callers do (one or a few per connection, and
 //! connections are bounded); it does bound its zombies.
 
+mod batch;
 mod slab;
 mod slots;
 mod tick;

@@ -133,6 +133,12 @@ impl Slots {
         }
     }
 
+    /// The last entry of slot `flat`'s list, or `NIL` if it is empty.
+    #[inline]
+    pub(crate) fn tail(&self, flat: usize) -> u32 {
+        self.tails[flat]
+    }
+
     /// Appends live entry `index` (its tick already set) to the list of slot `flat`.
     #[inline]
     pub(crate) fn push_back<T>(&mut self, entries: &mut [Entry<T>], index: u32, flat: usize) {
