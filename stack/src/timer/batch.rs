@@ -33,7 +33,7 @@ const AHEAD: usize = 8;
 
 /// Asks the CPU to bring `entry`'s cache line in, without waiting for it.
 #[inline(always)]
-fn prefetch_entry<T>(entry: &Entry<T>) {
+pub(super) fn prefetch_entry<T>(entry: &Entry<T>) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has; the prefetch instruction
     // never faults and writes no memory, and the address comes from a live reference.
@@ -121,7 +121,8 @@ impl<T: Copy> TimerWheel<T> {
             return;
         }
         let entries = &self.slab.entries;
-        for neighbour in [entry.prev, entry.next, self.slots.tail(slot_for(self.cursor, tick))] {
+        for neighbour in [entry.prev, entry.next, self.slots.tail(slot_for(self.cursor, tick), handle.index)]
+        {
             // `NIL` is past the end, like any index that is not an entry.
             if let Some(line) = entries.get(neighbour as usize) {
                 prefetch_entry(line);

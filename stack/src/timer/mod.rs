@@ -16,7 +16,8 @@
 //! cursor, which moves each of them down at least one level.
 //!
 //! Timers are stored in a slab (`u32` indices, a free list, a generation per entry); each wheel
-//! slot is a list doubly linked through the entries by index, without `unsafe`. A
+//! slot is a set of 8 lists (*chains*, walked side by side so their cache misses overlap, see
+//! `slots.rs`) doubly linked through the entries by index, without `unsafe`. A
 //! [`TimerHandle`] is (index, generation); a handle whose timer fired or was cancelled no longer
 //! resolves (every method given it returns `None` / `false`), even if its entry was reused.
 //!
@@ -393,18 +394,34 @@ impl<T: Copy> TimerWheel<T> {
     /// frees its zombies. Called when the cursor has just moved to the start of a higher-level
     /// slot (a cascade: entries move down) and by `settle_slow` on a slot at or after the
     /// cursor (entries still in its range go back into it, postponed ones move on).
+    ///
+    /// The slot's chains are walked side by side, one entry of each per round, and each step
+    /// prefetches the chain's next entry: the misses of up to `CHAINS` entries overlap instead
+    /// of forming one serial chain. An entry's `next` is read before it is re-filed (which
+    /// rewrites its links); re-filing only writes entries already walked or outside this slot.
     fn cascade(&mut self, flat: usize) {
-        let mut index = self.slots.take(flat);
-        while index != NIL {
-            let entry = &self.slab.entries[index as usize];
-            let (next, tick, live) = (entry.next, entry.tick, entry.is_live());
-            if live {
-                self.slots.push_back(&mut self.slab.entries, index, slot_for(self.cursor, tick));
-            } else {
-                self.zombies.exhume(&mut self.slab.entries, index);
-                self.slab.release(index);
+        let mut chains = self.slots.take(flat);
+        let mut left = chains.iter().filter(|&&head| head != NIL).count();
+        while left > 0 {
+            for cursor in &mut chains {
+                let index = *cursor;
+                if index == NIL {
+                    continue;
+                }
+                let entry = &self.slab.entries[index as usize];
+                let (next, tick, live) = (entry.next, entry.tick, entry.is_live());
+                *cursor = next;
+                match self.slab.entries.get(next as usize) {
+                    Some(ahead) => batch::prefetch_entry(ahead),
+                    None => left -= 1,
+                }
+                if live {
+                    self.slots.push_back(&mut self.slab.entries, index, slot_for(self.cursor, tick));
+                } else {
+                    self.zombies.exhume(&mut self.slab.entries, index);
+                    self.slab.release(index);
+                }
             }
-            index = next;
         }
     }
 
