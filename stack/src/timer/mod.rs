@@ -126,7 +126,7 @@ use core::fmt;
 
 use crate::time::{Duration, Instant};
 
-use self::slab::{Slab, NIL};
+use self::slab::Slab;
 use self::slots::{slot_for, slot_start, Slots};
 use self::tick::TickDivisor;
 use self::zombies::{allowance, Zombies};
@@ -400,20 +400,25 @@ impl<T: Copy> TimerWheel<T> {
     /// of forming one serial chain. An entry's `next` is read before it is re-filed (which
     /// rewrites its links); re-filing only writes entries already walked or outside this slot.
     fn cascade(&mut self, flat: usize) {
-        let mut chains = self.slots.take(flat);
-        let mut left = chains.iter().filter(|&&head| head != NIL).count();
-        while left > 0 {
-            for cursor in &mut chains {
-                let index = *cursor;
-                if index == NIL {
-                    continue;
-                }
+        let (mut chains, mut walking) = self.slots.take(flat);
+        while walking > 0 {
+            // One entry of each chain still being walked; a finished chain's place is taken by
+            // the last one, which is then served in the same round.
+            let mut chain = 0;
+            while chain < walking {
+                let index = chains[chain];
                 let entry = &self.slab.entries[index as usize];
                 let (next, tick, live) = (entry.next, entry.tick, entry.is_live());
-                *cursor = next;
                 match self.slab.entries.get(next as usize) {
-                    Some(ahead) => batch::prefetch_entry(ahead),
-                    None => left -= 1,
+                    Some(ahead) => {
+                        batch::prefetch_entry(ahead);
+                        chains[chain] = next;
+                        chain += 1;
+                    }
+                    None => {
+                        walking -= 1;
+                        chains[chain] = chains[walking];
+                    }
                 }
                 if live {
                     self.slots.push_back(&mut self.slab.entries, index, slot_for(self.cursor, tick));

@@ -66,10 +66,10 @@ pub(crate) fn slot_start(cursor: u64, level: usize, slot: usize) -> u64 {
 /// Heads, tails and occupancy of every slot.
 #[derive(Debug)]
 pub(crate) struct Slots {
-    /// First entry of each chain (`flat * CHAINS + chain`), or `NIL`. Boxed: ~22 KiB each.
-    heads: Box<[u32]>,
+    /// First entry of each chain (`flat * CHAINS + chain`), or `NIL`.
+    heads: [u32; FLATS * CHAINS],
     /// Last entry of each chain, or `NIL`.
-    tails: Box<[u32]>,
+    tails: [u32; FLATS * CHAINS],
     /// Entries (live and zombie) per slot, over all its chains.
     counts: [u32; FLATS],
     /// Bit `s` of `occupied[l]` is set iff slot `s` of level `l` is non-empty.
@@ -93,8 +93,8 @@ pub(crate) struct Slots {
 impl Slots {
     pub(crate) fn new() -> Self {
         Slots {
-            heads: vec![NIL; FLATS * CHAINS].into_boxed_slice(),
-            tails: vec![NIL; FLATS * CHAINS].into_boxed_slice(),
+            heads: [NIL; FLATS * CHAINS],
+            tails: [NIL; FLATS * CHAINS],
             counts: [0; FLATS],
             occupied: [0; LEVELS],
             levels: 0,
@@ -251,21 +251,28 @@ impl Slots {
         }
     }
 
-    /// Detaches every chain of slot `flat` and returns their heads (`NIL` for an empty chain);
-    /// the entries keep their `next` links so the caller can walk them (and must re-file or
-    /// free every one).
+    /// Detaches every chain of slot `flat` and returns the heads of the non-empty ones, in the
+    /// first `n` places of the array, and `n`; the entries keep their `next` links so the
+    /// caller can walk them (and must re-file or free every one).
     #[inline]
-    pub(crate) fn take(&mut self, flat: usize) -> [u32; CHAINS] {
+    pub(crate) fn take(&mut self, flat: usize) -> ([u32; CHAINS], usize) {
         let mut heads = [NIL; CHAINS];
+        let mut n = 0;
         if self.counts[flat] != 0 {
-            let chains = flat * CHAINS..(flat + 1) * CHAINS;
-            heads.copy_from_slice(&self.heads[chains.clone()]);
-            self.heads[chains.clone()].fill(NIL);
-            self.tails[chains].fill(NIL);
+            let base = flat * CHAINS;
+            for chain in base..base + CHAINS {
+                let head = self.heads[chain];
+                if head != NIL {
+                    heads[n] = head;
+                    n += 1;
+                    self.heads[chain] = NIL;
+                    self.tails[chain] = NIL;
+                }
+            }
             self.counts[flat] = 0;
             self.mark_empty(flat);
         }
-        heads
+        (heads, n)
     }
 
     /// Empties every slot.
