@@ -15,6 +15,13 @@
 //!   one's result (through a zero the compiler cannot see), so nothing overlaps and each
 //!   operation pays its full miss latency (what one isolated operation costs).
 //!
+//! - `…, batches of 64`: the same victims (uniformly random, independent), handed to
+//!   `cancel_batch` / `reschedule_batch` 64 at a time, as an engine would hand over the timers
+//!   of one receive burst; the whole call is timed, one iteration is one operation.
+//! - `restart, prefetched 8 ahead`: single restarts, each preceded by a `prefetch` hint for the
+//!   timer restarted 8 operations later (hints timed): a caller that looks connections up a
+//!   little before it touches their timers.
+//!
 //! `restart` is TCP's RTO restart on every ACK: the timer moves later by 10 µs–1 ms, usually
 //! staying in its slot. The bench keeps its own copy of every deadline (as the engine does in
 //! its connection slot) so computing the new deadline never touches the wheel's memory.
@@ -309,7 +316,6 @@ fn bench_reschedule_chained_at(c: &mut Criterion, size: (usize, bool)) {
 
 /// TCP's RTO restart: a random live timer moves 10 µs–1 ms later.
 fn bench_restart_at(c: &mut Criterion, size: (usize, bool)) {
-    let live = size.0;
     let mut rng = Rng(0x789a_bcde_f123_4567);
     let now = Instant::from_millis(1_000);
     let (mut wheel, handles) = full_wheel(&mut rng, now, size);
@@ -318,13 +324,7 @@ fn bench_restart_at(c: &mut Criterion, size: (usize, bool)) {
     c.bench_function(&name("restart", size), |b| {
         b.iter_custom(|iters| {
             chunked(iters, |n| {
-                let moves: Vec<(TimerHandle, Instant)> = (0..n)
-                    .map(|_| {
-                        let pick = rng.next() as usize % live;
-                        deadlines[pick] += Duration::from_micros(10 + rng.next() % 990);
-                        (handles[pick], deadlines[pick])
-                    })
-                    .collect();
+                let moves = restarts(&mut rng, &handles, &mut deadlines, n);
                 timed(|| {
                     for &(handle, deadline) in &moves {
                         black_box(wheel.reschedule(handle, deadline));
@@ -382,14 +382,138 @@ fn bench_restart_moving_at(c: &mut Criterion, size: (usize, bool)) {
     eprintln!("restart, time moving: {expiries} expiries for {restarts} restarts");
 }
 
+/// Operations per batch in the `batches of` rows: a receive burst's worth of connections.
+const BATCH: usize = 64;
+
+/// `cancel`, but `BATCH` victims at a time through `cancel_batch`.
+fn bench_cancel_batched_at(c: &mut Criterion, size: (usize, bool)) {
+    let live = size.0;
+    let mut rng = Rng(0x9abc_def1_2345_6789);
+    let now = Instant::from_millis(1_000);
+    let (mut wheel, mut handles) = full_wheel(&mut rng, now, size);
+    c.bench_function(&name(&format!("cancel, batches of {BATCH}"), size), |b| {
+        b.iter_custom(|iters| {
+            chunked(iters, |n| {
+                let picks: Vec<usize> = (0..n).map(|_| rng.next() as usize % live).collect();
+                let victims: Vec<TimerHandle> = picks.iter().map(|&pick| handles[pick]).collect();
+                let spent = timed(|| {
+                    for batch in victims.chunks(BATCH) {
+                        black_box(wheel.cancel_batch(batch, |i, value| {
+                            black_box((i, value));
+                        }));
+                    }
+                });
+                for &pick in &picks {
+                    wheel.cancel(handles[pick]);
+                    handles[pick] = wheel.insert(now + rng.delay(), pick as u64);
+                }
+                spent
+            })
+        })
+    });
+}
+
+/// `reschedule`, but `BATCH` moves at a time through `reschedule_batch`.
+fn bench_reschedule_batched_at(c: &mut Criterion, size: (usize, bool)) {
+    let live = size.0;
+    let mut rng = Rng(0xabcd_ef12_3456_789a);
+    let now = Instant::from_millis(1_000);
+    let (mut wheel, handles) = full_wheel(&mut rng, now, size);
+    c.bench_function(&name(&format!("reschedule, batches of {BATCH}"), size), |b| {
+        b.iter_custom(|iters| {
+            chunked(iters, |n| {
+                let moves: Vec<(TimerHandle, Instant)> =
+                    (0..n).map(|_| (handles[rng.next() as usize % live], now + rng.delay())).collect();
+                timed(|| {
+                    for batch in moves.chunks(BATCH) {
+                        black_box(wheel.reschedule_batch(batch, |i| panic!("move {i} was stale")));
+                    }
+                })
+            })
+        })
+    });
+}
+
+/// `restart` (RTO restarts, 10 µs–1 ms later), `BATCH` at a time through `reschedule_batch`.
+fn bench_restart_batched_at(c: &mut Criterion, size: (usize, bool)) {
+    let mut rng = Rng(0xbcde_f123_4567_89ab);
+    let now = Instant::from_millis(1_000);
+    let (mut wheel, handles) = full_wheel(&mut rng, now, size);
+    let mut deadlines: Vec<Instant> = handles.iter().map(|&h| wheel.deadline(h).expect("live")).collect();
+    c.bench_function(&name(&format!("restart, batches of {BATCH}"), size), |b| {
+        b.iter_custom(|iters| {
+            chunked(iters, |n| {
+                let moves = restarts(&mut rng, &handles, &mut deadlines, n);
+                timed(|| {
+                    for batch in moves.chunks(BATCH) {
+                        black_box(wheel.reschedule_batch(batch, |i| panic!("move {i} was stale")));
+                    }
+                })
+            })
+        })
+    });
+}
+
+/// How far ahead the `prefetched` row hints: about the operations a receive burst handles
+/// between looking a connection up and restarting its timer.
+const PREFETCH_AHEAD: usize = 8;
+
+/// `restart`, one at a time, but each operation first hints the wheel (`prefetch`) about the
+/// timer it will restart `PREFETCH_AHEAD` operations later. The hints are timed.
+fn bench_restart_prefetched_at(c: &mut Criterion, size: (usize, bool)) {
+    let mut rng = Rng(0xcdef_1234_5678_9abc);
+    let now = Instant::from_millis(1_000);
+    let (mut wheel, handles) = full_wheel(&mut rng, now, size);
+    let mut deadlines: Vec<Instant> = handles.iter().map(|&h| wheel.deadline(h).expect("live")).collect();
+    c.bench_function(&name(&format!("restart, prefetched {PREFETCH_AHEAD} ahead"), size), |b| {
+        b.iter_custom(|iters| {
+            chunked(iters, |n| {
+                let moves = restarts(&mut rng, &handles, &mut deadlines, n);
+                timed(|| {
+                    for &(handle, _) in moves.iter().take(PREFETCH_AHEAD) {
+                        wheel.prefetch(handle);
+                    }
+                    for (i, &(handle, deadline)) in moves.iter().enumerate() {
+                        if let Some(&(ahead, _)) = moves.get(i + PREFETCH_AHEAD) {
+                            wheel.prefetch(ahead);
+                        }
+                        black_box(wheel.reschedule(handle, deadline));
+                    }
+                })
+            })
+        })
+    });
+}
+
+/// `n` RTO restarts of random timers: each moves 10 µs–1 ms past the caller's own record of
+/// its deadline (computing it never touches the wheel).
+fn restarts(
+    rng: &mut Rng,
+    handles: &[TimerHandle],
+    deadlines: &mut [Instant],
+    n: usize,
+) -> Vec<(TimerHandle, Instant)> {
+    (0..n)
+        .map(|_| {
+            let pick = rng.next() as usize % handles.len();
+            deadlines[pick] += Duration::from_micros(10 + rng.next() % 990);
+            (handles[pick], deadlines[pick])
+        })
+        .collect()
+}
+
 /// Every operation at every size.
 fn bench_all_sizes(c: &mut Criterion) {
     type Op = fn(&mut Criterion, (usize, bool));
-    let ops: [Op; 8] = [
+    let ops: [Op; 12] = [
         bench_insert_at,
         bench_cancel_at,
+        bench_cancel_batched_at,
         bench_reschedule_at,
+        bench_reschedule_batched_at,
         bench_restart_at,
+        bench_restart_batched_at,
+        bench_restart_prefetched_at,
         bench_restart_moving_at,
         bench_cancel_chained_at,
         bench_reschedule_chained_at,

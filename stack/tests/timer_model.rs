@@ -9,7 +9,9 @@
 //! Schedules also restart timers by small steps (TCP's RTO restart: mostly the same slot,
 //! sometimes the same tick, always postponed in place), pull them back by small steps (inside
 //! the filed slot or before it), and churn one timer many times without time moving, checking
-//! `next_expiry` after every single reschedule of a churn. Zombies (cancelled, still linked)
+//! `next_expiry` after every single reschedule of a churn. Batches (`cancel_batch`,
+//! `reschedule_batch`, up to 64 operations with repeats and stale handles) must give exactly
+//! the results of the same single operations, and `prefetch` must change nothing. Zombies (cancelled, still linked)
 //! must stay within the wheel's allowance: a quarter of the peak number of live timers, or 64.
 //!
 //! Deterministic: proptest runs from a fixed seed and prints the minimal failing schedule.
@@ -161,6 +163,13 @@ enum Op {
     /// Moves the `pick`-th timer earlier by a small span: inside its filed slot (postponed in
     /// place, the slot's bound must drop) or before it (moved at once).
     PullBack(usize, Span),
+    /// `cancel_batch` of the picked timers (repeats and stale handles included).
+    CancelBatch(Vec<usize>),
+    /// `reschedule_batch` of the picked timers (repeats and stale handles included).
+    RescheduleBatch(Vec<(usize, When)>),
+    /// `reschedule_batch` restarting the picked timers by small spans (live ones only; a timer
+    /// picked twice moves twice, from its newer deadline).
+    RestartBatch(Vec<(usize, Span)>),
 }
 
 fn span(max_bits: u32) -> impl Strategy<Value = Span> {
@@ -188,6 +197,10 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (any::<usize>(), span(22)).prop_map(|(pick, s)| Op::Restart(pick, s)),
         1 => (any::<usize>(), 1..100_usize, span(40)).prop_map(|(pick, n, s)| Op::Churn(pick, n, s)),
         2 => (any::<usize>(), span(30)).prop_map(|(pick, s)| Op::PullBack(pick, s)),
+        // Batches cross the wheel's prefetch distances (8 and 16 operations ahead).
+        1 => prop::collection::vec(any::<usize>(), 0..40).prop_map(Op::CancelBatch),
+        1 => prop::collection::vec((any::<usize>(), when()), 0..40).prop_map(Op::RescheduleBatch),
+        1 => prop::collection::vec((any::<usize>(), span(22)), 0..40).prop_map(Op::RestartBatch),
         // Rare: after it, every deadline is due at once.
         1 => prop_oneof![39 => span(20).prop_map(Op::Advance), 1 => Just(Op::EndOfTime)],
     ]
@@ -265,8 +278,55 @@ fn run(tick: u64, start: Span, ops: &[Op]) -> Result<(), TestCaseError> {
                     check_next_expiry(&wheel, &mut model, step)?;
                 }
             }
+            Op::CancelBatch(ref picks) if !handles.is_empty() => {
+                let ids: Vec<usize> = picks.iter().map(|pick| pick % handles.len()).collect();
+                let batch: Vec<TimerHandle> = ids.iter().map(|&id| handles[id]).collect();
+                let mut got = Vec::new();
+                let count = wheel.cancel_batch(&batch, |i, value| got.push((i, value)));
+                let want: Vec<(usize, usize)> = ids
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &id)| model.cancel(id))
+                    .map(|(i, &id)| (i, id))
+                    .collect();
+                prop_assert_eq!(count, want.len(), "step {}: cancel_batch count", step);
+                prop_assert_eq!(got, want, "step {}: cancel_batch", step);
+            }
+            Op::RescheduleBatch(ref picks) if !handles.is_empty() => {
+                let mut batch = Vec::new();
+                let mut want_stale = Vec::new();
+                for (i, &(pick, w)) in picks.iter().enumerate() {
+                    let id = pick % handles.len();
+                    let deadline = deadline_of(now, w);
+                    if model.live.contains_key(&id) {
+                        model.schedule(id, deadline);
+                    } else {
+                        want_stale.push(i);
+                    }
+                    batch.push((handles[id], Instant::from_nanos(deadline)));
+                }
+                let mut stale = Vec::new();
+                let count = wheel.reschedule_batch(&batch, |i| stale.push(i));
+                prop_assert_eq!(count, batch.len() - want_stale.len(), "step {}: reschedule_batch", step);
+                prop_assert_eq!(stale, want_stale, "step {}: reschedule_batch stale", step);
+            }
+            Op::RestartBatch(ref picks) if !handles.is_empty() => {
+                let mut batch = Vec::new();
+                for &(pick, s) in picks {
+                    let id = pick % handles.len();
+                    if let Some(current) = model.deadline(id) {
+                        let deadline = current.as_nanos().saturating_add(s.nanos());
+                        model.schedule(id, deadline);
+                        batch.push((handles[id], Instant::from_nanos(deadline)));
+                    }
+                }
+                let count = wheel.reschedule_batch(&batch, |i| panic!("step {step}: restart {i} stale"));
+                prop_assert_eq!(count, batch.len(), "step {}: restart batch", step);
+            }
             Op::Query(pick) if !handles.is_empty() => {
                 let id = pick % handles.len();
+                // A hint: must change nothing the checks below or later steps can see.
+                wheel.prefetch(handles[id]);
                 let live = model.live.contains_key(&id);
                 prop_assert_eq!(wheel.get(handles[id]).copied(), live.then_some(id), "step {}: get", step);
                 prop_assert_eq!(wheel.deadline(handles[id]), model.deadline(id), "step {}: deadline", step);
@@ -294,7 +354,10 @@ fn run(tick: u64, start: Span, ops: &[Op]) -> Result<(), TestCaseError> {
             | Op::Query(_)
             | Op::Restart(..)
             | Op::Churn(..)
-            | Op::PullBack(..) => {}
+            | Op::PullBack(..)
+            | Op::CancelBatch(_)
+            | Op::RescheduleBatch(_)
+            | Op::RestartBatch(_) => {}
         }
         let mut taken = 0;
         while taken < drain_limit {
@@ -368,6 +431,22 @@ fn wheel_matches_heap_model_with_many_live_timers() {
                     13 => Op::WakeAtNextExpiry,
                     17 | 18 => Op::Restart(rng.next() as usize, Span { bits: 22, raw: rng.next() }),
                     19 => Op::Churn(rng.next() as usize, 50, Span { bits: 34, raw: rng.next() }),
+                    14 => match rng.next() % 3 {
+                        0 => Op::CancelBatch((0..64).map(|_| rng.next() as usize).collect()),
+                        1 => Op::RescheduleBatch(
+                            (0..64)
+                                .map(|_| {
+                                    let bits = 20 + (rng.next() % 24) as u32;
+                                    (rng.next() as usize, When::Future(Span { bits, raw: rng.next() }))
+                                })
+                                .collect(),
+                        ),
+                        _ => Op::RestartBatch(
+                            (0..64)
+                                .map(|_| (rng.next() as usize, Span { bits: 22, raw: rng.next() }))
+                                .collect(),
+                        ),
+                    },
                     _ => Op::Advance(Span { bits: 20 + (rng.next() % 20) as u32, raw: rng.next() }),
                 }
             })

@@ -173,6 +173,9 @@ impl Engine {
         };
         let tuple = FourTuple { local: (ip.dst_addr, pkt.dst_port()), remote: (ip.src_addr, pkt.src_port()) };
         let index = self.flows.lookup(&tuple);
+        if let Some(i) = index {
+            self.prefetch_timer(i);
+        }
         let mut mode = self.checksum_mode();
         if let (ChecksumMode::Compute, Some(i)) = (mode, index) {
             match self.verify_into_ring(i, &pkt, ip) {

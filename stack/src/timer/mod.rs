@@ -16,7 +16,8 @@
 //! cursor, which moves each of them down at least one level.
 //!
 //! Timers are stored in a slab (`u32` indices, a free list, a generation per entry); each wheel
-//! slot is a list doubly linked through the entries by index, without `unsafe`. A
+//! slot is a set of 8 lists (*chains*, walked side by side so their cache misses overlap, see
+//! `slots.rs`) doubly linked through the entries by index, without `unsafe`. A
 //! [`TimerHandle`] is (index, generation); a handle whose timer fired or was cancelled no longer
 //! resolves (every method given it returns `None` / `false`), even if its entry was reused.
 //!
@@ -59,6 +60,12 @@
 //! before the first insert touches them), which `stack` itself cannot do since it makes no
 //! syscalls.
 //!
+//! A caller that knows ahead which timers it will touch can overlap those misses:
+//! [`prefetch`](TimerWheel::prefetch) starts loading one entry (issue it when the connection is
+//! first looked at, act on the timer later), and [`cancel_batch`](TimerWheel::cancel_batch) /
+//! [`reschedule_batch`](TimerWheel::reschedule_batch) prefetch the lines of the operations a
+//! few places ahead while applying them in order (see `batch.rs`).
+//!
 //! # Complexity
 //!
 //! - [`insert`](TimerWheel::insert), [`reschedule`](TimerWheel::reschedule),
@@ -99,12 +106,14 @@
 //!
 //! # Must not
 //!
-//! Read a clock (`now` is always passed in), use `unsafe`, allocate per operation once grown,
+//! Read a clock (`now` is always passed in), use `unsafe` (except the prefetch instruction in
+//! `batch.rs`, which cannot fault and writes nothing), allocate per operation once grown,
 //! fire a timer early or a cancelled one at all, or panic on any deadline or `now` (including
 //! [`Instant::MAX`] and `now` going backwards, which simply yields nothing new). It does not
 //! bound its own number of live timers: callers do (one or a few per connection, and
 //! connections are bounded); it does bound its zombies.
 
+mod batch;
 mod slab;
 mod slots;
 mod tick;
@@ -117,7 +126,7 @@ use core::fmt;
 
 use crate::time::{Duration, Instant};
 
-use self::slab::{Slab, NIL};
+use self::slab::Slab;
 use self::slots::{slot_for, slot_start, Slots};
 use self::tick::TickDivisor;
 use self::zombies::{allowance, Zombies};
@@ -385,18 +394,39 @@ impl<T: Copy> TimerWheel<T> {
     /// frees its zombies. Called when the cursor has just moved to the start of a higher-level
     /// slot (a cascade: entries move down) and by `settle_slow` on a slot at or after the
     /// cursor (entries still in its range go back into it, postponed ones move on).
+    ///
+    /// The slot's chains are walked side by side, one entry of each per round, and each step
+    /// prefetches the chain's next entry: the misses of up to `CHAINS` entries overlap instead
+    /// of forming one serial chain. An entry's `next` is read before it is re-filed (which
+    /// rewrites its links); re-filing only writes entries already walked or outside this slot.
     fn cascade(&mut self, flat: usize) {
-        let mut index = self.slots.take(flat);
-        while index != NIL {
-            let entry = &self.slab.entries[index as usize];
-            let (next, tick, live) = (entry.next, entry.tick, entry.is_live());
-            if live {
-                self.slots.push_back(&mut self.slab.entries, index, slot_for(self.cursor, tick));
-            } else {
-                self.zombies.exhume(&mut self.slab.entries, index);
-                self.slab.release(index);
+        let (mut chains, mut walking) = self.slots.take(flat);
+        while walking > 0 {
+            // One entry of each chain still being walked; a finished chain's place is taken by
+            // the last one, which is then served in the same round.
+            let mut chain = 0;
+            while chain < walking {
+                let index = chains[chain];
+                let entry = &self.slab.entries[index as usize];
+                let (next, tick, live) = (entry.next, entry.tick, entry.is_live());
+                match self.slab.entries.get(next as usize) {
+                    Some(ahead) => {
+                        batch::prefetch_entry(ahead);
+                        chains[chain] = next;
+                        chain += 1;
+                    }
+                    None => {
+                        walking -= 1;
+                        chains[chain] = chains[walking];
+                    }
+                }
+                if live {
+                    self.slots.push_back(&mut self.slab.entries, index, slot_for(self.cursor, tick));
+                } else {
+                    self.zombies.exhume(&mut self.slab.entries, index);
+                    self.slab.release(index);
+                }
             }
-            index = next;
         }
     }
 

@@ -1,13 +1,20 @@
 //! The wheel's geometry and its slot lists.
 //!
-//! Owns: the 11 levels × 64 slots, each slot a list of entry indices (doubly linked through the
-//! entries' `prev`/`next`), one occupancy bitmap per level, one bitmap of non-empty levels, and
-//! per slot a lower bound of its live entries' expiry ticks with the number of live entries at
-//! exactly that bound. Promises: `push_back`, `pop_front`, `remove`, `leave`, `retick` and
-//! `earliest` are O(1) and allocation-free; list order within a slot is append order; each
-//! entry's `flat` names the slot holding it; the bound of a slot is its exact minimum whenever
+//! Owns: the 11 levels × 64 slots, each slot a set of entry indices kept as [`CHAINS`] lists
+//! (*chains*) doubly linked through the entries' `prev`/`next` (entry `i` always in chain
+//! `i % CHAINS` of its slot), the number of entries per slot, one occupancy bitmap per level,
+//! one bitmap of non-empty levels, and per slot a lower bound of its live entries' expiry ticks
+//! with the number of live entries at exactly that bound. Promises: `push_back`, `pop_front`,
+//! `remove`, `leave`, `retick` and `earliest` are O(1) and allocation-free; each entry's `flat`
+//! names the slot holding it; the bound of a slot is its exact minimum whenever
 //! [`is_exact`](Slots::is_exact) says so. Must not: decide where a timer goes (that is
 //! [`slot_for`], called by the wheel), or read entry values and generations.
+//!
+//! Why chains: a walk over a slot (a cascade, or firing a level-0 slot) must load each entry to
+//! find the next, and at a million timers each load is a cache miss. One list makes those
+//! misses a serial chain; `CHAINS` lists walked side by side keep `CHAINS` misses in flight.
+//! The order of entries within a slot is not specified (the wheel promises no order among
+//! timers of one tick).
 //!
 //! Geometry: a tick `t` and the wheel's cursor `c` (with `t >= c`) share every bit above the
 //! highest bit in which they differ. That bit's 6-bit digit selects the level
@@ -23,6 +30,16 @@ pub(crate) const SLOT_BITS: u32 = 6;
 pub(crate) const SLOTS: usize = 1 << SLOT_BITS;
 /// Levels: ceil(64 / 6), enough for any u64 tick.
 pub(crate) const LEVELS: usize = 64_usize.div_ceil(SLOT_BITS as usize);
+/// Lists per slot: about the cache misses a core keeps in flight.
+pub(crate) const CHAINS: usize = 8;
+/// Slots in all levels.
+const FLATS: usize = LEVELS * SLOTS;
+
+/// The chain of slot `flat` that holds (or will hold) entry `index`.
+#[inline]
+fn chain(flat: usize, index: u32) -> usize {
+    flat * CHAINS + index as usize % CHAINS
+}
 
 /// Flat slot index (`level * SLOTS + slot`) for a timer expiring at `tick`, relative to the
 /// wheel's `cursor`. Requires `tick >= cursor`.
@@ -49,8 +66,12 @@ pub(crate) fn slot_start(cursor: u64, level: usize, slot: usize) -> u64 {
 /// Heads, tails and occupancy of every slot.
 #[derive(Debug)]
 pub(crate) struct Slots {
-    heads: [u32; LEVELS * SLOTS],
-    tails: [u32; LEVELS * SLOTS],
+    /// First entry of each chain (`flat * CHAINS + chain`), or `NIL`.
+    heads: [u32; FLATS * CHAINS],
+    /// Last entry of each chain, or `NIL`.
+    tails: [u32; FLATS * CHAINS],
+    /// Entries (live and zombie) per slot, over all its chains.
+    counts: [u32; FLATS],
     /// Bit `s` of `occupied[l]` is set iff slot `s` of level `l` is non-empty.
     occupied: [u64; LEVELS],
     /// Bit `l` is set iff `occupied[l] != 0`.
@@ -58,23 +79,28 @@ pub(crate) struct Slots {
     /// Per non-empty slot: a lower bound of the expiry ticks of its live entries (the smallest
     /// tick appended or moved into it since it was last empty). Entries postponed, cancelled or
     /// moved out never raise it: that would need a scan.
-    mins: [u64; LEVELS * SLOTS],
+    mins: [u64; FLATS],
     /// Per non-empty slot: how many live entries have exactly the tick `mins`, so the bound is
     /// the slot's exact minimum iff this is non-zero. Kept exact by every caller: `push_back`
     /// counts, and the wheel reports every live entry that leaves (`leave`) or changes its tick
     /// in place (`retick`).
-    holders: [u32; LEVELS * SLOTS],
+    holders: [u32; FLATS],
+    /// The chain `pop_front` tries first; it moves on after every pop so that consecutive pops
+    /// take turns over the chains (see `pop_front`).
+    rotor: usize,
 }
 
 impl Slots {
     pub(crate) fn new() -> Self {
         Slots {
-            heads: [NIL; LEVELS * SLOTS],
-            tails: [NIL; LEVELS * SLOTS],
+            heads: [NIL; FLATS * CHAINS],
+            tails: [NIL; FLATS * CHAINS],
+            counts: [0; FLATS],
             occupied: [0; LEVELS],
             levels: 0,
-            mins: [0; LEVELS * SLOTS],
-            holders: [0; LEVELS * SLOTS],
+            mins: [0; FLATS],
+            holders: [0; FLATS],
+            rotor: 0,
         }
     }
 
@@ -133,82 +159,130 @@ impl Slots {
         }
     }
 
-    /// Appends live entry `index` (its tick already set) to the list of slot `flat`.
+    /// The last entry of the chain of slot `flat` that entry `index` would join, or `NIL`.
+    #[inline]
+    pub(crate) fn tail(&self, flat: usize, index: u32) -> u32 {
+        self.tails[chain(flat, index)]
+    }
+
+    /// Appends live entry `index` (its tick already set) to its chain of slot `flat`.
     #[inline]
     pub(crate) fn push_back<T>(&mut self, entries: &mut [Entry<T>], index: u32, flat: usize) {
-        let tail = self.tails[flat];
+        let chain = chain(flat, index);
+        let tail = self.tails[chain];
         let entry = &mut entries[index as usize];
         entry.prev = tail;
         entry.next = NIL;
         entry.flat = flat as u16;
         let tick = entry.tick;
         if tail == NIL {
-            self.heads[flat] = index;
+            self.heads[chain] = index;
+        } else {
+            entries[tail as usize].next = index;
+        }
+        self.tails[chain] = index;
+        if self.counts[flat] == 0 {
             self.mark_occupied(flat);
             self.mins[flat] = tick;
             self.holders[flat] = 1;
         } else {
-            entries[tail as usize].next = index;
             self.join(flat, tick);
         }
-        self.tails[flat] = index;
+        self.counts[flat] += 1;
     }
 
-    /// Unlinks the first entry of the non-empty slot `flat` and returns it. The caller accounts
-    /// for it with `leave` if it is live.
+    /// Unlinks the first entry of one chain of the non-empty slot `flat` and returns it. The
+    /// caller accounts for it with `leave` if it is live.
+    ///
+    /// Successive pops take turns over the chains, and each pop prefetches the new head of the
+    /// chain it took from, so a run of pops from one slot (firing a level-0 slot) finds each
+    /// entry loaded while it served the other chains, instead of waiting for one miss per pop.
     #[inline]
     pub(crate) fn pop_front<T>(&mut self, entries: &mut [Entry<T>], flat: usize) -> u32 {
-        let index = self.heads[flat];
+        debug_assert!(self.counts[flat] > 0);
+        let base = flat * CHAINS;
+        let mut chain = base + self.rotor;
+        for turn in 0..CHAINS {
+            chain = base + (self.rotor + turn) % CHAINS;
+            if self.heads[chain] != NIL {
+                break;
+            }
+        }
+        self.rotor = (chain - base + 1) % CHAINS;
+        let index = self.heads[chain];
         let next = entries[index as usize].next;
-        self.heads[flat] = next;
+        self.heads[chain] = next;
         if next == NIL {
-            self.tails[flat] = NIL;
-            self.mark_empty(flat);
+            self.tails[chain] = NIL;
         } else {
-            entries[next as usize].prev = NIL;
+            let head = &mut entries[next as usize];
+            head.prev = NIL;
+            super::batch::prefetch_entry(head);
         }
         entries[index as usize].flat = UNLINKED;
+        self.counts[flat] -= 1;
+        if self.counts[flat] == 0 {
+            self.mark_empty(flat);
+        }
         index
     }
 
-    /// Unlinks entry `index` from the slot list that holds it. The caller accounts for it with
+    /// Unlinks entry `index` from the slot that holds it. The caller accounts for it with
     /// `leave` if it is live.
     #[inline]
     pub(crate) fn remove<T>(&mut self, entries: &mut [Entry<T>], index: u32) {
         let entry = &mut entries[index as usize];
         let (prev, next, flat) = (entry.prev, entry.next, entry.flat as usize);
         entry.flat = UNLINKED;
+        let chain = chain(flat, index);
         if prev == NIL {
-            self.heads[flat] = next;
+            self.heads[chain] = next;
         } else {
             entries[prev as usize].next = next;
         }
         if next == NIL {
-            self.tails[flat] = prev;
+            self.tails[chain] = prev;
         } else {
             entries[next as usize].prev = prev;
         }
-        if prev == NIL && next == NIL {
+        self.counts[flat] -= 1;
+        if self.counts[flat] == 0 {
             self.mark_empty(flat);
         }
     }
 
-    /// Detaches the whole list of slot `flat` and returns its head; the entries keep their
-    /// `next` links so the caller can walk them (and must re-file or free every one).
+    /// Detaches every chain of slot `flat` and returns the heads of the non-empty ones, in the
+    /// first `n` places of the array, and `n`; the entries keep their `next` links so the
+    /// caller can walk them (and must re-file or free every one).
     #[inline]
-    pub(crate) fn take(&mut self, flat: usize) -> u32 {
-        let head = self.heads[flat];
-        if head != NIL {
-            self.heads[flat] = NIL;
-            self.tails[flat] = NIL;
+    pub(crate) fn take(&mut self, flat: usize) -> ([u32; CHAINS], usize) {
+        let mut heads = [NIL; CHAINS];
+        let mut n = 0;
+        if self.counts[flat] != 0 {
+            let base = flat * CHAINS;
+            for chain in base..base + CHAINS {
+                let head = self.heads[chain];
+                if head != NIL {
+                    heads[n] = head;
+                    n += 1;
+                    self.heads[chain] = NIL;
+                    self.tails[chain] = NIL;
+                }
+            }
+            self.counts[flat] = 0;
             self.mark_empty(flat);
         }
-        head
+        (heads, n)
     }
 
     /// Empties every slot.
     pub(crate) fn clear(&mut self) {
-        *self = Slots::new();
+        self.heads.fill(NIL);
+        self.tails.fill(NIL);
+        self.counts = [0; FLATS];
+        self.occupied = [0; LEVELS];
+        self.levels = 0;
+        self.rotor = 0;
     }
 
     #[inline]
