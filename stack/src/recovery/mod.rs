@@ -271,12 +271,28 @@ impl LossRecovery {
         self.board.set_smss(smss);
     }
     /// Marks the lowest outstanding segment lost (NewReno's partial-ACK rule, RFC 6582 §3.2,
-    /// for peers without SACK). Returns the bytes newly marked lost.
+    /// for peers without SACK), dropping a SACK mark guessed for it from duplicate ACKs: the
+    /// cumulative ACK stopped there, so it did not arrive. Returns the bytes newly marked lost.
     pub fn mark_front_lost(&mut self) -> u32 {
         if self.board.segments().is_empty() {
             return 0;
         }
-        self.board.mark_lost(0)
+        match self.board.unsack(0, true) {
+            0 => self.board.mark_lost(0),
+            bytes => bytes,
+        }
+    }
+    /// For peers without SACK, outside recovery: the cumulative ACK stopped at the lowest
+    /// outstanding segment, so a SACK mark guessed for it from duplicate ACKs was wrong and goes
+    /// (it stays outstanding; DupThresh decides whether it is lost).
+    pub fn unsack_front(&mut self) {
+        self.board.unsack(0, false);
+    }
+    /// For peers without SACK, after a retransmission timeout: every SACK mark guessed from
+    /// duplicate ACKs goes and its segment is lost, so the first retransmission is `snd_una`'s
+    /// (RFC 6298 §5.4). Returns the bytes newly marked lost.
+    pub fn forget_sacks(&mut self) -> u32 {
+        self.board.forget_sacks()
     }
     /// Frees the segment records (TIME-WAIT or CLOSED: nothing will be sent again). Keeps the
     /// RTT estimate for `info`; leaves a one-record store, so later calls stay harmless.

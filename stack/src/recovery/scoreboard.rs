@@ -300,6 +300,47 @@ impl Scoreboard {
         newly
     }
 
+    /// Takes back the SACK mark of the record at `pos`; the record becomes lost if `lost`, else
+    /// outstanding again. Returns its bytes if it was SACKed, else 0. For a peer without SACK the
+    /// marks are guesses the engine makes from duplicate ACKs (RFC 5681 §3.2 counts them, it
+    /// cannot say which segment arrived): a cumulative ACK that stops at a marked record, or a
+    /// retransmission timeout, proves a guess wrong.
+    pub fn unsack(&mut self, pos: usize, lost: bool) -> u32 {
+        let Some(rec) = self.store.get(pos).copied() else { return 0 };
+        if !rec.state.sacked {
+            return 0;
+        }
+        self.store.clear_sacked(pos);
+        self.sacked_bytes = self.sacked_bytes.saturating_sub(u64::from(rec.len));
+        self.sacked_segments = self.sacked_segments.saturating_sub(1);
+        let mut kept = [None; DUP_THRESH as usize];
+        for (slot, entry) in
+            kept.iter_mut().zip(self.top_sacked.iter().flatten().filter(|e| e.0 != rec.start))
+        {
+            *slot = Some(*entry);
+        }
+        self.top_sacked = kept;
+        if lost {
+            self.mark_lost(pos);
+        }
+        rec.len
+    }
+
+    /// Every SACK mark goes and its record is lost: after a retransmission timeout, a peer
+    /// without SACK has said nothing about what arrived above `snd_una`, so the sender goes back
+    /// to the first unacknowledged segment (RFC 6298 §5.4, RFC 5681 §3.1), as Linux resets its
+    /// Reno SACK count on entering loss. Returns the bytes un-SACKed. O(n), once per timeout.
+    pub fn forget_sacks(&mut self) -> u32 {
+        let mut bytes = 0;
+        for pos in 0..self.store.len() {
+            if self.sacked_segments == 0 {
+                break;
+            }
+            bytes += self.unsack(pos, true);
+        }
+        bytes
+    }
+
     /// RFC 6675 §4 IsLost(): `seq` has DupThresh SACKed segments, or more than
     /// (DupThresh - 1) · SMSS SACKed bytes, above it.
     pub fn is_lost(&self, seq: SeqNumber) -> bool {

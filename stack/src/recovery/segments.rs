@@ -481,6 +481,16 @@ impl SegmentStore {
         self.link_newest(slot);
     }
 
+    /// Takes the SACK mark off the record at `pos` (a guess proved wrong, see
+    /// [`super::Scoreboard::unsack`]); it rejoins the transmission-order list as the newest.
+    pub(crate) fn clear_sacked(&mut self, pos: usize) {
+        let Some(rec) = self.get_mut(pos) else { return };
+        rec.state.sacked = false;
+        let s = self.slot(pos);
+        self.unsacked.insert(s);
+        self.relink_newest(s);
+    }
+
     /// Takes `slot` off the transmission-order list (SACKed, or lost awaiting retransmission).
     /// Unlinking an unlinked slot does nothing.
     pub(crate) fn unlink(&mut self, slot: usize) {

@@ -350,6 +350,10 @@ impl Connection {
                 // RFC 6582 §3.2 step 5: without SACK a partial ACK means the next hole is lost.
                 let lost = self.recovery.mark_front_lost();
                 self.rate.on_packet_lost(lost);
+            } else if !self.sack_ok {
+                // The ACK stopped at the front segment: it is not SACKed, whatever the
+                // emulation guessed (the next duplicate ACK marks the segment after the run).
+                self.recovery.unsack_front();
             }
         }
         self.pacer.set_rate(self.cc.pacing_rate());
@@ -409,6 +413,11 @@ impl Connection {
             }
             RecoveryTimer::Rto => {
                 if out.rto {
+                    if !self.sack_ok {
+                        // Emulated SACK marks are guesses; the RTO resends from snd_una.
+                        let lost = self.recovery.forget_sacks();
+                        self.rate.on_packet_lost(lost);
+                    }
                     self.cc.on_retransmit_timeout(now);
                     self.pacer.set_rate(self.cc.pacing_rate());
                     self.tlp_probe = None;
