@@ -177,3 +177,28 @@ fn ip_fragments_are_dropped_and_counted() {
     assert_eq!(h.engine.stats().ip_frag_drops, 1);
     assert_eq!(h.engine.readable_len(c.handle).unwrap(), 0);
 }
+
+/// With a SACK-less peer, SACK marks guessed from duplicate ACKs do not survive a path-MTU drop
+/// (like an RTO, RFC 6298 §5.4): everything is resent from SND.UNA, the first segment included.
+#[test]
+fn fragmentation_needed_forgets_guessed_sack_marks_of_a_sackless_peer() {
+    let mut h = Harness::new();
+    let c = h.active_open();
+    h.engine.write(h.now, c.handle, &vec![1u8; 3000]).unwrap();
+    recv!(h, ACK);
+    recv!(h, ACK);
+    // One duplicate ACK: the emulation guesses that the segment after SND.UNA arrived.
+    send!(h, ACK, seq = c.peer_seq, ack = c.our_seq);
+    let info = h.engine.info(h.now, c.handle).unwrap();
+    assert_eq!((info.sack, info.sacked), (false, 1), "{info:?}");
+    let q = quote_for(&c, &h, c.our_seq);
+    h.send_frame(icmp_frame(&Icmpv4Repr::DstUnreachable {
+        reason: DstUnreachable::FragRequired,
+        next_hop_mtu: 1000,
+        quote: IcmpQuote { header: quoted_header(), payload: &q },
+    }));
+    let info = h.engine.info(h.now, c.handle).unwrap();
+    assert_eq!(info.sacked, 0, "no guess survives the MTU drop: {info:?}");
+    let s = recv!(h, ACK, seq = c.our_seq);
+    assert_eq!(s.payload.len(), 960);
+}

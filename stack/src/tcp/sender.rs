@@ -176,7 +176,12 @@ impl Connection {
 
     /// The path MTU shrank (RFC 1191 §6.5): everything outstanding is resent in smaller segments.
     pub fn on_path_mtu_reduced(&mut self) {
-        let lost = self.recovery.mark_all_lost();
+        let mut lost = 0;
+        if !self.sack_ok {
+            // Emulated SACK marks are guesses; as after an RTO, resending starts at snd_una.
+            lost += self.recovery.forget_sacks();
+        }
+        lost += self.recovery.mark_all_lost();
         self.rate.on_packet_lost(lost);
         self.next_rtx = None;
         self.refresh_retransmission();
