@@ -19,6 +19,7 @@
 //! transport runs on another thread, and the connection waits for its answer. Both give the
 //! same responses.
 
+use super::body_reader::{BodyReader, BodyStep, Framing, Sink};
 use super::chunked::ChunkedDecoder;
 use super::date::HttpDateMemo;
 pub use super::deferred::{UploadAnswer, UploadJob};
@@ -50,7 +51,7 @@ pub enum Output<'a> {
 
 /// How the response to the current request is framed and whether the connection persists.
 #[derive(Debug, Clone, Copy)]
-struct Reply {
+pub(super) struct Reply {
     head_only: bool,
     keep_alive: bool,
     http10: bool,
@@ -74,88 +75,6 @@ impl Reply {
             (true, true) => ConnectionField::KeepAlive,
             (true, false) => ConnectionField::Omit,
         }
-    }
-}
-
-#[derive(Debug)]
-enum Framing {
-    Length { remaining: u64 },
-    Chunked(ChunkedDecoder),
-}
-
-#[derive(Debug)]
-enum Sink {
-    /// The body of a request we already answered (GET with a body, 405): read and dropped so
-    /// the next request on the connection can be found.
-    Discard,
-    Upload {
-        upload: Upload,
-        reply: Reply,
-    },
-    /// An upload whose file work is done by the transport ([`UploadJob`]).
-    Deferred {
-        id: u64,
-        /// Held while the upload is wanted; dropping it abandons the upload.
-        _alive: Arc<u64>,
-        reply: Reply,
-        /// Write jobs queued or not answered yet.
-        in_flight: usize,
-    },
-}
-
-#[derive(Debug)]
-struct BodyReader {
-    framing: Framing,
-    sink: Sink,
-    received: u64,
-}
-
-enum BodyStep {
-    More,
-    /// The upload's buffers are all in use: read no more until one comes back.
-    Blocked,
-    Done,
-    Failed(Status),
-}
-
-impl BodyReader {
-    /// Consumes body bytes from `data`; returns how many and what happened.
-    fn feed(&mut self, data: &[u8], limit: u64, io: &mut UploadIo) -> (usize, BodyStep) {
-        if matches!(self.sink, Sink::Deferred { in_flight, .. } if in_flight >= UPLOAD_BUFFERS) {
-            return (0, BodyStep::Blocked);
-        }
-        let (used, chunk, done) = match &mut self.framing {
-            Framing::Length { remaining } => {
-                let take = usize::try_from(*remaining).unwrap_or(usize::MAX).min(data.len());
-                *remaining -= take as u64;
-                (take, &data[..take], *remaining == 0)
-            }
-            Framing::Chunked(decoder) => match decoder.decode(data) {
-                Ok((used, chunk)) => (used, chunk, decoder.is_done()),
-                Err(_) => return (data.len(), BodyStep::Failed(Status(400))),
-            },
-        };
-        self.received += chunk.len() as u64;
-        if self.received > limit {
-            return (data.len(), BodyStep::Failed(Status::PAYLOAD_TOO_LARGE));
-        }
-        match &mut self.sink {
-            Sink::Upload { upload, .. } => {
-                if upload.write_all(chunk).is_err() {
-                    return (data.len(), BodyStep::Failed(Status::INTERNAL_ERROR));
-                }
-            }
-            Sink::Deferred { id, in_flight, .. } if !chunk.is_empty() => {
-                let mut buf = io.spare.pop().unwrap_or_default();
-                buf.clear();
-                buf.extend_from_slice(chunk);
-                io.jobs.push_back(UploadJob::Write { id: *id, data: buf });
-                *in_flight += 1;
-                io.most_in_flight = io.most_in_flight.max(*in_flight);
-            }
-            Sink::Deferred { .. } | Sink::Discard => {}
-        }
-        (used, if done { BodyStep::Done } else { BodyStep::More })
     }
 }
 

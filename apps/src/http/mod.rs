@@ -12,6 +12,7 @@
 //! (`crate::serve`), which lends large bodies to the engine from a file mapping so their bytes
 //! are copied once, straight into NIC frames (see [`files`]).
 
+mod body_reader;
 pub mod chunked;
 pub mod connection;
 pub mod date;
