@@ -253,10 +253,14 @@ impl FlowRows {
     }
 
     fn not_run(&self, rec: &mut Recorder, reason: &str) {
+        self.engine_not_run(rec, reason);
+        rec.not_run(&self.goodput, Self::KERNEL, reason);
+    }
+
+    fn engine_not_run(&self, rec: &mut Recorder, reason: &str) {
         for k in [&self.mpps, &self.wire, &self.share, &self.goodput] {
             rec.not_run(k, Self::ENGINE, reason);
         }
-        rec.not_run(&self.goodput, Self::KERNEL, reason);
     }
 
     /// The engine → engine flow; returns its data frame rate (Mpps) when it ran.
@@ -290,9 +294,7 @@ impl FlowRows {
                 let reason = format!("{e:#}");
                 println!("    engine single flow not run: {reason}");
                 notes.push(format!("engine single flow: {reason}"));
-                for k in [&self.mpps, &self.wire, &self.share, &self.goodput] {
-                    rec.not_run(k, Self::ENGINE, &reason);
-                }
+                self.engine_not_run(rec, &reason);
                 None
             }
         }

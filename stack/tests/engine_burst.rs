@@ -50,24 +50,17 @@ fn harness(case: &Case) -> (Harness, Conn) {
     let c = Conn { handle, our_seq: synack.seq + 1, peer_seq: PEER_ISS + 1 };
     let ack = c.our_seq;
     if case.duplicate {
-        send!(
-            h,
-            ACK,
-            seq = c.peer_seq,
-            ack = ack,
-            win = case.peer_window,
-            ts = echo,
-            payload = vec![1u8; 10]
-        );
-        send!(
-            h,
-            ACK,
-            seq = c.peer_seq,
-            ack = ack,
-            win = case.peer_window,
-            ts = echo,
-            payload = vec![1u8; 10]
-        );
+        for _ in 0..2 {
+            send!(
+                h,
+                ACK,
+                seq = c.peer_seq,
+                ack = ack,
+                win = case.peer_window,
+                ts = echo,
+                payload = vec![1u8; 10]
+            );
+        }
     }
     if case.out_of_order {
         let seq = c.peer_seq + 10 + 100;
