@@ -32,6 +32,9 @@ pub struct BenchConfig {
     pub bulk_flows: Vec<u32>,
     /// A bulk sample is cut after this long.
     pub bulk_max_secs: f64,
+    /// Also run the 1-flow bulk download at this lab MTU (both veth ends, every server), after
+    /// each repetition's main pass; `None` skips it. Lab only.
+    pub bulk_mtu: Option<u32>,
     pub short_concurrency: u32,
     pub keepalive_connections: u32,
     /// Also run wrk next to our keep-alive generator.
@@ -60,6 +63,7 @@ impl BenchConfig {
             bulk_bytes: 1 << 30,
             bulk_flows: vec![1, 8],
             bulk_max_secs: 60.0,
+            bulk_mtu: None,
             short_concurrency: 64,
             keepalive_connections: 64,
             wrk: true,

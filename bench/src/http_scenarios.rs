@@ -5,8 +5,12 @@
 //! by `linerate get --connections N` alike. Scenario 5 (bypass on both ends) is the extra
 //! column `linerate<->linerate`: the bypass client (`linerate get` for bulk, the engine-based
 //! generator of `load::bypass_gen` for short connections and keep-alive) against the linerate
-//! server, next to the kernel client against the kernel servers in the same rows. Promises: a setup that cannot run records why, in every row it would have
-//! filled; a sample with no completed work is not recorded as a number.
+//! server, next to the kernel client against the kernel servers in the same rows. With
+//! `bulk_mtu`, every repetition ends with a pass that sets both lab veth ends to that MTU and runs
+//! the 1-flow bulk download against every server again (frames per byte is what limits the
+//! bypass server's copy-mode transmit; see docs/PERFORMANCE.md), then restores the MTU.
+//! Promises: a setup that cannot run records why, in every row it would have filled; a sample
+//! with no completed work is not recorded as a number.
 
 use std::net::SocketAddrV4;
 
@@ -15,11 +19,45 @@ use crate::load::{HttpLoad, LoadJob, LoadResult};
 use crate::recorder::{row, Recorder, RowKey};
 use crate::results::Better::{Higher, Lower};
 use crate::servers::{RunningServer, ServerEnv, ServerKind, PORT};
+use crate::topology::Topology;
+use linerate_driver::lab::{netns_command, Lab};
 
 pub const SMALL_FILE: &str = "1k.bin";
 pub const BULK_FILE: &str = "bulk.bin";
 /// The column for scenario 5.
 pub const BYPASS_SETUP: &str = "linerate<->linerate";
+
+/// Which part of a repetition a setup runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Every selected scenario at the lab's own MTU.
+    Main,
+    /// Only the 1-flow bulk download, with the lab at `BenchConfig::bulk_mtu`.
+    Mtu,
+}
+
+/// The two rows of one bulk case.
+fn bulk_rows(case: &str) -> [RowKey; 2] {
+    [
+        row("2 bulk download", case, "throughput", "Gbit/s", Higher),
+        row("2 bulk download", case, "server CPU", "s/GB", Lower),
+    ]
+}
+
+/// Sets the MTU of both veth ends (nothing may be attached that refuses it: servers are
+/// stopped and our XDP program detached between setups).
+fn set_lab_mtu(lab: &Lab, mtu: u32) -> anyhow::Result<()> {
+    let mtu = mtu.to_string();
+    for (ns, dev) in [(lab.app_ns(), lab.app_if()), (lab.kern_ns(), lab.kern_if())] {
+        let out = netns_command(ns, "ip").args(["link", "set", "dev", dev, "mtu", &mtu]).output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "ip link set dev {dev} mtu {mtu}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
 
 /// Which client drives the load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,19 +83,29 @@ impl HttpRun<'_> {
         format!("http://{}/{file}", self.addr())
     }
 
+    /// The bulk rows of the main pass: (flows, [throughput, server CPU]) per flow count.
+    fn bulk_cases(&self) -> Vec<(u32, [RowKey; 2])> {
+        let mib = self.cfg.bulk_bytes >> 20;
+        let case = |flows: u32| match flows {
+            1 => format!("1 flow, {mib} MiB"),
+            n => format!("{n} ranged flows, {mib} MiB"),
+        };
+        self.cfg.bulk_flows.iter().map(|&flows| (flows, bulk_rows(&case(flows)))).collect()
+    }
+
+    /// The bulk rows of the large-MTU pass (1 flow), if one was asked for.
+    fn mtu_cases(&self) -> Vec<(u32, [RowKey; 2])> {
+        let Some(mtu) = self.cfg.bulk_mtu.filter(|_| self.cfg.wants(BULK)) else { return Vec::new() };
+        let mib = self.cfg.bulk_bytes >> 20;
+        vec![(1, bulk_rows(&format!("1 flow, {mib} MiB, MTU {mtu}")))]
+    }
+
     /// Every row this run fills.
     fn rows(&self) -> Vec<RowKey> {
         let mut rows = Vec::new();
         if self.cfg.wants(BULK) {
-            for &flows in &self.cfg.bulk_flows {
-                let mib = self.cfg.bulk_bytes >> 20;
-                let case = if flows == 1 {
-                    format!("1 flow, {mib} MiB")
-                } else {
-                    format!("{flows} ranged flows, {mib} MiB")
-                };
-                rows.push(row("2 bulk download", &case, "throughput", "Gbit/s", Higher));
-                rows.push(row("2 bulk download", &case, "server CPU", "s/GB", Lower));
+            for (_, keys) in self.bulk_cases().into_iter().chain(self.mtu_cases()) {
+                rows.extend(keys);
             }
         }
         let case = format!("{} concurrent, GET 1 KiB", self.cfg.short_concurrency);
@@ -81,53 +129,96 @@ impl HttpRun<'_> {
         rows
     }
 
+    /// Marks the main pass's rows (not the large-MTU pass's) as not run for `setup`.
     fn not_run_all(&mut self, setup: &str, reason: &str) {
-        for key in self.rows() {
+        let mtu_rows: Vec<RowKey> = self.mtu_cases().into_iter().flat_map(|c| c.1).collect();
+        for key in self.rows().into_iter().filter(|k| !mtu_rows.contains(k)) {
             self.rec.not_run(&key, setup, reason);
         }
     }
 
-    /// Runs every repetition over every setup.
+    /// Runs every repetition over every setup; with `bulk_mtu`, each repetition ends with the
+    /// large-MTU bulk pass over the kernel-client setups (the lab's MTU changed and restored).
     pub fn run(&mut self, servers: &[ServerKind]) {
         for rep in 1..=self.cfg.repetitions {
             for &kind in servers {
                 println!("  rep {rep}/{}: {} (kernel client)", self.cfg.repetitions, kind.label());
-                self.one_setup(kind, Client::Kernel, rep);
+                self.one_setup(kind, Client::Kernel, rep, Pass::Main);
             }
             if self.cfg.wants(BYPASS_CLIENT) {
                 println!("  rep {rep}/{}: {BYPASS_SETUP} (bypass client)", self.cfg.repetitions);
-                self.one_setup(ServerKind::Linerate, Client::Bypass, rep);
+                self.one_setup(ServerKind::Linerate, Client::Bypass, rep, Pass::Main);
+            }
+            if let Some(mtu) = self.cfg.bulk_mtu.filter(|_| self.cfg.wants(BULK)) {
+                self.mtu_pass(servers, rep, mtu);
             }
         }
     }
 
-    fn one_setup(&mut self, kind: ServerKind, client: Client, rep: u32) {
+    /// The 1-flow bulk download of every server with the lab at `mtu`.
+    fn mtu_pass(&mut self, servers: &[ServerKind], rep: u32, mtu: u32) {
+        let cases = self.mtu_cases();
+        let Topology::Lab(lab) = self.env.topology else {
+            for &kind in servers {
+                cases[0]
+                    .1
+                    .iter()
+                    .for_each(|k| self.rec.not_run(k, kind.label(), "the MTU pass runs in the lab only"));
+            }
+            return;
+        };
+        let normal = lab.config().mtu;
+        if let Err(e) = set_lab_mtu(lab, mtu) {
+            let reason = format!("{e:#}");
+            println!("    MTU {mtu}: not run: {reason}");
+            for &kind in servers {
+                cases[0].1.iter().for_each(|k| self.rec.not_run(k, kind.label(), &reason));
+            }
+            let _ = set_lab_mtu(lab, normal);
+            return;
+        }
+        for &kind in servers {
+            println!("  rep {rep}/{}: {} at MTU {mtu} (kernel client)", self.cfg.repetitions, kind.label());
+            self.one_setup(kind, Client::Kernel, rep, Pass::Mtu);
+        }
+        if let Err(e) = set_lab_mtu(lab, normal) {
+            self.notes.push(format!("restoring the lab MTU {normal}: {e:#}"));
+        }
+    }
+
+    fn one_setup(&mut self, kind: ServerKind, client: Client, rep: u32, pass: Pass) {
         let setup = if client == Client::Bypass { BYPASS_SETUP } else { kind.label() };
+        let not_run = |this: &mut Self, reason: &str| {
+            println!("    {setup}: not run: {reason}");
+            match pass {
+                Pass::Main => this.not_run_all(setup, reason),
+                Pass::Mtu => this
+                    .mtu_cases()
+                    .iter()
+                    .flat_map(|c| c.1.iter())
+                    .for_each(|k| this.rec.not_run(k, setup, reason)),
+            }
+        };
         if client == Client::Bypass {
             if let Err(reason) = self.env.linerate.get.clone() {
-                println!("    {setup}: not run: {reason}");
-                return self.not_run_all(setup, &reason);
+                return not_run(self, &reason);
             }
         }
         let server = match RunningServer::start(kind, &self.env) {
             Ok(s) => s,
-            Err(e) => {
-                let reason = format!("{e:#}");
-                println!("    {setup}: not run: {reason}");
-                return self.not_run_all(setup, &reason);
-            }
+            Err(e) => return not_run(self, &format!("{e:#}")),
         };
         let probe = LoadJob::Probe { addr: self.addr(), path: format!("/{SMALL_FILE}"), timeout_ms: 5000 };
         if let Err(e) = self.env.topology.run_load(&probe, self.cfg.client_core) {
-            let reason = format!("server did not answer: {e:#}");
-            println!("    {setup}: not run: {reason}");
-            return self.not_run_all(setup, &reason);
+            return not_run(self, &format!("server did not answer: {e:#}"));
         }
         let mut server = server;
-        if self.cfg.wants(BULK) {
-            self.bulk(&server, client, setup, rep);
+        match pass {
+            Pass::Main if self.cfg.wants(BULK) => self.bulk(&server, client, setup, rep, self.bulk_cases()),
+            Pass::Main => {}
+            Pass::Mtu => self.bulk(&server, client, setup, rep, self.mtu_cases()),
         }
-        if self.cfg.wants(SHORT) || self.cfg.wants(KEEPALIVE) {
+        if pass == Pass::Main && (self.cfg.wants(SHORT) || self.cfg.wants(KEEPALIVE)) {
             self.requests(&server, client, setup, rep);
         }
         if !server.alive() {
@@ -163,9 +254,16 @@ impl HttpRun<'_> {
         outcome
     }
 
-    fn bulk(&mut self, server: &RunningServer, client: Client, setup: &str, rep: u32) {
+    fn bulk(
+        &mut self,
+        server: &RunningServer,
+        client: Client,
+        setup: &str,
+        rep: u32,
+        cases: Vec<(u32, [RowKey; 2])>,
+    ) {
         let url = self.url(BULK_FILE);
-        for (i, &flows) in self.cfg.bulk_flows.clone().iter().enumerate() {
+        for (flows, keys) in cases {
             let job = match client {
                 Client::Kernel => LoadJob::Curl {
                     url: url.clone(),
@@ -186,8 +284,6 @@ impl HttpRun<'_> {
                     }
                 }
             };
-            let rows = self.rows();
-            let keys = &rows[2 * i..2 * i + 2];
             let cpu0 = server.cpu_secs();
             let outcome = self.load_as(client, &job, setup, &keys[0].case, rep);
             match outcome {

@@ -66,6 +66,10 @@ struct RunArgs {
     /// Bulk file size in MiB.
     #[arg(long)]
     bulk_mib: Option<u64>,
+    /// Also run scenario 2 (1 flow) with the lab at this MTU, for every server (lab only; the
+    /// largest linerate's 4 KiB UMEM frames hold is 3826).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(68..=9000))]
+    bulk_mtu: Option<u32>,
     /// The linerate binary (default: <workspace>/target/release/linerate).
     #[arg(long)]
     linerate: Option<PathBuf>,
@@ -150,6 +154,7 @@ fn config(a: &RunArgs) -> BenchConfig {
     c.repetitions = a.reps.unwrap_or(c.repetitions).max(1);
     c.secs = a.secs.unwrap_or(c.secs).clamp(0.1, 600.0);
     c.bulk_bytes = a.bulk_mib.map_or(c.bulk_bytes, |m| m.max(1) << 20);
+    c.bulk_mtu = a.bulk_mtu;
     c.linerate_bin = a.linerate.clone().unwrap_or(c.linerate_bin);
     c.out_dir = a.out.clone().unwrap_or(c.out_dir);
     c.xdp_mode = a.xdp_mode.clone();

@@ -18,7 +18,7 @@ pub use nic::{Capture, Nic};
 pub use shards::{ShardParts, ShardedLink};
 
 use anyhow::{bail, Context};
-use linerate_driver::afxdp::{AfXdpConfig, AfXdpDevice, XdpMode, XdpProgram};
+use linerate_driver::afxdp::{interface_mtu, AfXdpConfig, AfXdpDevice, XdpMode, XdpProgram};
 use linerate_driver::lab::NetnsEnter;
 use linerate_stack::engine::{Engine, EngineConfig};
 use linerate_stack::time::{Duration, Instant};
@@ -68,6 +68,21 @@ pub fn parse_xdp_mode(s: &str) -> anyhow::Result<XdpMode> {
         "generic" => XdpMode::Generic,
         _ => bail!("--xdp-mode {s:?} must be auto, native or generic"),
     })
+}
+
+/// The AF_XDP configuration for `iface` (call inside its namespace): UMEM frames sized by the
+/// interface's MTU (2,048 bytes up to MTU 1,778, 4,096 up to 3,826), so the engine's MSS follows
+/// the MTU. An MTU no frame holds is refused here, before anything is attached.
+pub(crate) fn afxdp_config(iface: &str) -> anyhow::Result<AfXdpConfig> {
+    let mtu = interface_mtu(iface).with_context(|| format!("--iface {iface}"))?;
+    let config = AfXdpConfig::for_mtu(mtu);
+    config.validate(mtu).with_context(|| {
+        format!(
+            "--iface {iface} has MTU {mtu}, which linerate cannot use (fix: `ip link set dev {iface} mtu {}`)",
+            linerate_driver::afxdp::MAX_MTU
+        )
+    })?;
+    Ok(config)
 }
 
 /// Fills `buf` from the kernel's random source (engine secrets, seed).
@@ -134,9 +149,10 @@ impl Bypass {
             Some(ns) => Some(NetnsEnter::enter(ns).with_context(|| format!("--netns {ns}"))?),
             None => None,
         };
+        let config = afxdp_config(&opts.iface)?;
         let program = XdpProgram::attach(&opts.iface, opts.addr, opts.xdp_mode)
             .with_context(|| format!("--iface {}", opts.iface))?;
-        let queues = AfXdpDevice::open_all(&program, &AfXdpConfig::default())?;
+        let queues = AfXdpDevice::open_all(&program, &config)?;
         if queues.is_empty() {
             bail!("interface {} reports no receive queues", opts.iface);
         }
@@ -191,5 +207,44 @@ impl Bypass {
             let d = deadline.saturating_duration_since(now);
             self.nic.wait(Duration::from_millis(d.as_millis() + 1));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linerate_driver::lab::{LabConfig, LabGuard};
+    use linerate_stack::device::Device;
+
+    fn options(lab: &LabGuard) -> LinkOptions {
+        LinkOptions {
+            iface: lab.app_if().to_owned(),
+            addr: lab.app_addr(),
+            prefix_len: linerate_driver::lab::PREFIX_LEN,
+            gateway: None,
+            xdp_mode: XdpMode::Auto,
+            netns: Some(lab.app_ns().to_owned()),
+            pcap: None,
+        }
+    }
+
+    /// Needs root (CI runs as root): builds a lab at the largest MTU a UMEM frame holds.
+    #[test]
+    fn frames_follow_the_interface_mtu_up_to_3826() {
+        let name = format!("bmtu-{}", std::process::id());
+        let lab = LabGuard::up(LabConfig { mtu: 3826, ..LabConfig::new(&name) }).expect("lab up");
+        let bypass = Bypass::open(&options(&lab)).expect("open at MTU 3826");
+        assert_eq!(bypass.nic.capabilities().mtu, 3826);
+        assert_eq!(bypass.xdp_mode(), XdpMode::Native, "the frags-aware program attaches natively");
+    }
+
+    #[test]
+    fn an_mtu_no_frame_holds_is_refused_with_the_fix() {
+        let name = format!("bj9-{}", std::process::id());
+        let lab = LabGuard::up(LabConfig { mtu: 9000, ..LabConfig::new(&name) }).expect("lab up");
+        let err = ShardedLink::open(&options(&lab), 1, Instant::ZERO, 0).expect_err("MTU 9000");
+        let text = format!("{err:#}");
+        assert!(text.contains("has MTU 9000"), "{text}");
+        assert!(text.contains("mtu 3826"), "{text}");
     }
 }

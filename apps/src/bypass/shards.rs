@@ -7,9 +7,9 @@
 //! Engines share one ISN secret (RFC 6528 numbering stays one function of the 4-tuple whichever
 //! shard opens) and get their own flow key and seed.
 
-use super::{engine_config, random_secret, Capture, LinkOptions, Nic};
+use super::{afxdp_config, engine_config, random_secret, Capture, LinkOptions, Nic};
 use anyhow::{bail, Context};
-use linerate_driver::afxdp::{AfXdpConfig, AfXdpDevice, XdpMode, XdpProgram};
+use linerate_driver::afxdp::{AfXdpDevice, XdpMode, XdpProgram};
 use linerate_driver::lab::NetnsEnter;
 use linerate_driver::shard::{Steering, SteeringMode};
 use linerate_stack::engine::{Engine, EngineConfig};
@@ -63,11 +63,12 @@ impl ShardedLink {
             Some(ns) => Some(NetnsEnter::enter(ns).with_context(|| format!("--netns {ns}"))?),
             None => None,
         };
+        let config = afxdp_config(&opts.iface)?;
         let program = XdpProgram::attach(&opts.iface, opts.addr, opts.xdp_mode)
             .with_context(|| format!("--iface {}", opts.iface))?;
         let steering = Steering::detect(&opts.iface, shards, program.rx_queues())
             .with_context(|| format!("--cores for --iface {}", opts.iface))?;
-        let queues = AfXdpDevice::open_all(&program, &AfXdpConfig::default())?;
+        let queues = AfXdpDevice::open_all(&program, &config)?;
         if queues.is_empty() {
             bail!("interface {} reports no receive queues", opts.iface);
         }

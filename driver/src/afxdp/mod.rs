@@ -61,10 +61,34 @@ use umem::{FrameLedger, UmemArea};
 /// Bytes the kernel reserves in front of every received frame in copy mode (`XDP_PACKET_HEADROOM`).
 const RX_HEADROOM: usize = 256;
 
+/// UMEM chunk sizes the kernel accepts: a power of two from `XDP_UMEM_MIN_CHUNK_SIZE` (2048) to
+/// the page size. Linux 6.18 still refuses anything larger with EINVAL, HugeTLB memory or not
+/// (the 2023 "chunk_size > PAGE_SIZE" series never landed; checked on this kernel with 8 and 16
+/// KiB chunks in huge pages), so one chunk holds at most a 4,096-byte frame.
+pub const FRAME_SIZES: [u32; 2] = [2048, 4096];
+
+/// The largest L3 MTU a UMEM frame of `frame_size` bytes can receive in copy mode: the kernel
+/// writes received frames after [`RX_HEADROOM`] bytes, and the Ethernet header counts.
+pub const fn max_mtu_for_frame(frame_size: u32) -> usize {
+    (frame_size as usize).saturating_sub(RX_HEADROOM + ETHERNET_HEADER_LEN)
+}
+
+/// The largest MTU any UMEM frame holds whole (3,826: a 4,096-byte chunk). Larger MTUs would
+/// need AF_XDP multi-buffer (`XDP_USE_SG`, a frame spread over several chunks), which this
+/// driver does not use.
+pub const MAX_MTU: usize = max_mtu_for_frame(FRAME_SIZES[1]);
+
+/// The smallest UMEM frame size that holds one whole frame of an `mtu`-byte interface; `None`
+/// above [`MAX_MTU`].
+pub fn frame_size_for_mtu(mtu: usize) -> Option<u32> {
+    FRAME_SIZES.into_iter().find(|&size| mtu <= max_mtu_for_frame(size))
+}
+
 /// How to build one [`AfXdpDevice`].
 #[derive(Debug, Clone)]
 pub struct AfXdpConfig {
-    /// UMEM frame size: 2048 or 4096 bytes.
+    /// UMEM frame (chunk) size, one of [`FRAME_SIZES`]; one frame holds one whole Ethernet frame
+    /// (no multi-buffer), so it bounds the MTU ([`max_mtu_for_frame`], [`AfXdpConfig::for_mtu`]).
     pub frame_size: u32,
     /// UMEM frames (half for receive, half for transmit); a power of two. The fill and
     /// completion rings get this many entries, so returning a frame never finds them full
@@ -99,10 +123,27 @@ impl Default for AfXdpConfig {
 }
 
 impl AfXdpConfig {
-    fn validate(&self, mtu: usize) -> Result<(), AfXdpError> {
+    /// The default configuration with frames large enough for an `mtu`-byte interface: 2,048
+    /// bytes up to MTU 1,778, 4,096 up to 3,826 (with as many UMEM bytes: half the frames).
+    /// Above [`MAX_MTU`] it keeps 4,096, and opening a device then says why it cannot work.
+    pub fn for_mtu(mtu: usize) -> AfXdpConfig {
+        let base = AfXdpConfig::default();
+        let frame_size = frame_size_for_mtu(mtu).unwrap_or(FRAME_SIZES[1]);
+        if frame_size == base.frame_size {
+            return base;
+        }
+        let frame_count = base.frame_count * base.frame_size / frame_size;
+        AfXdpConfig { frame_size, frame_count, ring_size: base.ring_size.min(frame_count), ..base }
+    }
+
+    /// Checks the configuration against an interface of `mtu` bytes.
+    pub fn validate(&self, mtu: usize) -> Result<(), AfXdpError> {
         let bad = |msg: String| Err(AfXdpError::InvalidConfig(msg));
-        if self.frame_size != 2048 && self.frame_size != 4096 {
-            return bad(format!("frame_size {} must be 2048 or 4096", self.frame_size));
+        if !FRAME_SIZES.contains(&self.frame_size) {
+            return bad(format!(
+                "frame_size {} must be 2048 or 4096 (the kernel refuses UMEM chunks larger than a page)",
+                self.frame_size
+            ));
         }
         if !self.frame_count.is_power_of_two() || self.frame_count < 2 * self.max_burst as u32 {
             return bad(format!("frame_count {} must be a power of two >= 2 x max_burst", self.frame_count));
@@ -113,10 +154,18 @@ impl AfXdpConfig {
         if self.max_burst == 0 {
             return bad("max_burst must be at least 1".into());
         }
-        if mtu + ETHERNET_HEADER_LEN > self.frame_size as usize - RX_HEADROOM {
+        if mtu > max_mtu_for_frame(self.frame_size) {
+            let hint = match frame_size_for_mtu(mtu) {
+                Some(size) => format!("use frame_size {size} (AfXdpConfig::for_mtu)"),
+                None => format!(
+                    "no UMEM frame holds it (chunks stop at the 4096-byte page and this driver does \
+                     not use multi-buffer): set the interface MTU to {MAX_MTU} or less"
+                ),
+            };
             return bad(format!(
-                "MTU {mtu} does not fit {}-byte frames: use frame_size 4096",
-                self.frame_size
+                "MTU {mtu} does not fit {}-byte frames (at most MTU {}): {hint}",
+                self.frame_size,
+                max_mtu_for_frame(self.frame_size)
             ));
         }
         Ok(())

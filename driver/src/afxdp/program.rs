@@ -175,6 +175,7 @@ pub struct XdpProgram {
     ifindex: u32,
     addr: Ipv4Addr,
     mode: XdpMode,
+    frags: bool,
     rx_queues: u32,
     map: OwnedFd,
     // Dropping the link detaches the program; keep the program fd for the link's lifetime.
@@ -185,33 +186,53 @@ pub struct XdpProgram {
 impl XdpProgram {
     /// Loads the program for `addr` and attaches it to `ifname` (in the calling thread's network
     /// namespace) in `mode`; [`XdpMode::Auto`] tries native first, then generic.
+    ///
+    /// The program is loaded frags-aware (`BPF_F_XDP_HAS_FRAGS`) when the kernel allows it: it
+    /// reads only the headers, which are always in the first buffer, and veth refuses a native
+    /// program without the flag once the MTU exceeds what one page holds (~3.5 KB). A
+    /// multi-buffer frame redirected to our socket (which does not use `XDP_USE_SG`) is copied
+    /// into one UMEM frame when it fits and dropped by the kernel otherwise, so the UMEM frame
+    /// must hold a whole frame ([`super::AfXdpConfig::for_mtu`]). A kernel or driver that
+    /// refuses the flag gets the plain program.
     pub fn attach(ifname: &str, addr: Ipv4Addr, mode: XdpMode) -> Result<XdpProgram, AfXdpError> {
         let ifindex = sys::interface_index(ifname)?;
         let rx_queues = sys::interface_rx_queues(ifname)?;
         let map = sys::create_xskmap(rx_queues.max(64))?;
         let insns = steering_program(addr, map.as_raw_fd());
-        let prog = sys::load_xdp_program(&insns, "linerate_steer", "Dual MIT/GPL")?;
-        let (link, mode) = match mode {
-            XdpMode::Native => (attach_in(&prog, ifname, ifindex, XdpMode::Native)?, XdpMode::Native),
-            XdpMode::Generic => (attach_in(&prog, ifname, ifindex, XdpMode::Generic)?, XdpMode::Generic),
-            XdpMode::Auto => match attach_in(&prog, ifname, ifindex, XdpMode::Native) {
-                Ok(link) => (link, XdpMode::Native),
-                Err(AfXdpError::AttachFailed { .. }) => {
-                    (attach_in(&prog, ifname, ifindex, XdpMode::Generic)?, XdpMode::Generic)
+        let load = |flags| sys::load_xdp_program(&insns, "linerate_steer", "Dual MIT/GPL", flags);
+        let mut attempts = Vec::with_capacity(2);
+        match load(sys::BPF_F_XDP_HAS_FRAGS) {
+            Ok(prog) => attempts.push((prog, true)),
+            Err(AfXdpError::PermissionDenied { what }) => return Err(AfXdpError::PermissionDenied { what }),
+            Err(_) => {} // a kernel before 5.18: the plain program below
+        }
+        attempts.push((load(0)?, false));
+        let mut last = None;
+        for (prog, frags) in attempts {
+            match attach_mode(&prog, ifname, ifindex, mode) {
+                Ok((link, mode)) => {
+                    return Ok(XdpProgram {
+                        ifname: ifname.to_owned(),
+                        ifindex,
+                        addr,
+                        mode,
+                        frags,
+                        rx_queues,
+                        map,
+                        _link: link,
+                        _prog: prog,
+                    })
                 }
+                Err(e @ AfXdpError::AttachFailed { .. }) => last = Some(e),
                 Err(e) => return Err(e),
-            },
-        };
-        Ok(XdpProgram {
-            ifname: ifname.to_owned(),
-            ifindex,
-            addr,
-            mode,
-            rx_queues,
-            map,
-            _link: link,
-            _prog: prog,
-        })
+            }
+        }
+        Err(last.expect("at least one program was loaded"))
+    }
+
+    /// Whether the attached program is frags-aware (`BPF_F_XDP_HAS_FRAGS`).
+    pub fn frags_aware(&self) -> bool {
+        self.frags
     }
 
     /// The mode the program actually runs in ([`XdpMode::Native`] or [`XdpMode::Generic`]).
@@ -236,6 +257,25 @@ impl XdpProgram {
     /// Steers frames arriving on `queue` to `socket`.
     pub(crate) fn register(&self, queue: u32, socket: RawFd) -> Result<(), AfXdpError> {
         sys::xskmap_insert(&self.map, queue, socket)
+    }
+}
+
+/// Attaches in `mode`; [`XdpMode::Auto`] tries native first, then generic.
+fn attach_mode(
+    prog: &OwnedFd,
+    ifname: &str,
+    ifindex: u32,
+    mode: XdpMode,
+) -> Result<(OwnedFd, XdpMode), AfXdpError> {
+    match mode {
+        XdpMode::Native | XdpMode::Generic => Ok((attach_in(prog, ifname, ifindex, mode)?, mode)),
+        XdpMode::Auto => match attach_in(prog, ifname, ifindex, XdpMode::Native) {
+            Ok(link) => Ok((link, XdpMode::Native)),
+            Err(AfXdpError::AttachFailed { .. }) => {
+                Ok((attach_in(prog, ifname, ifindex, XdpMode::Generic)?, XdpMode::Generic))
+            }
+            Err(e) => Err(e),
+        },
     }
 }
 

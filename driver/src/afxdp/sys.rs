@@ -24,6 +24,10 @@ pub(crate) const BPF_PROG_TYPE_XDP: u32 = 6;
 /// `enum bpf_attach_type` value of XDP programs.
 pub(crate) const BPF_XDP: u32 = 37;
 
+/// `prog_flags` bit (Linux 5.18+): the program copes with multi-buffer frames (it only reads the
+/// first buffer, which holds the headers), so drivers may attach it at any MTU.
+pub(crate) const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
+
 // uapi/linux/if_link.h
 pub(crate) const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
 pub(crate) const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
@@ -137,7 +141,12 @@ pub(crate) fn xskmap_insert(map: &OwnedFd, queue: u32, socket: RawFd) -> Result<
 }
 
 /// Loads an XDP program; on refusal returns the most telling line of the verifier log.
-pub(crate) fn load_xdp_program(insns: &[u64], name: &str, license: &str) -> Result<OwnedFd, AfXdpError> {
+pub(crate) fn load_xdp_program(
+    insns: &[u64],
+    name: &str,
+    license: &str,
+    prog_flags: u32,
+) -> Result<OwnedFd, AfXdpError> {
     let license = CString::new(license).map_err(|_| AfXdpError::InvalidConfig("license has a NUL".into()))?;
     let mut attr = ProgLoadAttr {
         prog_type: BPF_PROG_TYPE_XDP,
@@ -146,6 +155,7 @@ pub(crate) fn load_xdp_program(insns: &[u64], name: &str, license: &str) -> Resu
         license: license.as_ptr() as u64,
         prog_name: name16(name),
         expected_attach_type: BPF_XDP,
+        prog_flags,
         ..Default::default()
     };
     if let Ok(fd) = bpf(BPF_PROG_LOAD, &mut attr) {
