@@ -66,8 +66,8 @@ struct RunArgs {
     /// Bulk file size in MiB.
     #[arg(long)]
     bulk_mib: Option<u64>,
-    /// Also run scenario 2 (1 flow) with the lab at this MTU, for every server (lab only; the
-    /// largest linerate's 4 KiB UMEM frames hold is 3826).
+    /// Also run scenario 2 (1 flow) with the lab at this MTU (e.g. 9000), for every server, after
+    /// each repetition's main pass (lab only).
     #[arg(long, value_parser = clap::value_parser!(u32).range(68..=9000))]
     bulk_mtu: Option<u32>,
     /// The linerate binary (default: <workspace>/target/release/linerate).

@@ -39,6 +39,7 @@
 
 mod error;
 pub mod fallback;
+mod multi_buffer;
 pub mod program;
 mod ring;
 mod socket;
@@ -55,30 +56,41 @@ pub use socket::{BindMode, BusyPoll};
 pub use sys::{interface_index, interface_mac, interface_mtu, interface_rx_queues};
 pub use umem::{AccountingError, FrameAccounting, FramePlace};
 
+use multi_buffer::{chunk_descriptors, Gather, GatherStep};
 use socket::{SocketSetup, XskSocket};
 use umem::{FrameLedger, UmemArea};
 
 /// Bytes the kernel reserves in front of every received frame in copy mode (`XDP_PACKET_HEADROOM`).
 const RX_HEADROOM: usize = 256;
 
-/// UMEM chunk sizes the kernel accepts: a power of two from `XDP_UMEM_MIN_CHUNK_SIZE` (2048) to
-/// the page size. Linux 6.18 still refuses anything larger with EINVAL, HugeTLB memory or not
-/// (the 2023 "chunk_size > PAGE_SIZE" series never landed; checked on this kernel with 8 and 16
-/// KiB chunks in huge pages), so one chunk holds at most a 4,096-byte frame.
-pub const FRAME_SIZES: [u32; 2] = [2048, 4096];
+/// The largest UMEM chunk the kernel accepts: the page size. Linux 6.18 refuses anything larger
+/// with EINVAL, HugeTLB memory or not (the 2023 "chunk_size > PAGE_SIZE" series never landed;
+/// checked on this kernel with 8 and 16 KiB chunks in huge pages). Larger frames therefore span
+/// several chunks (AF_XDP multi-buffer).
+pub const MAX_CHUNK_SIZE: u32 = 4096;
 
-/// The largest L3 MTU a UMEM frame of `frame_size` bytes can receive in copy mode: the kernel
-/// writes received frames after [`RX_HEADROOM`] bytes, and the Ethernet header counts.
+/// UMEM frame sizes: 2,048 and 4,096 hold a frame in one chunk; 8,192 and 16,384 are slots of
+/// 2 and 4 adjacent 4,096-byte chunks, used with AF_XDP multi-buffer (`XDP_USE_SG`, Linux 6.6+,
+/// copy mode): a transmitted frame is written contiguously into its slot and posted as one
+/// descriptor per chunk chained by `XDP_PKT_CONTD`; a received frame the kernel spread over
+/// several chunks is gathered into one buffer before the engine sees it.
+pub const FRAME_SIZES: [u32; 4] = [2048, 4096, 8192, 16384];
+
+/// The largest L3 MTU a UMEM frame of `frame_size` bytes carries. In one chunk, the kernel
+/// writes received frames after [`RX_HEADROOM`] bytes and the Ethernet header counts; a
+/// multi-buffer slot is bounded by what we can transmit from it (the whole slot).
 pub const fn max_mtu_for_frame(frame_size: u32) -> usize {
-    (frame_size as usize).saturating_sub(RX_HEADROOM + ETHERNET_HEADER_LEN)
+    let room =
+        if frame_size > MAX_CHUNK_SIZE { frame_size as usize } else { frame_size as usize - RX_HEADROOM };
+    room.saturating_sub(ETHERNET_HEADER_LEN)
 }
 
-/// The largest MTU any UMEM frame holds whole (3,826: a 4,096-byte chunk). Larger MTUs would
-/// need AF_XDP multi-buffer (`XDP_USE_SG`, a frame spread over several chunks), which this
-/// driver does not use.
-pub const MAX_MTU: usize = max_mtu_for_frame(FRAME_SIZES[1]);
+/// The largest MTU any UMEM frame carries (16,370: a 16 KiB slot).
+pub const MAX_MTU: usize = max_mtu_for_frame(FRAME_SIZES[FRAME_SIZES.len() - 1]);
+/// The largest MTU a frame carries without multi-buffer (3,826: one 4,096-byte chunk).
+pub const MAX_SINGLE_CHUNK_MTU: usize = max_mtu_for_frame(MAX_CHUNK_SIZE);
 
-/// The smallest UMEM frame size that holds one whole frame of an `mtu`-byte interface; `None`
+/// The smallest UMEM frame size that carries one whole frame of an `mtu`-byte interface; `None`
 /// above [`MAX_MTU`].
 pub fn frame_size_for_mtu(mtu: usize) -> Option<u32> {
     FRAME_SIZES.into_iter().find(|&size| mtu <= max_mtu_for_frame(size))
@@ -87,8 +99,9 @@ pub fn frame_size_for_mtu(mtu: usize) -> Option<u32> {
 /// How to build one [`AfXdpDevice`].
 #[derive(Debug, Clone)]
 pub struct AfXdpConfig {
-    /// UMEM frame (chunk) size, one of [`FRAME_SIZES`]; one frame holds one whole Ethernet frame
-    /// (no multi-buffer), so it bounds the MTU ([`max_mtu_for_frame`], [`AfXdpConfig::for_mtu`]).
+    /// UMEM frame size, one of [`FRAME_SIZES`]; one frame carries one whole Ethernet frame, so
+    /// it bounds the MTU ([`max_mtu_for_frame`], [`AfXdpConfig::for_mtu`]). Above
+    /// [`MAX_CHUNK_SIZE`] the socket uses multi-buffer.
     pub frame_size: u32,
     /// UMEM frames (half for receive, half for transmit); a power of two. The fill and
     /// completion rings get this many entries, so returning a frame never finds them full
@@ -124,11 +137,13 @@ impl Default for AfXdpConfig {
 
 impl AfXdpConfig {
     /// The default configuration with frames large enough for an `mtu`-byte interface: 2,048
-    /// bytes up to MTU 1,778, 4,096 up to 3,826 (with as many UMEM bytes: half the frames).
-    /// Above [`MAX_MTU`] it keeps 4,096, and opening a device then says why it cannot work.
+    /// bytes up to MTU 1,778, 4,096 up to 3,826, then multi-buffer slots of 8,192 (MTU 8,178)
+    /// and 16,384 (MTU 9,000 and up to 16,370), with as many UMEM bytes as the default (fewer,
+    /// larger frames). Above [`MAX_MTU`] it keeps the largest size, and opening a device then
+    /// says why it cannot work.
     pub fn for_mtu(mtu: usize) -> AfXdpConfig {
         let base = AfXdpConfig::default();
-        let frame_size = frame_size_for_mtu(mtu).unwrap_or(FRAME_SIZES[1]);
+        let frame_size = frame_size_for_mtu(mtu).unwrap_or(FRAME_SIZES[FRAME_SIZES.len() - 1]);
         if frame_size == base.frame_size {
             return base;
         }
@@ -140,10 +155,7 @@ impl AfXdpConfig {
     pub fn validate(&self, mtu: usize) -> Result<(), AfXdpError> {
         let bad = |msg: String| Err(AfXdpError::InvalidConfig(msg));
         if !FRAME_SIZES.contains(&self.frame_size) {
-            return bad(format!(
-                "frame_size {} must be 2048 or 4096 (the kernel refuses UMEM chunks larger than a page)",
-                self.frame_size
-            ));
+            return bad(format!("frame_size {} must be one of {FRAME_SIZES:?}", self.frame_size));
         }
         if !self.frame_count.is_power_of_two() || self.frame_count < 2 * self.max_burst as u32 {
             return bad(format!("frame_count {} must be a power of two >= 2 x max_burst", self.frame_count));
@@ -157,10 +169,7 @@ impl AfXdpConfig {
         if mtu > max_mtu_for_frame(self.frame_size) {
             let hint = match frame_size_for_mtu(mtu) {
                 Some(size) => format!("use frame_size {size} (AfXdpConfig::for_mtu)"),
-                None => format!(
-                    "no UMEM frame holds it (chunks stop at the 4096-byte page and this driver does \
-                     not use multi-buffer): set the interface MTU to {MAX_MTU} or less"
-                ),
+                None => format!("no UMEM frame holds it: set the interface MTU to {MAX_MTU} or less"),
             };
             return bad(format!(
                 "MTU {mtu} does not fit {}-byte frames (at most MTU {}): {hint}",
@@ -169,6 +178,16 @@ impl AfXdpConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The UMEM chunk the kernel sees (the frame, or one page of a multi-buffer slot).
+    pub fn chunk_size(&self) -> u32 {
+        self.frame_size.min(MAX_CHUNK_SIZE)
+    }
+
+    /// Whether frames span several chunks (the socket binds with `XDP_USE_SG`).
+    pub fn multi_buffer(&self) -> bool {
+        self.frame_size > MAX_CHUNK_SIZE
     }
 }
 
@@ -210,6 +229,12 @@ pub struct AfXdpDevice {
     mac: [u8; 6],
     busy_poll: bool,
     stats: DeviceStats,
+    /// The UMEM chunk size: the frame size, or a page of a multi-buffer frame slot.
+    chunk: u32,
+    /// Descriptors the largest frame takes (1 without multi-buffer).
+    max_descs: u32,
+    /// Where a received multi-buffer frame is assembled (empty without multi-buffer).
+    gather: Gather,
 }
 
 // SAFETY: the device exclusively owns its mappings and socket; the raw pointers inside are never
@@ -247,9 +272,10 @@ impl AfXdpDevice {
         let setup = SocketSetup {
             ifindex,
             queue,
-            frame_size: config.frame_size,
+            frame_size: config.chunk_size(),
             ring_size: config.ring_size,
             umem_ring_size: config.frame_count,
+            multi_buffer: config.multi_buffer(),
             bind: config.bind,
             busy_poll: config.busy_poll,
         };
@@ -266,6 +292,9 @@ impl AfXdpDevice {
             mac: sys::interface_mac(ifname)?,
             busy_poll: config.busy_poll.is_some(),
             stats: DeviceStats::default(),
+            chunk: config.chunk_size(),
+            max_descs: caps.max_frame_len().div_ceil(config.chunk_size() as usize) as u32,
+            gather: Gather::new(if config.multi_buffer() { caps.max_frame_len() } else { 0 }),
         };
         device.populate(config);
         Ok(device)
@@ -322,7 +351,13 @@ impl AfXdpDevice {
     fn reclaim_completions(&mut self) {
         let n = self.socket.completion.peek(u32::MAX);
         for i in 0..n {
-            let addr = self.ledger.frame_base(self.socket.completion.read(i));
+            let chunk_addr = self.socket.completion.read(i);
+            let addr = self.ledger.frame_base(chunk_addr);
+            if chunk_addr != addr {
+                // A later chunk of a multi-buffer frame: its first chunk's entry frees the slot
+                // (the kernel completes every chunk of a frame together, when its skb is freed).
+                continue;
+            }
             if self.ledger.transfer(addr, FramePlace::TxPosted, FramePlace::Free) {
                 self.free.push(addr);
             }
@@ -374,8 +409,10 @@ impl AfXdpDevice {
     pub fn check_frame_accounting(&self) -> Result<FrameAccounting, AccountingError> {
         let rx_posted = self.ledger.count(FramePlace::RxPosted);
         let tx_posted = self.ledger.count(FramePlace::TxPosted);
-        let rx_ring = self.socket.rx.filled();
-        let completion_ring = self.socket.completion.filled();
+        // Transmit ring entries are chunks; a multi-buffer frame is counted by its first chunk.
+        let first_chunk = |addr: u64| self.ledger.frame_base(addr) == addr;
+        let rx_ring = self.socket.rx.filled(); // every received chunk is a slot of its own
+        let completion_ring = self.socket.completion.filled_matching(first_chunk);
         let mut snapshot = FrameAccounting {
             total: self.ledger.total(),
             free: self.ledger.count(FramePlace::Free),
@@ -393,7 +430,8 @@ impl AfXdpDevice {
         }
         snapshot.fill_ring = self.socket.fill.outstanding().min(rx_posted - rx_ring);
         snapshot.kernel_rx = rx_posted - rx_ring - snapshot.fill_ring;
-        snapshot.tx_ring = self.socket.tx.outstanding().min(tx_posted - completion_ring);
+        let tx_ring = self.socket.tx.outstanding_matching(|d| first_chunk(d.addr));
+        snapshot.tx_ring = tx_ring.min(tx_posted - completion_ring);
         snapshot.kernel_tx = tx_posted - completion_ring - snapshot.tx_ring;
         if snapshot.free as usize != self.free.len() {
             return fail("the free list and the ledger disagree", snapshot);
@@ -431,7 +469,20 @@ impl AfXdpDevice {
                 continue;
             }
             let len = desc.len as usize;
-            if len > self.caps.max_frame_len() {
+            let more = desc.options & libc::XDP_PKT_CONTD != 0;
+            if more || self.gather.active() {
+                // A part of a multi-buffer frame.
+                // SAFETY: the ledger shows we own this chunk now, and nothing else borrows it.
+                let part = unsafe { self.umem.frame_mut(desc.addr, len) };
+                match self.gather.push(part.map(|p| &*p), more) {
+                    GatherStep::Pending => {}
+                    GatherStep::Complete(frame_len) => {
+                        handle(self.gather.frame_mut(frame_len));
+                        delivered += 1;
+                    }
+                    GatherStep::Dropped => self.stats.rx_oversized += 1,
+                }
+            } else if len > self.caps.max_frame_len() {
                 // The Device contract caps frames at the MTU (a VLAN tag or a peer with a larger
                 // MTU could exceed it): dropped, counted.
                 self.stats.rx_oversized += 1;
@@ -490,9 +541,11 @@ impl Device for AfXdpDevice {
     }
 
     fn transmit_capacity(&self) -> usize {
-        let frames = self.free.len() + self.socket.completion.filled() as usize;
-        let ring = (self.socket.tx.size() - self.socket.tx.outstanding()) as usize;
-        frames.min(ring)
+        // Lower bounds when frames span several chunks (descriptors, completions).
+        let completed = self.socket.completion.filled() / self.max_descs;
+        let frames = self.free.len() + completed as usize;
+        let ring = (self.socket.tx.size() - self.socket.tx.outstanding()) / self.max_descs;
+        frames.min(ring as usize)
     }
 
     fn transmit<R, F>(&mut self, now: Instant, len: usize, fill: F) -> Option<R>
@@ -506,7 +559,8 @@ impl Device for AfXdpDevice {
         if self.free.is_empty() {
             self.reclaim_completions();
         }
-        if self.free.is_empty() || self.socket.tx.free(1) == 0 {
+        let descs = len.div_ceil(self.chunk as usize) as u32;
+        if self.free.is_empty() || self.socket.tx.free(descs) < descs {
             self.stats.tx_refused += 1;
             return None;
         }
@@ -521,7 +575,9 @@ impl Device for AfXdpDevice {
         };
         let result = fill(buf);
         self.ledger.transfer(base, FramePlace::Lent, FramePlace::TxPosted);
-        self.socket.tx.push(libc::xdp_desc { addr: base, len: len as u32, options: 0 });
+        for desc in chunk_descriptors(base, len, self.chunk) {
+            self.socket.tx.push(desc);
+        }
         self.stats.tx_frames += 1;
         if self.socket.tx.unpublished() as usize >= self.caps.max_burst {
             self.flush(now);

@@ -156,6 +156,16 @@ impl<T: Copy> ProducerRing<T> {
     pub(crate) fn size(&self) -> u32 {
         self.mem.size
     }
+
+    /// Of the entries the kernel has not consumed, how many satisfy `pred` (a scan, for the
+    /// accounting check only; racy like [`Self::outstanding`]).
+    pub(crate) fn outstanding_matching(&self, pred: impl Fn(T) -> bool) -> u32 {
+        let start = self.cached_prod.wrapping_sub(self.outstanding().min(self.mem.size));
+        // SAFETY: slots between the consumer and our producer hold entries we wrote.
+        (0..self.outstanding().min(self.mem.size))
+            .filter(|&i| pred(unsafe { self.mem.slot(start.wrapping_add(i)).read() }))
+            .count() as u32
+    }
 }
 
 /// A ring we consume from: rx (descriptors) and completion (frame addresses).
@@ -204,5 +214,14 @@ impl<T: Copy> ConsumerRing<T> {
     /// Filled entries not yet consumed. Read-only and racy: the kernel may add more.
     pub(crate) fn filled(&self) -> u32 {
         self.mem.producer().load(Ordering::Acquire).wrapping_sub(self.cached_cons)
+    }
+
+    /// Of the filled entries, how many satisfy `pred` (a scan, for the accounting check only).
+    pub(crate) fn filled_matching(&self, pred: impl Fn(T) -> bool) -> u32 {
+        let filled = self.filled().min(self.mem.size);
+        // SAFETY: the kernel published these slots and we have not released them.
+        (0..filled)
+            .filter(|&i| pred(unsafe { self.mem.slot(self.cached_cons.wrapping_add(i)).read() }))
+            .count() as u32
     }
 }

@@ -44,6 +44,9 @@ pub(crate) struct SocketSetup {
     pub(crate) ring_size: u32,
     /// Fill and completion ring entries: the whole UMEM, so recycling never finds them full.
     pub(crate) umem_ring_size: u32,
+    /// Bind with `XDP_USE_SG`: a frame may span several chunks (descriptors chained by
+    /// `XDP_PKT_CONTD`), both ways.
+    pub(crate) multi_buffer: bool,
     pub(crate) bind: BindMode,
     pub(crate) busy_poll: Option<BusyPoll>,
 }
@@ -277,7 +280,10 @@ fn mmap_offsets(fd: &OwnedFd) -> Result<libc::xdp_mmap_offsets, AfXdpError> {
 }
 
 fn bind(fd: &OwnedFd, s: &SocketSetup, ifname: &str, zero_copy: bool) -> Result<(), AfXdpError> {
-    let flags = libc::XDP_USE_NEED_WAKEUP | if zero_copy { libc::XDP_ZEROCOPY } else { libc::XDP_COPY };
+    let mut flags = libc::XDP_USE_NEED_WAKEUP | if zero_copy { libc::XDP_ZEROCOPY } else { libc::XDP_COPY };
+    if s.multi_buffer {
+        flags |= libc::XDP_USE_SG;
+    }
     let addr = libc::sockaddr_xdp {
         sxdp_family: libc::AF_XDP as u16,
         sxdp_flags: flags,
@@ -311,10 +317,11 @@ fn bind(fd: &OwnedFd, s: &SocketSetup, ifname: &str, zero_copy: bool) -> Result<
                 return Err(AfXdpError::ZeroCopyUnsupported { ifname: ifname.to_owned() })
             }
             Some(libc::EINVAL) => {
+                let sg = if s.multi_buffer { " or the kernel lacks AF_XDP multi-buffer (6.6+)" } else { "" };
                 return Err(AfXdpError::InvalidConfig(format!(
-                    "bind to {ifname} queue {} refused (EINVAL): the queue may not exist",
+                    "bind to {ifname} queue {} refused (EINVAL): the queue may not exist{sg}",
                     s.queue
-                )))
+                )));
             }
             _ => return Err(AfXdpError::os("binding the AF_XDP socket", err)),
         }
