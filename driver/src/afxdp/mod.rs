@@ -12,6 +12,10 @@
 //!   writes its descriptor to the tx ring, and [`AfXdpDevice::flush`] publishes the burst and
 //!   kicks the kernel when it asks (`XDP_USE_NEED_WAKEUP`). Completed frames come back through
 //!   the completion ring to the free list.
+//! * Frame size follows the MTU ([`AfXdpConfig::for_mtu`]). The kernel's chunks stop at the page
+//!   (4 KiB), so above MTU 3,826 a frame is a slot of adjacent chunks used through AF_XDP
+//!   multi-buffer (`multi_buffer.rs`): one descriptor per chunk on transmit, a gather copy on
+//!   receive for frames longer than a chunk. The ledger tracks slots, not chunks.
 //!
 //! Promises: every UMEM frame is in exactly one place (free, fill, rx, lent, tx, completion, or
 //! in flight inside the kernel); [`AfXdpDevice::check_frame_accounting`] proves it and debug
