@@ -81,8 +81,8 @@ pub const MAX_CHUNK_SIZE: u32 = 4096;
 pub const FRAME_SIZES: [u32; 4] = [2048, 4096, 8192, 16384];
 
 /// The largest L3 MTU a UMEM frame of `frame_size` bytes carries. In one chunk, the kernel
-/// writes received frames after 256 bytes of headroom (`XDP_PACKET_HEADROOM`) and the Ethernet header counts; a
-/// multi-buffer slot is bounded by what we can transmit from it (the whole slot).
+/// writes received frames after 256 bytes of headroom (`XDP_PACKET_HEADROOM`) and the Ethernet
+/// header counts; a multi-buffer slot is bounded by what we can transmit from it (the slot).
 pub const fn max_mtu_for_frame(frame_size: u32) -> usize {
     let room =
         if frame_size > MAX_CHUNK_SIZE { frame_size as usize } else { frame_size as usize - RX_HEADROOM };
