@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+use linerate_driver::lab::Placement;
+
 /// Scenario numbers as in issue 9.
 pub const RAW: u8 = 1;
 pub const BULK: u8 = 2;
@@ -38,6 +40,9 @@ pub struct BenchConfig {
     pub wrk: bool,
     pub server_core: usize,
     pub client_core: usize,
+    /// Lab only: each side's receive work on its own core, as on two machines (the default), or
+    /// on the sending core as veth does by itself (`--placement one-machine`).
+    pub two_machines: bool,
     pub linerate_bin: PathBuf,
     pub xdp_mode: String,
     /// Criterion benches for the in-memory engine ceiling, looked up in `bench/benches/`.
@@ -65,6 +70,7 @@ impl BenchConfig {
             wrk: true,
             server_core: 1,
             client_core: 0,
+            two_machines: true,
             linerate_bin: workspace.join("target/release/linerate"),
             xdp_mode: "auto".into(),
             engine_benches: vec!["engine".into(), "timer".into()],
@@ -84,6 +90,15 @@ impl BenchConfig {
             bulk_bytes: 16 << 20,
             bulk_max_secs: 10.0,
             ..BenchConfig::full(workspace)
+        }
+    }
+
+    /// Where the lab puts each side's receive work.
+    pub fn lab_placement(&self) -> Placement {
+        if self.two_machines {
+            Placement::PerSide { app_core: self.server_core, kern_core: self.client_core }
+        } else {
+            Placement::SenderCore
         }
     }
 
