@@ -280,8 +280,20 @@ impl Lab {
 
     fn ends(&self) -> [placement::End<'_>; 2] {
         [
-            placement::End { ns: &self.app_ns, ifname: APP_IF, app_side: true },
-            placement::End { ns: &self.kern_ns, ifname: KERNEL_IF, app_side: false },
+            placement::End {
+                ns: &self.app_ns,
+                ifname: APP_IF,
+                app_side: true,
+                peer_ns: &self.kern_ns,
+                peer_if: KERNEL_IF,
+            },
+            placement::End {
+                ns: &self.kern_ns,
+                ifname: KERNEL_IF,
+                app_side: false,
+                peer_ns: &self.app_ns,
+                peer_if: APP_IF,
+            },
         ]
     }
 

@@ -12,9 +12,12 @@
 //!   take veth's NAPI path (native XDP on the end, or a sender without TSO) are processed
 //!   there. The instance lives as long as GRO stays on, so attaching and detaching XDP (each
 //!   `linerate serve` run) keeps the same thread and pinning.
-//! - **RPS** on every receive queue (`rps_cpus` = the end's core): frames that take veth's
-//!   `netif_rx` path (a sender with TSO, e.g. the app end's kernel TCP or AF_XDP's generic
-//!   transmit towards the kernel end) are queued to that core's backlog.
+//! - **RPS** (`rps_cpus` = the end's core on every receive queue) on an end whose peer
+//!   transmits with TSO: veth then skips NAPI (such frames are not worth GRO) and calls
+//!   `netif_rx`, which RPS queues to the end's core. In the lab that is the kernel end (the app
+//!   end's kernel TCP and AF_XDP's generic transmit both leave with TSO on); the app end needs
+//!   none, since the lab turns the kernel end's transmit offloads off, and RPS there would only
+//!   add a second hop (NAPI thread -> own backlog) to every kernel server's receive.
 //!
 //! Promises: [`apply`] is idempotent and [`read_back`] reports what the kernel holds, not what
 //! was asked. Everything lives on the veth ends, so deleting the namespaces removes it. Must
@@ -62,7 +65,7 @@ impl std::fmt::Display for Placement {
             Placement::PerSide { app_core, kern_core } => write!(
                 f,
                 "two machines (app end's receive work on core {app_core}, kernel end's on core {kern_core}: \
-                 threaded NAPI pinned + RPS)"
+                 threaded NAPI pinned, RPS where frames bypass NAPI)"
             ),
         }
     }
@@ -85,12 +88,23 @@ pub(crate) struct End<'a> {
     pub ns: &'a str,
     pub ifname: &'a str,
     pub app_side: bool,
+    /// The other end, whose transmit offloads decide veth's path into this one.
+    pub peer_ns: &'a str,
+    pub peer_if: &'a str,
 }
 
 /// Applies `placement` to `end` (both ends are applied by the lab).
 pub(crate) fn apply(placement: Placement, end: &End<'_>, queues: u32) -> Result<(), LabError> {
     let core = placement.core(end.app_side);
-    let mask = core.map_or(0u64, |c| 1u64 << c);
+    // IPv4 TSO itself: 6.18's summary line also counts AccECN segmentation, which veth's
+    // NAPI test does not.
+    let peer_tso = match core {
+        Some(_) => netns_run(end.peer_ns, "ethtool", &["-k", end.peer_if])?
+            .lines()
+            .any(|l| l.trim().starts_with("tx-tcp-segmentation: on")),
+        None => false,
+    };
+    let mask = core.filter(|_| peer_tso).map_or(0u64, |c| 1u64 << c);
     for q in 0..queues {
         write_sys(
             end.ns,
