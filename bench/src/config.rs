@@ -106,3 +106,20 @@ impl BenchConfig {
         self.scenarios.contains(&scenario)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lab_models_two_machines_unless_told_otherwise() {
+        let mut c = BenchConfig::full(PathBuf::from("/nonexistent"));
+        assert_eq!(
+            c.lab_placement(),
+            Placement::PerSide { app_core: c.server_core, kern_core: c.client_core }
+        );
+        assert_eq!(BenchConfig::quick(PathBuf::from("/nonexistent")).lab_placement(), c.lab_placement());
+        c.two_machines = false;
+        assert_eq!(c.lab_placement(), Placement::SenderCore);
+    }
+}
