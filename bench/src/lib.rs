@@ -62,7 +62,15 @@ pub fn run(cfg: &BenchConfig, topology: &Topology, extra_notes: &[String]) -> an
             .into(),
     );
     if cfg.wants(RAW) {
+        // Scenario 1's threads busy-poll: it keeps veth's own placement (see Topology::busy_polling).
+        if let Err(e) = topology.busy_polling(true) {
+            notes.push(format!("scenario 1: {e:#}"));
+        }
         raw_scenario(cfg, topology, &mut rec, &mut notes);
+        topology.busy_polling(false)?;
+        if cfg.two_machines {
+            notes.push("scenario 1 ran with the one-machine placement (busy-polling threads)".into());
+        }
     }
     if [BULK, SHORT, KEEPALIVE, BYPASS_CLIENT].iter().any(|&s| cfg.wants(s)) {
         http_scenarios(cfg, topology, &caps, &mut rec, &mut notes)?;

@@ -112,6 +112,18 @@ impl Topology {
         }
     }
 
+    /// Puts the lab's receive work on the sending core (`busy_polling`) or back to the
+    /// configured placement. Threads that never sleep (the raw reflector and generator, the
+    /// single-flow engines) leave a pinned NAPI thread on their core only the scheduler's fair
+    /// share, in slices of milliseconds, whereas a NIC's receive preempts them at once; veth's own
+    /// placement runs it at once (inside the sender's kick). No-op on a real NIC.
+    pub fn busy_polling(&self, busy_polling: bool) -> anyhow::Result<()> {
+        let Topology::Lab(lab) = self else { return Ok(()) };
+        let result =
+            if busy_polling { lab.apply_placement_as(Placement::SenderCore) } else { lab.apply_placement() };
+        result.context("cannot change the lab's placement")
+    }
+
     /// On-CPU seconds so far of the server end's NAPI threads: with the two-machine placement
     /// every frame towards the server (linerate's XDP receive, nginx's GRO and TCP receive) is
     /// processed there, on the server's core. Zero when the end has no NAPI thread (the

@@ -258,8 +258,15 @@ impl Lab {
     /// (Re-)applies [`LabConfig::placement`] to both ends: RPS masks, GRO and threaded NAPI with
     /// each NAPI thread pinned to its end's core. Idempotent; [`Lab::up`] calls it.
     pub fn apply_placement(&self) -> Result<(), LabError> {
+        self.apply_placement_as(self.config.placement)
+    }
+
+    /// Applies `placement` instead of the configured one, for a while (the configuration is
+    /// unchanged; [`Lab::apply_placement`] goes back to it).
+    pub fn apply_placement_as(&self, placement: Placement) -> Result<(), LabError> {
+        placement.validate()?;
         for end in self.ends() {
-            placement::apply(self.config.placement, &end, self.config.queues)?;
+            placement::apply(placement, &end, self.config.queues)?;
         }
         Ok(())
     }

@@ -113,9 +113,11 @@ pub(crate) fn apply(placement: Placement, end: &End<'_>, queues: u32) -> Result<
         )?;
     }
     let Some(core) = core else {
-        // Back to veth's defaults (GRO off, so the NAPI instance goes unless XDP holds it).
-        netns_run(end.ns, "ethtool", &["-K", end.ifname, "gro", "off"])?;
+        // Back to veth's defaults. Threaded mode first, while a NAPI instance still exists to
+        // accept the write: otherwise the device stays threaded and the next instance (an XDP
+        // attach) would get an unpinned thread. "No NAPI" (never placed) is fine.
         let _ = write_sys(end.ns, &format!("/sys/class/net/{}/threaded", end.ifname), "0");
+        netns_run(end.ns, "ethtool", &["-K", end.ifname, "gro", "off"])?;
         return Ok(());
     };
     netns_run(end.ns, "ethtool", &["-K", end.ifname, "gro", "on"])?;
