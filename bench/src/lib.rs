@@ -58,7 +58,8 @@ pub fn run(cfg: &BenchConfig, topology: &Topology, extra_notes: &[String]) -> an
     let mut notes: Vec<String> = extra_notes.to_vec();
     notes.push(
         "server CPU is the on-CPU time of the server's threads and its children's (schedstat); kernel work done \
-         for it in softirq on other tasks' time is not in it"
+         for it in softirq on other tasks' time is not in it; server side CPU adds the server end's NAPI thread, \
+         which does the server's receive path in the two-machine lab placement"
             .into(),
     );
     if cfg.wants(RAW) {
