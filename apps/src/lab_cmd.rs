@@ -29,7 +29,7 @@ impl LabArgs {
             burst_bytes: ((bits / 8 / 100) as u32).max(2 * (self.mtu + 14)),
             max_queue_ms: 50,
         });
-        Ok(LabConfig { name: self.name.clone(), mtu: self.mtu, queues: self.queues, loss, rate })
+        Ok(LabConfig { mtu: self.mtu, queues: self.queues, loss, rate, ..LabConfig::new(&self.name) })
     }
 }
 

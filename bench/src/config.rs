@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+use linerate_driver::lab::Placement;
+
 /// Scenario numbers as in issue 9.
 pub const RAW: u8 = 1;
 pub const BULK: u8 = 2;
@@ -41,6 +43,9 @@ pub struct BenchConfig {
     pub wrk: bool,
     pub server_core: usize,
     pub client_core: usize,
+    /// Lab only: each side's receive work on its own core, as on two machines (the default), or
+    /// on the sending core as veth does by itself (`--placement one-machine`).
+    pub two_machines: bool,
     pub linerate_bin: PathBuf,
     pub xdp_mode: String,
     /// Criterion benches for the in-memory engine ceiling, looked up in `bench/benches/`.
@@ -69,6 +74,7 @@ impl BenchConfig {
             wrk: true,
             server_core: 1,
             client_core: 0,
+            two_machines: true,
             linerate_bin: workspace.join("target/release/linerate"),
             xdp_mode: "auto".into(),
             engine_benches: vec!["engine".into(), "timer".into()],
@@ -91,7 +97,33 @@ impl BenchConfig {
         }
     }
 
+    /// Where the lab puts each side's receive work.
+    pub fn lab_placement(&self) -> Placement {
+        if self.two_machines {
+            Placement::PerSide { app_core: self.server_core, kern_core: self.client_core }
+        } else {
+            Placement::SenderCore
+        }
+    }
+
     pub fn wants(&self, scenario: u8) -> bool {
         self.scenarios.contains(&scenario)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lab_models_two_machines_unless_told_otherwise() {
+        let mut c = BenchConfig::full(PathBuf::from("/nonexistent"));
+        assert_eq!(
+            c.lab_placement(),
+            Placement::PerSide { app_core: c.server_core, kern_core: c.client_core }
+        );
+        assert_eq!(BenchConfig::quick(PathBuf::from("/nonexistent")).lab_placement(), c.lab_placement());
+        c.two_machines = false;
+        assert_eq!(c.lab_placement(), Placement::SenderCore);
     }
 }

@@ -25,16 +25,8 @@ fn schedstat(tid: i32) -> (f64, f64) {
 
 /// Ticks of `cpuN` in /proc/stat: (softirq, steal, idle + iowait, total).
 fn cpu_ticks(core: usize) -> (u64, u64, u64, u64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let name = format!("cpu{core}");
-    let Some(line) = stat.lines().find(|l| l.split_whitespace().next() == Some(name.as_str())) else {
-        return (0, 0, 0, 0);
-    };
-    // user nice system idle iowait irq softirq steal guest guest_nice (guest is inside user).
-    let v: Vec<u64> = line.split_whitespace().skip(1).map(|x| x.parse().unwrap_or(0)).collect();
-    let at = |i: usize| v.get(i).copied().unwrap_or(0);
-    let total = (0..8).map(at).sum();
-    (at(6), at(7), at(3) + at(4), total)
+    let Some(v) = crate::sys::core_ticks(core) else { return (0, 0, 0, 0) };
+    (v[6], v[7], v[3] + v[4], v.iter().sum())
 }
 
 /// A window opened by [`Window::start`] and read by [`Window::finish`].

@@ -112,6 +112,7 @@ impl HttpRun<'_> {
         if self.cfg.wants(SHORT) {
             rows.push(row("3 short connections", &case, "rate", "conn/s", Higher));
             rows.push(row("3 short connections", &case, "server CPU", "us/conn", Lower));
+            rows.push(row("3 short connections", &case, "server side CPU", "us/conn", Lower));
         }
         let case = format!("{} connections, GET 1 KiB", self.cfg.keepalive_connections);
         if self.cfg.wants(KEEPALIVE) {
@@ -121,6 +122,8 @@ impl HttpRun<'_> {
             }
             // Per server core, as the targets are stated: the rate alone is often the client's.
             rows.push(row("4 keep-alive", &case, "server CPU", "us/req", Lower));
+            // The server plus its end's receive path when the lab runs that on the server's core.
+            rows.push(row("4 keep-alive", &case, "server side CPU", "us/req", Lower));
             if self.cfg.wrk {
                 rows.push(row("4 keep-alive", &case, "wrk rate", "req/s", Higher));
                 rows.push(row("4 keep-alive", &case, "wrk latency p99", "us", Lower));
@@ -339,12 +342,27 @@ impl HttpRun<'_> {
         let take = |this: &mut Self,
                     keys: &[RowKey],
                     job: LoadJob,
-                    values: &dyn Fn(&LoadResult, f64) -> Vec<f64>| {
-            let cpu0 = server.cpu_secs();
+                    values: &dyn Fn(&LoadResult, f64, f64) -> Vec<f64>| {
+            // Cores busy (anything, other load included) only as context for the reader.
+            let (server_core, client_core) = (this.cfg.server_core, this.cfg.client_core);
+            let busy = || (crate::sys::core_busy_secs(server_core), crate::sys::core_busy_secs(client_core));
+            let napi = || this.env.topology.server_napi_cpu_secs();
+            let (cpu0, napi0, busy0, started) =
+                (server.cpu_secs(), napi(), busy(), std::time::Instant::now());
             match this.load_as(client, &job, setup, &keys[0].case, rep) {
                 Ok(r) => {
-                    let v = values(&r, server.cpu_secs() - cpu0);
-                    println!("    {} {}: {:.0} {}", keys[0].scenario, keys[0].metric, v[0], keys[0].unit);
+                    let (busy1, wall) = (busy(), started.elapsed().as_secs_f64());
+                    let cpu = server.cpu_secs() - cpu0;
+                    let v = values(&r, cpu, cpu + napi() - napi0);
+                    println!(
+                        "    {} {}: {:.0} {} (cores busy: server {:.0} %, client {:.0} %)",
+                        keys[0].scenario,
+                        keys[0].metric,
+                        v[0],
+                        keys[0].unit,
+                        100.0 * (busy1.0 - busy0.0) / wall,
+                        100.0 * (busy1.1 - busy0.1) / wall
+                    );
                     keys.iter().zip(v).for_each(|(k, v)| this.rec.sample(k, setup, v));
                 }
                 Err(reason) => keys.iter().for_each(|k| this.rec.not_run(k, setup, &reason)),
@@ -359,10 +377,13 @@ impl HttpRun<'_> {
                 secs,
                 keep_alive: false,
             };
-            let per_conn = |r: &LoadResult, cpu: f64| vec![r.per_sec(), cpu / r.requests as f64 * 1e6];
+            let per_conn = |r: &LoadResult, cpu: f64, side: f64| {
+                let n = r.requests as f64;
+                vec![r.per_sec(), cpu / n * 1e6, side / n * 1e6]
+            };
             let job = self.http_job(load, client);
-            take(self, &rows[0..2], job, &per_conn);
-            at = 2;
+            take(self, &rows[0..3], job, &per_conn);
+            at = 3;
         }
         if self.cfg.wants(KEEPALIVE) {
             let load = HttpLoad {
@@ -372,14 +393,14 @@ impl HttpRun<'_> {
                 secs,
                 keep_alive: true,
             };
-            let lat = |r: &LoadResult, cpu: f64| {
+            let lat = |r: &LoadResult, cpu: f64, side: f64| {
                 let l = r.latency_us.unwrap_or_default();
-                let per_req = cpu / r.requests.max(1) as f64 * 1e6;
-                vec![r.per_sec(), l.p50, l.p99, l.p999.unwrap_or(f64::NAN), per_req]
+                let n = r.requests.max(1) as f64;
+                vec![r.per_sec(), l.p50, l.p99, l.p999.unwrap_or(f64::NAN), cpu / n * 1e6, side / n * 1e6]
             };
             let job = self.http_job(load, client);
-            take(self, &rows[at..at + 5], job, &lat);
-            at += 5;
+            take(self, &rows[at..at + 6], job, &lat);
+            at += 6;
             if self.cfg.wrk && client == Client::Bypass {
                 let reason = "wrk runs on kernel sockets only";
                 rows[at..at + 2].iter().for_each(|k| self.rec.not_run(k, setup, reason));
@@ -389,7 +410,8 @@ impl HttpRun<'_> {
                     connections: self.cfg.keepalive_connections,
                     secs: secs.ceil().max(1.0) as u32,
                 };
-                let wrk = |r: &LoadResult, _: f64| vec![r.per_sec(), r.latency_us.unwrap_or_default().p99];
+                let wrk =
+                    |r: &LoadResult, _: f64, _: f64| vec![r.per_sec(), r.latency_us.unwrap_or_default().p99];
                 take(self, &rows[at..at + 2], job, &wrk);
             }
         }

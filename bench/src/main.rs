@@ -82,6 +82,11 @@ struct RunArgs {
     server_core: usize,
     #[arg(long, default_value_t = 0)]
     client_core: usize,
+    /// Lab only: where each side's receive work runs. `two-machines`: on the side's own core
+    /// (threaded NAPI pinned + RPS on each veth end); `one-machine`: on the sending core, as
+    /// veth does by itself (each side then pays the other's receive path).
+    #[arg(long, value_enum, default_value_t = LabPlacement::TwoMachines)]
+    placement: LabPlacement,
     /// Skip the wrk cross-check.
     #[arg(long)]
     no_wrk: bool,
@@ -103,6 +108,12 @@ struct RunArgs {
     /// NIC mode: where `linerate-bench peer --listen` runs.
     #[arg(long)]
     peer: Option<SocketAddr>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LabPlacement {
+    TwoMachines,
+    OneMachine,
 }
 
 #[derive(Args, Debug)]
@@ -160,12 +171,13 @@ fn config(a: &RunArgs) -> BenchConfig {
     c.xdp_mode = a.xdp_mode.clone();
     c.server_core = a.server_core;
     c.client_core = a.client_core;
+    c.two_machines = a.placement == LabPlacement::TwoMachines;
     c.wrk = !a.no_wrk;
     c
 }
 
-fn topology(a: &RunArgs) -> anyhow::Result<Topology> {
-    let Some(iface) = &a.nic else { return Topology::lab() };
+fn topology(a: &RunArgs, cfg: &BenchConfig) -> anyhow::Result<Topology> {
+    let Some(iface) = &a.nic else { return Topology::lab(cfg.lab_placement()) };
     let cidr = a.server_ip.as_deref().context("--nic needs --server-ip ADDR/PREFIX")?;
     let (ip, prefix) = cidr.split_once('/').context("--server-ip is ADDR/PREFIX")?;
     Ok(Topology::Nic(NicConfig {
@@ -180,7 +192,7 @@ fn topology(a: &RunArgs) -> anyhow::Result<Topology> {
 
 fn run(a: &RunArgs) -> anyhow::Result<()> {
     let cfg = config(a);
-    let topology = topology(a)?;
+    let topology = topology(a, &cfg)?;
     println!(
         "linerate-bench: {}, scenarios {:?}, {} repetition(s)",
         topology.describe(),

@@ -75,6 +75,12 @@ pub fn tree_cpu_secs(pid: u32) -> f64 {
     total
 }
 
+/// On-CPU seconds of thread (or kernel thread) `tid` so far, from its schedstat; 0 if gone.
+pub fn thread_runtime_secs(tid: u32) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{tid}/schedstat")).unwrap_or_default();
+    text.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).map_or(0.0, |n| n as f64 / 1e9)
+}
+
 /// Sum of every thread's on-CPU time from schedstat (needs CONFIG_SCHEDSTATS).
 fn scheduled_secs(proc_dir: &Path) -> Option<f64> {
     let mut nanos = 0u64;
@@ -83,6 +89,29 @@ fn scheduled_secs(proc_dir: &Path) -> Option<f64> {
         nanos += text.split_whitespace().next()?.parse::<u64>().ok()?;
     }
     Some(nanos as f64 / 1e9)
+}
+
+/// The fields of `cpuN` in /proc/stat, in clock ticks: user nice system idle iowait irq
+/// softirq steal (guest time is inside user). `None` when the core is not listed.
+pub fn core_ticks(core: usize) -> Option<[u64; 8]> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let name = format!("cpu{core}");
+    let line = stat.lines().find(|l| l.split_whitespace().next() == Some(name.as_str()))?;
+    let mut fields = [0u64; 8];
+    for (f, v) in fields.iter_mut().zip(line.split_whitespace().skip(1)) {
+        *f = v.parse().unwrap_or(0);
+    }
+    Some(fields)
+}
+
+/// Seconds core `core` has been busy so far, whatever ran there: processes, kernel threads
+/// (NAPI threads, ksoftirqd) and interrupt and softirq work, also when it interrupted the idle
+/// task; idle, iowait and steal are left out. This is the "per server core" cost when the
+/// server side has the core to itself; other load on the core is in it too.
+pub fn core_busy_secs(core: usize) -> f64 {
+    let Some(t) = core_ticks(core) else { return 0.0 };
+    let busy = t[0] + t[1] + t[2] + t[5] + t[6];
+    busy as f64 / ticks_per_sec()
 }
 
 pub fn hostname() -> String {

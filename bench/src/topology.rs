@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
-use linerate_driver::lab::{netns_command, LabConfig, LabGuard, PREFIX_LEN};
+use linerate_driver::lab::{netns_command, LabConfig, LabGuard, Placement, PREFIX_LEN};
 
 use crate::load::{LoadJob, LoadResult};
 
@@ -43,11 +43,12 @@ pub enum Topology {
 }
 
 impl Topology {
-    /// Builds a private lab named after this process.
-    pub fn lab() -> anyhow::Result<Topology> {
+    /// Builds a private lab named after this process, with each side's receive work placed as
+    /// `placement` says (see `linerate_driver::lab::Placement`).
+    pub fn lab(placement: Placement) -> anyhow::Result<Topology> {
         let name = format!("bench-{}", std::process::id());
-        let guard =
-            LabGuard::up(LabConfig::new(&name)).context("cannot build the netns lab (are we root?)")?;
+        let guard = LabGuard::up(LabConfig { placement, ..LabConfig::new(&name) })
+            .context("cannot build the netns lab (are we root?)")?;
         for ns in [guard.kern_ns(), guard.app_ns()] {
             // Many short connections: reuse client ports quickly and use the whole range.
             let sysctls = ["-qw", "net.ipv4.ip_local_port_range=1024 65000", "net.ipv4.tcp_tw_reuse=1"];
@@ -58,7 +59,13 @@ impl Topology {
 
     pub fn describe(&self) -> String {
         match self {
-            Topology::Lab(lab) => format!("lab (namespaces {} / {})", lab.app_ns(), lab.kern_ns()),
+            Topology::Lab(lab) => format!(
+                "lab (namespaces {} / {}), placement: {}{}",
+                lab.app_ns(),
+                lab.kern_ns(),
+                lab.config().placement,
+                placement_state(lab)
+            ),
             Topology::Nic(n) => format!("nic {} ({} -> peer {})", n.iface, n.server_ip, n.control),
         }
     }
@@ -103,6 +110,28 @@ impl Topology {
             Topology::Lab(lab) => netns_command(lab.app_ns(), program),
             Topology::Nic(_) => Command::new(program),
         }
+    }
+
+    /// Puts the lab's receive work on the sending core (`busy_polling`) or back to the
+    /// configured placement. Threads that never sleep (the raw reflector and generator, the
+    /// single-flow engines) leave a pinned NAPI thread on their core only the scheduler's fair
+    /// share, in slices of milliseconds, whereas a NIC's receive preempts them at once; veth's own
+    /// placement runs it at once (inside the sender's kick). No-op on a real NIC.
+    pub fn busy_polling(&self, busy_polling: bool) -> anyhow::Result<()> {
+        let Topology::Lab(lab) = self else { return Ok(()) };
+        let result =
+            if busy_polling { lab.apply_placement_as(Placement::SenderCore) } else { lab.apply_placement() };
+        result.context("cannot change the lab's placement")
+    }
+
+    /// On-CPU seconds so far of the server end's NAPI threads: with the two-machine placement
+    /// every frame towards the server (linerate's XDP receive, nginx's GRO and TCP receive) is
+    /// processed there, on the server's core. Zero when the end has no NAPI thread (the
+    /// one-machine placement, or a real NIC, whose interrupt work this does not see).
+    pub fn server_napi_cpu_secs(&self) -> f64 {
+        let Topology::Lab(lab) = self else { return 0.0 };
+        let threads = lab.napi_instances(true).unwrap_or_default();
+        threads.iter().filter_map(|n| n.pid).map(crate::sys::thread_runtime_secs).sum()
     }
 
     /// Configures (or removes) the server address in the server side's kernel.
@@ -151,6 +180,30 @@ impl Topology {
             }
             Topology::Nic(n) => remote_job(n.control, &json, core),
         }
+    }
+}
+
+/// What the kernel holds for the lab's placement, as `; <if>: rps <mask>, NAPI thread <pid> on
+/// cores [..]` per end (read back, not assumed); empty for the one-machine placement.
+fn placement_state(lab: &LabGuard) -> String {
+    if lab.config().placement == Placement::SenderCore {
+        return String::new();
+    }
+    match lab.placement_state() {
+        Ok(ends) => ends
+            .iter()
+            .map(|e| {
+                let threads: Vec<String> = e
+                    .napi_threads
+                    .iter()
+                    .map(|(n, cores)| {
+                        format!("NAPI {} thread {} on cores {cores:?}", n.id, n.pid.unwrap_or(0))
+                    })
+                    .collect();
+                format!("; {}: rps_cpus {}, {}", e.ifname, e.rps_cpus.join(","), threads.join(", "))
+            })
+            .collect(),
+        Err(e) => format!("; cannot read the placement back: {e}"),
     }
 }
 

@@ -39,14 +39,18 @@
 //! # }
 //! ```
 
+mod napi;
 mod netns;
+mod placement;
 pub mod traffic;
 
 use std::net::Ipv4Addr;
 use std::process::Command;
 
+pub use napi::NapiInstance;
 use netns::checked_output;
 pub use netns::{netns_command, netns_run, NetnsEnter};
+pub use placement::{EndPlacement, Placement};
 
 /// The kernel peer's address (on [`KERNEL_IF`]).
 pub const KERNEL_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -110,12 +114,21 @@ pub struct LabConfig {
     pub queues: u32,
     pub loss: Option<Loss>,
     pub rate: Option<RateLimit>,
+    /// Which core does each end's receive work (see [`Placement`]).
+    pub placement: Placement,
 }
 
 impl LabConfig {
-    /// A plain lab: MTU 1500, one queue, no impairment.
+    /// A plain lab: MTU 1500, one queue, no impairment, veth's own placement of receive work.
     pub fn new(name: &str) -> Self {
-        LabConfig { name: name.to_owned(), mtu: 1500, queues: 1, loss: None, rate: None }
+        LabConfig {
+            name: name.to_owned(),
+            mtu: 1500,
+            queues: 1,
+            loss: None,
+            rate: None,
+            placement: Placement::SenderCore,
+        }
     }
 
     fn validate(&self) -> Result<(), LabError> {
@@ -134,6 +147,7 @@ impl LabConfig {
                 return Err(LabError::InvalidConfig(format!("loss {} is outside (0, 1)", loss.probability)));
             }
         }
+        self.placement.validate()?;
         if let Some(rate) = self.rate {
             if rate.bits_per_sec < 8_000 || rate.burst_bytes < self.mtu + 14 {
                 return Err(LabError::InvalidConfig(
@@ -237,7 +251,57 @@ impl Lab {
             }
             self.create()?;
         }
-        self.apply_impairments()
+        self.apply_impairments()?;
+        self.apply_placement()
+    }
+
+    /// (Re-)applies [`LabConfig::placement`] to both ends: RPS masks, GRO and threaded NAPI with
+    /// each NAPI thread pinned to its end's core. Idempotent; [`Lab::up`] calls it.
+    pub fn apply_placement(&self) -> Result<(), LabError> {
+        self.apply_placement_as(self.config.placement)
+    }
+
+    /// Applies `placement` instead of the configured one, for a while (the configuration is
+    /// unchanged; [`Lab::apply_placement`] goes back to it).
+    pub fn apply_placement_as(&self, placement: Placement) -> Result<(), LabError> {
+        placement.validate()?;
+        for end in self.ends() {
+            placement::apply(placement, &end, self.config.queues)?;
+        }
+        Ok(())
+    }
+
+    /// What the kernel holds for the placement, app end first.
+    pub fn placement_state(&self) -> Result<[EndPlacement; 2], LabError> {
+        let [app, kern] = self.ends();
+        let q = self.config.queues;
+        Ok([placement::read_back(&app, q)?, placement::read_back(&kern, q)?])
+    }
+
+    /// The NAPI instances of the app end (`app_side`) or the kernel end, with their threads in
+    /// threaded mode. One netlink dump; spawns nothing.
+    pub fn napi_instances(&self, app_side: bool) -> Result<Vec<NapiInstance>, LabError> {
+        let [app, kern] = self.ends();
+        placement::napi_of(if app_side { &app } else { &kern })
+    }
+
+    fn ends(&self) -> [placement::End<'_>; 2] {
+        [
+            placement::End {
+                ns: &self.app_ns,
+                ifname: APP_IF,
+                app_side: true,
+                peer_ns: &self.kern_ns,
+                peer_if: KERNEL_IF,
+            },
+            placement::End {
+                ns: &self.kern_ns,
+                ifname: KERNEL_IF,
+                app_side: false,
+                peer_ns: &self.app_ns,
+                peer_if: APP_IF,
+            },
+        ]
     }
 
     /// Removes both namespaces (and with them the veth pair and every rule). Succeeds when
