@@ -6,8 +6,12 @@ Builds a private netns lab (`linerate lab up`, 198.18.0.0/24), serves a 1 KiB fi
 epoll generator (`linerate-bench load`, the same job scenarios 3 and 4 use) on the kernel side
 for a bounded time, captures the veth on the kernel side with tcpdump, and prints per
 connection (scenario 3) or per request (scenario 4) how many frames each side sent, by kind,
-plus the most common frame sequences. With `--kicks`, also counts the server's system calls
-(`sendto` is the AF_XDP TX kick) with `perf stat`. The lab's namespaces are removed on exit, even on error.
+plus the most common frame sequences. `--servers bypass` runs scenario 5's bypass client
+instead of the kernel one (frames then come from `linerate serve --pcap`, one server per run).
+`--kicks` counts the server's system calls (`sendto` is the AF_XDP TX kick), context switches
+and task-clock with `perf stat`; `--strace` lists its system calls by name; `--record DIR`
+runs `perf record` on the server core; `--size` sets the file's size. The lab's namespaces are
+removed on exit, even on error.
 
 Run as root from the repository root after
 `cargo build --release -p linerate -p linerate-bench`:
@@ -105,6 +109,16 @@ def server_pid(proc, kind):
         return proc.pid
     out = sh("pgrep", "-P", str(proc.pid), check=False).stdout.split()
     return int(out[0]) if out else proc.pid
+
+
+def memory(pid):
+    """VmRSS and VmData of the server, kB."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        return f"RSS {fields['VmRSS'].split()[0]} kB, data {fields['VmData'].split()[0]} kB"
+    except OSError:
+        return "?"
 
 
 def load(lab, bench, conns, secs, keep_alive, bypass):
@@ -244,6 +258,9 @@ def main():
     ap.add_argument("--servers", default="linerate,nginx")
     ap.add_argument("--conns", default="1,64")
     ap.add_argument("--secs", type=float, default=2.0)
+    ap.add_argument("--strace", action="store_true", help="print the server's system calls by name (strace -c)")
+    ap.add_argument("--record", help="perf record the server core (CPU 1) into this directory, one file per run")
+    ap.add_argument("--size", type=int, default=1024, help="bytes of the file served")
     ap.add_argument("--kicks", action="store_true", help="count the server's system calls (perf stat)")
     args = ap.parse_args()
     bench = os.path.abspath(os.path.join(args.bin_dir, "linerate-bench"))
@@ -251,7 +268,7 @@ def main():
     root = os.path.join(work, "www")
     os.makedirs(root)
     with open(os.path.join(root, FILE), "wb") as f:
-        f.write(bytes((i * 7 + 3) & 0xFF for i in range(1024)))
+        f.write(bytes((i * 7 + 3) & 0xFF for i in range(args.size)))
     os.chmod(work, 0o755)
     os.chmod(root, 0o755)
     try:
@@ -290,10 +307,24 @@ def measure(lab, bench, work, kind_, proc, conns, keep_alive, args):
     time.sleep(0.5)
     tracer = None
     if args.kicks:
-        events = ",".join(f"syscalls:sys_enter_{s}" for s in SYSCALLS)
+        events = ",".join(["task-clock", "context-switches", "raw_syscalls:sys_enter"]
+                          + [f"syscalls:sys_enter_{s}" for s in SYSCALLS])
         tracer = subprocess.Popen(["perf", "stat", "-x", ",", "-e", events, "-o",
                                    os.path.join(work, "perf.txt"), "-p", str(server_pid(proc, kind_))],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(0.5)
+    mem_before = memory(server_pid(proc, kind_))
+    recorder = None
+    if args.record:
+        out = os.path.join(args.record, f"{kind_}-{conns}-{'ka' if keep_alive else 'short'}.data")
+        recorder = subprocess.Popen(["perf", "record", "-q", "-C", "1", "-o", out], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(0.5)
+    summary = None
+    if args.strace:
+        summary = subprocess.Popen(["strace", "-f", "-c", "-o", os.path.join(work, "strace.txt"), "-p",
+                                    str(server_pid(proc, kind_))], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
         time.sleep(0.5)
     bypass = kind_ == "bypass"
     if bypass:
@@ -303,9 +334,19 @@ def measure(lab, bench, work, kind_, proc, conns, keep_alive, args):
     finally:
         if bypass:
             sh("ip", "netns", "exec", lab.kern, "ip", "addr", "add", "198.18.0.1/24", "dev", "lr-kern")
-    if tracer:
-        os.killpg(tracer.pid, signal.SIGINT)
-        tracer.wait()
+    print(f"  {kind_} memory before / after: {mem_before} / {memory(server_pid(proc, kind_))}")
+    for t in (tracer, summary, recorder):
+        if t:
+            os.killpg(t.pid, signal.SIGINT)
+            t.wait()
+    if summary:
+        with open(os.path.join(work, "strace.txt")) as f:
+            print(f"  {kind_}, {conns} conn(s), keep-alive {keep_alive}: server system calls (strace -c, slows it)")
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 5 and parts[3].isdigit():
+                    per = int(parts[3]) / max(res["requests"], 1)
+                    print(f"    {parts[-1]}: {per:.3f} per unit")
     time.sleep(0.3)
     os.killpg(dump.pid, signal.SIGINT)
     _, err = dump.communicate()
@@ -324,9 +365,18 @@ def kicks(work, res, keep_alive):
     with open(os.path.join(work, "perf.txt")) as f:
         for line in f:
             parts = line.strip().split(",")
-            if len(parts) >= 3 and parts[2].startswith("syscalls:sys_enter_") and parts[0].isdigit():
-                name, calls = parts[2].removeprefix("syscalls:sys_enter_"), int(parts[0])
-                lines.append(f"    {name}: {calls} calls, {calls / max(res['requests'], 1):.3f} per {unit}")
+            if len(parts) < 3 or not parts[0].replace(".", "").isdigit():
+                continue
+            per = float(parts[0]) / max(res["requests"], 1)
+            if parts[2] == "task-clock":
+                lines.append(f"    server CPU (task-clock): {per * 1000:.1f} us per {unit}")
+            elif parts[2] == "context-switches":
+                lines.append(f"    context switches: {per:.3f} per {unit}")
+            elif parts[2] == "raw_syscalls:sys_enter":
+                lines.append(f"    system calls (all): {per:.3f} per {unit}")
+            elif parts[2].startswith("syscalls:sys_enter_") and per > 0:
+                name = parts[2].removeprefix("syscalls:sys_enter_")
+                lines.append(f"    {name}: {per:.3f} per {unit}")
     return lines
 
 
