@@ -400,3 +400,48 @@ fn one_poll_answers_a_burst_with_one_kick() {
         assert_eq!(kind(&seg), "data+FIN");
     }
 }
+
+/// The kernel client reuses its port (`tcp_tw_reuse`) while our side of the previous
+/// connection is in TIME-WAIT: the new SYN is one frame in and one SYN-ACK out, when its ISN
+/// is above RCV.NXT or (RFC 6191 §2) its timestamp is newer than the old incarnation's,
+/// whatever its ISN (a client with per-connection random ISNs lands below RCV.NXT half the
+/// time). A SYN that is neither gets the ACK of the old incarnation and the TIME-WAIT stays.
+#[test]
+fn a_new_syn_on_a_time_wait_tuple_costs_one_syn_ack() {
+    // (ISN relative to the old RCV.NXT, TSval relative to the old TS.Recent, reopened?)
+    for (isn_delta, ts_delta, reopens) in
+        [(100_000i64, 1i64, true), (100_000, -1, true), (-100_000, 1, true), (-100_000, -1, false)]
+    {
+        let mut s = Server::new();
+        s.syn_ack();
+        let ack = s.client.seg(ACK, b"");
+        s.deliver(&[ack]);
+        let c = s.accept();
+        let get = s.client.seg(ACK | PSH, REQUEST);
+        s.deliver(&[get]);
+        s.serve(c, 1, true);
+        assert_eq!(s.poll(), ["data+FIN"]);
+        let fin = s.client.seg(FIN | ACK, b"");
+        s.deliver(&[fin]);
+        assert_eq!(s.poll(), ["ACK"]);
+        s.h.engine.close(s.h.now, c).unwrap();
+        assert_eq!(s.h.engine.state(c), Err(linerate_stack::Error::InvalidHandle));
+        s.h.advance(Duration::from_millis(5));
+        let old_rcv_nxt = s.client.seq;
+        let old_tsval = s.client.tsval;
+        s.client.seq = (i64::from(old_rcv_nxt) + isn_delta) as u32;
+        s.client.tsval = (i64::from(old_tsval) + ts_delta - 1) as u32; // `seg` adds one
+        let syn = s.syn();
+        s.deliver(&[syn]);
+        let out = s.poll();
+        let label = format!("ISN {isn_delta:+}, TSval {ts_delta:+}");
+        if reopens {
+            assert_eq!(out, ["SYN-ACK"], "{label}");
+            assert_eq!(s.sent.last().unwrap().ack, s.client.seq, "{label}");
+        } else {
+            assert_eq!(out, ["ACK"], "{label}: the old incarnation's ACK");
+            assert_eq!(s.sent.last().unwrap().ack, old_rcv_nxt, "{label}");
+            assert_eq!(s.h.engine.connection_count(), 1, "{label}: still in TIME-WAIT");
+        }
+    }
+}
