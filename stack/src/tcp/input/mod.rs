@@ -95,7 +95,7 @@ impl Connection {
             return InputAction::None;
         }
         let new_syn = seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst();
-        if self.state == State::TimeWait && new_syn && seg.seq_number - self.rcv_nxt > 0 {
+        if self.state == State::TimeWait && new_syn && self.syn_may_reopen(seg) {
             return InputAction::ReopenFromTimeWait;
         }
         if !self.check_segment(seg, ctx) {
@@ -126,6 +126,25 @@ impl Connection {
         self.update_send_timers(ctx.now);
         self.update_keepalive(ctx.now);
         InputAction::None
+    }
+
+    /// Whether a new SYN may end this TIME-WAIT and open a new incarnation: an ISN above
+    /// RCV.NXT (RFC 9293 §3.10.7.4 fourth check note, RFC 1122 §4.2.2.13), or, by RFC 6191 §2,
+    /// a timestamp newer than TS.Recent whatever the ISN (a client whose ISNs are not monotonic
+    /// per 4-tuple is then not held up for 2*MSL), or no timestamp when the old incarnation had
+    /// them (no old duplicate of it can lack one). RFC 6191 would refuse an ISN above RCV.NXT
+    /// with an older timestamp; it is still accepted, because a client that picks a random
+    /// timestamp offset per connection (as this stack does, RFC 7323 §5.4) would otherwise be
+    /// refused half the time (its SYN answered with an ACK, a RST and a retry a second later).
+    fn syn_may_reopen(&self, seg: &TcpRepr<'_>) -> bool {
+        if seg.seq_number - self.rcv_nxt > 0 {
+            return true;
+        }
+        match (self.ts, seg.options.timestamps) {
+            (Some(old), Some(new)) => (new.tsval.wrapping_sub(old.recent) as i32) > 0,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
     }
 
     /// RFC 5961 §3.2/§4.2: a challenge ACK, subject to the stack-wide rate limit.
