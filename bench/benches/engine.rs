@@ -315,25 +315,29 @@ fn bulk(c: &mut Criterion) {
 fn describe(link: Option<Link>, size: usize) {
     let mut bench = Bench::new(false, link);
     let conn = bench.connect();
-    bench.transfer(conn, size);
-    let (rounds, data, acks, start) = (bench.meter.rounds, bench.ab.frames(), bench.ba.frames(), bench.now);
-    bench.transfer(conn, size);
-    let rounds = bench.meter.rounds - rounds;
-    let (data, acks) = (bench.ab.frames() - data, bench.ba.frames() - acks);
-    let elapsed = bench.now - start;
-    let info = bench.a.info(bench.now, conn.0).expect("the sender's connection is open");
-    let rate = info.pacing_rate.map_or("unpaced".to_string(), |r| format!("{:.1} Gbit/s", r as f64 * 8e-9));
-    eprintln!(
-        "link {link:?}: per 16 MiB {rounds} rounds, {data} data / {acks} ACK frames ({:.1} data \
-         frames per round), virtual {:.0} us ({:.1} Gbit/s); cwnd {} KiB, ssthresh {} KiB, snd_wnd {} KiB, srtt {:?}, pacing {rate}",
-        data as f64 / rounds as f64,
-        elapsed.as_micros() as f64,
-        size as f64 * 8.0 / elapsed.as_micros() as f64 * 1e-3,
-        info.cwnd / 1024,
-        info.ssthresh / 1024,
-        info.snd_wnd / 1024,
-        info.rtt,
-    );
+    for which in ["first", "second"] {
+        let (rounds, data, acks, start) =
+            (bench.meter.rounds, bench.ab.frames(), bench.ba.frames(), bench.now);
+        bench.transfer(conn, size);
+        let rounds = bench.meter.rounds - rounds;
+        let (data, acks) = (bench.ab.frames() - data, bench.ba.frames() - acks);
+        let elapsed = bench.now - start;
+        let info = bench.a.info(bench.now, conn.0).expect("the sender's connection is open");
+        let rate =
+            info.pacing_rate.map_or("unpaced".to_string(), |r| format!("{:.1} Gbit/s", r as f64 * 8e-9));
+        eprintln!(
+            "link {link:?}, {which} 16 MiB: {rounds} rounds, {data} frames a->b / {acks} b->a ({:.1} a->b \
+             per round), virtual {:.0} us ({:.1} Gbit/s); then cwnd {} KiB, ssthresh {} KiB, snd_wnd {} \
+             KiB, srtt {:?}, pacing {rate}",
+            data as f64 / rounds as f64,
+            elapsed.as_micros() as f64,
+            size as f64 * 8.0 / elapsed.as_micros() as f64 * 1e-3,
+            info.cwnd / 1024,
+            info.ssthresh / 1024,
+            info.snd_wnd / 1024,
+            info.rtt,
+        );
+    }
 }
 
 /// CPU time this thread spent in `section` (`CLOCK_THREAD_CPUTIME_ID`).
