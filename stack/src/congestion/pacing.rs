@@ -47,6 +47,13 @@ pub struct Pacer {
     restart_credit: u32,
     /// ... at this instant only (a grant left over does not carry to later sends).
     restart_at: Instant,
+    /// The catch-up allowance at the current rate: one burst's time or the timer granularity,
+    /// whichever is longer (derived from the fields above, kept so that a send costs one
+    /// division at most).
+    slack: Duration,
+    /// The last packet length sent at the current rate and its time on the wire at that rate
+    /// (a burst is a run of equal lengths).
+    last_cost: (u32, Duration),
 }
 
 impl Pacer {
@@ -61,18 +68,41 @@ impl Pacer {
             granularity: Duration::ZERO,
             restart_credit: 0,
             restart_at: Instant::ZERO,
+            slack: Duration::ZERO,
+            last_cost: (0, Duration::ZERO),
         }
     }
 
     /// Releases are delivered by a timer of this granularity (see the module docs).
     pub fn set_timer_granularity(&mut self, tick: Duration) {
         self.granularity = tick;
+        self.update_slack();
     }
 
     /// Sets the rate (from the controller's `pacing_rate()` after each ACK); `None` or zero
     /// switches pacing off.
     pub fn set_rate(&mut self, rate: Option<u64>) {
-        self.rate = rate.filter(|&r| r > 0);
+        let rate = rate.filter(|&r| r > 0);
+        if rate != self.rate {
+            self.rate = rate;
+            self.last_cost = (0, Duration::ZERO);
+            self.update_slack();
+        }
+    }
+
+    /// Recomputes [`Pacer::slack`] after the rate or the granularity changed.
+    fn update_slack(&mut self) {
+        if let Some(rate) = self.rate {
+            self.slack = Self::time_to_send(u64::from(self.burst()), rate).max(self.granularity);
+        }
+    }
+
+    /// `time_to_send(bytes, rate)`, remembered for the last length sent.
+    fn cost(&mut self, bytes: u32, rate: u64) -> Duration {
+        if self.last_cost.0 != bytes {
+            self.last_cost = (bytes, Self::time_to_send(u64::from(bytes), rate));
+        }
+        self.last_cost.1
     }
 
     pub fn rate(&self) -> Option<u64> {
@@ -116,9 +146,8 @@ impl Pacer {
         }
         // A sender that was idle, slow or woken late may catch up by one burst or one timer
         // tick, no more (the EDT "slack").
-        let slack = Self::time_to_send(u64::from(self.burst()), rate).max(self.granularity);
-        let base = self.next_departure.max(now - slack);
-        self.next_departure = base + Self::time_to_send(u64::from(bytes), rate);
+        let base = self.next_departure.max(now - self.slack);
+        self.next_departure = base + self.cost(bytes, rate);
     }
 
     /// When the next packet may leave: `None` when unpaced. The instant may be in the past,
@@ -299,6 +328,44 @@ mod tests {
         p.on_sent(Instant::MAX, u32::MAX);
         p.on_sent(Instant::MAX, u32::MAX);
         assert!(p.can_send(Instant::MAX));
+    }
+
+    /// What `on_sent` computes with no remembered values: the catch-up slack and the packet's
+    /// time recomputed from the rate on every send (the pacer before it kept them).
+    fn departure_by_formula(p: &Pacer, before: Instant, now: Instant, bytes: u32) -> Instant {
+        let rate = p.rate.expect("paced");
+        let slack = Pacer::time_to_send(u64::from(p.burst()), rate).max(p.granularity);
+        before.max(now - slack) + Pacer::time_to_send(u64::from(bytes), rate)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+        /// The remembered slack and per-length send time give the departures the formula gives,
+        /// through rate changes (including back to a rate seen before), granularity changes,
+        /// restarts and mixed lengths.
+        #[test]
+        fn remembered_costs_match_the_formula(
+            ops in proptest::collection::vec((0u8..5, 0u64..3_000_000_000, 0u32..70_000), 1..200),
+        ) {
+            let mut p = Pacer::new(MSS, 65536);
+            let mut now = Instant::from_millis(5);
+            for (op, x, y) in ops {
+                match op {
+                    0 => p.set_rate(Some(x % 4).filter(|&r| r > 0).map(|r| r * x / 4 + 1).or(Some(x + 1))),
+                    1 => p.set_timer_granularity(Duration::from_nanos(x % 2_000_000)),
+                    2 => p.on_restart(now, y),
+                    3 => now += Duration::from_nanos(x % 100_000),
+                    _ => {
+                        let bytes = if y % 3 == 0 { MSS } else { y };
+                        let (before, credit) = (p.next_departure, p.restart_credit > 0 && now == p.restart_at);
+                        p.on_sent(now, bytes);
+                        if p.rate.is_some() && !credit {
+                            proptest::prop_assert_eq!(p.next_departure, departure_by_formula(&p, before, now, bytes));
+                        }
+                    }
+                }
+            }
+        }
     }
 
     trait ForTest {

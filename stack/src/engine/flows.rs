@@ -40,13 +40,18 @@ impl Flows {
         Flows { table: FlowTable::new(capacity, key), last: None }
     }
 
-    /// The per-segment lookup: like `get`, remembering the hit for the next segment.
+    /// The per-segment lookup: like `get`, remembering the hit for the next segment. The
+    /// remembered hit is checked inline (it is most segments of a bulk flow); the keyed hash
+    /// stays out of line.
+    #[inline]
     pub(crate) fn lookup(&mut self, t: &FourTuple) -> Option<u32> {
-        if let Some((tuple, index)) = self.last {
-            if tuple == *t {
-                return Some(index);
-            }
+        match self.last {
+            Some((tuple, index)) if tuple == *t => Some(index),
+            _ => self.lookup_in_table(t),
         }
+    }
+
+    fn lookup_in_table(&mut self, t: &FourTuple) -> Option<u32> {
         let index = *self.table.get(&flow_key(t))?;
         self.last = Some((*t, index));
         Some(index)

@@ -142,6 +142,10 @@ impl SlotBits {
                 idx = (idx / 64) * 64 + masked.trailing_zeros() as usize;
                 break;
             }
+            if level == 0 && (idx / 64 + 1) * 64 >= to {
+                // The range ends inside this leaf word, which has nothing set in it.
+                return None;
+            }
             level += 1;
             if level == self.levels.len() {
                 return None;
@@ -187,6 +191,10 @@ mod tests {
                 }
                 let expect = (from..len).find(|&j| model[j]);
                 assert_eq!(bits.next_set(from, len), expect, "len {len} from {from}");
+                // Bounded queries, ending inside the first word, at its end or beyond.
+                let to = from + ((x >> 30) % 300) as usize;
+                let expect = (from..to.min(len)).find(|&j| model[j]);
+                assert_eq!(bits.next_set(from, to), expect, "len {len} from {from} to {to}");
             }
             assert_eq!(bits.count(), model.iter().filter(|b| **b).count());
         }

@@ -537,9 +537,19 @@ impl Scoreboard {
         update: &mut ScoreboardUpdate,
         on_delivered: &mut F,
     ) {
-        while self.release_clean_run(ack, update, on_delivered)
-            || self.release_front(ack, update, on_delivered)
-        {}
+        // Right after a run, the front is the record that stopped it (dirty, or not covered):
+        // looking for another run there would only repeat the search and find none.
+        let mut after_run = false;
+        loop {
+            if !after_run && self.release_clean_run(ack, update, on_delivered) {
+                after_run = true;
+                continue;
+            }
+            after_run = false;
+            if !self.release_front(ack, update, on_delivered) {
+                break;
+            }
+        }
         self.finish_advance(ack, update);
     }
 

@@ -316,7 +316,8 @@ impl SegmentStore {
             return CleanRun::default();
         }
         let covered = self.first_ending_after(ack);
-        let n = self.next_marked(&self.dirty, 0).map_or(covered, |d| d.min(covered));
+        // Only a mark among the covered records can end the run sooner.
+        let n = self.next_marked_before(&self.dirty, covered).unwrap_or(covered);
         let Some(last) = n.checked_sub(1).and_then(|p| self.get(p)) else { return CleanRun::default() };
         // In-line records tile the sequence space, each snapshot as long as its record.
         let bytes = offset(last.end(), front.start);
@@ -359,8 +360,11 @@ impl SegmentStore {
     }
 
     /// The first position whose record ends after `seq` (`len()` if none; 0 if `seq` is below
-    /// the front). Binary search over offsets from the front, valid across the 2^32 wrap because
-    /// everything stored lies within one window. O(log n).
+    /// the front). Search over offsets from the front, valid across the 2^32 wrap because
+    /// everything stored lies within one window. O(log k) for a `seq` in the k-th record:
+    /// cumulative ACKs cover a few records at the front (or the whole flight, checked first),
+    /// so the search gallops from the front (probing 1, 2, 4, … records ahead) and bisects the
+    /// last step.
     pub fn first_ending_after(&self, seq: SeqNumber) -> usize {
         let Some(front) = self.front() else { return 0 };
         let base = front.start;
@@ -369,8 +373,24 @@ impl SegmentStore {
         }
         let target = offset(seq, base);
         // Records tile the window, so the record containing `seq` is the last one starting at or
-        // before it: count the records whose start is at or before `seq`.
-        let (mut lo, mut hi) = (0usize, self.len);
+        // before it: count the records whose start is at or before `seq`. The front's does; an
+        // ACK of the whole flight covers the newest one too.
+        let newest = self.starts[self.slot(self.len - 1)].wrapping_sub(base.0);
+        let (mut lo, mut hi) = if newest <= target { (self.len, self.len) } else { (1, self.len - 1) };
+        let mut step = 1;
+        while lo < hi {
+            let probe = lo + step - 1;
+            if probe >= hi {
+                break;
+            }
+            if self.starts[self.slot(probe)].wrapping_sub(base.0) <= target {
+                lo = probe + 1;
+                step *= 2;
+            } else {
+                hi = probe;
+                break;
+            }
+        }
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if self.starts[self.slot(mid)].wrapping_sub(base.0) <= target {
@@ -413,11 +433,22 @@ impl SegmentStore {
 
     /// The first position at or after `pos` whose slot is set in `bits`.
     pub(crate) fn next_marked(&self, bits: &SlotBits, pos: usize) -> Option<usize> {
-        if pos >= self.len {
+        self.marked_between(bits, pos, self.len)
+    }
+
+    /// The first position before `end` whose slot is set in `bits`.
+    fn next_marked_before(&self, bits: &SlotBits, end: usize) -> Option<usize> {
+        self.marked_between(bits, 0, end)
+    }
+
+    /// The first position in `pos..end` (positions, clamped to `len()`) whose slot is set.
+    fn marked_between(&self, bits: &SlotBits, pos: usize, end: usize) -> Option<usize> {
+        let end = end.min(self.len);
+        if pos >= end {
             return None;
         }
         let cap = self.slots.len();
-        let (start, end) = (self.head + pos, self.head + self.len);
+        let (start, end) = (self.head + pos, self.head + end);
         if start < cap {
             if let Some(s) = bits.next_set(start, end.min(cap)) {
                 return Some(s - self.head);
@@ -615,6 +646,58 @@ mod tests {
             cur = store.next_tx_slot(s);
         }
         out
+    }
+
+    /// `first_ending_after` by a linear scan: the records whose start is at or before `seq`,
+    /// then the last of them unless `seq` is at or past its end.
+    fn first_ending_after_by_scan(store: &SegmentStore, seq: SeqNumber) -> usize {
+        let Some(front) = store.front() else { return 0 };
+        if seq < front.start {
+            return 0;
+        }
+        let target = offset(seq, front.start);
+        let starting = store.iter().take_while(|r| offset(r.start, front.start) <= target).count();
+        match starting.checked_sub(1).and_then(|p| store.get(p)) {
+            Some(rec) if offset(rec.end(), front.start) > target => starting - 1,
+            _ => starting,
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+        /// The galloping search finds what a scan finds, for records of any length (zero
+        /// included), a ring that wrapped, a trimmed front and sequence numbers across 2^32.
+        #[test]
+        fn galloping_search_matches_a_scan(
+            first in proptest::prelude::any::<u32>(),
+            lens in proptest::collection::vec(0u32..3000, 1..300),
+            pops in 0usize..40,
+            trim in 0u32..3000,
+            probes in proptest::collection::vec(0u32..1_000_000, 1..40),
+        ) {
+            let mut store = SegmentStore::new(256);
+            let mut next = first;
+            for (i, &len) in lens.iter().enumerate() {
+                if store.is_full() || i == pops {
+                    for _ in 0..pops.min(store.len()) {
+                        store.pop_front();
+                    }
+                }
+                if store.is_full() {
+                    break;
+                }
+                push(&mut store, next, len, i as u64);
+                next = next.wrapping_add(len);
+            }
+            if let Some(front) = store.front().copied() {
+                store.trim_front(trim.min(front.len.saturating_sub(1)));
+            }
+            let base = store.front().map_or(first, |r| r.start.0).wrapping_sub(10);
+            for p in probes {
+                let seq = SeqNumber(base.wrapping_add(p % (lens.iter().sum::<u32>() + 20)));
+                proptest::prop_assert_eq!(store.first_ending_after(seq), first_ending_after_by_scan(&store, seq));
+            }
+        }
     }
 
     #[test]
