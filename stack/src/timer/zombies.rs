@@ -38,10 +38,10 @@ impl Zombies {
         self.list.len()
     }
 
-    /// Records the just-killed, still linked entry `index` as a zombie.
+    /// Records the just-killed, still linked `entry`, whose index is `index`, as a zombie.
     #[inline]
-    pub(crate) fn bury<T>(&mut self, entries: &mut [Entry<T>], index: u32) {
-        entries[index as usize].tick = self.list.len() as u64;
+    pub(crate) fn bury<T>(&mut self, entry: &mut Entry<T>, index: u32) {
+        entry.tick = self.list.len() as u64;
         self.list.push(index);
     }
 
@@ -75,6 +75,8 @@ impl<T: Copy> TimerWheel<T> {
     /// a batch pays about two miss latencies plus the time to stream 64 lines, instead of one
     /// latency per line. The unlinks themselves then run in list order on cached lines, which
     /// also handles zombies that are each other's neighbours.
+    #[cold]
+    #[inline(never)]
     pub(super) fn reclaim_zombies(&mut self) {
         let TimerWheel { slab, slots, zombies, .. } = self;
         let keep = zombies.list.len().saturating_sub(BATCH);
@@ -97,5 +99,7 @@ impl<T: Copy> TimerWheel<T> {
             slab.release(zombie);
         }
         zombies.list.truncate(keep);
+        // Unlinking may have emptied the earliest slot; the next one need not be exact.
+        self.settle();
     }
 }
