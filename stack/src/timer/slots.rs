@@ -155,6 +155,15 @@ impl Slots {
         self.join(flat, new);
     }
 
+    /// Accounts for an entry of slot `flat` (a zombie) that becomes live again with expiry
+    /// `tick`, at or after the slot's start. A tick past the slot's end is a postponed entry:
+    /// it stays above the bound (which lies inside the slot), so it is not counted, and the
+    /// walk that reaches the slot re-files it.
+    #[inline]
+    pub(crate) fn revive(&mut self, flat: usize, tick: u64) {
+        self.join(flat, tick);
+    }
+
     /// Accounts for a live entry of tick `tick` in the non-empty slot `flat`.
     #[inline]
     fn join(&mut self, flat: usize, tick: u64) {
