@@ -18,6 +18,8 @@
 //! - `…, batches of 64`: the same victims (uniformly random, independent), handed to
 //!   `cancel_batch` / `reschedule_batch` 64 at a time, as an engine would hand over the timers
 //!   of one receive burst; the whole call is timed, one iteration is one operation.
+//! - `cancel + insert (churn)` (session 6): a random timer cancelled and a new one inserted,
+//!   both timed, time standing still: connections closing and opening.
 //! - `restart, prefetched 8 ahead`: single restarts, each preceded by a `prefetch` hint for the
 //!   timer restarted 8 operations later (hints timed): a caller that looks connections up a
 //!   little before it touches their timers.
@@ -485,6 +487,41 @@ fn bench_restart_prefetched_at(c: &mut Criterion, size: (usize, bool)) {
     });
 }
 
+/// Connection churn: one iteration closes a random connection (cancels its timer) and opens
+/// another (inserts a timer at a random deadline in its place), both timed, time standing
+/// still. With revival the insert often takes a zombie the cancels just left.
+fn bench_churn_at(c: &mut Criterion, size: (usize, bool)) {
+    let live = size.0;
+    let mut rng = Rng(0xbcde_f123_4567_89ab);
+    let now = Instant::from_millis(1_000);
+    let (mut wheel, mut handles) = full_wheel(&mut rng, now, size);
+    let mut fresh = Vec::with_capacity(CHUNK);
+    c.bench_function(&name("cancel + insert (churn)", size), |b| {
+        b.iter_custom(|iters| {
+            chunked(iters, |n| {
+                let picks: Vec<usize> = (0..n).map(|_| rng.next() as usize % live).collect();
+                // Gathered untimed, as in `cancel`: the caller's lookup is not the wheel's cost.
+                let ops: Vec<(TimerHandle, Instant)> =
+                    picks.iter().map(|&pick| (handles[pick], now + rng.delay())).collect();
+                let spent = timed(|| {
+                    for (i, &(handle, deadline)) in ops.iter().enumerate() {
+                        black_box(wheel.cancel(handle));
+                        fresh.push(wheel.insert(deadline, i as u64));
+                    }
+                });
+                for ((&pick, &(victim, _)), handle) in picks.iter().zip(&ops).zip(fresh.drain(..)) {
+                    // A pick drawn twice replaced its first replacement: cancel that one.
+                    let old = core::mem::replace(&mut handles[pick], handle);
+                    if old != victim {
+                        wheel.cancel(old);
+                    }
+                }
+                spent
+            })
+        })
+    });
+}
+
 /// `n` RTO restarts of random timers: each moves 10 µs–1 ms past the caller's own record of
 /// its deadline (computing it never touches the wheel).
 fn restarts(
@@ -505,7 +542,7 @@ fn restarts(
 /// Every operation at every size.
 fn bench_all_sizes(c: &mut Criterion) {
     type Op = fn(&mut Criterion, (usize, bool));
-    let ops: [Op; 12] = [
+    let ops: [Op; 13] = [
         bench_insert_at,
         bench_cancel_at,
         bench_cancel_batched_at,
@@ -518,6 +555,7 @@ fn bench_all_sizes(c: &mut Criterion) {
         bench_cancel_chained_at,
         bench_reschedule_chained_at,
         bench_expire_at,
+        bench_churn_at,
     ];
     for op in ops {
         for size in SIZES {

@@ -211,8 +211,11 @@ fn schedule() -> impl Strategy<Value = (u64, Span, Vec<Op>)> {
     (ticks, span(63), prop::collection::vec(op(), 1..120))
 }
 
-/// Runs one schedule against wheel and model, failing on the first disagreement.
-fn run(tick: u64, start: Span, ops: &[Op]) -> Result<(), TestCaseError> {
+/// Runs one schedule against wheel and model, failing on the first disagreement. Returns how
+/// many `Op::Insert`s revived a zombie (the wheel's zombie count went down), so the
+/// deterministic schedules can check that path was taken.
+fn run(tick: u64, start: Span, ops: &[Op]) -> Result<usize, TestCaseError> {
+    let mut revived = 0;
     let mut now = start.nanos();
     let mut wheel =
         TimerWheel::new(WheelConfig { tick: Duration::from_nanos(tick) }, Instant::from_nanos(now));
@@ -231,7 +234,9 @@ fn run(tick: u64, start: Span, ops: &[Op]) -> Result<(), TestCaseError> {
             Op::Insert(w) => {
                 let deadline = deadline_of(now, w);
                 model.schedule(handles.len(), deadline);
+                let zombies = wheel.zombies();
                 handles.push(wheel.insert(Instant::from_nanos(deadline), handles.len()));
+                revived += usize::from(wheel.zombies() < zombies);
             }
             Op::Cancel(pick) if !handles.is_empty() => {
                 let id = pick % handles.len();
@@ -375,7 +380,7 @@ fn run(tick: u64, start: Span, ops: &[Op]) -> Result<(), TestCaseError> {
         }
         check_agreement(&mut wheel, &mut model, step)?;
     }
-    Ok(())
+    Ok(revived)
 }
 
 fn check_agreement(
@@ -415,6 +420,7 @@ proptest! {
 /// cascades move many entries at once. Seeded xorshift; the seed is in the failure message.
 #[test]
 fn wheel_matches_heap_model_with_many_live_timers() {
+    let mut revived = 0;
     for seed in 1..=8_u64 {
         let mut rng = XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let tick = [1_u64, 4_000, 1_000_000][seed as usize % 3];
@@ -451,10 +457,12 @@ fn wheel_matches_heap_model_with_many_live_timers() {
                 }
             })
             .collect();
-        if let Err(e) = run(tick, start, &ops) {
-            panic!("seed {seed}: {e}");
+        match run(tick, start, &ops) {
+            Ok(count) => revived += count,
+            Err(e) => panic!("seed {seed}: {e}"),
         }
     }
+    assert!(revived > 100, "inserts revived zombies only {revived} times: that path went untested");
 }
 
 struct XorShift(u64);

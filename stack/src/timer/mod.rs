@@ -39,6 +39,11 @@
 //!   it meets; when more than a quarter as many zombies as live timers wait (at least 64), the
 //!   cancel unlinks a batch of 32 of them with their cache misses overlapped (see
 //!   `zombies.rs`). Zombies never fire and are never counted in [`len`](TimerWheel::len).
+//! - **Revive zombies.** An [`insert`](TimerWheel::insert) first looks at the few most
+//!   recently cancelled zombies for one filed in a slot that starts at or before the new
+//!   expiry tick, and if there is one, gives its entry (new generation, so old handles stay
+//!   stale) to the new timer where it lies, as if postponed in place. A connection closing and
+//!   another opening then cost one entry line in all, and that zombie never needs unlinking.
 //!
 //! Each slot keeps a lower bound of its live entries' ticks and how many live entries sit at
 //! exactly that bound. While a timer is live, the earliest non-empty slot always has one at its
@@ -76,7 +81,7 @@
 //! - [`poll_expired`](TimerWheel::poll_expired): O(1) per yielded timer plus O(1) per entry a
 //!   slot walk meets (cascaded, re-filed after a postponement, or a zombie freed); each timer is
 //!   cascaded at most once per level between two schedules, and re-filed at most once per
-//!   postponement it had.
+//!   postponement (or revival) it had.
 //! - Settling (any mutating call): O(1) unless the call removed the last live timer at the
 //!   earliest slot's bound; then O(entries of the slots it cleans), as a rescan of that slot.
 //! - No allocation once the slab has grown to its high-water mark (live timers plus zombies;
@@ -194,6 +199,9 @@ impl<T: Copy> TimerWheel<T> {
     #[inline]
     pub fn insert(&mut self, deadline: Instant, value: T) -> TimerHandle {
         let tick = self.expiry_tick(deadline);
+        if let Some(handle) = self.revive(tick, value) {
+            return handle;
+        }
         let was_empty = self.slab.len == 0;
         let (index, generation) = self.slab.alloc(tick, value);
         self.slots.push_back(&mut self.slab.entries, index, slot_for(self.cursor, tick));
@@ -205,19 +213,60 @@ impl<T: Copy> TimerWheel<T> {
         TimerHandle { index, generation }
     }
 
+    /// Gives a recently cancelled entry (a zombie, still linked) to a new timer of expiry
+    /// `tick`, if the slot it is filed in starts at or before `tick`: the entry then
+    /// stays where it is, like a timer postponed in place (see the module docs), and is
+    /// re-filed when the wheel reaches its slot. Neither the cancel nor this insert touched a
+    /// list: a connection closed and another opened cost one entry line, and the zombie needs
+    /// no unlinking. `None` if there is no such zombie.
+    #[inline]
+    fn revive(&mut self, tick: u64, value: T) -> Option<TimerHandle> {
+        let index = self.zombies.take_filed_by(&mut self.slab.entries, slot_for(self.cursor, tick))?;
+        let entry = &mut self.slab.entries[index as usize];
+        let flat = entry.flat as usize;
+        if entry.generation >= u32::MAX - 1 {
+            // It cannot live again: unlink it now and let `release` retire it.
+            self.slots.remove(&mut self.slab.entries, index);
+            self.slab.release(index);
+            self.settle();
+            return None;
+        }
+        entry.generation += 1;
+        entry.tick = tick;
+        entry.value = value;
+        let generation = entry.generation;
+        let was_empty = self.slab.len == 0;
+        self.slab.len += 1;
+        self.slots.revive(flat, tick);
+        // As in `insert`: with live timers before, the earliest slot was exact and one more
+        // live entry cannot change that.
+        if was_empty {
+            self.settle();
+        }
+        Some(TimerHandle { index, generation })
+    }
+
     /// Cancels the timer and returns its value, or `None` if the handle is stale (the timer
     /// already fired or was cancelled). Writes only the timer's entry, which stays linked as a
     /// zombie (see the module docs); now and then also unlinks a batch of older zombies.
     #[inline]
     pub fn cancel(&mut self, handle: TimerHandle) -> Option<T> {
-        let entry = self.slab.live(handle.index, handle.generation)?;
-        self.slots.leave(entry.flat as usize, entry.tick);
-        let value = self.slab.kill(handle.index);
-        self.zombies.bury(&mut self.slab.entries, handle.index);
+        // Kept to the fewest instructions: at a million timers the entry is a cache miss, and
+        // how many cancels issued back to back overlap their misses is set by how many fit in
+        // the CPU's reorder window.
+        let entry = self.slab.live_mut(handle.index, handle.generation)?;
+        entry.generation += 1;
+        let (flat, tick, value) = (entry.flat as usize, entry.tick, entry.value);
+        self.zombies.bury(entry, handle.index);
+        self.slab.len -= 1;
+        // The entry stays linked, so the earliest slot stays the same; it can only have lost
+        // its exactness, and only if this was its last live entry at its bound.
+        if self.slots.leave(flat, tick) {
+            self.settle();
+        }
         if self.zombies.len() > allowance(self.slab.len as usize) {
             self.reclaim_zombies();
         }
-        self.settle();
         Some(value)
     }
 

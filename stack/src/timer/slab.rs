@@ -107,15 +107,20 @@ impl<T: Copy> Slab<T> {
     }
 
     /// The live entry named by (`index`, `generation`), if any. Touches only that entry.
+    ///
+    /// Liveness is checked on the asked-for generation (odd), which is known before the entry
+    /// arrives from memory, rather than on the entry's.
     #[inline]
     pub(crate) fn live_mut(&mut self, index: u32, generation: u32) -> Option<&mut Entry<T>> {
-        self.entries.get_mut(index as usize).filter(|e| e.generation == generation && e.is_live())
+        let odd = generation % 2 == 1;
+        self.entries.get_mut(index as usize).filter(|e| odd && e.generation == generation)
     }
 
     /// Shared access to the live entry named by (`index`, `generation`), if any.
     #[inline]
     pub(crate) fn live(&self, index: u32, generation: u32) -> Option<&Entry<T>> {
-        self.entries.get(index as usize).filter(|e| e.generation == generation && e.is_live())
+        let odd = generation % 2 == 1;
+        self.entries.get(index as usize).filter(|e| odd && e.generation == generation)
     }
 
     /// Ends the life of live entry `index` (fired or cancelled): its handles go stale, the

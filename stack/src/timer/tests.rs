@@ -481,3 +481,79 @@ fn no_reallocation_once_grown() {
     }
     assert_eq!(wheel.capacity(), capacity);
 }
+
+#[test]
+fn an_insert_revives_a_recent_zombie_filed_no_later_than_its_tick() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    // An earlier timer keeps the cancelled one's slot from being the earliest (whose zombies
+    // the wheel frees at once).
+    wheel.insert(ns(5 * TICK_NS), 0);
+    let keep = wheel.insert(secs(1), 1);
+    let near = wheel.insert(ns(10 * TICK_NS), 2);
+    assert_eq!(wheel.cancel(near), Some(2));
+    assert_eq!(wheel.zombies(), 1);
+    // The zombie's level-0 slot starts before 60 s: the new timer takes its entry in place.
+    let far = wheel.insert(secs(60), 3);
+    assert_eq!(far.index, near.index, "the zombie's entry");
+    assert_ne!(far, near, "with a new generation");
+    assert_eq!(wheel.zombies(), 0);
+    assert_eq!(wheel.get(near), None, "the cancelled handle stays stale");
+    assert_eq!((wheel.get(far), wheel.deadline(far)), (Some(&3), Some(secs(60))));
+    assert_eq!(wheel.next_expiry(), Some(ns(5 * TICK_NS)));
+    // Reaching the level-0 slot re-files the revived timer instead of firing it.
+    assert_eq!(drain(&mut wheel, ns(10 * TICK_NS)), [0]);
+    assert_eq!(wheel.next_expiry(), Some(secs(1)));
+    assert_eq!(drain(&mut wheel, secs(1)), [1]);
+    assert_eq!(wheel.get(keep), None);
+    assert_eq!(wheel.next_expiry(), Some(secs(60)));
+    assert_eq!(drain(&mut wheel, secs(60) - Duration::from_nanos(1)), Vec::<u32>::new());
+    assert_eq!(drain(&mut wheel, secs(60)), [3]);
+}
+
+#[test]
+fn a_zombie_filed_after_the_new_tick_is_not_revived() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    wheel.insert(secs(50), 0);
+    let late = wheel.insert(secs(100), 1);
+    wheel.cancel(late);
+    // 100 s is in a level-4 slot starting at 2^24 ticks (67 s): a 61 s timer cannot sit there.
+    let early = wheel.insert(secs(61), 2);
+    assert_ne!(early.index, late.index);
+    assert_eq!(wheel.zombies(), 1);
+    assert_eq!(wheel.next_expiry(), Some(secs(50)));
+    // A later one can.
+    let later = wheel.insert(secs(90), 3);
+    assert_eq!(later.index, late.index);
+    assert_eq!(wheel.zombies(), 0);
+    assert_eq!(drain(&mut wheel, Instant::MAX), [0, 2, 3]);
+}
+
+#[test]
+fn reviving_into_an_empty_wheel_keeps_next_expiry_exact() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    let soon = wheel.insert(ns(5 * TICK_NS), 1);
+    let also = wheel.insert(ns(5 * TICK_NS), 2);
+    wheel.cancel(soon);
+    wheel.cancel(also);
+    assert!(wheel.is_empty());
+    // Only zombies were left; the revived entry keeps its level-0 slot but is due at 2 s.
+    let revived = wheel.insert(secs(2), 3);
+    assert!(revived.index == soon.index || revived.index == also.index);
+    assert_eq!(wheel.next_expiry(), Some(secs(2)));
+    assert_eq!(drain(&mut wheel, secs(2)), [3]);
+    assert_eq!(wheel.zombies(), 0);
+}
+
+#[test]
+fn a_zombie_that_cannot_live_again_is_retired_not_revived() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    let old = wheel.insert(secs(1), 1);
+    wheel.slab.entries[old.index as usize].generation = u32::MAX - 2;
+    let old = TimerHandle { index: old.index, generation: u32::MAX - 2 };
+    assert_eq!(wheel.cancel(old), Some(1));
+    let fresh = wheel.insert(secs(2), 2);
+    assert_ne!(fresh.index, old.index);
+    assert_eq!(wheel.zombies(), 0, "unlinked and retired");
+    assert_eq!(drain(&mut wheel, Instant::MAX), [2]);
+    assert_ne!(wheel.insert(secs(3), 3).index, old.index, "never reused");
+}
