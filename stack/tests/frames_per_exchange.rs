@@ -131,6 +131,14 @@ impl Server {
         self.h.engine.accept(self.listener).expect("listener").expect("a connection to accept")
     }
 
+    /// The whole handshake (SYN, SYN-ACK, the client's bare ACK), then the accept.
+    fn established(&mut self) -> ConnectionHandle {
+        self.syn_ack();
+        let ack = self.client.seg(ACK, b"");
+        self.deliver(&[ack]);
+        self.accept()
+    }
+
     /// What `Conn::pump` does with a readable connection: read everything, then answer each
     /// complete request with `RESPONSE_LEN` bytes; `close` half-closes after the last answer.
     /// Returns whether the client's FIN was read (end of stream).
@@ -275,10 +283,7 @@ fn short_connection_closed_first_by_the_client_costs_two_frames() {
 #[test]
 fn keep_alive_request_costs_one_frame() {
     let mut s = Server::new();
-    s.syn_ack();
-    let ack = s.client.seg(ACK, b"");
-    s.deliver(&[ack]);
-    let c = s.accept();
+    let c = s.established();
     for i in 0..50 {
         let get = s.client.seg(ACK | PSH, REQUEST);
         s.deliver(&[get]);
@@ -299,10 +304,7 @@ fn keep_alive_request_costs_one_frame() {
 #[test]
 fn pipelined_requests_share_a_segment() {
     let mut s = Server::new();
-    s.syn_ack();
-    let ack = s.client.seg(ACK, b"");
-    s.deliver(&[ack]);
-    let c = s.accept();
+    let c = s.established();
     let get = s.client.seg(ACK | PSH, &[REQUEST, REQUEST].concat());
     s.deliver(&[get]);
     // 2 × 600 bytes fit one MSS: the second write joins the first before the poll.
@@ -324,10 +326,7 @@ fn pipelined_requests_share_a_segment() {
 fn a_late_response_still_carries_the_ack_within_the_delayed_ack_time() {
     for (wait_ms, expect) in [(30u64, vec![]), (50, vec!["ACK"])] {
         let mut s = Server::new();
-        s.syn_ack();
-        let ack = s.client.seg(ACK, b"");
-        s.deliver(&[ack]);
-        let c = s.accept();
+        let c = s.established();
         let get = s.client.seg(ACK | PSH, REQUEST);
         s.deliver(&[get]);
         s.serve(c, 0, false);
@@ -374,10 +373,7 @@ fn one_poll_answers_a_burst_with_one_kick() {
     for i in 0..CONNS {
         s.h.peer_port = 40_000 + i;
         s.client = Client { seq: 7_000, ack: 0, tsval: 100, tsecr: 0 };
-        s.syn_ack();
-        let ack = s.client.seg(ACK, b"");
-        s.deliver(&[ack]);
-        let c = s.accept();
+        let c = s.established();
         clients.push((
             40_000 + i,
             c,
@@ -413,10 +409,7 @@ fn a_new_syn_on_a_time_wait_tuple_costs_one_syn_ack() {
         [(100_000i64, 1i64, true), (100_000, -1, true), (-100_000, 1, true), (-100_000, -1, false)]
     {
         let mut s = Server::new();
-        s.syn_ack();
-        let ack = s.client.seg(ACK, b"");
-        s.deliver(&[ack]);
-        let c = s.accept();
+        let c = s.established();
         let get = s.client.seg(ACK | PSH, REQUEST);
         s.deliver(&[get]);
         s.serve(c, 1, true);
