@@ -161,7 +161,8 @@ fn request_files_are_opened_by_the_prefetch_thread() {
     let mut counters = file_counters(&env.server);
     wait_for("the counters of every response", Duration::from_secs(10), || {
         counters = file_counters(&env.server);
-        counters("bodies_read") + counters("bodies_lent") == 4 && counters("opens_off_shard") >= 5
+        let bodies = counters("bodies_read") + counters("bodies_lent") + counters("bodies_memory");
+        bodies == 4 && counters("opens_off_shard") >= 5
     });
     let opens = counters("opens_off_shard");
     eprintln!("opens_off_shard {opens} for 6 file requests");

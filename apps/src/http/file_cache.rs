@@ -17,6 +17,13 @@
 //! that fail (404, 403, directories without an index) are never cached. A zero `ttl` disables
 //! the cache. Never panics: a poisoned lock counts as a miss.
 //!
+//! Files of at most [`super::files::SMALL_BODY_MAX`] bytes opened with [`Root::open_file_kept`]
+//! carry their content, read together with the metadata at the open: a cached entry then
+//! serves its responses from memory with no system call, under the same promise (the bytes
+//! are those of the open, so at most `ttl` old, and always the ones `Content-Length` and the
+//! ETag describe). Memory: at most [`BUCKETS`] x `SMALL_BODY_MAX` (1 MiB) of file bytes held
+//! by the table, plus one file per connection still sending a response from an evicted entry.
+//!
 //! **Does not** resolve paths itself: every open goes through [`Root::open_file`], which keeps
 //! the confinement to the root. [`OpenFileCache::lookup`] and [`OpenFileCache::fill`] split a
 //! miss in two so the open can run on another thread (`linerate serve` opens on the shard's
@@ -209,6 +216,38 @@ mod tests {
         // A clock that went backwards is not trusted either.
         let back = cache.open(&root, b"/a", t0).unwrap();
         assert!(!Arc::ptr_eq(&fresh, &back));
+    }
+
+    #[test]
+    fn kept_bytes_are_served_until_the_ttl_then_the_new_content() {
+        let t = TempRoot::new("kept");
+        std::fs::write(t.0.join("a"), vec![b'o'; 1024]).unwrap();
+        let root = Root::open(&t.0, ResolveMode::default()).unwrap();
+        let cache = OpenFileCache::new(Duration::from_secs(1));
+        let open = |now: Instant| match cache.lookup(b"/a", now) {
+            Lookup::Hit(f) => f,
+            Lookup::Miss(miss) => cache.fill(miss, b"/a", root.open_file_kept(b"/a").unwrap()),
+        };
+        let t0 = Instant::ZERO + Duration::from_secs(5);
+        let first = open(t0);
+        assert_eq!(first.kept_bytes(), Some(&[b'o'; 1024][..]));
+        // Replaced by rename with a longer file, then rewritten in place: within the TTL every
+        // response is the whole old content, matching the old length and ETag.
+        std::fs::write(t.0.join("a.new"), vec![b'n'; 1500]).unwrap();
+        std::fs::rename(t.0.join("a.new"), t.0.join("a")).unwrap();
+        for ms in [1, 500, 999] {
+            let f = open(t0 + Duration::from_millis(ms));
+            assert!(Arc::ptr_eq(&f, &first));
+            assert_eq!((f.len(), read_all(&f)), (1024, vec![b'o'; 1024]));
+        }
+        let later = open(t0 + Duration::from_secs(1));
+        assert_eq!(later.kept_bytes(), Some(&[b'n'; 1500][..]));
+        assert_eq!(later.len(), 1500);
+        assert_ne!(later.etag(), first.etag());
+        // An upload through the server invalidates at once.
+        std::fs::write(t.0.join("a"), b"uploaded").unwrap();
+        cache.invalidate_all();
+        assert_eq!(open(t0 + Duration::from_secs(1)).kept_bytes(), Some(&b"uploaded"[..]));
     }
 
     #[test]

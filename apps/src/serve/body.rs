@@ -20,6 +20,13 @@
 //! it saves. When the bytes are not cached, the prefetcher reads them in and the body waits
 //! for its answer (counted as `reads_deferred`).
 //!
+//! Bodies of files kept in memory at open ([`FileBody::kept_bytes`]: at most
+//! [`crate::http::files::SMALL_BODY_MAX`] bytes, read by the prefetch thread with the metadata the
+//! response promises) are copied from there into the send ring with [`Engine::write`]: no
+//! system call per response. Copying (not lending with `write_external`) is deliberate: for a
+//! few KiB a `memcpy` costs less than a lent chunk's reference count, which every shard would
+//! bump on the same shared cache line, and the ring then holds the bytes for retransmissions.
+//!
 //! **Must not** lend a byte past what the response promised, or any byte of a file found
 //! shorter than promised: the connection is aborted instead (the client sees a reset, never a
 //! complete response with wrong bytes).
@@ -53,6 +60,9 @@ pub enum BodyPath {
     /// No body in progress (or not decided yet).
     #[default]
     Undecided,
+    /// Copied into the send ring from the bytes kept with the file; the file (device, inode)
+    /// and the body's end offset, as for [`MappedBody`].
+    Memory(((u64, u64), u64)),
     /// Read into the send ring with `pread`.
     Read(ReadBody),
     /// Waiting for the prefetcher to map the file.
@@ -134,6 +144,7 @@ impl BodyPath {
         let stale = match self {
             BodyPath::Undecided => true,
             BodyPath::Mapped(m) => m.body != (file.identity(), offset + len),
+            BodyPath::Memory(body) => *body != (file.identity(), offset + len),
             BodyPath::Read(r) => r.body != (file.identity(), offset + len),
             BodyPath::Mapping(p) => p.body != (file.identity(), offset + len),
         };
@@ -143,6 +154,7 @@ impl BodyPath {
         let wrote = match self {
             BodyPath::Mapped(m) => m.write(now, engine, h, prefetch, offset, len, room),
             BodyPath::Read(r) => r.write(now, engine, h, prefetch, file, offset, len, room),
+            BodyPath::Memory(_) => write_kept(now, engine, h, file, offset, len, room),
             // The prefetcher's answer pumps us again.
             BodyPath::Mapping(_) => Wrote::Taken(Ok(0), 0),
             BodyPath::Undecided => Wrote::Failed,
@@ -163,6 +175,10 @@ impl BodyPath {
         len: u64,
     ) -> BodyPath {
         let body = (file.identity(), offset + len);
+        if file.kept_bytes().is_some() {
+            prefetch.counts.memory += 1;
+            return BodyPath::Memory(body);
+        }
         if len >= MAP_MIN {
             if let Some(token) = prefetch.map(h, file, offset) {
                 return BodyPath::Mapping(PendingMap { body, offset, token });
@@ -221,9 +237,29 @@ impl BodyPath {
         match self {
             BodyPath::Mapped(m) => m.in_flight == 0 && m.requested_to == m.resident_to && !m.failed,
             BodyPath::Read(r) => r.retry,
-            BodyPath::Mapping(_) | BodyPath::Undecided => false,
+            BodyPath::Memory(_) | BodyPath::Mapping(_) | BodyPath::Undecided => false,
         }
     }
+}
+
+/// Copies up to `room` bytes of the body from the bytes `file` kept in memory.
+fn write_kept(
+    now: Instant,
+    engine: &mut Engine,
+    h: ConnectionHandle,
+    file: &FileBody,
+    offset: u64,
+    len: u64,
+    room: usize,
+) -> Wrote {
+    let n = usize::try_from(len).unwrap_or(usize::MAX).min(room);
+    let start = usize::try_from(offset).unwrap_or(usize::MAX);
+    // The kept bytes are exactly the promised length, so a response range always fits; one
+    // that does not is a broken promise, never a reason to send other bytes.
+    let Some(bytes) = file.kept_bytes().and_then(|kept| kept.get(start..start.checked_add(n)?)) else {
+        return Wrote::Failed;
+    };
+    Wrote::Taken(engine.write(now, h, bytes), n)
 }
 
 impl MappedBody {

@@ -190,11 +190,13 @@ pub struct FileCounters {
     pub upload_jobs: u64,
     /// Most write buffers one upload had waiting at once (at most `http::UPLOAD_BUFFERS`).
     pub upload_buffers_peak: u64,
+    /// Bodies copied from the bytes kept with a small file (no system call).
+    pub memory: u64,
 }
 
 impl FileCounters {
     /// `(name, value)` of every counter, for rendering.
-    pub fn fields(&self) -> [(&'static str, u64); 14] {
+    pub fn fields(&self) -> [(&'static str, u64); 15] {
         [
             ("bodies_lent", self.lent),
             ("bodies_read", self.read),
@@ -210,6 +212,7 @@ impl FileCounters {
             ("opens_off_shard", self.opens_off_shard),
             ("upload_jobs", self.upload_jobs),
             ("upload_buffers_peak", self.upload_buffers_peak),
+            ("bodies_memory", self.memory),
         ]
     }
 }
@@ -230,6 +233,7 @@ impl core::ops::AddAssign for FileCounters {
         self.opens_off_shard += o.opens_off_shard;
         self.upload_jobs += o.upload_jobs;
         self.upload_buffers_peak = self.upload_buffers_peak.max(o.upload_buffers_peak);
+        self.memory += o.memory;
     }
 }
 
@@ -532,7 +536,7 @@ impl Worker {
                     Done::Upload { conn, answer: uploads.run(&site, job) }
                 }
                 Job::Open(o) => {
-                    let opened = o.site.root().open_file(&o.path);
+                    let opened = o.site.root().open_file_kept(&o.path);
                     self.counters.opens_off_shard.fetch_add(1, Ordering::Relaxed);
                     Done::Open { conn: o.conn, token: o.token, opened }
                 }
