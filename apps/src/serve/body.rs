@@ -8,11 +8,9 @@
 //! retransmissions. The [`Prefetcher`] makes the mapping (no `mmap` on the shard) and checks
 //! the first window with `mincore` (a cached file starts as soon as the mapping arrives). Only
 //! ranges reported resident are lent, so the shard never waits for the disk: the prefetcher locks (or, past its budget, populates) the windows
-//! from the start of the body on, [`WINDOW`] bytes in the first request and twice as many in
-//! each next one up to [`pagelock::MAX_WINDOW`] ([`WindowGrowth`]: fewer `mlock`/`munlock`
-//! calls per byte on a long body), at most [`WindowGrowth::lookahead`] bytes beyond the send
-//! position. Locked pages stay resident for retransmissions too; every window's worth of
-//! bytes the body tells the prefetcher how far the engine has released the file
+//! from the start of the body on, at most [`LOOKAHEAD`] bytes beyond the send position,
+//! [`WINDOW`] bytes per request. Locked pages stay resident for retransmissions too; every
+//! [`WINDOW`] bytes the body tells the prefetcher how far the engine has released the file
 //! (acknowledged), and those pages are unlocked. The mapping itself is unmapped by the
 //! prefetcher once its last reference drops.
 //!
@@ -28,7 +26,6 @@
 
 use super::mapped::FileMap;
 use super::nowait::{read_at_nowait, NoWaitRead};
-use super::pagelock::{self, WindowGrowth};
 use super::prefetch::{Done, FileCounters, Prefetcher, Request};
 use crate::http::FileBody;
 use linerate_stack::engine::{ConnectionHandle, Engine, Error};
@@ -38,9 +35,10 @@ use std::sync::Arc;
 
 /// Bodies at least this long are lent from a mapping; shorter ones are `pread` into the ring.
 pub const MAP_MIN: u64 = 64 * 1024;
-/// Bytes of a body's first prefetch request (and of the `mincore` check when a response
-/// starts); later requests grow ([`WindowGrowth`]).
-pub const WINDOW: usize = pagelock::FIRST_WINDOW;
+/// Bytes per prefetch request (and per `mincore` check when a response starts).
+pub const WINDOW: usize = 1 << 20;
+/// Most bytes asked for beyond the send position, per connection.
+pub const LOOKAHEAD: u64 = 4 << 20;
 /// Most bytes `pread` into the ring per call.
 const READ_CHUNK: usize = 256 * 1024;
 /// Prefetch requests outstanding per connection.
@@ -108,8 +106,6 @@ pub struct MappedBody {
     written_to: u64,
     /// The prefetcher was told the engine released the bytes before this offset.
     released_to: u64,
-    /// The size of the next window asked for.
-    windows: WindowGrowth,
 }
 
 /// What [`BodyPath::write`] did.
@@ -244,7 +240,6 @@ impl MappedBody {
             failed: false,
             written_to: offset,
             released_to: offset,
-            windows: WindowGrowth::default(),
         }
     }
 
@@ -281,12 +276,12 @@ impl MappedBody {
         Wrote::Taken(result, n)
     }
 
-    /// Every window's worth of bytes queued, tells the prefetcher how far the engine has let go of the
+    /// Every [`WINDOW`] bytes queued, tells the prefetcher how far the engine has let go of the
     /// file, so those pages are unlocked. Everything the engine still holds (unacknowledged or
     /// unsent, this body's or a header before it) is counted back from the queued end, so the
     /// estimate never passes a byte the engine may still send.
     fn release(&mut self, now: Instant, engine: &Engine, h: ConnectionHandle, prefetch: &mut Prefetcher) {
-        if self.written_to < self.released_to + self.windows.current() as u64 {
+        if self.written_to < self.released_to + WINDOW as u64 {
             return;
         }
         let Ok(info) = engine.info(now, h) else { return };
@@ -297,18 +292,16 @@ impl MappedBody {
         }
     }
 
-    /// Keeps the window look-ahead beyond `sent` asked for.
+    /// Keeps up to [`LOOKAHEAD`] bytes beyond `sent` asked for.
     fn ask_ahead(&mut self, h: ConnectionHandle, prefetch: &mut Prefetcher, sent: u64, end: u64) {
-        let limit = end.min(sent + self.windows.lookahead());
+        let limit = end.min(sent + LOOKAHEAD);
         while self.in_flight < MAX_IN_FLIGHT && self.requested_to < limit {
-            let mut windows = self.windows;
-            let len = windows.take(limit - self.requested_to);
+            let len = (limit - self.requested_to).min(WINDOW as u64) as usize;
             let request = Request { conn: h, map: self.map.clone(), offset: self.requested_to, len };
             if prefetch.request(request).is_err() {
                 // Queue full: the shard's sweep asks again (`wants_prefetch`).
                 return;
             }
-            self.windows = windows;
             self.requested_to += len as u64;
             self.in_flight += 1;
         }

@@ -28,59 +28,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 /// pin: past it, windows are only populated, as before locking existed.
 pub const LOCK_BUDGET: u64 = 256 << 20;
 
-/// The first window of a mapped body, in bytes: what is locked (and checked with `mincore`)
-/// before the first byte is lent, so a body starts after one `mlock` of this size.
-pub const FIRST_WINDOW: usize = 1 << 20;
-/// The largest window: each request of a body doubles its window up to this. Every window
-/// costs an `mlock`, a `munlock` (the release step follows the window) and a round trip through
-/// the prefetch queue; 4 MiB windows cut those four-fold on a long download (the per-page
-/// work of locking, unlocking and unmapping stays), while a short body never locks more than
-/// it has. Larger windows gained nothing measurable and lock more per connection (about
-/// `WINDOWS_AHEAD + 1` windows plus the engine's unacknowledged bytes: 13 MiB here).
-pub const MAX_WINDOW: usize = 4 << 20;
-/// Look-ahead of a body whose window is still small: it asks this far beyond the send position.
-/// A grown window asks [`WINDOWS_AHEAD`] windows ahead instead, so one connection locks at most
-/// `WINDOWS_AHEAD * MAX_WINDOW` plus what the engine holds unacknowledged.
-pub const MIN_LOOKAHEAD: u64 = 4 << 20;
-/// Windows asked for beyond the send position, once they are large.
-pub const WINDOWS_AHEAD: u64 = 2;
-
-/// The window sizes of one mapped body: [`FIRST_WINDOW`], then doubling per window asked, up
-/// to [`MAX_WINDOW`]. Pure arithmetic (the shard keeps one per body); the locking itself stays
-/// [`lock_window`]'s, so a larger window never lends a byte the prefetcher did not report
-/// resident.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WindowGrowth {
-    /// The size of the next window asked for.
-    next: usize,
-}
-
-impl Default for WindowGrowth {
-    fn default() -> Self {
-        WindowGrowth { next: FIRST_WINDOW }
-    }
-}
-
-impl WindowGrowth {
-    /// The next window's length, at most `left` (bytes up to the look-ahead limit); the one
-    /// after is twice as long, up to [`MAX_WINDOW`].
-    pub fn take(&mut self, left: u64) -> usize {
-        let len = usize::try_from(left).unwrap_or(usize::MAX).min(self.next);
-        self.next = (self.next * 2).min(MAX_WINDOW);
-        len
-    }
-
-    /// The window asked for next (the body releases acknowledged bytes in steps this large).
-    pub fn current(&self) -> usize {
-        self.next
-    }
-
-    /// How far beyond the send position the body asks for windows.
-    pub fn lookahead(&self) -> u64 {
-        MIN_LOOKAHEAD.max(WINDOWS_AHEAD * self.next as u64)
-    }
-}
-
 /// The locked part `[start, end)` of one mapping, page-aligned (the end may be the mapping's
 /// end). Written only by the prefetch thread; read by whoever drops the mapping last.
 #[derive(Debug, Default)]
@@ -176,26 +123,6 @@ mod tests {
         let f = std::fs::File::open(&path).unwrap();
         let map = FileMap::new(&f, len).unwrap();
         (path, map)
-    }
-
-    #[test]
-    fn windows_grow_geometrically_to_the_bound_and_never_past_what_is_left() {
-        let mut w = WindowGrowth::default();
-        assert_eq!(w.take(u64::MAX), FIRST_WINDOW);
-        assert_eq!(w.take(u64::MAX), 2 * FIRST_WINDOW);
-        // A window cut short by the look-ahead or the body's end still grows the next one.
-        assert_eq!(w.take(1000), 1000);
-        let mut sizes = Vec::new();
-        for _ in 0..10 {
-            sizes.push(w.take(u64::MAX));
-        }
-        assert!(sizes.iter().all(|&s| s <= MAX_WINDOW), "{sizes:?}");
-        assert_eq!(*sizes.last().unwrap(), MAX_WINDOW);
-        assert!(sizes.windows(2).all(|p| p[0] <= p[1]), "never shrinks: {sizes:?}");
-        // The look-ahead is bounded too: the most one connection asks for ahead.
-        assert_eq!(w.lookahead(), WINDOWS_AHEAD * MAX_WINDOW as u64);
-        assert_eq!(WindowGrowth::default().lookahead(), MIN_LOOKAHEAD);
-        assert_eq!(w.take(0), 0);
     }
 
     #[test]
