@@ -4,7 +4,7 @@
 //! **Owns** the thread (pinned to `--io-cores`), its bounded job queue and answer queue, and the
 //! shard's file counters. By default the thread runs on the CPUs no shard uses, never on a
 //! shard's own core: its jobs can wait for the disk (`mlock`, `openat2`, `fdatasync`), and a
-//! bulk download costs it about 0.3 CPU-seconds per GB of page-table and LRU work (locking,
+//! bulk download costs it 0.2–0.3 CPU-seconds per GB of page-table and LRU work (locking,
 //! unlocking, unmapping; docs/PERFORMANCE.md), which on the shard's core would come straight
 //! out of the packet loop's time. The shard queues jobs with `try_send` (never blocks; a full queue is
 //! retried later or, for an unmap, done where it is):
