@@ -12,7 +12,8 @@
 //! [`WINDOW`] bytes per request. Locked pages stay resident for retransmissions too; every
 //! [`WINDOW`] bytes the body tells the prefetcher how far the engine has released the file
 //! (acknowledged), and those pages are unlocked. The mapping itself is unmapped by the
-//! prefetcher once its last reference drops.
+//! prefetcher once its last reference drops (it keeps the last few a while, for the next
+//! response of the same file).
 //!
 //! Shorter bodies, and bodies whose mapping failed (the guard registry is full, or the file
 //! system cannot map), are read into the send ring with `preadv2(RWF_NOWAIT)`

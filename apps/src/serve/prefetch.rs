@@ -2,7 +2,11 @@
 //! disk or stall the CPU, so the shard's packet loop never does.
 //!
 //! **Owns** the thread (pinned to `--io-cores`), its bounded job queue and answer queue, and the
-//! shard's file counters. The shard queues jobs with `try_send` (never blocks; a full queue is
+//! shard's file counters. By default the thread runs on the CPUs no shard uses, never on a
+//! shard's own core: its jobs can wait for the disk (`mlock`, `openat2`, `fdatasync`), and a
+//! bulk download costs it 0.2–0.3 CPU-seconds per GB of page-table and LRU work (locking,
+//! unlocking, unmapping; docs/PERFORMANCE.md), which on the shard's core would come straight
+//! out of the packet loop's time. The shard queues jobs with `try_send` (never blocks; a full queue is
 //! retried later or, for an unmap, done where it is):
 //! - map: a large body starts; the thread maps the file ([`FileMap::new`]: `mmap`, which takes
 //!   the process's address-space lock for writing, and the scan of the guard registry), checks
@@ -25,6 +29,12 @@
 //! - unmap: a mapping's last reference dropped ([`Retirer`]); `munmap` it here (with its TLB
 //!   shootdown across the process's threads) and account its locked bytes.
 //!
+//! The thread keeps the last [`MAP_CACHE`] mappings it made ([`MapCache`]): a map job for the
+//! same file (identity and length) whose mapping nobody else holds any more reuses it, page
+//! tables filled, instead of mapping, faulting in and later unmapping the file again (half
+//! of this thread's CPU per GB on repeated bulk downloads, docs/PERFORMANCE.md). A mapping
+//! nobody else holds is unlocked at once and unmapped after [`ABANDON_CHECK`] without jobs.
+//!
 //! **Promises:** at most [`QUEUE`] jobs and answers wait at once; each job holds its mapping by
 //! `Arc` (or owns it, for an unmap), so a mapping outlives the work on it and is unmapped
 //! exactly once. Dropping the `Prefetcher` stops the thread after the job it is doing and joins
@@ -37,6 +47,7 @@ use super::pagelock::{self, LockOutcome};
 use crate::http::files::Upload;
 use crate::http::{FileBody, FileError, Site, UploadAnswer, UploadJob};
 use linerate_stack::engine::ConnectionHandle;
+use linerate_stack::tcp::SendSource;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
@@ -54,6 +65,8 @@ use std::time::Duration as StdDuration;
 pub const QUEUE: usize = 1024;
 /// How often the thread looks for uploads abandoned while it had nothing else to do.
 pub const ABANDON_CHECK: StdDuration = StdDuration::from_secs(1);
+/// Mappings the thread keeps for reuse by the next response of the same file.
+pub const MAP_CACHE: usize = 8;
 /// The read-ahead thread reads through a buffer this large.
 const READ_SCRATCH: usize = 64 * 1024;
 
@@ -81,6 +94,8 @@ pub struct ReadAhead {
 #[derive(Debug)]
 struct MapJob {
     conn: ConnectionHandle,
+    /// The file's (device, inode), as opened.
+    identity: (u64, u64),
     token: u64,
     file: File,
     len: usize,
@@ -368,9 +383,10 @@ impl Prefetcher {
     pub fn map(&mut self, conn: ConnectionHandle, file: &FileBody, offset: u64) -> Option<u64> {
         let tx = self.jobs.as_ref()?;
         let len = usize::try_from(file.len()).ok()?;
+        let identity = file.identity();
         let file = File::from(file.as_fd().try_clone_to_owned().ok()?);
         let token = self.next_token;
-        tx.try_send(Job::Map(MapJob { conn, token, file, len, offset })).ok()?;
+        tx.try_send(Job::Map(MapJob { conn, identity, token, file, len, offset })).ok()?;
         self.next_token += 1;
         self.outstanding += 1;
         Some(token)
@@ -514,16 +530,21 @@ impl Worker {
         let mut scratch = Vec::new();
         let mut buf = vec![0u8; READ_SCRATCH];
         let mut uploads = Uploads::default();
+        let mut maps = MapCache::default();
         loop {
-            let job = if uploads.is_empty() {
+            let job = if uploads.is_empty() && maps.is_empty() {
                 jobs.recv().map_err(|_| false)
             } else {
                 jobs.recv_timeout(ABANDON_CHECK).map_err(|e| e == mpsc::RecvTimeoutError::Timeout)
             };
             uploads.drop_abandoned();
+            maps.unlock_unused(&self.counters.locked_bytes);
             let job = match job {
                 Ok(job) => job,
-                Err(true) => continue,
+                Err(true) => {
+                    maps.drop_unused();
+                    continue;
+                }
                 Err(false) => return,
             };
             if self.stop.load(Ordering::Relaxed) {
@@ -540,7 +561,7 @@ impl Worker {
                     self.counters.opens_off_shard.fetch_add(1, Ordering::Relaxed);
                     Done::Open { conn: o.conn, token: o.token, opened }
                 }
-                Job::Map(m) => self.map(m, &mut scratch),
+                Job::Map(m) => self.map(m, &mut scratch, &mut maps),
                 Job::Populate(r) => self.populate(r, &mut scratch),
                 Job::ReadAhead(r) => read_ahead(r, &mut buf),
                 Job::Release { map, upto } => {
@@ -561,12 +582,17 @@ impl Worker {
     }
 
     /// Maps the file (guarded, unmapped through this thread) and checks the first window.
-    fn map(&self, m: MapJob, scratch: &mut Vec<u8>) -> Done {
+    fn map(&self, m: MapJob, scratch: &mut Vec<u8>, maps: &mut MapCache) -> Done {
+        let start = usize::try_from(m.offset).unwrap_or(usize::MAX);
+        if let Some(map) = maps.reuse(m.identity, m.len, &self.counters.locked_bytes) {
+            let resident = map.resident_prefix(start, super::body::WINDOW, scratch);
+            return Done::Map { conn: m.conn, token: m.token, map: Some(map), resident };
+        }
         let (map, resident) = match FileMap::new(&m.file, m.len) {
             Ok(map) => {
                 let map = Arc::new(map.retire_to(self.retire.clone()));
-                let start = usize::try_from(m.offset).unwrap_or(usize::MAX);
                 let resident = map.resident_prefix(start, super::body::WINDOW, scratch);
+                maps.keep(m.identity, map.clone());
                 (Some(map), resident)
             }
             Err(_) => (None, 0),
@@ -599,6 +625,56 @@ impl Worker {
         }
         let resident = if failed { 0 } else { r.map.resident_prefix(start, r.len, scratch) };
         Done::Mapped { conn: r.conn, map: r.map, offset: r.offset, resident, failed }
+    }
+}
+
+/// The mappings the thread made last, by file (device, inode), oldest first.
+#[derive(Default)]
+struct MapCache {
+    maps: Vec<((u64, u64), Arc<FileMap>)>,
+}
+
+impl MapCache {
+    fn is_empty(&self) -> bool {
+        self.maps.is_empty()
+    }
+
+    /// A kept mapping of the file that nobody else holds (so no engine still sends from it and
+    /// its page locks are this thread's to reset), intact, of the same length.
+    fn reuse(&mut self, identity: (u64, u64), len: usize, locked: &AtomicU64) -> Option<Arc<FileMap>> {
+        let (_, map) = self.maps.iter().find(|(id, map)| {
+            *id == identity && map.len() == len && Arc::strong_count(map) == 1 && map.is_intact()
+        })?;
+        // A new body locks from its own start: no span left from the last one.
+        pagelock::release(map, map.len(), locked);
+        Some(map.clone())
+    }
+
+    /// Keeps `map` (dropping the oldest mapping nobody else holds if full: unmapped through the
+    /// retirer; if every kept mapping is in use, `map` is not kept).
+    fn keep(&mut self, identity: (u64, u64), map: Arc<FileMap>) {
+        if self.maps.len() >= MAP_CACHE {
+            match self.maps.iter().position(|(_, m)| Arc::strong_count(m) == 1) {
+                Some(i) => drop(self.maps.remove(i)),
+                None => return,
+            }
+        }
+        self.maps.push((identity, map));
+    }
+
+    /// Unlocks what kept mappings nobody else holds still have locked: the engine let go of
+    /// all of it when it dropped its last reference.
+    fn unlock_unused(&self, locked: &AtomicU64) {
+        for (_, map) in &self.maps {
+            if Arc::strong_count(map) == 1 && map.locked.bytes() > 0 {
+                pagelock::release(map, map.len(), locked);
+            }
+        }
+    }
+
+    /// Lets go of the mappings nobody else holds (they are unmapped through the retirer).
+    fn drop_unused(&mut self) {
+        self.maps.retain(|(_, map)| Arc::strong_count(map) > 1);
     }
 }
 

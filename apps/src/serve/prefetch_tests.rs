@@ -28,9 +28,17 @@ impl Dir {
         let mut f = File::create(&path).unwrap();
         f.write_all(&vec![0x5a; len]).unwrap();
         f.sync_all().unwrap();
-        // SAFETY: a valid descriptor; advice only.
-        assert_eq!(unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) }, 0);
-        File::open(path).unwrap()
+        // The advice may leave pages still queued for the LRU on another CPU (just written):
+        // repeat it until `mincore` shows none cached.
+        let reader = File::open(&path).unwrap();
+        let check = (len > 0).then(|| FileMap::new(&reader, len).unwrap());
+        let mut scratch = Vec::new();
+        until("the file to leave the page cache", || {
+            // SAFETY: a valid descriptor; advice only.
+            assert_eq!(unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) }, 0);
+            check.as_ref().is_none_or(|m| m.resident_prefix(0, len, &mut scratch) == 0)
+        });
+        reader
     }
 }
 
@@ -195,4 +203,51 @@ fn mappings_are_made_on_the_prefetch_thread_or_refused() {
         Done::Map { token: t, map: None, .. } => assert_eq!(t, token),
         other => panic!("unexpected answer {other:?}"),
     }
+}
+
+/// The mapping a map job answers with (asserting the answer is for `token`).
+fn map_answer(p: &mut Prefetcher, token: u64) -> Arc<FileMap> {
+    match next_done(p) {
+        Done::Map { token: t, map: Some(map), .. } if t == token => map,
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+#[test]
+fn a_mapping_nobody_holds_is_unlocked_reused_for_the_same_file_then_unmapped_when_idle() {
+    let dir = Dir::new("reuse");
+    drop(dir.cold_file("f", 3 * MIB));
+    drop(dir.cold_file("g", 2 * MIB));
+    let root = Root::open(&dir.0, ResolveMode::default()).unwrap();
+    let mut p = spawn("lr-pftest-reuse", u64::MAX);
+    let f = root.open_file(b"/f").unwrap();
+    let t = p.map(CONN, &f, 0).unwrap();
+    let first = map_answer(&mut p, t);
+    p.request(Request { conn: CONN, map: first.clone(), offset: 0, len: 2 * MIB }).unwrap();
+    assert!(matches!(next_done(&mut p), Done::Mapped { resident, .. } if resident == 2 * MIB));
+    assert_eq!(p.counters().locked_bytes, 2 * MIB as u64);
+    // While a response still holds the mapping, another response of the file gets its own:
+    // the locked span of one mapping belongs to one body.
+    let t = p.map(CONN, &f, 0).unwrap();
+    let second = map_answer(&mut p, t);
+    assert!(!Arc::ptr_eq(&first, &second), "a mapping in use was lent twice");
+    // Once nobody holds it, its locks go (the engine let go of every byte) and the next
+    // response of the same file reuses it instead of mapping again.
+    let first_at = Arc::as_ptr(&first);
+    drop(first);
+    drop(second);
+    let t = p.map(CONN, &f, 0).unwrap();
+    let again = map_answer(&mut p, t);
+    assert!(std::ptr::eq(Arc::as_ptr(&again), first_at), "the kept mapping was not reused");
+    assert_eq!((again.locked.bytes(), p.counters().locked_bytes), (0, 0), "locks left from the last body");
+    // Another file is never answered with this mapping.
+    let g = root.open_file(b"/g").unwrap();
+    let t = p.map(CONN, &g, 0).unwrap();
+    let other = map_answer(&mut p, t);
+    assert_eq!(other.len(), 2 * MIB);
+    assert_eq!(p.counters().unmaps_off_shard, 0, "kept mappings are not unmapped while in use");
+    // With no jobs, the kept mappings nobody holds are unmapped on the thread.
+    drop((again, other));
+    until("the idle unmaps", || p.counters().unmaps_off_shard == 3);
+    assert_eq!((p.counters().locked_bytes, p.counters().unmaps_inline), (0, 0));
 }
