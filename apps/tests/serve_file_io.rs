@@ -76,24 +76,41 @@ fn evict(path: &Path) {
 #[test]
 fn cold_small_files_are_read_in_by_the_prefetch_thread_and_served_whole() {
     let env = Env::new("coldsm", |c| c, &[("small", 40_000), ("ranged", 60_000), ("warm", 30_000)]);
-    for name in ["small", "ranged"] {
-        evict(&env.root.path().join(name));
-    }
-    env.download_matches("small");
-    // A range from the middle of a cold file.
-    let part = env.root.path().join("ranged.part");
-    env.curl(&["-r", "10000-49999", "-o", part.to_str().unwrap(), &env.url("ranged")]);
-    let original = std::fs::read(env.root.path().join("ranged")).unwrap();
-    assert!(std::fs::read(&part).unwrap() == original[10_000..50_000], "the range differs from the file");
+    // The shard's refused `RWF_NOWAIT` read starts the kernel's own read-ahead, which a fast
+    // virtual disk sometimes finishes before the read looks again; the read then succeeds
+    // without the prefetcher (still without blocking). Start over, bounded, until both cold
+    // bodies were deferred, so the test checks the path it is about.
+    let mut attempts = 0u64;
+    let deferred = loop {
+        attempts += 1;
+        for name in ["small", "ranged"] {
+            evict(&env.root.path().join(name));
+        }
+        let before = file_counters(&env.server)("reads_deferred");
+        env.download_matches("small");
+        // A range from the middle of a cold file.
+        let part = env.root.path().join("ranged.part");
+        env.curl(&["-r", "10000-49999", "-o", part.to_str().unwrap(), &env.url("ranged")]);
+        let original = std::fs::read(env.root.path().join("ranged")).unwrap();
+        assert!(std::fs::read(&part).unwrap() == original[10_000..50_000], "the range differs from the file");
+        let mut counters = file_counters(&env.server);
+        wait_for("the counters of two cold bodies", Duration::from_secs(10), || {
+            counters = file_counters(&env.server);
+            counters("bodies_read") == 2 * attempts
+        });
+        let deferred = counters("reads_deferred") - before;
+        if deferred >= 2 || attempts == 5 {
+            break deferred;
+        }
+    };
     env.download_matches("warm");
 
     let mut counters = file_counters(&env.server);
-    wait_for("the counters of three bodies", Duration::from_secs(10), || {
+    wait_for("the counters of every body", Duration::from_secs(10), || {
         counters = file_counters(&env.server);
-        counters("bodies_read") == 3
+        counters("bodies_read") == 2 * attempts + 1
     });
-    let deferred = counters("reads_deferred");
-    eprintln!("cold small files: reads_deferred {deferred}");
+    eprintln!("cold small files: reads_deferred {deferred} in the last of {attempts} attempt(s)");
     assert!(deferred >= 2, "both cold files must defer to the prefetcher, got {deferred}");
     assert_eq!(counters("reads_blocking"), 0, "the shard read the disk itself");
 }
