@@ -13,39 +13,9 @@
 
 mod serve_support;
 
-use serve_support::{Env, Server, MIB};
+use serve_support::{file_counters, wait_for, Env, MIB};
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-fn linerate(args: &[&str]) -> Output {
-    Command::new("timeout").arg("60").arg(env!("CARGO_BIN_EXE_linerate")).args(args).output().unwrap()
-}
-
-/// The server's file counters (`name value` pairs on the `shard N:` lines), summed over shards.
-fn file_counters(server: &Server) -> impl Fn(&str) -> u64 {
-    let out = linerate(&["stats", "--socket", server.control.to_str().unwrap()]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "linerate stats: {text} {}", String::from_utf8_lossy(&out.stderr));
-    move |name: &str| {
-        let lines = text.lines().filter(|l| l.starts_with("shard "));
-        let values = lines.map(|l| {
-            let words: Vec<&str> = l.split_whitespace().collect();
-            let at = words.iter().position(|w| *w == name).unwrap_or_else(|| panic!("no {name} in {l:?}"));
-            words[at + 1].parse::<u64>().unwrap()
-        });
-        values.sum()
-    }
-}
-
-/// Waits (bounded) until `cond` holds, looking every 50 ms.
-fn wait_for(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < within, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// The bodies of `urls`, fetched in order by one curl (one keep-alive connection), concatenated.
 fn fetch(env: &Env, urls: &[String]) -> Vec<u8> {

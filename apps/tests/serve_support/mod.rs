@@ -182,3 +182,33 @@ pub fn run_in(ns: &str, secs: u32, program: &str, args: &[&str]) -> Output {
         .output()
         .expect("run a tool in the lab")
 }
+
+/// `linerate <args>` (the built binary), bounded to 60 s.
+pub fn linerate(args: &[&str]) -> Output {
+    Command::new("timeout").arg("60").arg(env!("CARGO_BIN_EXE_linerate")).args(args).output().unwrap()
+}
+
+/// Waits (bounded) until `cond` holds, looking every 50 ms.
+pub fn wait_for(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < within, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The server's file counters (`name value` pairs on the `shard N:` lines), summed over shards.
+pub fn file_counters(server: &Server) -> impl Fn(&str) -> u64 {
+    let out = linerate(&["stats", "--socket", server.control.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "linerate stats: {text} {}", String::from_utf8_lossy(&out.stderr));
+    move |name: &str| {
+        let lines = text.lines().filter(|l| l.starts_with("shard "));
+        let values = lines.map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let at = words.iter().position(|w| *w == name).unwrap_or_else(|| panic!("no {name} in {l:?}"));
+            words[at + 1].parse::<u64>().unwrap()
+        });
+        values.sum()
+    }
+}
