@@ -167,13 +167,14 @@ fn bucket_of(path: &[u8]) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::http::ResolveMode;
 
-    struct TempRoot(std::path::PathBuf);
+    /// A temporary directory, removed on drop (also used by `files.rs`'s tests).
+    pub(crate) struct TempRoot(pub(crate) std::path::PathBuf);
     impl TempRoot {
-        fn new(tag: &str) -> Self {
+        pub(crate) fn new(tag: &str) -> Self {
             let dir = std::env::temp_dir().join(format!("linerate-fcache-{tag}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();

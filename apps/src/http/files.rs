@@ -460,20 +460,7 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    struct TempRoot(PathBuf);
-    impl TempRoot {
-        fn new(tag: &str) -> Self {
-            let dir = std::env::temp_dir().join(format!("linerate-kept-{tag}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            TempRoot(dir)
-        }
-    }
-    impl Drop for TempRoot {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::http::file_cache::tests::TempRoot;
 
     fn pattern(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i % 251) as u8).collect()
