@@ -24,6 +24,12 @@
 //!   timer restarted 8 operations later (hints timed): a caller that looks connections up a
 //!   little before it touches their timers.
 //!
+//! - `memory floor: touch 1 random entry`, `memory floor chained` (session 7): no wheel, a plain
+//!   array of as many 32-byte entries, one random entry read and written per operation, issued
+//!   like `cancel` and like `cancel chained`. No single random operation on a structure that
+//!   large can cost less on this machine, so these rows say how much of a wheel row is the
+//!   memory system and how much the wheel.
+//!
 //! `restart` is TCP's RTO restart on every ACK: the timer moves later by 10 µs–1 ms, usually
 //! staying in its slot. The bench keeps its own copy of every deadline (as the engine does in
 //! its connection slot) so computing the new deadline never touches the wheel's memory.
@@ -102,17 +108,23 @@ fn full_wheel(
 
 /// What a driver would do with the wheel's storage before first use.
 fn advise_huge_pages(wheel: &TimerWheel<u64>) {
-    const PAGE: usize = 4096;
     for region in wheel.memory_regions() {
-        let start = region.start.next_multiple_of(PAGE);
-        if region.end > start {
-            // SAFETY: the range lies inside allocations the wheel owns and keeps; MADV_HUGEPAGE
-            // only changes how the kernel backs them, never their contents.
-            let rc =
-                unsafe { libc::madvise(start as *mut libc::c_void, region.end - start, libc::MADV_HUGEPAGE) };
-            if rc != 0 {
-                eprintln!("madvise(MADV_HUGEPAGE) failed: {}", std::io::Error::last_os_error());
-            }
+        advise_huge_pages_over(region);
+    }
+}
+
+/// `madvise(MADV_HUGEPAGE)` over the whole pages inside `region`, a live allocation the caller
+/// keeps.
+fn advise_huge_pages_over(region: std::ops::Range<usize>) {
+    const PAGE: usize = 4096;
+    let start = region.start.next_multiple_of(PAGE);
+    if region.end > start {
+        // SAFETY: the range lies inside an allocation the caller owns and keeps; MADV_HUGEPAGE
+        // only changes how the kernel backs it, never its contents.
+        let rc =
+            unsafe { libc::madvise(start as *mut libc::c_void, region.end - start, libc::MADV_HUGEPAGE) };
+        if rc != 0 {
+            eprintln!("madvise(MADV_HUGEPAGE) failed: {}", std::io::Error::last_os_error());
         }
     }
 }
@@ -539,10 +551,71 @@ fn restarts(
         .collect()
 }
 
+/// The memory floor under every single random operation: the same number of 32-byte entries as
+/// the wheel holds, one random entry read and written per operation (what validating a handle
+/// and updating its entry must do at least), nothing else. `touch` applies one operation to the
+/// picked entries in order and is either independent (like `cancel`) or chained (like
+/// `cancel chained`). A wheel operation cannot cost less than its row here, so the gap to it is
+/// the wheel's own.
+fn bench_memory_floor_at(
+    c: &mut Criterion,
+    size: (usize, bool),
+    op: &str,
+    touch: fn(&mut [[u64; 4]], &[usize]),
+) {
+    let live = size.0;
+    let mut rng = Rng(0x9abc_def1_2345_6789);
+    let mut entries = vec![[0_u64; 4]; live + CHUNK];
+    if size.1 {
+        let start = entries.as_ptr() as usize;
+        advise_huge_pages_over(start..start + std::mem::size_of_val(entries.as_slice()));
+    }
+    for (i, entry) in entries.iter_mut().enumerate() {
+        entry[0] = i as u64; // fault every page in before timing, as filling the wheel does
+    }
+    c.bench_function(&name(op, size), |b| {
+        b.iter_custom(|iters| {
+            chunked(iters, |n| {
+                let picks: Vec<usize> = (0..n).map(|_| rng.next() as usize % live).collect();
+                let entries = entries.as_mut_slice();
+                timed(|| touch(entries, &picks))
+            })
+        })
+    });
+}
+
+fn touch_independent(entries: &mut [[u64; 4]], picks: &[usize]) {
+    for &pick in picks {
+        let entry = &mut entries[pick];
+        entry[1] = entry[1].wrapping_add(1);
+    }
+}
+
+fn touch_chained(entries: &mut [[u64; 4]], picks: &[usize]) {
+    let zero = black_box(0_usize);
+    let mut carry = 0;
+    for &pick in picks {
+        let entry = &mut entries[pick + carry];
+        entry[1] = entry[1].wrapping_add(1);
+        // Zero, but only once this entry has been read: the next address waits for it.
+        carry = entry[1] as usize & zero;
+    }
+}
+
+fn bench_memory_floor_independent_at(c: &mut Criterion, size: (usize, bool)) {
+    bench_memory_floor_at(c, size, "memory floor: touch 1 random entry", touch_independent);
+}
+
+fn bench_memory_floor_chained_at(c: &mut Criterion, size: (usize, bool)) {
+    bench_memory_floor_at(c, size, "memory floor chained", touch_chained);
+}
+
 /// Every operation at every size.
 fn bench_all_sizes(c: &mut Criterion) {
     type Op = fn(&mut Criterion, (usize, bool));
-    let ops: [Op; 13] = [
+    let ops: [Op; 15] = [
+        bench_memory_floor_independent_at,
+        bench_memory_floor_chained_at,
         bench_insert_at,
         bench_cancel_at,
         bench_cancel_batched_at,
