@@ -282,16 +282,21 @@ impl<T: Copy> TimerWheel<T> {
         let (flat, old) = (entry.flat as usize, entry.tick);
         entry.tick = tick;
         let filed_start = slot_start(self.cursor, flat / slots::SLOTS, flat % slots::SLOTS);
-        if tick >= filed_start {
+        // Only the entry's leaving its old tick can unsettle the wheel (as in `cancel`): a
+        // join lowers or keeps a bound, and filing into an empty slot makes it exact.
+        let unsettled = if tick >= filed_start {
             // The slot is reached no later than `tick`: the walk that reaches it re-files the
             // entry if it is then still later.
-            self.slots.retick(flat, old, tick);
+            self.slots.retick(flat, old, tick)
         } else {
-            self.slots.leave(flat, old);
+            let unsettled = self.slots.leave(flat, old);
             self.slots.remove(&mut self.slab.entries, handle.index);
             self.slots.push_back(&mut self.slab.entries, handle.index, slot_for(self.cursor, tick));
+            unsettled
+        };
+        if unsettled {
+            self.settle();
         }
-        self.settle();
         true
     }
 

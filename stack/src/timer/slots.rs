@@ -148,11 +148,14 @@ impl Slots {
         false
     }
 
-    /// Accounts for a live entry of slot `flat` whose tick changes in place from `old` to `new`.
+    /// Accounts for a live entry of slot `flat` whose tick changes in place from `old` to `new`;
+    /// true if leaving `old` took the slot's last live entry at its bound (see [`Self::leave`]),
+    /// even if `new` then restored it.
     #[inline]
-    pub(crate) fn retick(&mut self, flat: usize, old: u64, new: u64) {
-        let _ = self.leave(flat, old);
+    pub(crate) fn retick(&mut self, flat: usize, old: u64, new: u64) -> bool {
+        let left_last = self.leave(flat, old);
         self.join(flat, new);
+        left_last
     }
 
     /// Accounts for an entry of slot `flat` (a zombie) that becomes live again with expiry

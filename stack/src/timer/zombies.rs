@@ -20,6 +20,7 @@ pub(crate) const BATCH: usize = 32;
 
 /// How many zombies may wait for their slot while `live` timers are live: a quarter on top of
 /// the live ones, and never fewer than two batches.
+#[inline]
 pub(crate) fn allowance(live: usize) -> usize {
     (live / 4).max(2 * BATCH)
 }
