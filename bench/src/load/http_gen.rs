@@ -326,7 +326,7 @@ impl Generator<'_> {
     }
 }
 
-fn connect_nonblocking(addr: SocketAddrV4) -> io::Result<TcpStream> {
+pub(super) fn connect_nonblocking(addr: SocketAddrV4) -> io::Result<TcpStream> {
     // SAFETY: plain socket creation; the result is checked.
     let fd = unsafe {
         libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0)
@@ -356,7 +356,7 @@ fn connect_nonblocking(addr: SocketAddrV4) -> io::Result<TcpStream> {
 }
 
 /// A second `connect` tells a pending connection from a finished or failed one.
-fn connect_done(stream: &TcpStream) -> io::Result<bool> {
+pub(super) fn connect_done(stream: &TcpStream) -> io::Result<bool> {
     let sa = sockaddr(match stream.peer_addr() {
         Ok(std::net::SocketAddr::V4(a)) => a,
         // Not connected yet: peer_addr fails with ENOTCONN.
