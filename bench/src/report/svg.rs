@@ -1,10 +1,11 @@
 //! Hand-written SVG bar charts (a few rectangles and labels; a plotting library would cost
 //! more to build than these 150 lines): linerate's advantage per row with a line at 1×, and
-//! keep-alive latency percentiles per setup. A chart with nothing to show says why instead.
+//! keep-alive latency percentiles per setup, closed loop and at equal offered load (open loop)
+//! apart. A chart with nothing to show says why instead.
 
 use std::fmt::Write;
 
-use crate::results::Report;
+use crate::results::{MetricResult, Report};
 
 const WIDTH: f64 = 1100.0;
 const LEFT: f64 = 520.0;
@@ -40,11 +41,32 @@ pub fn ratios(report: &Report) -> String {
     chart(title, &bars, &kernels, Some(1.0), "×", "no ratios: no row has both a linerate and a kernel result")
 }
 
-/// Keep-alive latency percentiles (our generator), one series per setup.
+/// Keep-alive latency percentiles of the closed loop (our generator and wrk, requests always in
+/// flight), one series per setup.
 pub fn latency(report: &Report) -> String {
+    latency_of(
+        report,
+        |m| !m.is_open_loop(),
+        "keep-alive latency percentiles, closed loop (µs, lower is better)",
+        "no latency measured",
+    )
+}
+
+/// Keep-alive latency percentiles at equal offered load (the open-loop rows), one series per
+/// setup: the comparison of servers that a closed loop cannot make.
+pub fn open_loop_latency(report: &Report) -> String {
+    latency_of(
+        report,
+        MetricResult::is_open_loop,
+        "keep-alive latency at equal offered load, open loop (µs from the due time, lower is better)",
+        "no open-loop latency measured (scenario 4 not run, or --no-open-loop)",
+    )
+}
+
+fn latency_of(report: &Report, pick: impl Fn(&MetricResult) -> bool, title: &str, empty: &str) -> String {
     let mut setups: Vec<String> = Vec::new();
     let mut bars = Vec::new();
-    for m in report.results.iter().filter(|m| m.metric.starts_with("latency")) {
+    for m in report.results.iter().filter(|m| m.metric.starts_with("latency") && pick(m)) {
         for s in &m.sides {
             if let Some(v) = s.outcome.median() {
                 if !setups.contains(&s.setup) {
@@ -59,14 +81,7 @@ pub fn latency(report: &Report) -> String {
             }
         }
     }
-    chart(
-        "keep-alive latency percentiles (µs, lower is better)",
-        &bars,
-        &setups,
-        None,
-        " µs",
-        "no latency measured",
-    )
+    chart(title, &bars, &setups, None, " µs", empty)
 }
 
 fn chart(
