@@ -458,7 +458,7 @@ impl HttpRun<'_> {
 }
 
 /// The rows of one open-loop case of scenario 4.
-fn open_loop_rows(case: &str) -> [RowKey; 8] {
+fn open_loop_rows(case: &str) -> [RowKey; 9] {
     let r = |metric: &str, unit: &str, better| row("4 keep-alive", case, metric, unit, better);
     [
         r("offered rate", "req/s", Higher),
@@ -470,6 +470,8 @@ fn open_loop_rows(case: &str) -> [RowKey; 8] {
         r("send delay p99", "us", Lower),
         r("service p99", "us", Lower),
         r("server side CPU", "us/req", Lower),
+        // The generator thread: near the client core's capacity, latency is partly the client's.
+        r("client CPU", "us/req", Lower),
     ]
 }
 
@@ -612,6 +614,7 @@ impl HttpRun<'_> {
                 p99(ol.send_delay_us),
                 p99(ol.service_us),
                 side / n * 1e6,
+                ol.cpu_secs / n * 1e6,
             ]
         };
         let job = LoadJob::OpenLoop(load);
@@ -620,14 +623,15 @@ impl HttpRun<'_> {
         let l = r.latency_us.unwrap_or_default();
         println!(
             "      achieved {:.0} req/s, latency p50 {:.0} / p99 {:.0} / p99.9 {:.0} us, send delay p99 {:.0} us, \
-             service p99 {:.0} us, unfinished {}",
+             service p99 {:.0} us, unfinished {}, client CPU {:.1} us/req",
             r.per_sec(),
             l.p50,
             l.p99,
             l.p999.unwrap_or(f64::NAN),
             ol.send_delay_us.map_or(f64::NAN, |p| p.p99),
             ol.service_us.map_or(f64::NAN, |p| p.p99),
-            ol.unfinished
+            ol.unfinished,
+            ol.cpu_secs / r.requests.max(1) as f64 * 1e6
         );
         if ol.unfinished > 0 {
             self.notes.push(format!(

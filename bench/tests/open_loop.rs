@@ -62,6 +62,7 @@ fn open_loop_job_completes_its_timetable_against_a_kernel_server() {
     assert_eq!((r.requests, r.errors, ol.unfinished, ol.abandoned), (1000, 0, 0, 0), "{r:?}");
     assert_eq!(r.bytes % 1000, 0, "every response the same size: {r:?}");
     assert!(r.bytes >= 1000 * 1024, "{r:?}");
+    assert!(ol.cpu_secs > 0.0 && ol.cpu_secs < 5.0, "the generator thread's CPU: {r:?}");
     // Achieved rate: the whole timetable over its window, plus the last request's latency.
     assert!(r.per_sec() > 1000.0 && r.per_sec() <= 2000.0 + 1e-6, "{r:?}");
     let (lat, service, delay) = (r.latency_us.unwrap(), ol.service_us.unwrap(), ol.send_delay_us.unwrap());

@@ -89,6 +89,9 @@ pub struct OpenLoopStats {
     pub send_delay_us: Option<Percentiles>,
     /// Written → last byte of the response.
     pub service_us: Option<Percentiles>,
+    /// The generator thread's user + system CPU seconds over the job (is the client the limit?).
+    #[serde(default)]
+    pub cpu_secs: f64,
 }
 
 impl LoadResult {

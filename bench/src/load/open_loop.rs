@@ -138,6 +138,7 @@ impl Slot {
 
 impl Generator<'_> {
     fn run(&mut self, window: Duration) -> anyhow::Result<LoadResult> {
+        let cpu0 = crate::sys::thread_cpu_secs();
         let opened = Instant::now();
         for i in 0..self.slots.len() {
             self.open(i, opened);
@@ -173,7 +174,11 @@ impl Generator<'_> {
         }
         let end = t0.elapsed();
         let unfinished = self.book.finish(end);
-        Ok(self.result(window, unfinished))
+        let mut result = self.result(window, unfinished);
+        if let Some(ol) = &mut result.open_loop {
+            ol.cpu_secs = crate::sys::thread_cpu_secs() - cpu0;
+        }
+        Ok(result)
     }
 
     fn result(&self, window: Duration, unfinished: u64) -> LoadResult {
@@ -195,6 +200,7 @@ impl Generator<'_> {
                 abandoned: self.book.abandoned,
                 send_delay_us: percentiles(&l.send_delay),
                 service_us: percentiles(&l.service),
+                cpu_secs: 0.0,
             }),
         }
     }
