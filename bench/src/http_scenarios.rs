@@ -458,7 +458,7 @@ impl HttpRun<'_> {
 }
 
 /// The rows of one open-loop case of scenario 4.
-fn open_loop_rows(case: &str) -> [RowKey; 9] {
+fn open_loop_rows(case: &str) -> [RowKey; 10] {
     let r = |metric: &str, unit: &str, better| row("4 keep-alive", case, metric, unit, better);
     [
         r("offered rate", "req/s", Higher),
@@ -472,6 +472,8 @@ fn open_loop_rows(case: &str) -> [RowKey; 9] {
         r("server side CPU", "us/req", Lower),
         // The generator thread: near the client core's capacity, latency is partly the client's.
         r("client CPU", "us/req", Lower),
+        // Time the generator waited for its core: other load on the client core, not a server.
+        r("client run-queue wait", "ms/s", Lower),
     ]
 }
 
@@ -615,6 +617,7 @@ impl HttpRun<'_> {
                 p99(ol.service_us),
                 side / n * 1e6,
                 ol.cpu_secs / n * 1e6,
+                ol.run_queue_secs / r.secs.max(1e-9) * 1e3,
             ]
         };
         let job = LoadJob::OpenLoop(load);
@@ -623,7 +626,7 @@ impl HttpRun<'_> {
         let l = r.latency_us.unwrap_or_default();
         println!(
             "      achieved {:.0} req/s, latency p50 {:.0} / p99 {:.0} / p99.9 {:.0} us, send delay p99 {:.0} us, \
-             service p99 {:.0} us, unfinished {}, client CPU {:.1} us/req",
+             service p99 {:.0} us, unfinished {}, client CPU {:.1} us/req, client run-queue wait {:.0} ms/s",
             r.per_sec(),
             l.p50,
             l.p99,
@@ -631,7 +634,8 @@ impl HttpRun<'_> {
             ol.send_delay_us.map_or(f64::NAN, |p| p.p99),
             ol.service_us.map_or(f64::NAN, |p| p.p99),
             ol.unfinished,
-            ol.cpu_secs / r.requests.max(1) as f64 * 1e6
+            ol.cpu_secs / r.requests.max(1) as f64 * 1e6,
+            ol.run_queue_secs / r.secs.max(1e-9) * 1e3
         );
         if ol.unfinished > 0 {
             self.notes.push(format!(

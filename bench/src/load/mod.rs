@@ -92,6 +92,10 @@ pub struct OpenLoopStats {
     /// The generator thread's user + system CPU seconds over the job (is the client the limit?).
     #[serde(default)]
     pub cpu_secs: f64,
+    /// Seconds the generator thread was runnable but waiting for its core (schedstat run
+    /// delay) over the job: on a shared core, lateness that is neither server's.
+    #[serde(default)]
+    pub run_queue_secs: f64,
 }
 
 impl LoadResult {

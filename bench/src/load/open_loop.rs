@@ -138,7 +138,7 @@ impl Slot {
 
 impl Generator<'_> {
     fn run(&mut self, window: Duration) -> anyhow::Result<LoadResult> {
-        let cpu0 = crate::sys::thread_cpu_secs();
+        let (cpu0, waited0) = (crate::sys::thread_cpu_secs(), run_queue_secs());
         let opened = Instant::now();
         for i in 0..self.slots.len() {
             self.open(i, opened);
@@ -177,6 +177,7 @@ impl Generator<'_> {
         let mut result = self.result(window, unfinished);
         if let Some(ol) = &mut result.open_loop {
             ol.cpu_secs = crate::sys::thread_cpu_secs() - cpu0;
+            ol.run_queue_secs = run_queue_secs() - waited0;
         }
         Ok(result)
     }
@@ -201,6 +202,7 @@ impl Generator<'_> {
                 send_delay_us: percentiles(&l.send_delay),
                 service_us: percentiles(&l.service),
                 cpu_secs: 0.0,
+                run_queue_secs: 0.0,
             }),
         }
     }
@@ -359,4 +361,11 @@ fn percentiles(h: &Histogram<u64>) -> Option<Percentiles> {
     }
     let q = |p: f64| h.value_at_quantile(p) as f64;
     Some(Percentiles { p50: q(0.5), p99: q(0.99), p999: Some(q(0.999)) })
+}
+
+/// This thread's time runnable but not running so far (second field of its schedstat); 0 where
+/// the kernel has no schedstats.
+fn run_queue_secs() -> f64 {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    text.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).map_or(0.0, |n| n as f64 / 1e9)
 }
