@@ -55,6 +55,17 @@ pub struct Percentiles {
     pub p999: Option<f64>,
 }
 
+impl Percentiles {
+    /// p50, p99 and p99.9 of a histogram; `None` when it is empty.
+    pub fn of(h: &hdrhistogram::Histogram<u64>) -> Option<Percentiles> {
+        if h.is_empty() {
+            return None;
+        }
+        let q = |p: f64| h.value_at_quantile(p) as f64;
+        Some(Percentiles { p50: q(0.5), p99: q(0.99), p999: Some(q(0.999)) })
+    }
+}
+
 /// What a job measured.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct LoadResult {

@@ -19,14 +19,13 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddrV4, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use super::http_gen::{connect_done, connect_nonblocking, Response};
+use super::http_gen::{connect_done, connect_registered, new_epoll, Response};
 use super::timetable::{OpenLoopBook, Timetable};
 use super::{LoadResult, OpenLoopStats, Percentiles};
 
@@ -94,11 +93,6 @@ struct Generator<'a> {
 pub fn run_open_loop(load: &OpenLoopLoad) -> anyhow::Result<LoadResult> {
     let request =
         format!("GET {} HTTP/1.1\r\nHost: {}\r\nConnection: keep-alive\r\n\r\n", load.path, load.addr.ip());
-    // SAFETY: epoll_create1 has no preconditions; the result is checked.
-    let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    if epfd < 0 {
-        return Err(io::Error::last_os_error()).context("epoll_create1");
-    }
     // Wake-ups at the due times, not up to 50 µs after them (the default slack). Best effort:
     // the send delay histogram shows what lateness is left.
     // SAFETY: PR_SET_TIMERSLACK takes one integer argument and touches only this thread.
@@ -110,8 +104,7 @@ pub fn run_open_loop(load: &OpenLoopLoad) -> anyhow::Result<LoadResult> {
     let mut g = Generator {
         load,
         request: request.into_bytes(),
-        // SAFETY: a fresh descriptor nothing else owns.
-        epoll: unsafe { OwnedFd::from_raw_fd(epfd) },
+        epoll: new_epoll().context("epoll_create1")?,
         slots: (0..table_connections).map(|_| Slot::new(now)).collect(),
         book: OpenLoopBook::new(table).context("histogram bounds")?,
         t0: None,
@@ -192,15 +185,15 @@ impl Generator<'_> {
             bytes: self.bytes,
             requests: self.book.completed,
             errors: self.errors,
-            latency_us: percentiles(&l.response),
+            latency_us: Percentiles::of(&l.response),
             cpu: 0,
             open_loop: Some(OpenLoopStats {
                 offered_per_sec: table.rate_per_sec(),
                 scheduled: table.total(),
                 unfinished,
                 abandoned: self.book.abandoned,
-                send_delay_us: percentiles(&l.send_delay),
-                service_us: percentiles(&l.service),
+                send_delay_us: Percentiles::of(&l.send_delay),
+                service_us: Percentiles::of(&l.service),
                 cpu_secs: 0.0,
                 run_queue_secs: 0.0,
             }),
@@ -269,24 +262,11 @@ impl Generator<'_> {
         slot.stream = None; // closes the old socket, which also leaves the epoll set
         slot.state = State::Connecting;
         slot.last_progress = now;
-        let stream = match connect_nonblocking(self.load.addr) {
-            Ok(s) => s,
+        match connect_registered(self.load.addr, &self.epoll, i) {
+            Ok(stream) => slot.stream = Some(stream),
             // Out of ports or descriptors: count it; the stall sweep retries the slot.
             Err(_) => return self.errors += 1,
-        };
-        let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLET | libc::EPOLLRDHUP) as u32,
-            u64: i as u64,
-        };
-        // SAFETY: both descriptors are open; `ev` is a valid epoll_event.
-        let rc = unsafe {
-            libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, stream.as_raw_fd(), &mut ev)
-        };
-        if rc != 0 {
-            self.errors += 1;
-            return;
         }
-        slot.stream = Some(stream);
         if let Step::Failed = self.drive(i, now) {
             // Not `fail`: a connect refused at once would recurse; the sweep retries it.
             self.errors += 1;
@@ -353,14 +333,6 @@ impl Generator<'_> {
         slot.stream = Some(stream);
         step
     }
-}
-
-fn percentiles(h: &Histogram<u64>) -> Option<Percentiles> {
-    if h.is_empty() {
-        return None;
-    }
-    let q = |p: f64| h.value_at_quantile(p) as f64;
-    Some(Percentiles { p50: q(0.5), p99: q(0.99), p999: Some(q(0.999)) })
 }
 
 /// This thread's time runnable but not running so far (second field of its schedstat); 0 where
