@@ -458,7 +458,7 @@ impl HttpRun<'_> {
 }
 
 /// The rows of one open-loop case of scenario 4.
-fn open_loop_rows(case: &str) -> [RowKey; 10] {
+fn open_loop_rows(case: &str) -> [RowKey; 11] {
     let r = |metric: &str, unit: &str, better| row("4 keep-alive", case, metric, unit, better);
     [
         r("offered rate", "req/s", Higher),
@@ -474,6 +474,8 @@ fn open_loop_rows(case: &str) -> [RowKey; 10] {
         r("client CPU", "us/req", Lower),
         // Time the generator waited for its core: other load on the client core, not a server.
         r("client run-queue wait", "ms/s", Lower),
+        // The same for the server's threads (all of them, summed) on the server core.
+        r("server run-queue wait", "ms/s", Lower),
     ]
 }
 
@@ -602,7 +604,11 @@ impl HttpRun<'_> {
             secs: self.cfg.secs,
             rate_per_sec: rate,
         };
+        let (waited0, started) = (crate::sys::tree_run_queue_secs(server.pid()), std::time::Instant::now());
         let values = |r: &LoadResult, _: f64, side: f64| {
+            // Over the whole job, start-up included: its wall time, not the load's window.
+            let server_waited = (crate::sys::tree_run_queue_secs(server.pid()) - waited0)
+                / started.elapsed().as_secs_f64().max(1e-9);
             let ol = r.open_loop.clone().unwrap_or_default();
             let l = r.latency_us.unwrap_or_default();
             let p99 = |p: Option<Percentiles>| p.map_or(f64::NAN, |p| p.p99);
@@ -618,6 +624,7 @@ impl HttpRun<'_> {
                 side / n * 1e6,
                 ol.cpu_secs / n * 1e6,
                 ol.run_queue_secs / r.secs.max(1e-9) * 1e3,
+                server_waited * 1e3,
             ]
         };
         let job = LoadJob::OpenLoop(load);
