@@ -144,7 +144,8 @@ fn open_loop_latency_has_its_own_plot_and_rows() {
     assert_eq!(r.results[3].ratios[0].advantage, 2.25, "180 / 80");
     let (closed, open) = (svg::latency(&r), svg::open_loop_latency(&r));
     assert!(!closed.contains("open loop") && closed.contains("64 connections: latency p99"), "{closed}");
-    assert!(open.contains("open loop at 50 %") && !open.contains("64 connections: latency p99"), "{open}");
+    assert!(open.contains(">at 50 % of the slowest closed loop: latency p99 (linerate)<"), "{open}");
+    assert!(!open.contains("64 connections: latency p99"), "{open}");
     assert_eq!(open.matches("<rect x=\"520\"").count(), 2 + 2, "two bars and two legend keys");
     assert!(svg::open_loop_latency(&synthetic()).contains("no open-loop latency measured"));
     let md = markdown::render(&r);
