@@ -2,7 +2,8 @@
 //!
 //! Owns [`BenchConfig`]: scenario selection, repetitions, durations, file sizes, the pinning plan
 //! and the paths of the binaries under test. Promises: every duration is finite, so a run's
-//! length is bounded by roughly `repetitions × setups × Σ scenario durations` plus start-up.
+//! length is bounded by roughly `repetitions × setups × Σ scenario durations` plus start-up
+//! (scenario 4's open-loop part adds `repetitions × setups × rates × (secs + 2 s)` at most).
 
 use std::path::PathBuf;
 
@@ -15,6 +16,17 @@ pub const SHORT: u8 = 3;
 pub const KEEPALIVE: u8 = 4;
 pub const BYPASS_CLIENT: u8 = 5;
 pub const ENGINE: u8 = 6;
+
+/// The offered rates of scenario 4's open-loop part, run after the closed-loop part.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpenLoopRates {
+    Off,
+    /// Fractions of the slower server's closed-loop keep-alive rate (its median over the
+    /// repetitions of this run), the same rate for every server.
+    OfSlowest(Vec<f64>),
+    /// Fixed rates in requests per second.
+    Fixed(Vec<f64>),
+}
 
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
@@ -41,6 +53,8 @@ pub struct BenchConfig {
     pub keepalive_connections: u32,
     /// Also run wrk next to our keep-alive generator.
     pub wrk: bool,
+    /// Scenario 4's open-loop part (kernel client only).
+    pub open_loop: OpenLoopRates,
     pub server_core: usize,
     pub client_core: usize,
     /// Lab only: each side's receive work on its own core, as on two machines (the default), or
@@ -72,6 +86,7 @@ impl BenchConfig {
             short_concurrency: 64,
             keepalive_connections: 64,
             wrk: true,
+            open_loop: OpenLoopRates::OfSlowest(vec![0.5, 0.8]),
             server_core: 1,
             client_core: 0,
             two_machines: true,
@@ -93,6 +108,7 @@ impl BenchConfig {
             raw_secs: 0.5,
             bulk_bytes: 16 << 20,
             bulk_max_secs: 10.0,
+            open_loop: OpenLoopRates::OfSlowest(vec![0.5]),
             ..BenchConfig::full(workspace)
         }
     }

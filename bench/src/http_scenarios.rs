@@ -14,10 +14,11 @@
 
 use std::net::SocketAddrV4;
 
-use crate::config::{BenchConfig, BULK, BYPASS_CLIENT, KEEPALIVE, SHORT};
-use crate::load::{HttpLoad, LoadJob, LoadResult};
+use crate::config::{BenchConfig, OpenLoopRates, BULK, BYPASS_CLIENT, KEEPALIVE, SHORT};
+use crate::load::{HttpLoad, LoadJob, LoadResult, OpenLoopLoad, Percentiles};
 use crate::recorder::{row, Recorder, RowKey};
 use crate::results::Better::{Higher, Lower};
+use crate::results::{median, OPEN_LOOP};
 use crate::servers::{RunningServer, ServerEnv, ServerKind, PORT};
 use crate::topology::Topology;
 use linerate_driver::lab::{netns_command, Lab};
@@ -143,10 +144,12 @@ impl HttpRun<'_> {
     /// Runs every repetition over every setup; with `bulk_mtu`, each repetition ends with the
     /// large-MTU bulk pass over the kernel-client setups (the lab's MTU changed and restored).
     pub fn run(&mut self, servers: &[ServerKind]) {
+        // Each server's closed-loop keep-alive req/s per repetition: the open loop's yardstick.
+        let mut closed: Vec<(ServerKind, Vec<f64>)> = servers.iter().map(|&k| (k, Vec::new())).collect();
         for rep in 1..=self.cfg.repetitions {
-            for &kind in servers {
+            for (&kind, rates) in servers.iter().zip(&mut closed) {
                 println!("  rep {rep}/{}: {} (kernel client)", self.cfg.repetitions, kind.label());
-                self.one_setup(kind, Client::Kernel, rep, Pass::Main);
+                rates.1.extend(self.one_setup(kind, Client::Kernel, rep, Pass::Main));
             }
             if self.cfg.wants(BYPASS_CLIENT) {
                 println!("  rep {rep}/{}: {BYPASS_SETUP} (bypass client)", self.cfg.repetitions);
@@ -155,6 +158,9 @@ impl HttpRun<'_> {
             if let Some(mtu) = self.cfg.bulk_mtu.filter(|_| self.cfg.wants(BULK)) {
                 self.mtu_pass(servers, rep, mtu);
             }
+        }
+        if self.cfg.wants(KEEPALIVE) {
+            self.open_loop_pass(servers, &closed);
         }
     }
 
@@ -189,7 +195,8 @@ impl HttpRun<'_> {
         }
     }
 
-    fn one_setup(&mut self, kind: ServerKind, client: Client, rep: u32, pass: Pass) {
+    /// Runs `pass` against one setup; returns its closed-loop keep-alive req/s if measured.
+    fn one_setup(&mut self, kind: ServerKind, client: Client, rep: u32, pass: Pass) -> Option<f64> {
         let setup = if client == Client::Bypass { BYPASS_SETUP } else { kind.label() };
         let not_run = |this: &mut Self, reason: &str| {
             println!("    {setup}: not run: {reason}");
@@ -204,26 +211,42 @@ impl HttpRun<'_> {
         };
         if client == Client::Bypass {
             if let Err(reason) = self.env.linerate.get.clone() {
-                return not_run(self, &reason);
+                not_run(self, &reason);
+                return None;
             }
         }
-        let server = match RunningServer::start(kind, &self.env) {
+        let server = match self.start_server(kind) {
             Ok(s) => s,
-            Err(e) => return not_run(self, &format!("{e:#}")),
+            Err(reason) => {
+                not_run(self, &reason);
+                return None;
+            }
         };
-        let probe = LoadJob::Probe { addr: self.addr(), path: format!("/{SMALL_FILE}"), timeout_ms: 5000 };
-        if let Err(e) = self.env.topology.run_load(&probe, self.cfg.client_core) {
-            return not_run(self, &format!("server did not answer: {e:#}"));
-        }
-        let mut server = server;
         match pass {
             Pass::Main if self.cfg.wants(BULK) => self.bulk(&server, client, setup, rep, self.bulk_cases()),
             Pass::Main => {}
             Pass::Mtu => self.bulk(&server, client, setup, rep, self.mtu_cases()),
         }
+        let mut keep_alive = None;
         if pass == Pass::Main && (self.cfg.wants(SHORT) || self.cfg.wants(KEEPALIVE)) {
-            self.requests(&server, client, setup, rep);
+            keep_alive = self.requests(&server, client, setup, rep);
         }
+        self.stop_server(kind, server, setup, rep);
+        keep_alive
+    }
+
+    /// Starts `kind` and waits until it answers a GET of the small file.
+    fn start_server(&mut self, kind: ServerKind) -> Result<RunningServer, String> {
+        let server = RunningServer::start(kind, &self.env).map_err(|e| format!("{e:#}"))?;
+        let probe = LoadJob::Probe { addr: self.addr(), path: format!("/{SMALL_FILE}"), timeout_ms: 5000 };
+        match self.env.topology.run_load(&probe, self.cfg.client_core) {
+            Ok(_) => Ok(server),
+            Err(e) => Err(format!("server did not answer: {e:#}")),
+        }
+    }
+
+    /// Stops the server (noting if it had died) and takes linerate's XDP program off the link.
+    fn stop_server(&mut self, kind: ServerKind, mut server: RunningServer, setup: &str, rep: u32) {
         if !server.alive() {
             self.notes.push(format!("{setup} exited during rep {rep}; see its log in the work directory"));
         }
@@ -335,39 +358,53 @@ impl HttpRun<'_> {
         outcome
     }
 
-    fn requests(&mut self, server: &RunningServer, client: Client, setup: &str, rep: u32) {
+    /// Runs `job`, records `values(result, server CPU s, server side CPU s)` into `keys`, and
+    /// prints the first value with the cores' busy shares; returns the result if it ran.
+    #[allow(clippy::too_many_arguments)]
+    fn measure(
+        &mut self,
+        server: &RunningServer,
+        client: Client,
+        setup: &str,
+        rep: u32,
+        keys: &[RowKey],
+        job: LoadJob,
+        values: &dyn Fn(&LoadResult, f64, f64) -> Vec<f64>,
+    ) -> Option<LoadResult> {
+        // Cores busy (anything, other load included) only as context for the reader.
+        let (server_core, client_core) = (self.cfg.server_core, self.cfg.client_core);
+        let busy = || (crate::sys::core_busy_secs(server_core), crate::sys::core_busy_secs(client_core));
+        let napi0 = self.env.topology.server_napi_cpu_secs();
+        let (cpu0, busy0, started) = (server.cpu_secs(), busy(), std::time::Instant::now());
+        match self.load_as(client, &job, setup, &keys[0].case, rep) {
+            Ok(r) => {
+                let (busy1, wall) = (busy(), started.elapsed().as_secs_f64());
+                let cpu = server.cpu_secs() - cpu0;
+                let v = values(&r, cpu, cpu + self.env.topology.server_napi_cpu_secs() - napi0);
+                println!(
+                    "    {} {}: {:.0} {} (cores busy: server {:.0} %, client {:.0} %)",
+                    keys[0].scenario,
+                    keys[0].metric,
+                    v[0],
+                    keys[0].unit,
+                    100.0 * (busy1.0 - busy0.0) / wall,
+                    100.0 * (busy1.1 - busy0.1) / wall
+                );
+                keys.iter().zip(v).for_each(|(k, v)| self.rec.sample(k, setup, v));
+                Some(r)
+            }
+            Err(reason) => {
+                keys.iter().for_each(|k| self.rec.not_run(k, setup, &reason));
+                None
+            }
+        }
+    }
+
+    /// Scenarios 3 and 4 (closed loop) against a running server; returns the keep-alive req/s.
+    fn requests(&mut self, server: &RunningServer, client: Client, setup: &str, rep: u32) -> Option<f64> {
         let rows: Vec<RowKey> = self.rows().into_iter().filter(|k| !k.scenario.starts_with('2')).collect();
         let path = format!("/{SMALL_FILE}");
         let secs = self.cfg.secs;
-        let take = |this: &mut Self,
-                    keys: &[RowKey],
-                    job: LoadJob,
-                    values: &dyn Fn(&LoadResult, f64, f64) -> Vec<f64>| {
-            // Cores busy (anything, other load included) only as context for the reader.
-            let (server_core, client_core) = (this.cfg.server_core, this.cfg.client_core);
-            let busy = || (crate::sys::core_busy_secs(server_core), crate::sys::core_busy_secs(client_core));
-            let napi = || this.env.topology.server_napi_cpu_secs();
-            let (cpu0, napi0, busy0, started) =
-                (server.cpu_secs(), napi(), busy(), std::time::Instant::now());
-            match this.load_as(client, &job, setup, &keys[0].case, rep) {
-                Ok(r) => {
-                    let (busy1, wall) = (busy(), started.elapsed().as_secs_f64());
-                    let cpu = server.cpu_secs() - cpu0;
-                    let v = values(&r, cpu, cpu + napi() - napi0);
-                    println!(
-                        "    {} {}: {:.0} {} (cores busy: server {:.0} %, client {:.0} %)",
-                        keys[0].scenario,
-                        keys[0].metric,
-                        v[0],
-                        keys[0].unit,
-                        100.0 * (busy1.0 - busy0.0) / wall,
-                        100.0 * (busy1.1 - busy0.1) / wall
-                    );
-                    keys.iter().zip(v).for_each(|(k, v)| this.rec.sample(k, setup, v));
-                }
-                Err(reason) => keys.iter().for_each(|k| this.rec.not_run(k, setup, &reason)),
-            }
-        };
         let mut at = 0;
         if self.cfg.wants(SHORT) {
             let load = HttpLoad {
@@ -382,38 +419,265 @@ impl HttpRun<'_> {
                 vec![r.per_sec(), cpu / n * 1e6, side / n * 1e6]
             };
             let job = self.http_job(load, client);
-            take(self, &rows[0..3], job, &per_conn);
+            self.measure(server, client, setup, rep, &rows[0..3], job, &per_conn);
             at = 3;
         }
-        if self.cfg.wants(KEEPALIVE) {
-            let load = HttpLoad {
-                addr: self.addr(),
-                path,
+        if !self.cfg.wants(KEEPALIVE) {
+            return None;
+        }
+        let load = HttpLoad {
+            addr: self.addr(),
+            path,
+            connections: self.cfg.keepalive_connections,
+            secs,
+            keep_alive: true,
+        };
+        let lat = |r: &LoadResult, cpu: f64, side: f64| {
+            let l = r.latency_us.unwrap_or_default();
+            let n = r.requests.max(1) as f64;
+            vec![r.per_sec(), l.p50, l.p99, l.p999.unwrap_or(f64::NAN), cpu / n * 1e6, side / n * 1e6]
+        };
+        let job = self.http_job(load, client);
+        let keep_alive = self.measure(server, client, setup, rep, &rows[at..at + 6], job, &lat);
+        at += 6;
+        if self.cfg.wrk && client == Client::Bypass {
+            let reason = "wrk runs on kernel sockets only";
+            rows[at..at + 2].iter().for_each(|k| self.rec.not_run(k, setup, reason));
+        } else if self.cfg.wrk {
+            let job = LoadJob::Wrk {
+                url: self.url(SMALL_FILE),
                 connections: self.cfg.keepalive_connections,
-                secs,
-                keep_alive: true,
+                secs: secs.ceil().max(1.0) as u32,
             };
-            let lat = |r: &LoadResult, cpu: f64, side: f64| {
-                let l = r.latency_us.unwrap_or_default();
-                let n = r.requests.max(1) as f64;
-                vec![r.per_sec(), l.p50, l.p99, l.p999.unwrap_or(f64::NAN), cpu / n * 1e6, side / n * 1e6]
+            let wrk =
+                |r: &LoadResult, _: f64, _: f64| vec![r.per_sec(), r.latency_us.unwrap_or_default().p99];
+            self.measure(server, client, setup, rep, &rows[at..at + 2], job, &wrk);
+        }
+        keep_alive.map(|r| r.per_sec())
+    }
+}
+
+/// The rows of one open-loop case of scenario 4.
+fn open_loop_rows(case: &str) -> [RowKey; 11] {
+    let r = |metric: &str, unit: &str, better| row("4 keep-alive", case, metric, unit, better);
+    [
+        r("offered rate", "req/s", Higher),
+        r("achieved rate", "req/s", Higher),
+        r("latency p50", "us", Lower),
+        r("latency p99", "us", Lower),
+        r("latency p99.9", "us", Lower),
+        // The two parts of the response time, so a reader sees which side was late.
+        r("send delay p99", "us", Lower),
+        r("service p99", "us", Lower),
+        r("server side CPU", "us/req", Lower),
+        // The generator thread: near the client core's capacity, latency is partly the client's.
+        r("client CPU", "us/req", Lower),
+        // Time the generator waited for its core: other load on the client core, not a server.
+        r("client run-queue wait", "ms/s", Lower),
+        // The same for the server's threads (all of them, summed) on the server core.
+        r("server run-queue wait", "ms/s", Lower),
+    ]
+}
+
+/// One open-loop case: its table label and offered rate (`None`: it cannot run, see the note).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenLoopCase {
+    pub case: String,
+    pub rate_per_sec: Option<f64>,
+}
+
+/// The open-loop cases of a run and a note saying where their rates came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenLoopPlan {
+    pub cases: Vec<OpenLoopCase>,
+    pub note: String,
+}
+
+/// Derives the offered rates: fixed, or fractions of the lowest of the servers' closed-loop
+/// keep-alive medians (`closed`: setup label and median, `None` where it did not run), so every
+/// server is offered exactly the same rate. Empty when the open loop is off.
+pub fn open_loop_plan(
+    rates: &OpenLoopRates,
+    connections: u32,
+    closed: &[(&str, Option<f64>)],
+) -> OpenLoopPlan {
+    let label = |what: String| format!("{connections} connections, GET 1 KiB, {OPEN_LOOP} at {what}");
+    match rates {
+        OpenLoopRates::Off => OpenLoopPlan { cases: Vec::new(), note: String::new() },
+        OpenLoopRates::Fixed(r) => OpenLoopPlan {
+            cases: r
+                .iter()
+                .map(|&r| OpenLoopCase { case: label(format!("{r:.0} req/s")), rate_per_sec: Some(r) })
+                .collect(),
+            note: format!("scenario 4 open loop: fixed offered rates {r:?} req/s (--open-loop-rates)"),
+        },
+        OpenLoopRates::OfSlowest(fractions) => {
+            let slowest = closed
+                .iter()
+                .filter_map(|&(setup, m)| m.filter(|m| *m > 0.0).map(|m| (setup, m)))
+                .min_by(|a, b| a.1.total_cmp(&b.1));
+            let cases = fractions.iter().map(|f| OpenLoopCase {
+                case: label(format!("{:.0} % of the slowest closed loop", f * 100.0)),
+                rate_per_sec: slowest.map(|(_, base)| (f * base).round().max(1.0)),
+            });
+            let cases: Vec<OpenLoopCase> = cases.collect();
+            let note = match slowest {
+                Some((setup, base)) => {
+                    let offered: Vec<String> = cases
+                        .iter()
+                        .zip(fractions)
+                        .map(|(c, f)| format!("{:.0} % = {:.0}", f * 100.0, c.rate_per_sec.unwrap_or(0.0)))
+                        .collect();
+                    format!(
+                        "scenario 4 open loop: offered {} req/s to every server, of {setup}'s closed-loop \
+                         keep-alive median {base:.0} req/s (the slowest this run); latency counted from each \
+                         request's due time on a fixed round-robin timetable",
+                        offered.join(", ")
+                    )
+                }
+                None => "scenario 4 open loop: no server has a closed-loop keep-alive rate to derive the \
+                         offered rate from (pass --open-loop-rates)"
+                    .to_owned(),
             };
-            let job = self.http_job(load, client);
-            take(self, &rows[at..at + 6], job, &lat);
-            at += 6;
-            if self.cfg.wrk && client == Client::Bypass {
-                let reason = "wrk runs on kernel sockets only";
-                rows[at..at + 2].iter().for_each(|k| self.rec.not_run(k, setup, reason));
-            } else if self.cfg.wrk {
-                let job = LoadJob::Wrk {
-                    url: self.url(SMALL_FILE),
-                    connections: self.cfg.keepalive_connections,
-                    secs: secs.ceil().max(1.0) as u32,
+            OpenLoopPlan { cases, note }
+        }
+    }
+}
+
+impl HttpRun<'_> {
+    /// Scenario 4's open-loop part, after every repetition of the closed-loop part: each
+    /// server again, at the same offered rates, the order of the servers reversed every other
+    /// repetition. Kernel client only (the bypass client has no open-loop generator).
+    fn open_loop_pass(&mut self, servers: &[ServerKind], closed: &[(ServerKind, Vec<f64>)]) {
+        let medians: Vec<(&str, Option<f64>)> = closed.iter().map(|(k, v)| (k.label(), median(v))).collect();
+        let plan = open_loop_plan(&self.cfg.open_loop, self.cfg.keepalive_connections, &medians);
+        if plan.cases.is_empty() {
+            return;
+        }
+        println!("  {}", plan.note);
+        self.notes.push(plan.note.clone());
+        let reps = self.cfg.repetitions;
+        for rep in 1..=reps {
+            let mut order = servers.to_vec();
+            if rep % 2 == 0 {
+                order.reverse();
+            }
+            for kind in order {
+                let setup = kind.label();
+                println!("  rep {rep}/{reps}: {setup}, open loop (kernel client)");
+                let mut runnable = Vec::new();
+                for c in &plan.cases {
+                    match c.rate_per_sec {
+                        Some(rate) => runnable.push((c.case.clone(), rate)),
+                        None => open_loop_rows(&c.case)
+                            .iter()
+                            .for_each(|k| self.rec.not_run(k, setup, &plan.note)),
+                    }
+                }
+                if runnable.is_empty() {
+                    continue;
+                }
+                let server = match self.start_server(kind) {
+                    Ok(s) => s,
+                    Err(reason) => {
+                        println!("    {setup}: not run: {reason}");
+                        for (case, _) in &runnable {
+                            open_loop_rows(case).iter().for_each(|k| self.rec.not_run(k, setup, &reason));
+                        }
+                        continue;
+                    }
                 };
-                let wrk =
-                    |r: &LoadResult, _: f64, _: f64| vec![r.per_sec(), r.latency_us.unwrap_or_default().p99];
-                take(self, &rows[at..at + 2], job, &wrk);
+                for (case, rate) in &runnable {
+                    self.open_loop_sample(&server, setup, rep, case, *rate);
+                }
+                self.stop_server(kind, server, setup, rep);
             }
         }
+    }
+
+    fn open_loop_sample(&mut self, server: &RunningServer, setup: &str, rep: u32, case: &str, rate: f64) {
+        let keys = open_loop_rows(case);
+        let load = OpenLoopLoad {
+            addr: self.addr(),
+            path: format!("/{SMALL_FILE}"),
+            connections: self.cfg.keepalive_connections,
+            secs: self.cfg.secs,
+            rate_per_sec: rate,
+        };
+        let (waited0, started) = (crate::sys::tree_run_queue_secs(server.pid()), std::time::Instant::now());
+        let values = |r: &LoadResult, _: f64, side: f64| {
+            // Over the whole job, start-up included: its wall time, not the load's window.
+            let server_waited = (crate::sys::tree_run_queue_secs(server.pid()) - waited0)
+                / started.elapsed().as_secs_f64().max(1e-9);
+            let ol = r.open_loop.clone().unwrap_or_default();
+            let l = r.latency_us.unwrap_or_default();
+            let p99 = |p: Option<Percentiles>| p.map_or(f64::NAN, |p| p.p99);
+            let n = r.requests.max(1) as f64;
+            vec![
+                ol.offered_per_sec,
+                r.per_sec(),
+                l.p50,
+                l.p99,
+                l.p999.unwrap_or(f64::NAN),
+                p99(ol.send_delay_us),
+                p99(ol.service_us),
+                side / n * 1e6,
+                ol.cpu_secs / n * 1e6,
+                ol.run_queue_secs / r.secs.max(1e-9) * 1e3,
+                server_waited * 1e3,
+            ]
+        };
+        let job = LoadJob::OpenLoop(load);
+        let Some(r) = self.measure(server, Client::Kernel, setup, rep, &keys, job, &values) else { return };
+        let ol = r.open_loop.clone().unwrap_or_default();
+        let l = r.latency_us.unwrap_or_default();
+        println!(
+            "      achieved {:.0} req/s, latency p50 {:.0} / p99 {:.0} / p99.9 {:.0} us, send delay p99 {:.0} us, \
+             service p99 {:.0} us, unfinished {}, client CPU {:.1} us/req, client run-queue wait {:.0} ms/s",
+            r.per_sec(),
+            l.p50,
+            l.p99,
+            l.p999.unwrap_or(f64::NAN),
+            ol.send_delay_us.map_or(f64::NAN, |p| p.p99),
+            ol.service_us.map_or(f64::NAN, |p| p.p99),
+            ol.unfinished,
+            ol.cpu_secs / r.requests.max(1) as f64 * 1e6,
+            ol.run_queue_secs / r.secs.max(1e-9) * 1e3
+        );
+        if ol.unfinished > 0 {
+            self.notes.push(format!(
+                "{setup}, {case}, rep {rep}: {} of {} requests unfinished at the end (in the latency with their \
+                 wait so far): the server or the client did not keep up with the offered rate",
+                ol.unfinished, ol.scheduled
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_loop_rates_come_from_the_slowest_server_and_are_the_same_for_all() {
+        let closed = [("linerate", Some(80_000.0)), ("nginx", Some(48_000.0)), ("kernel_server", None)];
+        let plan = open_loop_plan(&OpenLoopRates::OfSlowest(vec![0.5, 0.8]), 64, &closed);
+        let rates: Vec<Option<f64>> = plan.cases.iter().map(|c| c.rate_per_sec).collect();
+        assert_eq!(rates, [Some(24_000.0), Some(38_400.0)]);
+        assert_eq!(
+            plan.cases[0].case,
+            "64 connections, GET 1 KiB, open loop at 50 % of the slowest closed loop"
+        );
+        assert!(plan.note.contains("nginx's closed-loop keep-alive median 48000"), "{}", plan.note);
+
+        let none = open_loop_plan(&OpenLoopRates::OfSlowest(vec![0.5]), 64, &[("nginx", None)]);
+        assert_eq!(none.cases.len(), 1);
+        assert_eq!(none.cases[0].rate_per_sec, None);
+        assert!(none.note.contains("--open-loop-rates"));
+
+        let fixed = open_loop_plan(&OpenLoopRates::Fixed(vec![1000.0]), 8, &[]);
+        assert_eq!(fixed.cases[0].case, "8 connections, GET 1 KiB, open loop at 1000 req/s");
+        assert_eq!(fixed.cases[0].rate_per_sec, Some(1000.0));
+        assert!(open_loop_plan(&OpenLoopRates::Off, 64, &closed).cases.is_empty());
     }
 }

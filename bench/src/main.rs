@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use linerate_bench::config::BenchConfig;
+use linerate_bench::config::{BenchConfig, OpenLoopRates};
 use linerate_bench::topology::{NicConfig, Topology};
 
 #[derive(Parser, Debug)]
@@ -90,6 +90,16 @@ struct RunArgs {
     /// Skip the wrk cross-check.
     #[arg(long)]
     no_wrk: bool,
+    /// Scenario 4's open-loop part: offered rates as fractions of the slower server's
+    /// closed-loop keep-alive rate in this run (default 0.5,0.8; quick 0.5).
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["open_loop_rates", "no_open_loop"])]
+    open_loop_loads: Option<Vec<f64>>,
+    /// Scenario 4's open-loop part at these fixed offered rates (requests/s) instead.
+    #[arg(long, value_delimiter = ',', conflicts_with = "no_open_loop")]
+    open_loop_rates: Option<Vec<f64>>,
+    /// Skip scenario 4's open-loop part.
+    #[arg(long)]
+    no_open_loop: bool,
     /// A note recorded with the results (repeatable), e.g. "machine shared with builds".
     #[arg(long)]
     note: Vec<String>,
@@ -173,6 +183,14 @@ fn config(a: &RunArgs) -> BenchConfig {
     c.client_core = a.client_core;
     c.two_machines = a.placement == LabPlacement::TwoMachines;
     c.wrk = !a.no_wrk;
+    let positive = |v: &Vec<f64>| v.iter().copied().filter(|x| x.is_finite() && *x > 0.0).collect();
+    if a.no_open_loop {
+        c.open_loop = OpenLoopRates::Off;
+    } else if let Some(rates) = &a.open_loop_rates {
+        c.open_loop = OpenLoopRates::Fixed(positive(rates));
+    } else if let Some(loads) = &a.open_loop_loads {
+        c.open_loop = OpenLoopRates::OfSlowest(positive(loads));
+    }
     c
 }
 
@@ -206,7 +224,12 @@ fn run(a: &RunArgs) -> anyhow::Result<()> {
     println!("\n{}", linerate_bench::report::markdown::render(&report));
     println!("wrote {}", written.json.display());
     println!("wrote {}", written.markdown.display());
-    println!("wrote {} and {}", written.ratios_svg.display(), written.latency_svg.display());
+    println!(
+        "wrote {}, {} and {}",
+        written.ratios_svg.display(),
+        written.latency_svg.display(),
+        written.open_loop_svg.display()
+    );
     Ok(())
 }
 

@@ -7,6 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// In the case label of every scenario-4 row measured with the open-loop generator (a fixed
+/// offered rate, latency from each request's due time), and in no other.
+pub const OPEN_LOOP: &str = "open loop";
+
 /// Which way a metric improves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -141,6 +145,11 @@ impl MetricResult {
                 }
             }
         }
+    }
+
+    /// Measured at a fixed offered rate rather than with requests always in flight.
+    pub fn is_open_loop(&self) -> bool {
+        self.case.contains(OPEN_LOOP)
     }
 
     pub fn side(&self, setup: &str) -> Option<&SideResult> {

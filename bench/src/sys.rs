@@ -61,6 +61,17 @@ fn parse_stat(stat: &str) -> Option<(u32, f64)> {
 /// its master), all threads: the scheduler's nanosecond run time from
 /// `/proc/<pid>/task/<tid>/schedstat` where available, else utime + stime in clock ticks.
 pub fn tree_cpu_secs(pid: u32) -> f64 {
+    tree_sum(pid, |dir, tick_secs| schedstat_secs(dir, 0).unwrap_or(tick_secs))
+}
+
+/// Seconds `pid` and its direct children (all threads) have spent runnable but waiting for a
+/// core so far (schedstat run delay); 0 without schedstats.
+pub fn tree_run_queue_secs(pid: u32) -> f64 {
+    tree_sum(pid, |dir, _| schedstat_secs(dir, 1).unwrap_or(0.0))
+}
+
+/// Sums `each(/proc/<p>, utime + stime of p)` over `pid` and its direct children.
+fn tree_sum(pid: u32, each: impl Fn(&Path, f64) -> f64) -> f64 {
     let mut total = 0.0;
     let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
     for entry in dir.flatten() {
@@ -68,7 +79,7 @@ pub fn tree_cpu_secs(pid: u32) -> f64 {
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
         if let Some((ppid, tick_secs)) = parse_stat(&stat) {
             if p == pid || ppid == pid {
-                total += scheduled_secs(&entry.path()).unwrap_or(tick_secs);
+                total += each(&entry.path(), tick_secs);
             }
         }
     }
@@ -81,12 +92,13 @@ pub fn thread_runtime_secs(tid: u32) -> f64 {
     text.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).map_or(0.0, |n| n as f64 / 1e9)
 }
 
-/// Sum of every thread's on-CPU time from schedstat (needs CONFIG_SCHEDSTATS).
-fn scheduled_secs(proc_dir: &Path) -> Option<f64> {
+/// Sum over every thread of schedstat field `field` (0: on-CPU time, 1: run-queue wait), in
+/// seconds (needs CONFIG_SCHEDSTATS).
+fn schedstat_secs(proc_dir: &Path, field: usize) -> Option<f64> {
     let mut nanos = 0u64;
     for task in std::fs::read_dir(proc_dir.join("task")).ok()?.flatten() {
         let text = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
-        nanos += text.split_whitespace().next()?.parse::<u64>().ok()?;
+        nanos += text.split_whitespace().nth(field)?.parse::<u64>().ok()?;
     }
     Some(nanos as f64 / 1e9)
 }

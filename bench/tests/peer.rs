@@ -1,13 +1,13 @@
 //! NIC mode's plumbing without a second machine: a `linerate-bench peer` and a kernel server
 //! in the kernel namespace of a private lab, and the harness side (this test, entered into that
-//! namespace) sending it load jobs over the peer protocol exactly as `run --nic ... --peer`
-//! does. Needs root; the lab and both children are removed even on failure.
+//! namespace) sending it load jobs (closed and open loop) over the peer protocol exactly as
+//! `run --nic ... --peer` does. Needs root; the lab and both children are removed even on failure.
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, SocketAddrV4};
 use std::process::{Child, Stdio};
 
-use linerate_bench::load::{HttpLoad, LoadJob};
+use linerate_bench::load::{HttpLoad, LoadJob, OpenLoopLoad};
 use linerate_bench::topology::{NicConfig, Topology};
 use linerate_driver::lab::{netns_command, LabConfig, LabGuard};
 
@@ -65,6 +65,10 @@ fn peer_runs_jobs_sent_over_the_control_connection() {
     assert!(r.requests > 0 && r.errors == 0, "{r:?}");
     assert!(r.latency_us.is_some_and(|l| l.p50 > 0.0 && l.p99 >= l.p50));
     assert_eq!(r.cpu, 0, "the peer pins the job to the core it is given");
+    let open = OpenLoopLoad { addr, path: "/1k.bin".into(), connections: 4, secs: 0.3, rate_per_sec: 500.0 };
+    let r = topology.run_load(&LoadJob::OpenLoop(open), 0).unwrap();
+    let ol = r.open_loop.expect("the open-loop stats come back over the control connection");
+    assert_eq!((ol.scheduled, r.requests, r.errors), (150, 150, 0), "{ol:?}");
     let missing = topology.run_load(&LoadJob::Probe { addr, path: "/nope".into(), timeout_ms: 100 }, 0);
     assert!(missing.unwrap_err().to_string().contains("peer"), "a failed job comes back as an error");
     std::fs::remove_dir_all(&root).unwrap();

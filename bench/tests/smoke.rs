@@ -1,13 +1,14 @@
 //! A `--quick` run of the real harness, as CI runs it: scenario 1 (AF_XDP raw ceiling) and the
 //! kernel side of scenarios 2–4 (nginx and our kernel server against curl, our generator and
-//! wrk) in a private netns lab. Checks that the results file exists, parses, and that every
-//! throughput and rate is positive — and that the whole run stays under 60 s. Needs root (CI
+//! wrk, then the keep-alive open loop at half the slower server's rate) in a private netns lab.
+//! Checks that the results file exists, parses, and that every throughput and rate is positive,
+//! both servers were offered the same open-loop rate — and that the whole run stays under 60 s. Needs root (CI
 //! runs as root); the lab removes its namespaces when the harness exits.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use linerate_bench::results::{Better, Outcome, Report};
+use linerate_bench::results::{Better, MetricResult, Outcome, Report};
 
 #[test]
 fn quick_run_writes_positive_kernel_results() {
@@ -42,6 +43,14 @@ fn quick_run_writes_positive_kernel_results() {
     assert!(report.run.quick && report.run.notes.iter().any(|n| n == "smoke test"));
     for scenario in ["1 raw ceiling", "2 bulk download", "3 short connections", "4 keep-alive"] {
         assert!(report.results.iter().any(|m| m.scenario == scenario), "{scenario} missing:\n{stdout}");
+    }
+    // Scenario 4's open loop: both servers offered exactly the same rate, and it was achieved.
+    let offered: Vec<&MetricResult> =
+        report.results.iter().filter(|m| m.is_open_loop() && m.metric == "offered rate").collect();
+    assert!(!offered.is_empty(), "no open-loop rows:\n{stdout}");
+    for m in offered {
+        let rates: Vec<f64> = m.sides.iter().filter_map(|s| s.outcome.median()).collect();
+        assert!(rates.len() == 2 && rates[0] == rates[1] && rates[0] > 0.0, "{m:?}");
     }
     for m in &report.results {
         for side in &m.sides {

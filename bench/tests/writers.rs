@@ -3,7 +3,7 @@
 //! right way, and JSON round-trips.
 
 use linerate_bench::report::{self, markdown, svg};
-use linerate_bench::results::{Better, MetricResult, Outcome, Pinning, Report, RunInfo, SideResult};
+use linerate_bench::results::{self, Better, MetricResult, Outcome, Pinning, Report, RunInfo, SideResult};
 
 fn side(setup: &str, samples: &[f64]) -> SideResult {
     SideResult { setup: setup.into(), outcome: Outcome::from_samples(samples.to_vec(), "unused") }
@@ -121,8 +121,38 @@ fn files_are_named_by_date_and_host() {
     assert_eq!(report::base_name(&r), "2026-11-22-054000-test_host");
     let dir = std::env::temp_dir().join(format!("lrb-writers-{}", std::process::id()));
     let w = report::write_all(&r, &dir, "x").unwrap();
-    for p in [&w.json, &w.markdown, &w.ratios_svg, &w.latency_svg] {
+    for p in [&w.json, &w.markdown, &w.ratios_svg, &w.latency_svg, &w.open_loop_svg] {
         assert!(std::fs::metadata(p).unwrap().len() > 0, "{}", p.display());
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn open_loop_latency_has_its_own_plot_and_rows() {
+    let mut r = synthetic();
+    r.results.push(MetricResult {
+        scenario: "4 keep-alive".into(),
+        case: format!("64 connections, GET 1 KiB, {} at 50 % of the slowest closed loop", results::OPEN_LOOP),
+        metric: "latency p99".into(),
+        unit: "us".into(),
+        better: Better::Lower,
+        sides: vec![side("linerate", &[70.0, 90.0]), side("nginx", &[160.0, 200.0])],
+        ratios: vec![],
+    });
+    r.finish();
+    assert!(r.results[3].is_open_loop() && !r.results[1].is_open_loop());
+    assert_eq!(r.results[3].ratios[0].advantage, 2.25, "180 / 80");
+    let (closed, open) = (svg::latency(&r), svg::open_loop_latency(&r));
+    assert!(!closed.contains("open loop") && closed.contains("64 connections: latency p99"), "{closed}");
+    assert!(open.contains(">at 50 % of the slowest closed loop: latency p99 (linerate)<"), "{open}");
+    assert!(!open.contains("64 connections: latency p99"), "{open}");
+    assert_eq!(open.matches("<rect x=\"520\"").count(), 2 + 2, "two bars and two legend keys");
+    assert!(svg::open_loop_latency(&synthetic()).contains("no open-loop latency measured"));
+    let md = markdown::render(&r);
+    assert!(
+        md.contains(
+            "open loop at 50 % of the slowest closed loop | latency p99 (us) ↓ | 80.00 (n=2) | 180.0 (n=2)"
+        ),
+        "{md}"
+    );
 }

@@ -138,10 +138,7 @@ impl Generator<'_> {
         }
         self.result.secs = (self.bypass.clock.now() - start).as_nanos() as f64 / 1e9;
         self.finish();
-        if !self.histogram.is_empty() {
-            let q = |p: f64| self.histogram.value_at_quantile(p) as f64;
-            self.result.latency_us = Some(Percentiles { p50: q(0.5), p99: q(0.99), p999: Some(q(0.999)) });
-        }
+        self.result.latency_us = Percentiles::of(&self.histogram);
     }
 
     /// Aborts what is still open and sends the RSTs.

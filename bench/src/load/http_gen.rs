@@ -10,7 +10,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddrV4, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -74,7 +74,7 @@ enum Step {
 struct Generator<'a> {
     load: &'a HttpLoad,
     request: Vec<u8>,
-    epoll: std::os::fd::OwnedFd,
+    epoll: OwnedFd,
     slots: Vec<Slot>,
     histogram: Histogram<u64>,
     result: LoadResult,
@@ -85,17 +85,11 @@ pub fn run_http_load(load: &HttpLoad) -> anyhow::Result<LoadResult> {
     let connection = if load.keep_alive { "keep-alive" } else { "close" };
     let request =
         format!("GET {} HTTP/1.1\r\nHost: {}\r\nConnection: {connection}\r\n\r\n", load.path, load.addr.ip());
-    // SAFETY: epoll_create1 has no preconditions; the result is checked.
-    let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    if epfd < 0 {
-        return Err(io::Error::last_os_error()).context("epoll_create1");
-    }
     let now = Instant::now();
     let mut g = Generator {
         load,
         request: request.into_bytes(),
-        // SAFETY: a fresh descriptor nothing else owns.
-        epoll: unsafe { std::os::fd::OwnedFd::from_raw_fd(epfd) },
+        epoll: new_epoll().context("epoll_create1")?,
         slots: (0..load.connections.max(1)).map(|_| Slot::new(now)).collect(),
         histogram: Histogram::new_with_bounds(1, 60_000_000, 3).context("histogram bounds")?,
         result: LoadResult::default(),
@@ -203,10 +197,7 @@ impl Generator<'_> {
             }
         }
         self.result.secs = start.elapsed().as_secs_f64();
-        if !self.histogram.is_empty() {
-            let q = |p: f64| self.histogram.value_at_quantile(p) as f64;
-            self.result.latency_us = Some(Percentiles { p50: q(0.5), p99: q(0.99), p999: Some(q(0.999)) });
-        }
+        self.result.latency_us = Percentiles::of(&self.histogram);
         Ok(())
     }
 
@@ -248,22 +239,10 @@ impl Generator<'_> {
         slot.reset_exchange(now);
         slot.last_progress = now;
         slot.state = State::Connecting;
-        match connect_nonblocking(self.load.addr) {
+        match connect_registered(self.load.addr, &self.epoll, i) {
             Ok(stream) => {
-                let mut ev = libc::epoll_event {
-                    events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLET | libc::EPOLLRDHUP) as u32,
-                    u64: i as u64,
-                };
-                // SAFETY: both descriptors are open; `ev` is a valid epoll_event.
-                let rc = unsafe {
-                    libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, stream.as_raw_fd(), &mut ev)
-                };
-                if rc == 0 {
-                    slot.stream = Some(stream);
-                    self.drive_and_settle(i, now);
-                } else {
-                    self.result.errors += 1;
-                }
+                slot.stream = Some(stream);
+                self.drive_and_settle(i, now);
             }
             // Out of ports or descriptors: count it; the stall sweep retries the slot.
             Err(_) => self.result.errors += 1,
@@ -326,6 +305,32 @@ impl Generator<'_> {
     }
 }
 
+/// A new epoll instance (close-on-exec).
+pub(super) fn new_epoll() -> io::Result<OwnedFd> {
+    // SAFETY: epoll_create1 has no preconditions; the result is checked.
+    let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if epfd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(epfd) })
+}
+
+/// A non-blocking connect to `addr`, registered edge-triggered in `epoll` under `token`.
+pub(super) fn connect_registered(addr: SocketAddrV4, epoll: &OwnedFd, token: usize) -> io::Result<TcpStream> {
+    let stream = connect_nonblocking(addr)?;
+    let mut ev = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLET | libc::EPOLLRDHUP) as u32,
+        u64: token as u64,
+    };
+    // SAFETY: both descriptors are open; `ev` is a valid epoll_event.
+    let rc = unsafe { libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, stream.as_raw_fd(), &mut ev) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(stream)
+}
+
 fn connect_nonblocking(addr: SocketAddrV4) -> io::Result<TcpStream> {
     // SAFETY: plain socket creation; the result is checked.
     let fd = unsafe {
@@ -356,7 +361,7 @@ fn connect_nonblocking(addr: SocketAddrV4) -> io::Result<TcpStream> {
 }
 
 /// A second `connect` tells a pending connection from a finished or failed one.
-fn connect_done(stream: &TcpStream) -> io::Result<bool> {
+pub(super) fn connect_done(stream: &TcpStream) -> io::Result<bool> {
     let sa = sockaddr(match stream.peer_addr() {
         Ok(std::net::SocketAddr::V4(a)) => a,
         // Not connected yet: peer_addr fails with ENOTCONN.

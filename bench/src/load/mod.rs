@@ -11,6 +11,8 @@
 mod bulk;
 mod bypass_gen;
 mod http_gen;
+mod open_loop;
+pub mod timetable;
 mod wrk;
 
 use std::net::SocketAddrV4;
@@ -19,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use bypass_gen::run_bypass_http_load;
 pub use http_gen::{run_http_load, HttpLoad};
+pub use open_loop::{run_open_loop, OpenLoopLoad};
 
 /// One client-side job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +36,9 @@ pub enum LoadJob {
     LinerateGet { bin: String, url: String, flows: u32, iface: String, ip: String, max_secs: f64 },
     /// Our epoll generator: HTTP GETs, closing after each (`keep_alive` false) or not.
     Http(HttpLoad),
+    /// Keep-alive GETs at a fixed offered rate on a timetable (open loop), latency from the
+    /// due time of each request.
+    OpenLoop(OpenLoopLoad),
     /// The same load from our engine over AF_XDP on `iface` as `ip` (`ADDR/PREFIX`): the
     /// bypass client of scenario 5. The caller takes `ip` away from the client side's kernel.
     BypassHttp { load: HttpLoad, iface: String, ip: String },
@@ -49,6 +55,17 @@ pub struct Percentiles {
     pub p999: Option<f64>,
 }
 
+impl Percentiles {
+    /// p50, p99 and p99.9 of a histogram; `None` when it is empty.
+    pub fn of(h: &hdrhistogram::Histogram<u64>) -> Option<Percentiles> {
+        if h.is_empty() {
+            return None;
+        }
+        let q = |p: f64| h.value_at_quantile(p) as f64;
+        Some(Percentiles { p50: q(0.5), p99: q(0.99), p999: Some(q(0.999)) })
+    }
+}
+
 /// What a job measured.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct LoadResult {
@@ -63,6 +80,33 @@ pub struct LoadResult {
     pub latency_us: Option<Percentiles>,
     /// The core the job ran on at the end (for the pinning record).
     pub cpu: i32,
+    /// What only an open-loop job measures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_loop: Option<OpenLoopStats>,
+}
+
+/// The schedule of an open-loop job and how it went. `LoadResult::latency_us` is then the
+/// response time counted from each request's due time (sent − due plus completion − sent).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct OpenLoopStats {
+    pub offered_per_sec: f64,
+    /// Requests due over the whole window.
+    pub scheduled: u64,
+    /// Due and not completed when the job ended (in the latency with their wait so far).
+    pub unfinished: u64,
+    /// Outstanding when their connection failed (counted in `errors` too, not in the latency).
+    pub abandoned: u64,
+    /// Due → written: waiting for the connection's previous request or for the generator.
+    pub send_delay_us: Option<Percentiles>,
+    /// Written → last byte of the response.
+    pub service_us: Option<Percentiles>,
+    /// The generator thread's user + system CPU seconds over the job (is the client the limit?).
+    #[serde(default)]
+    pub cpu_secs: f64,
+    /// Seconds the generator thread was runnable but waiting for its core (schedstat run
+    /// delay) over the job: on a shared core, lateness that is neither server's.
+    #[serde(default)]
+    pub run_queue_secs: f64,
 }
 
 impl LoadResult {
@@ -94,6 +138,7 @@ pub fn run_job(job: &LoadJob, core: Option<usize>) -> anyhow::Result<LoadResult>
             bulk::linerate_get(bin, url, *flows, iface, ip, *max_secs)?
         }
         LoadJob::Http(load) => run_http_load(load)?,
+        LoadJob::OpenLoop(load) => run_open_loop(load)?,
         LoadJob::BypassHttp { load, iface, ip } => run_bypass_http_load(load, iface, ip)?,
         LoadJob::Wrk { url, connections, secs } => wrk::run(url, *connections, *secs)?,
     };

@@ -1,5 +1,5 @@
 //! Writers for a finished [`Report`]: JSON (the record), Markdown (the table, also printed) and
-//! SVG (ratio bars and latency percentiles). Pure functions from a report to text, plus one
+//! SVG (ratio bars, closed-loop and open-loop latency percentiles). Pure functions from a report to text, plus one
 //! function that writes all files under a base name. Must not: change the numbers.
 
 pub mod markdown;
@@ -16,13 +16,14 @@ pub struct Written {
     pub markdown: PathBuf,
     pub ratios_svg: PathBuf,
     pub latency_svg: PathBuf,
+    pub open_loop_svg: PathBuf,
 }
 
 pub fn to_json(report: &Report) -> String {
     serde_json::to_string_pretty(report).expect("a report always serialises (no maps with non-string keys)")
 }
 
-/// Writes `<dir>/<base>.json`, `.md`, `-ratios.svg` and `-latency.svg`.
+/// Writes `<dir>/<base>.json`, `.md`, `-ratios.svg`, `-latency.svg` and `-open-loop.svg`.
 pub fn write_all(report: &Report, dir: &Path, base: &str) -> std::io::Result<Written> {
     std::fs::create_dir_all(dir)?;
     let w = Written {
@@ -30,11 +31,13 @@ pub fn write_all(report: &Report, dir: &Path, base: &str) -> std::io::Result<Wri
         markdown: dir.join(format!("{base}.md")),
         ratios_svg: dir.join(format!("{base}-ratios.svg")),
         latency_svg: dir.join(format!("{base}-latency.svg")),
+        open_loop_svg: dir.join(format!("{base}-open-loop.svg")),
     };
     std::fs::write(&w.json, to_json(report))?;
     std::fs::write(&w.markdown, markdown::render(report))?;
     std::fs::write(&w.ratios_svg, svg::ratios(report))?;
     std::fs::write(&w.latency_svg, svg::latency(report))?;
+    std::fs::write(&w.open_loop_svg, svg::open_loop_latency(report))?;
     Ok(w)
 }
 

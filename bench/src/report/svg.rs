@@ -1,13 +1,17 @@
 //! Hand-written SVG bar charts (a few rectangles and labels; a plotting library would cost
 //! more to build than these 150 lines): linerate's advantage per row with a line at 1×, and
-//! keep-alive latency percentiles per setup. A chart with nothing to show says why instead.
+//! keep-alive latency percentiles per setup, closed loop and at equal offered load (open loop)
+//! apart. A chart with nothing to show says why instead.
 
 use std::fmt::Write;
 
-use crate::results::Report;
+use crate::results::{MetricResult, Report, OPEN_LOOP};
 
 const WIDTH: f64 = 1100.0;
+/// Room for the labels left of the bars, unless a label needs more.
 const LEFT: f64 = 520.0;
+/// Roughly the advance of one character at 12 px sans-serif.
+const CHAR_W: f64 = 6.6;
 const BAR: f64 = 18.0;
 const GAP: f64 = 6.0;
 const COLORS: [&str; 6] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
@@ -40,11 +44,42 @@ pub fn ratios(report: &Report) -> String {
     chart(title, &bars, &kernels, Some(1.0), "×", "no ratios: no row has both a linerate and a kernel result")
 }
 
-/// Keep-alive latency percentiles (our generator), one series per setup.
+/// Keep-alive latency percentiles of the closed loop (our generator and wrk, requests always in
+/// flight), one series per setup.
 pub fn latency(report: &Report) -> String {
+    latency_of(
+        report,
+        |m| !m.is_open_loop(),
+        |m| format!("{}, {}", m.scenario, m.case),
+        "keep-alive latency percentiles, closed loop (µs, lower is better)",
+        "no latency measured",
+    )
+}
+
+/// Keep-alive latency percentiles at equal offered load (the open-loop rows), one series per
+/// setup: the comparison of servers that a closed loop cannot make.
+pub fn open_loop_latency(report: &Report) -> String {
+    // The case names the load after "open loop"; the rest of it fits in the title.
+    let load = |m: &MetricResult| m.case.split(OPEN_LOOP).nth(1).unwrap_or(&m.case).trim().to_owned();
+    latency_of(
+        report,
+        MetricResult::is_open_loop,
+        load,
+        "4 keep-alive: latency at equal offered load, open loop (µs from each request's due time, lower is better)",
+        "no open-loop latency measured (scenario 4 not run, or --no-open-loop)",
+    )
+}
+
+fn latency_of(
+    report: &Report,
+    pick: impl Fn(&MetricResult) -> bool,
+    case: impl Fn(&MetricResult) -> String,
+    title: &str,
+    empty: &str,
+) -> String {
     let mut setups: Vec<String> = Vec::new();
     let mut bars = Vec::new();
-    for m in report.results.iter().filter(|m| m.metric.starts_with("latency")) {
+    for m in report.results.iter().filter(|m| m.metric.starts_with("latency") && pick(m)) {
         for s in &m.sides {
             if let Some(v) = s.outcome.median() {
                 if !setups.contains(&s.setup) {
@@ -52,21 +87,14 @@ pub fn latency(report: &Report) -> String {
                 }
                 let series = setups.iter().position(|x| x == &s.setup).unwrap_or(0);
                 bars.push(Bar {
-                    label: format!("{}, {}: {} ({})", m.scenario, m.case, m.metric, s.setup),
+                    label: format!("{}: {} ({})", case(m), m.metric, s.setup),
                     series,
                     value: v,
                 });
             }
         }
     }
-    chart(
-        "keep-alive latency percentiles (µs, lower is better)",
-        &bars,
-        &setups,
-        None,
-        " µs",
-        "no latency measured",
-    )
+    chart(title, &bars, &setups, None, " µs", empty)
 }
 
 fn chart(
@@ -77,12 +105,16 @@ fn chart(
     unit: &str,
     empty: &str,
 ) -> String {
-    let plot_w = WIDTH - LEFT - 90.0;
+    // Labels are right-aligned at the bars: widen the chart rather than cut long ones off.
+    let longest = bars.iter().map(|b| b.label.chars().count()).max().unwrap_or(0) as f64;
+    let left = (longest * CHAR_W + 16.0).max(LEFT);
+    let width = WIDTH - LEFT + left;
+    let plot_w = width - left - 90.0;
     let height = 70.0 + bars.len().max(1) as f64 * (BAR + GAP) + 20.0 * series.len() as f64;
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">"
     );
     let _ = writeln!(s, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
     let _ =
@@ -92,19 +124,19 @@ fn chart(
         return s;
     }
     let max = bars.iter().map(|b| b.value).chain(reference).fold(0.0f64, f64::max).max(f64::MIN_POSITIVE);
-    let x = |v: f64| LEFT + v / max * plot_w;
+    let x = |v: f64| left + v / max * plot_w;
     for (i, b) in bars.iter().enumerate() {
         let y = 45.0 + i as f64 * (BAR + GAP);
         let color = COLORS[b.series % COLORS.len()];
         let _ = writeln!(
             s,
             "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\
-             <rect x=\"{LEFT}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{BAR}\" fill=\"{color}\"/>\
+             <rect x=\"{left}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{BAR}\" fill=\"{color}\"/>\
              <text x=\"{:.1}\" y=\"{:.1}\">{}{}</text>",
-            LEFT - 6.0,
+            left - 6.0,
             y + BAR * 0.75,
             escape(&b.label),
-            (x(b.value) - LEFT).max(0.5),
+            (x(b.value) - left).max(0.5),
             x(b.value) + 4.0,
             y + BAR * 0.75,
             crate::report::markdown::number(b.value),
@@ -124,9 +156,9 @@ fn chart(
         let color = COLORS[i % COLORS.len()];
         let _ = writeln!(
             s,
-            "<rect x=\"{LEFT}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            "<rect x=\"{left}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
             y,
-            LEFT + 18.0,
+            left + 18.0,
             y + 10.0,
             escape(name)
         );
