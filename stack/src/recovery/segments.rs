@@ -115,7 +115,7 @@ impl SegmentRecord {
 }
 
 /// A growable, bounded ring of [`SegmentRecord`]s in sequence order.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SegmentStore {
     /// The ring; its length is the number of records allocated so far.
     slots: Vec<SegmentRecord>,
@@ -139,6 +139,24 @@ pub struct SegmentStore {
     /// Oldest and newest transmission (slot indices) of the transmission-order list.
     oldest_tx: u32,
     newest_tx: u32,
+}
+
+/// Shows the live records (with their slots), not the free slots, whose contents are stale.
+impl core::fmt::Debug for SegmentStore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let live = (0..self.len).map(|p| (self.slot(p), &self.slots[self.slot(p)]));
+        f.debug_struct("SegmentStore")
+            .field("allocated", &self.slots.len())
+            .field("bound", &self.bound)
+            .field("head", &self.head)
+            .field("records", &live.collect::<Vec<_>>())
+            .field("unsacked", &self.unsacked)
+            .field("dirty", &self.dirty)
+            .field("last_push", &self.last_push)
+            .field("oldest_tx", &self.oldest_tx)
+            .field("newest_tx", &self.newest_tx)
+            .finish()
+    }
 }
 
 impl SegmentStore {
@@ -326,21 +344,17 @@ impl SegmentStore {
 
     /// Releases the first `n` records, which [`Self::clean_run`] found to be the `n` oldest
     /// transmissions in order: the transmission-order list loses its first `n` entries at once
-    /// and the un-SACKed marks go with one range clear. Leaves the slots as `n` calls to
-    /// [`Self::pop_front`] would.
+    /// and the un-SACKed marks go with one range clear (two if the run wraps). The freed slots
+    /// keep stale list links: nothing reads a free slot's links, and `push` rewrites them.
     pub(crate) fn pop_run(&mut self, n: usize) {
         let n = n.min(self.len);
         let Some(last) = n.checked_sub(1) else { return };
         let after = self.slots[self.slot(last)].next;
         // The run occupies at most two contiguous stretches of the ring.
         let (start, cap) = (self.head, self.slots.len());
-        let (first, wrapped) = (start..(start + n).min(cap), 0..(start + n).saturating_sub(cap));
-        for range in [first, wrapped] {
-            for rec in self.slots.get_mut(range.clone()).into_iter().flatten() {
-                rec.prev = NIL;
-                rec.next = NIL;
-            }
-            self.unsacked.remove_range(range.start, range.end);
+        self.unsacked.remove_range(start, (start + n).min(cap));
+        if start + n > cap {
+            self.unsacked.remove_range(0, start + n - cap);
         }
         self.oldest_tx = after;
         if after == NIL {
@@ -444,7 +458,8 @@ impl SegmentStore {
     /// The first position in `pos..end` (positions, clamped to `len()`) whose slot is set.
     fn marked_between(&self, bits: &SlotBits, pos: usize, end: usize) -> Option<usize> {
         let end = end.min(self.len);
-        if pos >= end {
+        // No marks at all is the usual case (no dirty record, nothing lost): skip the levels.
+        if pos >= end || bits.count() == 0 {
             return None;
         }
         let cap = self.slots.len();
