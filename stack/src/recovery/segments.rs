@@ -390,7 +390,13 @@ impl SegmentStore {
         // before it: count the records whose start is at or before `seq`. The front's does; an
         // ACK of the whole flight covers the newest one too.
         let newest = self.starts[self.slot(self.len - 1)].wrapping_sub(base.0);
-        let (mut lo, mut hi) = if newest <= target { (self.len, self.len) } else { (1, self.len - 1) };
+        let (mut lo, mut hi) = if newest <= target {
+            (self.len, self.len)
+        } else if let Some(count) = self.count_if_equal_lengths(front.len, target) {
+            (count, count)
+        } else {
+            (1, self.len - 1)
+        };
         let mut step = 1;
         while lo < hi {
             let probe = lo + step - 1;
@@ -422,6 +428,21 @@ impl SegmentStore {
         } else {
             pos + 1
         }
+    }
+
+    /// How many records start at or before offset `target` (from the front's start), if the
+    /// records from the front are `len` long as far as `target`: a bulk flight's are, so the
+    /// count is then `target / len + 1`, checked against the two starts around it. `None` when
+    /// the check fails (the caller searches) or the answer is the last record (checked apart).
+    fn count_if_equal_lengths(&self, len: u32, target: u32) -> Option<usize> {
+        let guess = target.checked_div(len)? as usize;
+        let next = guess + 1;
+        if next >= self.len {
+            return None;
+        }
+        let base = self.starts[self.head];
+        let starts_at = |pos: usize| self.starts[self.slot(pos)].wrapping_sub(base);
+        (starts_at(guess) <= target && starts_at(next) > target).then_some(next)
     }
 
     /// A cumulative ACK landed inside the first record: drop its first `by` bytes.
@@ -710,6 +731,35 @@ mod tests {
             let base = store.front().map_or(first, |r| r.start.0).wrapping_sub(10);
             for p in probes {
                 let seq = SeqNumber(base.wrapping_add(p % (lens.iter().sum::<u32>() + 20)));
+                proptest::prop_assert_eq!(store.first_ending_after(seq), first_ending_after_by_scan(&store, seq));
+            }
+        }
+
+        /// A bulk flight (records of one length, maybe a trimmed front or a shorter last one):
+        /// the guess from the length is taken when it is right and checked when it is not.
+        #[test]
+        fn equal_lengths_search_matches_a_scan(
+            first in proptest::prelude::any::<u32>(),
+            len in 1u32..3000,
+            count in 1usize..200,
+            last in 0u32..3000,
+            trim in 0u32..3000,
+            probes in proptest::collection::vec(0u32..1_000_000, 1..40),
+        ) {
+            let mut store = SegmentStore::new(256);
+            let mut next = first;
+            for i in 0..count {
+                let l = if i + 1 == count { last } else { len };
+                push(&mut store, next, l, i as u64);
+                next = next.wrapping_add(l);
+            }
+            if trim % 2 == 0 {
+                store.trim_front((trim / 2).min(len - 1));
+            }
+            let base = store.front().map_or(first, |r| r.start.0).wrapping_sub(10);
+            let span = next.wrapping_sub(base) + 20;
+            for p in probes {
+                let seq = SeqNumber(base.wrapping_add(p % span));
                 proptest::prop_assert_eq!(store.first_ending_after(seq), first_ending_after_by_scan(&store, seq));
             }
         }
