@@ -60,14 +60,14 @@ impl Sender {
     fn apply(&mut self, op: &Op) {
         match *op {
             Op::Send { len, dt_us } => {
-                self.now = self.now + Duration::from_micros(dt_us);
+                self.now += Duration::from_micros(dt_us);
                 if self.lr.is_full() {
                     return;
                 }
                 let snapshot = self.rate.on_packet_sent(self.now, self.lr.pipe(), len);
                 let tsval = Some(self.now.as_millis() as u32);
                 self.send(SentSegment { seq: self.snd_nxt, len, is_retransmit: false, tsval, snapshot });
-                self.snd_nxt = self.snd_nxt + len;
+                self.snd_nxt += len;
             }
             Op::Retransmit => {
                 let board = self.lr.scoreboard();
@@ -80,7 +80,7 @@ impl Sender {
                 self.send(SentSegment { seq, len, is_retransmit: true, tsval: None, snapshot });
             }
             Op::Ack { dt_us, advance, sack } => {
-                self.now = self.now + Duration::from_micros(dt_us);
+                self.now += Duration::from_micros(dt_us);
                 let una = self.lr.scoreboard().snd_una();
                 let flight = i64::from(self.snd_nxt - una);
                 let at = |pm: u32| una + (flight * i64::from(pm.min(1000)) / 1000) as u32;
