@@ -164,11 +164,30 @@ impl Engine {
         self.queue_reply(Reply::ArpRequest { target });
     }
 
+    /// Sends what the connection has due; its retransmission and persist timers are derived
+    /// once, after the last data segment (see `Connection::on_segment_sent_in_burst`).
     fn transmit_connection<D: Device>(
         &mut self,
         now: Instant,
         index: u32,
         device: &mut D,
+    ) -> (ConnOutcome, usize) {
+        let mut timers_stale = false;
+        let out = self.transmit_segments(now, index, device, &mut timers_stale);
+        if timers_stale {
+            if let Some(conn) = self.slots[index as usize].conn.as_deref_mut() {
+                conn.update_send_timers(now);
+            }
+        }
+        out
+    }
+
+    fn transmit_segments<D: Device>(
+        &mut self,
+        now: Instant,
+        index: u32,
+        device: &mut D,
+        timers_stale: &mut bool,
     ) -> (ConnOutcome, usize) {
         let mut sent = 0;
         let caps = device.capabilities();
@@ -247,13 +266,22 @@ impl Engine {
             match done {
                 None => return (ConnOutcome::DeviceFull, sent),
                 Some((false, _)) => {
+                    if core::mem::take(timers_stale) {
+                        conn.update_send_timers(now);
+                    }
                     self.reset_for_lost_source(now, index);
                     return (ConnOutcome::Idle, sent + 1);
                 }
                 Some((true, Some(template))) => b.template = Some(template),
                 Some((true, None)) => {}
             }
-            conn.on_segment_sent(&plan, now, &mut self.stats);
+            if plan.kind == SegmentKind::Data {
+                conn.on_segment_sent_in_burst(&plan, now, &mut self.stats);
+                *timers_stale = true;
+            } else {
+                conn.on_segment_sent(&plan, now, &mut self.stats);
+                *timers_stale = false;
+            }
             sent += 1;
         }
     }

@@ -36,6 +36,8 @@
 #[cfg(test)]
 mod ack_run_tests;
 mod bits;
+#[cfg(test)]
+mod burst_timer_tests;
 pub mod rack;
 pub mod rtt;
 pub mod scoreboard;
@@ -230,6 +232,11 @@ pub struct LossRecovery {
     loss_timer: Option<(Instant, RecoveryTimer)>,
     /// When the RFC 6298 timer was last (re)started.
     rto_started: Option<Instant>,
+    /// `Some(now)` when the last call was [`Self::on_sent`] of new data at `now` that re-armed
+    /// the timer for a flight of two or more segments: another new segment at the same `now`
+    /// would re-arm it to the same deadline (nothing the deadline depends on changed), so the
+    /// rest of a transmit burst skips the computation. Every other `&mut` call forgets it.
+    rearmed_for_flight_at: Option<Instant>,
 }
 
 impl LossRecovery {
@@ -246,6 +253,7 @@ impl LossRecovery {
             rack_timer: None,
             loss_timer: None,
             rto_started: None,
+            rearmed_for_flight_at: None,
         }
     }
 
@@ -263,10 +271,12 @@ impl LossRecovery {
     }
     /// The estimator, for samples taken outside the scoreboard (the handshake's SYN timing).
     pub fn rtt_mut(&mut self) -> &mut RttEstimator {
+        self.rearmed_for_flight_at = None;
         &mut self.rtt
     }
     /// The sender MSS changed (negotiation, path MTU): DupThresh and limited transmit follow.
     pub fn set_smss(&mut self, smss: u32) {
+        self.rearmed_for_flight_at = None;
         self.config.smss = smss.max(1);
         self.board.set_smss(smss);
     }
@@ -274,6 +284,7 @@ impl LossRecovery {
     /// for peers without SACK), dropping a SACK mark guessed for it from duplicate ACKs: the
     /// cumulative ACK stopped there, so it did not arrive. Returns the bytes newly marked lost.
     pub fn mark_front_lost(&mut self) -> u32 {
+        self.rearmed_for_flight_at = None;
         if self.board.segments().is_empty() {
             return 0;
         }
@@ -286,12 +297,14 @@ impl LossRecovery {
     /// outstanding segment, so a SACK mark guessed for it from duplicate ACKs was wrong and goes
     /// (it stays outstanding; DupThresh decides whether it is lost).
     pub fn unsack_front(&mut self) {
+        self.rearmed_for_flight_at = None;
         self.board.unsack(0, false);
     }
     /// For peers without SACK, after a retransmission timeout: every SACK mark guessed from
     /// duplicate ACKs goes and its segment is lost, so the first retransmission is `snd_una`'s
     /// (RFC 6298 §5.4). Returns the bytes newly marked lost.
     pub fn forget_sacks(&mut self) -> u32 {
+        self.rearmed_for_flight_at = None;
         self.board.forget_sacks()
     }
     /// Frees the segment records (TIME-WAIT or CLOSED: nothing will be sent again). Keeps the
@@ -304,10 +317,12 @@ impl LossRecovery {
         self.rack_timer = None;
         self.loss_timer = None;
         self.rto_started = None;
+        self.rearmed_for_flight_at = None;
         self.tlp = Tlp::default();
     }
     /// Switches the loss-detection rules (e.g. DupThresh for a peer without SACK).
     pub fn set_loss_detection(&mut self, rules: LossDetection) {
+        self.rearmed_for_flight_at = None;
         self.config.loss_detection = rules;
     }
     /// Turns tail loss probes on or off. RFC 8985 §4 requires SACK for RACK-TLP ("the
@@ -316,6 +331,7 @@ impl LossRecovery {
     /// RTO repairs tail losses (Linux's `tcp_schedule_loss_probe` also requires `tcp_is_sack`).
     /// An armed probe timer becomes the retransmission timer.
     pub fn set_tail_loss_probes(&mut self, on: bool) {
+        self.rearmed_for_flight_at = None;
         self.config.tlp = on;
         if !on {
             self.tlp.probe_pending = false;
@@ -329,6 +345,7 @@ impl LossRecovery {
     /// un-SACKed segment is marked lost without touching the timers or the RTO backoff.
     /// Returns the bytes newly marked lost. O(n), once per PMTU change.
     pub fn mark_all_lost(&mut self) -> u32 {
+        self.rearmed_for_flight_at = None;
         self.board.mark_all_lost()
     }
     /// RFC 6675 pipe: the bytes the network is believed to hold.
@@ -349,6 +366,11 @@ impl LossRecovery {
     /// per-segment bookkeeping, so the segment is not copied once more on the way in.
     #[inline]
     pub fn on_sent(&mut self, now: Instant, seg: &SentSegment) -> Result<(), StoreFull> {
+        if !seg.is_retransmit && self.rearmed_for_flight_at == Some(now) {
+            // The rest of a burst: the re-arm below would set the deadline it already set.
+            return self.board.on_new_segment(now, seg.seq, seg.len, seg.tsval, seg.snapshot);
+        }
+        self.rearmed_for_flight_at = None;
         if seg.is_retransmit {
             let head = self.board.segments().front().is_some_and(|r| not_before(seg.seq + seg.len, r.end()))
                 && not_before(self.board.snd_una(), seg.seq);
@@ -381,6 +403,11 @@ impl LossRecovery {
         if !seg.is_retransmit || self.loss_timer.is_none() {
             self.rearm(now, !seg.is_retransmit);
         }
+        // `rearm(now, true)` depends on the store only through "one segment or more": with two
+        // or more, a further new segment at `now` leaves the deadline where it is.
+        if !seg.is_retransmit && self.board.segments().len() >= 2 {
+            self.rearmed_for_flight_at = Some(now);
+        }
         Ok(())
     }
 
@@ -397,6 +424,7 @@ impl LossRecovery {
         tsecr: Option<u32>,
         mut on_delivered: impl FnMut(&PacketSnapshot),
     ) -> AckOutcome {
+        self.rearmed_for_flight_at = None;
         let prior_in_flight = self.board.pipe();
         // A probe the engine could not send is moot once the peer speaks again.
         self.tlp.probe_pending = false;
@@ -456,6 +484,7 @@ impl LossRecovery {
 
     /// Handles the expiry of `kind`. A timer that is not armed or not yet due does nothing.
     pub fn on_timeout(&mut self, now: Instant, kind: RecoveryTimer) -> TimeoutOutcome {
+        self.rearmed_for_flight_at = None;
         let mut out = TimeoutOutcome::default();
         match kind {
             RecoveryTimer::Rack => {
@@ -509,6 +538,7 @@ impl LossRecovery {
     /// What to retransmit next, if anything (RFC 6675 NextSeg): lost segments in sequence order,
     /// then — only when `new_data_available` is false and in recovery — rules 3 and 4.
     pub fn next_retransmission(&mut self, new_data_available: bool) -> Option<(SeqNumber, u32)> {
+        self.rearmed_for_flight_at = None;
         match self.board.next_seg(new_data_available, self.episode.is_some()) {
             NextSegment::Retransmit { seq, len } => Some((seq, len)),
             NextSegment::NewData | NextSegment::Nothing => None,

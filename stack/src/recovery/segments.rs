@@ -115,7 +115,7 @@ impl SegmentRecord {
 }
 
 /// A growable, bounded ring of [`SegmentRecord`]s in sequence order.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SegmentStore {
     /// The ring; its length is the number of records allocated so far.
     slots: Vec<SegmentRecord>,
@@ -139,6 +139,24 @@ pub struct SegmentStore {
     /// Oldest and newest transmission (slot indices) of the transmission-order list.
     oldest_tx: u32,
     newest_tx: u32,
+}
+
+/// Shows the live records (with their slots), not the free slots, whose contents are stale.
+impl core::fmt::Debug for SegmentStore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let live = (0..self.len).map(|p| (self.slot(p), &self.slots[self.slot(p)]));
+        f.debug_struct("SegmentStore")
+            .field("allocated", &self.slots.len())
+            .field("bound", &self.bound)
+            .field("head", &self.head)
+            .field("records", &live.collect::<Vec<_>>())
+            .field("unsacked", &self.unsacked)
+            .field("dirty", &self.dirty)
+            .field("last_push", &self.last_push)
+            .field("oldest_tx", &self.oldest_tx)
+            .field("newest_tx", &self.newest_tx)
+            .finish()
+    }
 }
 
 impl SegmentStore {
@@ -326,21 +344,17 @@ impl SegmentStore {
 
     /// Releases the first `n` records, which [`Self::clean_run`] found to be the `n` oldest
     /// transmissions in order: the transmission-order list loses its first `n` entries at once
-    /// and the un-SACKed marks go with one range clear. Leaves the slots as `n` calls to
-    /// [`Self::pop_front`] would.
+    /// and the un-SACKed marks go with one range clear (two if the run wraps). The freed slots
+    /// keep stale list links: nothing reads a free slot's links, and `push` rewrites them.
     pub(crate) fn pop_run(&mut self, n: usize) {
         let n = n.min(self.len);
         let Some(last) = n.checked_sub(1) else { return };
         let after = self.slots[self.slot(last)].next;
         // The run occupies at most two contiguous stretches of the ring.
         let (start, cap) = (self.head, self.slots.len());
-        let (first, wrapped) = (start..(start + n).min(cap), 0..(start + n).saturating_sub(cap));
-        for range in [first, wrapped] {
-            for rec in self.slots.get_mut(range.clone()).into_iter().flatten() {
-                rec.prev = NIL;
-                rec.next = NIL;
-            }
-            self.unsacked.remove_range(range.start, range.end);
+        self.unsacked.remove_range(start, (start + n).min(cap));
+        if start + n > cap {
+            self.unsacked.remove_range(0, start + n - cap);
         }
         self.oldest_tx = after;
         if after == NIL {
@@ -376,7 +390,13 @@ impl SegmentStore {
         // before it: count the records whose start is at or before `seq`. The front's does; an
         // ACK of the whole flight covers the newest one too.
         let newest = self.starts[self.slot(self.len - 1)].wrapping_sub(base.0);
-        let (mut lo, mut hi) = if newest <= target { (self.len, self.len) } else { (1, self.len - 1) };
+        let (mut lo, mut hi) = if newest <= target {
+            (self.len, self.len)
+        } else if let Some(count) = self.count_if_equal_lengths(front.len, target) {
+            (count, count)
+        } else {
+            (1, self.len - 1)
+        };
         let mut step = 1;
         while lo < hi {
             let probe = lo + step - 1;
@@ -408,6 +428,21 @@ impl SegmentStore {
         } else {
             pos + 1
         }
+    }
+
+    /// How many records start at or before offset `target` (from the front's start), if the
+    /// records from the front are `len` long as far as `target`: a bulk flight's are, so the
+    /// count is then `target / len + 1`, checked against the two starts around it. `None` when
+    /// the check fails (the caller searches) or the answer is the last record (checked apart).
+    fn count_if_equal_lengths(&self, len: u32, target: u32) -> Option<usize> {
+        let guess = target.checked_div(len)? as usize;
+        let next = guess + 1;
+        if next >= self.len {
+            return None;
+        }
+        let base = self.starts[self.head];
+        let starts_at = |pos: usize| self.starts[self.slot(pos)].wrapping_sub(base);
+        (starts_at(guess) <= target && starts_at(next) > target).then_some(next)
     }
 
     /// A cumulative ACK landed inside the first record: drop its first `by` bytes.
@@ -444,7 +479,8 @@ impl SegmentStore {
     /// The first position in `pos..end` (positions, clamped to `len()`) whose slot is set.
     fn marked_between(&self, bits: &SlotBits, pos: usize, end: usize) -> Option<usize> {
         let end = end.min(self.len);
-        if pos >= end {
+        // No marks at all is the usual case (no dirty record, nothing lost): skip the levels.
+        if pos >= end || bits.count() == 0 {
             return None;
         }
         let cap = self.slots.len();
@@ -695,6 +731,35 @@ mod tests {
             let base = store.front().map_or(first, |r| r.start.0).wrapping_sub(10);
             for p in probes {
                 let seq = SeqNumber(base.wrapping_add(p % (lens.iter().sum::<u32>() + 20)));
+                proptest::prop_assert_eq!(store.first_ending_after(seq), first_ending_after_by_scan(&store, seq));
+            }
+        }
+
+        /// A bulk flight (records of one length, maybe a trimmed front or a shorter last one):
+        /// the guess from the length is taken when it is right and checked when it is not.
+        #[test]
+        fn equal_lengths_search_matches_a_scan(
+            first in proptest::prelude::any::<u32>(),
+            len in 1u32..3000,
+            count in 1usize..200,
+            last in 0u32..3000,
+            trim in 0u32..3000,
+            probes in proptest::collection::vec(0u32..1_000_000, 1..40),
+        ) {
+            let mut store = SegmentStore::new(256);
+            let mut next = first;
+            for i in 0..count {
+                let l = if i + 1 == count { last } else { len };
+                push(&mut store, next, l, i as u64);
+                next = next.wrapping_add(l);
+            }
+            if trim % 2 == 0 {
+                store.trim_front((trim / 2).min(len - 1));
+            }
+            let base = store.front().map_or(first, |r| r.start.0).wrapping_sub(10);
+            let span = next.wrapping_sub(base) + 20;
+            for p in probes {
+                let seq = SeqNumber(base.wrapping_add(p % span));
                 proptest::prop_assert_eq!(store.first_ending_after(seq), first_ending_after_by_scan(&store, seq));
             }
         }

@@ -244,6 +244,15 @@ impl Connection {
 
     /// Bookkeeping once the segment of `plan` is in the device's queue.
     pub fn on_segment_sent(&mut self, plan: &SegmentPlan, now: Instant, stats: &mut Stats) {
+        self.on_segment_sent_in_burst(plan, now, stats);
+        self.update_send_timers(now);
+    }
+
+    /// [`Self::on_segment_sent`] for one data segment of several sent in one go, without
+    /// re-deriving the retransmission and persist timers: the caller calls
+    /// `update_send_timers` once after the last. Those timers follow from the state the last
+    /// segment leaves, and nothing on the transmit path between two segments reads them.
+    pub fn on_segment_sent_in_burst(&mut self, plan: &SegmentPlan, now: Instant, stats: &mut Stats) {
         self.counters.segs_out += 1;
         self.last_send = now;
         if plan.flags.ack() {
@@ -305,6 +314,5 @@ impl Connection {
         if plan.flags.syn() && !self.timers.is_armed(TimerKind::Retransmit) {
             self.timers.set(TimerKind::Retransmit, now + self.recovery.rtt().rto());
         }
-        self.update_send_timers(now);
     }
 }

@@ -279,6 +279,7 @@ impl SendBuffer {
     /// The stored bytes `[seq, seq + len)` as contiguous pieces in stream order (the ring may
     /// wrap; lent chunks are separate pieces). Bytes outside the stored range are not returned:
     /// the pieces may add up to less than `len`.
+    #[inline]
     pub fn pieces(&self, seq: SeqNumber, len: usize) -> Pieces<'_> {
         let off = seq - self.head_seq;
         if off < 0 || off as usize >= self.len || self.ring.is_empty() {
@@ -335,6 +336,7 @@ pub struct Pieces<'a> {
 impl Pieces<'_> {
     /// After the pieces were read: true when every lent chunk they came from is still intact
     /// ([`SendSource::is_intact`]), i.e. the bytes read were the source's real content.
+    #[inline]
     pub fn intact(&self) -> bool {
         let buf = self.buf;
         if buf.lent == 0 || !self.read_any {
@@ -351,6 +353,7 @@ impl Pieces<'_> {
 impl<'a> Iterator for Pieces<'a> {
     type Item = &'a [u8];
 
+    #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
         if self.left == 0 {
             return None;
@@ -359,7 +362,8 @@ impl<'a> Iterator for Pieces<'a> {
         let cap = buf.ring.len();
         self.read_any = true;
         if buf.lent == 0 {
-            let start = (buf.ring_head + self.off) % cap;
+            // Both terms are below `cap` (every stored byte is in the ring): no division.
+            let start = wrap(buf.ring_head + self.off, cap);
             let piece = &buf.ring[start..start + self.left.min(cap - start)];
             self.off += piece.len();
             self.left -= piece.len();
@@ -381,6 +385,17 @@ impl<'a> Iterator for Pieces<'a> {
             self.extent += 1;
         }
         Some(piece)
+    }
+}
+
+/// `i mod cap` for an `i` that is usually below `2 * cap` (one compare instead of a division).
+fn wrap(i: usize, cap: usize) -> usize {
+    if i < cap {
+        i
+    } else if i - cap < cap {
+        i - cap
+    } else {
+        i % cap
     }
 }
 

@@ -222,9 +222,11 @@ impl Connection {
             stats.fast_retrans += 1;
         }
         // Draft §3.4: out of data with room in the window: the samples that follow are app-limited.
-        let after = self.recovery.pipe();
-        if !is_retransmit && self.sndbuf.end_seq() - self.snd_nxt <= 0 && after < self.cc.cwnd() {
-            self.rate.on_app_limited(after);
+        if !is_retransmit && self.sndbuf.end_seq() - self.snd_nxt <= 0 {
+            let after = self.recovery.pipe();
+            if after < self.cc.cwnd() {
+                self.rate.on_app_limited(after);
+            }
         }
         self.pacer.on_sent(now, len);
         // Any later release waits for the `Pacing` timer. The wheel delivers it up to one tick
