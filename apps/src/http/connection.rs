@@ -523,6 +523,21 @@ impl HttpConnection {
         filled
     }
 
+    /// The pending bytes (a response head) and, when the body after them is held in memory
+    /// ([`FileBody::kept_bytes`]), that body's remaining bytes, so a transport can queue the
+    /// whole response with one write. `None` when no bytes are pending or the body is not in
+    /// memory; [`advance_output`](Self::advance_output) then takes the head and the body in turn.
+    pub fn peek_bytes_and_kept_body(&self) -> Option<(&[u8], &[u8])> {
+        if self.out_pos >= self.out.len() {
+            return None;
+        }
+        let b = self.body.as_ref()?;
+        let start = usize::try_from(b.offset).ok()?;
+        let end = start.checked_add(usize::try_from(b.remaining).ok()?)?;
+        let body = b.file.kept_bytes()?.get(start..end)?;
+        Some((&self.out[self.out_pos..], body))
+    }
+
     /// True if a file range follows the pending bytes, so a transport may hold the bytes back
     /// (`MSG_MORE`) to send the head and the first body bytes in one segment.
     pub fn body_follows(&self) -> bool {

@@ -261,6 +261,16 @@ impl Conn {
         loop {
             // A zero capacity still tries one byte: the refusal is what arms `Writable`.
             let room = engine.send_capacity(h).map_err(drop)?.max(1);
+            if let Some(result) = self.write_head_and_kept_body(now, engine, prefetch, room) {
+                match result {
+                    Ok(true) => {
+                        progress = true;
+                        continue;
+                    }
+                    Ok(false) | Err(Error::WouldBlock) => return Ok(progress),
+                    Err(_) => return Err(()),
+                }
+            }
             let (result, offered) = match self.http.peek_output() {
                 Output::Idle => return Ok(progress),
                 Output::Bytes(bytes) => {
@@ -295,6 +305,46 @@ impl Conn {
                 Err(_) => return Err(()),
             }
         }
+    }
+
+    /// Queues a response head and the in-memory body after it ([`FileBody::kept_bytes`]) with
+    /// one engine write: one call, one send-buffer update and one timer update per response
+    /// instead of one for the head and one for the body (the bytes are copied once either way).
+    /// `None` when the output is not of that shape (the caller writes it part by part);
+    /// otherwise `Ok(true)` when everything was taken, `Ok(false)` when the send buffer took
+    /// part of it (the engine then owes a `Writable`; the rest goes part by part).
+    fn write_head_and_kept_body(
+        &mut self,
+        now: Instant,
+        engine: &mut Engine,
+        prefetch: &mut Prefetcher,
+        room: usize,
+    ) -> Option<Result<bool, Error>> {
+        let (head, body) = self.http.peek_bytes_and_kept_body()?;
+        let (head_len, body_len) = (head.len(), body.len());
+        let total = head_len + body_len;
+        let result = engine.write_with(now, self.handle, total.min(room), |buf| {
+            let from_head = head_len.min(buf.len());
+            buf[..from_head].copy_from_slice(&head[..from_head]);
+            let from_body = body_len.min(buf.len() - from_head);
+            buf[from_head..from_head + from_body].copy_from_slice(&body[..from_body]);
+            from_head + from_body
+        });
+        let n = match result {
+            Ok(n) => n,
+            Err(e) => return Some(Err(e)),
+        };
+        self.http.advance_output(n.min(head_len));
+        let body_taken = n.saturating_sub(head_len);
+        if body_taken > 0 {
+            self.http.advance_output(body_taken);
+        }
+        if body_taken == body_len {
+            // Counted here as `body.rs` counts a body it copies from memory; a body cut short
+            // by a full buffer is counted once, by the path that sends the rest.
+            prefetch.counts.memory += 1;
+        }
+        Some(Ok(n == total))
     }
 
     fn begin_close(&mut self, now: Instant, engine: &mut Engine, aborted: bool) -> Step {
