@@ -211,31 +211,39 @@ impl Conn {
         if let Some(since) = self.closing_since {
             return self.pump_closing(now, engine, since);
         }
+        // Nothing reaches the receive buffer during a pump (the engine receives before the
+        // application's turn), so once a read found it empty, reading again is wasted.
+        let mut input_drained = false;
+        let mut first = true;
         loop {
             let mut progress = false;
+            if self.start == self.end && !self.read_eof && !input_drained {
+                match engine.read(now, self.handle, &mut self.inbuf) {
+                    Ok(0) => self.read_eof = true,
+                    Ok(n) => (self.start, self.end) = (0, n),
+                    Err(Error::WouldBlock) => input_drained = true,
+                    Err(_) => return self.release(now, engine),
+                }
+            }
             if self.start < self.end {
                 let used = self.http.on_bytes(now, &self.inbuf[self.start..self.end]);
                 self.start += used;
                 progress |= used > 0;
-            }
-            if self.start == self.end && !self.read_eof {
-                match engine.read(now, self.handle, &mut self.inbuf) {
-                    Ok(0) => self.read_eof = true,
-                    Ok(n) => (self.start, self.end) = (0, n),
-                    Err(Error::WouldBlock) => {}
-                    Err(_) => return self.release(now, engine),
-                }
-                progress |= self.start < self.end || self.read_eof;
             }
             if self.read_eof && self.start == self.end && !self.eof_delivered {
                 self.http.on_eof();
                 self.eof_delivered = true;
                 progress = true;
             }
-            match self.write_output(now, engine, prefetch) {
-                Ok(wrote) => progress |= wrote,
-                Err(()) => return self.abort(now, engine),
+            // Output only changes when the HTTP core took input; the first round also serves
+            // the events that are about output (`Writable`, a prefetcher's answer).
+            if progress || first {
+                match self.write_output(now, engine, prefetch) {
+                    Ok(wrote) => progress |= wrote,
+                    Err(()) => return self.abort(now, engine),
+                }
             }
+            first = false;
             // Waits for the answers, which pump the connection again.
             self.queue_open(prefetch);
             self.queue_upload_jobs(prefetch);
@@ -259,6 +267,9 @@ impl Conn {
         let h = self.handle;
         let mut progress = false;
         loop {
+            if matches!(self.http.peek_output(), Output::Idle) {
+                return Ok(progress);
+            }
             // A zero capacity still tries one byte: the refusal is what arms `Writable`.
             let room = engine.send_capacity(h).map_err(drop)?.max(1);
             if let Some(result) = self.write_head_and_kept_body(now, engine, prefetch, room) {
