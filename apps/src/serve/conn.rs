@@ -270,18 +270,20 @@ impl Conn {
             if matches!(self.http.peek_output(), Output::Idle) {
                 return Ok(progress);
             }
-            // A zero capacity still tries one byte: the refusal is what arms `Writable`.
-            let room = engine.send_capacity(h).map_err(drop)?.max(1);
-            if let Some(result) = self.write_head_and_kept_body(now, engine, prefetch, room) {
+            if let Some(result) = self.write_head_and_kept_body(now, engine, prefetch) {
                 match result {
                     Ok(true) => {
                         progress = true;
                         continue;
                     }
-                    Ok(false) | Err(Error::WouldBlock) => return Ok(progress),
+                    // Part of it was taken (a refusal of all of it is `WouldBlock`).
+                    Ok(false) => return Ok(true),
+                    Err(Error::WouldBlock) => return Ok(progress),
                     Err(_) => return Err(()),
                 }
             }
+            // A zero capacity still tries one byte: the refusal is what arms `Writable`.
+            let room = engine.send_capacity(h).map_err(drop)?.max(1);
             let (result, offered) = match self.http.peek_output() {
                 Output::Idle => return Ok(progress),
                 Output::Bytes(bytes) => {
@@ -323,18 +325,19 @@ impl Conn {
     /// instead of one for the head and one for the body (the bytes are copied once either way).
     /// `None` when the output is not of that shape (the caller writes it part by part);
     /// otherwise `Ok(true)` when everything was taken, `Ok(false)` when the send buffer took
-    /// part of it (the engine then owes a `Writable`; the rest goes part by part).
+    /// part of it (the engine then owes a `Writable`, which pumps the rest part by part).
     fn write_head_and_kept_body(
         &mut self,
         now: Instant,
         engine: &mut Engine,
         prefetch: &mut Prefetcher,
-        room: usize,
     ) -> Option<Result<bool, Error>> {
         let (head, body) = self.http.peek_bytes_and_kept_body()?;
         let (head_len, body_len) = (head.len(), body.len());
         let total = head_len + body_len;
-        let result = engine.write_with(now, self.handle, total.min(room), |buf| {
+        // Offered whole, not cut to `room`: a send buffer with less room then counts as
+        // back-pressure and owes us a `Writable`, which is what pumps the rest.
+        let result = engine.write_with(now, self.handle, total, |buf| {
             let from_head = head_len.min(buf.len());
             buf[..from_head].copy_from_slice(&head[..from_head]);
             let from_body = body_len.min(buf.len() - from_head);
