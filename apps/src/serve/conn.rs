@@ -214,7 +214,6 @@ impl Conn {
         // Nothing reaches the receive buffer during a pump (the engine receives before the
         // application's turn), so once a read found it empty, reading again is wasted.
         let mut input_drained = false;
-        let mut first = true;
         loop {
             let mut progress = false;
             if self.start == self.end && !self.read_eof && !input_drained {
@@ -235,15 +234,12 @@ impl Conn {
                 self.eof_delivered = true;
                 progress = true;
             }
-            // Output only changes when the HTTP core took input; the first round also serves
-            // the events that are about output (`Writable`, a prefetcher's answer).
-            if progress || first {
-                match self.write_output(now, engine, prefetch) {
-                    Ok(wrote) => progress |= wrote,
-                    Err(()) => return self.abort(now, engine),
-                }
+            // Every round, as a write cut short may take more now; with nothing to send this
+            // is one look at the HTTP core's output.
+            match self.write_output(now, engine, prefetch) {
+                Ok(wrote) => progress |= wrote,
+                Err(()) => return self.abort(now, engine),
             }
-            first = false;
             // Waits for the answers, which pump the connection again.
             self.queue_open(prefetch);
             self.queue_upload_jobs(prefetch);
