@@ -27,7 +27,7 @@ use super::deferred::{UploadIo, UPLOAD_BUFFERS};
 use super::file_cache::{Lookup, Miss};
 use super::files::{FileBody, FileError, Upload};
 use super::parse::{parse_head, BodyFraming, HeadBuffer, Method, RangeRequest, RequestHead, Version};
-use super::response::{ConnectionField, ContentRange, ResponseHead, Status};
+use super::response::{ConnectionField, ContentRange, HeadMemo, ResponseHead, Status};
 use super::Site;
 use linerate_stack::time::Instant;
 use std::io::Write;
@@ -143,6 +143,8 @@ pub struct HttpConnection {
     upload_io: UploadIo,
     /// Formatted `Date` and `Last-Modified` values, kept across requests and reuses.
     dates: HttpDateMemo,
+    /// The last response head and its inputs, kept across requests and reuses.
+    last_head: HeadMemo,
 }
 
 impl HttpConnection {
@@ -167,6 +169,7 @@ impl HttpConnection {
             awaiting: None,
             upload_io: UploadIo::default(),
             dates: HttpDateMemo::default(),
+            last_head: HeadMemo::default(),
         }
     }
 
@@ -196,8 +199,9 @@ impl HttpConnection {
             defer_file_io: _,
             awaiting,
             upload_io,
-            // A memo of a pure function: right for any connection.
+            // Memos of pure functions: right for any connection.
             dates: _,
+            last_head: _,
         } = self;
         head.reset();
         path.clear();
@@ -523,6 +527,21 @@ impl HttpConnection {
         filled
     }
 
+    /// The pending bytes (a response head) and, when the body after them is held in memory
+    /// ([`FileBody::kept_bytes`]), that body's remaining bytes, so a transport can queue the
+    /// whole response with one write. `None` when no bytes are pending or the body is not in
+    /// memory; [`advance_output`](Self::advance_output) then takes the head and the body in turn.
+    pub fn peek_bytes_and_kept_body(&self) -> Option<(&[u8], &[u8])> {
+        if self.out_pos >= self.out.len() {
+            return None;
+        }
+        let b = self.body.as_ref()?;
+        let start = usize::try_from(b.offset).ok()?;
+        let end = start.checked_add(usize::try_from(b.remaining).ok()?)?;
+        let body = b.file.kept_bytes()?.get(start..end)?;
+        Some((&self.out[self.out_pos..], body))
+    }
+
     /// True if a file range follows the pending bytes, so a transport may hold the bytes back
     /// (`MSG_MORE`) to send the head and the first body bytes in one segment.
     pub fn body_follows(&self) -> bool {
@@ -799,7 +818,7 @@ impl HttpConnection {
     }
 
     fn emit(&mut self, head: &ResponseHead<'_>, reply: Reply) {
-        head.emit_with(&mut self.out, &mut self.dates);
+        head.emit_memo(&mut self.out, &mut self.dates, &mut self.last_head);
         if !reply.keep_alive {
             self.close_after_output = true;
         }

@@ -426,6 +426,45 @@ fn peek_and_advance_expose_file_ranges() {
     assert!(matches!(conn.peek_output(), Output::Idle));
 }
 
+#[test]
+fn a_kept_body_is_offered_with_its_head_and_matches_the_parts() {
+    let t = TempRoot::new();
+    t.write("f", b"0123456789");
+    let s = site(&t.root());
+    let mut conn = HttpConnection::new(s.clone(), Instant::ZERO);
+    conn.defer_file_io();
+    let get = |conn: &mut HttpConnection, range: &str| {
+        let req = format!("GET /f HTTP/1.1\r\nHost: x\r\n{range}\r\n");
+        assert_eq!(conn.on_bytes(Instant::ZERO, req.as_bytes()), req.len());
+        if conn.pending_open().is_some() {
+            conn.on_opened(Instant::ZERO, s.root().open_file_kept(b"/f"));
+        }
+    };
+    get(&mut conn, "Range: bytes=3-\r\n");
+    let (head, body) = conn.peek_bytes_and_kept_body().expect("kept body after its head");
+    assert_eq!(body, b"3456789");
+    let head = head.to_vec();
+    let Output::Bytes(parts_head) = conn.peek_output() else { panic!("head first") };
+    assert_eq!(head, parts_head);
+    // Taking part of the head keeps offering the rest with the whole body.
+    conn.advance_output(5);
+    let (rest, body) = conn.peek_bytes_and_kept_body().unwrap();
+    assert_eq!((rest.len(), body), (head.len() - 5, &b"3456789"[..]));
+    let rest = rest.len();
+    conn.advance_output(rest);
+    // Once the head is out, only the file part is left (no pending bytes to join).
+    assert!(conn.peek_bytes_and_kept_body().is_none());
+    conn.advance_output(7);
+    assert!(matches!(conn.peek_output(), Output::Idle));
+    // The next response, from the cache: the whole file after its head.
+    get(&mut conn, "");
+    assert_eq!(conn.peek_bytes_and_kept_body().unwrap().1, b"0123456789");
+    // A file opened without keeping its bytes is offered part by part only.
+    let mut plain = HttpConnection::new(site(&t.root()), Instant::ZERO);
+    plain.on_bytes(Instant::ZERO, b"GET /f HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(plain.body_follows() && plain.peek_bytes_and_kept_body().is_none());
+}
+
 /// Mutated request streams in random pieces never panic, never produce unbounded output and
 /// always end with the connection closable. Seeded; the seed is in the failure message.
 #[test]

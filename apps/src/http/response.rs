@@ -231,6 +231,63 @@ impl<'a> ResponseHead<'a> {
     }
 }
 
+/// The last head a connection emitted, with everything that determined its bytes: a keep-alive
+/// client fetching the same file within one second gets the same head, which is then copied
+/// instead of formatted again (about 500 instructions per response). A memo of a pure function
+/// of [`HeadKey`], so never stale, whatever connection it is reused for.
+#[derive(Debug, Clone, Default)]
+pub struct HeadMemo {
+    key: Option<HeadKey>,
+    bytes: Vec<u8>,
+}
+
+/// Every input of [`ResponseHead::emit_with`], by value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HeadKey {
+    status: Status,
+    date: u64,
+    content_length: Option<u64>,
+    content_type: Option<&'static str>,
+    last_modified: Option<u64>,
+    etag: Option<Etag>,
+    accept_ranges: bool,
+    content_range: ContentRange,
+    allow: bool,
+    connection: ConnectionField,
+}
+
+impl ResponseHead<'_> {
+    fn key(&self) -> HeadKey {
+        HeadKey {
+            status: self.status,
+            date: self.date,
+            content_length: self.content_length,
+            content_type: self.content_type,
+            last_modified: self.last_modified,
+            etag: self.etag.copied(),
+            accept_ranges: self.accept_ranges,
+            content_range: self.content_range,
+            allow: self.allow,
+            connection: self.connection,
+        }
+    }
+
+    /// [`emit_with`](Self::emit_with), copying the bytes from `memo` when they were emitted
+    /// last for the same inputs, and keeping them there otherwise.
+    pub fn emit_memo(&self, out: &mut Vec<u8>, dates: &mut HttpDateMemo, memo: &mut HeadMemo) {
+        let key = self.key();
+        if memo.key == Some(key) {
+            out.extend_from_slice(&memo.bytes);
+            return;
+        }
+        let start = out.len();
+        self.emit_with(out, dates);
+        memo.bytes.clear();
+        memo.bytes.extend_from_slice(&out[start..]);
+        memo.key = Some(key);
+    }
+}
+
 /// Appends `v` in decimal.
 pub fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
     let mut digits = [0u8; 20];
@@ -323,6 +380,38 @@ mod tests {
              Content-Length: 10\r\nContent-Type: text/html; charset=utf-8\r\nETag: \"3e8-1234\"\r\n\
              Accept-Ranges: bytes\r\nContent-Range: bytes 0-9/1000\r\nConnection: close\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn a_memoised_head_is_byte_for_byte_the_formatted_one() {
+        let (a, b) = (Etag::new(1024, 7), Etag::new(1024, 8));
+        let mut base = ResponseHead::new(Status::OK, 784_111_777);
+        base.content_length = Some(1024);
+        base.content_type = Some(content_type_for(b"/x.bin"));
+        base.last_modified = Some(784_000_000);
+        base.etag = Some(&a);
+        base.accept_ranges = true;
+        base.connection = ConnectionField::KeepAlive;
+        // Each variant changes one input; every input must show in the bytes.
+        let mut variants = vec![base; 11];
+        variants[1].date += 1;
+        variants[2].content_length = Some(1023);
+        variants[3].content_type = None;
+        variants[4].last_modified = Some(784_000_001);
+        variants[5].etag = Some(&b);
+        variants[6].accept_ranges = false;
+        variants[7].content_range = ContentRange::Unsatisfied { total: 1024 };
+        variants[8].allow = true;
+        variants[9].connection = ConnectionField::Close;
+        variants[10].status = Status::PARTIAL_CONTENT;
+        let (mut memo, mut dates) = (HeadMemo::default(), HttpDateMemo::default());
+        // Each head twice in a row (the second from the memo), and back to the base between.
+        for head in variants.iter().flat_map(|v| [v, v, &base, &base]) {
+            let (mut fresh, mut memoised) = (b"prefix".to_vec(), b"prefix".to_vec());
+            head.emit(&mut fresh);
+            head.emit_memo(&mut memoised, &mut dates, &mut memo);
+            assert_eq!(String::from_utf8(memoised).unwrap(), String::from_utf8(fresh).unwrap());
+        }
     }
 
     #[test]

@@ -211,27 +211,31 @@ impl Conn {
         if let Some(since) = self.closing_since {
             return self.pump_closing(now, engine, since);
         }
+        // Nothing reaches the receive buffer during a pump (the engine receives before the
+        // application's turn), so once a read found it empty, reading again is wasted.
+        let mut input_drained = false;
         loop {
             let mut progress = false;
+            if self.start == self.end && !self.read_eof && !input_drained {
+                match engine.read(now, self.handle, &mut self.inbuf) {
+                    Ok(0) => self.read_eof = true,
+                    Ok(n) => (self.start, self.end) = (0, n),
+                    Err(Error::WouldBlock) => input_drained = true,
+                    Err(_) => return self.release(now, engine),
+                }
+            }
             if self.start < self.end {
                 let used = self.http.on_bytes(now, &self.inbuf[self.start..self.end]);
                 self.start += used;
                 progress |= used > 0;
-            }
-            if self.start == self.end && !self.read_eof {
-                match engine.read(now, self.handle, &mut self.inbuf) {
-                    Ok(0) => self.read_eof = true,
-                    Ok(n) => (self.start, self.end) = (0, n),
-                    Err(Error::WouldBlock) => {}
-                    Err(_) => return self.release(now, engine),
-                }
-                progress |= self.start < self.end || self.read_eof;
             }
             if self.read_eof && self.start == self.end && !self.eof_delivered {
                 self.http.on_eof();
                 self.eof_delivered = true;
                 progress = true;
             }
+            // Every round, as a write cut short may take more now; with nothing to send this
+            // is one look at the HTTP core's output.
             match self.write_output(now, engine, prefetch) {
                 Ok(wrote) => progress |= wrote,
                 Err(()) => return self.abort(now, engine),
@@ -259,6 +263,21 @@ impl Conn {
         let h = self.handle;
         let mut progress = false;
         loop {
+            if matches!(self.http.peek_output(), Output::Idle) {
+                return Ok(progress);
+            }
+            if let Some(result) = self.write_head_and_kept_body(now, engine, prefetch) {
+                match result {
+                    Ok(true) => {
+                        progress = true;
+                        continue;
+                    }
+                    // Part of it was taken (a refusal of all of it is `WouldBlock`).
+                    Ok(false) => return Ok(true),
+                    Err(Error::WouldBlock) => return Ok(progress),
+                    Err(_) => return Err(()),
+                }
+            }
             // A zero capacity still tries one byte: the refusal is what arms `Writable`.
             let room = engine.send_capacity(h).map_err(drop)?.max(1);
             let (result, offered) = match self.http.peek_output() {
@@ -295,6 +314,47 @@ impl Conn {
                 Err(_) => return Err(()),
             }
         }
+    }
+
+    /// Queues a response head and the in-memory body after it ([`FileBody::kept_bytes`]) with
+    /// one engine write: one call, one send-buffer update and one timer update per response
+    /// instead of one for the head and one for the body (the bytes are copied once either way).
+    /// `None` when the output is not of that shape (the caller writes it part by part);
+    /// otherwise `Ok(true)` when everything was taken, `Ok(false)` when the send buffer took
+    /// part of it (the engine then owes a `Writable`, which pumps the rest part by part).
+    fn write_head_and_kept_body(
+        &mut self,
+        now: Instant,
+        engine: &mut Engine,
+        prefetch: &mut Prefetcher,
+    ) -> Option<Result<bool, Error>> {
+        let (head, body) = self.http.peek_bytes_and_kept_body()?;
+        let (head_len, body_len) = (head.len(), body.len());
+        let total = head_len + body_len;
+        // Offered whole, not cut to `room`: a send buffer with less room then counts as
+        // back-pressure and owes us a `Writable`, which is what pumps the rest.
+        let result = engine.write_with(now, self.handle, total, |buf| {
+            let from_head = head_len.min(buf.len());
+            buf[..from_head].copy_from_slice(&head[..from_head]);
+            let from_body = body_len.min(buf.len() - from_head);
+            buf[from_head..from_head + from_body].copy_from_slice(&body[..from_body]);
+            from_head + from_body
+        });
+        let n = match result {
+            Ok(n) => n,
+            Err(e) => return Some(Err(e)),
+        };
+        self.http.advance_output(n.min(head_len));
+        let body_taken = n.saturating_sub(head_len);
+        if body_taken > 0 {
+            self.http.advance_output(body_taken);
+        }
+        if body_taken == body_len {
+            // Counted here as `body.rs` counts a body it copies from memory; a body cut short
+            // by a full buffer is counted once, by the path that sends the rest.
+            prefetch.counts.memory += 1;
+        }
+        Some(Ok(n == total))
     }
 
     fn begin_close(&mut self, now: Instant, engine: &mut Engine, aborted: bool) -> Step {
