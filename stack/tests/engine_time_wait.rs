@@ -292,3 +292,18 @@ fn a_hundred_thousand_time_waits_take_sixty_four_bytes_each() {
     h.advance(Duration::from_secs(61));
     assert_eq!(h.engine.connection_count(), 0);
 }
+
+#[test]
+fn a_held_time_wait_connection_converts_when_the_application_lets_go() {
+    let mut h = Harness::with_config(full_options_config());
+    let (c, _) = into_time_wait(&mut h, false);
+    assert_eq!(h.engine.state(c.handle).unwrap(), State::TimeWait);
+    assert_eq!((h.engine.slab_connection_count(), h.engine.time_wait_count()), (1, 0), "held: full TCB");
+    h.advance(Duration::from_secs(20));
+    h.engine.close(h.now, c.handle).unwrap();
+    h.recv_nothing();
+    assert_eq!((h.engine.slab_connection_count(), h.engine.time_wait_count()), (0, 1), "closed: a record");
+    // The record keeps the connection's 2*MSL deadline, not a new one.
+    assert_eq!(h.advance_to_timeout(), Duration::from_secs(40));
+    assert_eq!(h.engine.connection_count(), 0);
+}

@@ -47,7 +47,7 @@ impl Flow {
 /// Connection slab indices and TIME-WAIT record ids by 4-tuple.
 pub(crate) struct Flows {
     table: FlowTable<u32>,
-    /// The last tuple found by [`Flows::lookup`] and its index: a burst of segments usually
+    /// The last tuple found by [`Flows::lookup`] and its value: a burst of segments usually
     /// belongs to one flow, so the keyed hash is skipped while the tuple repeats. Always an
     /// entry of `table` (cleared when that entry goes).
     last: Option<(FourTuple, u32)>,
