@@ -94,7 +94,8 @@ pub struct Stats {
     pub no_port: u64,
     /// Connections or SYNs refused because the engine memory cap or connection limit was hit.
     pub memory_refused: u64,
-    /// TIME-WAIT connections freed early because TIME-WAIT held half the connection table
+    /// TIME-WAIT records freed early because the TIME-WAIT table was full
+    /// (`EngineConfig::time_wait_capacity`; with capacity 0, connections that skipped TIME-WAIT)
     /// (cf. TcpExt TCPTimeWaitOverflow, where Linux skips TIME-WAIT instead).
     pub time_wait_recycled: u64,
     /// Connections currently ESTABLISHED or CLOSE-WAIT (gauge; Tcp CurrEstab).

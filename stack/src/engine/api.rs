@@ -417,7 +417,9 @@ impl Engine {
             let hop = self.iface.next_hop(tuple.remote.0);
             let mac = route.or_else(|| self.neighbors.peek(hop));
             match mac {
-                Some(dst) => self.queue_reply(Reply::Rst { tuple, dst, seq, ack: None }),
+                Some(dst) => {
+                    self.queue_reply(Reply::Rst { tuple, dst, seq, ack: None });
+                }
                 None => self.stats.arp_unresolved_drops += 1,
             }
         }

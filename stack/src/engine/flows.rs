@@ -1,6 +1,7 @@
 //! The engine's 4-tuple → connection map: the shared keyed-SipHash [`FlowTable`] of
 //! [`crate::flow`] (bounded, O(1), no allocation after construction), addressed with the TCP
-//! layer's [`FourTuple`]. Also the one place that converts a tuple for the RFC 6528 ISN
+//! layer's [`FourTuple`]. A value names either a connection slab index or a compact TIME-WAIT
+//! record (tagged in the top bit), so one lookup per segment finds either ([`Flow`]). Also the one place that converts a tuple for the RFC 6528 ISN
 //! generator of [`crate::isn`], so both hash the same canonical bytes. Per-segment lookups go
 //! through a one-entry cache of the last hit, so a bulk flow costs one tuple compare, not a hash.
 
@@ -20,10 +21,33 @@ pub(crate) fn isn(generator: &IsnGenerator, now: Instant, t: &FourTuple) -> SeqN
     generator.isn(now, &flow_key(t))
 }
 
-/// Connection slab indices by 4-tuple.
+/// Top bit of a flow-table value: the rest is a TIME-WAIT record id, not a slab index (both
+/// stay below 2^30, the flow table's own limit).
+const TIME_WAIT_TAG: u32 = 1 << 31;
+
+/// What a 4-tuple leads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    /// A connection in the slab.
+    Connection(u32),
+    /// A compact TIME-WAIT record (see `time_wait`).
+    TimeWait(u32),
+}
+
+impl Flow {
+    fn from_value(value: u32) -> Self {
+        if value & TIME_WAIT_TAG != 0 {
+            Flow::TimeWait(value & !TIME_WAIT_TAG)
+        } else {
+            Flow::Connection(value)
+        }
+    }
+}
+
+/// Connection slab indices and TIME-WAIT record ids by 4-tuple.
 pub(crate) struct Flows {
     table: FlowTable<u32>,
-    /// The last tuple found by [`Flows::lookup`] and its index: a burst of segments usually
+    /// The last tuple found by [`Flows::lookup`] and its value: a burst of segments usually
     /// belongs to one flow, so the keyed hash is skipped while the tuple repeats. Always an
     /// entry of `table` (cleared when that entry goes).
     last: Option<(FourTuple, u32)>,
@@ -44,25 +68,32 @@ impl Flows {
     /// remembered hit is checked inline (it is most segments of a bulk flow); the keyed hash
     /// stays out of line.
     #[inline]
-    pub(crate) fn lookup(&mut self, t: &FourTuple) -> Option<u32> {
+    pub(crate) fn lookup(&mut self, t: &FourTuple) -> Option<Flow> {
         match self.last {
-            Some((tuple, index)) if tuple == *t => Some(index),
+            Some((tuple, value)) if tuple == *t => Some(Flow::from_value(value)),
             _ => self.lookup_in_table(t),
         }
     }
 
-    fn lookup_in_table(&mut self, t: &FourTuple) -> Option<u32> {
-        let index = *self.table.get(&flow_key(t))?;
-        self.last = Some((*t, index));
-        Some(index)
+    fn lookup_in_table(&mut self, t: &FourTuple) -> Option<Flow> {
+        let value = *self.table.get(&flow_key(t))?;
+        self.last = Some((*t, value));
+        Some(Flow::from_value(value))
     }
 
+    /// The connection slab index of `t` (`None` for a TIME-WAIT record too).
     pub(crate) fn get(&self, t: &FourTuple) -> Option<&u32> {
-        self.table.get(&flow_key(t))
+        self.table.get(&flow_key(t)).filter(|&&v| v & TIME_WAIT_TAG == 0)
     }
 
+    /// Whether `t` is in use, by a connection or a TIME-WAIT record.
     pub(crate) fn contains_key(&self, t: &FourTuple) -> bool {
         self.table.contains_key(&flow_key(t))
+    }
+
+    /// Points `t` at TIME-WAIT record `id` (replacing its connection's entry).
+    pub(crate) fn insert_time_wait(&mut self, t: FourTuple, id: u32) -> bool {
+        self.insert(t, id | TIME_WAIT_TAG)
     }
 
     /// False when the table is full (the engine's admission checks keep that from happening).

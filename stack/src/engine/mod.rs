@@ -8,7 +8,9 @@
 //! [`Engine::poll_event`].
 //!
 //! Ownership and bounds: connections live in a slab (`Vec` + free list) of at most
-//! `max_connections`; the 4-tuple map is the shared keyed-SipHash `FlowTable` of that size;
+//! `max_connections`; a connection in TIME-WAIT that the application has let go of becomes a
+//! 64-byte record of the bounded TIME-WAIT table instead (`time_wait`), freeing its slot and
+//! box; the 4-tuple map is the shared keyed-SipHash `FlowTable` sized for both;
 //! each connection holds ONE timer-wheel entry for its earliest deadline; the ready list and the
 //! event queue hold each connection at most once; replies (RSTs, ARP, ICMP echo) go through a
 //! fixed-size queue. Buffer memory is accounted against `memory_limit` when a connection is
@@ -68,6 +70,7 @@ mod transmit;
 pub use events::Event;
 pub use handshake::HandshakeConfig;
 pub use receive::ReceiveRun;
+pub use time_wait::TIME_WAIT_ENTRY_BYTES;
 
 use crate::ip::Interface;
 use crate::isn::IsnGenerator;
@@ -86,6 +89,7 @@ use events::EventSource;
 use flows::Flows;
 use secrets::Prng;
 use std::collections::VecDeque;
+use time_wait::TimeWaitTable;
 use transmit::Reply;
 
 /// Idle recycled buffers may use up to 1/IDLE_BUFFER_SHARE of `memory_limit` on top of it.
@@ -140,6 +144,11 @@ pub struct EngineConfig {
     pub timer_tick: Duration,
     /// Bounded queue for RSTs, ARP and ICMP replies.
     pub reply_queue: usize,
+    /// Most connections kept in TIME-WAIT as compact records (see `time_wait`): each costs 64
+    /// bytes plus a flow-table slot; beyond it the oldest is recycled (`time_wait_recycled`).
+    /// `None`: [`EngineConfig::default_time_wait_capacity`]. `Some(0)`: no TIME-WAIT for
+    /// connections the application has let go of (each is freed at once, counted as recycled).
+    pub time_wait_capacity: Option<usize>,
     /// SYN cookies and TCP Fast Open: defaults and secrets.
     pub handshake: HandshakeConfig,
 }
@@ -173,8 +182,21 @@ impl EngineConfig {
             seed,
             timer_tick: Duration::from_millis(1),
             reply_queue: 64,
+            time_wait_capacity: None,
             handshake: HandshakeConfig::new(key(), key()),
         }
+    }
+
+    /// Four TIME-WAIT records per connection slot (a server closing first keeps every
+    /// connection of the last 2*MSL), at most Linux's `tcp_max_tw_buckets` default of 262,144
+    /// (16 MiB of records).
+    pub fn default_time_wait_capacity(max_connections: usize) -> usize {
+        max_connections.saturating_mul(4).min(262_144)
+    }
+
+    /// The TIME-WAIT table's capacity: `time_wait_capacity` or the default.
+    pub fn effective_time_wait_capacity(&self) -> usize {
+        self.time_wait_capacity.unwrap_or_else(|| Self::default_time_wait_capacity(self.max_connections))
     }
 }
 
@@ -246,8 +268,8 @@ pub struct Engine {
     /// When connections waiting for ARP are retried (a lost request or reply must not strand them).
     arp_retry_at: Option<Instant>,
     replies: VecDeque<Reply>,
-    /// Connections in the order they entered TIME-WAIT (see `time_wait`).
-    time_wait: VecDeque<(u32, u32)>,
+    /// Compact records of TIME-WAIT connections the application let go of (see `time_wait`).
+    time_wait: TimeWaitTable,
     neighbors: NeighborCache,
     stats: Stats,
     challenge: ChallengeAckLimiter,
@@ -268,12 +290,13 @@ impl Engine {
     /// Creates an engine; all bounded structures are allocated here.
     pub fn new(cfg: EngineConfig, now: Instant) -> Self {
         let max = cfg.max_connections.max(1);
+        let time_wait_capacity = cfg.effective_time_wait_capacity();
         Engine {
             iface: Interface { addr: cfg.addr, prefix_len: cfg.prefix_len, gateway: cfg.gateway },
             slots: Vec::with_capacity(max),
             free_slots: Vec::with_capacity(max),
             live: 0,
-            flows: Flows::new(max, cfg.flow_key),
+            flows: Flows::new(max + time_wait_capacity, cfg.flow_key),
             listeners: Vec::with_capacity(cfg.max_listeners),
             listener_generation: 0,
             listener_events: Vec::with_capacity(cfg.max_listeners),
@@ -284,7 +307,7 @@ impl Engine {
             arp_waiting: Vec::with_capacity(max),
             arp_retry_at: None,
             replies: VecDeque::with_capacity(cfg.reply_queue),
-            time_wait: VecDeque::with_capacity(max),
+            time_wait: TimeWaitTable::new(time_wait_capacity),
             neighbors: NeighborCache::new(
                 cfg.neighbor_capacity,
                 NeighborConfig { hash_key: cfg.neighbor_key, ..NeighborConfig::default() },
@@ -317,9 +340,19 @@ impl Engine {
         &self.buffers
     }
 
-    /// Connections in the slab (any state, including TIME-WAIT and unreleased CLOSED).
+    /// Connections in any state, including TIME-WAIT (full or compact) and unreleased CLOSED.
     pub fn connection_count(&self) -> usize {
+        self.live + self.time_wait.len()
+    }
+
+    /// Connections holding a full TCB in the slab (at most `max_connections`).
+    pub fn slab_connection_count(&self) -> usize {
         self.live
+    }
+
+    /// Connections in TIME-WAIT kept as compact records (see [`EngineConfig::time_wait_capacity`]).
+    pub fn time_wait_count(&self) -> usize {
+        self.time_wait.len()
     }
 
     /// Buffer memory currently accounted.
@@ -331,6 +364,7 @@ impl Engine {
     /// remains: the end state every simulation asserts.
     pub fn is_empty(&self) -> bool {
         self.live == 0
+            && self.time_wait.is_empty()
             && self.flows.is_empty()
             && self.timers_armed == 0
             && self.memory_used == 0
@@ -346,7 +380,8 @@ impl Engine {
 
     /// When the engine next wants `handle_timeout`.
     pub fn next_timeout(&self) -> Option<Instant> {
-        [self.wheel.next_expiry(), self.arp_retry_at, self.neighbors.next_timeout()]
+        let time_wait = self.time_wait.next_expiry();
+        [self.wheel.next_expiry(), self.arp_retry_at, self.neighbors.next_timeout(), time_wait]
             .into_iter()
             .flatten()
             .min()
@@ -380,6 +415,7 @@ impl Engine {
             }
             self.after_update(index, now);
         }
+        self.expire_time_wait(now);
     }
 
     /// The next application event, if any.
@@ -545,6 +581,13 @@ impl Engine {
             self.free(index);
             return;
         }
+        let let_go = conn.orphaned || unowned;
+        if conn.state == State::TimeWait && let_go && !slot.waiting_arp && self.compact_time_wait(index, now)
+        {
+            return;
+        }
+        let slot = &mut self.slots[index as usize];
+        let Some(conn) = slot.conn.as_deref_mut() else { return };
         if conn.state == State::Closed && self.flows.get(&conn.tuple) == Some(&index) {
             // The application still holds the handle, but the tuple is free again: segments
             // for it are now answered as for a closed port (RFC 9293 §3.10.7.1).
@@ -557,9 +600,6 @@ impl Engine {
         if !slot.in_ready && !slot.waiting_arp && conn.plan_segment().is_some() {
             slot.in_ready = true;
             self.ready.push_back(index);
-        }
-        if entered_time_wait {
-            self.queue_time_wait(index);
         }
         self.sync_timer(index);
     }

@@ -1,5 +1,6 @@
 //! Frame input: Ethernet → ARP / IPv4 → TCP / ICMP, then the connection, the listener
-//! (RFC 9293 §3.10.7.2, in `handshake.rs`) or the closed-port reset rule (§3.10.7.1).
+//! (RFC 9293 §3.10.7.2, in `handshake.rs`), a compact TIME-WAIT record (`time_wait`) or the
+//! closed-port reset rule (§3.10.7.1).
 //!
 //! Every frame is parsed in place; nothing here allocates. Every drop bumps one counter.
 //!
@@ -13,6 +14,7 @@
 //! established. A driver that routes frames itself (a shard) opens a [`ReceiveRun`] for its
 //! burst; [`Engine::receive`] is a burst of one frame.
 
+use super::flows::Flow;
 use super::transmit::Reply;
 use super::Engine;
 use crate::device::Device;
@@ -172,7 +174,11 @@ impl Engine {
             return;
         };
         let tuple = FourTuple { local: (ip.dst_addr, pkt.dst_port()), remote: (ip.src_addr, pkt.src_port()) };
-        let index = self.flows.lookup(&tuple);
+        let flow = self.flows.lookup(&tuple);
+        let index = match flow {
+            Some(Flow::Connection(i)) => Some(i),
+            _ => None,
+        };
         if let Some(i) = index {
             self.prefetch_timer(i);
         }
@@ -203,11 +209,12 @@ impl Engine {
             self.stats.in_errs += 1;
             return;
         }
-        match index {
-            Some(i) => {
+        match flow {
+            Some(Flow::Connection(i)) => {
                 self.segment_to_connection(now, src_mac, i, tuple, &seg);
                 self.discard_staged(index);
             }
+            Some(Flow::TimeWait(id)) => self.segment_to_time_wait(now, src_mac, id, tuple, &seg),
             None => self.segment_without_connection(now, src_mac, tuple, &seg),
         }
     }
@@ -248,14 +255,15 @@ impl Engine {
         tuple: FourTuple,
         seg: &TcpRepr<'_>,
     ) {
-        if let Some(index) = self.flows.lookup(&tuple) {
-            return self.segment_to_connection(now, src_mac, index, tuple, seg);
+        match self.flows.lookup(&tuple) {
+            Some(Flow::Connection(index)) => self.segment_to_connection(now, src_mac, index, tuple, seg),
+            Some(Flow::TimeWait(id)) => self.segment_to_time_wait(now, src_mac, id, tuple, seg),
+            None => self.segment_without_connection(now, src_mac, tuple, seg),
         }
-        self.segment_without_connection(now, src_mac, tuple, seg);
     }
 
     /// LISTEN (RFC 9293 §3.10.7.2) or CLOSED (§3.10.7.1).
-    fn segment_without_connection(
+    pub(super) fn segment_without_connection(
         &mut self,
         now: Instant,
         src_mac: EthernetAddress,
@@ -354,11 +362,13 @@ impl Engine {
         (self.cfg.mtu.saturating_sub(40)).clamp(88, 65535) as u32
     }
 
-    pub(super) fn queue_reply(&mut self, reply: Reply) {
+    /// Queues `reply`; false (dropped and counted) when the queue is full.
+    pub(super) fn queue_reply(&mut self, reply: Reply) -> bool {
         if self.replies.len() >= self.cfg.reply_queue {
             self.stats.reply_queue_drops += 1;
-            return;
+            return false;
         }
         self.replies.push_back(reply);
+        true
     }
 }

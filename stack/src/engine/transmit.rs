@@ -52,6 +52,8 @@ pub(crate) enum Reply {
         repr: ArpRepr,
         dst: EthernetAddress,
     },
+    /// An ACK from a compact TIME-WAIT record (see `time_wait`), built when sent.
+    TimeWaitAck(super::time_wait::TimeWaitAck),
     ArpRequest {
         target: Ipv4Address,
     },
@@ -316,6 +318,7 @@ impl Engine {
                 }
                 ok
             }
+            Reply::TimeWaitAck(ack) => self.transmit_time_wait_ack(now, device, ident, &ack),
             Reply::Arp { repr, dst } => {
                 let ok = self.transmit_arp(now, device, &repr, dst);
                 if ok {
@@ -348,7 +351,7 @@ impl Engine {
     /// A connection-less TCP segment (RST, cookie SYN-ACK): `control` is (SEQ, ACK, flags,
     /// window).
     #[allow(clippy::too_many_arguments)]
-    fn transmit_control<D: Device>(
+    pub(super) fn transmit_control<D: Device>(
         &mut self,
         now: Instant,
         device: &mut D,

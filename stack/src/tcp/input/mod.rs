@@ -2,7 +2,8 @@
 //! [`syn_sent`] (§3.10.7.3), then for the other states [`segment_check`] (first check, PAWS of
 //! RFC 7323 §5), [`rst`] (second check, RFC 5961 §3), [`syn`] (fourth check, RFC 5961 §4),
 //! [`ack`] (fifth check, RFC 5961 §5, RFC 5681/6582/6298), [`data`] (seventh and eighth:
-//! text and FIN). LISTEN is handled by the engine's listener code (§3.10.7.2) and CLOSED by the
+//! text and FIN); [`time_wait`] applies the TIME-WAIT rules to the engine's compact record of a
+//! connection the application has let go of. LISTEN is handled by the engine's listener code (§3.10.7.2) and CLOSED by the
 //! engine's reset generator (§3.10.7.1).
 //!
 //! Input never transmits: it marks the connection (`ack_now`, `retransmit_head`, ...) and
@@ -15,6 +16,7 @@ mod rst;
 mod segment_check;
 mod syn;
 mod syn_sent;
+pub mod time_wait;
 
 use super::config::TcpConfig;
 use super::connection::Connection;
@@ -22,6 +24,19 @@ use super::state::State;
 use crate::stats::Stats;
 use crate::time::{Duration, Instant};
 use crate::wire::{SeqNumber, TcpRepr};
+
+/// The TIME-WAIT reopen rule of [`Connection::on_segment`] for RCV.NXT `rcv_nxt` and TS.Recent
+/// `ts_recent` (`None`: timestamps not in use); shared with the compact TIME-WAIT record.
+fn syn_may_reopen(rcv_nxt: SeqNumber, ts_recent: Option<u32>, seg: &TcpRepr<'_>) -> bool {
+    if seg.seq_number - rcv_nxt > 0 {
+        return true;
+    }
+    match (ts_recent, seg.options.timestamps) {
+        (Some(recent), Some(new)) => (new.tsval.wrapping_sub(recent) as i32) > 0,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
 
 /// RFC 5961 §7: a stack-wide budget of challenge ACKs per second.
 #[derive(Debug, Clone)]
@@ -137,14 +152,7 @@ impl Connection {
     /// timestamp offset per connection (as this stack does, RFC 7323 §5.4) would otherwise be
     /// refused half the time (its SYN answered with an ACK, a RST and a retry a second later).
     fn syn_may_reopen(&self, seg: &TcpRepr<'_>) -> bool {
-        if seg.seq_number - self.rcv_nxt > 0 {
-            return true;
-        }
-        match (self.ts, seg.options.timestamps) {
-            (Some(old), Some(new)) => (new.tsval.wrapping_sub(old.recent) as i32) > 0,
-            (Some(_), None) => true,
-            (None, _) => false,
-        }
+        syn_may_reopen(self.rcv_nxt, self.ts.map(|t| t.recent), seg)
     }
 
     /// RFC 5961 §3.2/§4.2: a challenge ACK, subject to the stack-wide rate limit.
