@@ -16,6 +16,11 @@
 //!   (4 KiB), so above MTU 3,826 a frame is a slot of adjacent chunks used through AF_XDP
 //!   multi-buffer (`multi_buffer.rs`): one descriptor per chunk on transmit, a gather copy on
 //!   receive for frames longer than a chunk. The ledger tracks slots, not chunks.
+//! * Transmit checksum offload (`tx_metadata.rs`, [`AfXdpConfig::tx_checksum`]): the UMEM is
+//!   registered with 16 bytes of TX metadata room, every transmit chunk keeps them free, and a
+//!   TCP frame whose checksum field holds the pseudo-header sum goes out with a checksum request,
+//!   so the kernel builds a `CHECKSUM_PARTIAL` skb (copy mode; [`Capabilities::tx_checksum_offload`]
+//!   tells the engine it may leave checksums partial).
 //!
 //! Promises: every UMEM frame is in exactly one place (free, fill, rx, lent, tx, completion, or
 //! in flight inside the kernel); [`AfXdpDevice::check_frame_accounting`] proves it and debug
