@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use afxdp_util::{open_app, unique, wait_readable};
-use linerate_driver::afxdp::{AfXdpConfig, AfXdpDevice, TxChecksum, XdpMode, XdpProgram};
+use linerate_driver::afxdp::{AfXdpConfig, AfXdpDevice, XdpMode, XdpProgram};
 use linerate_driver::lab::{netns_command, Direction, LabConfig, LabGuard, Loss, NetnsEnter};
 use linerate_stack::engine::{ConnectionHandle, Engine, EngineConfig, Event};
 use linerate_stack::tcp::SocketOptions;
@@ -66,10 +66,7 @@ struct Node {
 
 impl Node {
     fn new(lab: &LabGuard) -> Node {
-        // Checksums offloaded and completed by the kernel at transmit, so the capture can judge them.
-        let config =
-            AfXdpConfig { tx_checksum: TxChecksum::OffloadCompletedByKernel, ..AfXdpConfig::default() };
-        let (program, mut devices) = open_app(lab, XdpMode::Native, &config);
+        let (program, mut devices) = open_app(lab, XdpMode::Native, &AfXdpConfig::default());
         let dev = devices.remove(0);
         let mut cfg =
             EngineConfig::new(Ipv4Address(lab.app_addr().octets()), 24, EthernetAddress(dev.mac()), 21);

@@ -16,7 +16,7 @@
 //!   (4 KiB), so above MTU 3,826 a frame is a slot of adjacent chunks used through AF_XDP
 //!   multi-buffer (`multi_buffer.rs`): one descriptor per chunk on transmit, a gather copy on
 //!   receive for frames longer than a chunk. The ledger tracks slots, not chunks.
-//! * Transmit checksum offload (`tx_metadata.rs`, [`AfXdpConfig::tx_checksum`]): the UMEM is
+//! * Transmit checksum offload (opt-in, `tx_metadata.rs`, [`AfXdpConfig::tx_checksum`]): the UMEM is
 //!   registered with 16 bytes of TX metadata room, every transmit chunk keeps them free, and a
 //!   TCP frame whose checksum field holds the pseudo-header sum goes out with a checksum request,
 //!   so the kernel builds a `CHECKSUM_PARTIAL` skb (copy mode; [`Capabilities::tx_checksum_offload`]
@@ -129,8 +129,10 @@ pub struct AfXdpConfig {
     pub max_burst: usize,
     /// L3 MTU to report; `None` reads the interface's.
     pub mtu: Option<usize>,
-    /// How TCP checksums of transmitted frames are completed (default: offloaded through TX
-    /// metadata where that is safe; [`Capabilities::tx_checksum_offload`] says what was got).
+    /// How TCP checksums of transmitted frames are completed; [`Capabilities::tx_checksum_offload`]
+    /// says what was got. Default [`TxChecksum::Software`]: an XDP program on the far end of a
+    /// veth (the lab's bypass client) receives `CHECKSUM_PARTIAL` frames uncompleted, so
+    /// offload is for links whose receiver is a kernel stack or a real NIC.
     pub tx_checksum: TxChecksum,
 }
 
@@ -145,7 +147,7 @@ impl Default for AfXdpConfig {
             busy_poll: None,
             max_burst: 64,
             mtu: None,
-            tx_checksum: TxChecksum::Offload,
+            tx_checksum: TxChecksum::Software,
         }
     }
 }

@@ -48,10 +48,14 @@ pub enum TxChecksum {
     /// with the metadata headroom): the engine leaves TCP checksums partial and the frames
     /// leave as `CHECKSUM_PARTIAL`. Elsewhere the engine computes them (as [`Software`]).
     ///
+    /// Not for a veth whose far end runs XDP (AF_XDP or any program reading payload): XDP sees
+    /// the frame as sent, its checksum uncompleted (the lab turns `tx` off on the kernel's end
+    /// for the same reason).
+    ///
     /// [`Software`]: TxChecksum::Software
-    #[default]
     Offload,
     /// The engine computes every checksum; no metadata.
+    #[default]
     Software,
     /// [`Offload`], but the UMEM is registered with `XDP_UMEM_TX_SW_CSUM`, so the kernel
     /// completes each checksum in software when it builds the skb: every frame leaves complete,
