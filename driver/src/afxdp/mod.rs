@@ -16,6 +16,11 @@
 //!   (4 KiB), so above MTU 3,826 a frame is a slot of adjacent chunks used through AF_XDP
 //!   multi-buffer (`multi_buffer.rs`): one descriptor per chunk on transmit, a gather copy on
 //!   receive for frames longer than a chunk. The ledger tracks slots, not chunks.
+//! * Transmit checksum offload (opt-in, `tx_metadata.rs`, [`AfXdpConfig::tx_checksum`]): the UMEM is
+//!   registered with 16 bytes of TX metadata room, every transmit chunk keeps them free, and a
+//!   TCP frame whose checksum field holds the pseudo-header sum goes out with a checksum request,
+//!   so the kernel builds a `CHECKSUM_PARTIAL` skb (copy mode; [`Capabilities::tx_checksum_offload`]
+//!   tells the engine it may leave checksums partial).
 //!
 //! Promises: every UMEM frame is in exactly one place (free, fill, rx, lent, tx, completion, or
 //! in flight inside the kernel); [`AfXdpDevice::check_frame_accounting`] proves it and debug
@@ -48,6 +53,7 @@ pub mod program;
 mod ring;
 mod socket;
 mod sys;
+mod tx_metadata;
 mod umem;
 
 use linerate_stack::device::{Capabilities, Device, ETHERNET_HEADER_LEN};
@@ -58,10 +64,11 @@ pub use fallback::{AfPacketDevice, AfPacketStats};
 pub use program::{XdpMode, XdpProgram};
 pub use socket::{BindMode, BusyPoll};
 pub use sys::{interface_index, interface_mac, interface_mtu, interface_rx_queues};
+pub use tx_metadata::{TxChecksum, TX_METADATA_LEN};
 pub use umem::{AccountingError, FrameAccounting, FramePlace};
 
-use multi_buffer::{chunk_descriptors, Gather, GatherStep};
-use socket::{SocketSetup, XskSocket};
+use multi_buffer::{Gather, GatherStep, TxLayout};
+use socket::{SocketSetup, UmemTxMetadata, XskSocket};
 use umem::{FrameLedger, UmemArea};
 
 /// Bytes the kernel reserves in front of every received frame in copy mode (`XDP_PACKET_HEADROOM`).
@@ -122,6 +129,11 @@ pub struct AfXdpConfig {
     pub max_burst: usize,
     /// L3 MTU to report; `None` reads the interface's.
     pub mtu: Option<usize>,
+    /// How TCP checksums of transmitted frames are completed; [`Capabilities::tx_checksum_offload`]
+    /// says what was got. Default [`TxChecksum::Software`]: an XDP program on the far end of a
+    /// veth (the lab's bypass client) receives `CHECKSUM_PARTIAL` frames uncompleted, so
+    /// offload is for links whose receiver is a kernel stack or a real NIC.
+    pub tx_checksum: TxChecksum,
 }
 
 impl Default for AfXdpConfig {
@@ -135,6 +147,7 @@ impl Default for AfXdpConfig {
             busy_poll: None,
             max_burst: 64,
             mtu: None,
+            tx_checksum: TxChecksum::Software,
         }
     }
 }
@@ -216,6 +229,8 @@ pub struct DeviceStats {
     pub invalid_descriptors: u64,
     /// Received frames longer than the MTU allows, dropped.
     pub rx_oversized: u64,
+    /// Transmitted frames whose TCP checksum was left to the kernel (TX metadata).
+    pub tx_checksum_offloaded: u64,
 }
 
 /// One AF_XDP socket on one interface queue, as a [`Device`].
@@ -235,6 +250,10 @@ pub struct AfXdpDevice {
     stats: DeviceStats,
     /// The UMEM chunk size: the frame size, or a page of a multi-buffer frame slot.
     chunk: u32,
+    /// Where a transmitted frame lies in its slot (metadata headroom, chunks).
+    layout: TxLayout,
+    /// Frames carrying a partial TCP checksum go out with a checksum request (TX metadata).
+    tx_offload: bool,
     /// Descriptors the largest frame takes (1 without multi-buffer).
     max_descs: u32,
     /// Where a received multi-buffer frame is assembled (empty without multi-buffer).
@@ -282,9 +301,21 @@ impl AfXdpDevice {
             multi_buffer: config.multi_buffer(),
             bind: config.bind,
             busy_poll: config.busy_poll,
+            tx_metadata: umem_tx_metadata(config, mtu),
         };
         let socket = XskSocket::open(&umem, &setup, ifname)?;
-        let caps = Capabilities { mtu, max_burst: config.max_burst, ..Capabilities::default() };
+        let headroom = if socket.tx_metadata { TX_METADATA_LEN } else { 0 };
+        let layout = TxLayout::new(config.chunk_size(), headroom);
+        // Copy mode: the kernel completes (or offloads) a CHECKSUM_PARTIAL skb itself, on any
+        // device. Zero-copy hands the request to the driver, which may not support it (its
+        // netdev `xsk-features` would say; not probed yet), so the engine keeps computing.
+        let tx_offload = socket.tx_metadata && !socket.zero_copy;
+        let caps = Capabilities {
+            mtu,
+            max_burst: config.max_burst,
+            tx_checksum_offload: tx_offload,
+            ..Capabilities::default()
+        };
         let mut device = AfXdpDevice {
             socket,
             umem,
@@ -297,7 +328,9 @@ impl AfXdpDevice {
             busy_poll: config.busy_poll.is_some(),
             stats: DeviceStats::default(),
             chunk: config.chunk_size(),
-            max_descs: caps.max_frame_len().div_ceil(config.chunk_size() as usize) as u32,
+            layout,
+            tx_offload,
+            max_descs: layout.descriptors_for(caps.max_frame_len()),
             gather: Gather::new(if config.multi_buffer() { caps.max_frame_len() } else { 0 }),
         };
         device.populate(config);
@@ -357,7 +390,7 @@ impl AfXdpDevice {
         for i in 0..n {
             let chunk_addr = self.socket.completion.read(i);
             let addr = self.ledger.frame_base(chunk_addr);
-            if chunk_addr != addr {
+            if chunk_addr - addr >= u64::from(self.chunk) {
                 // A later chunk of a multi-buffer frame: its first chunk's entry frees the slot
                 // (the kernel completes every chunk of a frame together, when its skb is freed).
                 continue;
@@ -414,7 +447,7 @@ impl AfXdpDevice {
         let rx_posted = self.ledger.count(FramePlace::RxPosted);
         let tx_posted = self.ledger.count(FramePlace::TxPosted);
         // Transmit ring entries are chunks; a multi-buffer frame is counted by its first chunk.
-        let first_chunk = |addr: u64| self.ledger.frame_base(addr) == addr;
+        let first_chunk = |addr: u64| addr - self.ledger.frame_base(addr) < u64::from(self.chunk);
         let rx_ring = self.socket.rx.filled(); // every received chunk is a slot of its own
         let completion_ring = self.socket.completion.filled_matching(first_chunk);
         let mut snapshot = FrameAccounting {
@@ -516,6 +549,23 @@ impl AfXdpDevice {
     }
 }
 
+/// What to register the UMEM with for `config.tx_checksum` at `mtu`: metadata only when the
+/// largest frame still fits its slot with the metadata headroom in every chunk (a 16 KiB slot
+/// carries MTU 16,306 then, not 16,370), and without kernel-software completion for multi-buffer
+/// frames (the kernel would sum their first buffer only).
+fn umem_tx_metadata(config: &AfXdpConfig, mtu: usize) -> UmemTxMetadata {
+    let layout = TxLayout::new(config.chunk_size(), TX_METADATA_LEN);
+    if !layout.fits(config.frame_size, mtu + ETHERNET_HEADER_LEN) {
+        return UmemTxMetadata::None;
+    }
+    match config.tx_checksum {
+        TxChecksum::Software => UmemTxMetadata::None,
+        TxChecksum::Offload => UmemTxMetadata::Checksum,
+        TxChecksum::OffloadCompletedByKernel if config.multi_buffer() => UmemTxMetadata::None,
+        TxChecksum::OffloadCompletedByKernel => UmemTxMetadata::ChecksumInKernelSoftware,
+    }
+}
+
 impl Device for AfXdpDevice {
     fn capabilities(&self) -> Capabilities {
         self.caps
@@ -563,23 +613,37 @@ impl Device for AfXdpDevice {
         if self.free.is_empty() {
             self.reclaim_completions();
         }
-        let descs = len.div_ceil(self.chunk as usize) as u32;
+        let descs = self.layout.descriptors_for(len);
         if self.free.is_empty() || self.socket.tx.free(descs) < descs {
             self.stats.tx_refused += 1;
             return None;
         }
         let base = self.free.pop()?;
         self.ledger.transfer(base, FramePlace::Free, FramePlace::Lent);
-        // SAFETY: the ledger shows we own this frame; `len` fits a frame (checked by validate).
-        let Some(buf) = (unsafe { self.umem.frame_mut(base, len) }) else {
+        // SAFETY: the ledger shows we own this frame; the slot holds `len` (checked by validate
+        // and by the layout choice at open).
+        let Some(slot) = (unsafe { self.umem.frame_mut(base, self.layout.slot_len(len)) }) else {
             self.ledger.transfer(base, FramePlace::Lent, FramePlace::Free);
             self.free.push(base);
             self.stats.tx_refused += 1;
             return None;
         };
-        let result = fill(buf);
+        let headroom = self.layout.headroom();
+        let (meta, frame) = slot.split_at_mut(headroom);
+        let result = fill(&mut frame[..len]);
+        let mut options = 0;
+        if self.tx_offload {
+            if let (Some((start, offset)), Some(meta)) =
+                (tx_metadata::checksum_request(&frame[..len]), meta.first_chunk_mut())
+            {
+                tx_metadata::write_checksum_request(meta, start, offset);
+                options = libc::XDP_TX_METADATA;
+                self.stats.tx_checksum_offloaded += 1;
+            }
+        }
+        self.layout.spread(slot, len);
         self.ledger.transfer(base, FramePlace::Lent, FramePlace::TxPosted);
-        for desc in chunk_descriptors(base, len, self.chunk) {
+        for desc in self.layout.descriptors(base, len, options) {
             self.socket.tx.push(desc);
         }
         self.stats.tx_frames += 1;

@@ -15,6 +15,7 @@ use std::time::Duration;
 use super::error::AfXdpError;
 use super::ring::{ConsumerRing, ProducerRing};
 use super::sys;
+use super::tx_metadata::TX_METADATA_LEN;
 use super::umem::UmemArea;
 
 /// How to bind: zero-copy needs driver support; copy works everywhere (veth, generic XDP).
@@ -49,6 +50,19 @@ pub(crate) struct SocketSetup {
     pub(crate) multi_buffer: bool,
     pub(crate) bind: BindMode,
     pub(crate) busy_poll: Option<BusyPoll>,
+    /// Register the UMEM with TX metadata room ([`TX_METADATA_LEN`] bytes before every transmit
+    /// descriptor), if the kernel accepts it.
+    pub(crate) tx_metadata: UmemTxMetadata,
+}
+
+/// What the UMEM registration asks for on transmit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UmemTxMetadata {
+    None,
+    /// `tx_metadata_len` with `XDP_UMEM_TX_METADATA_LEN` (Linux 6.8+ with the flag's fix).
+    Checksum,
+    /// As `Checksum`, plus `XDP_UMEM_TX_SW_CSUM`: the kernel completes checksums in software.
+    ChecksumInKernelSoftware,
 }
 
 /// A bound AF_XDP socket and its rings.
@@ -60,6 +74,9 @@ pub(crate) struct XskSocket {
     pub(crate) rx: ConsumerRing<libc::xdp_desc>,
     pub(crate) tx: ProducerRing<libc::xdp_desc>,
     pub(crate) zero_copy: bool,
+    /// The UMEM was registered with TX metadata room: every transmit descriptor must leave
+    /// [`TX_METADATA_LEN`] bytes in front of it inside its chunk.
+    pub(crate) tx_metadata: bool,
     fd: OwnedFd,
 }
 
@@ -88,7 +105,7 @@ impl XskSocket {
         zero_copy: bool,
     ) -> Result<Self, AfXdpError> {
         let fd = new_socket()?;
-        register_umem(&fd, umem, s.frame_size)?;
+        let tx_metadata = register_umem(&fd, umem, s.frame_size, s.tx_metadata)?;
         let rings = [
             (libc::XDP_UMEM_FILL_RING, s.umem_ring_size),
             (libc::XDP_UMEM_COMPLETION_RING, s.umem_ring_size),
@@ -138,7 +155,7 @@ impl XskSocket {
         let tx =
             ProducerRing::map(raw, libc::XDP_PGOFF_TX_RING as u64, s.ring_size, &off.tx).map_err(map_err)?;
         bind(&fd, s, ifname, zero_copy)?;
-        Ok(XskSocket { fill, completion, rx, tx, zero_copy, fd })
+        Ok(XskSocket { fill, completion, rx, tx, zero_copy, tx_metadata, fd })
     }
 
     pub(crate) fn raw_fd(&self) -> RawFd {
@@ -237,8 +254,16 @@ fn setsockopt<T>(
     Ok(())
 }
 
-fn register_umem(fd: &OwnedFd, umem: &UmemArea, frame_size: u32) -> Result<(), AfXdpError> {
-    let reg = libc::xdp_umem_reg {
+/// Registers the UMEM, with TX metadata room when asked and the kernel takes it; returns whether
+/// it did. A kernel without TX metadata (before 6.8, or 6.8-6.10 without the
+/// `XDP_UMEM_TX_METADATA_LEN` flag) refuses the flag with EINVAL: registered again without it.
+fn register_umem(
+    fd: &OwnedFd,
+    umem: &UmemArea,
+    frame_size: u32,
+    tx_metadata: UmemTxMetadata,
+) -> Result<bool, AfXdpError> {
+    let plain = libc::xdp_umem_reg {
         addr: umem.base() as u64,
         len: umem.len() as u64,
         chunk_size: frame_size,
@@ -246,12 +271,29 @@ fn register_umem(fd: &OwnedFd, umem: &UmemArea, frame_size: u32) -> Result<(), A
         flags: 0,
         tx_metadata_len: 0,
     };
-    setsockopt(fd, libc::SOL_XDP, libc::XDP_UMEM_REG, &reg, "registering the UMEM").map_err(|e| match e {
+    let meta_flags = match tx_metadata {
+        UmemTxMetadata::None => None,
+        UmemTxMetadata::Checksum => Some(libc::XDP_UMEM_TX_METADATA_LEN),
+        UmemTxMetadata::ChecksumInKernelSoftware => {
+            Some(libc::XDP_UMEM_TX_METADATA_LEN | libc::XDP_UMEM_TX_SW_CSUM)
+        }
+    };
+    let map_err = |e| match e {
         AfXdpError::Os { source, .. } if source.raw_os_error() == Some(libc::ENOMEM) => {
             AfXdpError::MemoryLock { bytes: umem.len() }
         }
         other => other,
-    })
+    };
+    if let Some(flags) = meta_flags {
+        let reg = libc::xdp_umem_reg { flags, tx_metadata_len: TX_METADATA_LEN, ..plain };
+        match setsockopt(fd, libc::SOL_XDP, libc::XDP_UMEM_REG, &reg, "registering the UMEM") {
+            Ok(()) => return Ok(true),
+            Err(AfXdpError::Os { source, .. }) if source.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) => return Err(map_err(e)),
+        }
+    }
+    setsockopt(fd, libc::SOL_XDP, libc::XDP_UMEM_REG, &plain, "registering the UMEM").map_err(map_err)?;
+    Ok(false)
 }
 
 fn mmap_offsets(fd: &OwnedFd) -> Result<libc::xdp_mmap_offsets, AfXdpError> {

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod echo;
+
 use std::net::Ipv4Addr;
 use std::os::fd::RawFd;
 

@@ -520,7 +520,10 @@ fn write_tcp_frame<'p>(
         }
         at += piece.len();
     }
-    if !offload {
+    if offload {
+        // The device completes it (CHECKSUM_PARTIAL): the field holds the pseudo-header sum.
+        wire::tcp::store_partial_checksum(header, ip.src_addr, ip.dst_addr, ip.payload_len);
+    } else {
         wire::tcp::finish_checksum(header, sum);
     }
     kept

@@ -15,5 +15,5 @@ pub use options::{
     FastOpenCookie, SackBlock, SackBlocks, TcpOption, TcpOptionIter, TcpOptions, Timestamps, MAX_OPTIONS_LEN,
 };
 pub use packet::TcpPacket;
-pub use repr::{finish_checksum, TcpRepr};
+pub use repr::{finish_checksum, partial_checksum, store_partial_checksum, TcpRepr};
 pub use seq::SeqNumber;

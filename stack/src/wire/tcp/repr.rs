@@ -130,3 +130,67 @@ impl<'a> TcpRepr<'a> {
 pub fn finish_checksum(header: &mut [u8], sum: Checksum) {
     write_u16(header, CHECKSUM, sum.finish());
 }
+
+/// The value a TCP checksum field holds while a device is to complete it (Linux
+/// `CHECKSUM_PARTIAL`, AF_XDP `XDP_TXMD_FLAGS_CHECKSUM`): the folded one's complement sum of the
+/// pseudo-header alone (RFC 9293 §3.1) for a segment of `tcp_len` bytes, *not* complemented. The
+/// device sums everything from the TCP header on, this field included, and stores the complement
+/// of the total, which is then the RFC 1071 checksum of pseudo-header, header and payload.
+pub fn partial_checksum(src: Ipv4Address, dst: Ipv4Address, tcp_len: usize) -> u16 {
+    let mut sum = Checksum::new();
+    sum.add_pseudo_header(src, dst, IpProtocol::Tcp, tcp_len as u16);
+    !sum.finish()
+}
+
+/// Stores [`partial_checksum`] into the checksum field of a TCP header, for a device that
+/// completes the checksum on transmit.
+pub fn store_partial_checksum(header: &mut [u8], src: Ipv4Address, dst: Ipv4Address, tcp_len: usize) {
+    write_u16(header, CHECKSUM, partial_checksum(src, dst, tcp_len));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a device does with a `CHECKSUM_PARTIAL` segment: sums from the TCP header on (the
+    /// field included) and stores the complement.
+    fn complete_like_a_device(segment: &mut [u8]) {
+        let mut sum = Checksum::new();
+        sum.add_bytes(segment);
+        write_u16(segment, CHECKSUM, sum.finish());
+    }
+
+    #[test]
+    fn a_partial_checksum_completed_by_the_device_is_the_full_checksum() {
+        let (src, dst) = (Ipv4Address([198, 18, 0, 2]), Ipv4Address([198, 18, 0, 1]));
+        for payload_len in [0usize, 1, 2, 3, 1448, 8948] {
+            let payload: Vec<u8> = (0..payload_len).map(|i| (i * 7 + 3) as u8).collect();
+            let repr = TcpRepr {
+                src_port: 80,
+                dst_port: 40000 + payload_len as u16,
+                seq_number: SeqNumber(0xdead_beef),
+                ack_number: SeqNumber(0x0102_0304),
+                flags: TcpFlags::ACK | TcpFlags::PSH,
+                window_len: 512,
+                urgent_pointer: 0,
+                options: TcpOptions::default(),
+                payload: &payload,
+            };
+            let mut full = vec![0u8; repr.buffer_len()];
+            repr.emit(&mut TcpPacket::new_unchecked(&mut full[..]), src, dst, ChecksumMode::Compute);
+            let mut partial = full.clone();
+            let tcp_len = partial.len();
+            store_partial_checksum(&mut partial, src, dst, tcp_len);
+            assert_ne!(partial, full, "the field differs before the device completes it");
+            complete_like_a_device(&mut partial);
+            assert_eq!(partial, full, "payload {payload_len}");
+            let parsed = TcpRepr::parse(
+                &TcpPacket::new_checked(&partial[..]).unwrap(),
+                src,
+                dst,
+                ChecksumMode::Compute,
+            );
+            assert!(parsed.is_ok(), "payload {payload_len}");
+        }
+    }
+}
