@@ -5,6 +5,7 @@ use crate::bypass::{parse_cidr, parse_xdp_mode, LinkOptions};
 use crate::lab_cmd::{LabAction, LabArgs};
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
+use linerate_driver::afxdp::TxChecksum;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
@@ -72,6 +73,13 @@ pub struct LinkFlags {
     /// Write every frame in and out to this pcap file.
     #[arg(long)]
     pub pcap: Option<PathBuf>,
+    /// TCP checksums of sent frames: `software` (the engine computes them) or `offload` (left
+    /// partial for the kernel or NIC to complete, through AF_XDP TX metadata; copy mode,
+    /// Linux 6.8+, else software). Use `offload` only when the peer is not an XDP program on
+    /// the far end of a veth (it would see the checksums uncompleted): a real NIC, or the
+    /// kernel stack behind a veth.
+    #[arg(long, default_value = "software", value_parser = ["software", "offload"])]
+    pub tx_checksum: String,
 }
 
 #[derive(Debug, Args)]
@@ -255,6 +263,10 @@ impl LinkFlags {
             xdp_mode: parse_xdp_mode(&self.xdp_mode)?,
             netns: self.netns.clone(),
             pcap: self.pcap.clone(),
+            tx_checksum: match self.tx_checksum.as_str() {
+                "offload" => TxChecksum::Offload,
+                _ => TxChecksum::Software,
+            },
         })
     }
 }

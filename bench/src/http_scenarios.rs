@@ -215,7 +215,7 @@ impl HttpRun<'_> {
                 return None;
             }
         }
-        let server = match self.start_server(kind) {
+        let server = match self.start_server(kind, client != Client::Bypass) {
             Ok(s) => s,
             Err(reason) => {
                 not_run(self, &reason);
@@ -236,8 +236,8 @@ impl HttpRun<'_> {
     }
 
     /// Starts `kind` and waits until it answers a GET of the small file.
-    fn start_server(&mut self, kind: ServerKind) -> Result<RunningServer, String> {
-        let server = RunningServer::start(kind, &self.env).map_err(|e| format!("{e:#}"))?;
+    fn start_server(&mut self, kind: ServerKind, kernel_client: bool) -> Result<RunningServer, String> {
+        let server = RunningServer::start(kind, &self.env, kernel_client).map_err(|e| format!("{e:#}"))?;
         let probe = LoadJob::Probe { addr: self.addr(), path: format!("/{SMALL_FILE}"), timeout_ms: 5000 };
         match self.env.topology.run_load(&probe, self.cfg.client_core) {
             Ok(_) => Ok(server),
@@ -577,7 +577,7 @@ impl HttpRun<'_> {
                 if runnable.is_empty() {
                     continue;
                 }
-                let server = match self.start_server(kind) {
+                let server = match self.start_server(kind, true) {
                     Ok(s) => s,
                     Err(reason) => {
                         println!("    {setup}: not run: {reason}");

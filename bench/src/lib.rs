@@ -364,6 +364,7 @@ fn http_scenarios(
         core: cfg.server_core,
         linerate: caps,
         xdp_mode: &cfg.xdp_mode,
+        tx_checksum: &cfg.tx_checksum,
     };
     let mut run = http_scenarios::HttpRun { cfg, env, rec, notes };
     run.run(&kinds);

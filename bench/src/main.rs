@@ -75,6 +75,10 @@ struct RunArgs {
     linerate: Option<PathBuf>,
     #[arg(long, default_value = "auto")]
     xdp_mode: String,
+    /// Transmit checksums of `linerate serve` facing the kernel client: `offload` (partial, as
+    /// the kernel's own) or `software`.
+    #[arg(long, default_value = "offload", value_parser = ["offload", "software"])]
+    tx_checksum: String,
     /// Output directory (default: <workspace>/bench/results).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -179,6 +183,7 @@ fn config(a: &RunArgs) -> BenchConfig {
     c.linerate_bin = a.linerate.clone().unwrap_or(c.linerate_bin);
     c.out_dir = a.out.clone().unwrap_or(c.out_dir);
     c.xdp_mode = a.xdp_mode.clone();
+    c.tx_checksum = a.tx_checksum.clone();
     c.server_core = a.server_core;
     c.client_core = a.client_core;
     c.two_machines = a.placement == LabPlacement::TwoMachines;

@@ -55,10 +55,16 @@ pub struct LinerateCaps {
     pub serve: Result<(), String>,
     /// `Err(reason)` when `linerate get` is missing.
     pub get: Result<(), String>,
+    /// `linerate serve` takes `--tx-checksum`.
+    pub tx_checksum_flag: bool,
 }
 
 impl LinerateCaps {
     pub fn probe(bin: &Path) -> LinerateCaps {
+        let help = |sub: &str| -> String {
+            let out = std::process::Command::new(bin).args([sub, "--help"]).output();
+            out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+        };
         let has = |sub: &str| -> Result<(), String> {
             let out = std::process::Command::new(bin).args([sub, "--help"]).output().map_err(|e| {
                 format!(
@@ -73,7 +79,12 @@ impl LinerateCaps {
                 Err(format!("`{} {sub}` does not exist yet", bin.display()))
             }
         };
-        LinerateCaps { bin: bin.to_owned(), serve: has("serve"), get: has("get") }
+        LinerateCaps {
+            bin: bin.to_owned(),
+            serve: has("serve"),
+            get: has("get"),
+            tx_checksum_flag: help("serve").contains("--tx-checksum"),
+        }
     }
 }
 
@@ -133,10 +144,18 @@ pub struct ServerEnv<'a> {
     pub linerate: &'a LinerateCaps,
     /// `auto`, `native` or `generic`, passed to `linerate serve`.
     pub xdp_mode: &'a str,
+    /// `--tx-checksum` for `linerate serve` facing the kernel client (see `BenchConfig`).
+    pub tx_checksum: &'a str,
 }
 
 impl RunningServer {
-    pub fn start(kind: ServerKind, env: &ServerEnv<'_>) -> anyhow::Result<RunningServer> {
+    /// `kernel_client`: the client is the kernel stack (not an XDP program behind the veth),
+    /// so linerate may leave transmit checksums partial.
+    pub fn start(
+        kind: ServerKind,
+        env: &ServerEnv<'_>,
+        kernel_client: bool,
+    ) -> anyhow::Result<RunningServer> {
         if kind == ServerKind::Linerate {
             env.linerate.serve.clone().map_err(anyhow::Error::msg)?;
         }
@@ -154,6 +173,10 @@ impl RunningServer {
                     "serve", "--iface", &env.topology.server_iface(), "--ip", &env.topology.server_cidr(),
                     "--port", &PORT.to_string(), "--cores", &core, "--xdp-mode", env.xdp_mode,
                 ]).arg("--root").arg(env.root).arg("--control-socket").arg(socket.path());
+                if env.linerate.tx_checksum_flag {
+                    let tx_checksum = if kernel_client { env.tx_checksum } else { "software" };
+                    cmd.args(["--tx-checksum", tx_checksum]);
+                }
                 control = Some(socket);
             }
             ServerKind::Nginx => {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use linerate_app::bypass::{Bypass, LinkOptions};
-use linerate_driver::afxdp::{AfXdpDevice, DeviceStats, XdpMode};
+use linerate_driver::afxdp::{AfXdpDevice, DeviceStats, TxChecksum, XdpMode};
 use linerate_driver::lab::{netns_command, Lab};
 use linerate_stack::engine::Event;
 use linerate_stack::tcp::SocketOptions;
@@ -103,6 +103,8 @@ fn options(lab: &Lab, app_side: bool) -> LinkOptions {
         xdp_mode: XdpMode::Native,
         netns: Some(ns.to_owned()),
         pcap: None,
+        // Both ends run XDP on the same veth: partial checksums would reach the other's XDP.
+        tx_checksum: TxChecksum::Software,
     }
 }
 

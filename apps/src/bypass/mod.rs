@@ -18,7 +18,7 @@ pub use nic::{Capture, Nic};
 pub use shards::{ShardParts, ShardedLink};
 
 use anyhow::{bail, Context};
-use linerate_driver::afxdp::{interface_mtu, AfXdpConfig, AfXdpDevice, XdpMode, XdpProgram};
+use linerate_driver::afxdp::{interface_mtu, AfXdpConfig, AfXdpDevice, TxChecksum, XdpMode, XdpProgram};
 use linerate_driver::lab::NetnsEnter;
 use linerate_stack::engine::{Engine, EngineConfig};
 use linerate_stack::time::{Duration, Instant};
@@ -40,6 +40,8 @@ pub struct LinkOptions {
     /// Named network namespace (`/run/netns/NAME`) to enter first.
     pub netns: Option<String>,
     pub pcap: Option<PathBuf>,
+    /// How TCP checksums of sent frames are completed (`--tx-checksum`).
+    pub tx_checksum: TxChecksum,
 }
 
 /// Parses `A.B.C.D/PREFIX`.
@@ -73,10 +75,10 @@ pub fn parse_xdp_mode(s: &str) -> anyhow::Result<XdpMode> {
 /// The AF_XDP configuration for `iface` (call inside its namespace): UMEM frames sized by the
 /// interface's MTU (2,048 bytes up to MTU 1,778, 4,096 up to 3,826, multi-buffer slots of up to
 /// 16 KiB above: MTU 9000 works), so the engine's MSS follows the MTU. An MTU no frame carries
-/// is refused here, before anything is attached.
-pub(crate) fn afxdp_config(iface: &str) -> anyhow::Result<AfXdpConfig> {
+/// is refused here, before anything is attached. Transmit checksums as `tx_checksum` asks.
+pub(crate) fn afxdp_config(iface: &str, tx_checksum: TxChecksum) -> anyhow::Result<AfXdpConfig> {
     let mtu = interface_mtu(iface).with_context(|| format!("--iface {iface}"))?;
-    let config = AfXdpConfig::for_mtu(mtu);
+    let config = AfXdpConfig { tx_checksum, ..AfXdpConfig::for_mtu(mtu) };
     config.validate(mtu).with_context(|| {
         format!(
             "--iface {iface} has MTU {mtu}, which linerate cannot use (fix: `ip link set dev {iface} mtu {}`)",
@@ -150,7 +152,7 @@ impl Bypass {
             Some(ns) => Some(NetnsEnter::enter(ns).with_context(|| format!("--netns {ns}"))?),
             None => None,
         };
-        let config = afxdp_config(&opts.iface)?;
+        let config = afxdp_config(&opts.iface, opts.tx_checksum)?;
         let program = XdpProgram::attach(&opts.iface, opts.addr, opts.xdp_mode)
             .with_context(|| format!("--iface {}", opts.iface))?;
         let queues = AfXdpDevice::open_all(&program, &config)?;
@@ -226,6 +228,7 @@ mod tests {
             xdp_mode: XdpMode::Auto,
             netns: Some(lab.app_ns().to_owned()),
             pcap: None,
+            tx_checksum: TxChecksum::Software,
         }
     }
 

@@ -63,7 +63,7 @@ impl ShardedLink {
             Some(ns) => Some(NetnsEnter::enter(ns).with_context(|| format!("--netns {ns}"))?),
             None => None,
         };
-        let config = afxdp_config(&opts.iface)?;
+        let config = afxdp_config(&opts.iface, opts.tx_checksum)?;
         let program = XdpProgram::attach(&opts.iface, opts.addr, opts.xdp_mode)
             .with_context(|| format!("--iface {}", opts.iface))?;
         let steering = Steering::detect(&opts.iface, shards, program.rx_queues())
