@@ -28,13 +28,16 @@ struct Tally {
     partial: u64,
     /// Neither: a wrong checksum on the wire.
     bad: u64,
+    /// Both at once: the segment's own sum happens to make the pseudo-header sum a complete
+    /// checksum too (about one frame in 32,768), so the frame says nothing either way.
+    either: u64,
     /// Of all these, frames carrying payload.
     data: u64,
 }
 
 impl Tally {
     fn seen(&self) -> u64 {
-        self.valid + self.partial + self.bad
+        self.valid + self.partial + self.bad + self.either
     }
 
     /// Classifies one captured frame if it is IPv4/TCP from `from`.
@@ -57,12 +60,11 @@ impl Tally {
         let field = u16::from_be_bytes([tcp[16], tcp[17]]);
         let (src, dst) =
             (Ipv4Address([ip[12], ip[13], ip[14], ip[15]]), Ipv4Address([ip[16], ip[17], ip[18], ip[19]]));
-        if checksum(&pseudo_and_segment) == 0 {
-            self.valid += 1;
-        } else if field == partial_checksum(src, dst, tcp.len()) {
-            self.partial += 1;
-        } else {
-            self.bad += 1;
+        match (checksum(&pseudo_and_segment) == 0, field == partial_checksum(src, dst, tcp.len())) {
+            (true, true) => self.either += 1,
+            (true, false) => self.valid += 1,
+            (false, true) => self.partial += 1,
+            (false, false) => self.bad += 1,
         }
         let header_len = usize::from(tcp[12] >> 4) * 4;
         if tcp.len() > header_len {
@@ -107,6 +109,15 @@ fn run(tag: &str, mtu: u32, tx_checksum: TxChecksum, size: usize) -> (DeviceStat
     (stats, caps, tally)
 }
 
+/// Every frame the driver marked arrived partial: the complete ones on the tap are at most the
+/// frames sent without the mark (the engine's control frames, e.g. a SYN-ACK or an RST built by
+/// `transmit_control`, keep their full checksum), and no checksum is wrong.
+fn assert_only_unmarked_frames_are_complete(stats: &DeviceStats, tally: &Tally) {
+    let unmarked = stats.tx_frames - stats.tx_checksum_offloaded;
+    assert!(tally.valid <= unmarked, "{tally:?}, {unmarked} frames sent unmarked: {stats:?}");
+    assert_eq!(tally.bad, 0, "{tally:?}");
+}
+
 #[test]
 fn checksums_the_kernel_completes_are_valid_on_the_wire() {
     let (stats, caps, tally) = run("csk", 1500, TxChecksum::OffloadCompletedByKernel, 8 << 20);
@@ -124,7 +135,7 @@ fn offload_at_mtu_1500_leaves_checksums_partial_and_moves_every_byte() {
     assert!(stats.tx_checksum_offloaded + 4 >= stats.tx_frames, "{stats:?}");
     // Nothing summed them on the way: the kernel took CHECKSUM_PARTIAL skbs, as from itself.
     assert!(tally.data > 1000, "the tap saw too few frames: {tally:?}");
-    assert_eq!((tally.valid, tally.bad), (0, 0), "{tally:?}");
+    assert_only_unmarked_frames_are_complete(&stats, &tally);
 }
 
 #[test]
@@ -134,7 +145,7 @@ fn offload_at_mtu_9000_multi_buffer_leaves_checksums_partial_and_moves_every_byt
     assert!(stats.tx_checksum_offloaded + 4 >= stats.tx_frames, "{stats:?}");
     assert!(stats.tx_frames < (32 << 20) / 4000, "frames were large: {stats:?}");
     assert!(tally.data > 1000, "the tap saw too few frames: {tally:?}");
-    assert_eq!((tally.valid, tally.bad), (0, 0), "{tally:?}");
+    assert_only_unmarked_frames_are_complete(&stats, &tally);
 }
 
 #[test]
