@@ -62,10 +62,10 @@ pub struct BenchConfig {
     pub two_machines: bool,
     pub linerate_bin: PathBuf,
     pub xdp_mode: String,
-    /// `linerate serve --tx-checksum` when its client is the kernel stack (`offload`, the
-    /// default: the kernel's own frames cross the veth with partial checksums too) ; the bypass
-    /// client's XDP would see partial checksums uncompleted, so its server always uses
-    /// `software`.
+    /// `linerate serve --tx-checksum` when its client is the kernel stack (`software`, the
+    /// default, or `offload`: partial checksums as the kernel's own frames; no gain measured in
+    /// the lab, see docs/PERFORMANCE.md "Latest run"); the bypass client's XDP would see partial
+    /// checksums uncompleted, so its server always uses `software`.
     pub tx_checksum: String,
     /// Criterion benches for the in-memory engine ceiling, looked up in `bench/benches/`.
     pub engine_benches: Vec<String>,
@@ -97,7 +97,7 @@ impl BenchConfig {
             two_machines: true,
             linerate_bin: workspace.join("target/release/linerate"),
             xdp_mode: "auto".into(),
-            tx_checksum: "offload".into(),
+            tx_checksum: "software".into(),
             engine_benches: vec!["engine".into(), "timer".into()],
             out_dir: workspace.join("bench/results"),
             workspace,

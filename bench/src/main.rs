@@ -77,7 +77,7 @@ struct RunArgs {
     xdp_mode: String,
     /// Transmit checksums of `linerate serve` facing the kernel client: `offload` (partial, as
     /// the kernel's own) or `software`.
-    #[arg(long, default_value = "offload", value_parser = ["offload", "software"])]
+    #[arg(long, default_value = "software", value_parser = ["offload", "software"])]
     tx_checksum: String,
     /// Output directory (default: <workspace>/bench/results).
     #[arg(long)]
