@@ -30,7 +30,7 @@
 
 use linerate_stack::device::ETHERNET_HEADER_LEN;
 use linerate_stack::wire::tcp::partial_checksum;
-use linerate_stack::wire::Ipv4Address;
+use linerate_stack::wire::{EtherType, EthernetFrame, IpProtocol, Ipv4Packet};
 
 /// Bytes of `struct xsk_tx_metadata` (`include/uapi/linux/if_xdp.h`): `flags` (u64), then the
 /// request's `csum_start` and `csum_offset` (u16 each) in a union padded to 8 bytes.
@@ -38,7 +38,6 @@ pub const TX_METADATA_LEN: u32 = 16;
 
 /// Offset of the checksum field in a TCP header (RFC 9293 §3.1).
 const TCP_CHECKSUM_OFFSET: u16 = 16;
-const IPV4_MIN_HEADER: usize = 20;
 const TCP_MIN_HEADER: usize = 20;
 
 /// How the TCP checksums of transmitted frames are completed.
@@ -71,25 +70,30 @@ pub enum TxChecksum {
 /// packet start, or `None` when the frame is not an IPv4/TCP segment carrying the pseudo-header
 /// sum in its checksum field (see the module comment).
 pub(crate) fn checksum_request(frame: &[u8]) -> Option<(u16, u16)> {
-    let ip = frame.get(ETHERNET_HEADER_LEN..)?;
-    if frame.get(12..14)? != [0x08, 0x00] || ip.len() < IPV4_MIN_HEADER || ip[0] >> 4 != 4 {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    if eth.ethertype() != EtherType::Ipv4 {
         return None;
     }
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    let total_len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-    let fragmented = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
-    if ip[9] != 6 || fragmented || ihl < IPV4_MIN_HEADER || total_len != ip.len() {
+    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    let fragmented = ip.more_frags() || ip.frag_offset() != 0;
+    // Link padding past the IPv4 length would be summed by the kernel: such a frame stays whole.
+    if ip.version() != 4
+        || ip.protocol() != IpProtocol::Tcp
+        || fragmented
+        || usize::from(ip.total_len()) != eth.payload().len()
+    {
         return None;
     }
-    let tcp_len = total_len.checked_sub(ihl).filter(|&n| n >= TCP_MIN_HEADER)?;
-    let src = Ipv4Address([ip[12], ip[13], ip[14], ip[15]]);
-    let dst = Ipv4Address([ip[16], ip[17], ip[18], ip[19]]);
-    let at = ihl + usize::from(TCP_CHECKSUM_OFFSET);
-    let field = u16::from_be_bytes([ip[at], ip[at + 1]]);
-    if field != partial_checksum(src, dst, tcp_len) {
+    let tcp = ip.payload();
+    if tcp.len() < TCP_MIN_HEADER {
         return None;
     }
-    Some(((ETHERNET_HEADER_LEN + ihl) as u16, TCP_CHECKSUM_OFFSET))
+    let at = usize::from(TCP_CHECKSUM_OFFSET);
+    let field = u16::from_be_bytes([tcp[at], tcp[at + 1]]);
+    if field != partial_checksum(ip.src_addr(), ip.dst_addr(), tcp.len()) {
+        return None;
+    }
+    Some(((ETHERNET_HEADER_LEN + ip.header_len()) as u16, TCP_CHECKSUM_OFFSET))
 }
 
 /// Writes `struct xsk_tx_metadata` asking for a checksum from `csum_start`, stored `csum_offset`
@@ -109,6 +113,9 @@ pub(crate) fn write_checksum_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use linerate_stack::wire::Ipv4Address;
+
+    const IPV4_MIN_HEADER: usize = 20;
     use linerate_stack::wire::tcp::store_partial_checksum;
     use linerate_stack::wire::{checksum, Checksum};
 
