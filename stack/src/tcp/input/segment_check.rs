@@ -6,7 +6,7 @@ use crate::tcp::connection::Connection;
 use crate::tcp::state::State;
 use crate::tcp::timers::TimerKind;
 use crate::time::Duration;
-use crate::wire::TcpRepr;
+use crate::wire::{SeqNumber, TcpRepr};
 
 /// RFC 7323 §5.5: TS.Recent older than 24 days is no longer trusted for PAWS.
 const PAWS_IDLE_LIMIT: Duration = Duration::from_secs(24 * 24 * 3600);
@@ -68,15 +68,7 @@ impl Connection {
     /// The four-case acceptability table of RFC 9293 §3.10.7.4.
     fn acceptable(&self, seg: &TcpRepr<'_>, len: u32) -> bool {
         let wnd = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
-        let seq = seg.seq_number;
-        match (len, wnd) {
-            (0, 0) => seq == self.rcv_nxt,
-            (0, _) => seq.in_window(self.rcv_nxt, wnd),
-            // A zero window accepts no data, but ACK/RST/URG of a segment at RCV.NXT are still
-            // processed ("special allowance", §3.10.7.4); the data is then trimmed away.
-            (_, 0) => seq == self.rcv_nxt,
-            (_, _) => seq.in_window(self.rcv_nxt, wnd) || (seq + (len - 1)).in_window(self.rcv_nxt, wnd),
-        }
+        in_receive_window(self.rcv_nxt, wnd, seg.seq_number, len)
     }
 
     /// RFC 7323 §4.3 (3): TS.Recent <- SEG.TSval when SEG.SEQ <= Last.ACK.sent < SEG.SEQ + len.
@@ -88,5 +80,19 @@ impl Connection {
             ts.recent = opt.tsval;
             ts.recent_age = ctx.now;
         }
+    }
+}
+
+/// The four-case acceptability table of RFC 9293 §3.10.7.4: is a segment of `len` at `seq`
+/// acceptable for a receive window of `wnd` at `rcv_nxt`? Shared by connections and compact
+/// TIME-WAIT records.
+pub(super) fn in_receive_window(rcv_nxt: SeqNumber, wnd: u32, seq: SeqNumber, len: u32) -> bool {
+    match (len, wnd) {
+        (0, 0) => seq == rcv_nxt,
+        (0, _) => seq.in_window(rcv_nxt, wnd),
+        // A zero window accepts no data, but ACK/RST/URG of a segment at RCV.NXT are still
+        // processed ("special allowance", §3.10.7.4); the data is then trimmed away.
+        (_, 0) => seq == rcv_nxt,
+        (_, _) => seq.in_window(rcv_nxt, wnd) || (seq + (len - 1)).in_window(rcv_nxt, wnd),
     }
 }

@@ -22,6 +22,7 @@
 //!
 //! Must not: allocate, panic on any segment, or send anything itself (it returns what to send).
 
+use super::segment_check::in_receive_window;
 use super::InputContext;
 use crate::tcp::connection::{Connection, FourTuple};
 use crate::tcp::state::State;
@@ -121,7 +122,7 @@ impl TimeWaitRecord {
             return self.ack_unacceptable(seg, ctx, false);
         }
         let len = super::segment_check::segment_len(seg);
-        if !acceptable(self.rcv_nxt, self.rcv_wnd, seg.seq_number, len) {
+        if !in_receive_window(self.rcv_nxt, self.rcv_wnd, seg.seq_number, len) {
             ctx.stats.out_of_window += 1;
             return self.ack_unacceptable(seg, ctx, seg.flags.fin());
         }
@@ -216,16 +217,6 @@ impl TimeWaitRecord {
 /// Whole seconds of `t` (wrapping after 136 years of uptime; ages are compared wrapping).
 fn secs(t: Instant) -> u32 {
     (t.as_millis() / 1000) as u32
-}
-
-/// The four-case acceptability table of RFC 9293 §3.10.7.4 for a window of `wnd` at `rcv_nxt`.
-fn acceptable(rcv_nxt: SeqNumber, wnd: u32, seq: SeqNumber, len: u32) -> bool {
-    match (len, wnd) {
-        (0, 0) => seq == rcv_nxt,
-        (0, _) => seq.in_window(rcv_nxt, wnd),
-        (_, 0) => seq == rcv_nxt,
-        (_, _) => seq.in_window(rcv_nxt, wnd) || (seq + (len - 1)).in_window(rcv_nxt, wnd),
-    }
 }
 
 /// RFC 5961 §3.2/§4.2: a challenge ACK within the stack-wide rate limit.
