@@ -3,8 +3,9 @@
 //! leaves the order of work to the implementation; Linux's `tcp_ack` splits the same way on
 //! `FLAG_SLOWPATH`).
 //!
-//! **Owns** [`LossRecovery::on_clean_ack`]: when no recovery episode, tail loss probe or lost
-//! segment is pending, RACK alone marks losses, and the ACK carries no SACK block and ends
+//! **Owns** [`LossRecovery::on_clean_ack`]: when no recovery episode, tail loss probe, lost or
+//! SACKed segment is pending (so no SACK state, reneging included, has anything to say about
+//! the ACK), RACK alone marks losses, and the ACK carries no SACK block and ends
 //! exactly a run of two or more clean records (never SACKed, lost or retransmitted, sent in
 //! order), it releases the run in one step, takes the one RTT sample and the one delivery
 //! report, restarts the retransmission timer and re-arms the loss timer.
@@ -40,6 +41,7 @@ impl LossRecovery {
             || self.tlp.end_seq.is_some()
             || self.config.loss_detection != LossDetection::Rack
             || self.board.lost_bytes() != 0
+            || self.board.sacked_segments() != 0
         {
             return None;
         }
