@@ -93,6 +93,18 @@ impl SlotBits {
     /// per leaf word instead of one `remove` per bit.
     pub fn remove_range(&mut self, from: usize, to: usize) {
         let to = to.min(self.len);
+        if from < to && from / 64 == (to - 1) / 64 {
+            // Inside one leaf word (a bulk ACK's few records): one mask, no loop.
+            let mask = (u64::MAX >> (64 - (to - from))) << (from % 64);
+            let Some(word) = self.levels.first_mut().and_then(|l| l.get_mut(from / 64)) else { return };
+            let cleared = *word & mask;
+            *word &= !mask;
+            self.count -= cleared.count_ones() as usize;
+            if cleared != 0 && *word == 0 {
+                self.clear_summary(from / 64);
+            }
+            return;
+        }
         let mut i = from;
         while i < to {
             let w = i / 64;

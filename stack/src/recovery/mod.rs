@@ -30,14 +30,18 @@
 //! where per-record reports would.
 //!
 //! Driving it: [`LossRecovery::on_sent`] for every transmission; [`LossRecovery::on_ack`] for
-//! every ACK; [`LossRecovery::next_timer`] / [`LossRecovery::on_timeout`] for the one timer
-//! slot; [`LossRecovery::next_retransmission`] before sending new data.
+//! every ACK, or first [`LossRecovery::on_clean_ack`] for one without SACK blocks (the bulk
+//! ACK fast path, `clean_ack.rs`); [`LossRecovery::next_timer`] / [`LossRecovery::on_timeout`]
+//! for the one timer slot; [`LossRecovery::next_retransmission`] before sending new data.
 
 #[cfg(test)]
 mod ack_run_tests;
 mod bits;
 #[cfg(test)]
 mod burst_timer_tests;
+mod clean_ack;
+#[cfg(test)]
+mod clean_ack_tests;
 pub mod rack;
 pub mod rtt;
 pub mod scoreboard;
@@ -557,7 +561,10 @@ impl LossRecovery {
     /// Runs the configured loss detection; enters recovery on the first loss outside one.
     fn detect_losses(&mut self, now: Instant) -> (u32, bool) {
         let mut lost = 0;
-        if self.config.loss_detection != LossDetection::DupThresh {
+        if self.config.loss_detection != LossDetection::DupThresh && self.rack.nothing_due(&self.board) {
+            // The walk would stop at the oldest transmission: skip the reordering window.
+            self.rack_timer = None;
+        } else if self.config.loss_detection != LossDetection::DupThresh {
             let reo_wnd = self.rack.reo_wnd(
                 self.episode.is_some(),
                 self.board.sacked_segments(),

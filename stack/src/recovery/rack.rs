@@ -180,6 +180,16 @@ impl Rack {
     /// Step 5: marks lost every segment sent before the most recently delivered one whose
     /// `xmit_ts + rack.rtt + reo_wnd` has passed. Returns the bytes newly marked lost and the
     /// deadline of the first segment that is not yet due (the RACK reordering timer).
+    /// True when [`Self::detect_loss`] would stop at the oldest outstanding transmission at
+    /// once: nothing delivered yet, nothing outstanding, or the oldest was sent after the RACK
+    /// point (no loss to mark, no reordering timer), whatever the reordering window.
+    pub fn nothing_due(&self, board: &Scoreboard) -> bool {
+        let Some(rack_ts) = self.xmit_ts else { return true };
+        let Some(slot) = board.store.oldest_tx_slot() else { return true };
+        let rec = board.store.by_slot(slot);
+        !sent_after(rack_ts, self.end_seq, rec.last_sent, rec.end())
+    }
+
     pub fn detect_loss(
         &mut self,
         now: Instant,

@@ -453,6 +453,35 @@ impl Scoreboard {
         self.apply_ack(ack, blocks, &mut on_delivered, Self::advance_una)
     }
 
+    /// The ACK fast path's part ([`super::LossRecovery::on_clean_ack`]): a cumulative ACK
+    /// without SACK blocks that ends exactly a run of two or more clean records at the front
+    /// releases the run, with the update and the one report [`Self::on_ack`] would give it
+    /// (the front that follows starts at `ack`, so the general path would neither release nor
+    /// trim it). Any other ACK changes nothing and returns `None`.
+    #[inline]
+    pub(crate) fn on_clean_ack(
+        &mut self,
+        ack: SeqNumber,
+        on_delivered: impl FnOnce(&SegmentRecord, Delivery),
+    ) -> Option<ScoreboardUpdate> {
+        let run = self.store.clean_run(ack);
+        if run.segments < 2 || run.bytes != offset_u32(ack, self.snd_una) || self.snd_una >= ack {
+            return None;
+        }
+        let first_end = self.store.front()?.end();
+        let last = *self.store.get(run.segments - 1)?;
+        self.outstanding_bytes = self.outstanding_bytes.saturating_sub(u64::from(run.bytes));
+        self.store.pop_run(run.segments);
+        // The general path also looks at the record after the run (one unit) when there is one.
+        self.last_ack_work = run.segments as u64 + u64::from(!self.store.is_empty());
+        self.snd_una = ack;
+        self.high_rxt = self.high_rxt.max(ack);
+        let segments = u32::try_from(run.segments).unwrap_or(u32::MAX);
+        on_delivered(&last, Delivery::AckedRun { segments, first_end, snapshot_bytes: run.snapshot_bytes });
+        let newly_acked = run.bytes;
+        Some(ScoreboardUpdate { newly_acked, delivered: newly_acked, ..ScoreboardUpdate::default() })
+    }
+
     /// [`Self::on_ack`] with the cumulative part done by `advance` (the tests compare the
     /// fast path with releasing every record through [`Self::release_front`]).
     pub(crate) fn apply_ack<F: FnMut(&SegmentRecord, Delivery)>(

@@ -30,7 +30,10 @@ use super::timers::TimerKind;
 use crate::congestion::{
     AckEvent, CongestionConfig, CongestionController, Handover, LossEvent, Pacer, SentPacket,
 };
-use crate::recovery::{LossDetection, RecoveryConfig, RecoveryTimer, RttConfig, SegmentRecord, SentSegment};
+use crate::recovery::{
+    AckOutcome as RecoveryAck, LossDetection, RecoveryConfig, RecoveryTimer, RttConfig, SegmentRecord,
+    SentSegment,
+};
 use crate::stats::Stats;
 use crate::time::{Duration, Instant};
 use crate::wire::{SackBlock, SeqNumber};
@@ -276,6 +279,32 @@ impl Connection {
         duplicate: bool,
         stats: &mut Stats,
     ) {
+        // The common bulk ACK first (`recovery::clean_ack`): blocks a peer without SACK sends
+        // are ignored below, so only a SACK peer's blocks rule it out.
+        let fast = if !duplicate && (peer_blocks.is_empty() || !self.sack_ok) {
+            let rate = &mut self.rate;
+            self.recovery.on_clean_ack(now, ack, tsecr, |snapshot| rate.on_packet_delivered(now, snapshot))
+        } else {
+            None
+        };
+        let out = match fast {
+            Some(out) => out,
+            None => self.on_ack_general(now, ack, peer_blocks, tsecr, duplicate, stats),
+        };
+        self.after_ack_outcome(now, &out, fast.is_some(), stats);
+    }
+
+    /// [`Self::on_ack_recovery`]'s general path: SACK blocks (or their emulation for a peer
+    /// without SACK) and everything [`LossRecovery::on_ack`](crate::recovery::LossRecovery::on_ack) does.
+    pub(super) fn on_ack_general(
+        &mut self,
+        now: Instant,
+        ack: SeqNumber,
+        peer_blocks: &[SackBlock],
+        tsecr: Option<u32>,
+        duplicate: bool,
+        stats: &mut Stats,
+    ) -> RecoveryAck {
         let mut emulated = [SackBlock { left: ack, right: ack }];
         let blocks: &[SackBlock] = if self.sack_ok {
             stats.sack_blocks_received += peer_blocks.len() as u64;
@@ -294,17 +323,25 @@ impl Connection {
             &[]
         };
         let invalid_before = self.recovery.scoreboard().counters().invalid_blocks;
-        let flight_size = self.flight_size();
         let rate = &mut self.rate;
         let out = self.recovery.on_ack(now, ack, blocks, tsecr, |snapshot| {
             rate.on_packet_delivered(now, snapshot);
         });
         stats.sack_blocks_ignored += self.recovery.scoreboard().counters().invalid_blocks - invalid_before;
+        out
+    }
+
+    /// What the controller, the rate estimator, the pacer and NextSeg make of loss recovery's
+    /// verdict on one ACK. `clean`: it came from the fast path, so with nothing newly lost no
+    /// segment awaits retransmission and NextSeg is not asked.
+    fn after_ack_outcome(&mut self, now: Instant, out: &RecoveryAck, clean: bool, stats: &mut Stats) {
         // A probe the peer's ACK made moot (recovery dropped it too).
         self.tlp_probe = None;
         if out.ignored {
             return;
         }
+        // FlightSize before the ACK: SND.UNA moves only after loss recovery saw the ACK.
+        let flight_size = self.flight_size();
         if out.dsack.is_some() {
             self.counters.dsack_received += 1;
         }
@@ -370,7 +407,9 @@ impl Connection {
             self.timers.stop(TimerKind::Pacing);
         }
         self.next_rtx = None;
-        self.refresh_retransmission();
+        if !clean || out.newly_lost > 0 {
+            self.refresh_retransmission();
+        }
     }
 
     fn enter_recovery(
