@@ -13,12 +13,14 @@
 //! into several ACKs): `max(SRTT/2, 10 ms)`, as Linux waits, never later than the RTO. If the
 //! lowest record is still SACKed when the grace ends — or when any RTO fires — the receiver
 //! reneged: every SACK mark is cleared, every outstanding record is lost, and the timeout
-//! proceeds as an RFC 6298 RTO (RFC 2018 §8: after a timeout, prior SACK information must not
-//! decide what is resent; RFC 6675 §5.1), so retransmission restarts at `snd_una` with the
-//! congestion window collapsed. The engine counts each one (`Stats::sack_reneging`).
+//! proceeds as an RFC 6298 RTO (RFC 6675 §5.1; RFC 2018 §5 has the sender drop its SACK marks
+//! after a timeout for exactly this reason), so retransmission restarts at `snd_una` with the
+//! congestion window collapsed. The engine counts each one (`Stats::sack_reneging`). An RTO
+//! with no sign of reneging keeps the marks (as Linux does), so only missing data is resent.
 //!
-//! **Promises:** the per-ACK check is O(1) (one look at the lowest record, no scan of the
-//! scoreboard); clearing the marks is O(n) once per reneging, like the RTO's own marking. A
+//! **Promises:** the per-ACK check is O(1): two field tests while nothing is suspected and
+//! nothing is SACKed or `snd_una` did not move, else one look at the lowest record; never a
+//! scan of the scoreboard. Clearing the marks is O(n) once per reneging, like the RTO's own marking. A
 //! grace started is never pushed back by later ACKs, so a peer cannot postpone the repair. An
 //! ACK that leaves the lowest record un-SACKed ends the suspicion. No allocation, no panic.
 //!
@@ -60,7 +62,12 @@ pub fn reneging_grace(srtt: Option<Duration>) -> Duration {
 
 impl LossRecovery {
     /// The reneging check of one ACK, after the scoreboard applied it (O(1)).
+    #[inline]
     pub(super) fn check_reneging(&mut self, now: Instant, snd_una_advanced: bool) {
+        // The fast path: nothing suspected, and nothing this ACK could make suspicious.
+        if self.reneging.deadline.is_none() && (!snd_una_advanced || self.board.sacked_segments() == 0) {
+            return;
+        }
         if !self.front_is_sacked() {
             self.reneging.deadline = None;
         } else if snd_una_advanced && self.reneging.deadline.is_none() {
