@@ -41,6 +41,9 @@ enum Renege {
     OnHoleFill { times: u32 },
     /// After each segment, with this probability in parts per thousand (seeded).
     Random { per_mille: u32 },
+    /// A lying receiver (or a middlebox forging blocks): the segments it lost are SACKed as if
+    /// they had arrived, so only the cumulative ACK tells the truth.
+    SackWhatWasLost,
 }
 
 /// A reneging receiver: keeps what arrived in order, queues the rest, SACKs what it queued.
@@ -57,6 +60,8 @@ struct Receiver {
     highest: u32,
     /// First transmissions to drop on the way (offsets).
     drop_first: Vec<u32>,
+    /// Ranges SACKed without having arrived (`Renege::SackWhatWasLost`).
+    phantom: Vec<(u32, u32)>,
     rng: u64,
 }
 
@@ -70,6 +75,7 @@ impl Receiver {
             reneged: 0,
             highest: 0,
             drop_first,
+            phantom: Vec::new(),
             rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
         }
     }
@@ -85,11 +91,13 @@ impl Receiver {
         self.data.len() as u32
     }
 
-    /// Merged out-of-order ranges (offsets), in sequence order.
+    /// Merged out-of-order ranges (offsets), in sequence order, with the phantom ones.
     fn ranges(&self) -> Vec<(u32, u32)> {
+        let mut all: Vec<(u32, u32)> = self.ooo.iter().map(|(&off, b)| (off, off + b.len() as u32)).collect();
+        all.extend(self.phantom.iter().filter(|p| p.0 >= self.rcv_nxt()));
+        all.sort_unstable();
         let mut out: Vec<(u32, u32)> = Vec::new();
-        for (&off, bytes) in &self.ooo {
-            let end = off + bytes.len() as u32;
+        for (off, end) in all {
             match out.last_mut() {
                 Some(last) if off <= last.1 => last.1 = last.1.max(end),
                 _ => out.push((off, end)),
@@ -109,12 +117,16 @@ impl Receiver {
             self.highest = off + len;
             if let Some(i) = self.drop_first.iter().position(|&d| d == off) {
                 self.drop_first.swap_remove(i);
+                if matches!(self.renege, Renege::SackWhatWasLost) {
+                    self.phantom.push((off, off + len));
+                    self.reneged += 1;
+                }
                 return None;
             }
         }
         let fills_hole = off <= self.rcv_nxt() && off + len > self.rcv_nxt() && !self.ooo.is_empty();
         let renege_now = match self.renege {
-            Renege::Never => false,
+            Renege::Never | Renege::SackWhatWasLost => false,
             Renege::OnHoleFill { times } => fills_hole && self.reneged < times,
             Renege::Random { per_mille } => !self.ooo.is_empty() && self.rand_per_mille() < per_mille,
         };
@@ -257,12 +269,13 @@ fn transfer_with(
     }
     let stats = h.engine.stats();
     eprintln!(
-        "seed {seed}: {size} bytes in {:?}, receiver reneged {} times, sender detected {}, timeouts {}, \
+        "seed {seed}: {size} bytes in {:?}, receiver reneged {} times, sender detected {}, timeouts {}, fast {} \
          retransmitted {} segments",
         h.now - start,
         rx.reneged,
         stats.sack_reneging,
         stats.timeouts,
+        stats.fast_retrans,
         stats.retrans_segs
     );
     Outcome {
@@ -300,6 +313,16 @@ fn receiver_reneging_once_on_hole_fill_is_repaired() {
         out.elapsed,
         control.elapsed
     );
+}
+
+#[test]
+fn receiver_sacking_what_it_lost_is_repaired() {
+    let drops = offsets(&[10, 11, 90, 200]);
+    let out = transfer(5, 400 * MSS, Renege::SackWhatWasLost, drops, Duration::from_secs(5));
+    assert_eq!(out.reneged, 4, "four segments lost and SACKed all the same");
+    // Each lie is caught at least once; ACKs still carrying it after the repair can make the
+    // next segment look reneged once more (the liar did claim it), never an endless series.
+    assert!((1..=8).contains(&out.sack_reneging), "{} renegings", out.sack_reneging);
 }
 
 #[test]

@@ -480,7 +480,7 @@ impl LossRecovery {
         out.rtt_sample = sample.map(|(_, r)| r);
         out.in_flight = self.board.pipe();
         self.rearm(now, update.newly_acked > 0);
-        self.check_reneging(now, update.newly_acked > 0);
+        self.check_reneging(now);
         out
     }
 

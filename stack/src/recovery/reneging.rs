@@ -6,11 +6,15 @@
 //! cumulative ACK passes them; this module makes sure the sender also *resends* them when the
 //! receiver lets them go, instead of waiting on marks that will never be acknowledged.
 //!
-//! **Owns** the reneging check of [`LossRecovery`]: after each ACK that advanced `snd_una`, if
-//! the lowest outstanding record is still SACKed the receiver no longer holds it (a receiver
-//! that had it would have acknowledged past it). A short grace follows, because an ACK that
-//! advances further may be on its way (a receiver or middlebox can split one cumulative step
-//! into several ACKs): `max(SRTT/2, 10 ms)`, as Linux waits, never later than the RTO. If the
+//! **Owns** the reneging check of [`LossRecovery`]: if, after an ACK, the lowest outstanding
+//! record is SACKed, the receiver does not hold it (a receiver that had it would have
+//! acknowledged past it): the cumulative ACK stopped at SACKed data, or a block claims the very
+//! byte the ACK says is missing. Linux looks only at ACKs that advanced `snd_una`; a block
+//! starting at the cumulative ACK is as clear a sign, so any ACK counts here (a grace is never
+//! pushed back, so looking at every ACK cannot delay the repair). A short grace follows,
+//! because an ACK that advances further may be on its way (a receiver or middlebox can split
+//! one cumulative step into several ACKs): `max(SRTT/2, 10 ms)`, as Linux waits, never later
+//! than the RTO. If the
 //! lowest record is still SACKed when the grace ends — or when any RTO fires — the receiver
 //! reneged: every SACK mark is cleared, every outstanding record is lost, and the timeout
 //! proceeds as an RFC 6298 RTO (RFC 6675 §5.1; RFC 2018 §5 has the sender drop its SACK marks
@@ -19,8 +23,8 @@
 //! with no sign of reneging keeps the marks (as Linux does), so only missing data is resent.
 //!
 //! **Promises:** the per-ACK check is O(1): two field tests while nothing is suspected and
-//! nothing is SACKed or `snd_una` did not move, else one look at the lowest record; never a
-//! scan of the scoreboard. Clearing the marks is O(n) once per reneging, like the RTO's own marking. A
+//! nothing is SACKed, else one look at the lowest record; never a scan of the scoreboard.
+//! Clearing the marks is O(n) once per reneging, like the RTO's own marking. A
 //! grace started is never pushed back by later ACKs, so a peer cannot postpone the repair. An
 //! ACK that leaves the lowest record un-SACKed ends the suspicion. No allocation, no panic.
 //!
@@ -63,14 +67,14 @@ pub fn reneging_grace(srtt: Option<Duration>) -> Duration {
 impl LossRecovery {
     /// The reneging check of one ACK, after the scoreboard applied it (O(1)).
     #[inline]
-    pub(super) fn check_reneging(&mut self, now: Instant, snd_una_advanced: bool) {
-        // The fast path: nothing suspected, and nothing this ACK could make suspicious.
-        if self.reneging.deadline.is_none() && (!snd_una_advanced || self.board.sacked_segments() == 0) {
+    pub(super) fn check_reneging(&mut self, now: Instant) {
+        // The fast path: nothing suspected and nothing SACKed, so nothing to suspect.
+        if self.reneging.deadline.is_none() && self.board.sacked_segments() == 0 {
             return;
         }
         if !self.front_is_sacked() {
             self.reneging.deadline = None;
-        } else if snd_una_advanced && self.reneging.deadline.is_none() {
+        } else if self.reneging.deadline.is_none() {
             self.reneging.deadline = Some(now + reneging_grace(self.rtt.srtt()));
         }
     }
@@ -234,20 +238,49 @@ mod tests {
     }
 
     #[test]
-    fn an_ordinary_rto_with_sacked_data_at_snd_una_also_clears_the_marks() {
+    fn a_block_claiming_the_byte_at_snd_una_is_reneging_too() {
         let mut r = flight();
         ack(&mut r, 100, 1, &[(3, 10)]);
-        // An inconsistent receiver: a block starting at its own cumulative ACK. It did not
-        // advance `snd_una`, so no grace; the RTO finds the lowest record SACKed and clears
-        // the marks all the same.
+        // A lying receiver (or a middlebox forging blocks): a block starting at its own
+        // cumulative ACK. `snd_una` did not move; the grace starts all the same.
         ack(&mut r, 110, 1, &[(1, 10)]);
         assert_eq!(r.scoreboard().segments().front().map(|f| f.is_sacked()), Some(true));
-        assert_eq!(r.reneging().deadline(), None);
-        let (t, kind) = r.next_timer().unwrap();
-        assert_eq!(kind, RecoveryTimer::Rto);
-        let out = r.on_timeout(t, kind);
+        let deadline = at(110) + reneging_grace(r.rtt().srtt());
+        assert_eq!(r.next_timer(), Some((deadline, RecoveryTimer::Rto)));
+        let out = r.on_timeout(deadline, RecoveryTimer::Rto);
         assert!(out.rto && out.reneged);
         assert_eq!((r.scoreboard().sacked_segments(), r.reneging().count()), (0, 1));
+        assert_eq!(r.next_retransmission(false), Some((seg(1), MSS)));
+    }
+
+    #[test]
+    fn an_rto_due_before_the_grace_ends_clears_the_marks() {
+        let mut r = flight();
+        ack(&mut r, 100, 1, &[(3, 10)]);
+        // Segments 1 and 2 are resent (so the lie below gives no RTT sample that would move
+        // the RTO); the other timers run until the RTO is next.
+        for i in 1..3 {
+            let rtx = SentSegment { seq: seg(i), len: MSS, is_retransmit: true, ..Default::default() };
+            r.on_sent(at(100), &rtx).unwrap();
+        }
+        let rto_at = loop {
+            let (t, kind) = r.next_timer().unwrap();
+            if kind == RecoveryTimer::Rto {
+                break t;
+            }
+            if let Some(Some((s, l))) = r.on_timeout(t, kind).probe {
+                r.on_sent(t, &SentSegment { seq: s, len: l, is_retransmit: true, ..Default::default() })
+                    .unwrap();
+            }
+        };
+        let lie_at = rto_at - Duration::from_millis(1);
+        ack(&mut r, lie_at.as_millis(), 1, &[(1, 10)]);
+        assert!(r.reneging().deadline().is_some_and(|d| d > rto_at));
+        assert_eq!(r.next_timer(), Some((rto_at, RecoveryTimer::Rto)));
+        let out = r.on_timeout(rto_at, RecoveryTimer::Rto);
+        assert!(out.rto && out.reneged, "{out:?}");
+        assert_eq!((r.scoreboard().sacked_segments(), r.reneging().count()), (0, 1));
+        assert_eq!(r.reneging().deadline(), None);
         assert_eq!(r.next_retransmission(false), Some((seg(1), MSS)));
     }
 
