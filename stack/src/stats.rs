@@ -66,9 +66,9 @@ pub struct Stats {
     /// Recovery episodes undone because D-SACKs proved every retransmission spurious
     /// (RFC 2883/3708; TcpExt TCPDSACKUndo).
     pub spurious_retrans_undone: u64,
-    /// Times a peer was found to have reneged: a cumulative ACK stopped at data it had SACKed
-    /// (RFC 2018 §8). The SACK marks were cleared and the data resent from SND.UNA, as after a
-    /// retransmission timeout (TcpExt TCPSACKReneging).
+    /// Times a peer was found to have reneged (RFC 2018 §8): the segment at SND.UNA was still
+    /// SACKed when the grace after an ACK ended, or at an RTO. The SACK marks were cleared and
+    /// the data resent from SND.UNA, as after a retransmission timeout (TcpExt TCPSACKReneging).
     pub sack_reneging: u64,
     /// SACK blocks received from peers that negotiated SACK.
     pub sack_blocks_received: u64,

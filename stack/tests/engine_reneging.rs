@@ -269,8 +269,8 @@ fn transfer_with(
     }
     let stats = h.engine.stats();
     eprintln!(
-        "seed {seed}: {size} bytes in {:?}, receiver reneged {} times, sender detected {}, timeouts {}, fast {} \
-         retransmitted {} segments",
+        "seed {seed}: {size} bytes in {:?}, receiver reneged {} times, sender detected {}, \
+         timeouts {}, fast retransmits {}, retransmitted {} segments",
         h.now - start,
         rx.reneged,
         stats.sack_reneging,

@@ -23,12 +23,12 @@
 //! never-retransmitted segment an ACK newly acknowledges *or SACKs* (Karn, as Linux does); a
 //! D-SACK counts as evidence of reordering for RACK; the PTO is always capped by the RTO
 //! deadline (RFC 8985 §7.2) and a dup ACK never postpones it; SACKed segments keep their marks
-//! across an RTO unless the receiver reneged (a cumulative ACK stopped at SACKed data: see
-//! [`reneging`], which then clears every mark and resends from `snd_una`); records are never split, so a SACK block covering part of a
-//! segment is counted and ignored; a cumulative ACK releases a run of clean records (never
-//! SACKed, lost or retransmitted, sent in order) in one step and reports it once
-//! ([`Delivery::AckedRun`]), which leaves RACK, the RTT sample and the rate estimator exactly
-//! where per-record reports would.
+//! across an RTO unless the receiver reneged (the segment at `snd_una` stayed SACKed after an
+//! ACK: see [`reneging`], which then clears every mark and resends from `snd_una`); records
+//! are never split, so a SACK block covering part of a segment is counted and ignored; a
+//! cumulative ACK releases a run of clean records (never SACKed, lost or retransmitted, sent in
+//! order) in one step and reports it once ([`Delivery::AckedRun`]), which leaves RACK, the RTT
+//! sample and the rate estimator exactly where per-record reports would.
 //!
 //! Driving it: [`LossRecovery::on_sent`] for every transmission; [`LossRecovery::on_ack`] for
 //! every ACK; [`LossRecovery::next_timer`] / [`LossRecovery::on_timeout`] for the one timer
