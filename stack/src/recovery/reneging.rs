@@ -26,7 +26,11 @@
 //! nothing is SACKed, else one look at the lowest record; never a scan of the scoreboard.
 //! Clearing the marks is O(n) once per reneging, like the RTO's own marking. A
 //! grace started is never pushed back by later ACKs, so a peer cannot postpone the repair. An
-//! ACK that leaves the lowest record un-SACKed ends the suspicion. No allocation, no panic.
+//! ACK that leaves the lowest record un-SACKed ends the suspicion. One grace per `snd_una`: a
+//! peer that keeps claiming the segment at `snd_una` without ever letting `snd_una` move gets
+//! the RTO after the first repair (each RTO clears the marks too), so its repairs, their O(n)
+//! work and the R2 count advance at the pace of ordinary timeouts, never once per grace. No
+//! allocation, no panic.
 //!
 //! **Does not** apply to peers without SACK: their marks are the engine's guesses from
 //! duplicate ACKs and it takes them back itself (`unsack_front`, `forget_sacks`); the lowest
@@ -34,6 +38,7 @@
 
 use super::{LossRecovery, TimeoutOutcome};
 use crate::time::{Duration, Instant};
+use crate::wire::SeqNumber;
 
 /// The shortest grace between seeing a cumulative ACK stop at SACKed data and acting on it.
 pub const MIN_RENEGING_GRACE: Duration = Duration::from_millis(10);
@@ -45,6 +50,8 @@ pub struct Reneging {
     deadline: Option<Instant>,
     /// Renegings recovered from on this connection.
     count: u64,
+    /// `snd_una` at the last repair: no second grace until it moves.
+    repaired_at: Option<SeqNumber>,
 }
 
 impl Reneging {
@@ -74,7 +81,10 @@ impl LossRecovery {
         }
         if !self.front_is_sacked() {
             self.reneging.deadline = None;
-        } else if self.reneging.deadline.is_none() {
+        } else if self.reneging.deadline.is_none() && self.reneging.repaired_at != Some(self.board.snd_una())
+        {
+            // Once repaired at this `snd_una`, a peer claiming the same segment again waits for
+            // the RTO (which clears the marks too): repairs go at the pace of timeouts.
             self.reneging.deadline = Some(now + reneging_grace(self.rtt.srtt()));
         }
     }
@@ -99,6 +109,7 @@ impl LossRecovery {
             return 0;
         }
         self.reneging.count += 1;
+        self.reneging.repaired_at = Some(self.board.snd_una());
         out.reneged = true;
         self.board.forget_sacks()
     }
@@ -251,6 +262,37 @@ mod tests {
         assert!(out.rto && out.reneged);
         assert_eq!((r.scoreboard().sacked_segments(), r.reneging().count()), (0, 1));
         assert_eq!(r.next_retransmission(false), Some((seg(1), MSS)));
+    }
+
+    #[test]
+    fn a_peer_that_never_lets_snd_una_move_gets_rtos_not_a_grace_each_time() {
+        let mut r = flight();
+        ack(&mut r, 100, 1, &[(3, 10)]);
+        let (mut fired, mut first_grace) = (Vec::new(), None);
+        let mut now = at(110);
+        for _ in 0..4 {
+            // The liar claims the segment at snd_una again; its retransmission never counts.
+            ack(&mut r, now.as_millis(), 1, &[(1, 10)]);
+            first_grace = first_grace.or(Some(reneging_grace(r.rtt().srtt())));
+            let (t, kind) = r.next_timer().unwrap();
+            let out = r.on_timeout(t, kind);
+            if out.rto {
+                assert!(out.reneged, "{out:?}");
+                fired.push(t - now);
+                let (s, l) = r.next_retransmission(false).unwrap();
+                r.on_sent(t, &SentSegment { seq: s, len: l, is_retransmit: true, ..Default::default() })
+                    .unwrap();
+            }
+            now = t + Duration::from_millis(1);
+        }
+        assert_eq!(r.reneging().count(), fired.len() as u64);
+        // The first repair after the grace, later ones only after an RTO (200 ms at least).
+        assert_eq!(Some(fired[0]), first_grace);
+        assert!(fired[1..].iter().all(|&d| d >= Duration::from_millis(199)), "{fired:?}");
+        // Progress gives the next reneging its quick repair again.
+        ack(&mut r, now.as_millis(), 2, &[(2, 10)]);
+        let grace_end = at(now.as_millis()) + reneging_grace(r.rtt().srtt());
+        assert_eq!(r.next_timer(), Some((grace_end, RecoveryTimer::Rto)));
     }
 
     #[test]
