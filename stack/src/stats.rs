@@ -66,6 +66,10 @@ pub struct Stats {
     /// Recovery episodes undone because D-SACKs proved every retransmission spurious
     /// (RFC 2883/3708; TcpExt TCPDSACKUndo).
     pub spurious_retrans_undone: u64,
+    /// Times a peer was found to have reneged (RFC 2018 §8): the segment at SND.UNA was still
+    /// SACKed when the grace after an ACK ended, or at an RTO. The SACK marks were cleared and
+    /// the data resent from SND.UNA, as after a retransmission timeout (TcpExt TCPSACKReneging).
+    pub sack_reneging: u64,
     /// SACK blocks received from peers that negotiated SACK.
     pub sack_blocks_received: u64,
     /// SACK blocks ignored as invalid or hostile (out of window, below SND.UNA, beyond SND.NXT).
@@ -192,6 +196,7 @@ impl core::ops::AddAssign<&Stats> for Stats {
         self.tlp_recovered += rhs.tlp_recovered;
         self.rack_lost_bytes += rhs.rack_lost_bytes;
         self.spurious_retrans_undone += rhs.spurious_retrans_undone;
+        self.sack_reneging += rhs.sack_reneging;
         self.sack_blocks_received += rhs.sack_blocks_received;
         self.sack_blocks_ignored += rhs.sack_blocks_ignored;
         self.pacing_delayed += rhs.pacing_delayed;

@@ -22,12 +22,13 @@
 //! marking is optional ([`LossDetection`]); RTT samples come from the most recently sent
 //! never-retransmitted segment an ACK newly acknowledges *or SACKs* (Karn, as Linux does); a
 //! D-SACK counts as evidence of reordering for RACK; the PTO is always capped by the RTO
-//! deadline (RFC 8985 §7.2) and a dup ACK never postpones it; SACKed segments are kept (not
-//! reneged) across an RTO; records are never split, so a SACK block covering part of a
-//! segment is counted and ignored; a cumulative ACK releases a run of clean records (never
-//! SACKed, lost or retransmitted, sent in order) in one step and reports it once
-//! ([`Delivery::AckedRun`]), which leaves RACK, the RTT sample and the rate estimator exactly
-//! where per-record reports would.
+//! deadline (RFC 8985 §7.2) and a dup ACK never postpones it; SACKed segments keep their marks
+//! across an RTO unless the receiver reneged (the segment at `snd_una` stayed SACKed after an
+//! ACK: see [`reneging`], which then clears every mark and resends from `snd_una`); records
+//! are never split, so a SACK block covering part of a segment is counted and ignored; a
+//! cumulative ACK releases a run of clean records (never SACKed, lost or retransmitted, sent in
+//! order) in one step and reports it once ([`Delivery::AckedRun`]), which leaves RACK, the RTT
+//! sample and the rate estimator exactly where per-record reports would.
 //!
 //! Driving it: [`LossRecovery::on_sent`] for every transmission; [`LossRecovery::on_ack`] for
 //! every ACK, or first [`LossRecovery::on_clean_ack`] for one without SACK blocks (the bulk
@@ -43,6 +44,7 @@ mod clean_ack;
 #[cfg(test)]
 mod clean_ack_tests;
 pub mod rack;
+pub mod reneging;
 pub mod rtt;
 pub mod scoreboard;
 pub mod segments;
@@ -52,6 +54,7 @@ use crate::time::{Duration, Instant};
 use crate::wire::{SackBlock, SeqNumber};
 
 pub use rack::{Rack, Tlp, TlpVerdict};
+pub use reneging::Reneging;
 pub use rtt::{RttConfig, RttEstimator};
 pub use scoreboard::{Delivery, NextSegment, Scoreboard, ScoreboardCounters, DUP_THRESH};
 pub use segments::{SegmentRecord, SegmentState, SegmentStore, StoreFull};
@@ -163,6 +166,9 @@ pub struct TimeoutOutcome {
     /// The PTO fired: send one new segment if the windows allow, else retransmit this one
     /// (the highest-sequence outstanding segment), RFC 8985 §7.3.
     pub probe: Option<Option<(SeqNumber, u32)>>,
+    /// With `rto`: the receiver reneged on SACKed data (RFC 2018 §8); the SACK marks were
+    /// cleared and counted in `newly_lost` ([`reneging`]).
+    pub reneged: bool,
 }
 
 /// What the segments one ACK delivers tell RACK, the RTT estimator (the Karn sample: the most
@@ -241,6 +247,8 @@ pub struct LossRecovery {
     /// would re-arm it to the same deadline (nothing the deadline depends on changed), so the
     /// rest of a transmit burst skips the computation. Every other `&mut` call forgets it.
     rearmed_for_flight_at: Option<Instant>,
+    /// The SACK reneging check ([`reneging`]).
+    reneging: Reneging,
 }
 
 impl LossRecovery {
@@ -258,6 +266,7 @@ impl LossRecovery {
             loss_timer: None,
             rto_started: None,
             rearmed_for_flight_at: None,
+            reneging: Reneging::default(),
         }
     }
 
@@ -323,6 +332,7 @@ impl LossRecovery {
         self.rto_started = None;
         self.rearmed_for_flight_at = None;
         self.tlp = Tlp::default();
+        self.reneging = Reneging::default();
     }
     /// Switches the loss-detection rules (e.g. DupThresh for a peer without SACK).
     pub fn set_loss_detection(&mut self, rules: LossDetection) {
@@ -474,15 +484,20 @@ impl LossRecovery {
         out.rtt_sample = sample.map(|(_, r)| r);
         out.in_flight = self.board.pipe();
         self.rearm(now, update.newly_acked > 0);
+        self.check_reneging(now);
         out
     }
 
-    /// The earliest pending timer.
+    /// The earliest pending timer. The end of a reneging grace ([`reneging`]) is an RTO.
     pub fn next_timer(&self) -> Option<(Instant, RecoveryTimer)> {
-        match (self.rack_timer, self.loss_timer) {
+        let first = match (self.rack_timer, self.loss_timer) {
             (Some(r), Some((l, kind))) => Some(if r <= l { (r, RecoveryTimer::Rack) } else { (l, kind) }),
             (Some(r), None) => Some((r, RecoveryTimer::Rack)),
             (None, l) => l,
+        };
+        match self.reneging_deadline() {
+            Some(t) if first.is_none_or(|(f, _)| t < f) => Some((t, RecoveryTimer::Rto)),
+            _ => first,
         }
     }
 
@@ -516,7 +531,8 @@ impl LossRecovery {
                 out.probe = Some(last);
             }
             RecoveryTimer::Rto => {
-                if !matches!(self.loss_timer, Some((t, RecoveryTimer::Rto)) if t <= now) {
+                let rto_due = matches!(self.loss_timer, Some((t, RecoveryTimer::Rto)) if t <= now);
+                if !rto_due && !self.reneging_due(now) {
                     return out;
                 }
                 self.on_rto(now, &mut out);
@@ -530,7 +546,8 @@ impl LossRecovery {
     fn on_rto(&mut self, now: Instant, out: &mut TimeoutOutcome) {
         self.rtt.back_off();
         out.rto = true;
-        out.newly_lost = self.board.mark_all_lost();
+        out.newly_lost = self.forget_reneged_sacks(out);
+        out.newly_lost += self.board.mark_all_lost();
         self.episode = Some(Episode { point: self.board.high_data() });
         self.undo = None;
         self.tlp = Tlp::default();

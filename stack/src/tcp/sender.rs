@@ -459,6 +459,9 @@ impl Connection {
             }
             RecoveryTimer::Rto => {
                 if out.rto {
+                    if out.reneged {
+                        stats.sack_reneging += 1;
+                    }
                     if !self.sack_ok {
                         // Emulated SACK marks are guesses; the RTO resends from snd_una.
                         let lost = self.recovery.forget_sacks();
