@@ -597,11 +597,24 @@ impl Engine {
             slot.in_events = true;
             self.events.push_back(EventSource::Connection(index));
         }
-        if !slot.in_ready && !slot.waiting_arp && conn.plan_segment().is_some() {
+        if !slot.in_ready && !slot.waiting_arp && Self::has_output(conn) {
             slot.in_ready = true;
             self.ready.push_back(index);
         }
         self.sync_timer(index);
+    }
+
+    /// Whether `conn` has a segment to send (`plan_segment` is `Some`). A pending ACK answers
+    /// it without planning: every synchronized state sends an ACK when `ack_now` is set, so the
+    /// receiver's ready check after a run of data costs a flag test instead of a plan (tail
+    /// probe, retransmission and new-data checks first).
+    #[inline]
+    fn has_output(conn: &Connection) -> bool {
+        if conn.ack_now && !matches!(conn.state, State::Closed | State::Listen | State::SynSent) {
+            debug_assert!(conn.plan_segment().is_some(), "ack_now without a plan in {:?}", conn.state);
+            return true;
+        }
+        conn.plan_segment().is_some()
     }
 
     /// Starts loading connection `index`'s timer-wheel entry, which `sync_timer` will most

@@ -117,7 +117,7 @@ impl RecvBuffer {
         let first = n.min(cap - self.head);
         out[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
         out[first..n].copy_from_slice(&self.buf[..n - first]);
-        self.head = (self.head + n) % cap;
+        self.head = self.position(n);
         self.len -= n;
         self.rewind_if_empty();
         n
@@ -134,10 +134,23 @@ impl RecvBuffer {
         let cap = self.buf.len();
         let piece = n.min(cap - self.head);
         let used = consume(&self.buf[self.head..self.head + piece]).min(piece);
-        self.head = (self.head + used) % cap;
+        self.head = self.position(used);
         self.len -= used;
         self.rewind_if_empty();
         used
+    }
+
+    /// The ring index `offset` bytes after the head, for `offset <= capacity`: the head is
+    /// always below the capacity, so one compare wraps it (no division on the per-segment path).
+    #[inline]
+    fn position(&self, offset: usize) -> usize {
+        debug_assert!(self.head < self.buf.len().max(1) && offset <= self.buf.len());
+        let at = self.head + offset;
+        if at >= self.buf.len() {
+            at - self.buf.len()
+        } else {
+            at
+        }
     }
 
     /// With nothing stored (in order or not), the ring may restart at offset 0, so small
@@ -160,7 +173,7 @@ impl RecvBuffer {
             return false;
         }
         let cap = self.buf.len();
-        let at = (self.head + self.len) % cap;
+        let at = self.position(self.len);
         let first = data.len().min(cap - at);
         sum.copy_from(&mut self.buf[at..at + first], &data[..first]);
         if first < data.len() {
@@ -213,7 +226,7 @@ impl RecvBuffer {
             }
             out.out_of_order = true;
         }
-        let at = (self.head + self.len) % self.buf.len();
+        let at = self.position(self.len);
         let already_there =
             off == 0 && staged.is_some_and(|s| s.seq == seq && s.at == at && s.len >= data.len());
         if !already_there {
@@ -230,7 +243,7 @@ impl RecvBuffer {
 
     fn copy_in(&mut self, offset_from_head: usize, data: &[u8]) {
         let cap = self.buf.len();
-        let start = (self.head + offset_from_head) % cap;
+        let start = self.position(offset_from_head);
         let first = data.len().min(cap - start);
         self.buf[start..start + first].copy_from_slice(&data[..first]);
         self.buf[..data.len() - first].copy_from_slice(&data[first..]);

@@ -6,7 +6,7 @@
 //! carry chain), a shape LLVM turns into vector mask/shift/add. On x86_64 the widest kernel the
 //! CPU has is picked at run time: AVX-512BW (module `wide`: 64-bit lanes with counted carries,
 //! masked tail loads, and a fused copy-and-sum for [`Checksum::copy_from`]), else an AVX2 build
-//! of the portable loop. Those kernels are the only `unsafe` here. Everything relies on RFC 1071
+//! of the portable loop and an AVX2 fused copy-and-sum. Those kernels are the only `unsafe` here. Everything relies on RFC 1071
 //! §2(B): the one's complement sum is byte-order independent, so we sum in native order and swap
 //! once per call.
 //!
@@ -78,8 +78,8 @@ impl Checksum {
     /// Copies `src` into `dst` and adds it to the sum: the transmit path's copy of the payload.
     ///
     /// With AVX-512BW this is one pass: each 64-byte vector is loaded once, stored and added
-    /// (the sum costs no extra load). Otherwise it works in L1-sized pieces: each piece is copied
-    /// with `memcpy` (which uses the widest vectors the CPU has) and summed while still in L1.
+    /// (the sum costs no extra load); with AVX2 the same with 32-byte vectors. Otherwise it works
+    /// in L1-sized pieces: each piece is copied with `memcpy` and summed while still in L1.
     ///
     /// `dst` and `src` must have the same length (debug builds assert it); otherwise only the
     /// common prefix is copied and summed.
@@ -89,21 +89,33 @@ impl Checksum {
         let (dst, src) = (&mut dst[..n], &src[..n]);
         #[cfg(target_arch = "x86_64")]
         if n >= wide::MIN_LEN && wide::available() {
-            // The pending odd byte pairs with the first one copied; the rest starts on a word.
-            let skip = usize::from(self.odd);
-            dst[..skip].copy_from_slice(&src[..skip]);
-            self.add_bytes(&dst[..skip]);
-            let (dst, src) = (&mut dst[skip..], &src[skip..]);
             // SAFETY: the CPU has AVX-512BW (checked just above).
-            let native = unsafe { wide::copy_and_sum(dst, src) };
-            self.sum += u64::from(u16::from_be(fold(native)));
-            self.odd = dst.len() % 2 == 1;
-            return;
+            return self.copy_fused(dst, src, |d, s| unsafe { wide::copy_and_sum(d, s) });
+        }
+        #[cfg(target_arch = "x86_64")]
+        if n >= AVX2_COPY_MIN_LEN && std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above); `copy_fused` passes equal lengths.
+            return self.copy_fused(dst, src, |d, s| unsafe { copy_and_sum_avx2(d, s) });
         }
         for (d, s) in dst.chunks_mut(COPY_PIECE).zip(src.chunks(COPY_PIECE)) {
             d.copy_from_slice(s);
             self.add_bytes(d);
         }
+    }
+
+    /// [`Checksum::copy_from`] through a one-pass `kernel` that copies equal-length slices and
+    /// returns the native-order sum of what it copied.
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    fn copy_fused(&mut self, dst: &mut [u8], src: &[u8], kernel: impl FnOnce(&mut [u8], &[u8]) -> u64) {
+        // The pending odd byte pairs with the first one copied; the rest starts on a word.
+        let skip = usize::from(self.odd);
+        dst[..skip].copy_from_slice(&src[..skip]);
+        self.add_bytes(&dst[..skip]);
+        let (dst, src) = (&mut dst[skip..], &src[skip..]);
+        let native = kernel(dst, src);
+        self.sum += u64::from(u16::from_be(fold(native)));
+        self.odd = dst.len() % 2 == 1;
     }
 
     /// The one's complement of the folded sum: the value to store in a checksum field. Over data
@@ -242,6 +254,75 @@ fn sum_block(block: &[u8]) -> u32 {
 #[inline(always)]
 fn split_halves(word: u32) -> u32 {
     (word & 0xffff) + (word >> 16)
+}
+
+/// Below this many bytes the AVX2 copy-and-sum's set-up costs more than the second pass saves.
+#[cfg(target_arch = "x86_64")]
+const AVX2_COPY_MIN_LEN: usize = 128;
+
+/// The fused copy-and-sum for CPUs with AVX2 but not AVX-512BW: each 32-byte vector is loaded
+/// once, stored, and its 16-bit halves added into 32-bit lanes (the split-halves shape of
+/// [`sum_words_portable`], RFC 1071 §2(C)), so the payload is read once instead of copied by
+/// `memcpy` and read again. Returns the native-order sum like [`native_sum`]. Two accumulators
+/// per [`BLOCK`] bytes: each lane gains at most 2 * 0xffff per vector and neither accumulator
+/// takes more than 1 Ki + 3 of a block's 2 Ki vectors, so no lane reaches 2^32.
+///
+/// # Safety
+/// The CPU must support AVX2. `dst` and `src` must have the same length.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn copy_and_sum_avx2(dst: &mut [u8], src: &[u8]) -> u64 {
+    use core::arch::x86_64::{
+        __m256i, _mm256_add_epi32, _mm256_and_si256, _mm256_loadu_si256, _mm256_set1_epi32,
+        _mm256_setzero_si256, _mm256_srli_epi32, _mm256_storeu_si256,
+    };
+    const VECTOR: usize = 32;
+    let n = dst.len().min(src.len());
+    let vectors = n / VECTOR;
+    let (sp, dp) = (src.as_ptr(), dst.as_mut_ptr());
+    let low = _mm256_set1_epi32(0xffff);
+    let lanes = |acc: __m256i| -> u64 {
+        let mut out = [0_u32; 8];
+        // SAFETY: `out` is 32 bytes; unaligned stores are allowed.
+        unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), acc) };
+        out.iter().map(|&lane| u64::from(lane)).sum()
+    };
+    let mut total = 0_u64;
+    let mut i = 0;
+    while i < vectors {
+        let end = vectors.min(i + BLOCK / VECTOR);
+        let (mut a, mut b) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        let halves = |v: __m256i| _mm256_add_epi32(_mm256_and_si256(v, low), _mm256_srli_epi32::<16>(v));
+        while i + 4 <= end {
+            // SAFETY: vectors `i..i + 4` lie within the first `vectors * 32 <= n` bytes of both
+            // slices; unaligned loads and stores are allowed.
+            let v = unsafe {
+                let v = [0, 1, 2, 3].map(|k| _mm256_loadu_si256(sp.add((i + k) * VECTOR).cast()));
+                for (k, &vk) in v.iter().enumerate() {
+                    _mm256_storeu_si256(dp.add((i + k) * VECTOR).cast(), vk);
+                }
+                v
+            };
+            a = _mm256_add_epi32(a, _mm256_add_epi32(halves(v[0]), halves(v[2])));
+            b = _mm256_add_epi32(b, _mm256_add_epi32(halves(v[1]), halves(v[3])));
+            i += 4;
+        }
+        while i < end {
+            // SAFETY: as above, for vector `i`.
+            let v = unsafe {
+                let v = _mm256_loadu_si256(sp.add(i * VECTOR).cast());
+                _mm256_storeu_si256(dp.add(i * VECTOR).cast(), v);
+                v
+            };
+            a = _mm256_add_epi32(a, halves(v));
+            i += 1;
+        }
+        total += lanes(a) + lanes(b);
+    }
+    // The rest (< 32 bytes) starts on a word boundary: the plain copy and the scalar sum.
+    let done = vectors * VECTOR;
+    dst[done..n].copy_from_slice(&src[done..n]);
+    total + native_sum_short(&dst[done..n])
 }
 
 /// Sums fewer than 4 bytes as native-endian words.

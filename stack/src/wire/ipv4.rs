@@ -115,6 +115,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     /// Wraps `buffer` after [`check_len`](Self::check_len).
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let packet = Self::new_unchecked(buffer);
         packet.check_len()?;
@@ -124,6 +125,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// Checks that the fixed header, the IHL-sized header and `total_len` all fit the buffer and
     /// that `header_len <= total_len`. `Truncated` when the buffer is short, `Malformed` when the
     /// fields contradict each other (IHL < 5, total length shorter than the header).
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         if len < MIN_HEADER_LEN {
@@ -148,12 +150,14 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         self.buffer.as_ref()[VER_IHL] >> 4
     }
     /// IHL in bytes (20..=60).
+    #[inline]
     pub fn header_len(&self) -> usize {
         usize::from(self.buffer.as_ref()[VER_IHL] & 0x0f) * 4
     }
     pub fn dscp_ecn(&self) -> u8 {
         self.buffer.as_ref()[DSCP_ECN]
     }
+    #[inline]
     pub fn total_len(&self) -> u16 {
         read_u16(self.buffer.as_ref(), TOTAL_LEN)
     }
@@ -190,6 +194,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         &self.buffer.as_ref()[MIN_HEADER_LEN..self.header_len()]
     }
     /// The payload: from `header_len` to `total_len` (trailing link padding excluded).
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len()..usize::from(self.total_len())]
     }

@@ -6,12 +6,18 @@
 //! connection the application has let go of. LISTEN is handled by the engine's listener code (§3.10.7.2) and CLOSED by the
 //! engine's reset generator (§3.10.7.1).
 //!
+//! The segment an ESTABLISHED receiver expects next takes [`predicted`] (header prediction),
+//! which skips the checks that cannot fail for it and ends where the general path would.
+//!
 //! Input never transmits: it marks the connection (`ack_now`, `retransmit_head`, ...) and
 //! returns an [`InputAction`] for the rare cases the engine must act (send a RST from this
 //! tuple, return a half-open connection to LISTEN, reopen from TIME-WAIT).
 
 mod ack;
 mod data;
+mod predicted;
+#[cfg(test)]
+mod predicted_tests;
 mod rst;
 mod segment_check;
 mod syn;
@@ -92,8 +98,18 @@ pub enum InputAction {
 }
 
 impl Connection {
-    /// Processes one arriving segment addressed to this connection.
+    /// Processes one arriving segment addressed to this connection. The engine re-derives the
+    /// send timers afterwards (`update_send_timers`, in its `after_update`).
     pub fn on_segment(&mut self, seg: &TcpRepr<'_>, ctx: &mut InputContext<'_>) -> InputAction {
+        if self.predicts(seg) {
+            self.on_predicted_segment(seg, ctx);
+            return InputAction::None;
+        }
+        self.on_segment_general(seg, ctx)
+    }
+
+    /// Every step of RFC 9293 §3.10.7.4 for any segment in any state but LISTEN/CLOSED.
+    fn on_segment_general(&mut self, seg: &TcpRepr<'_>, ctx: &mut InputContext<'_>) -> InputAction {
         self.counters.segs_in += 1;
         match self.state {
             State::Closed | State::Listen => return InputAction::None,

@@ -72,7 +72,7 @@ impl Connection {
     }
 
     /// RFC 7323 §4.3 (3): TS.Recent <- SEG.TSval when SEG.SEQ <= Last.ACK.sent < SEG.SEQ + len.
-    fn update_ts_recent(&mut self, seg: &TcpRepr<'_>, len: u32, ctx: &InputContext<'_>) {
+    pub(super) fn update_ts_recent(&mut self, seg: &TcpRepr<'_>, len: u32, ctx: &InputContext<'_>) {
         let (Some(ts), Some(opt)) = (self.ts.as_mut(), seg.options.timestamps) else { return };
         let covers = seg.seq_number - self.last_ack_sent <= 0
             && (self.last_ack_sent - (seg.seq_number + len) < 0 || len == 0);

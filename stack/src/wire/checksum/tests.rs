@@ -121,6 +121,27 @@ fn avx512_copy_kernel_copies_and_sums_at_every_alignment() {
     });
 }
 
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn avx2_copy_kernel_copies_and_sums_at_every_alignment() {
+    if !std::is_x86_feature_detected!("avx2") {
+        eprintln!("no AVX2 on this CPU: kernel not exercised");
+        return;
+    }
+    let mut out = vec![0_u8; MAX_LEN + ALIGNMENTS + 1];
+    for_every_length_and_alignment(|data, align, want| {
+        // A destination alignment different from the source's, and a guard byte after it.
+        let at = (align * 7 + 3) % ALIGNMENTS;
+        out.fill(0xa5);
+        // SAFETY: the CPU has AVX2; the slices have equal lengths.
+        let native = unsafe { copy_and_sum_avx2(&mut out[at..at + data.len()], data) };
+        assert_eq!(as_network(native), want, "len {} align {align}", data.len());
+        assert_eq!(&out[at..at + data.len()], data, "len {} align {align}", data.len());
+        assert!(out[..at].iter().all(|&b| b == 0xa5), "wrote before dst");
+        assert_eq!(out[at + data.len()], 0xa5, "wrote past dst");
+    });
+}
+
 /// The public API over the dispatcher, for every length: `checksum`, `add_bytes` split in two
 /// at an odd point, and `copy_from` after a pending odd byte.
 #[test]
@@ -161,6 +182,12 @@ fn long_runs_of_ones_do_not_overflow_any_lane() {
         let mut sum = Checksum::new();
         sum.copy_from(&mut out, &data);
         assert_eq!(sum.finish(), want);
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2; the slices have equal lengths.
+            let native = unsafe { copy_and_sum_avx2(&mut out, &data) };
+            assert_eq!(reference_finish(u64::from(as_network(native))), want, "AVX2 copy kernel");
+        }
     }
 }
 

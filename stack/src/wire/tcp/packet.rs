@@ -32,6 +32,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
 
     /// Wraps `buffer` after [`check_len`](Self::check_len).
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let packet = Self::new_unchecked(buffer);
         packet.check_len()?;
@@ -40,6 +41,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 
     /// `Truncated` if the buffer cannot hold the fixed header or the data offset's header;
     /// `Malformed` if the data offset is below 5 words.
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         if len < MIN_HEADER_LEN {
@@ -59,33 +61,41 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         self.buffer
     }
 
+    #[inline]
     pub fn src_port(&self) -> u16 {
         read_u16(self.buffer.as_ref(), SRC_PORT)
     }
+    #[inline]
     pub fn dst_port(&self) -> u16 {
         read_u16(self.buffer.as_ref(), DST_PORT)
     }
+    #[inline]
     pub fn seq_number(&self) -> SeqNumber {
         SeqNumber(read_u32(self.buffer.as_ref(), SEQ_NUM))
     }
+    #[inline]
     pub fn ack_number(&self) -> SeqNumber {
         SeqNumber(read_u32(self.buffer.as_ref(), ACK_NUM))
     }
     /// Data offset in bytes (20..=60).
+    #[inline]
     pub fn header_len(&self) -> usize {
         usize::from(self.buffer.as_ref()[DATA_OFFSET] >> 4) * 4
     }
     /// The eight flag bits (the reserved bits, NS/AE included, are ignored).
+    #[inline]
     pub fn flags(&self) -> TcpFlags {
         TcpFlags(self.buffer.as_ref()[FLAGS])
     }
     /// The raw, unscaled window field.
+    #[inline]
     pub fn window_len(&self) -> u16 {
         read_u16(self.buffer.as_ref(), WINDOW)
     }
     pub fn checksum(&self) -> u16 {
         read_u16(self.buffer.as_ref(), CHECKSUM)
     }
+    #[inline]
     pub fn urgent_at(&self) -> u16 {
         read_u16(self.buffer.as_ref(), URGENT)
     }
@@ -107,6 +117,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// §3.1), to be continued with the payload: the receive path adds the payload while copying
     /// it ([`Checksum::copy_from`]) and the segment is good iff the finished sum is 0. The header
     /// length is a multiple of 4, so the payload starts on a word boundary.
+    #[inline]
     pub fn header_sum(&self, src: Ipv4Address, dst: Ipv4Address) -> Checksum {
         let data = self.buffer.as_ref();
         let mut sum = Checksum::new();
@@ -120,11 +131,13 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 
 impl<'a, T: AsRef<[u8]> + ?Sized> TcpPacket<&'a T> {
     /// The options, borrowed for the lifetime of the underlying buffer rather than the view.
+    #[inline]
     pub fn options_ref(&self) -> &'a [u8] {
         let data = self.buffer.as_ref();
         &data[MIN_HEADER_LEN..usize::from(data[DATA_OFFSET] >> 4) * 4]
     }
     /// The payload, borrowed for the lifetime of the underlying buffer rather than the view.
+    #[inline]
     pub fn payload_ref(&self) -> &'a [u8] {
         let data = self.buffer.as_ref();
         &data[usize::from(data[DATA_OFFSET] >> 4) * 4..]

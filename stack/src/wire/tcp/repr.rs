@@ -27,6 +27,7 @@ impl<'a> TcpRepr<'a> {
     /// Parses a segment and, in `Compute` mode, verifies its checksum with the IPv4
     /// pseudo-header. Unknown options are skipped by length; malformed option lengths are
     /// `Err(Malformed)` (see the options module for the exact rules).
+    #[inline]
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
         packet: &TcpPacket<&'a T>,
         src: Ipv4Address,
