@@ -48,14 +48,21 @@ impl Connection {
         if ack - self.snd_una > 0 {
             self.on_new_ack(ack);
         }
-        // "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK), set SND.WND".
-        if self.snd_wl1 - seg.seq_number < 0 || (self.snd_wl1 == seg.seq_number && self.snd_wl2 - ack <= 0) {
+        self.update_send_window(seg.seq_number, ack, window);
+        self.after_fin_acked(ctx)
+    }
+
+    /// RFC 9293 §3.10.7.4, fifth check: "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and
+    /// SND.WL2 =< SEG.ACK), set SND.WND <- SEG.WND, set SND.WL1 <- SEG.SEQ, and set
+    /// SND.WL2 <- SEG.ACK" (`window` already scaled). Shared with the predicted path.
+    #[inline]
+    pub(super) fn update_send_window(&mut self, seq: SeqNumber, ack: SeqNumber, window: u32) {
+        if self.snd_wl1 - seq < 0 || (self.snd_wl1 == seq && self.snd_wl2 - ack <= 0) {
             self.snd_wnd = window;
             self.max_snd_wnd = self.max_snd_wnd.max(window);
-            self.snd_wl1 = seg.seq_number;
+            self.snd_wl1 = seq;
             self.snd_wl2 = ack;
         }
-        self.after_fin_acked(ctx)
     }
 
     /// SYN-RECEIVED -> ESTABLISHED on the handshake's final ACK.

@@ -50,16 +50,9 @@ impl Connection {
         self.last_recv = ctx.now;
         self.keepalive_probes = 0;
         self.probes = 0;
-        // The send-window update rule of the fifth check (`on_ack`): "If SND.WL1 < SEG.SEQ or
-        // (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK), set SND.WND <- SEG.WND, ...".
-        let ack = seg.ack_number;
-        if self.snd_wl1 - seg.seq_number < 0 || (self.snd_wl1 == seg.seq_number && self.snd_wl2 - ack <= 0) {
-            let window = u32::from(seg.window_len) << self.snd_wscale;
-            self.snd_wnd = window;
-            self.max_snd_wnd = self.max_snd_wnd.max(window);
-            self.snd_wl1 = seg.seq_number;
-            self.snd_wl2 = ack;
-        }
+        // The send-window update rule of the fifth check, as `on_ack` applies it.
+        let window = u32::from(seg.window_len) << self.snd_wscale;
+        self.update_send_window(seg.seq_number, seg.ack_number, window);
         // Not orphaned (predicted), so the text never asks for a reset.
         let action = self.on_text(seg, ctx);
         debug_assert!(action.is_none());
