@@ -275,29 +275,51 @@ impl<T: Copy> TimerWheel<T> {
     /// timer is filed in (any later deadline, typically) only rewrites its expiry tick.
     #[inline]
     pub fn reschedule(&mut self, handle: TimerHandle, deadline: Instant) -> bool {
+        // The later move (TCP's RTO restart on every ACK) is kept to the fewest instructions,
+        // like `cancel`: the entry is a cache miss at a million timers, and how many restarts
+        // overlap their misses is set by how many fit in the CPU's reorder window.
         let tick = self.expiry_tick(deadline);
         let Some(entry) = self.slab.live_mut(handle.index, handle.generation) else {
             return false;
         };
-        let (flat, old) = (entry.flat as usize, entry.tick);
+        let old = entry.tick;
+        if tick < old {
+            self.reschedule_earlier(handle.index, old, tick);
+            return true;
+        }
+        // A live entry's tick is never before the start of the slot it is filed in, so a later
+        // tick is too: postpone in place; the walk that reaches the slot re-files the entry.
         entry.tick = tick;
+        // Leaving `old` is all the slot's bound can notice: `tick > old >= bound` joins nothing.
+        if tick != old && self.slots.leave(entry.flat as usize, old) {
+            self.settle_cold();
+        }
+        true
+    }
+
+    /// [`reschedule`](Self::reschedule) of live entry `index` from tick `old` to the earlier
+    /// `tick`. Out of line: it touches up to three more lines, so its call costs nothing
+    /// noticeable, and keeping it out keeps the later move small.
+    #[inline(never)]
+    fn reschedule_earlier(&mut self, index: u32, old: u64, tick: u64) {
+        let entry = &mut self.slab.entries[index as usize];
+        entry.tick = tick;
+        let flat = entry.flat as usize;
         let filed_start = slot_start(self.cursor, flat / slots::SLOTS, flat % slots::SLOTS);
         // Only the entry's leaving its old tick can unsettle the wheel (as in `cancel`): a
         // join lowers or keeps a bound, and filing into an empty slot makes it exact.
         let unsettled = if tick >= filed_start {
-            // The slot is reached no later than `tick`: the walk that reaches it re-files the
-            // entry if it is then still later.
+            // Still in the filed slot's range: only the slot's bound changes.
             self.slots.retick(flat, old, tick)
         } else {
             let unsettled = self.slots.leave(flat, old);
-            self.slots.remove(&mut self.slab.entries, handle.index);
-            self.slots.push_back(&mut self.slab.entries, handle.index, slot_for(self.cursor, tick));
+            self.slots.remove(&mut self.slab.entries, index);
+            self.slots.push_back(&mut self.slab.entries, index, slot_for(self.cursor, tick));
             unsettled
         };
         if unsettled {
             self.settle();
         }
-        true
     }
 
     /// When the timer will fire: its deadline rounded up to the tick (or the cursor, for a
@@ -497,6 +519,14 @@ impl<T: Copy> TimerWheel<T> {
                 self.settle_slow();
             }
         }
+    }
+
+    /// [`settle`](Self::settle) for the fast paths, where the wheel seldom needs it: out of
+    /// line so that the check stays a compare and a call.
+    #[cold]
+    #[inline(never)]
+    fn settle_cold(&mut self) {
+        self.settle();
     }
 
     /// Cleans earliest slots until one has a live entry at its bound: frees their zombies,

@@ -175,6 +175,26 @@ fn postponing_or_cancelling_a_timer_behind_the_earliest_touches_only_its_entry()
     assert_eq!(drain(&mut wheel, ns(7_000 * TICK_NS)), [2]);
 }
 
+/// The three ways `reschedule` handles a live timer: the same tick (nothing changes), a later
+/// tick (postponed in place; here the earliest slot's only timer, so the wheel settles) and an
+/// earlier tick than a postponed one (moved before its filed slot).
+#[test]
+fn same_later_and_less_postponed_ticks_keep_next_expiry_exact() {
+    let mut wheel = wheel_at(Instant::ZERO);
+    let a = wheel.insert(ns(100 * TICK_NS), 1); // level 1, slot 1 (ticks 64..128)
+    wheel.insert(ns(200 * TICK_NS), 2); // level 1, slot 3
+    assert!(wheel.reschedule(a, ns(100 * TICK_NS)));
+    assert_eq!(wheel.next_expiry(), Some(ns(100 * TICK_NS)));
+    assert!(wheel.reschedule(a, ns(500 * TICK_NS)));
+    assert_eq!(wheel.next_expiry(), Some(ns(200 * TICK_NS)));
+    assert!(wheel.reschedule(a, ns(300 * TICK_NS)));
+    assert_eq!(wheel.deadline(a), Some(ns(300 * TICK_NS)));
+    assert_eq!(wheel.next_expiry(), Some(ns(200 * TICK_NS)));
+    assert_eq!(drain(&mut wheel, ns(299 * TICK_NS)), [2]);
+    assert_eq!(drain(&mut wheel, ns(300 * TICK_NS)), [1]);
+    assert!(wheel.is_empty());
+}
+
 #[test]
 fn postponing_earlier_within_a_wide_slot_lowers_next_expiry() {
     let mut wheel = wheel_at(Instant::ZERO);
