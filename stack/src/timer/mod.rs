@@ -5,15 +5,22 @@
 //!
 //! Time is cut into ticks of [`WheelConfig::tick`] (default 4 µs). A timer's deadline is rounded
 //! **up** to a whole tick, its *expiry tick*. The wheel keeps a *cursor*: the tick it has
-//! advanced to. Timers live in 11 levels of 64 slots; level 0 slots hold one tick each, a level
-//! `L` slot spans `64^L` ticks, so the levels together cover every `u64` tick (4 µs ticks reach
+//! advanced to. Timers live in 8 levels of 256 slots; level 0 slots hold one tick each, a level
+//! `L` slot spans `256^L` ticks, so the levels together cover every `u64` tick (4 µs ticks reach
 //! 2.3 million years; 1 ns ticks reach the end of [`Instant`]) with no overflow list. A timer is
-//! *filed* in the level of the highest 6-bit digit in which its expiry tick differs from the
-//! cursor (the design of tokio's wheel), so level 0 holds the next ≤ 64 ticks and a 60 s
-//! TIME_WAIT at 4 µs sits in level 3. Each level has a `u64` occupancy bitmap and the wheel a
-//! bitmap of non-empty levels, so the earliest slot is two `trailing_zeros`. When the cursor
+//! *filed* in the level of the highest 8-bit digit in which its expiry tick differs from the
+//! cursor (the design of tokio's wheel, with 256 slots per level instead of 64), so level 0
+//! holds the next ≤ 256 ticks (1 ms at 4 µs) and a 60 s TIME_WAIT at 4 µs sits in level 2. An
+//! occupancy bitmap over all slots, in the order the cursor reaches them, plus a bitmap of its
+//! non-empty words make the earliest slot two `trailing_zeros`. When the cursor
 //! reaches a higher-level slot, that slot's timers are *cascaded*: re-filed relative to the new
 //! cursor, which moves each of them down at least one level.
+//!
+//! Why 256 slots per level rather than 64: every level a timer passes is one more cascade, i.e.
+//! one more random read of its entry and one more list append, and at a million timers those
+//! are most of what a fired timer costs. With TCP's mix of deadlines (10 µs to minutes,
+//! log-uniform) 8-bit digits cut the re-files per fired timer by about a third (session 8, see
+//! docs/PERFORMANCE.md); the price is larger slot tables (~162 KiB instead of ~57 KiB).
 //!
 //! Timers are stored in a slab (`u32` indices, a free list, a generation per entry); each wheel
 //! slot is a set of 8 lists (*chains*, walked side by side so their cache misses overlap, see
@@ -86,7 +93,7 @@
 //!   earliest slot's bound; then O(entries of the slots it cleans), as a rescan of that slot.
 //! - No allocation once the slab has grown to its high-water mark (live timers plus zombies;
 //!   [`with_capacity`](TimerWheel::with_capacity) reserves `capacity` plus the zombie allowance
-//!   for it); the slot tables are fixed arrays (~17 KiB).
+//!   for it); the slot tables are fixed arrays (~162 KiB).
 //!
 //! # Ordering guarantee
 //!
@@ -141,7 +148,7 @@ use self::zombies::{allowance, Zombies};
 pub struct WheelConfig {
     /// Granularity: deadlines are rounded up to a multiple of this. Smaller ticks cost more
     /// cascading for long timers; 4 µs serves pacing at tens of µs while a 60 s TIME_WAIT is
-    /// cascaded only three times. A zero tick is treated as 1 ns.
+    /// cascaded only twice. A zero tick is treated as 1 ns.
     pub tick: Duration,
 }
 
@@ -167,7 +174,8 @@ pub struct TimerWheel<T> {
     /// tick `t` it was filed with.
     cursor: u64,
     slab: Slab<T>,
-    slots: Slots,
+    /// Boxed: the slot tables are ~162 KiB, too big to move around inside an engine by value.
+    slots: Box<Slots>,
     zombies: Zombies,
 }
 
@@ -186,7 +194,7 @@ impl<T: Copy> TimerWheel<T> {
             tick,
             cursor: tick.now_tick(now),
             slab: Slab::with_capacity(capacity.saturating_add(zombies)),
-            slots: Slots::new(),
+            slots: Box::new(Slots::new()),
             zombies: Zombies::with_capacity(zombies),
         }
     }
