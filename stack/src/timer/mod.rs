@@ -174,8 +174,7 @@ pub struct TimerWheel<T> {
     /// tick `t` it was filed with.
     cursor: u64,
     slab: Slab<T>,
-    /// Boxed: the slot tables are ~162 KiB, too big to move around inside an engine by value.
-    slots: Box<Slots>,
+    slots: Slots,
     zombies: Zombies,
 }
 
@@ -194,7 +193,7 @@ impl<T: Copy> TimerWheel<T> {
             tick,
             cursor: tick.now_tick(now),
             slab: Slab::with_capacity(capacity.saturating_add(zombies)),
-            slots: Box::new(Slots::new()),
+            slots: Slots::new(),
             zombies: Zombies::with_capacity(zombies),
         }
     }
