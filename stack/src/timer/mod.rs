@@ -5,15 +5,22 @@
 //!
 //! Time is cut into ticks of [`WheelConfig::tick`] (default 4 µs). A timer's deadline is rounded
 //! **up** to a whole tick, its *expiry tick*. The wheel keeps a *cursor*: the tick it has
-//! advanced to. Timers live in 11 levels of 64 slots; level 0 slots hold one tick each, a level
-//! `L` slot spans `64^L` ticks, so the levels together cover every `u64` tick (4 µs ticks reach
+//! advanced to. Timers live in 8 levels of 256 slots; level 0 slots hold one tick each, a level
+//! `L` slot spans `256^L` ticks, so the levels together cover every `u64` tick (4 µs ticks reach
 //! 2.3 million years; 1 ns ticks reach the end of [`Instant`]) with no overflow list. A timer is
-//! *filed* in the level of the highest 6-bit digit in which its expiry tick differs from the
-//! cursor (the design of tokio's wheel), so level 0 holds the next ≤ 64 ticks and a 60 s
-//! TIME_WAIT at 4 µs sits in level 3. Each level has a `u64` occupancy bitmap and the wheel a
-//! bitmap of non-empty levels, so the earliest slot is two `trailing_zeros`. When the cursor
+//! *filed* in the level of the highest 8-bit digit in which its expiry tick differs from the
+//! cursor (the design of tokio's wheel, with 256 slots per level instead of 64), so level 0
+//! holds the next ≤ 256 ticks (1 ms at 4 µs) and a 60 s TIME_WAIT at 4 µs sits in level 2. An
+//! occupancy bitmap over all slots, in the order the cursor reaches them, plus a bitmap of its
+//! non-empty words make the earliest slot two `trailing_zeros`. When the cursor
 //! reaches a higher-level slot, that slot's timers are *cascaded*: re-filed relative to the new
 //! cursor, which moves each of them down at least one level.
+//!
+//! Why 256 slots per level rather than 64: every level a timer passes is one more cascade, i.e.
+//! one more random read of its entry and one more list append, and at a million timers those
+//! are most of what a fired timer costs. With TCP's mix of deadlines (10 µs to minutes,
+//! log-uniform) 8-bit digits cut the re-files per fired timer by about a third (session 8, see
+//! docs/PERFORMANCE.md); the price is larger slot tables (~162 KiB instead of ~57 KiB).
 //!
 //! Timers are stored in a slab (`u32` indices, a free list, a generation per entry); each wheel
 //! slot is a set of 8 lists (*chains*, walked side by side so their cache misses overlap, see
@@ -86,7 +93,7 @@
 //!   earliest slot's bound; then O(entries of the slots it cleans), as a rescan of that slot.
 //! - No allocation once the slab has grown to its high-water mark (live timers plus zombies;
 //!   [`with_capacity`](TimerWheel::with_capacity) reserves `capacity` plus the zombie allowance
-//!   for it); the slot tables are fixed arrays (~17 KiB).
+//!   for it); the slot tables are fixed arrays (~162 KiB).
 //!
 //! # Ordering guarantee
 //!
@@ -141,7 +148,7 @@ use self::zombies::{allowance, Zombies};
 pub struct WheelConfig {
     /// Granularity: deadlines are rounded up to a multiple of this. Smaller ticks cost more
     /// cascading for long timers; 4 µs serves pacing at tens of µs while a 60 s TIME_WAIT is
-    /// cascaded only three times. A zero tick is treated as 1 ns.
+    /// cascaded only twice. A zero tick is treated as 1 ns.
     pub tick: Duration,
 }
 
@@ -275,29 +282,51 @@ impl<T: Copy> TimerWheel<T> {
     /// timer is filed in (any later deadline, typically) only rewrites its expiry tick.
     #[inline]
     pub fn reschedule(&mut self, handle: TimerHandle, deadline: Instant) -> bool {
+        // The later move (TCP's RTO restart on every ACK) is kept to the fewest instructions,
+        // like `cancel`: the entry is a cache miss at a million timers, and how many restarts
+        // overlap their misses is set by how many fit in the CPU's reorder window.
         let tick = self.expiry_tick(deadline);
         let Some(entry) = self.slab.live_mut(handle.index, handle.generation) else {
             return false;
         };
-        let (flat, old) = (entry.flat as usize, entry.tick);
+        let old = entry.tick;
+        if tick < old {
+            self.reschedule_earlier(handle.index, old, tick);
+            return true;
+        }
+        // A live entry's tick is never before the start of the slot it is filed in, so a later
+        // tick is too: postpone in place; the walk that reaches the slot re-files the entry.
         entry.tick = tick;
+        // Leaving `old` is all the slot's bound can notice: `tick > old >= bound` joins nothing.
+        if tick != old && self.slots.leave(entry.flat as usize, old) {
+            self.settle_cold();
+        }
+        true
+    }
+
+    /// [`reschedule`](Self::reschedule) of live entry `index` from tick `old` to the earlier
+    /// `tick`. Out of line: it touches up to three more lines, so its call costs nothing
+    /// noticeable, and keeping it out keeps the later move small.
+    #[inline(never)]
+    fn reschedule_earlier(&mut self, index: u32, old: u64, tick: u64) {
+        let entry = &mut self.slab.entries[index as usize];
+        entry.tick = tick;
+        let flat = entry.flat as usize;
         let filed_start = slot_start(self.cursor, flat / slots::SLOTS, flat % slots::SLOTS);
         // Only the entry's leaving its old tick can unsettle the wheel (as in `cancel`): a
         // join lowers or keeps a bound, and filing into an empty slot makes it exact.
         let unsettled = if tick >= filed_start {
-            // The slot is reached no later than `tick`: the walk that reaches it re-files the
-            // entry if it is then still later.
+            // Still in the filed slot's range: only the slot's bound changes.
             self.slots.retick(flat, old, tick)
         } else {
             let unsettled = self.slots.leave(flat, old);
-            self.slots.remove(&mut self.slab.entries, handle.index);
-            self.slots.push_back(&mut self.slab.entries, handle.index, slot_for(self.cursor, tick));
+            self.slots.remove(&mut self.slab.entries, index);
+            self.slots.push_back(&mut self.slab.entries, index, slot_for(self.cursor, tick));
             unsettled
         };
         if unsettled {
             self.settle();
         }
-        true
     }
 
     /// When the timer will fire: its deadline rounded up to the tick (or the cursor, for a
@@ -497,6 +526,14 @@ impl<T: Copy> TimerWheel<T> {
                 self.settle_slow();
             }
         }
+    }
+
+    /// [`settle`](Self::settle) for the fast paths, where the wheel seldom needs it: out of
+    /// line so that the check stays a compare and a call.
+    #[cold]
+    #[inline(never)]
+    fn settle_cold(&mut self) {
+        self.settle();
     }
 
     /// Cleans earliest slots until one has a live entry at its bound: frees their zombies,

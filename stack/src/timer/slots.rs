@@ -1,9 +1,9 @@
 //! The wheel's geometry and its slot lists.
 //!
-//! Owns: the 11 levels × 64 slots, each slot a set of entry indices kept as [`CHAINS`] lists
+//! Owns: the 8 levels × 256 slots, each slot a set of entry indices kept as [`CHAINS`] lists
 //! (*chains*) doubly linked through the entries' `prev`/`next` (entry `i` always in chain
-//! `i % CHAINS` of its slot), the number of entries per slot, one occupancy bitmap per level,
-//! one bitmap of non-empty levels, and per slot a lower bound of its live entries' expiry ticks
+//! `i % CHAINS` of its slot), the number of entries per slot, an occupancy bitmap over all
+//! slots with a bitmap of its non-empty words, and per slot a lower bound of its live entries' expiry ticks
 //! with the number of live entries at exactly that bound. Promises: `push_back`, `pop_front`,
 //! `remove`, `leave`, `retick` and `earliest` are O(1) and allocation-free; each entry's `flat`
 //! names the slot holding it; the bound of a slot is its exact minimum whenever
@@ -17,23 +17,30 @@
 //! timers of one tick).
 //!
 //! Geometry: a tick `t` and the wheel's cursor `c` (with `t >= c`) share every bit above the
-//! highest bit in which they differ. That bit's 6-bit digit selects the level
-//! (`level = highest_differing_bit / 6`) and `t`'s digit at that level selects the slot. Level 0
-//! slots hold exactly one tick each; a level-`L` slot spans `64^L` ticks. Eleven levels cover all
-//! 64 bits of a tick (the top level only uses 16 of its slots), so no overflow list is needed.
+//! highest bit in which they differ. That bit's 8-bit digit selects the level
+//! (`level = highest_differing_bit / 8`) and `t`'s digit at that level selects the slot. Level 0
+//! slots hold exactly one tick each; a level-`L` slot spans `256^L` ticks. Eight levels cover all
+//! 64 bits of a tick, so no overflow list is needed. Flat slot numbers (`level * 256 + slot`)
+//! are in the order the cursor reaches the slots (every tick of level `l` comes before every
+//! tick of level `l + 1`, and slots within a level never wrap), which the occupancy bitmap and
+//! zombie revival rely on. The code is written for any `SLOT_BITS` up to 8.
 
 use super::slab::{Entry, NIL, UNLINKED};
 
 /// log2 of the slots per level.
-pub(crate) const SLOT_BITS: u32 = 6;
+pub(crate) const SLOT_BITS: u32 = 8;
 /// Slots per level.
 pub(crate) const SLOTS: usize = 1 << SLOT_BITS;
-/// Levels: ceil(64 / 6), enough for any u64 tick.
+/// Levels: ceil(64 / SLOT_BITS), enough for any u64 tick.
 pub(crate) const LEVELS: usize = 64_usize.div_ceil(SLOT_BITS as usize);
 /// Lists per slot: about the cache misses a core keeps in flight.
 pub(crate) const CHAINS: usize = 8;
 /// Slots in all levels.
-const FLATS: usize = LEVELS * SLOTS;
+pub(crate) const FLATS: usize = LEVELS * SLOTS;
+/// 64-bit words of the occupancy bitmap over all slots.
+const WORDS: usize = FLATS.div_ceil(64);
+// One bit of `Slots::words` per word, and `Entry::flat` is a `u16` with `UNLINKED` reserved.
+const _: () = assert!(WORDS <= 64 && FLATS < u16::MAX as usize);
 
 /// The chain of slot `flat` that holds (or will hold) entry `index`.
 #[inline]
@@ -63,23 +70,34 @@ pub(crate) fn slot_start(cursor: u64, level: usize, slot: usize) -> u64 {
     upper | ((slot as u64) << digit_shift)
 }
 
+/// A chain table of `NIL`s, built on the heap (a `Box::new` of the array would build it on
+/// the stack first).
+fn chain_table() -> Box<[u32; FLATS * CHAINS]> {
+    let table: Box<[u32]> = vec![NIL; FLATS * CHAINS].into_boxed_slice();
+    table.try_into().unwrap_or_else(|_| unreachable!("the vector has the array's length"))
+}
+
 /// Heads, tails and occupancy of every slot.
 #[derive(Debug)]
 pub(crate) struct Slots {
-    /// First entry of each chain (`flat * CHAINS + chain`), or `NIL`.
-    heads: [u32; FLATS * CHAINS],
+    /// First entry of each chain (`flat * CHAINS + chain`), or `NIL`. The two chain tables
+    /// (128 KiB) are boxed: inline, an engine holding the wheel overflowed a 2 MiB test-thread
+    /// stack. The per-slot tables stay inline: `cancel` and `reschedule` read them, and the
+    /// pointer load a box adds cost a cancel at 1 M live ~20 % (session 8).
+    heads: Box<[u32; FLATS * CHAINS]>,
     /// Last entry of each chain, or `NIL`.
-    tails: [u32; FLATS * CHAINS],
+    tails: Box<[u32; FLATS * CHAINS]>,
     /// Entries (live and zombie) per slot, over all its chains.
     counts: [u32; FLATS],
     /// Bit `c` of `nonempty[flat]` is set iff chain `c` of slot `flat` is non-empty: finding the
     /// next chain to pop or the chains to walk is a bit scan, not a branch per chain (on the
     /// nearly empty slots of a small wheel, those branches mispredicted ~3 times per fired timer).
     nonempty: [u8; FLATS],
-    /// Bit `s` of `occupied[l]` is set iff slot `s` of level `l` is non-empty.
-    occupied: [u64; LEVELS],
-    /// Bit `l` is set iff `occupied[l] != 0`.
-    levels: u32,
+    /// Bit `flat % 64` of `occupied[flat / 64]` is set iff slot `flat` is non-empty. Flat
+    /// order is the order the cursor reaches slots in, so the first set bit is the earliest slot.
+    occupied: [u64; WORDS],
+    /// Bit `w` is set iff `occupied[w] != 0`.
+    words: u64,
     /// Per non-empty slot: a lower bound of the expiry ticks of its live entries (the smallest
     /// tick appended or moved into it since it was last empty). Entries postponed, cancelled or
     /// moved out never raise it: that would need a scan.
@@ -97,12 +115,12 @@ pub(crate) struct Slots {
 impl Slots {
     pub(crate) fn new() -> Self {
         Slots {
-            heads: [NIL; FLATS * CHAINS],
-            tails: [NIL; FLATS * CHAINS],
+            heads: chain_table(),
+            tails: chain_table(),
             counts: [0; FLATS],
             nonempty: [0; FLATS],
-            occupied: [0; LEVELS],
-            levels: 0,
+            occupied: [0; WORDS],
+            words: 0,
             mins: [0; FLATS],
             holders: [0; FLATS],
             rotor: 0,
@@ -114,12 +132,12 @@ impl Slots {
     /// module docs), this slot is the first one the cursor reaches.
     #[inline]
     pub(crate) fn earliest(&self) -> Option<(usize, usize)> {
-        if self.levels == 0 {
+        if self.words == 0 {
             return None;
         }
-        let level = self.levels.trailing_zeros() as usize;
-        let slot = self.occupied[level].trailing_zeros() as usize;
-        Some((level, slot))
+        let word = self.words.trailing_zeros() as usize;
+        let flat = word * 64 + self.occupied[word].trailing_zeros() as usize;
+        Some((flat / SLOTS, flat % SLOTS))
     }
 
     /// A lower bound of the expiry ticks of the live entries in the non-empty slot `flat`,
@@ -304,24 +322,24 @@ impl Slots {
         self.tails.fill(NIL);
         self.counts = [0; FLATS];
         self.nonempty = [0; FLATS];
-        self.occupied = [0; LEVELS];
-        self.levels = 0;
+        self.occupied = [0; WORDS];
+        self.words = 0;
         self.rotor = 0;
     }
 
     #[inline]
     fn mark_occupied(&mut self, flat: usize) {
-        let level = flat / SLOTS;
-        self.occupied[level] |= 1 << (flat % SLOTS);
-        self.levels |= 1 << level;
+        let word = flat / 64;
+        self.occupied[word] |= 1 << (flat % 64);
+        self.words |= 1 << word;
     }
 
     #[inline]
     fn mark_empty(&mut self, flat: usize) {
-        let level = flat / SLOTS;
-        self.occupied[level] &= !(1 << (flat % SLOTS));
-        if self.occupied[level] == 0 {
-            self.levels &= !(1 << level);
+        let word = flat / 64;
+        self.occupied[word] &= !(1 << (flat % 64));
+        if self.occupied[word] == 0 {
+            self.words &= !(1 << word);
         }
     }
 }
@@ -333,24 +351,44 @@ mod tests {
     #[test]
     fn equal_and_near_ticks_land_on_level_zero() {
         assert_eq!(slot_for(0, 0), 0);
-        assert_eq!(slot_for(100, 100), 100 % 64);
-        assert_eq!(slot_for(64, 127), 63);
+        assert_eq!(slot_for(300, 300), 300 % 256);
+        assert_eq!(slot_for(256, 511), 255);
     }
 
     #[test]
     fn level_is_the_highest_differing_digit() {
-        // 63 -> 64 crosses a level-1 digit.
-        assert_eq!(slot_for(63, 64), SLOTS + 1);
-        assert_eq!(slot_for(0, 1 << 12), 2 * SLOTS + 1);
-        assert_eq!(slot_for(0, u64::MAX), (LEVELS - 1) * SLOTS + 15);
-        assert_eq!(slot_for(u64::MAX - 1, u64::MAX), 63);
+        // 255 -> 256 crosses a level-1 digit.
+        assert_eq!(slot_for(255, 256), SLOTS + 1);
+        assert_eq!(slot_for(0, 1 << 16), 2 * SLOTS + 1);
+        assert_eq!(slot_for(0, u64::MAX), (LEVELS - 1) * SLOTS + 255);
+        assert_eq!(slot_for(u64::MAX - 1, u64::MAX), 255);
     }
 
     #[test]
     fn slot_start_keeps_cursor_upper_bits() {
-        assert_eq!(slot_start(0x1234_5678, 0, 5), 0x1234_5640 | 5);
-        assert_eq!(slot_start(0x1234_5678, 1, 2), (0x1234_5678 & !0xfff) | (2 << 6));
-        assert_eq!(slot_start(7, LEVELS - 1, 15), 15 << 60);
+        assert_eq!(slot_start(0x1234_5678, 0, 5), 0x1234_5600 | 5);
+        assert_eq!(slot_start(0x1234_5678, 1, 2), (0x1234_5678 & !0xffff) | (2 << 8));
+        assert_eq!(slot_start(7, LEVELS - 1, 15), 15 << 56);
+    }
+
+    /// Flat order is the order the cursor reaches slots in, so the earliest non-empty slot is
+    /// the first set bit of the occupancy bitmap, across words and levels.
+    #[test]
+    fn earliest_is_the_first_occupied_slot_in_flat_order() {
+        let mut slots = Slots::new();
+        assert_eq!(slots.earliest(), None);
+        for flat in [FLATS - 1, 3 * SLOTS + 200, SLOTS + 70, SLOTS + 5] {
+            slots.mark_occupied(flat);
+        }
+        assert_eq!(slots.earliest(), Some((1, 5)));
+        slots.mark_empty(SLOTS + 5);
+        assert_eq!(slots.earliest(), Some((1, 70)));
+        slots.mark_empty(SLOTS + 70);
+        assert_eq!(slots.earliest(), Some((3, 200)));
+        slots.mark_empty(3 * SLOTS + 200);
+        assert_eq!(slots.earliest(), Some((LEVELS - 1, SLOTS - 1)));
+        slots.mark_empty(FLATS - 1);
+        assert_eq!(slots.earliest(), None);
     }
 
     #[test]

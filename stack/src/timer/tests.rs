@@ -98,11 +98,11 @@ fn deadlines_within_one_tick_tie() {
 #[test]
 fn ties_meet_in_one_tick_across_a_cascade() {
     let mut wheel = wheel_at(Instant::ZERO);
-    // Tick 5000 starts in level 2; a poll just before moves it down to level 1.
+    // Tick 5000 is filed in a higher level; the poll just before cascades it down.
     wheel.insert(ns(5_000 * TICK_NS), 1);
     assert_eq!(wheel.poll_expired(ns(4_990 * TICK_NS)), None);
     wheel.insert(ns(5_000 * TICK_NS), 2);
-    // Far: inserted in level 2 of the cursor 4990 before cascading; same tick as the others.
+    // Filed relative to the cursor 4990, after that cascade; same tick as the others.
     assert_eq!(drain(&mut wheel, ns(4_999 * TICK_NS)), Vec::<u32>::new());
     wheel.insert(ns(5_000 * TICK_NS - 5), 3);
     assert_eq!(drain(&mut wheel, ns(5_000 * TICK_NS - 1)), Vec::<u32>::new());
@@ -163,29 +163,56 @@ fn postponing_or_cancelling_a_timer_behind_the_earliest_touches_only_its_entry()
     let other = wheel.insert(ns(5_000 * TICK_NS), 3);
     let filed = wheel.slab.entries[far.index as usize].flat;
     assert!(wheel.reschedule(far, ns(7_000 * TICK_NS)));
-    assert_eq!(wheel.slab.entries[far.index as usize].flat, filed, "still filed in its level-2 slot");
+    assert_eq!(wheel.slab.entries[far.index as usize].flat, filed, "still filed in its higher-level slot");
     assert_eq!(wheel.cancel(other), Some(3));
     assert_eq!(wheel.zombies(), 1, "left linked as a zombie");
     assert_eq!(wheel.next_expiry(), Some(ns(10 * TICK_NS)));
     assert_eq!(drain(&mut wheel, ns(10 * TICK_NS)), [1]);
-    // Now the level-2 slot is the earliest; it held no live timer at its bound, so it was
+    // Now the higher-level slot is the earliest; it held no live timer at its bound, so it was
     // cleaned: the zombie freed, the postponed timer re-filed.
     assert_eq!(wheel.zombies(), 0);
     assert_eq!(wheel.next_expiry(), Some(ns(7_000 * TICK_NS)));
     assert_eq!(drain(&mut wheel, ns(7_000 * TICK_NS)), [2]);
 }
 
+/// The three ways `reschedule` handles a live timer: the same tick (nothing changes), a later
+/// tick (postponed in place; here the earliest slot's only timer, so the wheel settles) and an
+/// earlier tick than a postponed one, before its filed slot (unlinked and re-filed at once).
+#[test]
+fn same_later_and_less_postponed_ticks_keep_next_expiry_exact() {
+    let span = slots::SLOTS as u64; // ticks per level-1 slot
+    let at = |ticks: u64| ns(ticks * TICK_NS);
+    let mut wheel = wheel_at(Instant::ZERO);
+    let a = wheel.insert(at(span + 36), 1); // level 1, slot 1
+    wheel.insert(at(3 * span + 8), 2); // level 1, slot 3
+    assert!(wheel.reschedule(a, at(span + 36)));
+    assert_eq!(wheel.next_expiry(), Some(at(span + 36)));
+    assert!(wheel.reschedule(a, at(7 * span + 52)));
+    assert_eq!(wheel.next_expiry(), Some(at(3 * span + 8)));
+    let filed = wheel.slab.entries[a.index as usize].flat;
+    assert!(wheel.reschedule(a, at(4 * span + 44)));
+    assert_ne!(wheel.slab.entries[a.index as usize].flat, filed, "moved before its slot");
+    assert_eq!(wheel.deadline(a), Some(at(4 * span + 44)));
+    assert_eq!(wheel.next_expiry(), Some(at(3 * span + 8)));
+    assert_eq!(drain(&mut wheel, at(4 * span + 43)), [2]);
+    assert_eq!(drain(&mut wheel, at(4 * span + 44)), [1]);
+    assert!(wheel.is_empty());
+}
+
 #[test]
 fn postponing_earlier_within_a_wide_slot_lowers_next_expiry() {
     let mut wheel = wheel_at(Instant::ZERO);
-    // Level 2 (ticks 4096..8191 from a cursor at 0): one slot, filed at 8000.
+    // One higher-level slot holds ticks 7936..8191 from a cursor at 0 (level 1 of 256 slots;
+    // 4096..8191 in level 2 of 64): filed at 8000.
     let a = wheel.insert(ns(8_000 * TICK_NS), 1);
     assert_eq!(wheel.next_expiry(), Some(ns(8_000 * TICK_NS)));
     // Earlier than the timer's tick but inside its slot: stays put, the bound must drop.
-    assert!(wheel.reschedule(a, ns(5_000 * TICK_NS)));
-    assert_eq!(wheel.next_expiry(), Some(ns(5_000 * TICK_NS)));
-    assert_eq!(drain(&mut wheel, ns(5_000 * TICK_NS - 1)), Vec::<u32>::new());
-    assert_eq!(drain(&mut wheel, ns(5_000 * TICK_NS)), [1]);
+    let filed = wheel.slab.entries[a.index as usize].flat;
+    assert!(wheel.reschedule(a, ns(7_950 * TICK_NS)));
+    assert_eq!(wheel.slab.entries[a.index as usize].flat, filed);
+    assert_eq!(wheel.next_expiry(), Some(ns(7_950 * TICK_NS)));
+    assert_eq!(drain(&mut wheel, ns(7_950 * TICK_NS - 1)), Vec::<u32>::new());
+    assert_eq!(drain(&mut wheel, ns(7_950 * TICK_NS)), [1]);
 }
 
 #[test]
@@ -328,26 +355,27 @@ fn time_wait_of_sixty_seconds_at_four_microsecond_ticks() {
 #[test]
 fn next_expiry_stays_exact_after_cancels_and_postponements() {
     let mut wheel = wheel_at(Instant::ZERO);
-    // Three timers in the same level-2 slot (ticks 4096..8191).
-    let a = wheel.insert(ns(5_000 * TICK_NS), 1);
-    let b = wheel.insert(ns(4_500 * TICK_NS), 2);
-    let _c = wheel.insert(ns(6_000 * TICK_NS), 3);
-    assert_eq!(wheel.next_expiry(), Some(ns(4_500 * TICK_NS)));
-    wheel.insert(ns(4_400 * TICK_NS), 4);
-    assert_eq!(wheel.next_expiry(), Some(ns(4_400 * TICK_NS)));
+    // Timers in one higher-level slot (ticks 7936..8191, as in the test above).
+    let a = wheel.insert(ns(8_000 * TICK_NS), 1);
+    let b = wheel.insert(ns(7_960 * TICK_NS), 2);
+    let _c = wheel.insert(ns(8_100 * TICK_NS), 3);
+    assert_eq!(wheel.next_expiry(), Some(ns(7_960 * TICK_NS)));
+    wheel.insert(ns(7_950 * TICK_NS), 4);
+    assert_eq!(wheel.next_expiry(), Some(ns(7_950 * TICK_NS)));
     assert_eq!(wheel.cancel(b), Some(2));
-    assert!(wheel.reschedule(a, ns(7_000 * TICK_NS)));
-    assert_eq!(wheel.next_expiry(), Some(ns(4_400 * TICK_NS)), "still exact: 4 is live");
-    assert_eq!(drain(&mut wheel, ns(4_400 * TICK_NS)), [4]);
-    // The cascade at 4096 re-filed everything by its real tick: exact again.
-    assert_eq!(wheel.next_expiry(), Some(ns(6_000 * TICK_NS)));
+    assert!(wheel.reschedule(a, ns(8_150 * TICK_NS)));
+    assert_eq!(wheel.next_expiry(), Some(ns(7_950 * TICK_NS)), "still exact: 4 is live");
+    assert_eq!(drain(&mut wheel, ns(7_950 * TICK_NS)), [4]);
+    // The slot's cascade re-filed everything by its real tick: exact again.
+    assert_eq!(wheel.next_expiry(), Some(ns(8_100 * TICK_NS)));
     assert_eq!(wheel.zombies(), 0, "the cascade freed the cancelled timer");
 }
 
 #[test]
 fn cancelling_the_earliest_timers_keeps_next_expiry_exact() {
     let mut wheel = wheel_at(Instant::ZERO);
-    // Level 4 (ticks 2^24..2^30 from a cursor at 0): three adjacent ticks in one wide slot.
+    // Ticks from 2^24 on, from a cursor at 0: three adjacent ticks in one wide slot (level 3
+    // of 256 slots, level 4 of 64).
     let base = 1_u64 << 24;
     let first = wheel.insert(ns((base + 1) * TICK_NS), 1);
     let second = wheel.insert(ns((base + 2) * TICK_NS), 2);
@@ -516,7 +544,8 @@ fn a_zombie_filed_after_the_new_tick_is_not_revived() {
     wheel.insert(secs(50), 0);
     let late = wheel.insert(secs(100), 1);
     wheel.cancel(late);
-    // 100 s is in a level-4 slot starting at 2^24 ticks (67 s): a 61 s timer cannot sit there.
+    // 100 s is in a slot starting at 2^24 ticks (67 s; level 3 of 256 slots, level 4 of 64): a
+    // 61 s timer cannot sit there.
     let early = wheel.insert(secs(61), 2);
     assert_ne!(early.index, late.index);
     assert_eq!(wheel.zombies(), 1);

@@ -15,37 +15,33 @@
 use crate::time::Instant;
 
 /// Divides by a fixed tick length, in nanoseconds.
+///
+/// One branch-free formula for every tick length, `floor(n / d) = (n + mulhi(n, magic)) >> shift`
+/// with the sum taken in 65 bits: a power of two `2^k` is `magic = 0, shift = k`, any other `d`
+/// the reciprocal above (`shift = 64` for `d > 2^63`, where the theorem's bound still holds).
+/// Every reschedule converts a deadline, so a match on the kind of divisor was a branch and a
+/// few instructions on the hottest path for nothing.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TickDivisor {
     nanos: u64,
-    method: Method,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Method {
-    /// Power of two: a shift.
-    Shift(u32),
-    /// `floor(n / d) = (n + mulhi(n, magic)) >> shift`, the sum taken in 65 bits.
-    Reciprocal { magic: u64, shift: u32 },
-    /// Ticks above 2^63 ns (292 years): quotients are 0 or 1, a hardware divide is fine.
-    Divide,
+    magic: u64,
+    shift: u32,
 }
 
 impl TickDivisor {
     /// A divisor for ticks of `nanos` ns; zero is treated as 1 ns.
     pub(crate) fn new(nanos: u64) -> Self {
         let nanos = nanos.max(1);
-        let method = if nanos.is_power_of_two() {
-            Method::Shift(nanos.trailing_zeros())
-        } else if nanos <= 1 << 63 {
-            let shift = 64 - (nanos - 1).leading_zeros();
-            let reciprocal = ((1_u128 << (64 + shift)) - 1) / u128::from(nanos) + 1;
-            // 2^64 <= reciprocal < 2^65 because 2^(shift-1) < nanos < 2^shift.
-            Method::Reciprocal { magic: (reciprocal - (1 << 64)) as u64, shift }
-        } else {
-            Method::Divide
-        };
-        TickDivisor { nanos, method }
+        if nanos.is_power_of_two() {
+            return TickDivisor { nanos, magic: 0, shift: nanos.trailing_zeros() };
+        }
+        let shift = 64 - (nanos - 1).leading_zeros();
+        // ceil(2^(64+shift) / nanos): nanos is not a power of two, so it does not divide
+        // 2^(64+shift), and (2^(64+shift) - 1) / nanos + 1 is the ceiling, computable in 128 bits
+        // even for shift = 64.
+        let reciprocal = (u128::MAX >> (64 - shift)) / u128::from(nanos) + 1;
+        // 2^64 < reciprocal < 2^65 because 2^(shift-1) < nanos < 2^shift.
+        TickDivisor { nanos, magic: (reciprocal - (1 << 64)) as u64, shift }
     }
 
     #[inline]
@@ -56,14 +52,8 @@ impl TickDivisor {
     /// `floor(n / tick)`.
     #[inline]
     pub(crate) fn floor(&self, n: u64) -> u64 {
-        match self.method {
-            Method::Shift(shift) => n >> shift,
-            Method::Reciprocal { magic, shift } => {
-                let high = ((u128::from(n) * u128::from(magic)) >> 64) as u64;
-                ((u128::from(n) + u128::from(high)) >> shift) as u64
-            }
-            Method::Divide => n / self.nanos,
-        }
+        let high = ((u128::from(n) * u128::from(self.magic)) >> 64) as u64;
+        ((u128::from(n) + u128::from(high)) >> self.shift) as u64
     }
 
     /// `ceil(n / tick)`; cannot overflow, since the floor is below `u64::MAX` whenever the
