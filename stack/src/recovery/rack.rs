@@ -177,9 +177,6 @@ impl Rack {
         srtt.map_or(base, |s| if base > s { s } else { base })
     }
 
-    /// Step 5: marks lost every segment sent before the most recently delivered one whose
-    /// `xmit_ts + rack.rtt + reo_wnd` has passed. Returns the bytes newly marked lost and the
-    /// deadline of the first segment that is not yet due (the RACK reordering timer).
     /// True when [`Self::detect_loss`] would stop at the oldest outstanding transmission at
     /// once: nothing delivered yet, nothing outstanding, or the oldest was sent after the RACK
     /// point (no loss to mark, no reordering timer), whatever the reordering window.
@@ -190,6 +187,9 @@ impl Rack {
         !sent_after(rack_ts, self.end_seq, rec.last_sent, rec.end())
     }
 
+    /// Step 5: marks lost every segment sent before the most recently delivered one whose
+    /// `xmit_ts + rack.rtt + reo_wnd` has passed. Returns the bytes newly marked lost and the
+    /// deadline of the first segment that is not yet due (the RACK reordering timer).
     pub fn detect_loss(
         &mut self,
         now: Instant,
