@@ -12,8 +12,12 @@
 //! header. After the first, `Connection::continues_burst` says whether the previous header with
 //! SEQ and flags patched is what `header_for` would build (options, window), and the frame headers are copied from
 //! a [`DataHeaderTemplate`] with the IPv4 identification, SEQ, flags and both checksums patched.
-//! Every segment is still planned and recorded on its own, so loss recovery sees no difference;
-//! the frames are byte-identical to the ones the per-segment path builds.
+//! Every segment is still recorded on its own (loss recovery, the rate estimator, the
+//! controller and the pacer see each one), and the frames are byte-identical to the ones the
+//! per-segment path builds. After a full-size data segment `Connection::next_in_burst` plans
+//! the next one from a few checks instead of `plan_segment`, and `on_burst_segment_sent`
+//! records it without repeating what the burst's first segment already did at this `now`
+//! (`tcp/burst_tests.rs` holds both to the per-segment path).
 
 use super::{Engine, ARP_RETRY, ICMP_ECHO_MAX};
 use crate::device::{Device, ETHERNET_HEADER_LEN};
@@ -197,8 +201,15 @@ impl Engine {
         let device_mss = caps.mtu.saturating_sub(40) as u32;
         let mut route = None;
         let mut burst: Option<Burst> = None;
+        // The next full-size segment of a burst, planned without `plan_segment`.
+        let mut continued: Option<SegmentPlan> = None;
         loop {
-            let Some(plan) = self.slots[index as usize].conn.as_ref().and_then(|c| c.plan_segment()) else {
+            let is_continued = continued.is_some();
+            let plan = match continued.take() {
+                Some(plan) => Some(plan),
+                None => self.slots[index as usize].conn.as_ref().and_then(|c| c.plan_segment()),
+            };
+            let Some(plan) = plan else {
                 return (ConnOutcome::Idle, sent);
             };
             let mac = match route {
@@ -230,6 +241,7 @@ impl Engine {
                 // The device carries less than our configured MTU: segment for the device.
                 conn.set_path_mss(device_mss);
                 burst = None;
+                continued = None;
                 continue;
             }
             let ip = Ipv4Repr {
@@ -277,12 +289,17 @@ impl Engine {
                 Some((true, Some(template))) => b.template = Some(template),
                 Some((true, None)) => {}
             }
-            if plan.kind == SegmentKind::Data {
+            if is_continued {
+                conn.on_burst_segment_sent(&plan, now, &mut self.stats);
+            } else if plan.kind == SegmentKind::Data {
                 conn.on_segment_sent_in_burst(&plan, now, &mut self.stats);
                 *timers_stale = true;
             } else {
                 conn.on_segment_sent(&plan, now, &mut self.stats);
                 *timers_stale = false;
+            }
+            if plan.kind == SegmentKind::Data {
+                continued = conn.next_in_burst(&plan);
             }
             sent += 1;
         }
