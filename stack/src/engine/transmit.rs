@@ -199,7 +199,7 @@ impl Engine {
         let caps = device.capabilities();
         let (src_mac, offload) = (self.cfg.mac, caps.tx_checksum_offload);
         let device_mss = caps.mtu.saturating_sub(40) as u32;
-        let mut route = None;
+        let mut eth_header = None;
         let mut burst: Option<Burst> = None;
         // The next full-size segment of a burst, planned without `plan_segment`.
         let mut continued: Option<SegmentPlan> = None;
@@ -212,13 +212,13 @@ impl Engine {
             let Some(plan) = plan else {
                 return (ConnOutcome::Idle, sent);
             };
-            let mac = match route {
-                Some(mac) => mac,
-                None => match self.route(now, index) {
-                    Some(mac) => *route.insert(mac),
-                    None => return (ConnOutcome::NoRoute, sent),
-                },
-            };
+            if eth_header.is_none() {
+                let Some(mac) = self.route(now, index) else { return (ConnOutcome::NoRoute, sent) };
+                eth_header =
+                    Some(EthernetRepr { src_addr: src_mac, dst_addr: mac, ethertype: EtherType::Ipv4 });
+            }
+            // Built once per poll (the route is per connection): only borrowed per frame.
+            let Some(eth) = eth_header.as_ref() else { return (ConnOutcome::NoRoute, sent) };
             let ident = self.next_ident();
             let Some(conn) = self.slots[index as usize].conn.as_deref_mut() else {
                 return (ConnOutcome::Idle, sent);
@@ -254,7 +254,6 @@ impl Engine {
                 ident,
                 dont_frag: true,
             };
-            let eth = EthernetRepr { src_addr: src_mac, dst_addr: mac, ethertype: EtherType::Ipv4 };
             // Data riding on a SYN (Fast Open) starts after the SYN's sequence number.
             let data_seq = plan.seq + u32::from(plan.flags.syn());
             let mut payload = conn.sndbuf.pieces(data_seq, plan.len as usize);
@@ -267,13 +266,13 @@ impl Engine {
             };
             let header = &b.header;
             let done = device.transmit(now, total, |buf| {
-                let frame = TcpFrame { eth: &eth, ip: &ip, tcp: header, tcp_header_len: b.header_len };
+                let frame = TcpFrame { eth, ip: &ip, tcp: header, tcp_header_len: b.header_len };
                 let kept = write_tcp_frame(buf, &frame, headers, &mut payload, plan.len as usize, offload);
                 // Lent memory can go bad while it is copied (a file truncated under its mapping
                 // reads as zeros): checked after the copy, and such a frame leaves as a RST.
                 let intact = payload.intact();
                 if !intact {
-                    write_reset_over(buf, &eth, &ip, header, reset_seq);
+                    write_reset_over(buf, eth, &ip, header, reset_seq);
                 }
                 (intact, kept)
             });
