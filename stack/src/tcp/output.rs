@@ -268,7 +268,7 @@ impl Connection {
             return None;
         }
         let next = SegmentPlan { kind: SegmentKind::Data, seq: self.snd_nxt, flags: TcpFlags::ACK, len: mss };
-        debug_assert_eq!(Some(next), self.plan_segment(), "a burst continuation plan_segment disagrees with");
+        debug_assert_eq!(Some(next), self.plan_segment(), "plan_segment disagrees with a burst continuation");
         Some(next)
     }
 
