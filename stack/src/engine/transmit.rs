@@ -12,8 +12,12 @@
 //! header. After the first, `Connection::continues_burst` says whether the previous header with
 //! SEQ and flags patched is what `header_for` would build (options, window), and the frame headers are copied from
 //! a [`DataHeaderTemplate`] with the IPv4 identification, SEQ, flags and both checksums patched.
-//! Every segment is still planned and recorded on its own, so loss recovery sees no difference;
-//! the frames are byte-identical to the ones the per-segment path builds.
+//! Every segment is still recorded on its own (loss recovery, the rate estimator, the
+//! controller and the pacer see each one), and the frames are byte-identical to the ones the
+//! per-segment path builds. After a full-size data segment `Connection::next_in_burst` plans
+//! the next one from a few checks instead of `plan_segment`, and `on_burst_segment_sent`
+//! records it without repeating what the burst's first segment already did at this `now`
+//! (`tcp/burst_tests.rs` holds both to the per-segment path).
 
 use super::{Engine, ARP_RETRY, ICMP_ECHO_MAX};
 use crate::device::{Device, ETHERNET_HEADER_LEN};
@@ -195,19 +199,26 @@ impl Engine {
         let caps = device.capabilities();
         let (src_mac, offload) = (self.cfg.mac, caps.tx_checksum_offload);
         let device_mss = caps.mtu.saturating_sub(40) as u32;
-        let mut route = None;
+        let mut eth_header = None;
         let mut burst: Option<Burst> = None;
+        // The next full-size segment of a burst, planned without `plan_segment`.
+        let mut continued: Option<SegmentPlan> = None;
         loop {
-            let Some(plan) = self.slots[index as usize].conn.as_ref().and_then(|c| c.plan_segment()) else {
+            let is_continued = continued.is_some();
+            let plan = match continued.take() {
+                Some(plan) => Some(plan),
+                None => self.slots[index as usize].conn.as_ref().and_then(|c| c.plan_segment()),
+            };
+            let Some(plan) = plan else {
                 return (ConnOutcome::Idle, sent);
             };
-            let mac = match route {
-                Some(mac) => mac,
-                None => match self.route(now, index) {
-                    Some(mac) => *route.insert(mac),
-                    None => return (ConnOutcome::NoRoute, sent),
-                },
-            };
+            if eth_header.is_none() {
+                let Some(mac) = self.route(now, index) else { return (ConnOutcome::NoRoute, sent) };
+                eth_header =
+                    Some(EthernetRepr { src_addr: src_mac, dst_addr: mac, ethertype: EtherType::Ipv4 });
+            }
+            // Built once per poll (the route is per connection): only borrowed per frame.
+            let Some(eth) = eth_header.as_ref() else { return (ConnOutcome::NoRoute, sent) };
             let ident = self.next_ident();
             let Some(conn) = self.slots[index as usize].conn.as_deref_mut() else {
                 return (ConnOutcome::Idle, sent);
@@ -230,6 +241,7 @@ impl Engine {
                 // The device carries less than our configured MTU: segment for the device.
                 conn.set_path_mss(device_mss);
                 burst = None;
+                continued = None;
                 continue;
             }
             let ip = Ipv4Repr {
@@ -242,7 +254,6 @@ impl Engine {
                 ident,
                 dont_frag: true,
             };
-            let eth = EthernetRepr { src_addr: src_mac, dst_addr: mac, ethertype: EtherType::Ipv4 };
             // Data riding on a SYN (Fast Open) starts after the SYN's sequence number.
             let data_seq = plan.seq + u32::from(plan.flags.syn());
             let mut payload = conn.sndbuf.pieces(data_seq, plan.len as usize);
@@ -255,13 +266,13 @@ impl Engine {
             };
             let header = &b.header;
             let done = device.transmit(now, total, |buf| {
-                let frame = TcpFrame { eth: &eth, ip: &ip, tcp: header, tcp_header_len: b.header_len };
+                let frame = TcpFrame { eth, ip: &ip, tcp: header, tcp_header_len: b.header_len };
                 let kept = write_tcp_frame(buf, &frame, headers, &mut payload, plan.len as usize, offload);
                 // Lent memory can go bad while it is copied (a file truncated under its mapping
                 // reads as zeros): checked after the copy, and such a frame leaves as a RST.
                 let intact = payload.intact();
                 if !intact {
-                    write_reset_over(buf, &eth, &ip, header, reset_seq);
+                    write_reset_over(buf, eth, &ip, header, reset_seq);
                 }
                 (intact, kept)
             });
@@ -277,12 +288,17 @@ impl Engine {
                 Some((true, Some(template))) => b.template = Some(template),
                 Some((true, None)) => {}
             }
-            if plan.kind == SegmentKind::Data {
+            if is_continued {
+                conn.on_burst_segment_sent(&plan, now, &mut self.stats);
+            } else if plan.kind == SegmentKind::Data {
                 conn.on_segment_sent_in_burst(&plan, now, &mut self.stats);
                 *timers_stale = true;
             } else {
                 conn.on_segment_sent(&plan, now, &mut self.stats);
                 *timers_stale = false;
+            }
+            if plan.kind == SegmentKind::Data {
+                continued = conn.next_in_burst(&plan);
             }
             sent += 1;
         }

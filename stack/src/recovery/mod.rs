@@ -377,8 +377,9 @@ impl LossRecovery {
 
     /// Records one transmission. New data must start at the store's end (`snd_nxt`);
     /// `StoreFull` means it was not recorded and must not be sent. Inlined into the sender's
-    /// per-segment bookkeeping, so the segment is not copied once more on the way in.
-    #[inline]
+    /// per-segment bookkeeping (both of its callers: `inline(always)`, as two callers made the
+    /// compiler keep it out of line), so the segment is not copied once more on the way in.
+    #[inline(always)]
     pub fn on_sent(&mut self, now: Instant, seg: &SentSegment) -> Result<(), StoreFull> {
         if !seg.is_retransmit && self.rearmed_for_flight_at == Some(now) {
             // The rest of a burst: the re-arm below would set the deadline it already set.

@@ -9,7 +9,9 @@
 //! exceed `cwnd` (RFC 8985 §7.3). The engine builds the frame straight into the device's
 //! buffer (header with `emit_header`, payload copied from the send buffer with a one-pass
 //! checksum) and then calls [`Connection::on_segment_sent`], so a full TX ring changes nothing
-//! and nothing is lost.
+//! and nothing is lost. Inside a burst of full-size data segments in one poll,
+//! [`Connection::next_in_burst`] stands in for `plan_segment` when a few checks prove it would
+//! plan the next full segment, and [`Connection::on_burst_segment_sent`] records it.
 //!
 //! Sender-side silly-window avoidance and Nagle (RFC 9293 §3.8.6.2.1, RFC 896): a segment
 //! shorter than the effective MSS goes out only if it carries the last queued byte and nothing is
@@ -242,6 +244,52 @@ impl Connection {
             && prev.options.sack_blocks.is_empty()
     }
 
+    /// The next segment of a burst of full-size data segments, without a full
+    /// [`Connection::plan_segment`]: `prev` is the segment just recorded
+    /// ([`Connection::on_segment_sent_in_burst`] or [`Connection::on_burst_segment_sent`]) in the
+    /// same poll at the same `now`, nothing received since. `Some` only when these checks
+    /// prove `plan_segment` would plan exactly this segment: `prev` was full-size plain data (so
+    /// `plan_segment` took its established-state branch, which sending does not leave), no
+    /// pacing hold, probe or chosen retransmission (sending data sets none of them; the
+    /// retransmission would go first), room in the segment store, and at least one full
+    /// segment of congestion and receive window with more than one segment unsent (so it is not
+    /// the last, and Nagle and SWS avoidance pass: RFC 9293 §3.8.6.2.1 lets full segments go).
+    /// `None` means "ask `plan_segment`", never "nothing to send".
+    #[inline]
+    pub fn next_in_burst(&self, prev: &SegmentPlan) -> Option<SegmentPlan> {
+        let mss = self.snd_mss;
+        let full = prev.kind == SegmentKind::Data && prev.flags == TcpFlags::ACK && prev.len == mss;
+        if !full || mss == 0 || self.pacing_hold || self.tlp_probe.is_some() || self.next_rtx.is_some() {
+            return None;
+        }
+        let unsent = (self.sndbuf.end_seq() - self.snd_nxt).max(0) as u32;
+        let rwnd = ((self.snd_una + self.snd_wnd) - self.snd_nxt).max(0) as u32;
+        if unsent <= mss || rwnd < mss || self.recovery.is_full() || self.cwnd_room() < mss {
+            return None;
+        }
+        let next = SegmentPlan { kind: SegmentKind::Data, seq: self.snd_nxt, flags: TcpFlags::ACK, len: mss };
+        debug_assert_eq!(Some(next), self.plan_segment(), "plan_segment disagrees with a burst continuation");
+        Some(next)
+    }
+
+    /// [`Connection::on_segment_sent_in_burst`] for a segment [`Connection::next_in_burst`]
+    /// planned. What the previous segment of the burst already did at this `now` is not
+    /// repeated: the ACK bookkeeping (nothing was received since, so RCV.NXT, the pending ACK,
+    /// D-SACK and the delayed-ACK timer are as it left them), the restart-from-idle check (the
+    /// segment store holds the previous segment), the probe (none is pending), and the
+    /// app-limited check (more than this segment was unsent).
+    #[inline]
+    pub fn on_burst_segment_sent(&mut self, plan: &SegmentPlan, now: Instant, stats: &mut Stats) {
+        self.counters.segs_out += 1;
+        let end = plan.seq + plan.len;
+        self.snd_nxt = end;
+        self.snd_max = self.snd_max.max(end);
+        self.record_sent_in_burst(now, plan.seq, plan.len, stats);
+        self.counters.data_segs_out += 1;
+        self.counters.bytes_sent += u64::from(plan.len);
+        stats.out_segs += 1;
+    }
+
     /// Bookkeeping once the segment of `plan` is in the device's queue.
     pub fn on_segment_sent(&mut self, plan: &SegmentPlan, now: Instant, stats: &mut Stats) {
         self.on_segment_sent_in_burst(plan, now, stats);
@@ -316,3 +364,7 @@ impl Connection {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "burst_tests.rs"]
+mod burst_tests;

@@ -231,6 +231,29 @@ impl Connection {
                 self.rate.on_app_limited(after);
             }
         }
+        self.pace_sent(now, len, stats);
+    }
+
+    /// [`Self::record_sent`] for new data that [`Connection::next_in_burst`] planned: the
+    /// previous segment of the burst was recorded at this `now`, so the store is not empty (no
+    /// restart from idle), no probe is pending and more data than this segment was unsent (not
+    /// app-limited); what is left is per segment and in the same order.
+    pub(super) fn record_sent_in_burst(&mut self, now: Instant, seq: SeqNumber, len: u32, stats: &mut Stats) {
+        let pipe = self.recovery.pipe();
+        let snapshot = self.rate.on_packet_sent(now, pipe, len);
+        let tsval = self.ts.map(|_| self.ts_now(now));
+        let seg = SentSegment { seq, len, is_retransmit: false, tsval, snapshot };
+        // Cannot fail: `next_in_burst` checked the store's room.
+        let _ = self.recovery.on_sent(now, &seg);
+        let packet =
+            SentPacket { bytes: len, in_flight_before: pipe, is_app_limited: false, is_retransmit: false };
+        self.cc.on_packet_sent(now, &packet);
+        self.pace_sent(now, len, stats);
+    }
+
+    /// The pacer's step for `len` bytes sent at `now`, and the hold that follows when the next
+    /// release is later.
+    fn pace_sent(&mut self, now: Instant, len: u32, stats: &mut Stats) {
         self.pacer.on_sent(now, len);
         // Any later release waits for the `Pacing` timer. The wheel delivers it up to one tick
         // late, and the pacer lets the sender catch up by that tick (its granularity), so a fast
