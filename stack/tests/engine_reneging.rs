@@ -268,6 +268,9 @@ fn transfer_with(
         assert_eq!(b, pattern(i), "seed {seed}: corrupted byte at {i}");
     }
     let stats = h.engine.stats();
+    // One connection: its own count (`ss -ti`-like info) must agree with the stack's.
+    let info = h.engine.info(h.now, c.handle).expect("connection alive");
+    assert_eq!(info.sack_reneging, stats.sack_reneging, "seed {seed}: per-connection reneging count");
     eprintln!(
         "seed {seed}: {size} bytes in {:?}, receiver reneged {} times, sender detected {}, \
          timeouts {}, fast retransmits {}, retransmitted {} segments",

@@ -54,7 +54,7 @@ fn text_row(out: &mut String, shard: usize, c: &TcpInfo) {
         "\t {:?}{}{} wscale:{},{} rto:{:.0} rtt:{rtt} mss:{} rcvmss:{} cwnd:{} ssthresh:{ssthresh} \
          bytes_sent:{} bytes_retrans:{} bytes_acked:{} bytes_received:{} segs_out:{} segs_in:{} \
          data_segs_out:{} data_segs_in:{} send_wnd:{} rcv_wnd:{} unacked:{} retrans:{}/{} \
-         delivery_rate:{}bps lastsnd:{} lastrcv:{}",
+         dsack:{} reneged:{} delivery_rate:{}bps lastsnd:{} lastrcv:{}",
         c.congestion,
         if c.timestamps { " ts" } else { "" },
         if c.sack { " sack" } else { "" },
@@ -77,6 +77,8 @@ fn text_row(out: &mut String, shard: usize, c: &TcpInfo) {
         c.unacked,
         c.backoff,
         c.total_retrans,
+        c.dsack_received,
+        c.sack_reneging,
         c.delivery_rate.saturating_mul(8),
         c.last_send.as_millis(),
         c.last_recv.as_millis(),
@@ -189,8 +191,8 @@ fn json_row(out: &mut String, c: &TcpInfo) {
          \"rcv_mss\":{},\"cwnd\":{},\"ssthresh\":{},\"congestion\":\"{:?}\",\"snd_wnd\":{},\"rcv_wnd\":{},\
          \"snd_wscale\":{},\"rcv_wscale\":{},\"timestamps\":{},\"sack\":{},\"bytes_sent\":{},\
          \"bytes_retrans\":{},\"bytes_acked\":{},\"bytes_received\":{},\"segs_out\":{},\"segs_in\":{},\
-         \"data_segs_out\":{},\"data_segs_in\":{},\"total_retrans\":{},\"unacked\":{},\
-         \"delivery_rate\":{},\"last_send_us\":{},\"last_recv_us\":{}}}",
+         \"data_segs_out\":{},\"data_segs_in\":{},\"total_retrans\":{},\"dsack_received\":{},\
+         \"sack_reneging\":{},\"unacked\":{},\"delivery_rate\":{},\"last_send_us\":{},\"last_recv_us\":{}}}",
         c.tuple.local.0,
         c.tuple.local.1,
         c.tuple.remote.0,
@@ -223,6 +225,8 @@ fn json_row(out: &mut String, c: &TcpInfo) {
         c.data_segs_out,
         c.data_segs_in,
         c.total_retrans,
+        c.dsack_received,
+        c.sack_reneging,
         c.unacked,
         c.delivery_rate,
         c.last_send.as_micros(),

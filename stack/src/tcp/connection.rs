@@ -78,6 +78,8 @@ pub struct ConnCounters {
     pub data_segs_in: u64,
     pub total_retrans: u64,
     pub dsack_received: u64,
+    /// RTOs that repaired a SACK reneging (RFC 2018 §8): the peer dropped data it had SACKed.
+    pub sack_reneging: u64,
 }
 
 /// Per-connection values chosen when the TCB is created.

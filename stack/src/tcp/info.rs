@@ -67,6 +67,8 @@ pub struct TcpInfo {
     pub data_segs_in: u64,
     pub total_retrans: u64,
     pub dsack_received: u64,
+    /// RTOs that repaired a SACK reneging: the peer discarded data it had SACKed (RFC 2018 §8).
+    pub sack_reneging: u64,
     pub unacked: u32,
     pub last_send: Duration,
     pub last_recv: Duration,
@@ -124,6 +126,7 @@ impl Connection {
             data_segs_in: self.counters.data_segs_in,
             total_retrans: self.counters.total_retrans,
             dsack_received: self.counters.dsack_received,
+            sack_reneging: self.counters.sack_reneging,
             unacked: self.flight_size(),
             last_send: now - self.last_send,
             last_recv: now - self.last_recv,

@@ -484,6 +484,7 @@ impl Connection {
                 if out.rto {
                     if out.reneged {
                         stats.sack_reneging += 1;
+                        self.counters.sack_reneging += 1;
                     }
                     if !self.sack_ok {
                         // Emulated SACK marks are guesses; the RTO resends from snd_una.
