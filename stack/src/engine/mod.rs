@@ -284,6 +284,10 @@ pub struct Engine {
     /// segments is received (see `receive.rs`); run before anything else touches the engine.
     deferred_update: Option<u32>,
     handshake: handshake::Handshake,
+    /// `poll_transmit` sends a connection's bare ACK through the pure-ACK fast path
+    /// (`transmit/pure_ack.rs`). Always true; `pure_ack_tests` clears it in the reference engine
+    /// that must take the general path.
+    pure_ack_fast_path: bool,
 }
 
 impl Engine {
@@ -322,6 +326,7 @@ impl Engine {
             rx_checksum_verified: false,
             deferred_update: None,
             handshake: handshake::Handshake::new(&cfg.handshake, now),
+            pure_ack_fast_path: true,
             cfg,
         }
     }
@@ -607,12 +612,18 @@ impl Engine {
     /// Whether `conn` has a segment to send (`plan_segment` is `Some`). A pending ACK answers
     /// it without planning: every synchronized state sends an ACK when `ack_now` is set, so the
     /// receiver's ready check after a run of data costs a flag test instead of a plan (tail
-    /// probe, retransmission and new-data checks first).
+    /// probe, retransmission and new-data checks first). So does an idle connection: without
+    /// any of `wants_output`'s flags and without a window update due, nothing can be planned
+    /// (the receiver's check after its ACK went out, and after each odd segment).
     #[inline]
     fn has_output(conn: &Connection) -> bool {
         if conn.ack_now && !matches!(conn.state, State::Closed | State::Listen | State::SynSent) {
             debug_assert!(conn.plan_segment().is_some(), "ack_now without a plan in {:?}", conn.state);
             return true;
+        }
+        if !conn.may_plan_more() {
+            debug_assert!(conn.plan_segment().is_none(), "a plan without output flags in {:?}", conn.state);
+            return false;
         }
         conn.plan_segment().is_some()
     }

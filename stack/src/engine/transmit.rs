@@ -15,6 +15,8 @@
 //! Every segment is still planned and recorded on its own, so loss recovery sees no difference;
 //! the frames are byte-identical to the ones the per-segment path builds.
 
+mod pure_ack;
+
 use super::{Engine, ARP_RETRY, ICMP_ECHO_MAX};
 use crate::device::{Device, ETHERNET_HEADER_LEN};
 use crate::neighbor::NeighborLookup;
@@ -26,6 +28,7 @@ use crate::wire::{
     EthernetAddress, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, SeqNumber,
     TcpFlags, TcpOptions, TcpRepr,
 };
+use pure_ack::PureAck;
 
 /// A frame the engine owes someone, independent of any connection.
 /// The echo variant carries its data inline: the queue is preallocated and bounded, and boxing
@@ -192,6 +195,12 @@ impl Engine {
         timers_stale: &mut bool,
     ) -> (ConnOutcome, usize) {
         let mut sent = 0;
+        match self.transmit_pure_ack(now, index, device) {
+            PureAck::NotTaken => {}
+            PureAck::Sent { more: false } => return (ConnOutcome::Idle, 1),
+            PureAck::Sent { more: true } => sent = 1,
+            PureAck::DeviceFull => return (ConnOutcome::DeviceFull, 0),
+        }
         let caps = device.capabilities();
         let (src_mac, offload) = (self.cfg.mac, caps.tx_checksum_offload);
         let device_mss = caps.mtu.saturating_sub(40) as u32;
