@@ -246,6 +246,8 @@ struct Slot {
     send_complete: bool,
     /// Cached next-hop MAC.
     route: Option<EthernetAddress>,
+    /// The connection's bare-ACK frame headers (`transmit/pure_ack.rs`), keyed by next hop.
+    ack_template: Option<transmit::AckTemplate>,
 }
 
 /// The TCP/IPv4 engine of one shard.
@@ -511,6 +513,7 @@ impl Engine {
                     counted_estab: false,
                     send_complete: false,
                     route: None,
+                    ack_template: None,
                 });
                 (self.slots.len() - 1) as u32
             }
@@ -521,6 +524,7 @@ impl Engine {
         slot.in_accept_queue = false;
         slot.send_complete = false;
         slot.route = None;
+        slot.ack_template = None;
         // Cannot fail: `admits` keeps live connections (one entry each) within the capacity.
         let inserted = self.flows.insert(tuple, index);
         debug_assert!(inserted, "flow table sized to max_connections");
@@ -687,6 +691,7 @@ impl Engine {
         slot.app_owned = false;
         slot.in_accept_queue = false;
         slot.route = None;
+        slot.ack_template = None;
         // `in_ready`, `in_events` and `waiting_arp` entries are skipped lazily by generation/None.
         self.memory_used -= conn.release_buffers(&mut self.buffers);
         if self.flows.get(&conn.tuple) == Some(&index) {

@@ -28,6 +28,7 @@ use crate::wire::{
     EthernetAddress, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, SeqNumber,
     TcpFlags, TcpOptions, TcpRepr,
 };
+pub(super) use pure_ack::AckTemplate;
 use pure_ack::PureAck;
 
 /// A frame the engine owes someone, independent of any connection.

@@ -16,7 +16,7 @@ use super::{write_tcp_frame, HeaderSource, TcpFrame};
 use crate::device::{Device, ETHERNET_HEADER_LEN};
 use crate::engine::Engine;
 use crate::time::Instant;
-use crate::wire::{EtherType, EthernetRepr, IpProtocol, Ipv4Repr};
+use crate::wire::{Checksum, EtherType, EthernetAddress, EthernetRepr, IpProtocol, Ipv4Repr, TcpRepr};
 
 #[cfg(test)]
 mod tests;
@@ -51,31 +51,143 @@ impl Engine {
         let offload = device.capabilities().tx_checksum_offload;
         let ident = self.next_ident();
         let src_mac = self.cfg.mac;
-        let Some(conn) = self.slots[index as usize].conn.as_deref_mut() else {
+        // The slot's fields apart: the connection and its template are used together, in place.
+        let slot = &mut self.slots[index as usize];
+        let (Some(conn), template) = (slot.conn.as_deref_mut(), &mut slot.ack_template) else {
             return PureAck::NotTaken;
         };
         let tcp = conn.pure_ack_header(now);
-        let tcp_header_len = tcp.header_len();
-        let ip = Ipv4Repr {
-            src_addr: conn.tuple.local.0,
-            dst_addr: conn.tuple.remote.0,
-            protocol: IpProtocol::Tcp,
-            payload_len: tcp_header_len,
-            ttl: 64,
-            dscp_ecn: 0,
-            ident,
-            dont_frag: true,
-        };
-        let eth = EthernetRepr { src_addr: src_mac, dst_addr: mac, ethertype: EtherType::Ipv4 };
-        let total = ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN + tcp_header_len;
+        let tcp_header_len = if tcp.options.timestamps.is_some() { TCP_WITH_TIMESTAMPS } else { TCP_BARE };
+        let total = TCP_AT + tcp_header_len;
+        let (src_addr, dst_addr) = (conn.tuple.local.0, conn.tuple.remote.0);
         let done = device.transmit(now, total, |buf| {
+            if let Some(t) = template.as_ref().filter(|t| t.dst_mac == mac && t.len == total) {
+                if t.write(buf, ident, &tcp, offload).is_some() {
+                    return;
+                }
+            }
+            let ip = Ipv4Repr {
+                src_addr,
+                dst_addr,
+                protocol: IpProtocol::Tcp,
+                payload_len: tcp_header_len,
+                ttl: 64,
+                dscp_ecn: 0,
+                ident,
+                dont_frag: true,
+            };
+            let eth = EthernetRepr { src_addr: src_mac, dst_addr: mac, ethertype: EtherType::Ipv4 };
             let frame = TcpFrame { eth: &eth, ip: &ip, tcp: &tcp, tcp_header_len };
             write_tcp_frame(buf, &frame, HeaderSource::Build, [], 0, offload);
+            *template = AckTemplate::capture(buf, mac, offload);
         });
         if done.is_none() {
             return PureAck::DeviceFull;
         }
         conn.on_pure_ack_sent(now, &mut self.stats);
         PureAck::Sent { more: conn.may_plan_more() }
+    }
+}
+
+/// Ethernet, IPv4 and TCP header (timestamps: NOP, NOP, TS) of a bare ACK.
+const TCP_WITH_TIMESTAMPS: usize = 32;
+const TCP_BARE: usize = 20;
+const IP_AT: usize = ETHERNET_HEADER_LEN;
+const TCP_AT: usize = IP_AT + Ipv4Repr::HEADER_LEN;
+const FRAME_MAX: usize = TCP_AT + TCP_WITH_TIMESTAMPS;
+const IDENT_AT: usize = IP_AT + 4;
+const IP_CHECKSUM_AT: usize = IP_AT + 10;
+const SEQ_AT: usize = TCP_AT + 4;
+const ACK_AT: usize = TCP_AT + 8;
+const WINDOW_AT: usize = TCP_AT + 14;
+const TCP_CHECKSUM_AT: usize = TCP_AT + 16;
+/// NOP, NOP, kind 8, length 10 (RFC 7323 Appendix A), then TSval and TSecr.
+const TS_LAYOUT: [u8; 4] = [1, 1, 8, 10];
+const TSVAL_AT: usize = TCP_AT + TCP_BARE + 4;
+const TSECR_AT: usize = TSVAL_AT + 4;
+
+/// A connection's bare-ACK frame as the general writer last built it, with the fields that
+/// change from one ACK to the next (IPv4 identification, SEQ, ACK, window, TSval, TSecr and both
+/// checksums) left to patch: the rest (addresses, ports, lengths, flags, option layout) is fixed
+/// for the connection's next hop and whether it uses timestamps, which is the template's key.
+/// The checksums are the stored sums of the fixed words plus the new fields (RFC 1071 sums
+/// are order-free; neither ever folds to zero, as each holds a non-zero fixed word), so the
+/// bytes are what the general writer would write (`tests` compares every frame).
+#[derive(Clone, Copy, Debug)]
+pub(in crate::engine) struct AckTemplate {
+    bytes: [u8; FRAME_MAX],
+    /// Frame length: with or without timestamps.
+    len: usize,
+    /// The next hop it was built for.
+    dst_mac: EthernetAddress,
+    /// IPv4 header without identification and checksum.
+    ip_sum: Checksum,
+    /// Pseudo-header and TCP header without SEQ, ACK, window, checksum and timestamps.
+    tcp_sum: Checksum,
+}
+
+impl AckTemplate {
+    /// The template of the bare ACK frame the general writer just wrote in `buf` (TCP checksum
+    /// finished, or partial under `offload`), or `None` for any other layout.
+    fn capture(buf: &[u8], dst_mac: EthernetAddress, offload: bool) -> Option<AckTemplate> {
+        let len = buf.len();
+        let with_ts = match len - TCP_AT {
+            TCP_WITH_TIMESTAMPS => true,
+            TCP_BARE => false,
+            _ => return None,
+        };
+        if offload || (with_ts && buf[TCP_AT + TCP_BARE..TSVAL_AT] != TS_LAYOUT) {
+            return None;
+        }
+        let mut bytes = [0u8; FRAME_MAX];
+        bytes[..len].copy_from_slice(buf);
+        let mut zeroed = bytes;
+        for at in [IDENT_AT, IP_CHECKSUM_AT, WINDOW_AT, TCP_CHECKSUM_AT] {
+            zeroed[at..at + 2].fill(0);
+        }
+        for at in [SEQ_AT, ACK_AT, TSVAL_AT, TSECR_AT] {
+            zeroed[at..at + 4].fill(0);
+        }
+        let mut ip_sum = Checksum::new();
+        ip_sum.add_header(&zeroed[IP_AT..TCP_AT]);
+        let mut tcp_sum = Checksum::new();
+        // Pseudo-header (RFC 9293 §3.1): the addresses are the IPv4 header's last 8 bytes.
+        tcp_sum.add_header(&zeroed[TCP_AT - 8..TCP_AT]);
+        tcp_sum.add_u16(u16::from(u8::from(IpProtocol::Tcp)));
+        tcp_sum.add_u16((len - TCP_AT) as u16);
+        tcp_sum.add_header(&zeroed[TCP_AT..len]);
+        Some(AckTemplate { bytes, len, dst_mac, ip_sum, tcp_sum })
+    }
+
+    /// Writes the ACK `tcp` with identification `ident` into `buf` (exactly `self.len` bytes);
+    /// `None`, with nothing written, when `buf` has another length, `tcp`'s timestamps do not
+    /// match the template's layout, or the device completes checksums (`offload`).
+    #[inline]
+    fn write(&self, buf: &mut [u8], ident: u16, tcp: &TcpRepr<'_>, offload: bool) -> Option<()> {
+        let with_ts = self.len == TCP_AT + TCP_WITH_TIMESTAMPS;
+        if offload || buf.len() != self.len || tcp.options.timestamps.is_some() != with_ts {
+            return None;
+        }
+        buf.copy_from_slice(&self.bytes[..self.len]);
+        let mut ip_sum = self.ip_sum;
+        ip_sum.add_u16(ident);
+        buf[IDENT_AT..IDENT_AT + 2].copy_from_slice(&ident.to_be_bytes());
+        buf[IP_CHECKSUM_AT..IP_CHECKSUM_AT + 2].copy_from_slice(&ip_sum.finish().to_be_bytes());
+        let mut sum = self.tcp_sum;
+        let (seq, ack) = (tcp.seq_number.0, tcp.ack_number.0);
+        sum.add_u32(seq);
+        sum.add_u32(ack);
+        sum.add_u16(tcp.window_len);
+        buf[SEQ_AT..SEQ_AT + 4].copy_from_slice(&seq.to_be_bytes());
+        buf[ACK_AT..ACK_AT + 4].copy_from_slice(&ack.to_be_bytes());
+        buf[WINDOW_AT..WINDOW_AT + 2].copy_from_slice(&tcp.window_len.to_be_bytes());
+        if let Some(ts) = tcp.options.timestamps {
+            sum.add_u32(ts.tsval);
+            sum.add_u32(ts.tsecr);
+            buf[TSVAL_AT..TSVAL_AT + 4].copy_from_slice(&ts.tsval.to_be_bytes());
+            buf[TSECR_AT..TSECR_AT + 4].copy_from_slice(&ts.tsecr.to_be_bytes());
+        }
+        buf[TCP_CHECKSUM_AT..TCP_CHECKSUM_AT + 2].copy_from_slice(&sum.finish().to_be_bytes());
+        Some(())
     }
 }
