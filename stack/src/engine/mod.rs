@@ -545,6 +545,24 @@ impl Engine {
         if !matches!(conn.state, State::Closed | State::TimeWait) {
             conn.update_send_timers(now);
         }
+        // The usual case (a counted ESTABLISHED connection outside the listener's queues, with
+        // no FIN of ours queued) changes nothing in the gauge, the listener, the buffers, the
+        // slab or the flow table: only the events, the ready list and the timer remain.
+        let settled = conn.state == State::Established
+            && slot.counted_estab
+            && conn.listener.is_none()
+            && !conn.fin_queued;
+        if settled || self.after_state_change(index, now) {
+            self.queue_for_output(index);
+        }
+    }
+
+    /// `after_update`'s lifecycle part: the SendComplete event, the established gauge, the
+    /// listener's queues, buffer release, freeing or compacting the connection, the flow entry
+    /// of a closed one. False when the slot no longer holds the connection.
+    fn after_state_change(&mut self, index: u32, now: Instant) -> bool {
+        let slot = &mut self.slots[index as usize];
+        let Some(conn) = slot.conn.as_deref_mut() else { return false };
         if !slot.send_complete && conn.fin_acked() {
             slot.send_complete = true;
             conn.raise(crate::tcp::connection::event_bits::SEND_COMPLETE);
@@ -579,7 +597,7 @@ impl Engine {
             }
         }
         let slot = &mut self.slots[index as usize];
-        let Some(conn) = slot.conn.as_deref_mut() else { return };
+        let Some(conn) = slot.conn.as_deref_mut() else { return false };
         let entered_time_wait =
             conn.memory > 0 && conn.state == State::TimeWait && (conn.orphaned || conn.rcvbuf.is_empty());
         if entered_time_wait {
@@ -588,20 +606,28 @@ impl Engine {
         let unowned = !slot.app_owned && !slot.in_accept_queue;
         if conn.state == State::Closed && (conn.orphaned || unowned) {
             self.free(index);
-            return;
+            return false;
         }
         let let_go = conn.orphaned || unowned;
         if conn.state == State::TimeWait && let_go && !slot.waiting_arp && self.compact_time_wait(index, now)
         {
-            return;
+            return false;
         }
         let slot = &mut self.slots[index as usize];
-        let Some(conn) = slot.conn.as_deref_mut() else { return };
+        let Some(conn) = slot.conn.as_deref_mut() else { return false };
         if conn.state == State::Closed && self.flows.get(&conn.tuple) == Some(&index) {
             // The application still holds the handle, but the tuple is free again: segments
             // for it are now answered as for a closed port (RFC 9293 §3.10.7.1).
             self.flows.remove(&conn.tuple);
         }
+        true
+    }
+
+    /// `after_update`'s last part: the connection's events, its place in the ready list and
+    /// its timer-wheel entry.
+    fn queue_for_output(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        let Some(conn) = slot.conn.as_deref_mut() else { return };
         if slot.app_owned && !conn.orphaned && conn.events != 0 && !slot.in_events {
             slot.in_events = true;
             self.events.push_back(EventSource::Connection(index));

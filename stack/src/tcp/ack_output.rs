@@ -57,8 +57,11 @@ impl Connection {
     }
 
     /// `on_segment_sent` for the bare ACK: the ACK-related bookkeeping (RCV.NXT reported, the
-    /// delayed-ACK timer and the D-SACK report done, RFC 1122 §4.2.3.2), the counters, and the
-    /// send timers re-derived at `now` as after any segment.
+    /// delayed-ACK timer and the D-SACK report done, RFC 1122 §4.2.3.2) and the counters. The
+    /// send timers are not re-derived here: the ACK changes nothing they follow from, and the
+    /// engine's `after_update`, which `poll_transmit` runs next at the same `now`, re-derives
+    /// them (`update_send_timers` applied twice is applied once, so `on_segment_sent`'s own
+    /// call changes nothing the engine's does not).
     #[inline]
     pub fn on_pure_ack_sent(&mut self, now: Instant, stats: &mut Stats) {
         self.counters.segs_out += 1;
@@ -69,7 +72,6 @@ impl Connection {
         self.dsack = None;
         self.timers.stop(TimerKind::DelayedAck);
         stats.out_segs += 1;
-        self.update_send_timers(now);
     }
 
     /// After a bare ACK went out: whether `plan_segment` could plan anything more. False means
