@@ -168,7 +168,12 @@ impl AckTemplate {
         if offload || buf.len() != self.len || tcp.options.timestamps.is_some() != with_ts {
             return None;
         }
-        buf.copy_from_slice(&self.bytes[..self.len]);
+        // Fixed sizes, so the copy is a few vector moves rather than a `memcpy` call.
+        if with_ts {
+            *buf.first_chunk_mut::<FRAME_MAX>()? = self.bytes;
+        } else {
+            *buf.first_chunk_mut::<{ TCP_AT + TCP_BARE }>()? = *self.bytes.first_chunk()?;
+        }
         let mut ip_sum = self.ip_sum;
         ip_sum.add_u16(ident);
         buf[IDENT_AT..IDENT_AT + 2].copy_from_slice(&ident.to_be_bytes());
