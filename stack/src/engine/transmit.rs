@@ -198,8 +198,7 @@ impl Engine {
         let mut sent = 0;
         match self.transmit_pure_ack(now, index, device) {
             PureAck::NotTaken => {}
-            PureAck::Sent { more: false } => return (ConnOutcome::Idle, 1),
-            PureAck::Sent { more: true } => sent = 1,
+            PureAck::Sent => return (ConnOutcome::Idle, 1),
             PureAck::DeviceFull => return (ConnOutcome::DeviceFull, 0),
         }
         let caps = device.capabilities();

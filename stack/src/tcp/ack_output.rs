@@ -74,9 +74,10 @@ impl Connection {
         stats.out_segs += 1;
     }
 
-    /// After a bare ACK went out: whether `plan_segment` could plan anything more. False means
-    /// it certainly plans nothing: every source of a segment but a window update is one of
-    /// [`Self::wants_output`]'s flags, and the window update is asked directly.
+    /// Whether `plan_segment` could plan anything. False means it certainly plans nothing:
+    /// every source of a segment but a window update is one of [`Self::wants_output`]'s flags,
+    /// and the window update is asked directly. The engine's ready check uses it before
+    /// planning, and after a pure ACK it is always false (checked in debug builds).
     #[inline]
     pub fn may_plan_more(&self) -> bool {
         self.wants_output() || self.window_update_due()

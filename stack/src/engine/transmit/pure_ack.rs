@@ -5,12 +5,16 @@
 //! checks before it reaches the ACK), builds its header (`header_for`), writes the frame, does
 //! the per-segment bookkeeping (`on_segment_sent`) and plans again to learn that nothing is
 //! left. Here [`Connection::pure_ack_due`] answers the first question with flag tests, the
-//! header and the bookkeeping are the ACK-only halves of the same functions, and
-//! [`Connection::may_plan_more`] the last question. Promises: the same frame bytes, the same
+//! header and the bookkeeping are the ACK-only halves of the same functions
+//! (`tcp/ack_output.rs`), the frame is a per-connection [`AckTemplate`] with the changing fields
+//! patched, and the last question needs no asking: what `pure_ack_due` ruled out the ACK does
+//! not bring back, and right after `window_field` moved RCV.ADV no window update is due (it
+//! grew to the offer, or the offer is under the SWS threshold above it), so the second plan is
+//! always empty (debug builds check `may_plan_more`). Promises: the same frame bytes, the same
 //! IPv4 identification sequence and the same connection and engine state as the general path
-//! (`pure_ack_tests` compares both after every poll). Must not: send anything the general path
-//! would not, or touch the route (an unresolved next hop takes the general path, which asks
-//! the neighbour cache once).
+//! (`tests` compares both after every step). Must not: send anything the general path would
+//! not, or touch the route (an unresolved next hop takes the general path, which asks the
+//! neighbour cache once).
 
 use super::{write_tcp_frame, HeaderSource, TcpFrame};
 use crate::device::{Device, ETHERNET_HEADER_LEN};
@@ -25,8 +29,8 @@ mod tests;
 pub(super) enum PureAck {
     /// Not a pure ACK (or no cached route): the general path decides, nothing was touched.
     NotTaken,
-    /// The ACK was sent; `more` when the general path must still plan (it may find more).
-    Sent { more: bool },
+    /// The ACK was sent, and the connection has nothing more to send.
+    Sent,
     /// The device refused the frame: as the general path leaves it (RCV.ADV moved, the
     /// identification used, nothing marked sent).
     DeviceFull,
@@ -85,7 +89,8 @@ impl Engine {
             return PureAck::DeviceFull;
         }
         conn.on_pure_ack_sent(now, &mut self.stats);
-        PureAck::Sent { more: conn.may_plan_more() }
+        debug_assert!(!conn.may_plan_more(), "a pure ACK left more to send");
+        PureAck::Sent
     }
 }
 
