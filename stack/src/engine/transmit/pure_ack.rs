@@ -132,13 +132,13 @@ pub(in crate::engine) struct AckTemplate {
 }
 
 impl AckTemplate {
-    /// The template of the bare ACK frame the general writer just wrote in `buf` (TCP checksum
-    /// finished, or partial under `offload`), or `None` for any other layout.
+    /// The template of the bare ACK frame the general writer just wrote in `buf`, or `None` for
+    /// any other layout and under `offload` (the device completes that checksum field).
     fn capture(buf: &[u8], dst_mac: EthernetAddress, offload: bool) -> Option<AckTemplate> {
         let len = buf.len();
-        let with_ts = match len - TCP_AT {
-            TCP_WITH_TIMESTAMPS => true,
-            TCP_BARE => false,
+        let with_ts = match len.checked_sub(TCP_AT) {
+            Some(TCP_WITH_TIMESTAMPS) => true,
+            Some(TCP_BARE) => false,
             _ => return None,
         };
         if offload || (with_ts && buf[TCP_AT + TCP_BARE..TSVAL_AT] != TS_LAYOUT) {
