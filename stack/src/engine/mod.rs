@@ -246,6 +246,8 @@ struct Slot {
     send_complete: bool,
     /// Cached next-hop MAC.
     route: Option<EthernetAddress>,
+    /// The connection's bare-ACK frame headers (`transmit/pure_ack.rs`), keyed by next hop.
+    ack_template: Option<transmit::AckTemplate>,
 }
 
 /// The TCP/IPv4 engine of one shard.
@@ -284,6 +286,10 @@ pub struct Engine {
     /// segments is received (see `receive.rs`); run before anything else touches the engine.
     deferred_update: Option<u32>,
     handshake: handshake::Handshake,
+    /// `poll_transmit` sends a connection's bare ACK through the pure-ACK fast path
+    /// (`transmit/pure_ack.rs`). Always true; `pure_ack_tests` clears it in the reference engine
+    /// that must take the general path.
+    pure_ack_fast_path: bool,
 }
 
 impl Engine {
@@ -322,6 +328,7 @@ impl Engine {
             rx_checksum_verified: false,
             deferred_update: None,
             handshake: handshake::Handshake::new(&cfg.handshake, now),
+            pure_ack_fast_path: true,
             cfg,
         }
     }
@@ -506,6 +513,7 @@ impl Engine {
                     counted_estab: false,
                     send_complete: false,
                     route: None,
+                    ack_template: None,
                 });
                 (self.slots.len() - 1) as u32
             }
@@ -516,6 +524,7 @@ impl Engine {
         slot.in_accept_queue = false;
         slot.send_complete = false;
         slot.route = None;
+        slot.ack_template = None;
         // Cannot fail: `admits` keeps live connections (one entry each) within the capacity.
         let inserted = self.flows.insert(tuple, index);
         debug_assert!(inserted, "flow table sized to max_connections");
@@ -536,6 +545,24 @@ impl Engine {
         if !matches!(conn.state, State::Closed | State::TimeWait) {
             conn.update_send_timers(now);
         }
+        // The usual case (a counted ESTABLISHED connection outside the listener's queues, with
+        // no FIN of ours queued) changes nothing in the gauge, the listener, the buffers, the
+        // slab or the flow table: only the events, the ready list and the timer remain.
+        let settled = conn.state == State::Established
+            && slot.counted_estab
+            && conn.listener.is_none()
+            && !conn.fin_queued;
+        if settled || self.after_state_change(index, now) {
+            self.queue_for_output(index);
+        }
+    }
+
+    /// `after_update`'s lifecycle part: the SendComplete event, the established gauge, the
+    /// listener's queues, buffer release, freeing or compacting the connection, the flow entry
+    /// of a closed one. False when the slot no longer holds the connection.
+    fn after_state_change(&mut self, index: u32, now: Instant) -> bool {
+        let slot = &mut self.slots[index as usize];
+        let Some(conn) = slot.conn.as_deref_mut() else { return false };
         if !slot.send_complete && conn.fin_acked() {
             slot.send_complete = true;
             conn.raise(crate::tcp::connection::event_bits::SEND_COMPLETE);
@@ -570,7 +597,7 @@ impl Engine {
             }
         }
         let slot = &mut self.slots[index as usize];
-        let Some(conn) = slot.conn.as_deref_mut() else { return };
+        let Some(conn) = slot.conn.as_deref_mut() else { return false };
         let entered_time_wait =
             conn.memory > 0 && conn.state == State::TimeWait && (conn.orphaned || conn.rcvbuf.is_empty());
         if entered_time_wait {
@@ -579,20 +606,28 @@ impl Engine {
         let unowned = !slot.app_owned && !slot.in_accept_queue;
         if conn.state == State::Closed && (conn.orphaned || unowned) {
             self.free(index);
-            return;
+            return false;
         }
         let let_go = conn.orphaned || unowned;
         if conn.state == State::TimeWait && let_go && !slot.waiting_arp && self.compact_time_wait(index, now)
         {
-            return;
+            return false;
         }
         let slot = &mut self.slots[index as usize];
-        let Some(conn) = slot.conn.as_deref_mut() else { return };
+        let Some(conn) = slot.conn.as_deref_mut() else { return false };
         if conn.state == State::Closed && self.flows.get(&conn.tuple) == Some(&index) {
             // The application still holds the handle, but the tuple is free again: segments
             // for it are now answered as for a closed port (RFC 9293 §3.10.7.1).
             self.flows.remove(&conn.tuple);
         }
+        true
+    }
+
+    /// `after_update`'s last part: the connection's events, its place in the ready list and
+    /// its timer-wheel entry.
+    fn queue_for_output(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        let Some(conn) = slot.conn.as_deref_mut() else { return };
         if slot.app_owned && !conn.orphaned && conn.events != 0 && !slot.in_events {
             slot.in_events = true;
             self.events.push_back(EventSource::Connection(index));
@@ -607,12 +642,18 @@ impl Engine {
     /// Whether `conn` has a segment to send (`plan_segment` is `Some`). A pending ACK answers
     /// it without planning: every synchronized state sends an ACK when `ack_now` is set, so the
     /// receiver's ready check after a run of data costs a flag test instead of a plan (tail
-    /// probe, retransmission and new-data checks first).
+    /// probe, retransmission and new-data checks first). So does an idle connection: without
+    /// any of `wants_output`'s flags and without a window update due, nothing can be planned
+    /// (the receiver's check after its ACK went out, and after each odd segment).
     #[inline]
     fn has_output(conn: &Connection) -> bool {
         if conn.ack_now && !matches!(conn.state, State::Closed | State::Listen | State::SynSent) {
             debug_assert!(conn.plan_segment().is_some(), "ack_now without a plan in {:?}", conn.state);
             return true;
+        }
+        if !conn.may_plan_more() {
+            debug_assert!(conn.plan_segment().is_none(), "a plan without output flags in {:?}", conn.state);
+            return false;
         }
         conn.plan_segment().is_some()
     }
@@ -676,6 +717,7 @@ impl Engine {
         slot.app_owned = false;
         slot.in_accept_queue = false;
         slot.route = None;
+        slot.ack_template = None;
         // `in_ready`, `in_events` and `waiting_arp` entries are skipped lazily by generation/None.
         self.memory_used -= conn.release_buffers(&mut self.buffers);
         if self.flows.get(&conn.tuple) == Some(&index) {

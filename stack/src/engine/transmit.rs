@@ -19,6 +19,8 @@
 //! records it without repeating what the burst's first segment already did at this `now`
 //! (`tcp/burst_tests.rs` holds both to the per-segment path).
 
+mod pure_ack;
+
 use super::{Engine, ARP_RETRY, ICMP_ECHO_MAX};
 use crate::device::{Device, ETHERNET_HEADER_LEN};
 use crate::neighbor::NeighborLookup;
@@ -30,6 +32,8 @@ use crate::wire::{
     EthernetAddress, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, SeqNumber,
     TcpFlags, TcpOptions, TcpRepr,
 };
+pub(super) use pure_ack::AckTemplate;
+use pure_ack::PureAck;
 
 /// A frame the engine owes someone, independent of any connection.
 /// The echo variant carries its data inline: the queue is preallocated and bounded, and boxing
@@ -196,6 +200,11 @@ impl Engine {
         timers_stale: &mut bool,
     ) -> (ConnOutcome, usize) {
         let mut sent = 0;
+        match self.transmit_pure_ack(now, index, device) {
+            PureAck::NotTaken => {}
+            PureAck::Sent => return (ConnOutcome::Idle, 1),
+            PureAck::DeviceFull => return (ConnOutcome::DeviceFull, 0),
+        }
         let caps = device.capabilities();
         let (src_mac, offload) = (self.cfg.mac, caps.tx_checksum_offload);
         let device_mss = caps.mtu.saturating_sub(40) as u32;

@@ -5,9 +5,10 @@
 //! timer does), [`timers`] (the per-connection deadline table), [`send_buffer`] (a fixed ring
 //! plus lent [`send_source`] chunks) and [`recv_buffer`] (fixed rings, SACK ranges) with [`buffer_pool`] recycling their storage, [`sender`] (the glue to loss recovery in
 //! `crate::recovery`, congestion control and pacing in `crate::congestion`), [`options`]
-//! (negotiation), [`listener`], [`config`], [`info`].
+//! (negotiation), [`listener`], [`config`], [`info`], [`ack_output`] (a bare ACK without planning).
 //! Nothing here touches frames or other connections; the engine (`crate::engine`) does that.
 
+pub mod ack_output;
 pub mod buffer_pool;
 pub mod config;
 pub mod connection;
