@@ -20,10 +20,10 @@
 //! one more random read of its entry and one more list append, and at a million timers those
 //! are most of what a fired timer costs. With TCP's mix of deadlines (10 µs to minutes,
 //! log-uniform) 8-bit digits cut the re-files per fired timer by about a third (session 8, see
-//! docs/PERFORMANCE.md); the price is larger slot tables (~162 KiB instead of ~57 KiB).
+//! docs/PERFORMANCE.md); the price is larger slot tables (~292 KiB with 16 chains per slot; ~57 KiB at 64 slots and 8 chains).
 //!
 //! Timers are stored in a slab (`u32` indices, a free list, a generation per entry); each wheel
-//! slot is a set of 8 lists (*chains*, walked side by side so their cache misses overlap, see
+//! slot is a set of 16 lists (*chains*, walked side by side so their cache misses overlap, see
 //! `slots.rs`) doubly linked through the entries by index, without `unsafe`. A
 //! [`TimerHandle`] is (index, generation); a handle whose timer fired or was cancelled no longer
 //! resolves (every method given it returns `None` / `false`), even if its entry was reused.
@@ -93,7 +93,7 @@
 //!   earliest slot's bound; then O(entries of the slots it cleans), as a rescan of that slot.
 //! - No allocation once the slab has grown to its high-water mark (live timers plus zombies;
 //!   [`with_capacity`](TimerWheel::with_capacity) reserves `capacity` plus the zombie allowance
-//!   for it); the slot tables are fixed arrays (~162 KiB).
+//!   for it); the slot tables are fixed arrays (~292 KiB).
 //!
 //! # Ordering guarantee
 //!

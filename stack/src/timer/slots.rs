@@ -33,8 +33,11 @@ pub(crate) const SLOT_BITS: u32 = 8;
 pub(crate) const SLOTS: usize = 1 << SLOT_BITS;
 /// Levels: ceil(64 / SLOT_BITS), enough for any u64 tick.
 pub(crate) const LEVELS: usize = 64_usize.div_ceil(SLOT_BITS as usize);
-/// Lists per slot: about the cache misses a core keeps in flight.
-pub(crate) const CHAINS: usize = 8;
+/// Lists per slot: about the cache misses a core keeps in flight. 16 rather than 8 (session 9,
+/// docs/PERFORMANCE.md): at 1 M live timers a walk (expiry, cascade, re-filing postponed timers)
+/// keeps twice as many entry misses in flight, about −25 % per fired timer, for ~8 % on a small
+/// wheel's cancels (which still cost ~11 ns).
+pub(crate) const CHAINS: usize = 16;
 /// Slots in all levels.
 pub(crate) const FLATS: usize = LEVELS * SLOTS;
 /// 64-bit words of the occupancy bitmap over all slots.
@@ -92,7 +95,7 @@ pub(crate) struct Slots {
     /// Bit `c` of `nonempty[flat]` is set iff chain `c` of slot `flat` is non-empty: finding the
     /// next chain to pop or the chains to walk is a bit scan, not a branch per chain (on the
     /// nearly empty slots of a small wheel, those branches mispredicted ~3 times per fired timer).
-    nonempty: [u8; FLATS],
+    nonempty: [u16; FLATS],
     /// Bit `flat % 64` of `occupied[flat / 64]` is set iff slot `flat` is non-empty. Flat
     /// order is the order the cursor reaches slots in, so the first set bit is the earliest slot.
     occupied: [u64; WORDS],
