@@ -17,7 +17,11 @@
 //! per-segment path builds. After a full-size data segment `Connection::next_in_burst` plans
 //! the next one from a few checks instead of `plan_segment`, and `on_burst_segment_sent`
 //! records it without repeating what the burst's first segment already did at this `now`
-//! (`tcp/burst_tests.rs` holds both to the per-segment path).
+//! (`tcp/burst_tests.rs` holds both to the per-segment path). The template outlives the poll
+//! (`Connection::kept_headers`): the next poll's first data segment rebases it to the new ACK,
+//! window and timestamps (`DataHeaderTemplate::rebase`) when nothing else in its headers
+//! changed, instead of building them again (`transmit/kept_headers_tests.rs` holds it to the
+//! path that builds them).
 
 mod pure_ack;
 
@@ -29,11 +33,14 @@ use crate::tcp::FourTuple;
 use crate::time::Instant;
 use crate::wire::{
     self, ArpOperation, ArpPacket, ArpRepr, Checksum, ChecksumMode, DataHeaderTemplate, EtherType,
-    EthernetAddress, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, SeqNumber,
-    TcpFlags, TcpOptions, TcpRepr,
+    EthernetAddress, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr,
+    KeptDataHeaders, SeqNumber, TcpFlags, TcpOptions, TcpRepr,
 };
 pub(super) use pure_ack::AckTemplate;
 use pure_ack::PureAck;
+
+#[cfg(test)]
+mod kept_headers_tests;
 
 /// A frame the engine owes someone, independent of any connection.
 /// The echo variant carries its data inline: the queue is preallocated and bounded, and boxing
@@ -242,7 +249,7 @@ impl Engine {
                 _ => {
                     let header = conn.header_for(&plan, now);
                     let header_len = header.header_len();
-                    burst.insert(Burst { plan, header, header_len, template: None })
+                    burst.insert(Burst { plan, header, header_len, template: false })
                 }
             };
             let tcp_len = b.header_len + plan.len as usize;
@@ -268,10 +275,10 @@ impl Engine {
             let mut payload = conn.sndbuf.pieces(data_seq, plan.len as usize);
             let total = ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN + tcp_len;
             let reset_seq = conn.snd_nxt;
-            let headers = match b.template.as_ref() {
-                Some(template) => HeaderSource::Template(template),
-                None if plan.kind == SegmentKind::Data => HeaderSource::BuildAndKeep,
-                None => HeaderSource::Build,
+            let headers = match (b.template, conn.kept_headers.0.as_ref()) {
+                (true, Some(template)) => HeaderSource::Template(template),
+                _ if plan.kind == SegmentKind::Data => HeaderSource::Keep(&mut conn.kept_headers),
+                _ => HeaderSource::Build,
             };
             let header = &b.header;
             let done = device.transmit(now, total, |buf| {
@@ -294,8 +301,7 @@ impl Engine {
                     self.reset_for_lost_source(now, index);
                     return (ConnOutcome::Idle, sent + 1);
                 }
-                Some((true, Some(template))) => b.template = Some(template),
-                Some((true, None)) => {}
+                Some((true, kept)) => b.template |= kept,
             }
             if is_continued {
                 conn.on_burst_segment_sent(&plan, now, &mut self.stats);
@@ -482,17 +488,18 @@ struct Burst {
     plan: SegmentPlan,
     header: TcpRepr<'static>,
     header_len: usize,
-    /// Its frame headers, when it was a data segment the fixed-layout writer could build.
-    template: Option<DataHeaderTemplate>,
+    /// The connection's kept headers are this burst's (it was a data segment the
+    /// fixed-layout writer could build, or whose kept headers could be rebased).
+    template: bool,
 }
 
 /// How a frame's headers are written.
-#[derive(Clone, Copy)]
 enum HeaderSource<'t> {
     /// From the reprs.
     Build,
-    /// From the reprs, keeping them as the template for the burst's next segments.
-    BuildAndKeep,
+    /// From the previous poll's kept headers rebased (`DataHeaderTemplate::rebase`), else
+    /// from the reprs; either way kept as the template for the burst's next segments.
+    Keep(&'t mut KeptDataHeaders),
     /// Copied from the previous segment's, with identification, SEQ and flags patched.
     Template(&'t DataHeaderTemplate),
 }
@@ -507,9 +514,8 @@ struct TcpFrame<'a> {
 }
 
 /// Writes a whole TCP/IPv4/Ethernet frame: headers, then the `payload_len` payload bytes
-/// (`payload`'s pieces in order) copied with the checksum computed in the same pass. Returns
-/// the headers as a template when `headers` asked to keep them and the fixed-layout writer
-/// could build them.
+/// (`payload`'s pieces in order) copied with the checksum computed in the same pass. True when
+/// `headers` asked to keep them and the kept template now holds them.
 fn write_tcp_frame<'p>(
     buf: &mut [u8],
     frame: &TcpFrame<'_>,
@@ -517,21 +523,18 @@ fn write_tcp_frame<'p>(
     payload: impl IntoIterator<Item = &'p [u8]>,
     payload_len: usize,
     offload: bool,
-) -> Option<DataHeaderTemplate> {
+) -> bool {
     let (eth, ip, tcp) = (frame.eth, frame.ip, frame.tcp);
-    let patched = match headers {
-        HeaderSource::Template(t) => t.write(buf, ip.ident, tcp.seq_number, tcp.flags, payload_len),
-        _ => None,
-    };
-    let (mut sum, kept) = match (patched, headers) {
-        (Some(sum), _) => (sum, None),
-        (None, HeaderSource::BuildAndKeep) => {
-            match DataHeaderTemplate::emit(buf, eth, ip, tcp, payload_len) {
-                Some((sum, template)) => (sum, Some(template)),
-                None => (write_tcp_headers(buf, eth, ip, tcp, payload_len), None),
-            }
-        }
-        (None, _) => (write_tcp_headers(buf, eth, ip, tcp, payload_len), None),
+    let (mut sum, kept) = match headers {
+        HeaderSource::Template(t) => match t.write(buf, ip.ident, tcp.seq_number, tcp.flags, payload_len) {
+            Some(sum) => (sum, false),
+            None => (write_tcp_headers(buf, eth, ip, tcp, payload_len), false),
+        },
+        HeaderSource::Keep(kept) => match keep_headers(buf, kept, frame, payload_len) {
+            Some(sum) => (sum, true),
+            None => (write_tcp_headers(buf, eth, ip, tcp, payload_len), false),
+        },
+        HeaderSource::Build => (write_tcp_headers(buf, eth, ip, tcp, payload_len), false),
     };
     let tcp_buf = &mut buf[ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN..];
     let (header, out) = tcp_buf.split_at_mut(frame.tcp_header_len);
@@ -552,6 +555,29 @@ fn write_tcp_frame<'p>(
         wire::tcp::finish_checksum(header, sum);
     }
     kept
+}
+
+/// Writes a data frame's headers from the connection's kept template, rebased to this
+/// frame's ACK, window and timestamps when nothing else in them changed (the first segment
+/// of a poll, most often), or builds them and keeps them. `None` (nothing kept, nothing
+/// written) when the fixed-layout writer cannot build them.
+fn keep_headers(
+    buf: &mut [u8],
+    kept: &mut KeptDataHeaders,
+    frame: &TcpFrame<'_>,
+    payload_len: usize,
+) -> Option<Checksum> {
+    let (eth, ip, tcp) = (frame.eth, frame.ip, frame.tcp);
+    if let Some(t) = kept.0.as_mut() {
+        if t.rebase(eth, ip, tcp, payload_len) {
+            if let Some(sum) = t.write(buf, ip.ident, tcp.seq_number, tcp.flags, payload_len) {
+                return Some(sum);
+            }
+        }
+    }
+    let (sum, template) = DataHeaderTemplate::emit(buf, eth, ip, tcp, payload_len)?;
+    kept.0 = Some(template);
+    Some(sum)
 }
 
 /// Overwrites a data frame already built in `buf` with a bare RST for the same connection

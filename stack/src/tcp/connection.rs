@@ -17,7 +17,7 @@ use super::timers::{TimerKind, Timers};
 use crate::congestion::{CongestionConfig, CongestionController, DeliveryRateEstimator, Pacer};
 use crate::recovery::LossRecovery;
 use crate::time::{Duration, Instant};
-use crate::wire::{Ipv4Address, SackBlock, SeqNumber};
+use crate::wire::{Ipv4Address, KeptDataHeaders, SackBlock, SeqNumber};
 
 /// The two endpoints of a connection, as seen from this host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -193,6 +193,9 @@ pub struct Connection {
     pub last_send: Instant,
     /// When data was last sent (idle restart, RFC 5681 §4.1).
     pub last_data_sent: Instant,
+    /// The last data segment's frame headers, for the next poll's first segment (written
+    /// and read only by the engine's transmit loop).
+    pub(crate) kept_headers: KeptDataHeaders,
     /// Receiver RTT measurement for auto-tuning: (sequence to wait for, when armed).
     pub rcv_rtt_mark: Option<(SeqNumber, Instant)>,
     pub rcv_rtt: Option<Duration>,
@@ -300,6 +303,7 @@ impl Connection {
             last_recv: now,
             last_send: now,
             last_data_sent: now,
+            kept_headers: KeptDataHeaders::default(),
             rcv_rtt_mark: None,
             rcv_rtt: None,
             autotune_start: now,

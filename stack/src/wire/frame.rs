@@ -9,6 +9,10 @@
 //! anything else (SYN options, SACK blocks, MSS, Fast Open, a short buffer) returns `None` and the
 //! caller uses the general emitters.
 //!
+//! [`DataHeaderTemplate`] keeps a segment's headers for the next segments of its burst, and
+//! (in the connection, [`KeptDataHeaders`]) for the next poll, whose ACK, window and
+//! timestamps [`DataHeaderTemplate::rebase`] patches in.
+//!
 //! Never panics, never allocates.
 
 use super::checksum::{fold, Checksum};
@@ -118,6 +122,10 @@ pub struct DataHeaderTemplate {
     bytes: [u8; WITH_TIMESTAMPS],
     len: usize,
     payload_len: usize,
+    /// What the headers were built from, IPv4 identification zeroed: a later poll's headers
+    /// may reuse them only when these are equal ([`DataHeaderTemplate::rebase`]).
+    eth: EthernetRepr,
+    ip: Ipv4Repr,
     /// IPv4 header sum without the identification (folded, never zero: it holds 0x4500).
     ip_sum: u64,
     /// Pseudo-header and TCP header sum without the sequence number and the flags.
@@ -128,6 +136,12 @@ const IDENT_AT: usize = ETHERNET_HEADER_LEN + 4;
 const IP_CHECKSUM_AT: usize = ETHERNET_HEADER_LEN + 10;
 const SEQ_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 4;
 const FLAGS_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 13;
+const PORTS_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN;
+const ACK_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 8;
+const WINDOW_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 14;
+const URGENT_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 18;
+/// TSval and TSecr, after NOP, NOP, kind and length.
+const TS_VALUES_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + TCP_HEADER_LEN + 4;
 
 impl DataHeaderTemplate {
     /// Writes the headers as [`emit_tcp_data_headers`] does (same result, same `None` cases)
@@ -150,7 +164,57 @@ impl DataHeaderTemplate {
         tcp_sum.add_u16(!(tcp.seq_number.0 >> 16) as u16);
         tcp_sum.add_u16(!(tcp.seq_number.0 as u16));
         tcp_sum.add_u16(!u16::from(tcp.flags.0));
-        Some((sum, DataHeaderTemplate { bytes, len, payload_len, ip_sum, tcp_sum }))
+        let ip = Ipv4Repr { ident: 0, ..*ip };
+        Some((sum, DataHeaderTemplate { bytes, len, payload_len, eth: *eth, ip, ip_sum, tcp_sum }))
+    }
+
+    /// Makes the template the one [`Self::emit`] would build from `eth`, `ip`, `tcp` and
+    /// `payload_len` (the identification, SEQ and flags are [`Self::write`]'s), if those differ
+    /// from the template's only in the ACK number, the window and the timestamp values: a
+    /// connection's next poll, after the peer's ACK moved them. Patches the four fields and
+    /// the stored TCP sum (RFC 1624: one's complement subtraction is addition of the
+    /// complement); false, with nothing changed, for any other difference.
+    pub fn rebase(
+        &mut self,
+        eth: &EthernetRepr,
+        ip: &Ipv4Repr,
+        tcp: &TcpRepr<'_>,
+        payload_len: usize,
+    ) -> bool {
+        let o = &tcp.options;
+        let simple = o.mss.is_none()
+            && o.window_scale.is_none()
+            && !o.sack_permitted
+            && o.sack_blocks.is_empty()
+            && o.fast_open_cookie.is_none();
+        let same = simple
+            && payload_len == self.payload_len
+            && o.timestamps.is_some() == (self.len == WITH_TIMESTAMPS)
+            && *eth == self.eth
+            && Ipv4Repr { ident: 0, ..*ip } == self.ip
+            && self.bytes[PORTS_AT..PORTS_AT + 2] == tcp.src_port.to_be_bytes()
+            && self.bytes[PORTS_AT + 2..PORTS_AT + 4] == tcp.dst_port.to_be_bytes()
+            && self.bytes[URGENT_AT..URGENT_AT + 2] == tcp.urgent_pointer.to_be_bytes();
+        if !same {
+            return false;
+        }
+        // Absent timestamps leave those bytes zero (the template then ends before them).
+        let (tsval, tsecr) = o.timestamps.map_or((0, 0), |ts| (ts.tsval, ts.tsecr));
+        let b = &mut self.bytes;
+        let old = u64::from(read_u32(b, ACK_AT))
+            + u64::from(u16::from_be_bytes([b[WINDOW_AT], b[WINDOW_AT + 1]]))
+            + u64::from(read_u32(b, TS_VALUES_AT))
+            + u64::from(read_u32(b, TS_VALUES_AT + 4));
+        let new =
+            u64::from(tcp.ack_number.0) + u64::from(tcp.window_len) + u64::from(tsval) + u64::from(tsecr);
+        b[ACK_AT..ACK_AT + 4].copy_from_slice(&tcp.ack_number.0.to_be_bytes());
+        b[WINDOW_AT..WINDOW_AT + 2].copy_from_slice(&tcp.window_len.to_be_bytes());
+        b[TS_VALUES_AT..TS_VALUES_AT + 4].copy_from_slice(&tsval.to_be_bytes());
+        b[TS_VALUES_AT + 4..TS_VALUES_AT + 8].copy_from_slice(&tsecr.to_be_bytes());
+        // Whole 32-bit values are congruent to the sum of their halves modulo 0xffff.
+        self.tcp_sum.add_u16(!fold(old));
+        self.tcp_sum.add_u16(fold(new));
+        true
     }
 
     /// Writes the headers of the next segment of the burst (identification `ident`, sequence
@@ -189,6 +253,25 @@ impl DataHeaderTemplate {
         h[IP_CHECKSUM_AT..IP_CHECKSUM_AT + 2].copy_from_slice(&ip_checksum.to_be_bytes());
         h[SEQ_AT..SEQ_AT + 4].copy_from_slice(&seq.0.to_be_bytes());
         h[FLAGS_AT] = flags.0;
+    }
+}
+
+/// The big-endian 32-bit word at the constant offset `at`.
+#[inline(always)]
+fn read_u32(bytes: &[u8; WITH_TIMESTAMPS], at: usize) -> u32 {
+    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+/// A connection's [`DataHeaderTemplate`] kept from one poll to the next, so the first segment
+/// of a burst can [`DataHeaderTemplate::rebase`] it instead of building its headers again.
+/// A cache: the frames are the same with or without it, so its `Debug` shows nothing of it
+/// (two connections in the same state compare equal whatever they cached).
+#[derive(Clone, Copy, Default)]
+pub struct KeptDataHeaders(pub Option<DataHeaderTemplate>);
+
+impl core::fmt::Debug for KeptDataHeaders {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("KeptDataHeaders")
     }
 }
 
@@ -341,6 +424,103 @@ mod tests {
             prop_assert_eq!(&patched[..header_end], &written[..header_end]);
             prop_assert!(template.write(&mut patched, ident, seq, flags, payload_len + 1).is_none());
             prop_assert!(template.write(&mut patched[..header_end - 1], ident, seq, flags, payload_len).is_none());
+        }
+    }
+
+    /// `segment`'s headers with one field other than the ones `rebase` patches changed.
+    fn other_field_changed(
+        (eth, ip, tcp, payload_len): (EthernetRepr, Ipv4Repr, TcpRepr<'static>, usize),
+        which: u8,
+        x: u8,
+    ) -> (EthernetRepr, Ipv4Repr, TcpRepr<'static>, usize) {
+        let x = x.max(1);
+        let (mut eth, mut ip, mut tcp, mut payload_len) = (eth, ip, tcp, payload_len);
+        match which % 9 {
+            0 => eth.dst_addr.0[5] ^= x,
+            1 => eth.src_addr.0[0] ^= x,
+            2 => ip.ttl ^= x,
+            3 => ip.dscp_ecn ^= x,
+            4 => ip.dst_addr.0[3] ^= x,
+            5 => tcp.src_port ^= u16::from(x),
+            6 => tcp.urgent_pointer ^= u16::from(x) << 8,
+            7 => {
+                payload_len += usize::from(x);
+                ip.payload_len += usize::from(x);
+            }
+            _ => {
+                // Timestamps appear or go: the header length changes with them.
+                tcp.options.timestamps = if tcp.options.timestamps.is_some() {
+                    None
+                } else {
+                    Some(Timestamps { tsval: 1, tsecr: 2 })
+                };
+                ip.payload_len = tcp.header_len() + payload_len;
+            }
+        }
+        (eth, ip, tcp, payload_len)
+    }
+
+    proptest! {
+        /// A template rebased to another ACK, window and timestamps (a connection's next poll),
+        /// then written with another identification, SEQ and flags, gives the same bytes and
+        /// checksum as the fixed-layout writer given all of them, across any number of
+        /// rebases; any other difference (addresses, TTL, ports, urgent pointer, payload
+        /// length, options) is refused and leaves the template as it was.
+        #[test]
+        fn rebased_template_matches_the_writer(
+            first in segment(),
+            polls in proptest::collection::vec(
+                (any::<(u32, u16, u32, u32)>(), any::<(u16, u32, u8)>(), proptest::option::of(any::<(u8, u8)>())),
+                1..6,
+            ),
+            fill in any::<u8>(),
+        ) {
+            let (eth, ip, tcp, payload_len) = first;
+            let total = ETHERNET_HEADER_LEN + ip.buffer_len();
+            let mut buf = vec![fill; total + 300];
+            let Some((_, mut template)) = DataHeaderTemplate::emit(&mut buf, &eth, &ip, &tcp, payload_len) else {
+                return Ok(());
+            };
+            let payload: Vec<u8> = (0..payload_len).map(|i| (i as u8).wrapping_mul(13) ^ fill).collect();
+            let (mut cur_tcp, mut cur_ip) = (tcp, ip);
+            for ((ack, window, tsval, tsecr), (ident, seq, flags), change) in polls {
+                let mut options = cur_tcp.options;
+                if options.timestamps.is_some() {
+                    options.timestamps = Some(Timestamps { tsval, tsecr });
+                }
+                let tcp2 = TcpRepr {
+                    ack_number: SeqNumber(ack),
+                    window_len: window,
+                    seq_number: SeqNumber(seq),
+                    flags: TcpFlags(flags),
+                    options,
+                    ..cur_tcp
+                };
+                let ip2 = Ipv4Repr { ident, ..cur_ip };
+                let (e, i, t, p) = match change {
+                    Some((which, x)) => other_field_changed((eth, ip2, tcp2, payload_len), which, x),
+                    None => (eth, ip2, tcp2, payload_len),
+                };
+                let before = format!("{template:?}");
+                if change.is_some() {
+                    prop_assert!(!template.rebase(&e, &i, &t, p));
+                    prop_assert_eq!(before, format!("{template:?}"));
+                    continue;
+                }
+                prop_assert!(template.rebase(&e, &i, &t, p));
+                let mut patched = vec![fill; total];
+                let mut written = vec![fill.wrapping_add(1); total];
+                let mut patched_sum = template.write(&mut patched, ident, SeqNumber(seq), TcpFlags(flags), p).unwrap();
+                let mut written_sum = emit_tcp_data_headers(&mut written, &e, &i, &t, p).unwrap();
+                patched_sum.add_bytes(&payload);
+                written_sum.add_bytes(&payload);
+                let start = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN;
+                let header_end = start + t.header_len();
+                finish_checksum(&mut patched[start..header_end], patched_sum);
+                finish_checksum(&mut written[start..header_end], written_sum);
+                prop_assert_eq!(&patched[..header_end], &written[..header_end]);
+                (cur_tcp, cur_ip) = (t, i);
+            }
         }
     }
 
