@@ -41,6 +41,8 @@ use pure_ack::PureAck;
 
 #[cfg(test)]
 mod kept_headers_tests;
+#[cfg(test)]
+mod test_port;
 
 /// A frame the engine owes someone, independent of any connection.
 /// The echo variant carries its data inline: the queue is preallocated and bounded, and boxing

@@ -17,13 +17,14 @@ use proptest::prelude::*;
 use crate::congestion::Algorithm;
 use crate::stats::Stats;
 use crate::tcp::buffer_pool::BufferPool;
-use crate::tcp::connection::{Connection, FourTuple, Origin, TimestampState};
+use crate::tcp::connection::{Connection, TimestampState};
 use crate::tcp::input::{ChallengeAckLimiter, InputContext};
 use crate::tcp::output::{SegmentKind, SegmentPlan};
 use crate::tcp::state::State;
+use crate::tcp::test_support;
 use crate::tcp::{SocketOptions, TcpConfig};
 use crate::time::{Duration, Instant};
-use crate::wire::{Ipv4Address, SackBlock, SeqNumber, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+use crate::wire::{SackBlock, SeqNumber, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 const SNDBUF: usize = 96 * 1024;
 
@@ -94,10 +95,6 @@ fn algorithm(k: u8) -> Algorithm {
 /// An ESTABLISHED connection with nothing sent yet, its controller built for `setup.mss`.
 fn established(setup: &Setup, pool: &mut BufferPool) -> Connection {
     let cfg = TcpConfig::default();
-    let tuple = FourTuple {
-        local: (Ipv4Address::new(198, 18, 0, 2), 80),
-        remote: (Ipv4Address::new(198, 18, 0, 1), 40000),
-    };
     let opts = SocketOptions {
         recv_buffer: 8 * 1024,
         send_buffer: SNDBUF,
@@ -105,23 +102,9 @@ fn established(setup: &Setup, pool: &mut BufferPool) -> Connection {
         pacing: setup.pacing,
         ..SocketOptions::default()
     };
-    let iss = SeqNumber(setup.iss);
     let now = Instant::from_millis(1);
-    let origin = Origin { iss, our_mss: 1460, ts_offset: 7 };
-    let mut conn = Connection::new(tuple, opts, &cfg, origin, now, pool);
-    let irs = SeqNumber(0x0abc_0000);
-    conn.state = State::Established;
-    conn.irs = irs;
-    conn.rcv_nxt = irs + 1;
-    conn.rcv_adv = conn.rcv_nxt + 8192;
-    conn.last_ack_sent = conn.rcv_nxt;
-    conn.snd_una = iss + 1;
-    conn.snd_nxt = iss + 1;
-    conn.snd_max = iss + 1;
-    conn.snd_wnd = 65535;
-    conn.max_snd_wnd = 65535;
-    conn.snd_wl1 = irs;
-    conn.snd_wl2 = iss + 1;
+    let mut conn =
+        test_support::established(opts, SeqNumber(setup.iss), SeqNumber(0x0abc_0000), 8192, now, pool);
     conn.snd_mss = setup.mss;
     conn.sack_ok = setup.sack;
     conn.ts = setup.timestamps.then_some(TimestampState { offset: 7, recent: 100, recent_age: now });

@@ -22,6 +22,8 @@ pub mod send_buffer;
 pub mod send_source;
 pub mod sender;
 pub mod state;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod timeout;
 pub mod timers;
 

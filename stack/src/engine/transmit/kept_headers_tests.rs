@@ -10,7 +10,7 @@
 //! the fixed-layout writer refuses), the receiver's reads (the window), losses, one-way delay
 //! and how many frames the device takes per poll.
 
-use crate::device::{Capabilities, Device};
+use super::test_port::TestPort;
 use crate::engine::{Engine, EngineConfig};
 use crate::time::{Duration, Instant};
 use crate::wire::{EthernetAddress, Ipv4Address, KeptDataHeaders};
@@ -18,36 +18,6 @@ use proptest::prelude::*;
 
 const A_IP: Ipv4Address = Ipv4Address::new(198, 18, 2, 1);
 const B_IP: Ipv4Address = Ipv4Address::new(198, 18, 2, 2);
-
-/// Takes up to `room` frames per poll and hands them back to the test.
-#[derive(Default)]
-struct Frames {
-    tx: Vec<Vec<u8>>,
-    room: usize,
-}
-
-impl Device for Frames {
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
-    }
-    fn receive<F: FnMut(&mut [u8])>(&mut self, _now: Instant, _budget: usize, _handle: F) -> usize {
-        0
-    }
-    fn transmit_capacity(&self) -> usize {
-        self.room
-    }
-    fn transmit<R, F: FnOnce(&mut [u8]) -> R>(&mut self, _now: Instant, len: usize, fill: F) -> Option<R> {
-        if self.room == 0 || len > self.capabilities().max_frame_len() {
-            return None;
-        }
-        self.room -= 1;
-        let mut buf = vec![0u8; len];
-        let r = fill(&mut buf);
-        self.tx.push(buf);
-        Some(r)
-    }
-    fn flush(&mut self, _now: Instant) {}
-}
 
 fn forget_kept_headers(e: &mut Engine) {
     for slot in &mut e.slots {
@@ -113,16 +83,16 @@ fn run(timestamps: bool, sack: bool, delay_us: u64, loss: u8, steps: &[Step]) ->
         while a.poll_event().is_some() {}
         while twin.poll_event().is_some() {}
         while b.poll_event().is_some() {}
-        let mut out = Frames { room: s.room, ..Frames::default() };
-        let mut twin_out = Frames { room: s.room, ..Frames::default() };
+        let mut out = TestPort { room: s.room, ..TestPort::default() };
+        let mut twin_out = TestPort { room: s.room, ..TestPort::default() };
         a.poll_transmit(now, &mut out);
         forget_kept_headers(&mut twin);
         twin.poll_transmit(now, &mut twin_out);
-        prop_assert_eq!(&out.tx, &twin_out.tx);
+        prop_assert_eq!(&out.outbox, &twin_out.outbox);
         prop_assert_eq!(state_of(&a), state_of(&twin));
-        let mut back = Frames { room: 64, ..Frames::default() };
+        let mut back = TestPort { room: 64, ..TestPort::default() };
         b.poll_transmit(now, &mut back);
-        for (i, f) in out.tx.into_iter().enumerate() {
+        for (i, f) in out.outbox.into_iter().enumerate() {
             sent += 1;
             // Losses only once the connection is up, so every case gets going.
             let lost = sent > 6
@@ -133,7 +103,7 @@ fn run(timestamps: bool, sack: bool, delay_us: u64, loss: u8, steps: &[Step]) ->
                 flying.push((now + delay, true, f));
             }
         }
-        flying.extend(back.tx.into_iter().map(|f| (now + delay, false, f)));
+        flying.extend(back.outbox.into_iter().map(|f| (now + delay, false, f)));
         // Advance to the next arrival or timer.
         let next = flying
             .iter()

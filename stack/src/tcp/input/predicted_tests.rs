@@ -13,11 +13,12 @@ use proptest::prelude::*;
 use super::{ChallengeAckLimiter, InputAction, InputContext};
 use crate::stats::Stats;
 use crate::tcp::buffer_pool::BufferPool;
-use crate::tcp::connection::{Connection, FourTuple, Origin, TimestampState};
+use crate::tcp::connection::{Connection, TimestampState};
 use crate::tcp::state::State;
+use crate::tcp::test_support;
 use crate::tcp::{SocketOptions, TcpConfig};
 use crate::time::{Duration, Instant};
-use crate::wire::{Checksum, Ipv4Address, SackBlock, SeqNumber, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+use crate::wire::{Checksum, SackBlock, SeqNumber, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 const RCVBUF: usize = 8 * 1024;
 
@@ -100,27 +101,9 @@ fn arrival() -> impl Strategy<Value = Arrival> {
 
 /// An ESTABLISHED connection with RCV.NXT at `irs + 1` and nothing of ours in flight.
 fn established(irs: u32, timestamps: bool, ts_recent: u32, window: u32, pool: &mut BufferPool) -> Connection {
-    let cfg = TcpConfig::default();
-    let tuple = FourTuple {
-        local: (Ipv4Address::new(198, 18, 0, 2), 80),
-        remote: (Ipv4Address::new(198, 18, 0, 1), 40000),
-    };
     let opts = SocketOptions { recv_buffer: RCVBUF, send_buffer: 2048, ..SocketOptions::default() };
-    let iss = SeqNumber(0x1234_5678);
-    let origin = Origin { iss, our_mss: 1460, ts_offset: 7 };
-    let mut conn = Connection::new(tuple, opts, &cfg, origin, Instant::from_millis(1), pool);
-    conn.state = State::Established;
-    conn.irs = SeqNumber(irs);
-    conn.rcv_nxt = SeqNumber(irs) + 1;
-    conn.rcv_adv = conn.rcv_nxt + window;
-    conn.last_ack_sent = conn.rcv_nxt;
-    conn.snd_una = iss + 1;
-    conn.snd_nxt = iss + 1;
-    conn.snd_max = iss + 1;
-    conn.snd_wnd = 65535;
-    conn.max_snd_wnd = 65535;
-    conn.snd_wl1 = SeqNumber(irs);
-    conn.snd_wl2 = iss + 1;
+    let (iss, now) = (SeqNumber(0x1234_5678), Instant::from_millis(1));
+    let mut conn = test_support::established(opts, iss, SeqNumber(irs), window, now, pool);
     conn.ts = timestamps.then_some(TimestampState {
         offset: 7,
         recent: ts_recent,

@@ -9,62 +9,16 @@
 //! byte-identical and the whole receiving engine (connections, timers, counters, queues, the
 //! IPv4 identification) must print the same `Debug`.
 
-use crate::device::{Capabilities, Device};
+use super::super::test_port::TestPort;
 use crate::engine::{ConnectionHandle, Engine, EngineConfig, Event};
 use crate::tcp::SocketOptions;
 use crate::time::{Duration, Instant};
 use crate::wire::{EthernetAddress, Ipv4Address};
 use proptest::prelude::*;
-use std::collections::VecDeque;
 
 const R_IP: Ipv4Address = Ipv4Address::new(198, 18, 9, 2);
 const P_IP: Ipv4Address = Ipv4Address::new(198, 18, 9, 1);
 const PORT: u16 = 9009;
-
-/// One engine's side of the link: frames waiting for it, frames it sent, and how many more it
-/// may send before the device refuses.
-struct Port {
-    inbox: VecDeque<Vec<u8>>,
-    outbox: Vec<Vec<u8>>,
-    room: usize,
-    offload: bool,
-    /// The peer's frames carry partial checksums (its device offloads): trust them.
-    verified: bool,
-}
-
-impl Device for Port {
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            tx_checksum_offload: self.offload,
-            rx_checksum_verified: self.verified,
-            ..Capabilities::default()
-        }
-    }
-    fn receive<F: FnMut(&mut [u8])>(&mut self, _now: Instant, budget: usize, mut handle: F) -> usize {
-        let mut n = 0;
-        while n < budget {
-            let Some(mut frame) = self.inbox.pop_front() else { break };
-            handle(&mut frame);
-            n += 1;
-        }
-        n
-    }
-    fn transmit_capacity(&self) -> usize {
-        self.room
-    }
-    fn transmit<R, F: FnOnce(&mut [u8]) -> R>(&mut self, _now: Instant, len: usize, fill: F) -> Option<R> {
-        if self.room == 0 || len > self.capabilities().max_frame_len() {
-            return None;
-        }
-        self.room -= 1;
-        // Garbage first: every byte of the frame must be written.
-        let mut frame = vec![0xa5; len];
-        let r = fill(&mut frame);
-        self.outbox.push(frame);
-        Some(r)
-    }
-    fn flush(&mut self, _now: Instant) {}
-}
 
 #[derive(Clone, Copy, Debug)]
 struct Setup {
@@ -98,8 +52,8 @@ enum Step {
 struct World {
     r: Engine,
     p: Engine,
-    rd: Port,
-    pd: Port,
+    rd: TestPort,
+    pd: TestPort,
     rc: ConnectionHandle,
     pc: ConnectionHandle,
     now: Instant,
@@ -120,13 +74,8 @@ impl World {
         let mut p = Engine::new(config(P_IP, 1, s.seed ^ 0x5eed), now);
         let opts =
             SocketOptions { recv_buffer: s.recv_buffer, send_buffer: 64 << 10, ..SocketOptions::default() };
-        let port = |offload, verified| Port {
-            inbox: VecDeque::new(),
-            outbox: Vec::new(),
-            room: usize::MAX,
-            offload,
-            verified,
-        };
+        let port =
+            |offload, verified| TestPort { room: usize::MAX, offload, verified, ..TestPort::default() };
         let (rd, pd) = (port(s.offload, false), port(false, s.offload));
         let l = r.listen(PORT, 4, Some(opts)).unwrap();
         let pc = p.connect(now, (R_IP, PORT), None, Some(opts)).unwrap();
