@@ -287,7 +287,7 @@ pub struct Engine {
     deferred_update: Option<u32>,
     handshake: handshake::Handshake,
     /// `poll_transmit` sends a connection's bare ACK through the pure-ACK fast path
-    /// (`transmit/pure_ack.rs`). Always true; `pure_ack_tests` clears it in the reference engine
+    /// (`transmit/pure_ack.rs`). Always true; `transmit/pure_ack/tests.rs` clears it in the reference engine
     /// that must take the general path.
     pure_ack_fast_path: bool,
 }

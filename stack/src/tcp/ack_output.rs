@@ -7,7 +7,7 @@
 //! ([`Connection::pure_ack_due`]), that ACK's header ([`Connection::pure_ack_header`], what
 //! `header_for` builds for it) and its bookkeeping ([`Connection::on_pure_ack_sent`], what
 //! `on_segment_sent` does for it). Promises: each is exactly what the general path does for the
-//! same ACK (`engine/transmit/pure_ack_tests.rs` compares frames and the whole connection).
+//! same ACK (`engine/transmit/pure_ack/tests.rs` compares frames and the whole connection).
 //! Must not: accept a connection with data, a FIN, a retransmission, a probe or SACK
 //! information to send, or any state but ESTABLISHED — those take the general path.
 
@@ -66,12 +66,20 @@ impl Connection {
     pub fn on_pure_ack_sent(&mut self, now: Instant, stats: &mut Stats) {
         self.counters.segs_out += 1;
         self.last_send = now;
+        self.note_ack_sent();
+        stats.out_segs += 1;
+    }
+
+    /// What any segment carrying ACK = RCV.NXT settles, bare or not (RFC 1122 §4.2.3.2): the
+    /// pending and delayed ACK are answered, the acknowledged-bytes count restarts and a D-SACK
+    /// report has been made.
+    #[inline]
+    pub(super) fn note_ack_sent(&mut self) {
         self.last_ack_sent = self.rcv_nxt;
         self.ack_now = false;
         self.unacked_bytes = 0;
         self.dsack = None;
         self.timers.stop(TimerKind::DelayedAck);
-        stats.out_segs += 1;
     }
 
     /// Whether `plan_segment` could plan anything. False means it certainly plans nothing:

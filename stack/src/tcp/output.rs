@@ -304,11 +304,7 @@ impl Connection {
         self.counters.segs_out += 1;
         self.last_send = now;
         if plan.flags.ack() {
-            self.last_ack_sent = self.rcv_nxt;
-            self.ack_now = false;
-            self.unacked_bytes = 0;
-            self.dsack = None;
-            self.timers.stop(TimerKind::DelayedAck);
+            self.note_ack_sent();
         }
         let end = plan.seq + plan.len + u32::from(plan.flags.syn()) + u32::from(plan.flags.fin());
         let retransmission = match plan.kind {

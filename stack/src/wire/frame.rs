@@ -132,16 +132,18 @@ pub struct DataHeaderTemplate {
     tcp_sum: Checksum,
 }
 
-const IDENT_AT: usize = ETHERNET_HEADER_LEN + 4;
-const IP_CHECKSUM_AT: usize = ETHERNET_HEADER_LEN + 10;
-const SEQ_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 4;
+// Offsets in an Ethernet + IPv4 (no options) + TCP frame, shared with the engine's bare-ACK
+// template (`engine/transmit/pure_ack.rs`).
+pub(crate) const IDENT_AT: usize = ETHERNET_HEADER_LEN + 4;
+pub(crate) const IP_CHECKSUM_AT: usize = ETHERNET_HEADER_LEN + 10;
+pub(crate) const SEQ_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 4;
 const FLAGS_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 13;
 const PORTS_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN;
-const ACK_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 8;
-const WINDOW_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 14;
+pub(crate) const ACK_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 8;
+pub(crate) const WINDOW_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 14;
 const URGENT_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 18;
 /// TSval and TSecr, after NOP, NOP, kind and length.
-const TS_VALUES_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + TCP_HEADER_LEN + 4;
+pub(crate) const TS_VALUES_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + TCP_HEADER_LEN + 4;
 
 impl DataHeaderTemplate {
     /// Writes the headers as [`emit_tcp_data_headers`] does (same result, same `None` cases)
@@ -411,20 +413,39 @@ mod tests {
             let ip2 = Ipv4Repr { ident, ..ip };
             let tcp2 = TcpRepr { seq_number: seq, flags, ..tcp };
             let payload: Vec<u8> = (0..payload_len).map(|i| (i as u8).wrapping_mul(7) ^ fill).collect();
-            let mut patched = vec![fill; total];
-            let mut written = vec![fill.wrapping_add(1); total];
-            let mut patched_sum = template.write(&mut patched, ident, seq, flags, payload_len).unwrap();
-            let mut written_sum = emit_tcp_data_headers(&mut written, &eth, &ip2, &tcp2, payload_len).unwrap();
-            patched_sum.add_bytes(&payload);
-            written_sum.add_bytes(&payload);
-            let start = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN;
-            let header_end = start + tcp.header_len();
-            finish_checksum(&mut patched[start..header_end], patched_sum);
-            finish_checksum(&mut written[start..header_end], written_sum);
-            prop_assert_eq!(&patched[..header_end], &written[..header_end]);
+            let (mut patched, written) = both_writers(&template, (&eth, &ip2, &tcp2), &payload, fill, total);
+            let header_end = patched.len();
+            prop_assert_eq!(&patched, &written);
             prop_assert!(template.write(&mut patched, ident, seq, flags, payload_len + 1).is_none());
             prop_assert!(template.write(&mut patched[..header_end - 1], ident, seq, flags, payload_len).is_none());
         }
+    }
+
+    /// The headers of segment `(eth, ip, tcp)` carrying `payload` as `template.write` patches
+    /// them (identification, SEQ and flags taken from `ip` and `tcp`) and as
+    /// `emit_tcp_data_headers` builds them, each with its TCP checksum completed, written over
+    /// buffers of `total` bytes pre-filled differently; each returned up to the header's end.
+    fn both_writers(
+        template: &DataHeaderTemplate,
+        (eth, ip, tcp): (&EthernetRepr, &Ipv4Repr, &TcpRepr<'_>),
+        payload: &[u8],
+        fill: u8,
+        total: usize,
+    ) -> (Vec<u8>, Vec<u8>) {
+        let mut patched = vec![fill; total];
+        let mut written = vec![fill.wrapping_add(1); total];
+        let mut patched_sum =
+            template.write(&mut patched, ip.ident, tcp.seq_number, tcp.flags, payload.len()).unwrap();
+        let mut written_sum = emit_tcp_data_headers(&mut written, eth, ip, tcp, payload.len()).unwrap();
+        patched_sum.add_bytes(payload);
+        written_sum.add_bytes(payload);
+        let start = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN;
+        let header_end = start + tcp.header_len();
+        finish_checksum(&mut patched[start..header_end], patched_sum);
+        finish_checksum(&mut written[start..header_end], written_sum);
+        patched.truncate(header_end);
+        written.truncate(header_end);
+        (patched, written)
     }
 
     /// `segment`'s headers with one field other than the ones `rebase` patches changed.
@@ -508,17 +529,8 @@ mod tests {
                     continue;
                 }
                 prop_assert!(template.rebase(&e, &i, &t, p));
-                let mut patched = vec![fill; total];
-                let mut written = vec![fill.wrapping_add(1); total];
-                let mut patched_sum = template.write(&mut patched, ident, SeqNumber(seq), TcpFlags(flags), p).unwrap();
-                let mut written_sum = emit_tcp_data_headers(&mut written, &e, &i, &t, p).unwrap();
-                patched_sum.add_bytes(&payload);
-                written_sum.add_bytes(&payload);
-                let start = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN;
-                let header_end = start + t.header_len();
-                finish_checksum(&mut patched[start..header_end], patched_sum);
-                finish_checksum(&mut written[start..header_end], written_sum);
-                prop_assert_eq!(&patched[..header_end], &written[..header_end]);
+                let (patched, written) = both_writers(&template, (&e, &i, &t), &payload[..p], fill, total);
+                prop_assert_eq!(patched, written);
                 (cur_tcp, cur_ip) = (t, i);
             }
         }

@@ -20,7 +20,10 @@ use super::{write_tcp_frame, HeaderSource, TcpFrame};
 use crate::device::{Device, ETHERNET_HEADER_LEN};
 use crate::engine::Engine;
 use crate::time::Instant;
-use crate::wire::{Checksum, EtherType, EthernetAddress, EthernetRepr, IpProtocol, Ipv4Repr, TcpRepr};
+use crate::wire::{
+    Checksum, EtherType, EthernetAddress, EthernetRepr, IpProtocol, Ipv4Repr, TcpRepr, ACK_AT, IDENT_AT,
+    IP_CHECKSUM_AT, SEQ_AT, TS_VALUES_AT, WINDOW_AT,
+};
 
 #[cfg(test)]
 mod tests;
@@ -100,16 +103,11 @@ const TCP_BARE: usize = 20;
 const IP_AT: usize = ETHERNET_HEADER_LEN;
 const TCP_AT: usize = IP_AT + Ipv4Repr::HEADER_LEN;
 const FRAME_MAX: usize = TCP_AT + TCP_WITH_TIMESTAMPS;
-const IDENT_AT: usize = IP_AT + 4;
-const IP_CHECKSUM_AT: usize = IP_AT + 10;
-const SEQ_AT: usize = TCP_AT + 4;
-const ACK_AT: usize = TCP_AT + 8;
-const WINDOW_AT: usize = TCP_AT + 14;
 const TCP_CHECKSUM_AT: usize = TCP_AT + 16;
 /// NOP, NOP, kind 8, length 10 (RFC 7323 Appendix A), then TSval and TSecr.
 const TS_LAYOUT: [u8; 4] = [1, 1, 8, 10];
-const TSVAL_AT: usize = TCP_AT + TCP_BARE + 4;
-const TSECR_AT: usize = TSVAL_AT + 4;
+const TSVAL_AT: usize = TS_VALUES_AT;
+const TSECR_AT: usize = TS_VALUES_AT + 4;
 
 /// A connection's bare-ACK frame as the general writer last built it, with the fields that
 /// change from one ACK to the next (IPv4 identification, SEQ, ACK, window, TSval, TSecr and both
