@@ -10,6 +10,15 @@
 //! - CUBIC and NewReno stay within a factor 1.5 of the Mathis bound `MSS/RTT · 1.22/√p`
 //!   (capped by the link; at 0 % loss the bound is the link itself and only the lower side counts).
 //!
+//! - beyond the issue, every loss-based cell under loss is held to [`SPEC_BAND`] of what its own
+//!   specification predicts under the cell's loss (`model_vs_mathis`: a round-by-round model of
+//!   the RFC algorithm, no engine code), so a controller that follows the Mathis band only by
+//!   luck, or misses it only by design, shows which.
+//!
+//! A second table (`tests/snapshots/cc_goodput_periodic.txt`) repeats the loss-based cells under
+//! periodic loss, the process the Mathis constant and RFC 9438 §5.1 are derived for, and holds
+//! them to their closed forms (see its test).
+//!
 //! Every cell also checks the engine's estimates, sampled once a second: BBR's bandwidth estimate
 //! never above 1.1 × the link, no pacing rate above 3 × the link.
 //!
@@ -34,17 +43,45 @@ const LOSSES: [f64; 4] = [0.0, 0.001, 0.01, 0.05];
 const RTTS_MS: [u64; 2] = [50, 200];
 /// "Within a factor 1.5 of Mathis", both ways.
 const MATHIS_FACTOR: f64 = 1.5;
+/// A loss-based cell against its own specification (see [`check_spec`]): the measured cells sit
+/// at 0.82–0.99 of it (0.59–0.72 in the ungated 5 % periodic cells); recovery rounds, the 40 ms delayed ACK at small windows and the RACK
+/// reordering window only ever cost goodput, so the band is asymmetric. A controller whose
+/// growth or reduction is off (CUBIC's C doubled: ×1.19; Reno's β at 0.7: ×2.4) leaves it.
+const SPEC_BAND: (f64, f64) = (0.75, 1.05);
 /// A delivery-rate sample cannot honestly exceed the bottleneck; 10 % covers ACK-clock noise.
 const MAX_BW_OVER_LINK: f64 = 1.1;
 /// BBR's largest pacing gain is Startup's 2.89; anything above 3 × the link is a runaway.
 const MAX_PACING_OVER_LINK: f64 = 3.0;
+
+/// How the data direction loses frames at the cell's rate `p`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Process {
+    /// Each frame independently with probability `p` (the main table).
+    Bernoulli,
+    /// Exactly one frame in every `1/p`, at a seed-drawn phase: the process the Mathis bound
+    /// and RFC 9438 §5.1's response function are derived for (the second table).
+    Periodic,
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Case {
     algorithm: Algorithm,
     rtt: Duration,
     loss: f64,
+    process: Process,
     seed: u64,
+}
+
+impl Case {
+    fn loss_model(&self) -> LossModel {
+        match self.process {
+            Process::Bernoulli => LossModel::Bernoulli { p: self.loss },
+            Process::Periodic => {
+                let every = (1.0 / self.loss).round() as u64;
+                LossModel::Periodic { every, first: self.seed % every }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -62,26 +99,33 @@ struct Outcome {
     seed: u64,
 }
 
-/// Warm-up and measured window: 5 s + 15 s at 50 ms, 10 s + 20 s at 200 ms (≥ 100 RTTs measured).
-fn window(rtt: Duration) -> (Instant, Instant) {
-    if rtt <= Duration::from_millis(50) {
-        (Instant::from_millis(5_000), Instant::from_millis(20_000))
-    } else {
-        (Instant::from_millis(10_000), Instant::from_millis(30_000))
-    }
+/// Warm-up and measured window. BBR and the lossless cells: 5 s + 15 s at 50 ms, 10 s + 20 s
+/// at 200 ms (≥ 100 RTTs measured). A loss-based controller under loss sends a few Mbit/s, so
+/// 20 s would hold as few as 6 loss events at 200 ms / 0.1 %; those cells measure 5 s + 60 s
+/// at 50 ms and 20 s + 240 s at 200 ms (≥ 30 loss events each, a few wall-clock seconds).
+fn window(case: &Case) -> (Instant, Instant) {
+    let long = case.loss > 0.0 && case.algorithm != Algorithm::Bbr;
+    let (warm_up_s, measured_s) = match (case.rtt <= Duration::from_millis(50), long) {
+        (true, false) => (5, 15),
+        (false, false) => (10, 20),
+        (true, true) => (5, 60),
+        (false, true) => (20, 240),
+    };
+    (Instant::from_millis(warm_up_s * 1_000), Instant::from_millis((warm_up_s + measured_s) * 1_000))
 }
 
 fn run_case(case: &Case) -> Outcome {
-    let name = format!("cc_goodput_{}_{}ms_{}", case.algorithm, case.rtt.as_millis(), case.loss);
+    let process = if case.process == Process::Periodic { "_periodic" } else { "" };
+    let name = format!("cc_goodput_{}_{}ms_{}{process}", case.algorithm, case.rtt.as_millis(), case.loss);
     let run = SimRun::new(&name, case.seed);
     let mut fwd = bottleneck(RATE_BPS, case.rtt, QUEUE_BDP);
     if case.loss > 0.0 {
-        fwd = fwd.loss(LossModel::Bernoulli { p: case.loss });
+        fwd = fwd.loss(case.loss_model());
     }
     let buffer = 16 << 20;
     let flow = FlowSpec::endless(case.algorithm, 40_000, Instant::ZERO, buffer);
     let mut sc = Scenario::new(&run, fwd, ack_path(case.rtt), &[flow]);
-    let (from, to) = window(case.rtt);
+    let (from, to) = window(case);
     let a = sc.sample(&run, from);
     let (stats_a, link_a) = (sc.pair.a.engine.stats().clone(), sc.pair.stats(Direction::AToB));
     let (mut max_cwnd, mut max_pacing_bps, mut max_bw_bps) = (0, 0.0f64, 0.0f64);
@@ -181,9 +225,11 @@ fn check_bounds(case: &Case, o: &Outcome) -> Result<(), String> {
 ///   a deterministic loss rate gives 1.45 × Mathis here (`rfc_vs_mathis`), and the same
 ///   algorithm under this cell's Bernoulli loss averages 1.71 × in the round-by-round model
 ///   (`model_vs_mathis`; random loss spreads the loss intervals, and CUBIC's window grows
-///   faster than linearly in a long one). The engine measures 1.59 × here and 1.65 × averaged
-///   over six seeds and 120 s each (docs/PERFORMANCE.md), so 1.5 × Mathis is below what a
-///   correct RFC 9438 sender does at this BDP.
+///   faster than linearly in a long one). The engine measures 1.55 × here over 240 s (73 loss
+///   events), 0.91 × that model, and 1.65 × averaged over six seeds of 120 s each
+///   (docs/PERFORMANCE.md); under periodic loss it is 1.34 × Mathis, 0.92 × the closed form
+///   (`cc_goodput_periodic.txt`). So 1.5 × Mathis is below what a correct RFC 9438 sender does
+///   at this BDP under random loss.
 ///
 /// BBR meets every cell since its loss response separates random from congestive loss (see
 /// `stack/src/congestion/bbr/loss_filter.rs`); with `bbr_tolerate_random_loss = false` (the
@@ -198,21 +244,36 @@ fn known_miss(case: &Case) -> bool {
     })
 }
 
-/// What the controller's own specification predicts for the cell, as a ratio to the Mathis
-/// bound: the closed form (NewReno: Mathis itself; CUBIC: RFC 9438 §5.1, deterministic loss)
-/// and the round-by-round model under this cell's Bernoulli loss ([`response_model_bps`]).
-/// BBR has neither ("-").
-fn predicted_vs_mathis(case: &Case) -> (String, String) {
-    let link = payload_capacity_bps(RATE_BPS);
-    let mathis = mathis_bps(case.rtt, case.loss, link);
-    let closed_form = match case.algorithm {
-        Algorithm::NewReno => mathis,
-        Algorithm::Cubic => rfc9438_bps(case.rtt, case.loss, link),
-        Algorithm::Bbr => return ("-".to_owned(), "-".to_owned()),
-    };
-    let model = response_model_bps(case.algorithm, case.rtt, case.loss, RATE_BPS, QUEUE_BDP, case.seed)
-        .map_or_else(|| "-".to_owned(), |bps| format!("{:.2}", bps / mathis));
-    (format!("{:.2}", closed_form / mathis), model)
+/// What the controller's own specification predicts for the cell, in bit/s: the closed form
+/// for a deterministic loss rate ([`closed_form_bps`]) and the round-by-round model under this
+/// cell's Bernoulli loss ([`response_model_bps`]). BBR has neither.
+fn predicted_bps(case: &Case) -> Option<(f64, f64)> {
+    let model = response_model_bps(case.algorithm, case.rtt, case.loss, RATE_BPS, QUEUE_BDP, case.seed)?;
+    Some((closed_form_bps(case), model))
+}
+
+/// A loss-based cell against its own specification's prediction `spec_bps` for the cell's loss
+/// process (the model under Bernoulli loss, the closed form under periodic loss): the check
+/// that the controller implements its response function, beside the issue's Mathis band. The
+/// band is `SPEC_BAND` (lossless cells are not checked: the link caps every prediction).
+fn check_spec(case: &Case, o: &Outcome, spec_bps: f64, what: &str) -> Result<String, String> {
+    let ratio = o.goodput_bps / spec_bps;
+    let line = format!(
+        "{} rtt {} ms loss {} %: {:.2} × {what} ({:.2} Mbit/s), want in [{}, {}] (seed {})",
+        case.algorithm,
+        case.rtt.as_millis(),
+        case.loss * 100.0,
+        ratio,
+        spec_bps / 1e6,
+        SPEC_BAND.0,
+        SPEC_BAND.1,
+        o.seed
+    );
+    if (SPEC_BAND.0..=SPEC_BAND.1).contains(&ratio) {
+        Ok(line)
+    } else {
+        Err(line)
+    }
 }
 
 #[test]
@@ -223,7 +284,13 @@ fn goodput_under_loss_per_controller() {
         for &loss in &LOSSES {
             for algorithm in CONTROLLERS {
                 seed += 1;
-                cases.push(Case { algorithm, rtt: Duration::from_millis(rtt_ms), loss, seed });
+                cases.push(Case {
+                    algorithm,
+                    rtt: Duration::from_millis(rtt_ms),
+                    loss,
+                    process: Process::Bernoulli,
+                    seed,
+                });
             }
         }
     }
@@ -236,7 +303,10 @@ fn goodput_under_loss_per_controller() {
     let mut failures = Vec::new();
     for (case, o) in cases.iter().zip(&outcomes) {
         let mathis = mathis_bps(case.rtt, case.loss, link);
-        let (rfc, model) = predicted_vs_mathis(case);
+        let predicted = predicted_bps(case);
+        let vs_mathis =
+            |bps: Option<f64>| bps.map_or_else(|| "-".to_owned(), |b| format!("{:.2}", b / mathis));
+        let (rfc, model) = (vs_mathis(predicted.map(|p| p.0)), vs_mathis(predicted.map(|p| p.1)));
         writeln!(
             table,
             "{:<12} {:>6} {:>5.1} {:>5} {:>13.2} {:>12.2} {:>10.2} {:>14} {:>16} {:>13.2} {:>8} {:>9} {:>12} {:>11} {:>12} {:>16.2} {:>12.2}",
@@ -263,6 +333,15 @@ fn goodput_under_loss_per_controller() {
             eprintln!("FAIL {line}");
             failures.push(line);
         }
+        if let Some((_, model)) = predicted.filter(|_| case.loss > 0.0) {
+            match check_spec(case, o, model, "its specification under Bernoulli loss") {
+                Ok(line) => eprintln!("ok   {line}"),
+                Err(line) => {
+                    eprintln!("FAIL {line}");
+                    failures.push(line);
+                }
+            }
+        }
         match (check(case, o), known_miss(case)) {
             (Ok(line), false) => eprintln!("ok   {line}"),
             (Err(line), true) => eprintln!("MISS {line} (known, see KNOWN_MISSES)"),
@@ -282,6 +361,102 @@ fn goodput_under_loss_per_controller() {
     assert!(
         failures.is_empty(),
         "{} cell(s) miss issue #4's goodput targets:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(snapshot.is_none(), "{}", snapshot.unwrap_or_default());
+}
+
+/// The closed form the controller's specification gives for a deterministic loss rate: the
+/// Mathis bound itself for NewReno, RFC 9438 §5.1 for CUBIC.
+fn closed_form_bps(case: &Case) -> f64 {
+    let link = payload_capacity_bps(RATE_BPS);
+    match case.algorithm {
+        Algorithm::Cubic => rfc9438_bps(case.rtt, case.loss, link),
+        _ => mathis_bps(case.rtt, case.loss, link),
+    }
+}
+
+/// Highest loss rate at which the periodic table holds a cell to its closed form.
+const PERIODIC_SPEC_MAX_LOSS: f64 = 0.01;
+
+/// The loss-based controllers under periodic loss, the process both closed forms are derived
+/// for (one loss every `1/p` segments: Mathis et al. 1997 §2 for `1.22/√p`, RFC 9438 §5.1 for
+/// CUBIC): does each controller follow its own specification's response function, and where
+/// does that put it against Mathis? Pinned in `tests/snapshots/cc_goodput_periodic.txt`.
+/// Gated: at 0.1 % and 1 % every cell within [`SPEC_BAND`] of its closed form (NewReno: Mathis;
+/// CUBIC: RFC 9438 §5.1). Reported: the ratio to Mathis (issue #4's band is gated on the
+/// Bernoulli table), and the 5 % cells, where the window is ~5 segments and what the closed
+/// forms leave out — the round spent in recovery, the RACK reordering window before a loss is
+/// declared, the receiver's 40 ms delayed ACK of an odd last segment, tail losses that wait for
+/// a probe — costs a third of the goodput.
+#[test]
+fn loss_based_controllers_follow_their_response_functions_under_periodic_loss() {
+    let mut cases = Vec::new();
+    let mut seed = 4_100;
+    for &rtt_ms in &RTTS_MS {
+        for &loss in LOSSES.iter().filter(|&&p| p > 0.0) {
+            for algorithm in [Algorithm::NewReno, Algorithm::Cubic] {
+                seed += 1;
+                let rtt = Duration::from_millis(rtt_ms);
+                cases.push(Case { algorithm, rtt, loss, process: Process::Periodic, seed });
+            }
+        }
+    }
+    let outcomes = run_parallel(&cases, run_case);
+    let link = payload_capacity_bps(RATE_BPS);
+    let mut table = String::from(
+        "# controller rtt_ms loss% seed  goodput_mbps  mathis_mbps  vs_mathis  spec_vs_mathis  vs_spec  retrans  timeouts  loss_drops  max_cwnd_kb\n",
+    );
+    let mut failures = Vec::new();
+    for (case, o) in cases.iter().zip(&outcomes) {
+        let mathis = mathis_bps(case.rtt, case.loss, link);
+        let spec = closed_form_bps(case);
+        writeln!(
+            table,
+            "{:<12} {:>6} {:>5.1} {:>5} {:>13.2} {:>12.2} {:>10.2} {:>15.2} {:>8.2} {:>8} {:>9} {:>11} {:>12}",
+            case.algorithm.name(),
+            case.rtt.as_millis(),
+            case.loss * 100.0,
+            o.seed,
+            o.goodput_bps / 1e6,
+            mathis / 1e6,
+            o.goodput_bps / mathis,
+            spec / mathis,
+            o.goodput_bps / spec,
+            o.retrans,
+            o.timeouts,
+            o.loss_drops,
+            o.max_cwnd / 1000,
+        )
+        .unwrap();
+        if let Err(line) = check_bounds(case, o) {
+            eprintln!("FAIL {line} (periodic loss)");
+            failures.push(line);
+        }
+        // The closed forms leave out the recovery round and the delayed ACK; at 5 % the window
+        // is ~5 segments and they dominate (see the test's doc), so that column only reports.
+        let gated = case.loss <= PERIODIC_SPEC_MAX_LOSS;
+        match (check_spec(case, o, spec, "its specification's closed form"), gated) {
+            (Ok(line), _) => eprintln!("ok   {line} (periodic loss)"),
+            (Err(line), false) => eprintln!("info {line} (periodic loss, not gated)"),
+            (Err(line), true) => {
+                eprintln!("FAIL {line} (periodic loss)");
+                failures.push(line);
+            }
+        }
+        match check(case, o) {
+            Ok(line) => eprintln!("ok   {line} (periodic loss)"),
+            Err(line) => {
+                eprintln!("info {line} (periodic loss: the Mathis band is gated on the Bernoulli table)")
+            }
+        }
+    }
+    println!("{table}");
+    let snapshot = check_snapshot("cc_goodput_periodic.txt", &table);
+    assert!(
+        failures.is_empty(),
+        "{} cell(s) leave their specification's response under periodic loss:\n{}",
         failures.len(),
         failures.join("\n")
     );

@@ -127,6 +127,26 @@ fn bernoulli_loss_rate_is_close_to_p() {
 }
 
 #[test]
+fn periodic_loss_drops_exactly_every_nth_frame_from_its_phase() {
+    let sim = SimRun::new("periodic_loss_drops_exactly_every_nth_frame_from_its_phase", 8);
+    let (every, first, n) = (1_000u64, 337u64, 100_000u64);
+    let cfg = LinkConfig::default().loss(LossModel::Periodic { every, first });
+    let mut pair = one_way(&sim, cfg, Sender::new(64, n, Duration::from_micros(1)).burst(10));
+    run(&mut pair);
+    let mut lost: Vec<u64> = (0..n).collect();
+    let arrived: std::collections::HashSet<u64> = pair.b.arrivals.iter().map(|a| a.seq).collect();
+    lost.retain(|seq| !arrived.contains(seq));
+    let want: Vec<u64> = (first..n).step_by(every as usize).collect();
+    assert_eq!(lost, want);
+    assert_eq!(pair.stats(Direction::AToB).dropped_loss, want.len() as u64);
+    // `every: 0` never loses.
+    let cfg = LinkConfig::default().loss(LossModel::Periodic { every: 0, first: 0 });
+    let mut pair = one_way(&sim, cfg, Sender::new(64, 1_000, Duration::from_micros(1)));
+    run(&mut pair);
+    assert_eq!(pair.stats(Direction::AToB).dropped_loss, 0);
+}
+
+#[test]
 fn gilbert_elliott_loss_comes_in_bursts() {
     let sim = SimRun::new("gilbert_elliott_loss_comes_in_bursts", 7);
     let p_bad_to_good = 0.25;

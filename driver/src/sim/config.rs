@@ -21,6 +21,12 @@ pub enum LossModel {
     /// the current state's probability. The mean stay in the bad state is `1 / p_bad_to_good`
     /// frames, so with `loss_in_bad = 1` that is the mean loss-burst length.
     GilbertElliott { p_good_to_bad: f64, p_bad_to_good: f64, loss_in_good: f64, loss_in_bad: f64 },
+    /// Deterministic loss: of the frames that pass the bottleneck, counted from 0 over the
+    /// link's life, those at `first`, `first + every`, `first + 2·every`, … are lost (none when
+    /// `every` is 0). One loss every `1/p` frames is the loss process Mathis et al. (1997)
+    /// derived the `1.22/√p` constant for, and RFC 9438 §5.1 its CUBIC response function; a
+    /// seed-drawn `first` varies the phase.
+    Periodic { every: u64, first: u64 },
 }
 
 /// One direction of a link. Fields are public; the methods of the same names set them and chain.

@@ -158,6 +158,8 @@ pub struct Link {
     rngs: KnobRngs,
     /// Gilbert–Elliott channel state.
     in_bad_state: bool,
+    /// Frames that reached the loss stage so far (the position [`LossModel::Periodic`] counts).
+    loss_stage_frames: u64,
     bottleneck: Bottleneck,
     /// Frames transmitted by the sending port and not yet flushed.
     pub(crate) tx_ring: VecDeque<Vec<u8>>,
@@ -178,6 +180,7 @@ impl Link {
         Link {
             rngs: KnobRngs::new(seed),
             in_bad_state: false,
+            loss_stage_frames: 0,
             bottleneck: Bottleneck::new(),
             tx_ring: VecDeque::new(),
             in_flight: BinaryHeap::new(),
@@ -319,6 +322,8 @@ impl Link {
     }
 
     fn lose(&mut self) -> bool {
+        let position = self.loss_stage_frames;
+        self.loss_stage_frames += 1;
         let rng = &mut self.rngs.loss;
         match self.config.loss {
             LossModel::None => false,
@@ -329,6 +334,9 @@ impl Link {
                     self.in_bad_state = !self.in_bad_state;
                 }
                 rng.bernoulli(if self.in_bad_state { loss_in_bad } else { loss_in_good })
+            }
+            LossModel::Periodic { every, first } => {
+                every != 0 && position >= first && (position - first).is_multiple_of(every)
             }
         }
     }
