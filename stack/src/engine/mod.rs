@@ -84,7 +84,7 @@ use crate::tcp::timeout::TimeoutOutcome;
 use crate::tcp::{ConnectionError, State, TcpConfig};
 use crate::time::{Duration, Instant};
 use crate::timer::{TimerHandle, TimerWheel, WheelConfig};
-use crate::wire::{EthernetAddress, Ipv4Address};
+use crate::wire::{EthernetAddress, Ipv4Address, KeptDataHeaders};
 use events::EventSource;
 use flows::Flows;
 use secrets::Prng;
@@ -246,8 +246,9 @@ struct Slot {
     send_complete: bool,
     /// Cached next-hop MAC.
     route: Option<EthernetAddress>,
-    /// The connection's bare-ACK frame headers (`transmit/pure_ack.rs`), keyed by next hop.
-    ack_template: Option<transmit::AckTemplate>,
+    /// The connection's bare-ACK frame headers (`transmit/pure_ack.rs`), keyed by next hop
+    /// and timestamp layout.
+    ack_template: KeptDataHeaders,
 }
 
 /// The TCP/IPv4 engine of one shard.
@@ -513,7 +514,7 @@ impl Engine {
                     counted_estab: false,
                     send_complete: false,
                     route: None,
-                    ack_template: None,
+                    ack_template: KeptDataHeaders::default(),
                 });
                 (self.slots.len() - 1) as u32
             }
@@ -524,7 +525,7 @@ impl Engine {
         slot.in_accept_queue = false;
         slot.send_complete = false;
         slot.route = None;
-        slot.ack_template = None;
+        slot.ack_template = KeptDataHeaders::default();
         // Cannot fail: `admits` keeps live connections (one entry each) within the capacity.
         let inserted = self.flows.insert(tuple, index);
         debug_assert!(inserted, "flow table sized to max_connections");
@@ -717,7 +718,7 @@ impl Engine {
         slot.app_owned = false;
         slot.in_accept_queue = false;
         slot.route = None;
-        slot.ack_template = None;
+        slot.ack_template = KeptDataHeaders::default();
         // `in_ready`, `in_events` and `waiting_arp` entries are skipped lazily by generation/None.
         self.memory_used -= conn.release_buffers(&mut self.buffers);
         if self.flows.get(&conn.tuple) == Some(&index) {

@@ -36,7 +36,6 @@ use crate::wire::{
     EthernetAddress, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr,
     KeptDataHeaders, SeqNumber, TcpFlags, TcpOptions, TcpRepr,
 };
-pub(super) use pure_ack::AckTemplate;
 use pure_ack::PureAck;
 
 #[cfg(test)]

@@ -11,14 +11,17 @@
 //!
 //! [`DataHeaderTemplate`] keeps a segment's headers for the next segments of its burst, and
 //! (in the connection, [`KeptDataHeaders`]) for the next poll, whose ACK, window and
-//! timestamps [`DataHeaderTemplate::rebase`] patches in.
+//! timestamps [`DataHeaderTemplate::rebase`] patches in. The engine keeps one more per
+//! connection for its bare ACKs (payload 0), patched with
+//! [`DataHeaderTemplate::set_acknowledgment`] under a narrower key it vouches for itself
+//! (`engine/transmit/pure_ack.rs`).
 //!
 //! Never panics, never allocates.
 
 use super::checksum::{fold, Checksum};
 use super::ethernet::HEADER_LEN as ETHERNET_HEADER_LEN;
 use super::tcp::{SeqNumber, TcpFlags, TcpRepr, Timestamps};
-use super::{EthernetRepr, IpProtocol, Ipv4Repr};
+use super::{EthernetAddress, EthernetRepr, IpProtocol, Ipv4Repr};
 
 const IPV4_HEADER_LEN: usize = 20;
 const TCP_HEADER_LEN: usize = 20;
@@ -132,18 +135,17 @@ pub struct DataHeaderTemplate {
     tcp_sum: Checksum,
 }
 
-// Offsets in an Ethernet + IPv4 (no options) + TCP frame, shared with the engine's bare-ACK
-// template (`engine/transmit/pure_ack.rs`).
-pub(crate) const IDENT_AT: usize = ETHERNET_HEADER_LEN + 4;
-pub(crate) const IP_CHECKSUM_AT: usize = ETHERNET_HEADER_LEN + 10;
-pub(crate) const SEQ_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 4;
+// Offsets in an Ethernet + IPv4 (no options) + TCP frame.
+const IDENT_AT: usize = ETHERNET_HEADER_LEN + 4;
+const IP_CHECKSUM_AT: usize = ETHERNET_HEADER_LEN + 10;
+const SEQ_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 4;
 const FLAGS_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 13;
 const PORTS_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN;
-pub(crate) const ACK_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 8;
-pub(crate) const WINDOW_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 14;
+const ACK_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 8;
+const WINDOW_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 14;
 const URGENT_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + 18;
 /// TSval and TSecr, after NOP, NOP, kind and length.
-pub(crate) const TS_VALUES_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + TCP_HEADER_LEN + 4;
+const TS_VALUES_AT: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + TCP_HEADER_LEN + 4;
 
 impl DataHeaderTemplate {
     /// Writes the headers as [`emit_tcp_data_headers`] does (same result, same `None` cases)
@@ -173,9 +175,8 @@ impl DataHeaderTemplate {
     /// Makes the template the one [`Self::emit`] would build from `eth`, `ip`, `tcp` and
     /// `payload_len` (the identification, SEQ and flags are [`Self::write`]'s), if those differ
     /// from the template's only in the ACK number, the window and the timestamp values: a
-    /// connection's next poll, after the peer's ACK moved them. Patches the four fields and
-    /// the stored TCP sum (RFC 1624: one's complement subtraction is addition of the
-    /// complement); false, with nothing changed, for any other difference.
+    /// connection's next poll, after the peer's ACK moved them. False, with nothing changed,
+    /// for any other difference.
     pub fn rebase(
         &mut self,
         eth: &EthernetRepr,
@@ -197,11 +198,28 @@ impl DataHeaderTemplate {
             && self.bytes[PORTS_AT..PORTS_AT + 2] == tcp.src_port.to_be_bytes()
             && self.bytes[PORTS_AT + 2..PORTS_AT + 4] == tcp.dst_port.to_be_bytes()
             && self.bytes[URGENT_AT..URGENT_AT + 2] == tcp.urgent_pointer.to_be_bytes();
-        if !same {
-            return false;
+        if same {
+            self.set_acknowledgment(tcp);
         }
+        same
+    }
+
+    /// Whether the headers go to next hop `dst_mac` and carry timestamps exactly when
+    /// `timestamps`: with the connection and the layout fixed by the caller, the only key
+    /// [`Self::set_acknowledgment`] needs (the engine's bare-ACK template).
+    #[inline]
+    pub fn is_for(&self, dst_mac: EthernetAddress, timestamps: bool) -> bool {
+        self.eth.dst_addr == dst_mac && timestamps == (self.len == WITH_TIMESTAMPS)
+    }
+
+    /// Patches in `tcp`'s ACK number, window and timestamp values and the stored TCP sum (RFC
+    /// 1624: one's complement subtraction is addition of the complement). The caller vouches
+    /// that every other field is the template's ([`Self::rebase`] checks it; the bare-ACK path
+    /// knows it from [`Self::is_for`] and its connection).
+    #[inline]
+    pub fn set_acknowledgment(&mut self, tcp: &TcpRepr<'_>) {
         // Absent timestamps leave those bytes zero (the template then ends before them).
-        let (tsval, tsecr) = o.timestamps.map_or((0, 0), |ts| (ts.tsval, ts.tsecr));
+        let (tsval, tsecr) = tcp.options.timestamps.map_or((0, 0), |ts| (ts.tsval, ts.tsecr));
         let b = &mut self.bytes;
         let old = u64::from(read_u32(b, ACK_AT))
             + u64::from(u16::from_be_bytes([b[WINDOW_AT], b[WINDOW_AT + 1]]))
@@ -216,7 +234,6 @@ impl DataHeaderTemplate {
         // Whole 32-bit values are congruent to the sum of their halves modulo 0xffff.
         self.tcp_sum.add_u16(!fold(old));
         self.tcp_sum.add_u16(fold(new));
-        true
     }
 
     /// Writes the headers of the next segment of the burst (identification `ident`, sequence

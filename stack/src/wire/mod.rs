@@ -37,7 +37,6 @@ pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use checksum::{checksum, update, Checksum};
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 pub use frame::{emit_tcp_data_headers, DataHeaderTemplate, KeptDataHeaders};
-pub(crate) use frame::{ACK_AT, IDENT_AT, IP_CHECKSUM_AT, SEQ_AT, TS_VALUES_AT, WINDOW_AT};
 pub use icmp::{DstUnreachable, IcmpQuote, Icmpv4Packet, Icmpv4Repr, TimeExceeded};
 pub use ipv4::{IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr};
 pub use pretty::{pretty_frame, PrettyFrame};
