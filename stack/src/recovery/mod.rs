@@ -48,6 +48,9 @@ pub mod reneging;
 pub mod rtt;
 pub mod scoreboard;
 pub mod segments;
+mod spurious_rto;
+#[cfg(test)]
+mod spurious_rto_tests;
 
 use crate::congestion::PacketSnapshot;
 use crate::time::{Duration, Instant};
@@ -146,8 +149,13 @@ pub struct AckOutcome {
     pub congestion_event: bool,
     /// `snd_una` passed the recovery point: call `on_recovery_exit`.
     pub recovery_exited: bool,
-    /// Every retransmission of the episode was D-SACKed: call `on_spurious_congestion_event`.
+    /// Every retransmission of the episode was D-SACKed, or (after a timeout) the Eifel test
+    /// found the original transmission acknowledged: call `on_spurious_congestion_event`.
     pub spurious_congestion_event: bool,
+    /// With `spurious_congestion_event`: what was undone was a retransmission timeout (or a
+    /// reneging repair); its backoff is cleared and the segments it marked lost and that were
+    /// not resent yet are outstanding again ([`spurious_rto`]).
+    pub spurious_rto: bool,
     /// The TLP retransmission repaired a loss (RFC 8985 §7.4.2).
     pub tlp_loss_repaired: bool,
     /// The ACK acknowledged data never sent; nothing changed.
@@ -219,13 +227,35 @@ struct Episode {
     point: SeqNumber,
 }
 
-/// D-SACK undo bookkeeping of the latest fast-recovery episode.
+/// Undo bookkeeping of the latest recovery episode: RFC 3708 D-SACK counting for every
+/// episode, and for a retransmission timeout also the RFC 3522 Eifel test ([`spurious_rto`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Undo {
     /// `snd_una` when the episode began; D-SACKs below it are about older data.
     marker: SeqNumber,
     /// Retransmissions of the episode not yet proven spurious by a D-SACK.
     retrans: u32,
+    /// TSval of the episode's first retransmission (Linux `retrans_stamp`), when timestamps
+    /// are on; only a timeout episode uses it.
+    first_tsval: Option<u32>,
+    /// A retransmission of the episode was sent.
+    retransmitted: bool,
+    /// When the episode's latest retransmission timeout fired; `None` for fast recovery.
+    rto_at: Option<Instant>,
+}
+
+impl Undo {
+    fn new(marker: SeqNumber, rto_at: Option<Instant>) -> Self {
+        Undo { marker, retrans: 0, first_tsval: None, retransmitted: false, rto_at }
+    }
+
+    fn on_retransmit(&mut self, tsval: Option<u32>) {
+        self.retrans = self.retrans.saturating_add(1);
+        if !self.retransmitted {
+            self.retransmitted = true;
+            self.first_tsval = tsval;
+        }
+    }
 }
 
 /// Per-connection loss recovery state.
@@ -391,7 +421,7 @@ impl LossRecovery {
                 && not_before(self.board.snd_una(), seg.seq);
             let matched = self.board.on_retransmit(now, seg.seq, seg.len, seg.tsval, seg.snapshot);
             if let (Some(undo), true) = (self.undo.as_mut(), matched > 0 && self.episode.is_some()) {
-                undo.retrans = undo.retrans.saturating_add(1);
+                undo.on_retransmit(seg.tsval);
             }
             if head && matched > 0 && !self.tlp.probe_pending {
                 // The cumulative ACK cannot move before the resent head comes back: count the
@@ -463,6 +493,9 @@ impl LossRecovery {
             self.rto_started = Some(now);
             self.rtt.reset_backoff();
         }
+        // RFC 3522 before the exit test: the ACK that ends the timeout episode may be the one
+        // that proves it spurious (Linux `tcp_process_loss` tries the undo first).
+        let eifel = if update.newly_acked > 0 { self.check_eifel(tsecr) } else { None };
         out.recovery_exited = self.maybe_exit_recovery();
         let snd_una = self.board.snd_una();
         self.rack.update_reo_wnd(
@@ -471,7 +504,13 @@ impl LossRecovery {
             update.dsack.is_some(),
             out.recovery_exited,
         );
-        out.spurious_congestion_event = self.check_undo(update.dsack);
+        if let Some(undone) = eifel.or_else(|| self.check_undo(update.dsack)) {
+            out.spurious_congestion_event = true;
+            if let Some(fired_at) = undone.rto_at {
+                self.undo_timeout(fired_at);
+                out.spurious_rto = true;
+            }
+        }
         let progress = update.newly_acked > 0 || update.newly_sacked > 0;
         let verdict = self.tlp.on_ack(snd_una, update.dsack.is_some(), progress);
         let (lost, entered) = self.detect_losses(now);
@@ -549,8 +588,8 @@ impl LossRecovery {
         out.rto = true;
         out.newly_lost = self.forget_reneged_sacks(out);
         out.newly_lost += self.board.mark_all_lost();
+        self.start_rto_undo(now);
         self.episode = Some(Episode { point: self.board.high_data() });
-        self.undo = None;
         self.tlp = Tlp::default();
         self.rack_timer = None;
         self.rto_started = Some(now);
@@ -599,7 +638,7 @@ impl LossRecovery {
         let entered = lost > 0 && self.episode.is_none();
         if entered {
             self.episode = Some(Episode { point: self.board.high_data() });
-            self.undo = Some(Undo { marker: self.board.snd_una(), retrans: 0 });
+            self.undo = Some(Undo::new(self.board.snd_una(), None));
         }
         (lost, entered)
     }
@@ -615,19 +654,19 @@ impl LossRecovery {
     }
 
     /// RFC 3708-style undo: each D-SACK for data of the episode proves one retransmission
-    /// unnecessary; when all are, the reduction was spurious.
-    fn check_undo(&mut self, dsack: Option<(SeqNumber, SeqNumber)>) -> bool {
-        let (Some((left, right)), Some(undo)) = (dsack, self.undo.as_mut()) else { return false };
+    /// unnecessary; when all are, the reduction was spurious, and the finished bookkeeping
+    /// comes back (it is gone: one undo per episode).
+    fn check_undo(&mut self, dsack: Option<(SeqNumber, SeqNumber)>) -> Option<Undo> {
+        let (Some((left, right)), Some(undo)) = (dsack, self.undo.as_mut()) else { return None };
         let inside = not_before(left, undo.marker) && not_before(self.board.high_data(), right);
         if !inside || undo.retrans == 0 {
-            return false;
+            return None;
         }
         undo.retrans -= 1;
         if undo.retrans == 0 {
-            self.undo = None;
-            return true;
+            return self.undo.take();
         }
-        false
+        None
     }
 
     /// Re-arms the shared loss-detection timer: PTO when a probe may be sent (RFC 8985 §7.2:

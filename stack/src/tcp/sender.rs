@@ -377,7 +377,14 @@ impl Connection {
         }
         if out.spurious_congestion_event {
             self.cc.on_spurious_congestion_event();
-            stats.spurious_retrans_undone += 1;
+            if out.spurious_rto {
+                // RFC 4015: loss recovery already cleared the backoff and took the timeout's
+                // loss marks back; the R2 count waits for new data acknowledged.
+                stats.spurious_rto_undone += 1;
+                self.counters.spurious_rto_undone += 1;
+            } else {
+                stats.spurious_retrans_undone += 1;
+            }
         }
         if out.tlp_loss_repaired {
             // RFC 8985 §7.4.2: the probe hid a real loss; reduce once, then carry on.
