@@ -18,7 +18,7 @@
 mod cc_support;
 
 use cc_support::*;
-use linerate_driver::sim::{Direction, LinkConfig, LossModel, SimRun};
+use linerate_driver::sim::{Direction, LossModel, SimRun};
 use linerate_stack::congestion::Algorithm;
 use linerate_stack::time::{Duration, Instant};
 
@@ -46,7 +46,7 @@ struct Outcome {
     after_undo: Option<(u32, u32, u32)>,
     /// When the undo came, after the spike began, and the segments resent until then.
     undone_after: Option<Duration>,
-    retransmitted_to_undo: u64,
+    retransmitted_to_undo: Option<u64>,
     timeouts: u64,
     undone: u64,
     /// Per-connection count (`TcpInfo::spurious_rto_undone`).
@@ -54,8 +54,37 @@ struct Outcome {
     /// Segments retransmitted from the spike to its end plus 4 s (congestion losses of the
     /// queue included).
     retransmitted: u64,
-    /// Payload goodput from the spike to 4 s after it, Mbit/s.
+    /// Payload goodput from the spike to 4 s after it, and in the 2 s after the spike ended
+    /// (while the window comes back, or does not), Mbit/s.
     goodput_mbps: f64,
+    goodput_after_mbps: f64,
+    /// The window 2 s after the spike ended.
+    cwnd_after: u32,
+}
+
+impl Outcome {
+    /// The figures of one run, as `docs/PERFORMANCE.md` shows them.
+    fn line(&self) -> String {
+        let ms = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.0}", d.as_secs_f64() * 1e3));
+        let undo =
+            self.after_undo.map_or("-".to_owned(), |(c, s, b)| format!("cwnd {c} ssthresh {s} backoff {b}"));
+        format!(
+            "flight {} segs, cwnd {} before; timeouts {}, undone {} (info {}) at {} ms, after it {undo}; \
+             retransmitted {:?} to the undo, {} in 6 s; goodput {:.2} Mbit/s over 6 s, {:.2} in the 2 s after; \
+             cwnd {} 2 s after",
+            self.flight_segments,
+            self.cwnd_before,
+            self.timeouts,
+            self.undone,
+            self.undone_info,
+            ms(self.undone_after),
+            self.retransmitted_to_undo,
+            self.retransmitted,
+            self.goodput_mbps,
+            self.goodput_after_mbps,
+            self.cwnd_after
+        )
+    }
 }
 
 fn spike(name: &str, seed: u64, timestamps: bool, kind: Spike) -> (SimRun, Outcome) {
@@ -82,32 +111,47 @@ fn spike(name: &str, seed: u64, timestamps: bool, kind: Spike) -> (SimRun, Outco
     let (flight_segments, cwnd_before) = (u64::from(info.unacked) / MSS, info.cwnd);
     p.run_to(SPIKE_AT + SPIKE, MAX_STEPS).unwrap_or_else(fail);
     p.link_mut(Direction::AToB).set_config(fwd);
+    let received_at_spike_end = p.b.received_total();
+    let mut received_after = received_at_spike_end;
+    let mut cwnd_after = 0;
+    let after = SPIKE_AT + SPIKE + Duration::from_secs(2);
     let end = SPIKE_AT + SPIKE + Duration::from_secs(4);
-    p.run_until(end, MAX_STEPS, |p| p.a.engine.stats().spurious_rto_undone > 0).unwrap_or_else(fail);
-    let undone = p.a.engine.stats().spurious_rto_undone > 0;
-    let after_undo = undone.then(|| {
-        let info = p.a.engine.info(p.now(), conn).expect("open");
-        (info.cwnd, info.ssthresh, info.backoff)
-    });
-    let undone_after = undone.then(|| p.now() - SPIKE_AT);
-    let retransmitted_to_undo = p.a.engine.stats().retrans_segs - retrans0;
-    p.run_to(end, MAX_STEPS).unwrap_or_else(fail);
+    let mut undo_seen = None;
+    for until in [after, end] {
+        if undo_seen.is_none() {
+            p.run_until(until, MAX_STEPS, |p| p.a.engine.stats().spurious_rto_undone > 0)
+                .unwrap_or_else(fail);
+            undo_seen = (p.a.engine.stats().spurious_rto_undone > 0).then(|| {
+                let info = p.a.engine.info(p.now(), conn).expect("open");
+                let retransmitted = p.a.engine.stats().retrans_segs - retrans0;
+                ((info.cwnd, info.ssthresh, info.backoff), p.now() - SPIKE_AT, retransmitted)
+            });
+        }
+        p.run_to(until.max(p.now()), MAX_STEPS).unwrap_or_else(fail);
+        if until == after {
+            received_after = p.b.received_total();
+            cwnd_after = p.a.engine.info(p.now(), conn).expect("open").cwnd;
+        }
+    }
+    let goodput_after = (received_after - received_at_spike_end) as f64 * 8.0 / 2.0;
     let stats = p.a.engine.stats().clone();
     let info = p.a.engine.info(p.now(), conn).expect("open");
     let goodput = (p.b.received_total() - received0) as f64 * 8.0 / (end - SPIKE_AT).as_secs_f64();
     let outcome = Outcome {
         flight_segments,
         cwnd_before,
-        after_undo,
-        undone_after,
-        retransmitted_to_undo,
+        after_undo: undo_seen.map(|u| u.0),
+        undone_after: undo_seen.map(|u| u.1),
+        retransmitted_to_undo: undo_seen.map(|u| u.2),
         timeouts: stats.timeouts,
         undone: stats.spurious_rto_undone,
         undone_info: info.spurious_rto_undone,
         retransmitted: stats.retrans_segs - retrans0,
         goodput_mbps: goodput / 1e6,
+        goodput_after_mbps: goodput_after / 1e6,
+        cwnd_after,
     };
-    println!("{name} (timestamps {timestamps}, {kind:?}): {outcome:?}");
+    println!("{name} (timestamps {timestamps}, {kind:?}): {}", outcome.line());
     (run, outcome)
 }
 
@@ -129,8 +173,8 @@ fn a_delay_spike_with_timestamps_is_undone_by_the_eifel_test() {
     assert_eq!(backoff, 0, "the backoff is cleared: {o:?}\n{}", run.reproduce_hint());
     // Two segments per timeout (the loss window); the flight itself is never resent.
     assert!(
-        o.retransmitted_to_undo <= 2 * o.timeouts,
-        "{} segments resent for {} timeouts: {o:?}\n{}",
+        o.retransmitted_to_undo.is_some_and(|r| r <= 2 * o.timeouts),
+        "{:?} segments resent for {} timeouts: {o:?}\n{}",
         o.retransmitted_to_undo,
         o.timeouts,
         run.reproduce_hint()
@@ -148,6 +192,11 @@ fn a_real_outage_is_not_undone() {
     for (ts, seed) in [(true, 10_200), (false, 10_300)] {
         let (run, o) = spike("cc_spurious_rto_outage", seed, ts, Spike::Outage);
         assert!(o.timeouts >= 1, "{o:?}\n{}", run.reproduce_hint());
-        assert_eq!((o.undone, o.after_undo), (0, None), "a real loss stays a loss: {o:?}\n{}", run.reproduce_hint());
+        assert_eq!(
+            (o.undone, o.after_undo),
+            (0, None),
+            "a real loss stays a loss: {o:?}\n{}",
+            run.reproduce_hint()
+        );
     }
 }

@@ -3,8 +3,9 @@
 //! **Owns**, per connection, the sender's segment records ([`segments`]), the SACK scoreboard
 //! with RFC 6675 `pipe`/`IsLost`/`NextSeg` ([`scoreboard`]), RACK-TLP (RFC 8985, [`rack`]), RTT
 //! estimation and the RFC 6298 retransmission timer ([`rtt`]), recovery episodes, D-SACK based
-//! undo (RFC 3708-style) and the limited-transmit allowance (RFC 3042). [`LossRecovery`] is the
-//! facade the engine holds.
+//! undo (RFC 3708-style), the detection and undo of spurious retransmission timeouts and
+//! reneging repairs (RFC 3522 Eifel, RFC 3708, RFC 4015 response; [`spurious_rto`]) and the
+//! limited-transmit allowance (RFC 3042). [`LossRecovery`] is the facade the engine holds.
 //!
 //! **Promises:** sans-I/O (`now` is an argument, timers come back as deadlines), deterministic,
 //! allocation-free after construction, bounded work per ACK (see [`scoreboard`]), no panic on
@@ -13,7 +14,8 @@
 //! **Does not** hold payload bytes, build segments or change the congestion window: the engine
 //! reads [`AckOutcome`]/[`TimeoutOutcome`] and calls the congestion controller:
 //! `congestion_event` → `on_congestion_event` (with `newly_lost`), `recovery_exited` →
-//! `on_recovery_exit`, `spurious_congestion_event` → `on_spurious_congestion_event`,
+//! `on_recovery_exit`, `spurious_congestion_event` → `on_spurious_congestion_event` (with
+//! `spurious_rto`, a timeout was undone: its backoff and loss marks are already gone),
 //! `tlp_loss_repaired` → `on_congestion_event` then `on_recovery_exit` (RFC 8985 §7.4.2), an RTO
 //! → `on_retransmit_timeout`. Each delivered segment's [`PacketSnapshot`] is handed to the
 //! caller's closure for the delivery-rate estimator.

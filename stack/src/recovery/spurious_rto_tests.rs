@@ -38,7 +38,8 @@ fn send(r: &mut LossRecovery, clock: Clock, ms: u64, i: u32, is_retransmit: bool
 }
 
 fn ack(r: &mut LossRecovery, ms: u64, ack: u32, blocks: &[(u32, u32)], tsecr: Option<u32>) -> AckOutcome {
-    let blocks: Vec<SackBlock> = blocks.iter().map(|&(l, h)| SackBlock { left: seg(l), right: seg(h) }).collect();
+    let blocks: Vec<SackBlock> =
+        blocks.iter().map(|&(l, h)| SackBlock { left: seg(l), right: seg(h) }).collect();
     r.on_ack(at(ms), seg(ack), &blocks, tsecr, |_| {})
 }
 
@@ -250,4 +251,35 @@ fn fast_recovery_is_never_undone_by_the_timestamp_test() {
     send(&mut r, clock, 400, 2, true);
     let out = ack(&mut r, 450, 10, &[], clock.tsval(0));
     assert!(!out.spurious_congestion_event, "fast recovery keeps to the D-SACK rule: {out:?}");
+}
+
+#[test]
+fn a_forging_peer_gets_at_most_one_undo_per_timeout() {
+    let clock = Clock(Some(3));
+    let mut r = flight(clock);
+    let (mut timeouts, mut undos) = (0u32, 0u32);
+    for round in 0..40u64 {
+        let (t, kind) = r.next_timer().expect("data is outstanding");
+        let out = r.on_timeout(t, kind);
+        timeouts += u32::from(out.rto);
+        let ms = t.as_millis();
+        let mut resent = Vec::new();
+        while let (Some((s, _)), true) = (r.next_retransmission(false), resent.len() < 2) {
+            let i = (s - ISS) as u32 / MSS;
+            send(&mut r, clock, ms, i, true);
+            resent.push(i);
+        }
+        // The liar never lets snd_una move; it D-SACKs each retransmission (first block inside
+        // the second, RFC 2883) and echoes the oldest TSval, on several ACKs.
+        for k in 0..3 {
+            for &i in &resent {
+                let out = ack(&mut r, ms + 1 + k, 2, &[(i, i + 1), (i, i + 1)], clock.tsval(0));
+                undos += u32::from(out.spurious_rto);
+                assert!(!out.ignored, "round {round}: {out:?}");
+            }
+        }
+        assert_eq!(r.scoreboard().segments().len(), 8, "nothing grows");
+        assert!(undos <= timeouts, "round {round}: {undos} undos for {timeouts} timeouts");
+    }
+    assert!(timeouts >= 10 && undos >= 1, "{timeouts} timeouts, {undos} undos");
 }
