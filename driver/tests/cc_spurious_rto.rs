@@ -14,6 +14,7 @@
 //!   retransmission after the outage is what gets through, and nothing is undone.
 //!
 //! Run: `cargo test --release -p linerate-driver --test cc_spurious_rto -- --nocapture`.
+//! NewReno and BBR run the Eifel case too (`newreno_and_bbr_undo_the_spike_too`).
 
 mod cc_support;
 
@@ -87,12 +88,12 @@ impl Outcome {
     }
 }
 
-fn spike(name: &str, seed: u64, timestamps: bool, kind: Spike) -> (SimRun, Outcome) {
+fn spike(name: &str, seed: u64, algorithm: Algorithm, timestamps: bool, kind: Spike) -> (SimRun, Outcome) {
     let run = SimRun::new(name, seed);
     let fwd = bottleneck(RATE_BPS, RTT, 1.0);
     let mut cfg = engine_config(CLIENT_IP, 1, run.seed());
     cfg.tcp.timestamps = timestamps;
-    let flow = FlowSpec::endless(Algorithm::Cubic, CLIENT_PORT, Instant::ZERO, 1 << 20);
+    let flow = FlowSpec::endless(algorithm, CLIENT_PORT, Instant::ZERO, 1 << 20);
     let client = Client::with_config(cfg, &[flow]);
     let mut p = pair(&run, fwd.clone(), ack_path(RTT), client, Sink::new(run.seed(), 1 << 20));
     let fail = |e| panic!("{e}\n{}", run.reproduce_hint());
@@ -151,7 +152,7 @@ fn spike(name: &str, seed: u64, timestamps: bool, kind: Spike) -> (SimRun, Outco
         goodput_after_mbps: goodput_after / 1e6,
         cwnd_after,
     };
-    println!("{name} (timestamps {timestamps}, {kind:?}): {}", outcome.line());
+    println!("{name} ({algorithm:?}, timestamps {timestamps}, {kind:?}): {}", outcome.line());
     (run, outcome)
 }
 
@@ -167,7 +168,7 @@ fn assert_undone(run: &SimRun, o: &Outcome) {
 
 #[test]
 fn a_delay_spike_with_timestamps_is_undone_by_the_eifel_test() {
-    let (run, o) = spike("cc_spurious_rto_eifel", 10_000, true, Spike::Delay);
+    let (run, o) = spike("cc_spurious_rto_eifel", 10_000, Algorithm::Cubic, true, Spike::Delay);
     assert_undone(&run, &o);
     let (_, _, backoff) = o.after_undo.expect("undone");
     assert_eq!(backoff, 0, "the backoff is cleared: {o:?}\n{}", run.reproduce_hint());
@@ -183,14 +184,14 @@ fn a_delay_spike_with_timestamps_is_undone_by_the_eifel_test() {
 
 #[test]
 fn a_delay_spike_without_timestamps_is_undone_by_d_sacks() {
-    let (run, o) = spike("cc_spurious_rto_dsack", 10_100, false, Spike::Delay);
+    let (run, o) = spike("cc_spurious_rto_dsack", 10_100, Algorithm::Cubic, false, Spike::Delay);
     assert_undone(&run, &o);
 }
 
 #[test]
 fn a_real_outage_is_not_undone() {
     for (ts, seed) in [(true, 10_200), (false, 10_300)] {
-        let (run, o) = spike("cc_spurious_rto_outage", seed, ts, Spike::Outage);
+        let (run, o) = spike("cc_spurious_rto_outage", seed, Algorithm::Cubic, ts, Spike::Outage);
         assert!(o.timeouts >= 1, "{o:?}\n{}", run.reproduce_hint());
         assert_eq!(
             (o.undone, o.after_undo),
@@ -198,5 +199,26 @@ fn a_real_outage_is_not_undone() {
             "a real loss stays a loss: {o:?}\n{}",
             run.reproduce_hint()
         );
+    }
+}
+
+/// NewReno and BBR with timestamps: the same undo. NewReno's window comes back at once. BBR
+/// restores `prior_cwnd` and resets what Linux's `bbr_undo_cwnd` resets (lower bounds, loss
+/// signals of the round, full-pipe counters); the same ACK then bounds the window by the model
+/// (`BBRSetCwnd`, `BBRBoundCwndForModel`), which the stall and the losses the timeout reported
+/// had lowered, so it comes back over the next rounds (measured: 2 s later it is where it was).
+#[test]
+fn newreno_and_bbr_undo_the_spike_too() {
+    for (algorithm, seed) in [(Algorithm::NewReno, 10_400), (Algorithm::Bbr, 10_500)] {
+        let (run, o) = spike("cc_spurious_rto_controllers", seed, algorithm, true, Spike::Delay);
+        let hint = run.reproduce_hint();
+        assert_eq!((o.undone, o.undone_info), (1, 1), "{algorithm:?}: {o:?}\n{hint}");
+        assert!(
+            o.cwnd_after * 10 >= o.cwnd_before * 9,
+            "{algorithm:?}: window not back 2 s later: {o:?}\n{hint}"
+        );
+        if algorithm == Algorithm::NewReno {
+            assert_undone(&run, &o);
+        }
     }
 }
