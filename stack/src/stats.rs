@@ -67,8 +67,9 @@ pub struct Stats {
     /// (RFC 2883/3708; TcpExt TCPDSACKUndo).
     pub spurious_retrans_undone: u64,
     /// Retransmission timeouts (SACK-reneging repairs included) undone because the Eifel
-    /// timestamp test (RFC 3522) or D-SACKs (RFC 3708) proved them spurious; the window came
-    /// back and the segments not yet resent were not (RFC 4015; TcpExt TCPLossUndo).
+    /// timestamp test (RFC 3522), F-RTO (RFC 5682) or D-SACKs (RFC 3708) proved them spurious;
+    /// the window came back and the segments not yet resent were not (RFC 4015; TcpExt
+    /// TCPLossUndo + TCPSpuriousRTOs).
     pub spurious_rto_undone: u64,
     /// Times a peer was found to have reneged (RFC 2018 §8): the segment at SND.UNA was still
     /// SACKed when the grace after an ACK ended, or at an RTO. The SACK marks were cleared and

@@ -190,6 +190,12 @@ pub(crate) struct Deliveries {
     pub tsecr: Option<u32>,
     pub min_rtt: Option<Duration>,
     pub sample: Option<(Instant, Duration)>,
+    /// F-RTO (RFC 5682 §3.1 step 3b, [`spurious_rto`]): the recovery point of the timeout
+    /// episode being tested; `None` when no F-RTO test runs.
+    pub frto_point: Option<SeqNumber>,
+    /// A segment sent before the timeout and never retransmitted was newly acknowledged or
+    /// SACKed (Linux `FLAG_ORIG_SACK_ACKED`).
+    pub original_delivered: bool,
 }
 
 impl Deliveries {
@@ -201,6 +207,14 @@ impl Deliveries {
         how: Delivery,
         on_delivered: &mut impl FnMut(&PacketSnapshot),
     ) {
+        if let Some(point) = self.frto_point {
+            let end = match how {
+                Delivery::AckedRun { first_end, .. } => first_end,
+                _ => rec.end(),
+            };
+            let fresh = !matches!(how, Delivery::Acked { was_sacked: true });
+            self.original_delivered |= fresh && rec.retransmits == 0 && not_before(point, end);
+        }
         // A SACK echoes the older TS.Recent (RFC 7323 §4.3): no timestamp test for it.
         let echo = if matches!(how, Delivery::Sacked) { None } else { self.tsecr };
         match how {
@@ -240,6 +254,8 @@ struct Undo {
     /// TSval of the episode's first retransmission (Linux `retrans_stamp`), when timestamps
     /// are on; only a timeout episode uses it.
     first_tsval: Option<u32>,
+    /// The F-RTO test (RFC 5682) may still decide this timeout episode.
+    frto: bool,
     /// A retransmission of the episode was sent.
     retransmitted: bool,
     /// When the episode's latest retransmission timeout fired; `None` for fast recovery.
@@ -248,7 +264,7 @@ struct Undo {
 
 impl Undo {
     fn new(marker: SeqNumber, rto_at: Option<Instant>) -> Self {
-        Undo { marker, retrans: 0, first_tsval: None, retransmitted: false, rto_at }
+        Undo { marker, retrans: 0, first_tsval: None, frto: false, retransmitted: false, rto_at }
     }
 
     fn on_retransmit(&mut self, tsval: Option<u32>) {
@@ -281,6 +297,8 @@ pub struct LossRecovery {
     rearmed_for_flight_at: Option<Instant>,
     /// The SACK reneging check ([`reneging`]).
     reneging: Reneging,
+    /// F-RTO detection of spurious timeouts is on ([`Self::set_frto`]).
+    frto: bool,
 }
 
 impl LossRecovery {
@@ -299,6 +317,7 @@ impl LossRecovery {
             rto_started: None,
             rearmed_for_flight_at: None,
             reneging: Reneging::default(),
+            frto: false,
         }
     }
 
@@ -475,7 +494,14 @@ impl LossRecovery {
         let prior_in_flight = self.board.pipe();
         // A probe the engine could not send is moot once the peer speaks again.
         self.tlp.probe_pending = false;
-        let mut seen = Deliveries { now, tsecr, min_rtt: self.rtt.min_rtt(), sample: None };
+        let mut seen = Deliveries {
+            now,
+            tsecr,
+            min_rtt: self.rtt.min_rtt(),
+            sample: None,
+            frto_point: self.frto_point(),
+            original_delivered: false,
+        };
         let rack = &mut self.rack;
         let update = self.board.on_ack(ack, sack_blocks, |rec, how| {
             seen.on_delivered(rack, rec, how, &mut on_delivered);
@@ -498,6 +524,7 @@ impl LossRecovery {
         // RFC 3522 before the exit test: the ACK that ends the timeout episode may be the one
         // that proves it spurious (Linux `tcp_process_loss` tries the undo first).
         let eifel = if update.newly_acked > 0 { self.check_eifel(tsecr) } else { None };
+        let eifel = eifel.or_else(|| self.check_frto(seen.original_delivered, &update));
         out.recovery_exited = self.maybe_exit_recovery();
         let snd_una = self.board.snd_una();
         self.rack.update_reo_wnd(
@@ -590,7 +617,7 @@ impl LossRecovery {
         out.rto = true;
         out.newly_lost = self.forget_reneged_sacks(out);
         out.newly_lost += self.board.mark_all_lost();
-        self.start_rto_undo(now);
+        self.start_rto_undo(now, out.reneged);
         self.episode = Some(Episode { point: self.board.high_data() });
         self.tlp = Tlp::default();
         self.rack_timer = None;

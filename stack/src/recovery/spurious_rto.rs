@@ -40,18 +40,75 @@
 //! but not the R2 retry count (only an ACK of new data does that), so a peer that never lets
 //! `snd_una` move still reaches R2 and is dropped. No allocation, no panic.
 //!
-//! **Does not** implement F-RTO (RFC 5682): detection here needs timestamps or D-SACK.
+//! - *F-RTO* (RFC 5682 §3.1, SACK variant, the detection of step 3b as Linux applies it), for
+//!   SACK peers without timestamps ([`LossRecovery::set_frto`]): an ACK that newly
+//!   acknowledges or SACKs a segment sent before the timeout and never retransmitted proves
+//!   that not everything was lost, so the timeout was spurious. Not for a timeout during fast
+//!   recovery or a reneging repair; over for the episode once new data sent after the timeout
+//!   meets SACKs or duplicate ACKs (step 3a). Step 2b (sending new data instead of the second
+//!   retransmission to provoke that evidence) is not done: the sender keeps resending as RTO
+//!   recovery does, and the originals' ACKs, if they come, still decide.
+//!
+//! **Does not** use F-RTO for peers without SACK: their cumulative ACK after a repaired hole
+//! covers data never resent, which would look like originals arriving.
 
+use super::scoreboard::ScoreboardUpdate;
+use super::segments::not_at_or_before;
 use super::{LossRecovery, Undo};
 use crate::time::Instant;
+use crate::wire::SeqNumber;
 
 impl LossRecovery {
+    /// Turns F-RTO detection on or off: only for peers that send real SACK information and
+    /// no timestamps (with timestamps, Eifel decides). Off until the engine says so.
+    pub fn set_frto(&mut self, on: bool) {
+        self.rearmed_for_flight_at = None;
+        self.frto = on;
+    }
+
     /// The undo bookkeeping of a timeout firing at `now` (before the episode is replaced).
-    pub(super) fn start_rto_undo(&mut self, now: Instant) {
+    /// F-RTO applies to a timeout that starts an episode (not one during fast recovery) and is
+    /// not a reneging repair (the marks it cleared came back as SACKs would look like
+    /// originals arriving), and to its repeated timeouts (RFC 5682 §3.2).
+    pub(super) fn start_rto_undo(&mut self, now: Instant, reneged: bool) {
         match self.undo.as_mut() {
-            Some(undo) if self.episode.is_some() => undo.rto_at = Some(now),
-            _ => self.undo = Some(Undo::new(self.board.snd_una(), Some(now))),
+            Some(undo) if self.episode.is_some() => {
+                undo.rto_at = Some(now);
+                undo.frto &= !reneged;
+            }
+            _ => {
+                let mut undo = Undo::new(self.board.snd_una(), Some(now));
+                undo.frto = self.frto && !reneged;
+                self.undo = Some(undo);
+            }
         }
+    }
+
+    /// The recovery point of the timeout episode an F-RTO test may still decide (one field
+    /// test when no undo bookkeeping exists).
+    pub(super) fn frto_point(&self) -> Option<SeqNumber> {
+        let undo = self.undo.as_ref()?;
+        let episode = self.episode?;
+        (undo.frto && undo.rto_at.is_some()).then_some(episode.point)
+    }
+
+    /// RFC 5682 §3.1 step 3b, as Linux's `tcp_process_loss` applies it: the ACK newly
+    /// acknowledged or SACKed a segment sent before the timeout and never retransmitted, so
+    /// not everything was lost: the timeout was spurious. Once new data went out after the
+    /// timeout, an ACK with SACK information or no progress that is not such proof says the
+    /// loss was real (step 3a) and the test is over for the episode.
+    pub(super) fn check_frto(&mut self, original_delivered: bool, update: &ScoreboardUpdate) -> Option<Undo> {
+        let point = self.frto_point()?;
+        if original_delivered {
+            return self.undo.take();
+        }
+        let new_data_sent = not_at_or_before(self.board.high_data(), point);
+        if new_data_sent && (update.newly_sacked > 0 || update.newly_acked == 0) {
+            if let Some(undo) = self.undo.as_mut() {
+                undo.frto = false;
+            }
+        }
+        None
     }
 
     /// RFC 3522 on an ACK that advanced `snd_una`: the consumed bookkeeping if the timeout

@@ -283,3 +283,77 @@ fn a_forging_peer_gets_at_most_one_undo_per_timeout() {
     }
     assert!(timeouts >= 10 && undos >= 1, "{timeouts} timeouts, {undos} undos");
 }
+
+/// [`flight`] without timestamps, F-RTO on (what the engine sets for a SACK peer without them).
+fn frto_flight() -> LossRecovery {
+    let mut r = flight(Clock(None));
+    r.set_frto(true);
+    r
+}
+
+#[test]
+fn frto_undoes_when_a_segment_never_resent_is_acknowledged() {
+    let mut r = frto_flight();
+    let (rto_ms, _) = timeout_and_resend(&mut r, Clock(None));
+    // The originals arrive: the ACK covers 2 and 3 (resent) and 4 (never resent).
+    let out = ack(&mut r, rto_ms + 50, 5, &[], None);
+    assert!(out.spurious_congestion_event && out.spurious_rto, "{out:?}");
+    assert!(!r.in_recovery());
+    assert_eq!((r.rtt().backoff(), r.scoreboard().lost_bytes()), (0, 0));
+    assert_eq!(r.next_retransmission(true), None);
+    // A SACK of an original would have done it too.
+    let mut r = frto_flight();
+    let (rto_ms, _) = timeout_and_resend(&mut r, Clock(None));
+    let out = ack(&mut r, rto_ms + 50, 2, &[(6, 7)], None);
+    assert!(out.spurious_rto, "{out:?}");
+}
+
+#[test]
+fn frto_sees_no_original_when_only_retransmissions_arrive() {
+    let mut r = frto_flight();
+    let (rto_ms, _) = timeout_and_resend(&mut r, Clock(None));
+    let out = ack(&mut r, rto_ms + 50, 4, &[], None);
+    assert!(!out.spurious_congestion_event, "only resent segments acknowledged: {out:?}");
+    assert!(r.in_recovery());
+    // Switched off (a peer without SACK, or timestamps on): the originals prove nothing here.
+    let mut r = flight(Clock(None));
+    let (rto_ms, _) = timeout_and_resend(&mut r, Clock(None));
+    let out = ack(&mut r, rto_ms + 50, 5, &[], None);
+    assert!(!out.spurious_congestion_event, "{out:?}");
+}
+
+#[test]
+fn frto_ends_once_new_data_meets_sacks() {
+    let mut r = frto_flight();
+    let (rto_ms, _) = timeout_and_resend(&mut r, Clock(None));
+    // New data after the timeout (segment 10), SACKed above the hole: the loss is real
+    // (RFC 5682 step 3a), the test is over for the episode.
+    send(&mut r, Clock(None), rto_ms, 10, false);
+    let out = ack(&mut r, rto_ms + 50, 2, &[(10, 11)], None);
+    assert!(!out.spurious_congestion_event, "{out:?}");
+    let out = ack(&mut r, rto_ms + 60, 6, &[(10, 11)], None);
+    assert!(!out.spurious_congestion_event, "no F-RTO verdict after step 3a: {out:?}");
+    assert!(r.in_recovery());
+}
+
+#[test]
+fn frto_does_not_judge_a_reneging_repair_or_a_timeout_in_fast_recovery() {
+    // A reneging repair clears SACK marks; the ACKs that follow cover segments never resent.
+    let mut r = frto_flight();
+    ack(&mut r, 105, 3, &[(3, 5)], None);
+    let (t, kind) = r.next_timer().unwrap();
+    assert!(r.on_timeout(t, kind).reneged);
+    send(&mut r, Clock(None), t.as_millis(), 3, true);
+    let out = ack(&mut r, t.as_millis() + 5, 7, &[], None);
+    assert!(!out.spurious_congestion_event, "{out:?}");
+    // A timeout during fast recovery (Linux: F-RTO only outside recovery).
+    let mut r = frto_flight();
+    assert!(ack(&mut r, 400, 2, &[(4, 10)], None).congestion_event);
+    send(&mut r, Clock(None), 400, 2, true);
+    let (t, kind) = r.next_timer().unwrap();
+    assert!(r.on_timeout(t, kind).rto);
+    send(&mut r, Clock(None), t.as_millis(), 2, true);
+    // Segment 3 was never resent nor SACKed: the ACK covering it is no F-RTO verdict here.
+    let out = ack(&mut r, t.as_millis() + 50, 4, &[], None);
+    assert!(!out.spurious_congestion_event, "{out:?}");
+}

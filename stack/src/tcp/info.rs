@@ -70,7 +70,7 @@ pub struct TcpInfo {
     /// RTOs that repaired a SACK reneging: the peer discarded data it had SACKed (RFC 2018 §8).
     pub sack_reneging: u64,
     /// Retransmission timeouts (reneging repairs included) found spurious and undone
-    /// (RFC 3522 Eifel or RFC 3708 D-SACK detection, RFC 4015 response).
+    /// (RFC 3522 Eifel, RFC 5682 F-RTO or RFC 3708 D-SACK detection, RFC 4015 response).
     pub spurious_rto_undone: u64,
     pub unacked: u32,
     pub last_send: Duration,

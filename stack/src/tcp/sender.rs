@@ -111,6 +111,8 @@ impl Connection {
         self.pacer = Pacer::new(self.snd_mss, self.cc_config.pacing_burst_max);
         self.pacer.set_timer_granularity(self.cc_config.pacing_timer_granularity);
         self.pacer.set_rate(self.cc.pacing_rate());
+        // F-RTO needs real SACK information; with timestamps the Eifel test decides.
+        self.recovery.set_frto(cfg.frto && self.sack_ok && self.ts.is_none());
         if !self.sack_ok {
             // Emulated SACK blocks carry no timing RACK could use: count duplicates instead.
             // RACK-TLP requires SACK (RFC 8985 §4): tail losses wait for the RTO.
