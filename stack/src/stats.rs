@@ -66,6 +66,11 @@ pub struct Stats {
     /// Recovery episodes undone because D-SACKs proved every retransmission spurious
     /// (RFC 2883/3708; TcpExt TCPDSACKUndo).
     pub spurious_retrans_undone: u64,
+    /// Retransmission timeouts (SACK-reneging repairs included) undone because the Eifel
+    /// timestamp test (RFC 3522), F-RTO (RFC 5682) or D-SACKs (RFC 3708) proved them spurious;
+    /// the window came back and the segments not yet resent were not (RFC 4015; TcpExt
+    /// TCPLossUndo + TCPSpuriousRTOs).
+    pub spurious_rto_undone: u64,
     /// Times a peer was found to have reneged (RFC 2018 §8): the segment at SND.UNA was still
     /// SACKed when the grace after an ACK ended, or at an RTO. The SACK marks were cleared and
     /// the data resent from SND.UNA, as after a retransmission timeout (TcpExt TCPSACKReneging).
@@ -196,6 +201,7 @@ impl core::ops::AddAssign<&Stats> for Stats {
         self.tlp_recovered += rhs.tlp_recovered;
         self.rack_lost_bytes += rhs.rack_lost_bytes;
         self.spurious_retrans_undone += rhs.spurious_retrans_undone;
+        self.spurious_rto_undone += rhs.spurious_rto_undone;
         self.sack_reneging += rhs.sack_reneging;
         self.sack_blocks_received += rhs.sack_blocks_received;
         self.sack_blocks_ignored += rhs.sack_blocks_ignored;

@@ -552,3 +552,62 @@ fn switching_after_a_timeout_slow_starts_from_the_collapsed_window() {
     assert!(!done.in_recovery);
     assert!(done.cwnd > before.cwnd && done.cwnd < before.ssthresh, "{} -> {}", before.cwnd, done.cwnd);
 }
+
+/// Active open with SACK and timestamps (RFC 7323) negotiated, 50 ms handshake RTT.
+fn sack_ts_open(h: &mut Harness) -> Conn {
+    let handle = h.engine.connect(h.now, (PEER_IP, h.peer_port), Some(h.local_port), None).expect("connect");
+    let syn = recv!(h, SYN);
+    let (tsval, _) = syn.ts.expect("we offer timestamps");
+    h.advance(RTT);
+    send!(
+        h,
+        SYN | ACK,
+        seq = 5000u32,
+        ack = syn.seq + 1,
+        mss = Some(1460u16),
+        sack_perm = true,
+        ts = Some((100u32, tsval))
+    );
+    recv!(h, ACK, seq = syn.seq + 1, ack = 5001u32);
+    Conn { handle, our_seq: syn.seq + 1, peer_seq: 5001 }
+}
+
+#[test]
+fn eifel_undoes_a_spurious_timeout_with_the_window_and_without_the_backoff() {
+    let mut cfg = sack_config();
+    cfg.tcp.timestamps = true;
+    let mut h = Harness::with_config(cfg);
+    let c = sack_ts_open(&mut h);
+    let sent = write_segments(&mut h, &c, 10);
+    let original_ts = |i: usize| sent[i].ts.expect("timestamps on").0;
+    h.advance(RTT);
+    send!(h, ACK, seq = c.peer_seq, ack = seg_start(&c, 2), ts = Some((101u32, original_ts(1))));
+    let before = h.engine.info(h.now, c.handle).unwrap();
+    // A delay spike: nothing more comes back; the probe, then the RTO fire.
+    while h.engine.stats().timeouts == 0 {
+        h.advance_to_timeout();
+        while h.recv().is_some() {}
+    }
+    let collapsed = h.engine.info(h.now, c.handle).unwrap();
+    assert!(collapsed.in_recovery && collapsed.backoff == 1, "{collapsed:?}");
+    assert!(collapsed.cwnd < before.cwnd && collapsed.ssthresh < before.ssthresh, "{collapsed:?}");
+    let retrans_after_rto = h.engine.stats().retrans_segs;
+    // The originals of 2 and 3 arrive after all: the ACK echoes their TSval (RFC 3522).
+    h.advance(RTT);
+    send!(h, ACK, seq = c.peer_seq, ack = seg_start(&c, 4), ts = Some((102u32, original_ts(3))));
+    let undone = h.engine.info(h.now, c.handle).unwrap();
+    assert_eq!(h.engine.stats().spurious_rto_undone, 1);
+    assert_eq!(h.engine.stats().spurious_retrans_undone, 0, "counted as a timeout undo only");
+    assert_eq!(undone.spurious_rto_undone, 1);
+    assert!(!undone.in_recovery, "{undone:?}");
+    assert_eq!(undone.backoff, 0, "the backoff is cleared");
+    assert_eq!(undone.ssthresh, before.ssthresh, "the reduction is undone");
+    assert!(undone.cwnd >= before.cwnd, "cwnd restored: {} < {}", undone.cwnd, before.cwnd);
+    assert_eq!(undone.lost, 0, "segments 4..10 are not marked lost any more");
+    // Segments 4..10 are not resent: the rest of the flight's ACK ends the story.
+    while h.recv().is_some() {}
+    assert_eq!(h.engine.stats().retrans_segs, retrans_after_rto, "nothing resent after the undo");
+    send!(h, ACK, seq = c.peer_seq, ack = seg_start(&c, 10), ts = Some((103u32, original_ts(9))));
+    assert_eq!(h.engine.info(h.now, c.handle).unwrap().unacked, 0);
+    assert_eq!(h.engine.stats().retrans_segs, retrans_after_rto);
+}

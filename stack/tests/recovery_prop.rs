@@ -2,7 +2,9 @@
 //! (the set of SACKed byte offsets). Invariants: records tile `snd_una..snd_nxt`; a SACKed record
 //! lies wholly in bytes the receiver reported; a block covering a whole record marks it; no record
 //! is both lost and SACKed; `pipe` equals RFC 6675 SetPipe recomputed from the records; the byte
-//! counters match the records; a timer is armed whenever data is outstanding.
+//! counters (lost ones included) match the records; a timer is armed whenever data is
+//! outstanding. ACKs echo no TSecr, any TSecr (a forging peer) or an old TSval, so spurious
+//! timeout undos (`recovery::spurious_rto`, which take loss marks back) happen along the way.
 
 use std::collections::BTreeSet;
 
@@ -12,6 +14,15 @@ use linerate_stack::time::{Duration, Instant};
 use linerate_stack::wire::{SackBlock, SeqNumber};
 use proptest::prelude::*;
 
+/// The TSecr an ACK carries: none, any value (a forging peer), or the TSval sent this many ms
+/// ago (a plausible echo, old enough to pass the Eifel test of a spurious timeout, RFC 3522).
+#[derive(Debug, Clone, Copy)]
+enum Echo {
+    None,
+    Raw(u32),
+    Back(u64),
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Send(u32),
@@ -20,6 +31,7 @@ enum Op {
     Ack {
         advance: u32,
         blocks: Vec<(i32, u32)>,
+        echo: Echo,
     },
     Retransmit,
     FireTimer,
@@ -29,8 +41,12 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (1u32..=300).prop_map(Op::Send),
-        4 => (prop_oneof![Just(0u32), 0u32..=1000], proptest::collection::vec((-200i32..1200, 0u32..600), 0..=4))
-            .prop_map(|(advance, blocks)| Op::Ack { advance, blocks }),
+        4 => (
+            prop_oneof![Just(0u32), 0u32..=1000],
+            proptest::collection::vec((-200i32..1200, 0u32..600), 0..=4),
+            prop_oneof![Just(Echo::None), any::<u32>().prop_map(Echo::Raw), (0u64..3000).prop_map(Echo::Back)],
+        )
+            .prop_map(|(advance, blocks, echo)| Op::Ack { advance, blocks, echo }),
         2 => Just(Op::Retransmit),
         1 => Just(Op::FireTimer),
         1 => (0u64..300).prop_map(Op::Wait),
@@ -46,6 +62,11 @@ struct Harness {
 }
 
 impl Harness {
+    /// The sender's TSval clock: milliseconds, from a base near the 2^32 wrap.
+    fn tsval(&self) -> u32 {
+        (self.now.as_millis() as u32).wrapping_add(u32::MAX - 2_000)
+    }
+
     fn off(&self, s: SeqNumber) -> u32 {
         s.0.wrapping_sub(self.base.0)
     }
@@ -59,12 +80,13 @@ impl Harness {
                 let seg = SentSegment {
                     seq: self.base + nxt,
                     len: *len,
+                    tsval: Some(self.tsval()),
                     snapshot: PacketSnapshot::default(),
                     ..SentSegment::default()
                 };
                 let _ = self.lr.on_sent(self.now, &seg);
             }
-            Op::Ack { advance, blocks } => {
+            Op::Ack { advance, blocks, echo } => {
                 let ack = una + (u64::from(flight) * u64::from(*advance) / 1000) as u32;
                 let scale = |pm: i64| (i64::from(una) + i64::from(flight) * pm / 1000) as u32;
                 let wire: Vec<SackBlock> = blocks
@@ -75,7 +97,12 @@ impl Harness {
                     })
                     .collect();
                 self.now += Duration::from_millis(1);
-                self.lr.on_ack(self.now, self.base + ack, &wire, None, |_| {});
+                let tsecr = match *echo {
+                    Echo::None => None,
+                    Echo::Raw(v) => Some(v),
+                    Echo::Back(ms) => Some(self.tsval().wrapping_sub(ms as u32)),
+                };
+                self.lr.on_ack(self.now, self.base + ack, &wire, tsecr, |_| {});
                 for (i, b) in wire.iter().enumerate() {
                     let ack_seq = self.base + ack;
                     let (l_rel, r_rel) = (b.left - ack_seq, b.right - ack_seq);
@@ -100,7 +127,8 @@ impl Harness {
             }
             Op::Retransmit => {
                 if let Some((seq, len)) = self.lr.next_retransmission(false) {
-                    let seg = SentSegment { seq, len, is_retransmit: true, ..SentSegment::default() };
+                    let tsval = Some(self.tsval());
+                    let seg = SentSegment { seq, len, is_retransmit: true, tsval, ..SentSegment::default() };
                     self.lr.on_sent(self.now, &seg).unwrap();
                 }
             }
@@ -109,7 +137,9 @@ impl Harness {
                     self.now = self.now.max(at);
                     let out = self.lr.on_timeout(self.now, kind);
                     if let Some(Some((seq, len))) = out.probe {
-                        let seg = SentSegment { seq, len, is_retransmit: true, ..SentSegment::default() };
+                        let tsval = Some(self.tsval());
+                        let seg =
+                            SentSegment { seq, len, is_retransmit: true, tsval, ..SentSegment::default() };
                         self.lr.on_sent(self.now, &seg).unwrap();
                     }
                 }
@@ -123,6 +153,7 @@ impl Harness {
         let (una, nxt) = (self.off(sb.snd_una()), self.off(sb.high_data()));
         let mut expect = una;
         let (mut pipe, mut sacked_bytes, mut flight) = (0u32, 0u32, 0u32);
+        let (mut lost_bytes, mut lost_pending) = (0u32, 0usize);
         for rec in sb.segments().iter() {
             let (s, e) = (self.off(rec.start), self.off(rec.end()));
             assert_eq!(s, expect, "records tile the window");
@@ -137,12 +168,16 @@ impl Harness {
                 sacked_bytes += rec.len;
             } else {
                 pipe += if st.lost { 0 } else { rec.len } + if st.retrans_in_flight { rec.len } else { 0 };
+                lost_bytes += if st.lost { rec.len } else { 0 };
+                lost_pending += usize::from(st.lost && !st.retrans_in_flight);
             }
             flight += rec.len;
         }
         assert!(sb.segments().is_empty() || expect == nxt);
         assert_eq!(sb.pipe(), pipe, "pipe is SetPipe");
         assert_eq!(sb.sacked_bytes(), sacked_bytes);
+        assert_eq!(sb.lost_bytes(), lost_bytes, "lost bytes match the records");
+        assert_eq!(sb.lost_pending_segments(), lost_pending, "lost, not yet resent");
         assert_eq!(sb.flight_size(), flight);
         assert!(sb.sacked_bytes() <= sb.flight_size());
         assert_eq!(

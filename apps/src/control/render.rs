@@ -54,7 +54,7 @@ fn text_row(out: &mut String, shard: usize, c: &TcpInfo) {
         "\t {:?}{}{} wscale:{},{} rto:{:.0} rtt:{rtt} mss:{} rcvmss:{} cwnd:{} ssthresh:{ssthresh} \
          bytes_sent:{} bytes_retrans:{} bytes_acked:{} bytes_received:{} segs_out:{} segs_in:{} \
          data_segs_out:{} data_segs_in:{} send_wnd:{} rcv_wnd:{} unacked:{} retrans:{}/{} \
-         dsack:{} reneged:{} delivery_rate:{}bps lastsnd:{} lastrcv:{}",
+         dsack:{} reneged:{} rto_undone:{} delivery_rate:{}bps lastsnd:{} lastrcv:{}",
         c.congestion,
         if c.timestamps { " ts" } else { "" },
         if c.sack { " sack" } else { "" },
@@ -79,6 +79,7 @@ fn text_row(out: &mut String, shard: usize, c: &TcpInfo) {
         c.total_retrans,
         c.dsack_received,
         c.sack_reneging,
+        c.spurious_rto_undone,
         c.delivery_rate.saturating_mul(8),
         c.last_send.as_millis(),
         c.last_recv.as_millis(),
@@ -192,7 +193,7 @@ fn json_row(out: &mut String, c: &TcpInfo) {
          \"snd_wscale\":{},\"rcv_wscale\":{},\"timestamps\":{},\"sack\":{},\"bytes_sent\":{},\
          \"bytes_retrans\":{},\"bytes_acked\":{},\"bytes_received\":{},\"segs_out\":{},\"segs_in\":{},\
          \"data_segs_out\":{},\"data_segs_in\":{},\"total_retrans\":{},\"dsack_received\":{},\
-         \"sack_reneging\":{},\"unacked\":{},\"delivery_rate\":{},\"last_send_us\":{},\"last_recv_us\":{}}}",
+         \"sack_reneging\":{},\"spurious_rto_undone\":{},\"unacked\":{},\"delivery_rate\":{},\"last_send_us\":{},\"last_recv_us\":{}}}",
         c.tuple.local.0,
         c.tuple.local.1,
         c.tuple.remote.0,
@@ -227,6 +228,7 @@ fn json_row(out: &mut String, c: &TcpInfo) {
         c.total_retrans,
         c.dsack_received,
         c.sack_reneging,
+        c.spurious_rto_undone,
         c.unacked,
         c.delivery_rate,
         c.last_send.as_micros(),

@@ -232,7 +232,12 @@ pub struct Client {
 
 impl Client {
     pub fn new(seed: u64, flows: &[FlowSpec]) -> Self {
-        let mut cfg = engine_config(CLIENT_IP, 1, seed);
+        Self::with_config(engine_config(CLIENT_IP, 1, seed), flows)
+    }
+
+    /// A client on an engine the scenario configured (e.g. without timestamps); the default
+    /// socket options are set as in [`Self::new`].
+    pub fn with_config(mut cfg: EngineConfig, flows: &[FlowSpec]) -> Self {
         cfg.tcp.default_socket = socket_options(Algorithm::NewReno, 1 << 20);
         Client {
             engine: Engine::new(cfg, Instant::ZERO),

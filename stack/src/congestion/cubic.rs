@@ -196,6 +196,13 @@ impl Cubic {
     pub fn on_retransmit_timeout(&mut self, _now: Instant) {
         let ssthresh = if self.w.rto_recomputes_ssthresh() { self.reduce() } else { 0 };
         self.epoch.start = None;
+        // Should the timeout prove spurious (RFC 4015), the undo restores W_max and the window
+        // but starts a new epoch: the stall that fired the timer (an RTO at least) was no
+        // congestion-avoidance time, and counting it would jump the cubic function ahead (as
+        // the idle shift in `on_idle_restart` avoids).
+        if let Some(saved) = self.undo_epoch.as_mut() {
+            saved.start = None;
+        }
         self.w.on_rto(ssthresh);
     }
 

@@ -86,7 +86,14 @@ impl Side {
         tsecr: Option<u32>,
         runs: bool,
     ) -> (ScoreboardUpdate, Deliveries, u32) {
-        let mut seen = Deliveries { now, tsecr, min_rtt: Some(MIN_RTT), sample: None };
+        let mut seen = Deliveries {
+            now,
+            tsecr,
+            min_rtt: Some(MIN_RTT),
+            sample: None,
+            frto_point: None,
+            original_delivered: false,
+        };
         let mut run_reports = 0;
         let Side { board, rack, rate } = self;
         let mut report = |rec: &SegmentRecord, how: Delivery| {

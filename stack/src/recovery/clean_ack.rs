@@ -46,7 +46,14 @@ impl LossRecovery {
             return None;
         }
         let prior_in_flight = self.board.pipe();
-        let mut seen = Deliveries { now, tsecr, min_rtt: self.rtt.min_rtt(), sample: None };
+        let mut seen = Deliveries {
+            now,
+            tsecr,
+            min_rtt: self.rtt.min_rtt(),
+            sample: None,
+            frto_point: None,
+            original_delivered: false,
+        };
         let rack = &mut self.rack;
         let update = self.board.on_clean_ack(ack, |rec: &SegmentRecord, how: Delivery| {
             seen.on_delivered(rack, rec, how, &mut on_delivered);

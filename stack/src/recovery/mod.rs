@@ -3,8 +3,9 @@
 //! **Owns**, per connection, the sender's segment records ([`segments`]), the SACK scoreboard
 //! with RFC 6675 `pipe`/`IsLost`/`NextSeg` ([`scoreboard`]), RACK-TLP (RFC 8985, [`rack`]), RTT
 //! estimation and the RFC 6298 retransmission timer ([`rtt`]), recovery episodes, D-SACK based
-//! undo (RFC 3708-style) and the limited-transmit allowance (RFC 3042). [`LossRecovery`] is the
-//! facade the engine holds.
+//! undo (RFC 3708-style), the detection and undo of spurious retransmission timeouts and
+//! reneging repairs (RFC 3522 Eifel, RFC 3708, RFC 4015 response; [`spurious_rto`]) and the
+//! limited-transmit allowance (RFC 3042). [`LossRecovery`] is the facade the engine holds.
 //!
 //! **Promises:** sans-I/O (`now` is an argument, timers come back as deadlines), deterministic,
 //! allocation-free after construction, bounded work per ACK (see [`scoreboard`]), no panic on
@@ -13,7 +14,8 @@
 //! **Does not** hold payload bytes, build segments or change the congestion window: the engine
 //! reads [`AckOutcome`]/[`TimeoutOutcome`] and calls the congestion controller:
 //! `congestion_event` → `on_congestion_event` (with `newly_lost`), `recovery_exited` →
-//! `on_recovery_exit`, `spurious_congestion_event` → `on_spurious_congestion_event`,
+//! `on_recovery_exit`, `spurious_congestion_event` → `on_spurious_congestion_event` (with
+//! `spurious_rto`, a timeout was undone: its backoff and loss marks are already gone),
 //! `tlp_loss_repaired` → `on_congestion_event` then `on_recovery_exit` (RFC 8985 §7.4.2), an RTO
 //! → `on_retransmit_timeout`. Each delivered segment's [`PacketSnapshot`] is handed to the
 //! caller's closure for the delivery-rate estimator.
@@ -48,6 +50,9 @@ pub mod reneging;
 pub mod rtt;
 pub mod scoreboard;
 pub mod segments;
+mod spurious_rto;
+#[cfg(test)]
+mod spurious_rto_tests;
 
 use crate::congestion::PacketSnapshot;
 use crate::time::{Duration, Instant};
@@ -146,8 +151,13 @@ pub struct AckOutcome {
     pub congestion_event: bool,
     /// `snd_una` passed the recovery point: call `on_recovery_exit`.
     pub recovery_exited: bool,
-    /// Every retransmission of the episode was D-SACKed: call `on_spurious_congestion_event`.
+    /// Every retransmission of the episode was D-SACKed, or (after a timeout) the Eifel test
+    /// found the original transmission acknowledged: call `on_spurious_congestion_event`.
     pub spurious_congestion_event: bool,
+    /// With `spurious_congestion_event`: what was undone was a retransmission timeout (or a
+    /// reneging repair); its backoff is cleared and the segments it marked lost and that were
+    /// not resent yet are outstanding again ([`spurious_rto`]).
+    pub spurious_rto: bool,
     /// The TLP retransmission repaired a loss (RFC 8985 §7.4.2).
     pub tlp_loss_repaired: bool,
     /// The ACK acknowledged data never sent; nothing changed.
@@ -180,6 +190,12 @@ pub(crate) struct Deliveries {
     pub tsecr: Option<u32>,
     pub min_rtt: Option<Duration>,
     pub sample: Option<(Instant, Duration)>,
+    /// F-RTO (RFC 5682 §3.1 step 3b, [`spurious_rto`]): the recovery point of the timeout
+    /// episode being tested; `None` when no F-RTO test runs.
+    pub frto_point: Option<SeqNumber>,
+    /// A segment sent before the timeout and never retransmitted was newly acknowledged or
+    /// SACKed (Linux `FLAG_ORIG_SACK_ACKED`).
+    pub original_delivered: bool,
 }
 
 impl Deliveries {
@@ -191,6 +207,14 @@ impl Deliveries {
         how: Delivery,
         on_delivered: &mut impl FnMut(&PacketSnapshot),
     ) {
+        if let Some(point) = self.frto_point {
+            let end = match how {
+                Delivery::AckedRun { first_end, .. } => first_end,
+                _ => rec.end(),
+            };
+            let fresh = !matches!(how, Delivery::Acked { was_sacked: true });
+            self.original_delivered |= fresh && rec.retransmits == 0 && not_before(point, end);
+        }
         // A SACK echoes the older TS.Recent (RFC 7323 §4.3): no timestamp test for it.
         let echo = if matches!(how, Delivery::Sacked) { None } else { self.tsecr };
         match how {
@@ -219,13 +243,37 @@ struct Episode {
     point: SeqNumber,
 }
 
-/// D-SACK undo bookkeeping of the latest fast-recovery episode.
+/// Undo bookkeeping of the latest recovery episode: RFC 3708 D-SACK counting for every
+/// episode, and for a retransmission timeout also the RFC 3522 Eifel test ([`spurious_rto`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Undo {
     /// `snd_una` when the episode began; D-SACKs below it are about older data.
     marker: SeqNumber,
     /// Retransmissions of the episode not yet proven spurious by a D-SACK.
     retrans: u32,
+    /// TSval of the episode's first retransmission (Linux `retrans_stamp`), when timestamps
+    /// are on; only a timeout episode uses it.
+    first_tsval: Option<u32>,
+    /// The F-RTO test (RFC 5682) may still decide this timeout episode.
+    frto: bool,
+    /// A retransmission of the episode was sent.
+    retransmitted: bool,
+    /// When the episode's latest retransmission timeout fired; `None` for fast recovery.
+    rto_at: Option<Instant>,
+}
+
+impl Undo {
+    fn new(marker: SeqNumber, rto_at: Option<Instant>) -> Self {
+        Undo { marker, retrans: 0, first_tsval: None, frto: false, retransmitted: false, rto_at }
+    }
+
+    fn on_retransmit(&mut self, tsval: Option<u32>) {
+        self.retrans = self.retrans.saturating_add(1);
+        if !self.retransmitted {
+            self.retransmitted = true;
+            self.first_tsval = tsval;
+        }
+    }
 }
 
 /// Per-connection loss recovery state.
@@ -249,6 +297,8 @@ pub struct LossRecovery {
     rearmed_for_flight_at: Option<Instant>,
     /// The SACK reneging check ([`reneging`]).
     reneging: Reneging,
+    /// F-RTO detection of spurious timeouts is on ([`Self::set_frto`]).
+    frto: bool,
 }
 
 impl LossRecovery {
@@ -267,6 +317,7 @@ impl LossRecovery {
             rto_started: None,
             rearmed_for_flight_at: None,
             reneging: Reneging::default(),
+            frto: false,
         }
     }
 
@@ -391,7 +442,7 @@ impl LossRecovery {
                 && not_before(self.board.snd_una(), seg.seq);
             let matched = self.board.on_retransmit(now, seg.seq, seg.len, seg.tsval, seg.snapshot);
             if let (Some(undo), true) = (self.undo.as_mut(), matched > 0 && self.episode.is_some()) {
-                undo.retrans = undo.retrans.saturating_add(1);
+                undo.on_retransmit(seg.tsval);
             }
             if head && matched > 0 && !self.tlp.probe_pending {
                 // The cumulative ACK cannot move before the resent head comes back: count the
@@ -443,7 +494,14 @@ impl LossRecovery {
         let prior_in_flight = self.board.pipe();
         // A probe the engine could not send is moot once the peer speaks again.
         self.tlp.probe_pending = false;
-        let mut seen = Deliveries { now, tsecr, min_rtt: self.rtt.min_rtt(), sample: None };
+        let mut seen = Deliveries {
+            now,
+            tsecr,
+            min_rtt: self.rtt.min_rtt(),
+            sample: None,
+            frto_point: self.frto_point(),
+            original_delivered: false,
+        };
         let rack = &mut self.rack;
         let update = self.board.on_ack(ack, sack_blocks, |rec, how| {
             seen.on_delivered(rack, rec, how, &mut on_delivered);
@@ -463,6 +521,10 @@ impl LossRecovery {
             self.rto_started = Some(now);
             self.rtt.reset_backoff();
         }
+        // RFC 3522 before the exit test: the ACK that ends the timeout episode may be the one
+        // that proves it spurious (Linux `tcp_process_loss` tries the undo first).
+        let eifel = if update.newly_acked > 0 { self.check_eifel(tsecr) } else { None };
+        let eifel = eifel.or_else(|| self.check_frto(seen.original_delivered, &update));
         out.recovery_exited = self.maybe_exit_recovery();
         let snd_una = self.board.snd_una();
         self.rack.update_reo_wnd(
@@ -471,7 +533,13 @@ impl LossRecovery {
             update.dsack.is_some(),
             out.recovery_exited,
         );
-        out.spurious_congestion_event = self.check_undo(update.dsack);
+        if let Some(undone) = eifel.or_else(|| self.check_undo(update.dsack)) {
+            out.spurious_congestion_event = true;
+            if let Some(fired_at) = undone.rto_at {
+                self.undo_timeout(fired_at);
+                out.spurious_rto = true;
+            }
+        }
         let progress = update.newly_acked > 0 || update.newly_sacked > 0;
         let verdict = self.tlp.on_ack(snd_una, update.dsack.is_some(), progress);
         let (lost, entered) = self.detect_losses(now);
@@ -549,8 +617,8 @@ impl LossRecovery {
         out.rto = true;
         out.newly_lost = self.forget_reneged_sacks(out);
         out.newly_lost += self.board.mark_all_lost();
+        self.start_rto_undo(now, out.reneged);
         self.episode = Some(Episode { point: self.board.high_data() });
-        self.undo = None;
         self.tlp = Tlp::default();
         self.rack_timer = None;
         self.rto_started = Some(now);
@@ -599,7 +667,7 @@ impl LossRecovery {
         let entered = lost > 0 && self.episode.is_none();
         if entered {
             self.episode = Some(Episode { point: self.board.high_data() });
-            self.undo = Some(Undo { marker: self.board.snd_una(), retrans: 0 });
+            self.undo = Some(Undo::new(self.board.snd_una(), None));
         }
         (lost, entered)
     }
@@ -615,19 +683,19 @@ impl LossRecovery {
     }
 
     /// RFC 3708-style undo: each D-SACK for data of the episode proves one retransmission
-    /// unnecessary; when all are, the reduction was spurious.
-    fn check_undo(&mut self, dsack: Option<(SeqNumber, SeqNumber)>) -> bool {
-        let (Some((left, right)), Some(undo)) = (dsack, self.undo.as_mut()) else { return false };
+    /// unnecessary; when all are, the reduction was spurious, and the finished bookkeeping
+    /// comes back (it is gone: one undo per episode).
+    fn check_undo(&mut self, dsack: Option<(SeqNumber, SeqNumber)>) -> Option<Undo> {
+        let (Some((left, right)), Some(undo)) = (dsack, self.undo.as_mut()) else { return None };
         let inside = not_before(left, undo.marker) && not_before(self.board.high_data(), right);
         if !inside || undo.retrans == 0 {
-            return false;
+            return None;
         }
         undo.retrans -= 1;
         if undo.retrans == 0 {
-            self.undo = None;
-            return true;
+            return self.undo.take();
         }
-        false
+        None
     }
 
     /// Re-arms the shared loss-detection timer: PTO when a probe may be sent (RFC 8985 §7.2:

@@ -21,6 +21,13 @@
 //! after a timeout for exactly this reason), so retransmission restarts at `snd_una` with the
 //! congestion window collapsed. The engine counts each one (`Stats::sack_reneging`). An RTO
 //! with no sign of reneging keeps the marks (as Linux does), so only missing data is resent.
+//! A spurious repair is undone: the repair is a timeout for [`super::spurious_rto`], so when
+//! the ACK that moves past the SACKed data was only late (its echoed TSval is older than the
+//! repair's first retransmission, RFC 3522, or D-SACKs report every resent segment, RFC 3708)
+//! the window comes back and the segments not yet resent are not (RFC 4015). A repair during
+//! a fast recovery whose own retransmission was needed is not undone: the test compares with
+//! the episode's first retransmission, as Linux does, and the controller's saved window is
+//! the one from before that recovery.
 //!
 //! **Promises:** the per-ACK check is O(1): two field tests while nothing is suspected and
 //! nothing is SACKed, else one look at the lowest record; never a scan of the scoreboard.

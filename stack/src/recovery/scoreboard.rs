@@ -300,6 +300,31 @@ impl Scoreboard {
         newly
     }
 
+    /// A spurious timeout is undone (Linux `tcp_undo_cwnd_reduction` with `unmark_loss`):
+    /// every record marked lost, not retransmitted since and last sent at or before `sent_by`
+    /// (the timeout) is outstanding again, so the sender goes on with new data instead of
+    /// resending what the network still holds. The records rejoin the transmission-order list
+    /// at its oldest end, in sequence order: everything on the list was sent after the
+    /// timeout. (A record resent *before* the timeout, in an earlier recovery, may so sit
+    /// ahead of older originals; RACK then at worst marks those later, never wrongly.)
+    /// Returns the bytes unmarked. O(n), once per undo, like the timeout's own marking.
+    pub(crate) fn unmark_lost(&mut self, sent_by: Instant) -> u32 {
+        let mut bytes = 0;
+        for pos in (0..self.store.len()).rev() {
+            let slot = self.store.slot_of(pos);
+            let rec = *self.store.by_slot(slot);
+            if !self.lost_pending.contains(slot) || !rec.state.lost || rec.last_sent > sent_by {
+                continue;
+            }
+            self.store.by_slot_mut(slot).state.lost = false;
+            self.lost_bytes = self.lost_bytes.saturating_sub(u64::from(rec.len));
+            self.clear_pending(slot);
+            self.store.relink_oldest(slot);
+            bytes += rec.len;
+        }
+        bytes
+    }
+
     /// Takes back the SACK mark of the record at `pos`; the record becomes lost if `lost`, else
     /// outstanding again. Returns its bytes if it was SACKed, else 0. For a peer without SACK the
     /// marks are guesses the engine makes from duplicate ACKs (RFC 5681 §3.2 counts them, it

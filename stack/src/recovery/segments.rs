@@ -548,6 +548,21 @@ impl SegmentStore {
         self.link_newest(slot);
     }
 
+    /// Moves `slot` to the oldest end of the transmission-order list: a loss mark taken back
+    /// by a timeout's undo (see [`super::Scoreboard::unmark_lost`]).
+    pub(crate) fn relink_oldest(&mut self, slot: usize) {
+        self.unlink(slot);
+        let s = slot as u32;
+        self.slots[slot].prev = NIL;
+        self.slots[slot].next = self.oldest_tx;
+        if self.oldest_tx != NIL {
+            self.slots[self.oldest_tx as usize].prev = s;
+        } else {
+            self.newest_tx = s;
+        }
+        self.oldest_tx = s;
+    }
+
     /// Takes the SACK mark off the record at `pos` (a guess proved wrong, see
     /// [`super::Scoreboard::unsack`]); it rejoins the transmission-order list as the newest.
     pub(crate) fn clear_sacked(&mut self, pos: usize) {

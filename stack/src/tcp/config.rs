@@ -108,6 +108,10 @@ pub struct TcpConfig {
     pub timestamps: bool,
     /// Offer SACK (RFC 2018).
     pub sack: bool,
+    /// F-RTO detection of spurious retransmission timeouts (RFC 5682 §3.1 step 3b) for SACK
+    /// peers without timestamps (Linux `net.ipv4.tcp_frto`; with timestamps the Eifel test
+    /// decides, and D-SACKs always can).
+    pub frto: bool,
     /// Options for sockets that do not set their own.
     pub default_socket: SocketOptions,
 }
@@ -131,6 +135,7 @@ impl Default for TcpConfig {
             window_scaling: true,
             timestamps: true,
             sack: true,
+            frto: true,
             default_socket: SocketOptions::default(),
         }
     }

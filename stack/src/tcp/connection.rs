@@ -80,6 +80,8 @@ pub struct ConnCounters {
     pub dsack_received: u64,
     /// RTOs that repaired a SACK reneging (RFC 2018 §8): the peer dropped data it had SACKed.
     pub sack_reneging: u64,
+    /// Retransmission timeouts undone as spurious (RFC 3522 / RFC 3708 detection).
+    pub spurious_rto_undone: u64,
 }
 
 /// Per-connection values chosen when the TCB is created.

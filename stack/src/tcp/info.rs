@@ -69,6 +69,9 @@ pub struct TcpInfo {
     pub dsack_received: u64,
     /// RTOs that repaired a SACK reneging: the peer discarded data it had SACKed (RFC 2018 §8).
     pub sack_reneging: u64,
+    /// Retransmission timeouts (reneging repairs included) found spurious and undone
+    /// (RFC 3522 Eifel, RFC 5682 F-RTO or RFC 3708 D-SACK detection, RFC 4015 response).
+    pub spurious_rto_undone: u64,
     pub unacked: u32,
     pub last_send: Duration,
     pub last_recv: Duration,
@@ -127,6 +130,7 @@ impl Connection {
             total_retrans: self.counters.total_retrans,
             dsack_received: self.counters.dsack_received,
             sack_reneging: self.counters.sack_reneging,
+            spurious_rto_undone: self.counters.spurious_rto_undone,
             unacked: self.flight_size(),
             last_send: now - self.last_send,
             last_recv: now - self.last_recv,

@@ -111,6 +111,8 @@ impl Connection {
         self.pacer = Pacer::new(self.snd_mss, self.cc_config.pacing_burst_max);
         self.pacer.set_timer_granularity(self.cc_config.pacing_timer_granularity);
         self.pacer.set_rate(self.cc.pacing_rate());
+        // F-RTO needs real SACK information; with timestamps the Eifel test decides.
+        self.recovery.set_frto(cfg.frto && self.sack_ok && self.ts.is_none());
         if !self.sack_ok {
             // Emulated SACK blocks carry no timing RACK could use: count duplicates instead.
             // RACK-TLP requires SACK (RFC 8985 §4): tail losses wait for the RTO.
@@ -377,7 +379,14 @@ impl Connection {
         }
         if out.spurious_congestion_event {
             self.cc.on_spurious_congestion_event();
-            stats.spurious_retrans_undone += 1;
+            if out.spurious_rto {
+                // RFC 4015: loss recovery already cleared the backoff and took the timeout's
+                // loss marks back; the R2 count waits for new data acknowledged.
+                stats.spurious_rto_undone += 1;
+                self.counters.spurious_rto_undone += 1;
+            } else {
+                stats.spurious_retrans_undone += 1;
+            }
         }
         if out.tlp_loss_repaired {
             // RFC 8985 §7.4.2: the probe hid a real loss; reduce once, then carry on.
