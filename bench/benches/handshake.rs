@@ -6,6 +6,8 @@
 //! Run: `cargo bench -p linerate-bench --bench handshake`
 //! (quick look: append `-- --warm-up-time 1 --measurement-time 2`).
 
+mod common;
+
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::hint::black_box;
@@ -252,5 +254,9 @@ fn syn_flood(c: &mut Criterion) {
     assert!(acks_in == 0 || engine.stats().syncookies_failed > 0, "forged ACKs in, none refused");
 }
 
-criterion_group!(benches, syn_cookies, syn_flood, flow_table);
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = syn_cookies, syn_flood, flow_table
+}
 criterion_main!(benches);
