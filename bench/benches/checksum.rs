@@ -3,6 +3,8 @@
 //! Target: `checksum` and `copy_from` within 2x of `memcpy` for a 1500-byte frame, so the
 //! one-pass copy-and-checksum on the transmit path costs about one copy.
 
+mod common;
+
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use linerate_stack::wire::{checksum, Checksum};
 
@@ -41,5 +43,9 @@ fn bench_checksum(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_checksum);
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = bench_checksum
+}
 criterion_main!(benches);

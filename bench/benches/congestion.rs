@@ -1,6 +1,8 @@
 //! Per-ACK and per-packet cost of the congestion-control seam: what the engine pays on its hot
 //! path for each controller, the delivery-rate estimator and the pacer.
 
+mod common;
+
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use linerate_stack::congestion::{
     AckEvent, Algorithm, CongestionConfig, CongestionController, DeliveryRateEstimator, Pacer, SentPacket,
@@ -67,5 +69,9 @@ fn pacer(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, controllers, pacer);
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = controllers, pacer
+}
 criterion_main!(benches);

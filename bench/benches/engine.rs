@@ -35,6 +35,8 @@
 //! the data in place, so one of the four payload copies (app → send ring, send ring → frame,
 //! frame → receive ring, receive ring → app) is gone.
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use linerate_bench::mem_wire::{Link, MemWire};
 use linerate_stack::device::{Capabilities, Device};
@@ -355,5 +357,9 @@ fn thread_cpu_now() -> std::time::Duration {
     std::time::Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
-criterion_group!(benches, bulk);
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = bulk
+}
 criterion_main!(benches);

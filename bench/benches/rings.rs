@@ -7,6 +7,8 @@
 //! * `cross_thread/batch32`: a producer thread pushes in batches of 32, this thread pops in
 //!   batches of 32; reported per item (includes the cache-line traffic between cores).
 
+mod common;
+
 use std::hint::black_box;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -132,5 +134,9 @@ fn cross_thread(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, single_thread, cross_thread);
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = single_thread, cross_thread
+}
 criterion_main!(benches);

@@ -2,6 +2,8 @@
 //! segments in flight, for a receiver with holes (4 SACK blocks per ACK) and for a hostile
 //! receiver (tiny splitting blocks, out-of-window blocks, whole-window re-SACKs).
 
+mod common;
+
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use linerate_stack::congestion::PacketSnapshot;
 use linerate_stack::recovery::{LossRecovery, RecoveryConfig, SentSegment};
@@ -106,5 +108,9 @@ fn benches(c: &mut Criterion) {
     hostile(c, 65_536);
 }
 
-criterion_group!(sack, benches);
+criterion_group! {
+    name = sack;
+    config = common::criterion();
+    targets = benches
+}
 criterion_main!(sack);

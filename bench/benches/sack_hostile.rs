@@ -15,6 +15,8 @@
 //!
 //! Run: `cargo bench -p linerate-bench --bench sack_hostile -- --warm-up-time 1 --measurement-time 3`.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -171,5 +173,9 @@ fn benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(sack_hostile, benches);
+criterion_group! {
+    name = sack_hostile;
+    config = common::criterion();
+    targets = benches
+}
 criterion_main!(sack_hostile);

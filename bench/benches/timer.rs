@@ -52,6 +52,8 @@
 //!
 //! Run: `cargo bench -p linerate-bench --bench timer -- --warm-up-time 1 --measurement-time 3`
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration as WallDuration;
 
@@ -642,5 +644,9 @@ fn bench_all_sizes(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_all_sizes);
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = bench_all_sizes
+}
 criterion_main!(benches);

@@ -3,6 +3,8 @@
 //! `parse_header` skips the checksum (NIC offload) to isolate decoding; `parse_verified`
 //! includes the checksum of a 1448-byte payload. Emits write into a reused buffer.
 
+mod common;
+
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use linerate_stack::wire::{
     ChecksumMode, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, SackBlock, SackBlocks, SeqNumber, TcpFlags,
@@ -124,5 +126,9 @@ fn bench_ipv4(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_tcp, bench_ipv4);
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = bench_tcp, bench_ipv4
+}
 criterion_main!(benches);

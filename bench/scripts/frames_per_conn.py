@@ -13,8 +13,8 @@ and task-clock with `perf stat`; `--strace` lists its system calls by name; `--r
 runs `perf record` on the server core; `--size` sets the file's size. The lab's namespaces are
 removed on exit, even on error.
 
-Run as root from the repository root after
-`cargo build --release -p linerate -p linerate-bench`:
+Run as root after `cargo build --release -p linerate -p linerate-bench` (the binaries are looked
+up in the repository's target/release, whatever the working directory; `--bin-dir` overrides):
 
     python3 bench/scripts/frames_per_conn.py [--servers linerate,nginx] [--conns 1,64] [--secs 2]
 """
@@ -254,7 +254,8 @@ def keepalive_patterns(frames):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--bin-dir", default="target/release")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    ap.add_argument("--bin-dir", default=os.path.join(repo, "target", "release"))
     ap.add_argument("--servers", default="linerate,nginx")
     ap.add_argument("--conns", default="1,64")
     ap.add_argument("--secs", type=float, default=2.0)

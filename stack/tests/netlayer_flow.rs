@@ -69,7 +69,7 @@ proptest! {
             }
             prop_assert_eq!(table.len(), model.len());
         }
-        let mut seen: Vec<_> = table.iter().map(|(k, v)| (*k, *v)).collect();
+        let mut seen: Vec<_> = table.iter().map(|(k, v)| (k, *v)).collect();
         let mut expected: Vec<_> = model.into_iter().collect();
         seen.sort();
         expected.sort();

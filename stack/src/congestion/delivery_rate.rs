@@ -11,6 +11,27 @@
 //! needs its round-trip bookkeeping) but carries `delivery_rate == 0`, which consumers treat as
 //! "no valid rate" (draft §3.3: such samples would over-estimate the rate).
 //!
+//! **Counts each transmission's delivery once, across a SACK reneging** (RFC 2018 §8). The
+//! scoreboard reports a segment's delivery when it is first SACKed and then spends the snapshot
+//! it keeps (`bytes` set to 0, `recovery::scoreboard`). A reneging repair
+//! (`recovery::reneging`) takes the SACK marks back; a segment the receiver kept after all (a
+//! Linux receiver prunes its out-of-order queue from the top) is then cumulatively acked
+//! without a resend and adds nothing, while a resent copy carries a fresh snapshot and counts
+//! in its own interval (it crossed the path again after the resend, where that interval
+//! starts). So `delivered` stays monotone and no sample holds one transmission twice; a spent
+//! snapshot may still be a sample's newest packet, whose interval then starts at the original
+//! send, before the first count (a diluted rate, never an inflated one). Counted again
+//! instead, the kept segments landed in the resent segment's interval: four segments for one
+//! in `tests::a_reneging_repair_does_not_count_a_sacked_segment_twice` (40 kB/s for 10), a
+//! sample BBR's windowed-max bandwidth filter would keep for ten rounds. Linux does count
+//! them again (`tcp_timeout_mark_lost` clears `TCPCB_SACKED_ACKED`, then
+//! `tcp_clean_rtx_queue` calls `tcp_count_delivered`) and so invalidates every rate sample
+//! from the repair until loss recovery ends (`is_sack_reneg` in `tcp_rate_gen`); the double
+//! count stays in its `delivered` and `acked_sacked` (BBR's ACK-aggregation estimate). Here
+//! samples stay valid through the repair. A peer without SACK gets the same: a segment the
+//! engine guessed delivered from a duplicate ACK, then took back, counts once (as Linux's
+//! `tcp_remove_reno_sacks` counts the ACKed segments less the duplicate ACKs already counted).
+//!
 //! **Does not** decide which packets are delivered, lost or retransmitted; the engine does.
 
 use crate::congestion::rate_from;
@@ -277,6 +298,49 @@ mod tests {
         assert_eq!(s.newly_acked, 2 * u64::from(MSS));
         assert_eq!(s.total_delivered(), 2 * u64::from(MSS));
         assert!(est.generate_rate_sample(t1, None).is_none());
+    }
+
+    /// A SACK reneging (RFC 2018 §8) as the estimator sees it through [`LossRecovery`]: ten
+    /// segments sent at once, segment 1 lost and 2..9 SACKed (delivered, and counted), then the
+    /// hole filled but the cumulative ACK stopping at segment 2 (the receiver let 2..9 go). The
+    /// repair un-SACKs 2..9 and marks them lost. The receiver had in fact kept 3..5 (a Linux
+    /// receiver prunes its out-of-order queue from the top), so the ACK of the resent segment 2
+    /// covers 2..5: of those, only the resent 2 crossed the path since it was sent.
+    #[test]
+    fn a_reneging_repair_does_not_count_a_sacked_segment_twice() {
+        use crate::recovery::{LossRecovery, RecoveryConfig, RecoveryTimer, SentSegment};
+        use crate::wire::{SackBlock, SeqNumber};
+
+        let seg = |i: u32| SeqNumber(10_000) + i * MSS;
+        let mut est = DeliveryRateEstimator::new();
+        let mut lr = LossRecovery::new(RecoveryConfig { smss: MSS, ..RecoveryConfig::default() }, seg(0));
+        let t0 = Instant::from_millis(1);
+        for i in 0..10 {
+            let snapshot = est.on_packet_sent(t0, i * MSS, MSS);
+            lr.on_sent(t0, &SentSegment { seq: seg(i), len: MSS, snapshot, ..SentSegment::default() })
+                .unwrap();
+        }
+        let ack = |lr: &mut LossRecovery, est: &mut DeliveryRateEstimator, now, to, blocks: &[(u32, u32)]| {
+            let blocks: Vec<SackBlock> =
+                blocks.iter().map(|&(l, h)| SackBlock { left: seg(l), right: seg(h) }).collect();
+            lr.on_ack(now, seg(to), &blocks, None, |p| est.on_packet_delivered(now, p));
+            est.generate_rate_sample(now, None)
+        };
+        ack(&mut lr, &mut est, t0 + Duration::from_millis(100), 1, &[(2, 10)]);
+        ack(&mut lr, &mut est, t0 + Duration::from_millis(200), 2, &[]);
+        assert_eq!(est.delivered(), 10 * u64::from(MSS), "every segment delivered once");
+        let repair = lr.reneging().deadline().expect("the ACK stopped at SACKed data");
+        assert!(lr.on_timeout(repair, RecoveryTimer::Rto).reneged);
+
+        let snapshot = est.on_packet_sent(repair, 0, MSS);
+        let resent =
+            SentSegment { seq: seg(2), len: MSS, is_retransmit: true, snapshot, ..SentSegment::default() };
+        lr.on_sent(repair, &resent).unwrap();
+        let s = ack(&mut lr, &mut est, repair + Duration::from_millis(100), 6, &[]).unwrap();
+        assert_eq!(s.newly_acked, u64::from(MSS), "3..5 were counted when they were SACKed");
+        assert_eq!(s.delivered, u64::from(MSS), "only the resent segment crossed in this interval");
+        assert_eq!(s.delivery_rate, 10_000, "1000 bytes in 100 ms");
+        assert_eq!(est.delivered(), 11 * u64::from(MSS), "ten segments, and segment 2 twice");
     }
 
     #[test]

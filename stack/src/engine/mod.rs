@@ -287,9 +287,10 @@ pub struct Engine {
     /// segments is received (see `receive.rs`); run before anything else touches the engine.
     deferred_update: Option<u32>,
     handshake: handshake::Handshake,
-    /// `poll_transmit` sends a connection's bare ACK through the pure-ACK fast path
-    /// (`transmit/pure_ack.rs`). Always true; `transmit/pure_ack/tests.rs` clears it in the reference engine
-    /// that must take the general path.
+    /// Test builds only: `false` keeps `poll_transmit` off the pure-ACK fast path
+    /// (`transmit/pure_ack.rs`), so `transmit/pure_ack/tests.rs` can run a reference engine on
+    /// the general path. A production engine has no such switch: the fast path is always on.
+    #[cfg(test)]
     pure_ack_fast_path: bool,
 }
 
@@ -329,6 +330,7 @@ impl Engine {
             rx_checksum_verified: false,
             deferred_update: None,
             handshake: handshake::Handshake::new(&cfg.handshake, now),
+            #[cfg(test)]
             pure_ack_fast_path: true,
             cfg,
         }

@@ -53,6 +53,13 @@ impl FourTuple {
         b
     }
 
+    /// The tuple whose [`FourTuple::to_bytes`] is `b`.
+    pub fn from_bytes(b: [u8; Self::BYTES]) -> Self {
+        let port = |at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
+        let addr = |at: usize| Ipv4Address([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        FourTuple::new(addr(0), port(4), addr(6), port(10))
+    }
+
     /// The same connection seen from the other end.
     pub fn reversed(&self) -> Self {
         FourTuple::new(self.remote_addr, self.remote_port, self.local_addr, self.local_port)

@@ -9,6 +9,10 @@
 //! slot array sized once at construction (load factor at most 1/2), never rehashes, and keeps each
 //! entry's hash so a probe compares one `u32` before a key. Deletion shifts the following run back
 //! instead of leaving tombstones, so a long-lived table never degrades with churn.
+//!
+//! Building a table touches none of its slot array: a free slot is all zero bytes and the array
+//! comes from zeroed memory, so the pages of a 1 Mi-flow table (40 MiB) become resident only as
+//! flows land in them, not at every engine start (see [`Slot`]).
 
 use core::fmt;
 
@@ -23,38 +27,47 @@ pub struct FlowTableFull {
     pub capacity: usize,
 }
 
-struct Slot<V> {
-    /// Low 32 bits of the keyed hash: the home slot is `hash & mask`, and a probe compares it
-    /// before comparing the 12-byte key.
-    hash: u32,
-    key: FourTuple,
-    value: V,
-}
+/// The `tag` of a used slot always has this bit: a free slot is all zero bytes (tag 0, key 0,
+/// `V::default()`), so the slot array can come from zeroed memory. Capacity is at most 2^30, so
+/// the mask has at most 31 bits and the bit never changes a home slot.
+const OCCUPIED: u32 = 1 << 31;
+
+/// `(tag, key, value)`: `tag` is the low 32 bits of the keyed hash with [`OCCUPIED`] set (0 for a
+/// free slot); the home slot is `tag & mask`, and a probe compares the tag before the 12-byte key
+/// ([`FourTuple::to_bytes`]). A tuple of plain integers, not a struct, so that `vec![free; n]`
+/// takes the standard library's zeroed-allocation path (`alloc_zeroed`, i.e. `calloc`, whose
+/// fresh pages the kernel maps on first touch): it does so for integers, short arrays and tuples
+/// of them, not for a user type or an `Option` of one. That is a specialisation inside `std`, not
+/// a documented promise, so `tests/flow_table_rss.rs` measures it.
+type Slot<V> = (u32, [u8; FourTuple::BYTES], V);
 
 /// A bounded map from [`FourTuple`] to `V` with a secret-keyed hash.
 ///
 /// At most `capacity` entries; at least twice as many slots, so probe runs stay short and an empty
-/// slot always exists (every probe loop ends).
+/// slot always exists (every probe loop ends). Values are `Copy`, and a free slot holds
+/// `V::default()`: when that is all zero bytes (`u32`, `u64`, …) building a table touches none
+/// of its slot array, so a large table costs memory only for the pages its flows land in.
 pub struct FlowTable<V> {
-    slots: Box<[Option<Slot<V>>]>,
+    slots: Box<[Slot<V>]>,
     mask: usize,
     len: usize,
     capacity: usize,
     hasher: SipHasher13,
 }
 
-impl<V> FlowTable<V> {
+impl<V: Copy + Default> FlowTable<V> {
     /// A table for at most `capacity` flows, hashing with SipHash-1-3 under `key`.
     ///
     /// `key` must be secret and random per process (or per shard): it is what stops a peer from
-    /// choosing 4-tuples that collide. Allocates all slots now; nothing allocates later.
+    /// choosing 4-tuples that collide. Reserves all slots now (zeroed memory, see [`FlowTable`]);
+    /// nothing allocates later.
     ///
     /// # Panics
     /// If `capacity` exceeds 2^30 (a configuration error: the slot array would not fit).
     pub fn new(capacity: usize, key: [u8; 16]) -> Self {
         assert!(capacity <= 1 << 30, "flow table capacity {capacity} is above the 2^30 limit");
         let n = (capacity * 2).max(2).next_power_of_two();
-        let slots = (0..n).map(|_| None).collect::<Vec<_>>().into_boxed_slice();
+        let slots = vec![free(); n].into_boxed_slice();
         FlowTable { slots, mask: n - 1, len: 0, capacity, hasher: SipHasher13::new_with_key(&key) }
     }
 
@@ -76,53 +89,63 @@ impl<V> FlowTable<V> {
         self.capacity
     }
 
+    /// The tag and key bytes a slot holding `key` has.
+    fn tag_and_bytes(&self, key: &FourTuple) -> (u32, [u8; FourTuple::BYTES]) {
+        let bytes = key.to_bytes();
+        (self.hasher.hash(&bytes) as u32 | OCCUPIED, bytes)
+    }
+
     /// Index of the slot holding `key`, if any.
     fn find(&self, key: &FourTuple) -> Option<usize> {
-        let hash = self.hash(key) as u32;
-        let mut i = hash as usize & self.mask;
+        let (tag, bytes) = self.tag_and_bytes(key);
+        let mut i = tag as usize & self.mask;
         loop {
-            match &self.slots[i] {
-                None => return None,
-                Some(slot) if slot.hash == hash && slot.key == *key => return Some(i),
-                Some(_) => i = (i + 1) & self.mask,
+            let (slot_tag, slot_key, _) = &self.slots[i];
+            if *slot_tag == 0 {
+                return None;
             }
+            if *slot_tag == tag && *slot_key == bytes {
+                return Some(i);
+            }
+            i = (i + 1) & self.mask;
         }
     }
 
     pub fn get(&self, key: &FourTuple) -> Option<&V> {
         let i = self.find(key)?;
-        self.slots[i].as_ref().map(|s| &s.value)
+        Some(&self.slots[i].2)
     }
 
     pub fn get_mut(&mut self, key: &FourTuple) -> Option<&mut V> {
         let i = self.find(key)?;
-        self.slots[i].as_mut().map(|s| &mut s.value)
+        Some(&mut self.slots[i].2)
     }
 
     pub fn contains_key(&self, key: &FourTuple) -> bool {
         self.find(key).is_some()
     }
 
-    /// Inserts `value` under `key`, replacing (and dropping) any value already there.
+    /// Inserts `value` under `key`, replacing any value already there.
     ///
     /// Fails without changing anything when `key` is new and the table holds `capacity` flows.
     pub fn insert(&mut self, key: FourTuple, value: V) -> Result<(), FlowTableFull> {
-        let hash = self.hash(&key) as u32;
-        let mut i = hash as usize & self.mask;
+        let (tag, bytes) = self.tag_and_bytes(&key);
+        let mut i = tag as usize & self.mask;
         loop {
-            match &mut self.slots[i] {
-                Some(slot) if slot.hash == hash && slot.key == key => {
-                    slot.value = value;
-                    return Ok(());
-                }
-                Some(_) => i = (i + 1) & self.mask,
-                None => break,
+            let slot = &mut self.slots[i];
+            if slot.0 == 0 {
+                break;
             }
+            if slot.0 == tag && slot.1 == bytes {
+                slot.2 = value;
+                return Ok(());
+            }
+            i = (i + 1) & self.mask;
         }
         if self.len >= self.capacity {
             return Err(FlowTableFull { capacity: self.capacity });
         }
-        self.slots[i] = Some(Slot { hash, key, value });
+        self.slots[i] = (tag, bytes, value);
         self.len += 1;
         Ok(())
     }
@@ -130,22 +153,22 @@ impl<V> FlowTable<V> {
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &FourTuple) -> Option<V> {
         let found = self.find(key)?;
-        let removed = self.slots[found].take().map(|s| s.value);
+        let (_, _, removed) = core::mem::replace(&mut self.slots[found], free());
         self.len -= 1;
         self.shift_back(found);
-        removed
+        Some(removed)
     }
 
     /// Backward-shift deletion: walks the run after the new hole and moves back every entry whose
     /// home slot is at or before the hole (cyclically), so lookups never need tombstones.
     fn shift_back(&mut self, mut hole: usize) {
         let mut j = (hole + 1) & self.mask;
-        while let Some(slot) = &self.slots[j] {
-            let home = slot.hash as usize & self.mask;
+        while self.slots[j].0 != 0 {
+            let home = self.slots[j].0 as usize & self.mask;
             let from_home = j.wrapping_sub(home) & self.mask;
             let from_hole = j.wrapping_sub(hole) & self.mask;
             if from_home >= from_hole {
-                self.slots[hole] = self.slots[j].take();
+                self.slots[hole] = core::mem::replace(&mut self.slots[j], free());
                 hole = j;
             }
             j = (j + 1) & self.mask;
@@ -154,7 +177,9 @@ impl<V> FlowTable<V> {
 
     /// Removes every entry; keeps the slot array.
     pub fn clear(&mut self) {
-        self.slots.iter_mut().for_each(|s| *s = None);
+        if self.len > 0 {
+            self.slots.fill(free());
+        }
         self.len = 0;
     }
 
@@ -168,6 +193,11 @@ impl<V> FlowTable<V> {
     }
 }
 
+/// A free slot: all zero bytes when `V::default()` is.
+fn free<V: Default>() -> Slot<V> {
+    (0, [0; FourTuple::BYTES], V::default())
+}
+
 impl<V> fmt::Debug for FlowTable<V> {
     /// Shows the size only: never the hash key.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -179,15 +209,16 @@ impl<V> fmt::Debug for FlowTable<V> {
     }
 }
 
-/// Iterator over `(&FourTuple, &V)`; see [`FlowTable::iter`].
+/// Iterator over `(FourTuple, &V)`; see [`FlowTable::iter`]. Keys come by value: a slot keeps
+/// the key's bytes, not a [`FourTuple`].
 pub struct Iter<'a, V> {
-    slots: core::slice::Iter<'a, Option<Slot<V>>>,
+    slots: core::slice::Iter<'a, Slot<V>>,
 }
 
 impl<'a, V> Iterator for Iter<'a, V> {
-    type Item = (&'a FourTuple, &'a V);
+    type Item = (FourTuple, &'a V);
     fn next(&mut self) -> Option<Self::Item> {
-        self.slots.by_ref().flatten().map(|s| (&s.key, &s.value)).next()
+        self.slots.find(|s| s.0 != 0).map(|(_, key, value)| (FourTuple::from_bytes(*key), value))
     }
 }
 
@@ -197,15 +228,15 @@ impl<V> fmt::Debug for Iter<'_, V> {
     }
 }
 
-/// Iterator over `(&FourTuple, &mut V)`; see [`FlowTable::iter_mut`].
+/// Iterator over `(FourTuple, &mut V)`; see [`FlowTable::iter_mut`].
 pub struct IterMut<'a, V> {
-    slots: core::slice::IterMut<'a, Option<Slot<V>>>,
+    slots: core::slice::IterMut<'a, Slot<V>>,
 }
 
 impl<'a, V> Iterator for IterMut<'a, V> {
-    type Item = (&'a FourTuple, &'a mut V);
+    type Item = (FourTuple, &'a mut V);
     fn next(&mut self) -> Option<Self::Item> {
-        self.slots.by_ref().flatten().map(|s| (&s.key, &mut s.value)).next()
+        self.slots.find(|s| s.0 != 0).map(|(_, key, value)| (FourTuple::from_bytes(*key), value))
     }
 }
 
@@ -215,8 +246,8 @@ impl<V> fmt::Debug for IterMut<'_, V> {
     }
 }
 
-impl<'a, V> IntoIterator for &'a FlowTable<V> {
-    type Item = (&'a FourTuple, &'a V);
+impl<'a, V: Copy + Default> IntoIterator for &'a FlowTable<V> {
+    type Item = (FourTuple, &'a V);
     type IntoIter = Iter<'a, V>;
     fn into_iter(self) -> Iter<'a, V> {
         self.iter()

@@ -718,6 +718,10 @@ impl Scoreboard {
                 if let Some(r) = self.store.get_mut(pos) {
                     r.state.lost = false;
                     r.state.retrans_in_flight = false;
+                    // Its delivery is reported below, with the snapshot as sent; spent, the
+                    // snapshot adds nothing if a reneging repair takes the mark back and a
+                    // cumulative ACK covers the record before a resend (see `delivery_rate`).
+                    r.snapshot.bytes = 0;
                 }
                 self.store.set_sacked(pos);
                 self.sacked_bytes += u64::from(rec.len);

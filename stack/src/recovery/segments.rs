@@ -76,7 +76,8 @@ pub struct SegmentRecord {
     pub last_tsval: Option<u32>,
     /// How many times the segment was retransmitted.
     pub retransmits: u16,
-    /// The delivery-rate snapshot of the last transmission.
+    /// The delivery-rate snapshot of the last transmission; its `bytes` are zeroed once that
+    /// transmission's delivery was reported by a SACK (see `congestion::delivery_rate`).
     pub snapshot: PacketSnapshot,
     pub(crate) state: SegmentState,
     /// Transmission-order links (slot indices), `NIL` at the ends or when unlinked.
