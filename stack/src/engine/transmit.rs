@@ -261,16 +261,7 @@ impl Engine {
                 continued = None;
                 continue;
             }
-            let ip = Ipv4Repr {
-                src_addr: conn.tuple.local.0,
-                dst_addr: conn.tuple.remote.0,
-                protocol: IpProtocol::Tcp,
-                payload_len: tcp_len,
-                ttl: 64,
-                dscp_ecn: 0,
-                ident,
-                dont_frag: true,
-            };
+            let ip = tcp_ip_header(&conn.tuple, tcp_len, ident);
             // Data riding on a SYN (Fast Open) starts after the SYN's sequence number.
             let data_seq = plan.seq + u32::from(plan.flags.syn());
             let mut payload = conn.sndbuf.pieces(data_seq, plan.len as usize);
@@ -406,16 +397,7 @@ impl Engine {
             options: options.unwrap_or_default(),
             payload: &[],
         };
-        let ip = Ipv4Repr {
-            src_addr: tuple.local.0,
-            dst_addr: tuple.remote.0,
-            protocol: IpProtocol::Tcp,
-            payload_len: tcp.header_len(),
-            ttl: 64,
-            dscp_ecn: 0,
-            ident,
-            dont_frag: true,
-        };
+        let ip = tcp_ip_header(&tuple, tcp.header_len(), ident);
         let eth = EthernetRepr { src_addr: our_mac, dst_addr: dst, ethertype: EtherType::Ipv4 };
         let total = ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN + tcp.header_len();
         let ok = device.transmit(now, total, |buf| {
@@ -492,6 +474,24 @@ struct Burst {
     /// The connection's kept headers are this burst's (it was a data segment the
     /// fixed-layout writer could build, or whose kept headers could be rebased).
     template: bool,
+}
+
+/// The IPv4 header of every TCP segment the engine sends for `tuple` (`tcp_len` bytes of TCP
+/// header and payload): TTL 64 (RFC 1700's default, Linux's `ip_default_ttl`), DSCP/ECN 0,
+/// Don't Fragment set for path MTU discovery (RFC 1191). One definition, so the bare-ACK
+/// template's key (`pure_ack.rs`: next hop and timestamp layout) can rely on the rest being
+/// the connection's.
+pub(super) fn tcp_ip_header(tuple: &FourTuple, tcp_len: usize, ident: u16) -> Ipv4Repr {
+    Ipv4Repr {
+        src_addr: tuple.local.0,
+        dst_addr: tuple.remote.0,
+        protocol: IpProtocol::Tcp,
+        payload_len: tcp_len,
+        ttl: 64,
+        dscp_ecn: 0,
+        ident,
+        dont_frag: true,
+    }
 }
 
 /// How a frame's headers are written.

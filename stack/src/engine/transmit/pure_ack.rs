@@ -20,13 +20,13 @@
 //! not, or touch the route (an unresolved next hop takes the general path, which asks the
 //! neighbour cache once).
 
-use super::{write_tcp_frame, HeaderSource, TcpFrame};
+use super::{tcp_ip_header, write_tcp_frame, HeaderSource, TcpFrame};
 use crate::device::{Device, ETHERNET_HEADER_LEN};
 use crate::engine::Engine;
 use crate::time::Instant;
 #[cfg(doc)]
 use crate::wire::DataHeaderTemplate;
-use crate::wire::{EtherType, EthernetRepr, IpProtocol, Ipv4Repr};
+use crate::wire::{EtherType, EthernetRepr, Ipv4Repr};
 
 #[cfg(test)]
 mod tests;
@@ -69,16 +69,7 @@ impl Engine {
         let tcp = conn.pure_ack_header(now);
         let timestamps = tcp.options.timestamps.is_some();
         let tcp_header_len = tcp.header_len();
-        let ip = Ipv4Repr {
-            src_addr: conn.tuple.local.0,
-            dst_addr: conn.tuple.remote.0,
-            protocol: IpProtocol::Tcp,
-            payload_len: tcp_header_len,
-            ttl: 64,
-            dscp_ecn: 0,
-            ident,
-            dont_frag: true,
-        };
+        let ip = tcp_ip_header(&conn.tuple, tcp_header_len, ident);
         let eth = EthernetRepr { src_addr: src_mac, dst_addr: mac, ethertype: EtherType::Ipv4 };
         let frame = TcpFrame { eth: &eth, ip: &ip, tcp: &tcp, tcp_header_len };
         let total = ETHERNET_HEADER_LEN + Ipv4Repr::HEADER_LEN + tcp_header_len;
