@@ -139,11 +139,16 @@ fn periodic_loss_drops_exactly_every_nth_frame_from_its_phase() {
     let want: Vec<u64> = (first..n).step_by(every as usize).collect();
     assert_eq!(lost, want);
     assert_eq!(pair.stats(Direction::AToB).dropped_loss, want.len() as u64);
-    // `every: 0` never loses.
+}
+
+#[test]
+fn periodic_loss_every_zero_never_loses() {
+    let sim = SimRun::new("periodic_loss_every_zero_never_loses", 9);
     let cfg = LinkConfig::default().loss(LossModel::Periodic { every: 0, first: 0 });
     let mut pair = one_way(&sim, cfg, Sender::new(64, 1_000, Duration::from_micros(1)));
     run(&mut pair);
     assert_eq!(pair.stats(Direction::AToB).dropped_loss, 0);
+    assert_eq!(pair.stats(Direction::AToB).delivered_frames, 1_000);
 }
 
 #[test]
