@@ -42,6 +42,8 @@ pub struct SimRun {
     name: String,
     seed: u64,
     pcap_path: Option<PathBuf>,
+    /// A pcap capture was handed out: a second one would write the same file.
+    captured: std::cell::Cell<bool>,
 }
 
 impl SimRun {
@@ -67,7 +69,7 @@ impl SimRun {
             );
         }
         eprintln!("{test_name}: seed={seed}");
-        SimRun { name: test_name.to_owned(), seed, pcap_path }
+        SimRun { name: test_name.to_owned(), seed, pcap_path, captured: std::cell::Cell::new(false) }
     }
 
     pub fn seed(&self) -> u64 {
@@ -87,10 +89,18 @@ impl SimRun {
     /// copy when `in_memory` (for tests that inspect it); `None` when neither is wanted.
     ///
     /// # Panics
-    /// If the pcap file cannot be created (the message names the path).
+    /// If the pcap file cannot be created (the message names the path), or when asked for a
+    /// second time while pcaps are written: both captures would write one file and leave it
+    /// corrupt (give each pair of a test its own `SimRun`).
     pub fn capture(&self, in_memory: bool) -> Option<Capture> {
         let memory = in_memory.then(Capture::in_memory);
         let Some(path) = &self.pcap_path else { return memory };
+        assert!(
+            !self.captured.replace(true),
+            "{}: a second capture would write {} again: give each pair its own SimRun",
+            self.name,
+            path.display()
+        );
         let created = match memory {
             Some(capture) => capture.also_to_file(path),
             None => Capture::to_file(path),
