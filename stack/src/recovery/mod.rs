@@ -50,6 +50,9 @@ pub mod reneging;
 pub mod rtt;
 pub mod scoreboard;
 pub mod segments;
+mod spurious_recovery;
+#[cfg(test)]
+mod spurious_recovery_tests;
 mod spurious_rto;
 #[cfg(test)]
 mod spurious_rto_tests;
@@ -252,8 +255,11 @@ struct Undo {
     /// Retransmissions of the episode not yet proven spurious by a D-SACK.
     retrans: u32,
     /// TSval of the episode's first retransmission (Linux `retrans_stamp`), when timestamps
-    /// are on; only a timeout episode uses it.
+    /// are on: the Eifel test of either kind of episode ([`spurious_rto`],
+    /// [`spurious_recovery`]).
     first_tsval: Option<u32>,
+    /// The highest end of the episode's retransmissions (`marker` while none was sent).
+    retrans_high: SeqNumber,
     /// The F-RTO test (RFC 5682) may still decide this timeout episode.
     frto: bool,
     /// A retransmission of the episode was sent.
@@ -264,11 +270,22 @@ struct Undo {
 
 impl Undo {
     fn new(marker: SeqNumber, rto_at: Option<Instant>) -> Self {
-        Undo { marker, retrans: 0, first_tsval: None, frto: false, retransmitted: false, rto_at }
+        Undo {
+            marker,
+            retrans: 0,
+            first_tsval: None,
+            retrans_high: marker,
+            frto: false,
+            retransmitted: false,
+            rto_at,
+        }
     }
 
-    fn on_retransmit(&mut self, tsval: Option<u32>) {
+    fn on_retransmit(&mut self, end: SeqNumber, tsval: Option<u32>) {
         self.retrans = self.retrans.saturating_add(1);
+        if not_before(end, self.retrans_high) {
+            self.retrans_high = end;
+        }
         if !self.retransmitted {
             self.retransmitted = true;
             self.first_tsval = tsval;
@@ -442,7 +459,7 @@ impl LossRecovery {
                 && not_before(self.board.snd_una(), seg.seq);
             let matched = self.board.on_retransmit(now, seg.seq, seg.len, seg.tsval, seg.snapshot);
             if let (Some(undo), true) = (self.undo.as_mut(), matched > 0 && self.episode.is_some()) {
-                undo.on_retransmit(seg.tsval);
+                undo.on_retransmit(seg.seq + seg.len, seg.tsval);
             }
             if head && matched > 0 && !self.tlp.probe_pending {
                 // The cumulative ACK cannot move before the resent head comes back: count the
@@ -527,10 +544,13 @@ impl LossRecovery {
         let eifel = eifel.or_else(|| self.check_frto(seen.original_delivered, &update));
         out.recovery_exited = self.maybe_exit_recovery();
         let snd_una = self.board.snd_una();
+        // A fast retransmission the Eifel test found unnecessary is the reordering a D-SACK
+        // would report one retransmission trip later ([`spurious_recovery`]).
+        let reordered = eifel.is_some_and(|u| u.rto_at.is_none());
         self.rack.update_reo_wnd(
             snd_una,
             self.board.high_data(),
-            update.dsack.is_some(),
+            update.dsack.is_some() || reordered,
             out.recovery_exited,
         );
         if let Some(undone) = eifel.or_else(|| self.check_undo(update.dsack)) {

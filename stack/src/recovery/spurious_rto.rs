@@ -19,7 +19,8 @@
 //!   while the timeout episode runs (Linux tries on each, RFC 3522 on the first; TS.Recent
 //!   only grows, so later ACKs never echo an older value than the first did), the timeout was
 //!   spurious when the echoed TSecr is older than the TSval of the episode's first
-//!   retransmission (serial-number comparison, RFC 7323 §5.2, so 2^32 wrap-around is fine):
+//!   retransmission (serial-number comparison, RFC 7323 §5.2, so 2^32 wrap-around is fine;
+//!   an echo of zero is no evidence):
 //!   the original transmission got through. If nothing was retransmitted at all since the
 //!   timeout, an ACK advancing `snd_una` can only be for an original either (Linux too).
 //! - *D-SACK* (RFC 3708, for peers without timestamps): each retransmission of the episode is
@@ -111,17 +112,16 @@ impl LossRecovery {
         None
     }
 
-    /// RFC 3522 on an ACK that advanced `snd_una`: the consumed bookkeeping if the timeout
-    /// episode still running turned out spurious.
+    /// RFC 3522 on an ACK that advanced `snd_una`: the consumed bookkeeping if the episode
+    /// still running (a timeout's, or fast recovery's: [`super::spurious_recovery`]) turned
+    /// out spurious.
     pub(super) fn check_eifel(&mut self, tsecr: Option<u32>) -> Option<Undo> {
         let undo = self.undo?;
-        undo.rto_at?;
         self.episode?;
-        let delayed = if !undo.retransmitted {
-            true
-        } else {
-            matches!((tsecr, undo.first_tsval), (Some(echo), Some(first)) if ts_before(echo, first))
-        };
+        if undo.rto_at.is_none() {
+            return self.check_eifel_recovery(undo, tsecr);
+        }
+        let delayed = !undo.retransmitted || echo_before(tsecr, undo.first_tsval);
         if delayed {
             self.undo = None;
             return Some(undo);
@@ -141,4 +141,11 @@ impl LossRecovery {
 /// `a` is older than `b` in 32-bit serial-number arithmetic (RFC 7323 §5.2, RFC 1982).
 pub(super) fn ts_before(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
+}
+
+/// The ACK's echoed timestamp is older than the first retransmission's TSval `first`. A TSecr
+/// of zero says nothing (RFC 7323 §3.2: the echo may be zero when no TSval was seen; Linux's
+/// `tcp_tsopt_ecr_before` also requires a non-zero echo).
+pub(super) fn echo_before(tsecr: Option<u32>, first: Option<u32>) -> bool {
+    matches!((tsecr, first), (Some(echo), Some(first)) if echo != 0 && ts_before(echo, first))
 }
