@@ -544,13 +544,14 @@ impl LossRecovery {
         let eifel = eifel.or_else(|| self.check_frto(seen.original_delivered, &update));
         out.recovery_exited = self.maybe_exit_recovery();
         let snd_una = self.board.snd_una();
-        // A fast retransmission the Eifel test found unnecessary is the reordering a D-SACK
-        // would report one retransmission trip later ([`spurious_recovery`]).
-        let reordered = eifel.is_some_and(|u| u.rto_at.is_none());
+        if eifel.is_some_and(|u| u.rto_at.is_none()) {
+            // A fast retransmission the Eifel test found unnecessary ([`spurious_recovery`]).
+            self.rack.on_reordering();
+        }
         self.rack.update_reo_wnd(
             snd_una,
             self.board.high_data(),
-            update.dsack.is_some() || reordered,
+            update.dsack.is_some(),
             out.recovery_exited,
         );
         if let Some(undone) = eifel.or_else(|| self.check_undo(update.dsack)) {

@@ -29,12 +29,13 @@
 //!
 //! **Response**, the D-SACK undo's: the engine calls `on_spurious_congestion_event` and counts
 //! `Stats::spurious_retrans_undone`; here the episode ends (Linux returns to the open state,
-//! `tcp_try_keep_open`), so the ACK reports no recovery exit as well. RACK learns reordering
-//! from it as from a D-SACK (`Rack::update_reo_wnd`: reordering seen, one step of the window
-//! multiplier per round trip). Linux's partial undo records the reordering
-//! (`tcp_check_sack_reordering`, which RACK reads as `reord_seen`) but grows RACK's window only
-//! on D-SACKs; here the step comes one retransmission trip earlier, and the D-SACK for the
-//! same retransmission, arriving within that round, adds no second step.
+//! `tcp_try_keep_open`), so the ACK reports no recovery exit as well. RACK learns that the
+//! path reorders (`Rack::on_reordering`: its window then applies in recovery too), as Linux's
+//! partial undo records it (`tcp_check_sack_reordering` counts `reord_seen`; its
+//! `tcp_try_undo_recovery` records nothing). The window multiplier is left to the D-SACK for
+//! the same retransmission, which follows one retransmission trip later (RFC 8985 §6.2 step 4
+//! names D-SACKs; Linux's `tcp_rack_update_reo_wnd` reads only them): stepping it here too
+//! would count one piece of evidence twice whenever the D-SACK lands in the next round.
 //!
 //! **Promises:** O(1) per ACK (the caller tests it only when undo bookkeeping and an episode
 //! exist); one undo per episode, so a peer forging old echoes undoes at most each reduction it

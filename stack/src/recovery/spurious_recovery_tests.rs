@@ -64,17 +64,17 @@ fn the_late_original_undoes_fast_recovery_and_teaches_rack_reordering() {
     let mut r = recovery(base, (3, 10), 1);
     let mult = r.rack().reo_wnd_mult();
     // The original of segment 2 fills the hole: the ACK echoes its TSval (sent at t=0). The
-    // peer's cumulative ACK stops at 6 (its ACK of 6..10 comes later).
+    // peer's cumulative ACK stops at 6 (it acknowledges 6..10 later).
     let out = ack(&mut r, 420, 6, &[(6, 10)], Some(tsval(base, 0)));
     assert!(out.spurious_congestion_event && !out.spurious_rto, "{out:?}");
     assert!(!out.recovery_exited, "an undone episode is not also exited: {out:?}");
     assert!(!r.in_recovery());
     assert!(r.rack().reordering_seen(), "RACK learns the reordering");
-    assert_eq!(r.rack().reo_wnd_mult(), mult + 1, "one step of the reordering window");
-    // The D-SACK for the needless retransmission arrives within the round: nothing more.
+    assert_eq!(r.rack().reo_wnd_mult(), mult, "the window grows on D-SACKs only");
+    // The D-SACK for the needless retransmission: one step, no second undo.
     let out = ack(&mut r, 450, 6, &[(2, 3), (6, 10)], Some(tsval(base, 400)));
     assert!(!out.spurious_congestion_event, "one undo per episode: {out:?}");
-    assert_eq!(r.rack().reo_wnd_mult(), mult + 1, "no second step in the round");
+    assert_eq!(r.rack().reo_wnd_mult(), mult + 1, "the D-SACK's step");
 }
 
 #[test]
