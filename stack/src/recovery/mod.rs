@@ -3,9 +3,10 @@
 //! **Owns**, per connection, the sender's segment records ([`segments`]), the SACK scoreboard
 //! with RFC 6675 `pipe`/`IsLost`/`NextSeg` ([`scoreboard`]), RACK-TLP (RFC 8985, [`rack`]), RTT
 //! estimation and the RFC 6298 retransmission timer ([`rtt`]), recovery episodes, D-SACK based
-//! undo (RFC 3708-style), the detection and undo of spurious retransmission timeouts and
-//! reneging repairs (RFC 3522 Eifel, RFC 3708, RFC 4015 response; [`spurious_rto`]) and the
-//! limited-transmit allowance (RFC 3042). [`LossRecovery`] is the facade the engine holds.
+//! undo (RFC 3708-style), the Eifel undo of fast recovery (RFC 3522; [`spurious_recovery`]),
+//! the detection and undo of spurious retransmission timeouts and reneging repairs (RFC 3522
+//! Eifel, RFC 3708, RFC 4015 response; [`spurious_rto`]) and the limited-transmit allowance
+//! (RFC 3042). [`LossRecovery`] is the facade the engine holds.
 //!
 //! **Promises:** sans-I/O (`now` is an argument, timers come back as deadlines), deterministic,
 //! allocation-free after construction, bounded work per ACK (see [`scoreboard`]), no panic on
@@ -23,7 +24,8 @@
 //! Decisions worth knowing: RACK-TLP is the default loss detection, RFC 6675 DupThresh
 //! marking is optional ([`LossDetection`]); RTT samples come from the most recently sent
 //! never-retransmitted segment an ACK newly acknowledges *or SACKs* (Karn, as Linux does); a
-//! D-SACK counts as evidence of reordering for RACK; the PTO is always capped by the RTO
+//! D-SACK counts as evidence of reordering for RACK (a fast retransmission the Eifel test
+//! undoes marks reordering seen but leaves the window's growth to its D-SACK); the PTO is always capped by the RTO
 //! deadline (RFC 8985 §7.2) and a dup ACK never postpones it; SACKed segments keep their marks
 //! across an RTO unless the receiver reneged (the segment at `snd_una` stayed SACKed after an
 //! ACK: see [`reneging`], which then clears every mark and resends from `snd_una`); records
@@ -154,8 +156,9 @@ pub struct AckOutcome {
     pub congestion_event: bool,
     /// `snd_una` passed the recovery point: call `on_recovery_exit`.
     pub recovery_exited: bool,
-    /// Every retransmission of the episode was D-SACKed, or (after a timeout) the Eifel test
-    /// found the original transmission acknowledged: call `on_spurious_congestion_event`.
+    /// Every retransmission of the episode was D-SACKed, or the Eifel test (after a timeout,
+    /// or in fast recovery once every retransmission is acknowledged) found the original
+    /// transmission acknowledged: call `on_spurious_congestion_event`.
     pub spurious_congestion_event: bool,
     /// With `spurious_congestion_event`: what was undone was a retransmission timeout (or a
     /// reneging repair); its backoff is cleared and the segments it marked lost and that were
@@ -246,8 +249,9 @@ struct Episode {
     point: SeqNumber,
 }
 
-/// Undo bookkeeping of the latest recovery episode: RFC 3708 D-SACK counting for every
-/// episode, and for a retransmission timeout also the RFC 3522 Eifel test ([`spurious_rto`]).
+/// Undo bookkeeping of the latest recovery episode: RFC 3708 D-SACK counting and the RFC 3522
+/// Eifel test for every episode ([`spurious_rto`], [`spurious_recovery`]), F-RTO for a
+/// timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Undo {
     /// `snd_una` when the episode began; D-SACKs below it are about older data.
