@@ -685,3 +685,34 @@ fn an_ack_echoing_the_fast_retransmission_keeps_the_reduction() {
     assert!(!after.in_recovery && !after.reordering_seen, "{after:?}");
     assert!(after.ssthresh < before.ssthresh, "the reduction stays: {after:?}");
 }
+
+/// RFC 5682 §3.1 step 2b (SACK peer without timestamps, F-RTO on by default): after the
+/// timeout's retransmissions, the first ACK that advances SND.UNA releases new data, not more
+/// retransmissions; the next ACK, covering segments never resent, undoes the timeout.
+#[test]
+fn frto_sends_new_data_after_the_first_ack_of_a_timeout() {
+    let mut h = Harness::with_config(unpaced_sack_config());
+    let c = sack_open(&mut h, None);
+    h.engine.write(h.now, c.handle, &vec![9u8; (20 * MSS) as usize]).unwrap();
+    let sent: Vec<Seg> = std::iter::from_fn(|| h.recv()).collect();
+    let high = sent.iter().map(|s| s.seq + s.payload.len() as u32).max().unwrap();
+    assert!(high < seg_start(&c, 20), "some data stays unsent for step 2b");
+    h.advance(RTT);
+    send!(h, ACK, seq = c.peer_seq, ack = seg_start(&c, 2));
+    // A delay spike: the probe, then the RTO fire; the RTO resends from segment 2.
+    while h.engine.stats().timeouts == 0 {
+        h.advance_to_timeout();
+        while h.recv().is_some() {}
+    }
+    let retrans_after_rto = h.engine.stats().retrans_segs;
+    // The originals start arriving: the first ACK covers segment 2 only.
+    h.advance(RTT);
+    send!(h, ACK, seq = c.peer_seq, ack = seg_start(&c, 3));
+    let out: Vec<Seg> = std::iter::from_fn(|| h.recv()).collect();
+    assert!(!out.is_empty(), "something goes out");
+    assert!(out.iter().all(|s| s.seq >= high), "new data only (step 2b): {out:?}");
+    assert_eq!(h.engine.stats().retrans_segs, retrans_after_rto);
+    // Step 3b: the next ACK covers segments never resent: the timeout was spurious.
+    send!(h, ACK, seq = c.peer_seq, ack = seg_start(&c, 6));
+    assert_eq!(h.engine.stats().spurious_rto_undone, 1);
+}

@@ -320,6 +320,9 @@ pub struct LossRecovery {
     reneging: Reneging,
     /// F-RTO detection of spurious timeouts is on ([`Self::set_frto`]).
     frto: bool,
+    /// F-RTO step 2b ([`spurious_rto`]): until the next ACK, new data goes before the
+    /// retransmissions of the timeout episode.
+    frto_new_data: bool,
 }
 
 impl LossRecovery {
@@ -339,6 +342,7 @@ impl LossRecovery {
             rearmed_for_flight_at: None,
             reneging: Reneging::default(),
             frto: false,
+            frto_new_data: false,
         }
     }
 
@@ -399,6 +403,7 @@ impl LossRecovery {
         self.board = Scoreboard::new(1, self.config.smss, snd_una);
         self.episode = None;
         self.undo = None;
+        self.frto_new_data = false;
         self.rack_timer = None;
         self.loss_timer = None;
         self.rto_started = None;
@@ -512,6 +517,7 @@ impl LossRecovery {
         mut on_delivered: impl FnMut(&PacketSnapshot),
     ) -> AckOutcome {
         self.rearmed_for_flight_at = None;
+        self.frto_new_data = false;
         let prior_in_flight = self.board.pipe();
         // A probe the engine could not send is moot once the peer speaks again.
         self.tlp.probe_pending = false;
@@ -639,6 +645,7 @@ impl LossRecovery {
     /// RTO recovery episode runs to the current HighData.
     fn on_rto(&mut self, now: Instant, out: &mut TimeoutOutcome) {
         self.rtt.back_off();
+        self.frto_new_data = false;
         out.rto = true;
         out.newly_lost = self.forget_reneged_sacks(out);
         out.newly_lost += self.board.mark_all_lost();
@@ -651,9 +658,13 @@ impl LossRecovery {
     }
 
     /// What to retransmit next, if anything (RFC 6675 NextSeg): lost segments in sequence order,
-    /// then — only when `new_data_available` is false and in recovery — rules 3 and 4.
+    /// then — only when `new_data_available` is false and in recovery — rules 3 and 4. Nothing
+    /// while F-RTO's step 2b wants new data out first and there is some ([`spurious_rto`]).
     pub fn next_retransmission(&mut self, new_data_available: bool) -> Option<(SeqNumber, u32)> {
         self.rearmed_for_flight_at = None;
+        if new_data_available && self.frto_new_data && self.frto_point().is_some() {
+            return None;
+        }
         match self.board.next_seg(new_data_available, self.episode.is_some()) {
             NextSegment::Retransmit { seq, len } => Some((seq, len)),
             NextSegment::NewData | NextSegment::Nothing => None,

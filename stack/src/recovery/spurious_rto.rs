@@ -46,9 +46,14 @@
 //!   acknowledges or SACKs a segment sent before the timeout and never retransmitted proves
 //!   that not everything was lost, so the timeout was spurious. Not for a timeout during fast
 //!   recovery or a reneging repair; over for the episode once new data sent after the timeout
-//!   meets SACKs or duplicate ACKs (step 3a). Step 2b (sending new data instead of the second
-//!   retransmission to provoke that evidence) is not done: the sender keeps resending as RTO
-//!   recovery does, and the originals' ACKs, if they come, still decide.
+//!   meets SACKs or duplicate ACKs (step 3a). Step 2b, as Linux's `tcp_process_loss`
+//!   (`REXMIT_NEW`): while no new data went out since the timeout, an ACK that advances
+//!   `snd_una` makes [`LossRecovery::next_retransmission`] offer nothing until the next ACK
+//!   when the sender has new data the peer's window takes, so new segments (as many as the
+//!   window allows, as Linux; RFC 5682 says up to two) go out instead of more
+//!   retransmissions: their SACKs decide step 3a, the originals' ACKs step 3b. Without new
+//!   data (or window) the sender resends as RTO recovery does and the test stays open (Linux
+//!   ends it there; the originals' ACKs are still proof).
 //!
 //! **Does not** use F-RTO for peers without SACK: their cumulative ACK after a repaired hole
 //! covers data never resent, which would look like originals arriving.
@@ -97,7 +102,8 @@ impl LossRecovery {
     /// acknowledged or SACKed a segment sent before the timeout and never retransmitted, so
     /// not everything was lost: the timeout was spurious. Once new data went out after the
     /// timeout, an ACK with SACK information or no progress that is not such proof says the
-    /// loss was real (step 3a) and the test is over for the episode.
+    /// loss was real (step 3a) and the test is over for the episode. Before that, an ACK that
+    /// advances `snd_una` lets new data go first (step 2b).
     pub(super) fn check_frto(&mut self, original_delivered: bool, update: &ScoreboardUpdate) -> Option<Undo> {
         let point = self.frto_point()?;
         if original_delivered {
@@ -108,6 +114,8 @@ impl LossRecovery {
             if let Some(undo) = self.undo.as_mut() {
                 undo.frto = false;
             }
+        } else if !new_data_sent && update.newly_acked > 0 {
+            self.frto_new_data = true;
         }
         None
     }

@@ -345,3 +345,41 @@ fn frto_does_not_judge_a_reneging_repair_or_a_timeout_in_fast_recovery() {
     let out = ack(&mut r, t.as_millis() + 50, 4, &[], None);
     assert!(!out.spurious_congestion_event, "{out:?}");
 }
+
+#[test]
+fn frto_step_2b_sends_new_data_before_more_retransmissions() {
+    let mut r = frto_flight();
+    let (rto_ms, _) = timeout_and_resend(&mut r, Clock(None));
+    assert_eq!(r.next_retransmission(true), Some((seg(4), MSS)), "before any ACK: RTO recovery");
+    // The first ACK after the timeout advances SND.UNA over the resent 2 only (step 2b).
+    let out = ack(&mut r, rto_ms + 50, 3, &[], None);
+    assert!(!out.spurious_congestion_event && r.in_recovery(), "{out:?}");
+    assert_eq!(r.next_retransmission(true), None, "new data goes first");
+    assert_eq!(r.next_retransmission(false), Some((seg(4), MSS)), "without new data: resend");
+    send(&mut r, Clock(None), rto_ms + 50, 10, false);
+    send(&mut r, Clock(None), rto_ms + 50, 11, false);
+    assert_eq!(r.next_retransmission(true), None, "no retransmission until the next ACK");
+    // Step 3a: the next ACK SACKs the new segments above the hole: the loss was real, and
+    // conventional recovery goes on.
+    let out = ack(&mut r, rto_ms + 100, 4, &[(10, 12)], None);
+    assert!(!out.spurious_congestion_event, "{out:?}");
+    assert_eq!(r.next_retransmission(true), Some((seg(4), MSS)));
+    // Without F-RTO the same ACK sequence resends at once.
+    let mut r = flight(Clock(None));
+    let (rto_ms, _) = timeout_and_resend(&mut r, Clock(None));
+    ack(&mut r, rto_ms + 50, 3, &[], None);
+    assert_eq!(r.next_retransmission(true), Some((seg(4), MSS)));
+}
+
+#[test]
+fn frto_step_2b_then_the_originals_prove_the_timeout_spurious() {
+    let mut r = frto_flight();
+    let (rto_ms, _) = timeout_and_resend(&mut r, Clock(None));
+    ack(&mut r, rto_ms + 50, 3, &[], None);
+    send(&mut r, Clock(None), rto_ms + 50, 10, false);
+    send(&mut r, Clock(None), rto_ms + 50, 11, false);
+    // Step 3b: the next ACK covers 4 and 5, never resent.
+    let out = ack(&mut r, rto_ms + 60, 6, &[], None);
+    assert!(out.spurious_congestion_event && out.spurious_rto, "{out:?}");
+    assert_eq!(r.next_retransmission(true), None, "the sender goes on with new data");
+}
