@@ -548,8 +548,9 @@ impl LossRecovery {
             self.rto_started = Some(now);
             self.rtt.reset_backoff();
         }
-        // RFC 3522 before the exit test: the ACK that ends the timeout episode may be the one
-        // that proves it spurious (Linux `tcp_process_loss` tries the undo first).
+        // RFC 3522 before the exit test: the ACK that ends the episode may be the one that
+        // proves it spurious (Linux `tcp_process_loss` and `tcp_try_undo_recovery` try the
+        // undo first).
         let eifel = if update.newly_acked > 0 { self.check_eifel(tsecr) } else { None };
         let eifel = eifel.or_else(|| self.check_frto(seen.original_delivered, &update));
         out.recovery_exited = self.maybe_exit_recovery();
