@@ -63,8 +63,9 @@ pub struct Stats {
     pub tlp_recovered: u64,
     /// Bytes RACK marked lost, on an ACK or at its reordering timer (RFC 8985 §6).
     pub rack_lost_bytes: u64,
-    /// Recovery episodes undone because D-SACKs proved every retransmission spurious
-    /// (RFC 2883/3708; TcpExt TCPDSACKUndo).
+    /// Fast-recovery episodes undone because D-SACKs proved every retransmission spurious
+    /// (RFC 2883/3708; TcpExt TCPDSACKUndo) or the Eifel timestamp test found the late
+    /// original acknowledged (RFC 3522; TcpExt TCPPartialUndo + TCPFullUndo).
     pub spurious_retrans_undone: u64,
     /// Retransmission timeouts (SACK-reneging repairs included) undone because the Eifel
     /// timestamp test (RFC 3522), F-RTO (RFC 5682) or D-SACKs (RFC 3708) proved them spurious;

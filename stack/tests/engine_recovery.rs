@@ -1,7 +1,8 @@
 //! Crafted-segment tests of loss recovery and congestion control as the engine drives them:
 //! SACK-driven retransmission of exactly the holes (RFC 6675), a tail loss probe instead of an
-//! RTO (RFC 8985 §7), D-SACK undo (RFC 2883/3708), PRR during recovery (RFC 6937), and pacing
-//! releases visible in `next_timeout`.
+//! RTO (RFC 8985 §7), D-SACK undo (RFC 2883/3708), Eifel undo of a timeout or of fast
+//! recovery (RFC 3522), PRR during recovery (RFC 6937), and pacing releases visible in
+//! `next_timeout`.
 
 mod support;
 use linerate_stack::engine::EngineConfig;
@@ -610,4 +611,108 @@ fn eifel_undoes_a_spurious_timeout_with_the_window_and_without_the_backoff() {
     send!(h, ACK, seq = c.peer_seq, ack = seg_start(&c, 10), ts = Some((103u32, original_ts(9))));
     assert_eq!(h.engine.info(h.now, c.handle).unwrap().unacked, 0);
     assert_eq!(h.engine.stats().retrans_segs, retrans_after_rto);
+}
+
+/// Segment `i`'s first byte when timestamps take 12 bytes of each segment's MSS.
+fn ts_seg(c: &Conn, i: u32) -> u32 {
+    c.our_seq + i * (MSS - 12)
+}
+
+/// Ten segments with SACK and timestamps; segment 1 held back, 2..10 SACKed, RACK resends 1.
+/// Returns the connection, the TSvals of the originals and of the retransmission, and the
+/// connection's info before the reduction.
+fn reordered_fast_retransmit(h: &mut Harness) -> (Conn, Vec<u32>, u32, linerate_stack::tcp::TcpInfo) {
+    let c = sack_ts_open(h);
+    let sent = write_segments(h, &c, 10);
+    let original_ts: Vec<u32> = sent.iter().map(|s| s.ts.expect("timestamps on").0).collect();
+    h.advance(RTT);
+    let before = h.engine.info(h.now, c.handle).unwrap();
+    send!(
+        h,
+        ACK,
+        seq = c.peer_seq,
+        ack = ts_seg(&c, 1),
+        sack = vec![(ts_seg(&c, 2), ts_seg(&c, 10))],
+        ts = Some((101u32, original_ts[0]))
+    );
+    let resent = recv_within(h, RTT);
+    assert_eq!(resent.seq, ts_seg(&c, 1));
+    assert!(h.engine.info(h.now, c.handle).unwrap().in_recovery);
+    (c, original_ts, resent.ts.expect("timestamps on").0, before)
+}
+
+#[test]
+fn eifel_undoes_a_spurious_fast_retransmit_before_its_dsack() {
+    let mut cfg = sack_config();
+    cfg.tcp.timestamps = true;
+    let mut h = Harness::with_config(cfg);
+    let (c, original_ts, _, before) = reordered_fast_retransmit(&mut h);
+    // The late original fills the hole: the cumulative ACK echoes its TSval (RFC 7323 §4.3),
+    // well before the D-SACK for the retransmission could come back.
+    h.advance(Duration::from_millis(5));
+    send!(h, ACK, seq = c.peer_seq, ack = ts_seg(&c, 10), ts = Some((102u32, original_ts[1])));
+    let undone = h.engine.info(h.now, c.handle).unwrap();
+    assert_eq!(h.engine.stats().spurious_retrans_undone, 1);
+    assert_eq!(h.engine.stats().spurious_rto_undone, 0);
+    assert_eq!(undone.dsack_received, 0, "no D-SACK was needed");
+    assert!(!undone.in_recovery);
+    assert_eq!(undone.ssthresh, before.ssthresh, "the reduction is undone");
+    assert!(undone.cwnd >= before.cwnd, "cwnd restored: {} < {}", undone.cwnd, before.cwnd);
+    assert!(undone.reordering_seen, "the late original taught RACK about reordering");
+    // The D-SACK still comes: no second undo.
+    send!(
+        h,
+        ACK,
+        seq = c.peer_seq,
+        ack = ts_seg(&c, 10),
+        sack = vec![(ts_seg(&c, 1), ts_seg(&c, 2))],
+        ts = Some((103u32, original_ts[1]))
+    );
+    assert_eq!(h.engine.stats().spurious_retrans_undone, 1);
+}
+
+#[test]
+fn an_ack_echoing_the_fast_retransmission_keeps_the_reduction() {
+    let mut cfg = sack_config();
+    cfg.tcp.timestamps = true;
+    let mut h = Harness::with_config(cfg);
+    let (c, _, resent_ts, before) = reordered_fast_retransmit(&mut h);
+    // The retransmission filled the hole (a genuine loss): the echo is its TSval.
+    h.advance(RTT);
+    send!(h, ACK, seq = c.peer_seq, ack = ts_seg(&c, 10), ts = Some((102u32, resent_ts)));
+    let after = h.engine.info(h.now, c.handle).unwrap();
+    assert_eq!(h.engine.stats().spurious_retrans_undone, 0);
+    assert!(!after.in_recovery && !after.reordering_seen, "{after:?}");
+    assert!(after.ssthresh < before.ssthresh, "the reduction stays: {after:?}");
+}
+
+/// RFC 5682 §3.1 step 2b (SACK peer without timestamps, F-RTO on by default): after the
+/// timeout's retransmissions, the first ACK that advances SND.UNA releases new data, not more
+/// retransmissions; the next ACK, covering segments never resent, undoes the timeout.
+#[test]
+fn frto_sends_new_data_after_the_first_ack_of_a_timeout() {
+    let mut h = Harness::with_config(unpaced_sack_config());
+    let c = sack_open(&mut h, None);
+    h.engine.write(h.now, c.handle, &vec![9u8; (20 * MSS) as usize]).unwrap();
+    let sent: Vec<Seg> = std::iter::from_fn(|| h.recv()).collect();
+    let high = sent.iter().map(|s| s.seq + s.payload.len() as u32).max().unwrap();
+    assert!(high < seg_start(&c, 20), "some data stays unsent for step 2b");
+    h.advance(RTT);
+    send!(h, ACK, seq = c.peer_seq, ack = seg_start(&c, 2));
+    // A delay spike: the probe, then the RTO fire; the RTO resends from segment 2.
+    while h.engine.stats().timeouts == 0 {
+        h.advance_to_timeout();
+        while h.recv().is_some() {}
+    }
+    let retrans_after_rto = h.engine.stats().retrans_segs;
+    // The originals start arriving: the first ACK covers segment 2 only.
+    h.advance(RTT);
+    send!(h, ACK, seq = c.peer_seq, ack = seg_start(&c, 3));
+    let out: Vec<Seg> = std::iter::from_fn(|| h.recv()).collect();
+    assert!(!out.is_empty(), "something goes out");
+    assert!(out.iter().all(|s| s.seq >= high), "new data only (step 2b): {out:?}");
+    assert_eq!(h.engine.stats().retrans_segs, retrans_after_rto);
+    // Step 3b: the next ACK covers segments never resent: the timeout was spurious.
+    send!(h, ACK, seq = c.peer_seq, ack = seg_start(&c, 6));
+    assert_eq!(h.engine.stats().spurious_rto_undone, 1);
 }

@@ -3,9 +3,10 @@
 //! **Owns**, per connection, the sender's segment records ([`segments`]), the SACK scoreboard
 //! with RFC 6675 `pipe`/`IsLost`/`NextSeg` ([`scoreboard`]), RACK-TLP (RFC 8985, [`rack`]), RTT
 //! estimation and the RFC 6298 retransmission timer ([`rtt`]), recovery episodes, D-SACK based
-//! undo (RFC 3708-style), the detection and undo of spurious retransmission timeouts and
-//! reneging repairs (RFC 3522 Eifel, RFC 3708, RFC 4015 response; [`spurious_rto`]) and the
-//! limited-transmit allowance (RFC 3042). [`LossRecovery`] is the facade the engine holds.
+//! undo (RFC 3708-style), the Eifel undo of fast recovery (RFC 3522; [`spurious_recovery`]),
+//! the detection and undo of spurious retransmission timeouts and reneging repairs (RFC 3522
+//! Eifel, RFC 3708, RFC 4015 response; [`spurious_rto`]) and the limited-transmit allowance
+//! (RFC 3042). [`LossRecovery`] is the facade the engine holds.
 //!
 //! **Promises:** sans-I/O (`now` is an argument, timers come back as deadlines), deterministic,
 //! allocation-free after construction, bounded work per ACK (see [`scoreboard`]), no panic on
@@ -23,7 +24,8 @@
 //! Decisions worth knowing: RACK-TLP is the default loss detection, RFC 6675 DupThresh
 //! marking is optional ([`LossDetection`]); RTT samples come from the most recently sent
 //! never-retransmitted segment an ACK newly acknowledges *or SACKs* (Karn, as Linux does); a
-//! D-SACK counts as evidence of reordering for RACK; the PTO is always capped by the RTO
+//! D-SACK counts as evidence of reordering for RACK (a fast retransmission the Eifel test
+//! undoes marks reordering seen but leaves the window's growth to its D-SACK); the PTO is always capped by the RTO
 //! deadline (RFC 8985 §7.2) and a dup ACK never postpones it; SACKed segments keep their marks
 //! across an RTO unless the receiver reneged (the segment at `snd_una` stayed SACKed after an
 //! ACK: see [`reneging`], which then clears every mark and resends from `snd_una`); records
@@ -50,6 +52,9 @@ pub mod reneging;
 pub mod rtt;
 pub mod scoreboard;
 pub mod segments;
+mod spurious_recovery;
+#[cfg(test)]
+mod spurious_recovery_tests;
 mod spurious_rto;
 #[cfg(test)]
 mod spurious_rto_tests;
@@ -151,8 +156,9 @@ pub struct AckOutcome {
     pub congestion_event: bool,
     /// `snd_una` passed the recovery point: call `on_recovery_exit`.
     pub recovery_exited: bool,
-    /// Every retransmission of the episode was D-SACKed, or (after a timeout) the Eifel test
-    /// found the original transmission acknowledged: call `on_spurious_congestion_event`.
+    /// Every retransmission of the episode was D-SACKed, or the Eifel test (after a timeout,
+    /// or in fast recovery once every retransmission is acknowledged) found the original
+    /// transmission acknowledged: call `on_spurious_congestion_event`.
     pub spurious_congestion_event: bool,
     /// With `spurious_congestion_event`: what was undone was a retransmission timeout (or a
     /// reneging repair); its backoff is cleared and the segments it marked lost and that were
@@ -243,8 +249,9 @@ struct Episode {
     point: SeqNumber,
 }
 
-/// Undo bookkeeping of the latest recovery episode: RFC 3708 D-SACK counting for every
-/// episode, and for a retransmission timeout also the RFC 3522 Eifel test ([`spurious_rto`]).
+/// Undo bookkeeping of the latest recovery episode: RFC 3708 D-SACK counting and the RFC 3522
+/// Eifel test for every episode ([`spurious_rto`], [`spurious_recovery`]), F-RTO for a
+/// timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Undo {
     /// `snd_una` when the episode began; D-SACKs below it are about older data.
@@ -252,8 +259,11 @@ struct Undo {
     /// Retransmissions of the episode not yet proven spurious by a D-SACK.
     retrans: u32,
     /// TSval of the episode's first retransmission (Linux `retrans_stamp`), when timestamps
-    /// are on; only a timeout episode uses it.
+    /// are on: the Eifel test of either kind of episode ([`spurious_rto`],
+    /// [`spurious_recovery`]).
     first_tsval: Option<u32>,
+    /// The highest end of the episode's retransmissions (`marker` while none was sent).
+    retrans_high: SeqNumber,
     /// The F-RTO test (RFC 5682) may still decide this timeout episode.
     frto: bool,
     /// A retransmission of the episode was sent.
@@ -264,11 +274,22 @@ struct Undo {
 
 impl Undo {
     fn new(marker: SeqNumber, rto_at: Option<Instant>) -> Self {
-        Undo { marker, retrans: 0, first_tsval: None, frto: false, retransmitted: false, rto_at }
+        Undo {
+            marker,
+            retrans: 0,
+            first_tsval: None,
+            retrans_high: marker,
+            frto: false,
+            retransmitted: false,
+            rto_at,
+        }
     }
 
-    fn on_retransmit(&mut self, tsval: Option<u32>) {
+    fn on_retransmit(&mut self, end: SeqNumber, tsval: Option<u32>) {
         self.retrans = self.retrans.saturating_add(1);
+        if not_before(end, self.retrans_high) {
+            self.retrans_high = end;
+        }
         if !self.retransmitted {
             self.retransmitted = true;
             self.first_tsval = tsval;
@@ -299,6 +320,9 @@ pub struct LossRecovery {
     reneging: Reneging,
     /// F-RTO detection of spurious timeouts is on ([`Self::set_frto`]).
     frto: bool,
+    /// F-RTO step 2b ([`spurious_rto`]): until the next ACK, new data goes before the
+    /// retransmissions of the timeout episode.
+    frto_new_data: bool,
 }
 
 impl LossRecovery {
@@ -318,6 +342,7 @@ impl LossRecovery {
             rearmed_for_flight_at: None,
             reneging: Reneging::default(),
             frto: false,
+            frto_new_data: false,
         }
     }
 
@@ -378,6 +403,7 @@ impl LossRecovery {
         self.board = Scoreboard::new(1, self.config.smss, snd_una);
         self.episode = None;
         self.undo = None;
+        self.frto_new_data = false;
         self.rack_timer = None;
         self.loss_timer = None;
         self.rto_started = None;
@@ -442,7 +468,7 @@ impl LossRecovery {
                 && not_before(self.board.snd_una(), seg.seq);
             let matched = self.board.on_retransmit(now, seg.seq, seg.len, seg.tsval, seg.snapshot);
             if let (Some(undo), true) = (self.undo.as_mut(), matched > 0 && self.episode.is_some()) {
-                undo.on_retransmit(seg.tsval);
+                undo.on_retransmit(seg.seq + seg.len, seg.tsval);
             }
             if head && matched > 0 && !self.tlp.probe_pending {
                 // The cumulative ACK cannot move before the resent head comes back: count the
@@ -491,6 +517,7 @@ impl LossRecovery {
         mut on_delivered: impl FnMut(&PacketSnapshot),
     ) -> AckOutcome {
         self.rearmed_for_flight_at = None;
+        self.frto_new_data = false;
         let prior_in_flight = self.board.pipe();
         // A probe the engine could not send is moot once the peer speaks again.
         self.tlp.probe_pending = false;
@@ -521,12 +548,17 @@ impl LossRecovery {
             self.rto_started = Some(now);
             self.rtt.reset_backoff();
         }
-        // RFC 3522 before the exit test: the ACK that ends the timeout episode may be the one
-        // that proves it spurious (Linux `tcp_process_loss` tries the undo first).
+        // RFC 3522 before the exit test: the ACK that ends the episode may be the one that
+        // proves it spurious (Linux `tcp_process_loss` and `tcp_try_undo_recovery` try the
+        // undo first).
         let eifel = if update.newly_acked > 0 { self.check_eifel(tsecr) } else { None };
         let eifel = eifel.or_else(|| self.check_frto(seen.original_delivered, &update));
         out.recovery_exited = self.maybe_exit_recovery();
         let snd_una = self.board.snd_una();
+        if eifel.is_some_and(|u| u.rto_at.is_none()) {
+            // A fast retransmission the Eifel test found unnecessary ([`spurious_recovery`]).
+            self.rack.on_reordering();
+        }
         self.rack.update_reo_wnd(
             snd_una,
             self.board.high_data(),
@@ -614,6 +646,7 @@ impl LossRecovery {
     /// RTO recovery episode runs to the current HighData.
     fn on_rto(&mut self, now: Instant, out: &mut TimeoutOutcome) {
         self.rtt.back_off();
+        self.frto_new_data = false;
         out.rto = true;
         out.newly_lost = self.forget_reneged_sacks(out);
         out.newly_lost += self.board.mark_all_lost();
@@ -626,9 +659,13 @@ impl LossRecovery {
     }
 
     /// What to retransmit next, if anything (RFC 6675 NextSeg): lost segments in sequence order,
-    /// then — only when `new_data_available` is false and in recovery — rules 3 and 4.
+    /// then — only when `new_data_available` is false and in recovery — rules 3 and 4. Nothing
+    /// while F-RTO's step 2b wants new data out first and there is some ([`spurious_rto`]).
     pub fn next_retransmission(&mut self, new_data_available: bool) -> Option<(SeqNumber, u32)> {
         self.rearmed_for_flight_at = None;
+        if new_data_available && self.frto_new_data && self.frto_point().is_some() {
+            return None;
+        }
         match self.board.next_seg(new_data_available, self.episode.is_some()) {
             NextSegment::Retransmit { seq, len } => Some((seq, len)),
             NextSegment::NewData | NextSegment::Nothing => None,

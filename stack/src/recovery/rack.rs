@@ -67,6 +67,13 @@ impl Rack {
     pub fn reo_wnd_mult(&self) -> u32 {
         self.reo_wnd_mult
     }
+    /// Reordering proven other than by a D-SACK (the Eifel test found a fast retransmission
+    /// unnecessary): from now on the window applies in recovery too (RFC 8985 §6.2 step 4,
+    /// Linux's `reord_seen`). Only D-SACKs grow the window: the D-SACK for the same
+    /// retransmission follows, and one piece of evidence must not count twice.
+    pub fn on_reordering(&mut self) {
+        self.reordering_seen = true;
+    }
     /// RACK.rtt: the RTT of the most recently sent segment known delivered.
     pub fn rtt(&self) -> Duration {
         self.rtt

@@ -19,7 +19,8 @@
 //!   while the timeout episode runs (Linux tries on each, RFC 3522 on the first; TS.Recent
 //!   only grows, so later ACKs never echo an older value than the first did), the timeout was
 //!   spurious when the echoed TSecr is older than the TSval of the episode's first
-//!   retransmission (serial-number comparison, RFC 7323 §5.2, so 2^32 wrap-around is fine):
+//!   retransmission (serial-number comparison, RFC 7323 §5.2, so 2^32 wrap-around is fine;
+//!   an echo of zero is no evidence):
 //!   the original transmission got through. If nothing was retransmitted at all since the
 //!   timeout, an ACK advancing `snd_una` can only be for an original either (Linux too).
 //! - *D-SACK* (RFC 3708, for peers without timestamps): each retransmission of the episode is
@@ -45,9 +46,14 @@
 //!   acknowledges or SACKs a segment sent before the timeout and never retransmitted proves
 //!   that not everything was lost, so the timeout was spurious. Not for a timeout during fast
 //!   recovery or a reneging repair; over for the episode once new data sent after the timeout
-//!   meets SACKs or duplicate ACKs (step 3a). Step 2b (sending new data instead of the second
-//!   retransmission to provoke that evidence) is not done: the sender keeps resending as RTO
-//!   recovery does, and the originals' ACKs, if they come, still decide.
+//!   meets SACKs or duplicate ACKs (step 3a). Step 2b, as Linux's `tcp_process_loss`
+//!   (`REXMIT_NEW`): while no new data went out since the timeout, an ACK that advances
+//!   `snd_una` makes [`LossRecovery::next_retransmission`] offer nothing until the next ACK
+//!   when the sender has new data the peer's window takes, so new segments (as many as the
+//!   window allows, as Linux; RFC 5682 says up to two) go out instead of more
+//!   retransmissions: their SACKs decide step 3a, the originals' ACKs step 3b. Without new
+//!   data (or window) the sender resends as RTO recovery does and the test stays open (Linux
+//!   ends it there; the originals' ACKs are still proof).
 //!
 //! **Does not** use F-RTO for peers without SACK: their cumulative ACK after a repaired hole
 //! covers data never resent, which would look like originals arriving.
@@ -96,7 +102,8 @@ impl LossRecovery {
     /// acknowledged or SACKed a segment sent before the timeout and never retransmitted, so
     /// not everything was lost: the timeout was spurious. Once new data went out after the
     /// timeout, an ACK with SACK information or no progress that is not such proof says the
-    /// loss was real (step 3a) and the test is over for the episode.
+    /// loss was real (step 3a) and the test is over for the episode. Before that, an ACK that
+    /// advances `snd_una` lets new data go first (step 2b).
     pub(super) fn check_frto(&mut self, original_delivered: bool, update: &ScoreboardUpdate) -> Option<Undo> {
         let point = self.frto_point()?;
         if original_delivered {
@@ -107,21 +114,22 @@ impl LossRecovery {
             if let Some(undo) = self.undo.as_mut() {
                 undo.frto = false;
             }
+        } else if !new_data_sent && update.newly_acked > 0 {
+            self.frto_new_data = true;
         }
         None
     }
 
-    /// RFC 3522 on an ACK that advanced `snd_una`: the consumed bookkeeping if the timeout
-    /// episode still running turned out spurious.
+    /// RFC 3522 on an ACK that advanced `snd_una`: the consumed bookkeeping if the episode
+    /// still running (a timeout's, or fast recovery's: [`super::spurious_recovery`]) turned
+    /// out spurious.
     pub(super) fn check_eifel(&mut self, tsecr: Option<u32>) -> Option<Undo> {
         let undo = self.undo?;
-        undo.rto_at?;
         self.episode?;
-        let delayed = if !undo.retransmitted {
-            true
-        } else {
-            matches!((tsecr, undo.first_tsval), (Some(echo), Some(first)) if ts_before(echo, first))
-        };
+        if undo.rto_at.is_none() {
+            return self.check_eifel_recovery(undo, tsecr);
+        }
+        let delayed = !undo.retransmitted || echo_before(tsecr, undo.first_tsval);
         if delayed {
             self.undo = None;
             return Some(undo);
@@ -141,4 +149,11 @@ impl LossRecovery {
 /// `a` is older than `b` in 32-bit serial-number arithmetic (RFC 7323 §5.2, RFC 1982).
 pub(super) fn ts_before(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
+}
+
+/// The ACK's echoed timestamp is older than the first retransmission's TSval `first`. A TSecr
+/// of zero says nothing (RFC 7323 §3.2: the echo may be zero when no TSval was seen; Linux's
+/// `tcp_tsopt_ecr_before` also requires a non-zero echo).
+pub(super) fn echo_before(tsecr: Option<u32>, first: Option<u32>) -> bool {
+    matches!((tsecr, first), (Some(echo), Some(first)) if echo != 0 && ts_before(echo, first))
 }

@@ -242,18 +242,6 @@ fn d_sacks_must_cover_the_retransmissions_of_every_timeout_of_the_episode() {
 }
 
 #[test]
-fn fast_recovery_is_never_undone_by_the_timestamp_test() {
-    let clock = Clock(Some(9));
-    let mut r = flight(clock);
-    // RACK: segment 2 lost (3..10 SACKed well after its send time); resent at t=400.
-    let out = ack(&mut r, 400, 2, &[(3, 10)], clock.tsval(0));
-    assert!(out.congestion_event, "{out:?}");
-    send(&mut r, clock, 400, 2, true);
-    let out = ack(&mut r, 450, 10, &[], clock.tsval(0));
-    assert!(!out.spurious_congestion_event, "fast recovery keeps to the D-SACK rule: {out:?}");
-}
-
-#[test]
 fn a_forging_peer_gets_at_most_one_undo_per_timeout() {
     let clock = Clock(Some(3));
     let mut r = flight(clock);
@@ -356,4 +344,42 @@ fn frto_does_not_judge_a_reneging_repair_or_a_timeout_in_fast_recovery() {
     // Segment 3 was never resent nor SACKed: the ACK covering it is no F-RTO verdict here.
     let out = ack(&mut r, t.as_millis() + 50, 4, &[], None);
     assert!(!out.spurious_congestion_event, "{out:?}");
+}
+
+#[test]
+fn frto_step_2b_sends_new_data_before_more_retransmissions() {
+    let mut r = frto_flight();
+    let (rto_ms, _) = timeout_and_resend(&mut r, Clock(None));
+    assert_eq!(r.next_retransmission(true), Some((seg(4), MSS)), "before any ACK: RTO recovery");
+    // The first ACK after the timeout advances SND.UNA over the resent 2 only (step 2b).
+    let out = ack(&mut r, rto_ms + 50, 3, &[], None);
+    assert!(!out.spurious_congestion_event && r.in_recovery(), "{out:?}");
+    assert_eq!(r.next_retransmission(true), None, "new data goes first");
+    assert_eq!(r.next_retransmission(false), Some((seg(4), MSS)), "without new data: resend");
+    send(&mut r, Clock(None), rto_ms + 50, 10, false);
+    send(&mut r, Clock(None), rto_ms + 50, 11, false);
+    assert_eq!(r.next_retransmission(true), None, "no retransmission until the next ACK");
+    // Step 3a: the next ACK SACKs the new segments above the hole: the loss was real, and
+    // conventional recovery goes on.
+    let out = ack(&mut r, rto_ms + 100, 4, &[(10, 12)], None);
+    assert!(!out.spurious_congestion_event, "{out:?}");
+    assert_eq!(r.next_retransmission(true), Some((seg(4), MSS)));
+    // Without F-RTO the same ACK sequence resends at once.
+    let mut r = flight(Clock(None));
+    let (rto_ms, _) = timeout_and_resend(&mut r, Clock(None));
+    ack(&mut r, rto_ms + 50, 3, &[], None);
+    assert_eq!(r.next_retransmission(true), Some((seg(4), MSS)));
+}
+
+#[test]
+fn frto_step_2b_then_the_originals_prove_the_timeout_spurious() {
+    let mut r = frto_flight();
+    let (rto_ms, _) = timeout_and_resend(&mut r, Clock(None));
+    ack(&mut r, rto_ms + 50, 3, &[], None);
+    send(&mut r, Clock(None), rto_ms + 50, 10, false);
+    send(&mut r, Clock(None), rto_ms + 50, 11, false);
+    // Step 3b: the next ACK covers 4 and 5, never resent.
+    let out = ack(&mut r, rto_ms + 60, 6, &[], None);
+    assert!(out.spurious_congestion_event && out.spurious_rto, "{out:?}");
+    assert_eq!(r.next_retransmission(true), None, "the sender goes on with new data");
 }
