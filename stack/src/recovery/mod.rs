@@ -58,6 +58,8 @@ mod spurious_recovery_tests;
 mod spurious_rto;
 #[cfg(test)]
 mod spurious_rto_tests;
+#[cfg(test)]
+mod test_support;
 
 use crate::congestion::PacketSnapshot;
 use crate::time::{Duration, Instant};

@@ -134,40 +134,20 @@ impl LossRecovery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::congestion::PacketSnapshot;
+    use crate::recovery::test_support::{ack_segments, at, seg, send_segment, ISS, MSS};
     use crate::recovery::{RecoveryConfig, RecoveryTimer, SentSegment};
-    use crate::wire::{SackBlock, SeqNumber};
-
-    const MSS: u32 = 1000;
-    const ISS: SeqNumber = SeqNumber(10_000);
-
-    fn at(ms: u64) -> Instant {
-        Instant::from_millis(ms)
-    }
-
-    fn seg(i: u32) -> SeqNumber {
-        ISS + i * MSS
-    }
 
     /// Ten segments sent at t=0, the first ACK at t=100 ms (SRTT 100 ms).
     fn flight() -> LossRecovery {
         let mut r = LossRecovery::new(RecoveryConfig { smss: MSS, ..RecoveryConfig::default() }, ISS);
         for i in 0..10 {
-            let s = SentSegment {
-                seq: seg(i),
-                len: MSS,
-                snapshot: PacketSnapshot::default(),
-                ..Default::default()
-            };
-            r.on_sent(at(0), &s).unwrap();
+            send_segment(&mut r, 0, i, false, None);
         }
         r
     }
 
     fn ack(r: &mut LossRecovery, ms: u64, ack: u32, blocks: &[(u32, u32)]) {
-        let blocks: Vec<SackBlock> =
-            blocks.iter().map(|&(l, h)| SackBlock { left: seg(l), right: seg(h) }).collect();
-        r.on_ack(at(ms), seg(ack), &blocks, None, |_| {});
+        ack_segments(r, ms, ack, blocks, None);
     }
 
     /// Segment 1 is lost, 2..10 SACKed; then the receiver fills the hole but drops 2..10.

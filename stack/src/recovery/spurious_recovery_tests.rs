@@ -2,19 +2,8 @@
 //! late original, a genuine loss, partial ACKs, loss marks still pending, absent or zero
 //! echoes, TSval wrap-around, forged echoes and what RACK learns.
 
+use super::test_support::{ack_segments as ack, send_segment, ISS, MSS};
 use super::*;
-use crate::congestion::PacketSnapshot;
-
-const MSS: u32 = 1000;
-const ISS: SeqNumber = SeqNumber(10_000);
-
-fn at(ms: u64) -> Instant {
-    Instant::from_millis(ms)
-}
-
-fn seg(i: u32) -> SeqNumber {
-    ISS + i * MSS
-}
 
 /// The sender's TSval at `ms`: `base + ms`, wrapping.
 fn tsval(base: u32, ms: u64) -> u32 {
@@ -22,20 +11,7 @@ fn tsval(base: u32, ms: u64) -> u32 {
 }
 
 fn send(r: &mut LossRecovery, base: u32, ms: u64, i: u32, is_retransmit: bool) {
-    let s = SentSegment {
-        seq: seg(i),
-        len: MSS,
-        is_retransmit,
-        tsval: Some(tsval(base, ms)),
-        snapshot: PacketSnapshot::default(),
-    };
-    r.on_sent(at(ms), &s).unwrap();
-}
-
-fn ack(r: &mut LossRecovery, ms: u64, ack: u32, blocks: &[(u32, u32)], tsecr: Option<u32>) -> AckOutcome {
-    let blocks: Vec<SackBlock> =
-        blocks.iter().map(|&(l, h)| SackBlock { left: seg(l), right: seg(h) }).collect();
-    r.on_ack(at(ms), seg(ack), &blocks, tsecr, |_| {})
+    send_segment(r, ms, i, is_retransmit, Some(tsval(base, ms)));
 }
 
 /// Ten segments sent at t=0, the first two acknowledged at t=100; then SACKs for `sacked` at

@@ -2,19 +2,8 @@
 //! D-SACK count, the reneging repair, TSval wrap-around and repeated timeouts of one episode.
 
 use super::spurious_rto::ts_before;
+use super::test_support::{ack_segments as ack, seg, send_segment, ISS, MSS};
 use super::*;
-use crate::congestion::PacketSnapshot;
-
-const MSS: u32 = 1000;
-const ISS: SeqNumber = SeqNumber(10_000);
-
-fn at(ms: u64) -> Instant {
-    Instant::from_millis(ms)
-}
-
-fn seg(i: u32) -> SeqNumber {
-    ISS + i * MSS
-}
 
 /// A sender whose TSval clock reads `base + ms` (`None`: timestamps off).
 #[derive(Clone, Copy)]
@@ -27,20 +16,7 @@ impl Clock {
 }
 
 fn send(r: &mut LossRecovery, clock: Clock, ms: u64, i: u32, is_retransmit: bool) {
-    let s = SentSegment {
-        seq: seg(i),
-        len: MSS,
-        is_retransmit,
-        tsval: clock.tsval(ms),
-        snapshot: PacketSnapshot::default(),
-    };
-    r.on_sent(at(ms), &s).unwrap();
-}
-
-fn ack(r: &mut LossRecovery, ms: u64, ack: u32, blocks: &[(u32, u32)], tsecr: Option<u32>) -> AckOutcome {
-    let blocks: Vec<SackBlock> =
-        blocks.iter().map(|&(l, h)| SackBlock { left: seg(l), right: seg(h) }).collect();
-    r.on_ack(at(ms), seg(ack), &blocks, tsecr, |_| {})
+    send_segment(r, ms, i, is_retransmit, clock.tsval(ms));
 }
 
 /// Ten segments sent at t=0, the first two acknowledged at t=100 ms (SRTT 100 ms); no tail
