@@ -86,14 +86,7 @@ impl Side {
         tsecr: Option<u32>,
         runs: bool,
     ) -> (ScoreboardUpdate, Deliveries, u32) {
-        let mut seen = Deliveries {
-            now,
-            tsecr,
-            min_rtt: Some(MIN_RTT),
-            sample: None,
-            frto_point: None,
-            original_delivered: false,
-        };
+        let mut seen = Deliveries::new(now, tsecr, Some(MIN_RTT), None);
         let mut run_reports = 0;
         let Side { board, rack, rate } = self;
         let mut report = |rec: &SegmentRecord, how: Delivery| {

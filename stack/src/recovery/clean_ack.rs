@@ -46,14 +46,8 @@ impl LossRecovery {
             return None;
         }
         let prior_in_flight = self.board.pipe();
-        let mut seen = Deliveries {
-            now,
-            tsecr,
-            min_rtt: self.rtt.min_rtt(),
-            sample: None,
-            frto_point: None,
-            original_delivered: false,
-        };
+        // No episode runs, so no F-RTO test either.
+        let mut seen = Deliveries::new(now, tsecr, self.rtt.min_rtt(), None);
         let rack = &mut self.rack;
         let update = self.board.on_clean_ack(ack, |rec: &SegmentRecord, how: Delivery| {
             seen.on_delivered(rack, rec, how, &mut on_delivered);

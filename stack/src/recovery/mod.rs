@@ -207,6 +207,17 @@ pub(crate) struct Deliveries {
 }
 
 impl Deliveries {
+    /// Nothing seen yet of the ACK at `now` echoing `tsecr`; `frto_point` as
+    /// `LossRecovery::frto_point` says (`None`: no F-RTO test runs).
+    pub(crate) fn new(
+        now: Instant,
+        tsecr: Option<u32>,
+        min_rtt: Option<Duration>,
+        frto_point: Option<SeqNumber>,
+    ) -> Self {
+        Deliveries { now, tsecr, min_rtt, sample: None, frto_point, original_delivered: false }
+    }
+
     /// One report of the scoreboard (a record, or a run of clean records).
     pub(crate) fn on_delivered(
         &mut self,
@@ -523,14 +534,7 @@ impl LossRecovery {
         let prior_in_flight = self.board.pipe();
         // A probe the engine could not send is moot once the peer speaks again.
         self.tlp.probe_pending = false;
-        let mut seen = Deliveries {
-            now,
-            tsecr,
-            min_rtt: self.rtt.min_rtt(),
-            sample: None,
-            frto_point: self.frto_point(),
-            original_delivered: false,
-        };
+        let mut seen = Deliveries::new(now, tsecr, self.rtt.min_rtt(), self.frto_point());
         let rack = &mut self.rack;
         let update = self.board.on_ack(ack, sack_blocks, |rec, how| {
             seen.on_delivered(rack, rec, how, &mut on_delivered);
