@@ -20,6 +20,13 @@ fn sack_config() -> EngineConfig {
     cfg
 }
 
+/// [`sack_config`] with timestamps (RFC 7323) too, which [`sack_open`]'s peer then agrees to.
+fn sack_ts_config() -> EngineConfig {
+    let mut cfg = sack_config();
+    cfg.tcp.timestamps = true;
+    cfg
+}
+
 /// [`sack_config`] with pacing off (the default is on), for tests that count what one ACK
 /// releases at once.
 fn unpaced_sack_config() -> EngineConfig {
@@ -28,13 +35,15 @@ fn unpaced_sack_config() -> EngineConfig {
     cfg
 }
 
-/// Active open with a 50 ms handshake RTT and SACK permitted by the peer.
+/// Active open with a 50 ms handshake RTT and SACK permitted by the peer, which also agrees
+/// to timestamps (RFC 7323, TSval 100) when our SYN offers them.
 fn sack_open(h: &mut Harness, opts: Option<SocketOptions>) -> Conn {
     let handle = h.engine.connect(h.now, (PEER_IP, h.peer_port), Some(h.local_port), opts).expect("connect");
     let syn = recv!(h, SYN);
     assert!(syn.sack_perm, "we offer SACK");
     h.advance(RTT);
-    send!(h, SYN | ACK, seq = 5000u32, ack = syn.seq + 1, mss = Some(1460u16), sack_perm = true);
+    let ts = syn.ts.map(|(tsval, _)| (100u32, tsval));
+    send!(h, SYN | ACK, seq = 5000u32, ack = syn.seq + 1, mss = Some(1460u16), sack_perm = true, ts = ts);
     recv!(h, ACK, seq = syn.seq + 1, ack = 5001u32);
     Conn { handle, our_seq: syn.seq + 1, peer_seq: 5001 }
 }
@@ -554,31 +563,10 @@ fn switching_after_a_timeout_slow_starts_from_the_collapsed_window() {
     assert!(done.cwnd > before.cwnd && done.cwnd < before.ssthresh, "{} -> {}", before.cwnd, done.cwnd);
 }
 
-/// Active open with SACK and timestamps (RFC 7323) negotiated, 50 ms handshake RTT.
-fn sack_ts_open(h: &mut Harness) -> Conn {
-    let handle = h.engine.connect(h.now, (PEER_IP, h.peer_port), Some(h.local_port), None).expect("connect");
-    let syn = recv!(h, SYN);
-    let (tsval, _) = syn.ts.expect("we offer timestamps");
-    h.advance(RTT);
-    send!(
-        h,
-        SYN | ACK,
-        seq = 5000u32,
-        ack = syn.seq + 1,
-        mss = Some(1460u16),
-        sack_perm = true,
-        ts = Some((100u32, tsval))
-    );
-    recv!(h, ACK, seq = syn.seq + 1, ack = 5001u32);
-    Conn { handle, our_seq: syn.seq + 1, peer_seq: 5001 }
-}
-
 #[test]
 fn eifel_undoes_a_spurious_timeout_with_the_window_and_without_the_backoff() {
-    let mut cfg = sack_config();
-    cfg.tcp.timestamps = true;
-    let mut h = Harness::with_config(cfg);
-    let c = sack_ts_open(&mut h);
+    let mut h = Harness::with_config(sack_ts_config());
+    let c = sack_open(&mut h, None);
     let sent = write_segments(&mut h, &c, 10);
     let original_ts = |i: usize| sent[i].ts.expect("timestamps on").0;
     h.advance(RTT);
@@ -622,7 +610,7 @@ fn ts_seg(c: &Conn, i: u32) -> u32 {
 /// Returns the connection, the TSvals of the originals and of the retransmission, and the
 /// connection's info before the reduction.
 fn reordered_fast_retransmit(h: &mut Harness) -> (Conn, Vec<u32>, u32, linerate_stack::tcp::TcpInfo) {
-    let c = sack_ts_open(h);
+    let c = sack_open(h, None);
     let sent = write_segments(h, &c, 10);
     let original_ts: Vec<u32> = sent.iter().map(|s| s.ts.expect("timestamps on").0).collect();
     h.advance(RTT);
@@ -643,9 +631,7 @@ fn reordered_fast_retransmit(h: &mut Harness) -> (Conn, Vec<u32>, u32, linerate_
 
 #[test]
 fn eifel_undoes_a_spurious_fast_retransmit_before_its_dsack() {
-    let mut cfg = sack_config();
-    cfg.tcp.timestamps = true;
-    let mut h = Harness::with_config(cfg);
+    let mut h = Harness::with_config(sack_ts_config());
     let (c, original_ts, _, before) = reordered_fast_retransmit(&mut h);
     // The late original fills the hole: the cumulative ACK echoes its TSval (RFC 7323 §4.3),
     // well before the D-SACK for the retransmission could come back.
@@ -673,9 +659,7 @@ fn eifel_undoes_a_spurious_fast_retransmit_before_its_dsack() {
 
 #[test]
 fn an_ack_echoing_the_fast_retransmission_keeps_the_reduction() {
-    let mut cfg = sack_config();
-    cfg.tcp.timestamps = true;
-    let mut h = Harness::with_config(cfg);
+    let mut h = Harness::with_config(sack_ts_config());
     let (c, _, resent_ts, before) = reordered_fast_retransmit(&mut h);
     // The retransmission filled the hole (a genuine loss): the echo is its TSval.
     h.advance(RTT);
